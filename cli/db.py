@@ -1,0 +1,189 @@
+"""`folio db …`: the embedded cluster and migrations."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import click
+from rich.table import Table
+
+from cli.main import emit_json, err, friendly, out
+from foliodb import cluster, config, migrate
+from foliodb.db import connect
+from foliodb.errors import FolioError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def db() -> None:
+    """The database: start, stop, migrate and inspect it.
+
+    Without DATABASE_URL foliodb runs its own PostgreSQL 15 + pg_cron cluster under
+    .folio/pg (port 54329, FOLIO_PG_PORT to change; socket in .folio/run).
+
+    Example:
+
+        folio db up && folio db migrate && folio db status
+    """
+
+
+@db.command()
+@friendly
+def up() -> None:
+    """Initialize (first time) and start the embedded cluster; create the database.
+
+    A no-op when it already runs. As root the server runs as the `postgres` OS user.
+
+    Example:
+
+        folio db up
+    """
+    res = cluster.up()
+    if config.external_url():
+        err.print("DATABASE_URL is set: using that server, not starting one.")
+        return
+    state = (
+        "initialized and started" if res.initialized else "started" if res.started else "running"
+    )
+    err.print(f"embedded PostgreSQL {state} on port {config.port()}")
+    click.echo(res.url)
+
+
+@db.command()
+@friendly
+def down() -> None:
+    """Stop the embedded cluster (its data is kept).
+
+    Example:
+
+        folio db down
+    """
+    stopped = cluster.down()
+    err.print("stopped" if stopped else "was not running")
+
+
+@db.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@friendly
+def reset(yes: bool) -> None:
+    """Stop the embedded cluster and delete all its data.
+
+    Example:
+
+        folio db reset --yes && folio db up && folio db migrate
+    """
+    if not yes:
+        click.confirm(f"Delete {cluster.paths().data} and everything in it?", abort=True)
+    cluster.reset()
+    err.print("embedded cluster deleted")
+
+
+@db.command()
+def url() -> None:
+    """Print the connection URL foliodb uses (for psql, dbt, apps).
+
+    Example:
+
+        psql "$(folio db url)"
+    """
+    click.echo(config.database_url())
+
+
+@db.command(context_settings={"ignore_unknown_options": True})
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
+def psql(psql_args: tuple[str, ...]) -> None:
+    """Open psql on the foliodb database; extra arguments go to psql.
+
+    Example:
+
+        folio db psql -c 'select * from app.run_status'
+    """
+    binary = config.pg_bin_dir() / "psql"
+    exe = str(binary) if binary.exists() else "psql"
+    os.execvp(exe, [exe, config.database_url(), *psql_args])
+
+
+@db.command("migrate")
+@friendly
+def migrate_cmd() -> None:
+    """Apply pending SQL migrations, then the re-runnable routines; fill the calendar.
+
+    Each migration runs once, in its own transaction, and is recorded with a checksum; an
+    applied migration that was edited is refused.
+
+    Example:
+
+        folio db migrate
+    """
+    res = migrate.migrate()
+    for name in res.applied:
+        err.print(f"applied {name}")
+    err.print(
+        f"migrations: {len(res.applied)} applied, {res.already} already current; "
+        f"{res.routines} routine files re-applied"
+    )
+    try:
+        from ingest import calendar
+    except ImportError:
+        return
+    added = calendar.ensure_calendar()
+    if added:
+        err.print(f"trading calendar: {added} sessions added")
+
+
+def gather_status() -> dict:
+    with connect() as conn:
+        server = conn.execute("show server_version").fetchone()[0]
+        cron = conn.execute(
+            "select extversion from pg_extension where extname = 'pg_cron'"
+        ).fetchone()
+        if cron is None:
+            cron_db = conn.execute("select current_setting('cron.database_name', true)").fetchone()
+            cron_version = f"in database {cron_db[0]}" if cron_db and cron_db[0] else "not loaded"
+        else:
+            cron_version = cron[0]
+        size = conn.execute(
+            "select pg_size_pretty(pg_database_size(current_database()))"
+        ).fetchone()
+        applied, pending = migrate.status(conn)
+        return {
+            "url": config.database_url(),
+            "server_version": server,
+            "pg_cron_version": cron_version,
+            "database": conn.info.dbname,
+            "database_size": size[0],
+            "migrations_applied": applied,
+            "migrations_pending": pending,
+            "migrations_current": pending == 0,
+        }
+
+
+@db.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@friendly
+def status(as_json: bool) -> None:
+    """Server and pg_cron versions, database size, whether migrations are current.
+
+    Example:
+
+        folio db status --json
+    """
+    info = gather_status()
+    if as_json:
+        emit_json(info)
+        return
+    table = Table(title="foliodb database", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("PostgreSQL", info["server_version"])
+    table.add_row("pg_cron", info["pg_cron_version"])
+    table.add_row("database", f"{info['database']} ({info['database_size']})")
+    current = "current" if info["migrations_current"] else f"{info['migrations_pending']} pending"
+    table.add_row("migrations", f"{info['migrations_applied']} applied, {current}")
+    table.add_row("url", info["url"])
+    out.print(table)
+    if not info["migrations_current"]:
+        raise FolioError("migrations are not current: run `folio db migrate`")
+
+
+__all__ = ["db", "subprocess"]

@@ -1,0 +1,73 @@
+"""The `folio` command: thin click commands over the foliodb modules."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from importlib.metadata import version
+
+import click
+from rich.console import Console
+
+from foliodb.errors import FolioError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+out = Console()  # results
+err = Console(stderr=True)  # progress and logs
+
+
+def friendly(func):
+    """Turn expected failures into a one-line message and exit code 1, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except FolioError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(version("foliodb"), "--version", prog_name="folio")
+def cli() -> None:
+    """foliodb: portfolio analytics computed inside Postgres.
+
+    Prices come in through `folio ingest`; snapshots, chart caches, leaderboards and
+    exposures are computed in the database by `folio refresh` and by pg_cron. Apps read the
+    `app` schema.
+
+    The database is DATABASE_URL if set, else the embedded cluster under .folio/
+    (`folio db up`).
+
+    Example:
+
+        folio db up && folio db migrate && folio status
+    """
+
+
+def _register() -> None:
+    from cli import db as db_commands
+
+    cli.add_command(db_commands.db)
+    for module_name in ("ingest", "refresh", "schedule", "show", "portfolio", "bench"):
+        try:
+            module = __import__(f"cli.{module_name}", fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"cli.{module_name}":
+                raise
+            continue
+        module.register(cli)
+
+
+_register()
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,157 @@
+"""Fixtures: a real PostgreSQL 15 + pg_cron, started by the project's own code.
+
+Each test that needs a database gets a fresh one, cloned from a migrated template
+(``create database … template …`` copies files: tens of milliseconds). The template is
+keyed by a hash of sql/ and dbt_project/, so it is rebuilt only when they change, and it is
+built under an advisory lock so parallel pytest processes share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from foliodb import cluster, config, migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_LOCK = 7_261_099
+
+
+def _tree_hash() -> str:
+    digest = hashlib.sha256()
+    files = [ROOT / "dbt_project.yml", *sorted((ROOT / "sql").rglob("*.sql"))]
+    dbt_dir = ROOT / "dbt_project"
+    if dbt_dir.exists():
+        files += sorted(
+            p
+            for p in dbt_dir.rglob("*")
+            if p.is_file()
+            and p.suffix in {".sql", ".yml", ".yaml", ".csv"}
+            and "target" not in p.parts
+            and "dbt_packages" not in p.parts
+        )
+    for path in files:
+        if path.exists():
+            digest.update(str(path.relative_to(ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def build_database(url: str) -> None:
+    """Everything a foliodb database holds before data: migrations, calendar, dbt models."""
+    migrate.migrate(url)
+    try:
+        from ingest import calendar
+    except ImportError:
+        calendar = None
+    if calendar is not None:
+        calendar.ensure_calendar(url)
+    try:
+        from foliodb import models
+    except ImportError:
+        models = None
+    if models is not None:
+        models.install(url)
+
+
+@pytest.fixture(scope="session")
+def server() -> str:
+    """The server's maintenance URL; starts the embedded cluster if needed."""
+    cluster.up()
+    return cluster.admin_url()
+
+
+@pytest.fixture(scope="session")
+def template_db(server: str) -> str:
+    name = f"folio_tpl_{_tree_hash()}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute("select pg_advisory_lock(%s)", [TEMPLATE_LOCK])
+        try:
+            row = admin.execute(
+                "select datistemplate from pg_database where datname = %s", [name]
+            ).fetchone()
+            if row is None or not row[0]:
+                if row is not None:
+                    admin.execute(
+                        sql.SQL("drop database {} with (force)").format(sql.Identifier(name))
+                    )
+                # Drop templates of older trees.
+                for (old,) in admin.execute(
+                    "select datname from pg_database where datname like 'folio\\_tpl\\_%%'"
+                ).fetchall():
+                    admin.execute(
+                        sql.SQL("alter database {} is_template false").format(sql.Identifier(old))
+                    )
+                    admin.execute(
+                        sql.SQL("drop database {} with (force)").format(sql.Identifier(old))
+                    )
+                building = f"{name}_building"
+                admin.execute(
+                    sql.SQL("drop database if exists {} with (force)").format(
+                        sql.Identifier(building)
+                    )
+                )
+                admin.execute(sql.SQL("create database {}").format(sql.Identifier(building)))
+                build_database(config.with_dbname(server, building))
+                admin.execute(
+                    sql.SQL("alter database {} rename to {}").format(
+                        sql.Identifier(building), sql.Identifier(name)
+                    )
+                )
+                admin.execute(
+                    sql.SQL("alter database {} is_template true").format(sql.Identifier(name))
+                )
+        finally:
+            admin.execute("select pg_advisory_unlock(%s)", [TEMPLATE_LOCK])
+    return name
+
+
+@pytest.fixture
+def db_url(server: str, template_db: str) -> Iterator[str]:
+    """A fresh database cloned from the migrated template, dropped after the test."""
+    name = f"folio_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("create database {} template {}").format(
+                sql.Identifier(name), sql.Identifier(template_db)
+            )
+        )
+    try:
+        yield config.with_dbname(server, name)
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to the test's own database."""
+    with psycopg.connect(db_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def use_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point foliodb (CLI, modules) at the test's database through DATABASE_URL."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    return db_url
+
+
+@pytest.fixture(scope="session")
+def cron_url(server: str) -> str:
+    """The database holding pg_cron's metadata (cron.database_name)."""
+    with psycopg.connect(server) as admin:
+        cron_db = admin.execute("select current_setting('cron.database_name')").fetchone()[0]
+    cluster.ensure_database(cron_db)
+    url = config.with_dbname(server, cron_db)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("create extension if not exists pg_cron")
+    return url
