@@ -9,6 +9,7 @@ built under an advisory lock so parallel pytest processes share it.
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,11 +53,9 @@ def build_database(url: str) -> None:
         calendar = None
     if calendar is not None:
         calendar.ensure_calendar(url)
-    try:
+    if not os.environ.get("FOLIO_TEST_SKIP_MODELS"):
         from foliodb import models
-    except ImportError:
-        models = None
-    if models is not None:
+
         models.install(url)
 
 
@@ -69,7 +68,9 @@ def server() -> str:
 
 @pytest.fixture(scope="session")
 def template_db(server: str) -> str:
-    name = f"folio_tpl_{_tree_hash()}"
+    # FOLIO_TEST_SKIP_MODELS=1: a template without the dbt models, for tests of sql/ and ingest/.
+    suffix = "_nomodels" if os.environ.get("FOLIO_TEST_SKIP_MODELS") else ""
+    name = f"folio_tpl_{_tree_hash()}{suffix}"
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute("select pg_advisory_lock(%s)", [TEMPLATE_LOCK])
         try:
@@ -84,6 +85,8 @@ def template_db(server: str) -> str:
                 # Drop templates of older trees.
                 for (old,) in admin.execute(
                     "select datname from pg_database where datname like 'folio\\_tpl\\_%%'"
+                    " and datname not like '%%\\_building' and (datname like '%%\\_nomodels') = %s",
+                    [bool(suffix)],
                 ).fetchall():
                     admin.execute(
                         sql.SQL("alter database {} is_template false").format(sql.Identifier(old))

@@ -1,0 +1,72 @@
+"""Running dbt against foliodb's database.
+
+dbt reads its connection from FOLIO_DB_* variables (profiles.yml at the project root); this
+module sets them from the URL foliodb uses, so dbt, the CLI and the tests agree.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+from foliodb import config
+from foliodb.errors import FolioError
+
+
+def dbt_env(url: str | None = None) -> dict[str, str]:
+    params = conninfo_to_dict(url or config.database_url())
+    env = dict(os.environ)
+    env.update(
+        {
+            "FOLIO_DB_HOST": str(params.get("host", "localhost")),
+            "FOLIO_DB_PORT": str(params.get("port", 5432)),
+            "FOLIO_DB_USER": str(params.get("user", os.environ.get("USER", "postgres"))),
+            "FOLIO_DB_PASSWORD": str(params.get("password", "")),
+            "FOLIO_DB_NAME": str(params.get("dbname", config.DEFAULT_DBNAME)),
+            "DBT_PROFILES_DIR": str(config.project_root()),
+            "DBT_PROJECT_DIR": str(config.project_root()),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+    )
+    # Separate target/ per database so parallel builds (tests, CLI) do not trample each other.
+    target = Path(config.project_root(), ".folio", "dbt", env["FOLIO_DB_NAME"])
+    env["DBT_TARGET_PATH"] = str(target / "target")
+    env["DBT_LOG_PATH"] = str(target / "logs")
+    return env
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def run_dbt(
+    args: list[str], url: str | None = None, quiet: bool = True
+) -> subprocess.CompletedProcess:
+    """Run a dbt command; a failure raises FolioError carrying dbt's own error lines."""
+    cmd = [dbt_executable(), *args]
+    res = subprocess.run(
+        cmd,
+        cwd=config.project_root(),
+        env=dbt_env(url),
+        capture_output=quiet,
+        text=True,
+    )
+    if res.returncode != 0:
+        output = (res.stdout or "") + (res.stderr or "")
+        lines = [ln for ln in output.splitlines() if "error" in ln.lower() or "fail" in ln.lower()]
+        detail = "\n".join(lines[-20:]) or output[-2000:]
+        raise FolioError(f"dbt {' '.join(args)} failed:\n{detail}")
+    return res
+
+
+def install(url: str | None = None) -> None:
+    """Create every model's table and refresh procedure (and fill them): `dbt run`."""
+    models_dir = config.project_root() / "dbt_project" / "models"
+    if not any(models_dir.rglob("*.sql")):
+        return
+    run_dbt(["run", "--quiet"], url)
