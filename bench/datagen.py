@@ -1,0 +1,695 @@
+"""Deterministic benchmark data: users, portfolios, positions, valuations, symbols, prices.
+
+Everything is drawn from one seeded ``numpy.random.Generator`` and loaded with COPY, so the same
+``(scale, seed)`` gives the same database content (ids aside, which come from the identity
+sequences). Scales:
+
+| scale  | portfolios | symbols | years |
+|--------|-----------:|--------:|------:|
+| tiny   |         50 |      40 |   1   |
+| small  |      1,000 |     500 |   5   |
+| medium |     10,000 |   1,000 |   5   |
+| large  |    100,000 |   2,000 |   5   |
+
+What the data exercises (see docs/semantics.md):
+
+- entry dates spread over the history, some on weekends and holidays (mapped to the next session);
+- ~15 % closed positions (exit date), a fifth of them without an exit price;
+- ~5 % PRIVATE positions (no prices) with 2–4 manual valuations each;
+- ~3 % OPTIONS positions on OCC symbols with no prices (valued by the generic fallback);
+- a few symbols missing a few sessions (stale-close fallback) and a few listed late
+  (entry-price fallback for positions entered before their first close);
+- ~30 % public portfolios; benchmark ``^GSPC`` with prices on every session.
+
+The history ends ``spare_sessions`` sessions before the last closed session, so
+:func:`add_session` can append "one new session" for the nightly incremental scenario without
+writing a price dated in the future.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+CALENDAR = "XNYS"
+BENCHMARK = "^GSPC"
+CALENDAR_START = "2000-01-01"
+
+
+@dataclass(frozen=True)
+class Params:
+    portfolios: int
+    symbols: int
+    years: float
+    positions_per_portfolio: float = 15.0
+    portfolios_per_user: float = 1.5
+    public_share: float = 0.30
+    private_share: float = 0.05
+    options_share: float = 0.03
+    closed_share: float = 0.15
+    missing_price_share: float = 0.05  # symbols missing a few sessions
+    late_listing_share: float = 0.02  # symbols whose prices start mid-history
+    spare_sessions: int = 5  # sessions left free after the history for add_session
+
+
+SCALES: dict[str, Params] = {
+    "tiny": Params(portfolios=50, symbols=40, years=1),
+    "small": Params(portfolios=1_000, symbols=500, years=5),
+    "medium": Params(portfolios=10_000, symbols=1_000, years=5),
+    "large": Params(portfolios=100_000, symbols=2_000, years=5),
+}
+
+# The reference upload of issue 6: (symbol, entry_date, entry_price, quantity).
+REFERENCE_PORTFOLIO: list[tuple[str, str, float, int]] = [
+    ("BIL", "2025-01-06", 91.44, 8202),
+    ("GGIPX", "2025-01-06", 22.40, 11160),
+    ("GINDX", "2025-01-06", 33.45, 31928),
+    ("GOVT", "2025-01-06", 23.09, 14381),
+    ("IAU", "2025-01-06", 83.96, 2977),
+    ("IEFA", "2025-01-06", 91.30, 5476),
+    ("LQD", "2025-01-06", 110.62, 1355),
+    ("MUB", "2025-01-06", 107.66, 1393),
+    ("NEAIX", "2025-01-06", 64.32, 777),
+    ("VO", "2025-01-06", 295.86, 168),
+    ("VTV", "2025-01-06", 193.94, 2062),
+    ("VUG", "2025-01-06", 492.16, 2031),
+    ("XLV", "2025-01-06", 159.34, 313),
+]
+_REFERENCE_KINDS = {"GGIPX": "fund", "GINDX": "fund", "NEAIX": "fund"}
+
+
+def params_for(scale: str | Params, **overrides: object) -> Params:
+    """The parameters of a named scale (or given ones), with overrides (portfolios=…, years=…)."""
+    if isinstance(scale, Params):
+        base = scale
+    else:
+        try:
+            base = SCALES[scale]
+        except KeyError:
+            raise ValueError(
+                f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}"
+            ) from None
+    return replace(base, **overrides) if overrides else base
+
+
+# --------------------------------------------------------------------------------------------
+# Calendar
+
+
+def ensure_calendar(url: str, calendar: str = CALENDAR) -> None:
+    """Fill market.trading_days from exchange_calendars unless the ingester already did.
+
+    session_idx is the session's ordinal counted from 2000-01-01 (0 for the first session).
+    Rows that exist are left alone (``on conflict do nothing``), so this coexists with
+    ``ingest.calendar.ensure_calendar``.
+    """
+    try:
+        from ingest import calendar as ingest_calendar  # type: ignore[attr-defined]
+    except ImportError:
+        ingest_calendar = None
+    if ingest_calendar is not None and hasattr(ingest_calendar, "ensure_calendar"):
+        ingest_calendar.ensure_calendar(url)
+        return
+    with psycopg.connect(url) as conn:
+        _fill_calendar(conn, calendar)
+
+
+def _fill_calendar(conn: psycopg.Connection, calendar: str) -> None:
+    n = conn.execute(
+        "select count(*) from market.trading_days where calendar = %s", [calendar]
+    ).fetchone()[0]
+    if n > 1000:
+        return
+    import exchange_calendars as xcals
+
+    cal = xcals.get_calendar(calendar, start=CALENDAR_START)
+    sched = cal.schedule
+    buf = io.StringIO()
+    frame = pd.DataFrame(
+        {
+            "calendar": calendar,
+            "session_date": sched.index.strftime("%Y-%m-%d"),
+            "session_idx": np.arange(len(sched)),
+            "open_at": sched["open"].dt.strftime("%Y-%m-%d %H:%M:%S+00"),
+            "close_at": sched["close"].dt.strftime("%Y-%m-%d %H:%M:%S+00"),
+        }
+    )
+    frame.to_csv(buf, index=False, header=False)
+    with conn.cursor() as cur:
+        cur.execute(
+            "create temp table stage_days (like market.trading_days including defaults)"
+            " on commit drop"
+        )
+        with cur.copy(
+            "copy stage_days (calendar, session_date, session_idx, open_at, close_at)"
+            " from stdin (format csv)"
+        ) as copy:
+            copy.write(buf.getvalue())
+        cur.execute(
+            "insert into market.trading_days select * from stage_days on conflict do nothing"
+        )
+
+
+def _sessions(conn: psycopg.Connection, calendar: str = CALENDAR) -> pd.DataFrame:
+    rows = conn.execute(
+        "select session_date, session_idx, close_at <= now() as is_closed"
+        " from market.trading_days where calendar = %s order by session_date",
+        [calendar],
+    ).fetchall()
+    return pd.DataFrame(rows, columns=["session_date", "session_idx", "is_closed"])
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _copy_frame(cur: psycopg.Cursor, table: str, frame: pd.DataFrame) -> None:
+    """COPY a frame (columns named like the table's) in CSV; NaN/None become NULL."""
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, header=False, na_rep="")
+    cols = ", ".join(frame.columns)
+    with cur.copy(f"copy {table} ({cols}) from stdin (format csv)") as copy:
+        copy.write(buf.getvalue())
+
+
+def _tickers(rng: np.random.Generator, n: int, taken: set[str]) -> list[str]:
+    letters = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    out: list[str] = []
+    seen = set(taken)
+    while len(out) < n:
+        length = int(rng.choice([2, 3, 4, 4, 5]))
+        tick = "".join(rng.choice(letters, size=length))
+        if tick not in seen:
+            seen.add(tick)
+            out.append(tick)
+    return out
+
+
+def _walk(
+    rng: np.random.Generator, n: int, start: float, mu: float = 0.0003, sigma: float = 0.015
+) -> np.ndarray:
+    """Geometric random walk of n closes starting at ``start``, rounded to 4 decimals."""
+    steps = rng.normal(mu, sigma, size=n)
+    steps[0] = 0.0
+    return np.round(start * np.exp(np.cumsum(steps)), 4)
+
+
+def _occ(rng: np.random.Generator, underlyings: list[str], expiry_after: date) -> str:
+    under = str(rng.choice(underlyings))[:6]
+    expiry = expiry_after + timedelta(days=int(rng.integers(30, 400)))
+    # Third Friday-ish is irrelevant here; any date is a valid OCC expiry for the format.
+    cp = "C" if rng.random() < 0.6 else "P"
+    strike = int(rng.integers(10, 500)) * 1000
+    return f"{under}{expiry:%y%m%d}{cp}{strike:08d}"
+
+
+# --------------------------------------------------------------------------------------------
+# Generation
+
+
+def generate(
+    url: str,
+    scale: str | Params = "tiny",
+    seed: int = 42,
+    end: date | None = None,
+    **overrides: object,
+) -> dict:
+    """Generate and load a dataset; returns a summary (counts, dates, parameters, seconds).
+
+    ``end`` is the last session with prices (default: ``spare_sessions`` sessions before the last
+    closed session). Calling it twice in one database adds a second, independent dataset.
+    """
+    params = params_for(scale, **overrides)
+    rng = np.random.default_rng(seed)
+    t0 = datetime.now()
+    ensure_calendar(url)
+    with psycopg.connect(url) as conn:
+        sessions = _sessions(conn)
+        closed = sessions[sessions["is_closed"]]
+        if end is None:
+            end_pos = len(closed) - 1 - params.spare_sessions
+        else:
+            end_pos = int(np.searchsorted(closed["session_date"].to_numpy(), end, side="right")) - 1
+        end_date: date = closed["session_date"].iloc[end_pos]
+        start_target = (
+            pd.Timestamp(end_date) - pd.DateOffset(days=round(365.25 * params.years))
+        ).date()
+        hist = closed[
+            (closed["session_date"] >= start_target) & (closed["session_date"] <= end_date)
+        ]
+        hist_dates = hist["session_date"].to_numpy()
+        start_date: date = hist_dates[0]
+        n_sess = len(hist_dates)
+
+        tag = conn.execute("select coalesce(max(user_id), 0) + 1 from core.users").fetchone()[0]
+        existing = {r[0] for r in conn.execute("select symbol from market.symbols").fetchall()}
+
+        # ---- symbols: generated equities + the seeded ETFs + the benchmark
+        new_ticks = _tickers(rng, params.symbols, existing)
+        seeded = sorted(s for s in existing if not s.startswith("^"))
+        public_syms = seeded + new_ticks
+        priced = conn.execute(
+            "select distinct symbol from market.prices where symbol = any(%s)",
+            [[BENCHMARK, *seeded]],
+        ).fetchall()
+        already_priced = {r[0] for r in priced}
+        to_price = [s for s in [BENCHMARK, *public_syms] if s not in already_priced]
+
+        # ---- prices
+        price_frames: list[pd.DataFrame] = []
+        n_missing = max(1, round(params.missing_price_share * len(to_price)))
+        n_late = max(1, round(params.late_listing_share * len(to_price)))
+        candidates = [s for s in to_price if s != BENCHMARK]
+        pick = rng.permutation(len(candidates))
+        missing_syms = {candidates[i] for i in pick[:n_missing]}
+        late_syms = {candidates[i] for i in pick[n_missing : n_missing + n_late]}
+        first_close: dict[str, date] = {}
+        for sym in to_price:
+            start_px = (
+                4000.0 if sym == BENCHMARK else float(np.exp(rng.uniform(np.log(5), np.log(600))))
+            )
+            sigma = 0.011 if sym == BENCHMARK else float(rng.uniform(0.008, 0.03))
+            closes = _walk(rng, n_sess, start_px, sigma=sigma)
+            keep = np.ones(n_sess, dtype=bool)
+            if sym in missing_syms:
+                holes = rng.choice(
+                    np.arange(1, n_sess),
+                    size=min(n_sess - 1, int(rng.integers(2, 6))),
+                    replace=False,
+                )
+                keep[holes] = False
+            if sym in late_syms:
+                keep[: int(rng.integers(n_sess // 4, n_sess // 2))] = False
+            first_close[sym] = hist_dates[keep][0]
+            price_frames.append(
+                pd.DataFrame(
+                    {
+                        "symbol": sym,
+                        "price_date": hist_dates[keep],
+                        "close": closes[keep],
+                        "adj_close": closes[keep],
+                        "volume": rng.integers(10_000, 5_000_000, size=int(keep.sum())),
+                    }
+                )
+            )
+        prices = pd.concat(price_frames, ignore_index=True)
+        prices["source"] = "demo"
+
+        # ---- users and portfolios
+        n_pf = params.portfolios
+        n_users = max(1, math.ceil(n_pf / params.portfolios_per_user))
+        owner = np.sort(
+            np.concatenate([np.arange(n_users), rng.integers(0, n_users, size=n_pf - n_users)])
+        )
+        users = pd.DataFrame(
+            {
+                "user_key": np.arange(n_users),
+                "email": [f"bench{tag}-u{i}@example.com" for i in range(n_users)],
+                "display_name": [f"Bench user {i}" for i in range(n_users)],
+            }
+        )
+        nth = pd.Series(owner).groupby(owner).cumcount().to_numpy()
+        portfolios = pd.DataFrame(
+            {
+                "portfolio_key": np.arange(n_pf),
+                "user_key": owner,
+                "name": [f"Portfolio {k + 1}" for k in nth],
+                "is_public": rng.random(n_pf) < params.public_share,
+            }
+        )
+
+        # ---- positions
+        counts = rng.integers(
+            max(1, round(params.positions_per_portfolio) - 10),
+            round(params.positions_per_portfolio) + 11,
+            size=n_pf,
+        )
+        n_pos = int(counts.sum())
+        pf_of = np.repeat(np.arange(n_pf), counts)
+        kind_draw = rng.random(n_pos)
+        klass = np.where(
+            kind_draw < params.private_share,
+            "PRIVATE",
+            np.where(kind_draw < params.private_share + params.options_share, "OPTIONS", "PUBLIC"),
+        )
+        # Popularity: Zipf-like weights so a few symbols are widely held.
+        weights = 1.0 / np.arange(1, len(public_syms) + 1) ** 0.8
+        weights /= weights.sum()
+        sym = rng.choice(np.array(public_syms, dtype=object), size=n_pos, p=weights)
+        span_days = (end_date - start_date).days
+        entry = np.array(
+            [
+                start_date + timedelta(days=int(d))
+                for d in rng.integers(0, max(1, span_days - 3), size=n_pos)
+            ]
+        )
+        closed_mask = rng.random(n_pos) < params.closed_share
+        exit_dates = np.empty(n_pos, dtype=object)
+        exit_dates[:] = None
+        for i in np.flatnonzero(closed_mask):
+            room = (end_date - entry[i]).days
+            if room >= 7:
+                exit_dates[i] = entry[i] + timedelta(days=int(rng.integers(5, room + 1)))
+        has_exit = np.array([d is not None for d in exit_dates])
+        # Entry near the close of its day; exit price near the close of its day (or missing).
+        px = prices.set_index(["symbol", "price_date"])["close"]
+        sym_dates: dict[str, np.ndarray] = {
+            s: g["price_date"].to_numpy() for s, g in prices.groupby("symbol", sort=False)
+        }
+        sym_closes: dict[str, np.ndarray] = {
+            s: g["close"].to_numpy() for s, g in prices.groupby("symbol", sort=False)
+        }
+        del px
+
+        def near_close(s: str, d: date) -> float:
+            dates = sym_dates.get(s)
+            if dates is None or len(dates) == 0:
+                return float(np.round(rng.uniform(5, 300), 2))
+            j = int(np.searchsorted(dates, d, side="right")) - 1
+            base = sym_closes[s][max(j, 0)]
+            return float(max(0.01, np.round(base * (1 + rng.normal(0, 0.01)), 2)))
+
+        entry_price = np.empty(n_pos)
+        exit_price = np.full(n_pos, np.nan)
+        quantity = np.empty(n_pos)
+        symbols_out = np.empty(n_pos, dtype=object)
+        option_unders = new_ticks[:200] or public_syms
+        new_symbol_rows: dict[str, str] = {}
+        for i in range(n_pos):
+            if klass[i] == "PRIVATE":
+                s = f"PVT{int(rng.integers(0, max(10, n_pf // 20))):05d}"
+                new_symbol_rows[s] = "private"
+                symbols_out[i] = s
+                entry_price[i] = float(np.round(rng.uniform(1_000, 50_000), 2))
+                quantity[i] = float(rng.integers(1, 20))
+            elif klass[i] == "OPTIONS":
+                s = _occ(rng, option_unders, entry[i])
+                new_symbol_rows[s] = "option"
+                symbols_out[i] = s
+                entry_price[i] = float(np.round(rng.uniform(0.5, 25), 2))
+                quantity[i] = float(rng.integers(1, 11))
+            else:
+                s = str(sym[i])
+                symbols_out[i] = s
+                entry_price[i] = near_close(s, entry[i])
+                quantity[i] = float(rng.integers(1, 500))
+            if has_exit[i] and rng.random() < 0.8:
+                exit_price[i] = (
+                    near_close(symbols_out[i], exit_dates[i])
+                    if klass[i] == "PUBLIC"
+                    else float(np.round(entry_price[i] * rng.uniform(0.6, 1.6), 2))
+                )
+        positions = pd.DataFrame(
+            {
+                "position_key": np.arange(n_pos),
+                "portfolio_key": pf_of,
+                "symbol": symbols_out,
+                "investment_class": klass,
+                "quantity": quantity,
+                "entry_date": entry,
+                "entry_price": entry_price,
+                "exit_date": exit_dates,
+                "exit_price": exit_price,
+            }
+        )
+
+        # ---- manual valuations of PRIVATE positions: 2–4 each, after entry, before exit/end
+        val_rows: list[tuple[int, date, float]] = []
+        for i in np.flatnonzero(klass == "PRIVATE"):
+            last = exit_dates[i] if exit_dates[i] is not None else end_date
+            room = (last - entry[i]).days
+            if room < 2:
+                continue
+            k = min(room - 1, int(rng.integers(2, 5)))
+            offsets = np.sort(rng.choice(np.arange(1, room), size=k, replace=False))
+            cost = quantity[i] * entry_price[i]
+            drift = np.cumprod(1 + rng.normal(0.01, 0.08, size=k))
+            for off, f in zip(offsets, drift, strict=True):
+                val_rows.append(
+                    (i, entry[i] + timedelta(days=int(off)), float(np.round(cost * f, 2)))
+                )
+        valuations = pd.DataFrame(val_rows, columns=["position_key", "valuation_date", "value"])
+
+        # ---- load
+        with conn.cursor() as cur:
+            extra = pd.DataFrame(
+                {
+                    "symbol": new_ticks + list(new_symbol_rows),
+                    "kind": ["equity"] * len(new_ticks) + list(new_symbol_rows.values()),
+                    "name": [f"Synthetic {s}" for s in new_ticks] + [None] * len(new_symbol_rows),
+                }
+            )
+            cur.execute(
+                "create temp table stage_symbols (symbol text, kind market.symbol_kind, name text)"
+                " on commit drop"
+            )
+            _copy_frame(cur, "stage_symbols", extra)
+            cur.execute(
+                "insert into market.symbols (symbol, kind, name)"
+                " select symbol, kind, name from stage_symbols on conflict do nothing"
+            )
+            _copy_frame(
+                cur,
+                "market.prices",
+                prices[["symbol", "price_date", "close", "adj_close", "volume", "source"]],
+            )
+
+            cur.execute(
+                "create temp table stage_users (user_key int, user_id bigint, email text,"
+                " display_name text) on commit drop"
+            )
+            _copy_frame(cur, "stage_users", users)
+            cur.execute(
+                "update stage_users set user_id = nextval(pg_get_serial_sequence('core.users', 'user_id'))"
+            )
+            cur.execute(
+                "insert into core.users (user_id, email, display_name) overriding system value"
+                " select user_id, email, display_name from stage_users order by user_key"
+            )
+            cur.execute(
+                "create temp table stage_portfolios (portfolio_key int, portfolio_id bigint,"
+                " user_key int, name text, is_public boolean) on commit drop"
+            )
+            _copy_frame(cur, "stage_portfolios", portfolios)
+            cur.execute(
+                "update stage_portfolios set portfolio_id ="
+                " nextval(pg_get_serial_sequence('core.portfolios', 'portfolio_id'))"
+            )
+            cur.execute(
+                "insert into core.portfolios (portfolio_id, user_id, name, is_public, benchmark_symbol)"
+                " overriding system value"
+                " select sp.portfolio_id, su.user_id, sp.name, sp.is_public, %s"
+                " from stage_portfolios as sp inner join stage_users as su using (user_key)"
+                " order by sp.portfolio_key",
+                [BENCHMARK],
+            )
+            cur.execute(
+                "create temp table stage_positions (position_key int, position_id bigint,"
+                " portfolio_key int, symbol text, investment_class core.investment_class,"
+                " quantity numeric, entry_date date, entry_price numeric, exit_date date,"
+                " exit_price numeric) on commit drop"
+            )
+            _copy_frame(cur, "stage_positions", positions)
+            cur.execute(
+                "update stage_positions set position_id ="
+                " nextval(pg_get_serial_sequence('core.positions', 'position_id'))"
+            )
+            cur.execute(
+                "insert into core.positions (portfolio_id, position_id, symbol, investment_class,"
+                " quantity, entry_date, entry_price, exit_date, exit_price) overriding system value"
+                " select sp.portfolio_id, pos.position_id, pos.symbol, pos.investment_class,"
+                " pos.quantity, pos.entry_date, pos.entry_price, pos.exit_date, pos.exit_price"
+                " from stage_positions as pos inner join stage_portfolios as sp using (portfolio_key)"
+                " order by pos.position_key"
+            )
+            cur.execute(
+                "create temp table stage_valuations (position_key int, valuation_date date,"
+                " value numeric) on commit drop"
+            )
+            _copy_frame(cur, "stage_valuations", valuations)
+            cur.execute(
+                "insert into core.valuations (portfolio_id, position_id, valuation_date, value, source)"
+                " select sp.portfolio_id, pos.position_id, v.valuation_date, v.value, 'manual'"
+                " from stage_valuations as v"
+                " inner join stage_positions as pos using (position_key)"
+                " inner join stage_portfolios as sp using (portfolio_key)"
+            )
+            pf_ids = cur.execute(
+                "select min(portfolio_id), max(portfolio_id) from stage_portfolios"
+            ).fetchone()
+        conn.commit()
+
+    return {
+        "params": asdict(params),
+        "seed": seed,
+        "start_date": start_date.isoformat(),
+        "end_date": end_date.isoformat(),
+        "sessions": n_sess,
+        "users": n_users,
+        "portfolios": n_pf,
+        "public_portfolios": int(portfolios["is_public"].sum()),
+        "portfolio_id_range": [int(pf_ids[0]), int(pf_ids[1])],
+        "positions": n_pos,
+        "private_positions": int((klass == "PRIVATE").sum()),
+        "options_positions": int((klass == "OPTIONS").sum()),
+        "closed_positions": int(has_exit.sum()),
+        "valuations": len(valuations),
+        "symbols_priced": len(to_price),
+        "symbols_with_missing_sessions": sorted(missing_syms),
+        "symbols_listed_late": sorted(late_syms),
+        "prices": len(prices),
+        "seconds": (datetime.now() - t0).total_seconds(),
+    }
+
+
+def add_session(url: str, seed: int = 0) -> dict:
+    """Append the next session's close for every priced symbol (the nightly scenario).
+
+    The new close is the symbol's last close times a seeded random move. Raises if the next
+    session has not closed yet (prices may not be dated in the future).
+    """
+    with psycopg.connect(url) as conn:
+        last = conn.execute("select max(price_date) from market.prices").fetchone()[0]
+        row = conn.execute(
+            "select session_date, session_idx from market.trading_days"
+            " where calendar = %s and session_date > %s and close_at <= now()"
+            " order by session_date limit 1",
+            [CALENDAR, last],
+        ).fetchone()
+        if row is None:
+            raise RuntimeError(
+                f"no closed session after {last}: generate with more spare_sessions to add one"
+            )
+        new_date, idx = row
+        lasts = conn.execute(
+            "select distinct on (symbol) symbol, close from market.prices"
+            " order by symbol, price_date desc"
+        ).fetchall()
+        rng = np.random.default_rng([seed, int(idx)])
+        frame = pd.DataFrame(lasts, columns=["symbol", "close"])
+        frame["close"] = np.round(
+            frame["close"].astype(float) * np.exp(rng.normal(0.0003, 0.015, size=len(frame))), 4
+        )
+        frame["close"] = frame["close"].clip(lower=0.0001)
+        frame["adj_close"] = frame["close"]
+        frame["price_date"] = new_date
+        frame["volume"] = rng.integers(10_000, 5_000_000, size=len(frame))
+        frame["source"] = "demo"
+        with conn.cursor() as cur:
+            _copy_frame(
+                cur,
+                "market.prices",
+                frame[["symbol", "price_date", "close", "adj_close", "volume", "source"]],
+            )
+    return {"session_date": new_date.isoformat(), "prices": len(frame)}
+
+
+def add_reference_portfolio(
+    url: str,
+    email: str = "reference@example.com",
+    name: str = "Reference upload",
+    seed: int = 6,
+    is_public: bool = False,
+) -> dict:
+    """Insert the 13-position reference portfolio of issue 6 (entered 2025-01-06).
+
+    Its symbols are created if missing; any of them (and ^GSPC) without prices back to
+    2025-01-06 gets generated ones: a walk through the entry price on 2025-01-06 for symbols with
+    no prices, or a backward walk joining a symbol's existing first close.
+    """
+    rng = np.random.default_rng(seed)
+    entry = date(2025, 1, 6)
+    ensure_calendar(url)
+    with psycopg.connect(url) as conn:
+        sessions = _sessions(conn)
+        closed = sessions[sessions["is_closed"]]
+        last_price = conn.execute("select max(price_date) from market.prices").fetchone()[0]
+        end_date = last_price or closed["session_date"].iloc[-1]
+        hist = closed[(closed["session_date"] >= entry) & (closed["session_date"] <= end_date)]
+        dates = hist["session_date"].to_numpy()
+        frames: list[pd.DataFrame] = []
+        targets = [(s, p) for s, _, p, _ in REFERENCE_PORTFOLIO] + [(BENCHMARK, 5900.0)]
+        for sym, entry_px in targets:
+            conn.execute(
+                "insert into market.symbols (symbol, kind, name) values (%s, %s, %s)"
+                " on conflict do nothing",
+                [sym, _REFERENCE_KINDS.get(sym, "etf"), f"Reference {sym}"],
+            )
+            first = conn.execute(
+                "select price_date, close from market.prices where symbol = %s"
+                " order by price_date limit 1",
+                [sym],
+            ).fetchone()
+            if first is None:
+                closes = _walk(rng, len(dates), entry_px, mu=0.0002, sigma=0.008)
+                frames.append(pd.DataFrame({"symbol": sym, "price_date": dates, "close": closes}))
+            elif first[0] > entry:
+                back = dates[dates < first[0]]
+                if len(back):
+                    walk = _walk(rng, len(back) + 1, 1.0, mu=0.0002, sigma=0.008)
+                    closes = np.round(walk[:-1] / walk[-1] * float(first[1]), 4)
+                    frames.append(
+                        pd.DataFrame({"symbol": sym, "price_date": back, "close": closes})
+                    )
+        with conn.cursor() as cur:
+            if frames:
+                prices = pd.concat(frames, ignore_index=True)
+                prices["adj_close"] = prices["close"]
+                prices["volume"] = 1_000_000
+                prices["source"] = "demo"
+                _copy_frame(
+                    cur,
+                    "market.prices",
+                    prices[["symbol", "price_date", "close", "adj_close", "volume", "source"]],
+                )
+            user_id = cur.execute(
+                "insert into core.users (email, display_name) values (%s, %s)"
+                " on conflict (lower(email)) do update set display_name = excluded.display_name"
+                " returning user_id",
+                [email, "Reference user"],
+            ).fetchone()[0]
+            portfolio_id = cur.execute(
+                "insert into core.portfolios (user_id, name, is_public) values (%s, %s, %s)"
+                " returning portfolio_id",
+                [user_id, name, is_public],
+            ).fetchone()[0]
+            with cur.copy(
+                "copy core.positions (portfolio_id, symbol, quantity, entry_date, entry_price)"
+                " from stdin"
+            ) as copy:
+                for sym, d, px, qty in REFERENCE_PORTFOLIO:
+                    copy.write_row([portfolio_id, sym, qty, d, px])
+        conn.commit()
+    return {"user_id": user_id, "portfolio_id": portfolio_id, "positions": len(REFERENCE_PORTFOLIO)}
+
+
+def main() -> None:  # pragma: no cover - convenience for `python -m bench.datagen`
+    import argparse
+    import json
+
+    from foliodb import config
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("scale", choices=list(SCALES))
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--years", type=float)
+    ap.add_argument("--portfolios", type=int)
+    ap.add_argument("--url", default=None)
+    args = ap.parse_args()
+    overrides = {k: v for k, v in (("years", args.years), ("portfolios", args.portfolios)) if v}
+    print(
+        json.dumps(
+            generate(args.url or config.database_url(), args.scale, args.seed, **overrides),
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
