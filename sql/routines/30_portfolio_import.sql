@@ -1,0 +1,427 @@
+-- Portfolio import in the database: the function apps call, and its parsing helpers.
+--
+--   select core.import_portfolio('ann@example.com', 'Retirement', false,
+--       '[{"symbol": "VUG", "quantity": "2,031", "entry_date": "2025-01-06", "entry_price": 492.16}]');
+--
+-- The whole array is validated first; every problem is reported (position or line, field,
+-- what was expected) in one error and nothing is written. Then user (by email, created if
+-- missing), portfolio, symbols, option contracts and positions are written by set-based
+-- statements in the caller's transaction. foliodb/portfolio_io.py validates CSV files the same
+-- way and writes through this function; foliodb/occ.py is the Python twin of market.occ_error.
+
+-- A decimal number as people type it: optional sign, thousands separators in groups of three.
+create or replace function core.parse_decimal(p_text text) returns numeric
+language sql immutable
+as $$
+    select case
+        when btrim(p_text) ~ '^[+-]?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?$'
+            or btrim(p_text) ~ '^[+-]?\.[0-9]+$'
+            then replace(btrim(p_text), ',', '')::numeric
+    end
+$$;
+
+-- An ISO date YYYY-MM-DD that exists on the calendar, else null (no exception, no subtransaction).
+create or replace function core.parse_iso_date(p_text text) returns date
+language sql immutable
+as $$
+    with parts as (
+        select
+            substr(btrim(p_text), 1, 4)::int as y,
+            substr(btrim(p_text), 6, 2)::int as m,
+            substr(btrim(p_text), 9, 2)::int as d
+        where btrim(p_text) ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'
+    )
+    select make_date(y, m, d)
+    from parts
+    where y >= 1 and m between 1 and 12 and d >= 1
+        and d <= extract(day from make_date(y, m, 1) + interval '1 month' - interval '1 day')
+$$;
+
+-- What is wrong with an OCC option symbol (ROOT(1-6) YYMMDD C|P 8-digit strike/1000), or null.
+create or replace function market.occ_error(p_symbol text) returns text
+language plpgsql immutable
+as $$
+declare
+    hint constant text :=
+        'ROOT(1-6) + YYMMDD + C/P + 8-digit strike in thousandths, e.g. AAPL240119C00150000';
+    s text := regexp_replace(upper(coalesce(btrim(p_symbol), '')), '\s+', '', 'g');
+    m text[];
+    last_letter integer;
+    cp text;
+    strike text;
+    head text;
+    expiry text;
+    root text;
+begin
+    if s = '' then
+        return 'the option symbol is empty; expected ' || hint;
+    end if;
+    m := regexp_match(s, '^([A-Z][A-Z0-9]{0,5})([0-9]{2})([0-9]{2})([0-9]{2})([CP])([0-9]{8})$');
+    if m is null then
+        -- Split at the last non-digit: the C/P letter, the strike after it, root + expiry before.
+        last_letter := length(s) - length(substring(s from '[0-9]*$'));
+        if last_letter = 0 then
+            return format('''%s'' has no root and no C/P letter; expected %s', s, hint);
+        end if;
+        cp := substr(s, last_letter, 1);
+        strike := substr(s, last_letter + 1);
+        head := substr(s, 1, last_letter - 1);
+        if strike = '' then
+            return format('''%s'' ends without a strike; expected %s', s, hint);
+        end if;
+        if cp not in ('C', 'P') then
+            if length(s) < 16 then
+                return format('''%s'' is too short for an OCC symbol; expected %s', s, hint);
+            end if;
+            return format('option type must be C or P, found ''%s'' in ''%s''', cp, s);
+        end if;
+        if length(strike) <> 8 then
+            return format(
+                'strike must be 8 digits (dollars x 1000, e.g. 00150000 = 150.000), found ''%s'' (%s digits) in ''%s''',
+                strike, length(strike), s
+            );
+        end if;
+        expiry := right(head, 6);
+        if length(head) < 6 or expiry !~ '^[0-9]{6}$' then
+            return format('expiry must be 6 digits YYMMDD before the C/P, found ''%s'' in ''%s''', expiry, s);
+        end if;
+        root := left(head, length(head) - 6);
+        if root = '' then
+            return format('the underlying root is missing before the expiry in ''%s''', s);
+        end if;
+        if length(root) > 6 then
+            return format(
+                'the underlying root must be 1 to 6 characters, found ''%s'' (%s) in ''%s''',
+                root, length(root), s
+            );
+        end if;
+        return format(
+            'the underlying root must be letters and digits starting with a letter, found ''%s'' in ''%s''',
+            root, s
+        );
+    end if;
+    if core.parse_iso_date(format('20%s-%s-%s', m[2], m[3], m[4])) is null then
+        return format('expiry ''%s'' is not a calendar date (YYMMDD) in ''%s''', m[2] || m[3] || m[4], s);
+    end if;
+    if m[6]::bigint = 0 then
+        return format('strike must be greater than 0, found ''%s'' in ''%s''', m[6], s);
+    end if;
+    return null;
+end
+$$;
+
+-- The parts of a well-formed OCC symbol; raises (22023) with occ_error's message otherwise.
+create or replace function market.parse_occ(
+    p_symbol text,
+    out symbol text,
+    out underlying text,
+    out expiry_date date,
+    out option_type text,
+    out strike numeric,
+    out multiplier integer
+)
+language plpgsql immutable strict
+as $$
+declare
+    problem text := market.occ_error(p_symbol);
+    m text[];
+begin
+    if problem is not null then
+        raise exception using errcode = '22023', message = problem;
+    end if;
+    symbol := regexp_replace(upper(btrim(p_symbol)), '\s+', '', 'g');
+    m := regexp_match(symbol, '^([A-Z][A-Z0-9]{0,5})([0-9]{2})([0-9]{2})([0-9]{2})([CP])([0-9]{8})$');
+    underlying := m[1];
+    expiry_date := make_date(2000 + m[2]::int, m[3]::int, m[4]::int);
+    option_type := case m[5] when 'C' then 'call' else 'put' end;
+    strike := m[6]::numeric * 0.001;
+    multiplier := 100;
+end
+$$;
+
+-- The positions array as typed rows; a value that does not parse keeps its text and gets a
+-- null typed column, so the validation can say what was found.
+create or replace function core.import_rows(p_positions jsonb)
+returns table (
+    ord bigint,
+    at text,
+    is_object boolean,
+    unknown_keys text[],
+    symbol text,
+    class_text text,
+    investment_class core.investment_class,
+    quantity_text text,
+    quantity numeric,
+    entry_date_text text,
+    entry_date date,
+    entry_price_text text,
+    entry_price numeric,
+    exit_date_text text,
+    exit_date date,
+    exit_price_text text,
+    exit_price numeric,
+    notes text
+)
+language sql stable
+as $$
+    with elements as (
+        select
+            e.ord,
+            jsonb_typeof(e.elem) = 'object' as is_object,
+            case when jsonb_typeof(e.elem) = 'object' then e.elem else '{}'::jsonb end as obj
+        from jsonb_array_elements(p_positions) with ordinality as e (elem, ord)
+    ),
+
+    texts as (
+        select
+            ord,
+            is_object,
+            coalesce('line ' || nullif(btrim(obj ->> 'line'), ''), 'position ' || ord) as at,
+            array(
+                select k
+                from jsonb_object_keys(obj) as k
+                where k not in (
+                    'symbol', 'quantity', 'entry_date', 'entry_price', 'investment_class',
+                    'exit_date', 'exit_price', 'notes', 'line'
+                )
+                order by k
+            ) as unknown_keys,
+            upper(nullif(btrim(obj ->> 'symbol'), '')) as symbol,
+            upper(nullif(btrim(obj ->> 'investment_class'), '')) as class_text,
+            nullif(btrim(obj ->> 'quantity'), '') as quantity_text,
+            nullif(btrim(obj ->> 'entry_date'), '') as entry_date_text,
+            nullif(btrim(obj ->> 'entry_price'), '') as entry_price_text,
+            nullif(btrim(obj ->> 'exit_date'), '') as exit_date_text,
+            nullif(btrim(obj ->> 'exit_price'), '') as exit_price_text,
+            nullif(btrim(obj ->> 'notes'), '') as notes
+        from elements
+    ),
+
+    typed as (
+        select
+            texts.*,
+            case
+                when class_text is null then 'PUBLIC'::core.investment_class
+                when class_text in ('PUBLIC', 'OPTIONS', 'PRIVATE') then class_text::core.investment_class
+            end as investment_class
+        from texts
+    )
+
+    select
+        ord,
+        at,
+        is_object,
+        unknown_keys,
+        case
+            when investment_class = 'OPTIONS' then regexp_replace(symbol, '\s+', '', 'g')
+            else symbol
+        end as symbol,
+        class_text,
+        investment_class,
+        quantity_text,
+        core.parse_decimal(quantity_text) as quantity,
+        entry_date_text,
+        core.parse_iso_date(entry_date_text) as entry_date,
+        entry_price_text,
+        core.parse_decimal(entry_price_text) as entry_price,
+        exit_date_text,
+        core.parse_iso_date(exit_date_text) as exit_date,
+        exit_price_text,
+        core.parse_decimal(exit_price_text) as exit_price,
+        notes
+    from typed
+$$;
+
+-- Every problem of a positions array, one line each ("line 4 (quantity): ..."); empty if none.
+create or replace function core.import_problems(p_positions jsonb) returns text[]
+language sql stable
+as $$
+    with rows as (
+        select
+            r.*,
+            case when r.investment_class = 'OPTIONS' then market.occ_error(r.symbol) end as occ_problem,
+            case when r.investment_class = 'OPTIONS' and market.occ_error(r.symbol) is null
+                then (market.parse_occ(r.symbol)).expiry_date
+            end as expiry_date,
+            existing.kind as existing_kind,
+            min(r.investment_class::text) over (partition by r.symbol)
+                <> max(r.investment_class::text) over (partition by r.symbol) as has_mixed_classes
+        from core.import_rows(p_positions) as r
+        left join market.symbols as existing on existing.symbol = r.symbol
+    ),
+
+    problems as (
+        select rows.ord, checks.n, rows.at, checks.field, checks.problem
+        from rows
+        cross join lateral (
+            values
+            (0, 'position', case when not rows.is_object then
+                'expected a JSON object with symbol, quantity, entry_date, entry_price' end),
+            (0, coalesce(rows.unknown_keys[1], '-'), case when cardinality(rows.unknown_keys) > 0 then
+                format('unknown field(s) %s; expected symbol, quantity, entry_date, entry_price, '
+                    'investment_class, exit_date, exit_price, notes', array_to_string(rows.unknown_keys, ', ')) end),
+            (1, 'symbol', case
+                when not rows.is_object then null
+                when rows.symbol is null then 'required: a ticker, an OCC option symbol or a private asset id'
+                when rows.occ_problem is not null then rows.occ_problem
+                when rows.symbol !~ '^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$' then format(
+                    '''%s'' is not a valid symbol (letters, digits and . _ = ^ / -, at most 32 characters)',
+                    rows.symbol)
+                when rows.investment_class = 'PUBLIC' and market.occ_error(rows.symbol) is null then
+                    format('''%s'' is an OCC option symbol: set investment_class to OPTIONS', rows.symbol)
+                when rows.has_mixed_classes then format(
+                    '''%s'' appears with different investment classes in this portfolio', rows.symbol)
+                when rows.investment_class = 'PRIVATE' and rows.existing_kind <> 'private' then format(
+                    '''%s'' is already a %s symbol; give the private asset its own id', rows.symbol, rows.existing_kind)
+                when rows.investment_class = 'PUBLIC' and rows.existing_kind in ('private', 'option') then format(
+                    '''%s'' is a %s symbol, not PUBLIC', rows.symbol, rows.existing_kind)
+            end),
+            (2, 'quantity', case
+                when not rows.is_object then null
+                when rows.quantity_text is null then 'required: a number such as 1,355 or 12.5'
+                when rows.quantity is null then format('''%s'' is not a number (expected e.g. 1,355 or 12.5)', rows.quantity_text)
+                when rows.quantity = 0 then 'must not be zero'
+                when rows.quantity < 0 and rows.investment_class is distinct from 'OPTIONS' then
+                    'must be positive (only OPTIONS positions can be short)'
+            end),
+            (3, 'entry_date', case
+                when not rows.is_object then null
+                when rows.entry_date_text is null then 'required: an ISO date YYYY-MM-DD'
+                when rows.entry_date is null then format('''%s'' is not an ISO date (expected YYYY-MM-DD, e.g. 2025-01-06)', rows.entry_date_text)
+                when rows.entry_date > current_date then format('%s is in the future (today is %s)', rows.entry_date, current_date)
+                when rows.entry_date > rows.expiry_date then format('%s is after the option''s expiry %s', rows.entry_date, rows.expiry_date)
+            end),
+            (4, 'entry_price', case
+                when not rows.is_object then null
+                when rows.entry_price_text is null then 'required: the price paid per unit, e.g. 91.44'
+                when rows.entry_price is null then format('''%s'' is not a number (expected e.g. 91.44)', rows.entry_price_text)
+                when rows.entry_price < 0 then 'must not be negative'
+                when rows.entry_price = 0 then 'must be greater than 0'
+            end),
+            (5, 'investment_class', case
+                when rows.class_text is not null and rows.investment_class is null then
+                    format('''%s'' is not an investment class (expected PUBLIC, OPTIONS or PRIVATE)', rows.class_text)
+            end),
+            (6, 'exit_date', case
+                when rows.exit_date_text is null then null
+                when rows.exit_date is null then format('''%s'' is not an ISO date (expected YYYY-MM-DD)', rows.exit_date_text)
+                when rows.exit_date > current_date then format('%s is in the future (today is %s)', rows.exit_date, current_date)
+                when rows.exit_date <= rows.entry_date then format('%s is not after entry_date %s', rows.exit_date, rows.entry_date)
+            end),
+            (7, 'exit_price', case
+                when rows.exit_price_text is null then null
+                when rows.exit_price is null then format('''%s'' is not a number (expected e.g. 101.5)', rows.exit_price_text)
+                when rows.exit_price < 0 then 'must not be negative'
+                when rows.exit_price = 0 then 'must be greater than 0'
+                when rows.exit_date_text is null then 'given without exit_date'
+            end)
+        ) as checks (n, field, problem)
+        where checks.problem is not null
+    )
+
+    select coalesce(array_agg(format('%s (%s): %s', at, field, problem) order by ord, n), '{}')
+    from problems
+$$;
+
+create or replace function core.import_portfolio(
+    p_email text,
+    p_name text,
+    p_is_public boolean,
+    p_positions jsonb
+) returns bigint
+language plpgsql
+as $$
+declare
+    v_email text := btrim(p_email);
+    v_name text := btrim(p_name);
+    v_problems text[];
+    v_user_id bigint;
+    v_portfolio_id bigint;
+begin
+    if v_email is null or v_email !~ '^[^@\s]+@[^@\s]+$' then
+        raise exception using errcode = '22023',
+            message = format('portfolio import refused: %L is not an email address', p_email);
+    end if;
+    if v_name is null or v_name = '' then
+        raise exception using errcode = '22023',
+            message = 'portfolio import refused: the portfolio name must not be blank';
+    end if;
+    if p_positions is null or jsonb_typeof(p_positions) <> 'array' or jsonb_array_length(p_positions) = 0 then
+        raise exception using errcode = '22023',
+            message = 'portfolio import refused: p_positions must be a non-empty JSON array of positions';
+    end if;
+
+    v_problems := core.import_problems(p_positions);
+    if cardinality(v_problems) > 0 then
+        raise exception using errcode = '22023',
+            message = format(
+                'portfolio import refused, nothing written (%s problem%s):%s%s',
+                cardinality(v_problems),
+                case when cardinality(v_problems) > 1 then 's' else '' end,
+                E'\n', array_to_string(v_problems, E'\n')
+            );
+    end if;
+
+    insert into core.users (email) values (v_email) on conflict ((lower(email))) do nothing;
+    select user_id into v_user_id from core.users where lower(email) = lower(v_email);
+
+    select portfolio_id into v_portfolio_id
+    from core.portfolios
+    where user_id = v_user_id and name = v_name;
+    if found then
+        raise exception using errcode = '23505',
+            message = format(
+                'portfolio import refused: %s already has a portfolio named %L (portfolio_id %s); '
+                'choose another name or delete that one first', v_email, v_name, v_portfolio_id
+            );
+    end if;
+    insert into core.portfolios (user_id, name, is_public)
+    values (v_user_id, v_name, coalesce(p_is_public, false))
+    returning portfolio_id into v_portfolio_id;
+
+    -- New symbols: the kind says how they are valued (option, private) or that the ingester
+    -- still has to find out (unknown). Option underlyings are needed for intrinsic values.
+    insert into market.symbols (symbol, kind)
+    select distinct on (new_symbols.symbol) new_symbols.symbol, new_symbols.kind
+    from (
+        select
+            rows.symbol,
+            case rows.investment_class
+                when 'OPTIONS' then 'option'
+                when 'PRIVATE' then 'private'
+                else 'unknown'
+            end::market.symbol_kind as kind
+        from core.import_rows(p_positions) as rows
+        union all
+        select (market.parse_occ(rows.symbol)).underlying, 'unknown'::market.symbol_kind
+        from core.import_rows(p_positions) as rows
+        where rows.investment_class = 'OPTIONS'
+    ) as new_symbols
+    order by new_symbols.symbol, new_symbols.kind
+    on conflict (symbol) do nothing;
+
+    insert into market.option_contracts (symbol, underlying, expiry_date, option_type, strike, multiplier)
+    select distinct contract.symbol, contract.underlying, contract.expiry_date, contract.option_type,
+        contract.strike, contract.multiplier
+    from core.import_rows(p_positions) as rows
+    cross join lateral market.parse_occ(rows.symbol) as contract
+    where rows.investment_class = 'OPTIONS'
+    on conflict (symbol) do nothing;
+
+    insert into core.positions (
+        portfolio_id, symbol, investment_class, quantity, entry_date, entry_price,
+        exit_date, exit_price, notes
+    )
+    select
+        v_portfolio_id, rows.symbol, rows.investment_class, rows.quantity, rows.entry_date,
+        rows.entry_price, rows.exit_date, rows.exit_price, rows.notes
+    from core.import_rows(p_positions) as rows
+    order by rows.ord;
+
+    return v_portfolio_id;
+end
+$$;
+
+comment on function core.import_portfolio(text, text, boolean, jsonb) is
+    'Create a portfolio with its positions from a JSON array (validated first; all or nothing). '
+    'Returns the portfolio_id.';
