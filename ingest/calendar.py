@@ -1,0 +1,139 @@
+"""The trading calendar: exchange sessions from exchange_calendars into market.trading_days.
+
+``session_idx`` is the ordinal of a session counted from a fixed start (2000-01-01), so it is
+the same whichever range was filled first. Special closures (the NYSE was closed on
+2025-01-09) come from exchange_calendars, never from weekday arithmetic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import exchange_calendars as xcals
+import pandas as pd
+import psycopg
+
+from foliodb import config
+from foliodb.errors import FolioError
+
+CALENDAR_START = dt.date(2000, 1, 1)
+
+
+def default_through(today: dt.date | None = None) -> dt.date:
+    """The end of next calendar year: always at least one year ahead, for scheduling."""
+    today = today or dt.date.today()
+    return dt.date(today.year + 1, 12, 31)
+
+
+def sessions(calendar: str = "XNYS", through: dt.date | None = None) -> pd.DataFrame:
+    """Sessions from CALENDAR_START through ``through``: session_date, session_idx, open_at, close_at."""
+    through = through or default_through()
+    try:
+        cal = xcals.get_calendar(calendar, start=CALENDAR_START, end=through)
+    except xcals.errors.InvalidCalendarName as exc:
+        raise FolioError(f"unknown exchange calendar {calendar!r} (XNYS, XLON, …)") from exc
+    except ValueError as exc:  # dates outside what the calendar can compute
+        raise FolioError(f"calendar {calendar} cannot reach {through}: {exc}") from exc
+    schedule = cal.schedule
+    return pd.DataFrame(
+        {
+            "session_date": schedule.index.date,
+            "session_idx": range(len(schedule)),
+            "open_at": [ts.to_pydatetime() for ts in schedule["open"]],
+            "close_at": [ts.to_pydatetime() for ts in schedule["close"]],
+        }
+    )
+
+
+def _sync(conn: psycopg.Connection, calendar: str, frame: pd.DataFrame) -> int:
+    """Make the stored sessions of ``calendar`` equal ``frame`` in its range; rows added."""
+    with conn.transaction():
+        conn.execute(
+            "create temp table if not exists calendar_stage ("
+            " session_date date, session_idx integer, open_at timestamptz, close_at timestamptz)"
+        )
+        conn.execute("truncate calendar_stage")
+        with conn.cursor() as cur:
+            with cur.copy(
+                "copy calendar_stage (session_date, session_idx, open_at, close_at) from stdin"
+            ) as copy:
+                for row in frame.itertuples(index=False):
+                    copy.write_row(row)
+            # A session that exchange_calendars no longer has (a closure announced after the
+            # range was filled), or whose ordinal or hours changed, is replaced, not patched.
+            cur.execute(
+                """
+                delete from market.trading_days as td
+                where td.calendar = %(calendar)s
+                    and td.session_date >= (select min(session_date) from calendar_stage)
+                    and td.session_date <= (select max(session_date) from calendar_stage)
+                    and not exists (
+                        select from calendar_stage as st
+                        where st.session_date = td.session_date
+                            and st.session_idx = td.session_idx
+                            and st.open_at = td.open_at
+                            and st.close_at = td.close_at
+                    )
+                """,
+                {"calendar": calendar},
+            )
+            # Rows beyond the new range keep their place only if their ordinals still follow.
+            if cur.rowcount:
+                cur.execute(
+                    "delete from market.trading_days where calendar = %(calendar)s"
+                    " and session_date > (select max(session_date) from calendar_stage)",
+                    {"calendar": calendar},
+                )
+            cur.execute(
+                """
+                insert into market.trading_days
+                    (calendar, session_date, session_idx, open_at, close_at)
+                select %(calendar)s, session_date, session_idx, open_at, close_at
+                from calendar_stage
+                on conflict (calendar, session_date) do nothing
+                """,
+                {"calendar": calendar},
+            )
+            return cur.rowcount
+
+
+def ensure_calendar(
+    url: str | None = None,
+    calendar: str = "XNYS",
+    through: dt.date | None = None,
+    conn: psycopg.Connection | None = None,
+) -> int:
+    """Fill market.trading_days for ``calendar`` from 2000 through ``through`` (default: the
+    end of next year). Idempotent and set-based; returns the number of sessions added."""
+    frame = sessions(calendar, through)
+    if conn is not None:
+        return _sync(conn, calendar, frame)
+    with psycopg.connect(url or config.database_url(), autocommit=True) as own:
+        return _sync(own, calendar, frame)
+
+
+def configured_calendar(conn: psycopg.Connection) -> str:
+    row = conn.execute("select value from ops.settings where key = 'calendar'").fetchone()
+    return row[0] if row else "XNYS"
+
+
+def last_closed_session(
+    conn: psycopg.Connection, calendar: str | None = None, now: dt.datetime | None = None
+) -> dt.date | None:
+    """The latest session whose close is past (``now`` defaults to the database clock)."""
+    calendar = calendar or configured_calendar(conn)
+    row = conn.execute(
+        "select max(session_date) from market.trading_days"
+        " where calendar = %s and close_at <= coalesce(%s, now())",
+        [calendar, now],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def calendar_through(conn: psycopg.Connection, calendar: str | None = None) -> dt.date | None:
+    """The last session stored for the calendar."""
+    calendar = calendar or configured_calendar(conn)
+    row = conn.execute(
+        "select max(session_date) from market.trading_days where calendar = %s", [calendar]
+    ).fetchone()
+    return row[0] if row else None
