@@ -1,0 +1,733 @@
+"""An independent, vectorized pandas/numpy implementation of docs/semantics.md.
+
+Two uses: the oracle the tests compare foliodb's SQL models with, and the "capable Python
+developer" baseline of the benchmarks (load everything, compute in memory, write back with COPY).
+It is written from docs/semantics.md alone, not from any SQL.
+
+Pipeline::
+
+    inputs = load(url)
+    snapshots = compute_snapshots(inputs)
+    charts, points = compute_charts(snapshots, inputs.sessions)
+    ranked, excluded = compute_leaderboards(charts, inputs.portfolios)
+    write_back(url, snapshots, charts, points, ranked, excluded)   # schema bench_pandas
+
+Numbers are float64 throughout. Snapshots are computed in chunks of portfolios so memory stays
+bounded at 10k+ portfolios; each chunk is fully vectorized (positions exploded over their held
+sessions, prices looked up in a dense symbol × session matrix).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+SCHEMA = "bench_pandas"
+PERIODS: tuple[str, ...] = ("1D", "5D", "1M", "3M", "6M", "YTD", "1Y", "5Y", "MAX")
+MONTHS = {"1M": 1, "3M": 3, "6M": 6, "1Y": 12, "5Y": 60}
+MAX_POINTS = 260
+MIN_MAX_SESSIONS = 21
+EXCLUDED_REASON = "history shorter than period"
+MULTIPLIER = {"PUBLIC": 1.0, "PRIVATE": 1.0, "OPTIONS": 100.0}
+
+# Valuation methods, in the order of docs/semantics.md.
+M_CLOSE, M_STALE, M_ENTRY, M_MANUAL = 0, 1, 2, 3
+
+SNAPSHOT_COLUMNS = [
+    "portfolio_id",
+    "session_date",
+    "session_idx",
+    "market_value",
+    "cost_basis",
+    "unrealized_pnl",
+    "positions_held",
+    "n_close",
+    "n_stale",
+    "max_stale_sessions",
+    "n_entry",
+    "n_manual",
+    "inflow",
+    "outflow",
+    "daily_return",
+    "cum_twr",
+    "benchmark_close",
+    "benchmark_cum_return",
+]
+CHART_COLUMNS = [
+    "portfolio_id",
+    "period",
+    "start_session_idx",
+    "end_session_idx",
+    "start_date",
+    "end_date",
+    "start_value",
+    "end_value",
+    "period_twr",
+    "benchmark_return",
+    "excess_return",
+    "is_partial",
+    "n_sessions",
+    "n_points",
+]
+POINT_COLUMNS = [
+    "portfolio_id",
+    "period",
+    "session_date",
+    "value",
+    "cum_return",
+    "benchmark_cum_return",
+]
+RANKED_COLUMNS = [
+    "period",
+    "portfolio_id",
+    "rank",
+    "percentile",
+    "period_twr",
+    "benchmark_return",
+    "relative_return",
+    "n_ranked",
+]
+EXCLUDED_COLUMNS = ["period", "portfolio_id", "reason"]
+
+
+@dataclass
+class Inputs:
+    """Everything the computation reads, as loaded from the database (or built by a test).
+
+    - positions: portfolio_id, position_id, symbol, investment_class, quantity, entry_date,
+      entry_price, exit_date, exit_price (soft-deleted rows already removed)
+    - portfolios: portfolio_id, user_id, name, is_public, benchmark_symbol
+    - prices: symbol, price_date, close
+    - valuations: portfolio_id, position_id, valuation_date, value
+    - sessions: session_date, session_idx (the calendar's sessions, in order)
+    - as_of: S*, the latest session on or before the last closed session with any price
+    Dates are ``datetime64[ns]`` columns; numbers float64.
+    """
+
+    positions: pd.DataFrame
+    portfolios: pd.DataFrame
+    prices: pd.DataFrame
+    valuations: pd.DataFrame
+    sessions: pd.DataFrame
+    as_of: pd.Timestamp | None
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def _frame(conn: psycopg.Connection, query: str, params: Iterable | None = None) -> pd.DataFrame:
+    cur = conn.execute(query, params)
+    cols = [c.name for c in cur.description]
+    return pd.DataFrame(cur.fetchall(), columns=cols)
+
+
+def _dates(frame: pd.DataFrame, *cols: str) -> pd.DataFrame:
+    for col in cols:
+        frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")
+    return frame
+
+
+def load(url: str) -> Inputs:
+    """Read positions, portfolios, prices, valuations and sessions (numbers as float64)."""
+    with psycopg.connect(url) as conn:
+        calendar = conn.execute(
+            "select coalesce((select value from ops.settings where key = 'calendar'), 'XNYS')"
+        ).fetchone()[0]
+        default_bench = conn.execute(
+            "select coalesce((select value from ops.settings where key = 'default_benchmark'),"
+            " '^GSPC')"
+        ).fetchone()[0]
+        sessions = _frame(
+            conn,
+            "select session_date, session_idx from market.trading_days"
+            " where calendar = %s order by session_date",
+            [calendar],
+        )
+        as_of = conn.execute(
+            "select max(p.price_date) from market.prices as p"
+            " inner join market.trading_days as td"
+            " on td.calendar = %s and td.session_date = p.price_date"
+            " where td.close_at <= now()",
+            [calendar],
+        ).fetchone()[0]
+        positions = _frame(
+            conn,
+            "select portfolio_id, position_id, symbol, investment_class::text as investment_class,"
+            " quantity::float8 as quantity, entry_date, entry_price::float8 as entry_price,"
+            " exit_date, exit_price::float8 as exit_price"
+            " from core.positions where deleted_at is null order by portfolio_id, position_id",
+        )
+        portfolios = _frame(
+            conn,
+            "select portfolio_id, user_id, name, is_public,"
+            " coalesce(benchmark_symbol, %s) as benchmark_symbol"
+            " from core.portfolios order by portfolio_id",
+            [default_bench],
+        )
+        symbols = sorted(
+            set(positions["symbol"]) | set(portfolios["benchmark_symbol"]) | {default_bench}
+        )
+        prices = _frame(
+            conn,
+            "select symbol, price_date, close::float8 as close from market.prices"
+            " where symbol = any(%s) order by symbol, price_date",
+            [symbols],
+        )
+        valuations = _frame(
+            conn,
+            "select v.portfolio_id, v.position_id, v.valuation_date, v.value::float8 as value"
+            " from core.valuations as v inner join core.positions as p using (portfolio_id, position_id)"
+            " where p.deleted_at is null order by v.position_id, v.valuation_date",
+        )
+    if positions.empty:
+        positions = positions.astype({"quantity": float, "entry_price": float, "exit_price": float})
+    positions["exit_price"] = positions["exit_price"].astype(float)
+    return Inputs(
+        positions=_dates(positions, "entry_date", "exit_date"),
+        portfolios=portfolios,
+        prices=_dates(prices, "price_date").astype({"close": float}),
+        valuations=_dates(valuations, "valuation_date").astype({"value": float}),
+        sessions=_dates(sessions, "session_date"),
+        as_of=None if as_of is None else pd.Timestamp(as_of),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Snapshots
+
+
+def _session_pos(sess_dates: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """Position of the first session on or after each date (len(sess_dates) if none)."""
+    return np.searchsorted(sess_dates, dates, side="left")
+
+
+class _Market:
+    """Dense symbol × session price matrix up to S*, with last-close positions for fallbacks."""
+
+    def __init__(self, prices: pd.DataFrame, sess_dates: np.ndarray) -> None:
+        n = len(sess_dates)
+        pr = prices[prices["price_date"] <= (sess_dates[-1] if n else np.datetime64("NaT"))]
+        pos = np.searchsorted(sess_dates, pr["price_date"].to_numpy())
+        on_session = (pos < n) & (sess_dates[np.minimum(pos, n - 1)] == pr["price_date"].to_numpy())
+        # Prices dated on a non-session day are not a session's close: they are ignored.
+        pr = pr[on_session]
+        pos = pos[on_session]
+        self.codes = {s: i for i, s in enumerate(pd.unique(pr["symbol"]))}
+        k = len(self.codes)
+        rows = pr["symbol"].map(self.codes).to_numpy()
+        self.close = np.full((k, n), np.nan)
+        self.close[rows, pos] = pr["close"].to_numpy()
+        has = ~np.isnan(self.close)
+        # last_pos[s, d]: position of the last session <= d with a close of s (-1: none).
+        self.last_pos = np.maximum.accumulate(np.where(has, np.arange(n), -1), axis=1)
+        self.filled = np.where(
+            self.last_pos >= 0,
+            np.take_along_axis(self.close, np.maximum(self.last_pos, 0), axis=1),
+            np.nan,
+        )
+
+    def code(self, symbols: np.ndarray) -> np.ndarray:
+        return np.array([self.codes.get(s, -1) for s in symbols], dtype=np.int64)
+
+
+class _Valuations:
+    """Last manual valuation on or before a session, per position, by binary search."""
+
+    def __init__(self, valuations: pd.DataFrame, pos_index: pd.Index, sess_dates: np.ndarray):
+        self.width = len(sess_dates) + 1
+        v = valuations[valuations["position_id"].isin(pos_index)]
+        gpos = pos_index.get_indexer(v["position_id"])
+        vpos = _session_pos(sess_dates, v["valuation_date"].to_numpy())
+        key = gpos.astype(np.int64) * self.width + vpos
+        order = np.lexsort((v["valuation_date"].to_numpy(), key))
+        key, values = key[order], v["value"].to_numpy()[order]
+        # Several valuations mapping to one session: the latest date wins (last after sorting).
+        last = np.r_[key[1:] != key[:-1], True] if len(key) else np.array([], dtype=bool)
+        self.keys, self.values = key[last], values[last]
+
+    def lookup(self, gpos: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(found, value) of the last valuation with session position <= d."""
+        if len(self.keys) == 0:
+            return np.zeros(len(gpos), dtype=bool), np.full(len(gpos), np.nan)
+        q = gpos.astype(np.int64) * self.width + d
+        j = np.searchsorted(self.keys, q, side="right") - 1
+        jj = np.maximum(j, 0)
+        found = (j >= 0) & (self.keys[jj] // self.width == gpos)
+        return found, np.where(found, self.values[jj], np.nan)
+
+
+def _value(
+    market: _Market,
+    vals: _Valuations,
+    gpos: np.ndarray,
+    code: np.ndarray,
+    is_private: np.ndarray,
+    units: np.ndarray,
+    pe: np.ndarray,
+    d: np.ndarray,
+    sess_idx: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Value, method and stale age of positions (arrays, one per row) on session positions d."""
+    n = len(d)
+    value = np.empty(n)
+    method = np.full(n, M_ENTRY, dtype=np.int8)
+    age = np.zeros(n, dtype=np.int64)
+    priced = (code >= 0) & ~is_private
+    c = np.full(n, np.nan)
+    last = np.full(n, -1, dtype=np.int64)
+    if priced.any():
+        c[priced] = market.close[code[priced], d[priced]]
+        last[priced] = market.last_pos[code[priced], d[priced]]
+    on_day = priced & ~np.isnan(c)
+    stale = priced & ~on_day & (last >= 0)
+    method[on_day] = M_CLOSE
+    method[stale] = M_STALE
+    unit = np.where(on_day, c, pe)
+    if stale.any():
+        unit[stale] = market.filled[code[stale], d[stale]]
+        age[stale] = sess_idx[d[stale]] - sess_idx[last[stale]]
+    value[:] = units * unit
+    if is_private.any():
+        found, v = vals.lookup(gpos[is_private], d[is_private])
+        pv = np.where(found, v, units[is_private] * pe[is_private])
+        value[is_private] = pv
+        method[is_private] = np.where(found, M_MANUAL, M_ENTRY)
+    return value, method, age
+
+
+def compute_snapshots(
+    inputs: Inputs, as_of: date | pd.Timestamp | None = None, chunk_size: int = 2000
+) -> pd.DataFrame:
+    """Daily snapshots (one row per portfolio per session), columns SNAPSHOT_COLUMNS."""
+    target = pd.Timestamp(as_of) if as_of is not None else inputs.as_of
+    sessions = inputs.sessions.sort_values("session_date")
+    if target is None:
+        return pd.DataFrame(columns=SNAPSHOT_COLUMNS)
+    sessions = sessions[sessions["session_date"] <= target]
+    sess_dates = sessions["session_date"].to_numpy()
+    sess_idx = sessions["session_idx"].to_numpy().astype(np.int64)
+    n = len(sess_dates)
+    if n == 0 or inputs.positions.empty:
+        return pd.DataFrame(columns=SNAPSHOT_COLUMNS)
+
+    pos = inputs.positions.sort_values(["portfolio_id", "position_id"]).reset_index(drop=True)
+    market = _Market(inputs.prices, sess_dates)
+    vals = _Valuations(inputs.valuations, pd.Index(pos["position_id"]), sess_dates)
+    bench_of = inputs.portfolios.set_index("portfolio_id")["benchmark_symbol"]
+
+    E = _session_pos(sess_dates, pos["entry_date"].to_numpy())
+    exit_dates = pos["exit_date"].to_numpy()
+    has_exit = ~pd.isna(exit_dates)
+    X = np.where(
+        has_exit, _session_pos(sess_dates, np.where(has_exit, exit_dates, sess_dates[0])), n
+    )
+    # X == n: no exit, or an exit after S* — open on S*.
+    klass = pos["investment_class"].to_numpy()
+    units_all = pos["quantity"].to_numpy() * np.array([MULTIPLIER[k] for k in klass])
+    pe_all = pos["entry_price"].to_numpy()
+    px_all = pos["exit_price"].to_numpy()
+    code_all = market.code(pos["symbol"].to_numpy())
+    private_all = klass == "PRIVATE"
+    pf_all = pos["portfolio_id"].to_numpy()
+
+    pf_ids, pf_start = np.unique(pf_all, return_index=True)
+    pf_end = np.r_[pf_start[1:], len(pf_all)]
+    out: list[pd.DataFrame] = []
+    for c0 in range(0, len(pf_ids), chunk_size):
+        ids = pf_ids[c0 : c0 + chunk_size]
+        lo, hi = pf_start[c0], pf_end[min(c0 + chunk_size, len(pf_ids)) - 1]
+        g = np.arange(lo, hi)  # global position rows of this chunk
+        local_pf = np.searchsorted(ids, pf_all[g])
+        npf = len(ids)
+
+        # Held sessions: E <= d < X, within [0, n).
+        start, stop = E[g], np.minimum(X[g], n)
+        length = np.maximum(stop - start, 0)
+        rows = np.repeat(np.arange(len(g)), length)
+        offs = np.arange(len(rows)) - np.repeat(np.cumsum(length) - length, length)
+        d = start[rows] + offs
+        gr = g[rows]
+        value, method, age = _value(
+            market,
+            vals,
+            gr,
+            code_all[gr],
+            private_all[gr],
+            units_all[gr],
+            pe_all[gr],
+            d,
+            sess_idx,
+        )
+        key = local_pf[rows] * n + d
+        size = npf * n
+
+        def total(weights: np.ndarray | None, k: np.ndarray = key, size: int = size) -> np.ndarray:
+            return np.bincount(k, weights=weights, minlength=size)
+
+        mv = total(value)
+        cost = total(units_all[gr] * pe_all[gr])
+        held = total(None)
+        n_by = [total((method == m).astype(float)) for m in (M_CLOSE, M_STALE, M_ENTRY, M_MANUAL)]
+        max_age = np.zeros(size, dtype=np.int64)
+        if len(key):
+            np.maximum.at(max_age, key, age)
+
+        # Flows: inflow at the entry session, outflow at the exit session.
+        ein = E[g] < n
+        inflow = total((units_all[g] * pe_all[g])[ein], local_pf[ein] * n + E[g][ein])
+        xin = X[g] < n
+        gx = g[xin]
+        xval, _, _ = _value(
+            market,
+            vals,
+            gx,
+            code_all[gx],
+            private_all[gx],
+            units_all[gx],
+            pe_all[gx],
+            X[gx],
+            sess_idx,
+        )
+        xamt = np.where(np.isnan(px_all[gx]), xval, units_all[gx] * px_all[gx])
+        outflow = total(xamt, local_pf[xin] * n + X[gx])
+
+        # Each portfolio's span: first entry session .. S* if anything is open, else last exit.
+        first = np.full(npf, n, dtype=np.int64)
+        np.minimum.at(first, local_pf, E[g])
+        any_open = np.zeros(npf, dtype=bool)
+        np.logical_or.at(any_open, local_pf, X[g] >= n)
+        last_exit = np.full(npf, -1, dtype=np.int64)
+        np.maximum.at(last_exit, local_pf, np.where(X[g] < n, X[g], -1))
+        last = np.where(any_open, n - 1, last_exit)
+        span = np.where(first < n, np.maximum(last - first + 1, 0), 0)
+        prow = np.repeat(np.arange(npf), span)
+        poff = np.arange(len(prow)) - np.repeat(np.cumsum(span) - span, span)
+        pd_ = first[prow] + poff
+        k = prow * n + pd_
+
+        mv_k, in_k, out_k = mv[k], inflow[k], outflow[k]
+        is_first = poff == 0
+        prev_mv = np.where(is_first, 0.0, np.r_[0.0, mv_k[:-1]])
+        denom = prev_mv + in_k
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(denom == 0, 0.0, (mv_k + out_k) / np.where(denom == 0, 1.0, denom) - 1.0)
+        growth = pd.Series(1.0 + r).groupby(prow).cumprod().to_numpy()
+
+        bcode = market.code(bench_of.reindex(ids).to_numpy())
+        bclose = np.where(bcode[prow] >= 0, market.filled[np.maximum(bcode[prow], 0), pd_], np.nan)
+        base = np.full(npf, np.nan)
+        base[prow[is_first]] = bclose[is_first]
+        out.append(
+            pd.DataFrame(
+                {
+                    "portfolio_id": ids[prow],
+                    "session_date": sess_dates[pd_],
+                    "session_idx": sess_idx[pd_],
+                    "market_value": mv_k,
+                    "cost_basis": cost[k],
+                    "unrealized_pnl": mv_k - cost[k],
+                    "positions_held": held[k].astype(np.int64),
+                    "n_close": n_by[0][k].astype(np.int64),
+                    "n_stale": n_by[1][k].astype(np.int64),
+                    "max_stale_sessions": max_age[k],
+                    "n_entry": n_by[2][k].astype(np.int64),
+                    "n_manual": n_by[3][k].astype(np.int64),
+                    "inflow": in_k,
+                    "outflow": out_k,
+                    "daily_return": r,
+                    "cum_twr": growth - 1.0,
+                    "benchmark_close": bclose,
+                    "benchmark_cum_return": bclose / base[prow] - 1.0,
+                }
+            )
+        )
+    if not out:
+        return pd.DataFrame(columns=SNAPSHOT_COLUMNS)
+    return pd.concat(out, ignore_index=True)[SNAPSHOT_COLUMNS]
+
+
+# --------------------------------------------------------------------------------------------
+# Chart caches
+
+
+def _months_back(dates: np.ndarray, months: int) -> np.ndarray:
+    """Each date minus a number of calendar months (day clamped to the month's end)."""
+    uniq, inv = np.unique(dates, return_inverse=True)
+    shifted = (pd.DatetimeIndex(uniq) - pd.DateOffset(months=months)).to_numpy()
+    return shifted[inv]
+
+
+def compute_charts(
+    snapshots: pd.DataFrame, sessions: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Chart caches per (portfolio, period) and their thinned points.
+
+    Returns ``(charts, points)`` with columns CHART_COLUMNS and POINT_COLUMNS.
+    """
+    if snapshots.empty:
+        return pd.DataFrame(columns=CHART_COLUMNS), pd.DataFrame(columns=POINT_COLUMNS)
+    sessions = sessions.sort_values("session_date")
+    sess_dates = sessions["session_date"].to_numpy().astype("datetime64[ns]")
+    sess_idx = sessions["session_idx"].to_numpy().astype(np.int64)
+    snap = snapshots.sort_values(["portfolio_id", "session_date"]).reset_index(drop=True)
+    snap_pos = np.searchsorted(sess_dates, snap["session_date"].to_numpy().astype("datetime64[ns]"))
+    pf = snap["portfolio_id"].to_numpy()
+    ids, row0, count = np.unique(pf, return_index=True, return_counts=True)
+    first_pos = snap_pos[row0]
+    end_row = row0 + count - 1
+    end_pos = snap_pos[end_row]
+    end_dates = sess_dates[end_pos]
+    mv = snap["market_value"].to_numpy()
+    cum = snap["cum_twr"].to_numpy()
+    bclose = snap["benchmark_close"].to_numpy().astype(float)
+
+    def row_of(i: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Snapshot row of portfolio index i at session position p (snapshots are contiguous)."""
+        return row0[i] + (p - first_pos[i])
+
+    def last_on_or_before(target: np.ndarray) -> np.ndarray:
+        return np.searchsorted(sess_dates, target, side="right") - 1
+
+    years = end_dates.astype("datetime64[Y]")
+    starts = {
+        "1D": end_pos - 1,
+        "5D": end_pos - 5,
+        **{p: last_on_or_before(_months_back(end_dates, m)) for p, m in MONTHS.items()},
+        "YTD": np.searchsorted(sess_dates, years.astype("datetime64[ns]"), side="left"),
+        "MAX": first_pos,
+    }
+    recent_start = np.searchsorted(sess_dates, _months_back(end_dates, 1), side="right")
+
+    charts: list[pd.DataFrame] = []
+    points: list[pd.DataFrame] = []
+    idx = np.arange(len(ids))
+    for period in PERIODS:
+        raw = starts[period]
+        partial = raw < first_pos
+        s = np.where(partial, first_pos, raw)
+        rs, re_ = row_of(idx, s), end_row
+        twr = (1.0 + cum[re_]) / (1.0 + cum[rs]) - 1.0
+        bret = bclose[re_] / bclose[rs] - 1.0
+        n_sess = end_pos - s + 1
+
+        # Thinning: keep START, END, the last month; every step-th of the rest.
+        big = n_sess > MAX_POINTS
+        rstart = np.maximum(recent_start, s + 1)
+        recent = np.maximum(end_pos - rstart, 0)
+        remaining = np.maximum(np.minimum(rstart, end_pos) - (s + 1), 0)
+        step = np.where(big, np.ceil(remaining / np.maximum(MAX_POINTS - 2 - recent, 1)), 1)
+        step = np.maximum(step, 1).astype(np.int64)
+        prow = np.repeat(idx, n_sess)
+        off = np.arange(len(prow)) - np.repeat(np.cumsum(n_sess) - n_sess, n_sess)
+        p = s[prow] + off
+        keep = (
+            ~big[prow]
+            | (off == 0)
+            | (p == end_pos[prow])
+            | (p >= rstart[prow])
+            | (((off - 1) % step[prow]) == 0)
+        )
+        prow, p = prow[keep], p[keep]
+        r = row_of(prow, p)
+        rs_p = rs[prow]
+        n_points = np.bincount(prow, minlength=len(ids))
+        charts.append(
+            pd.DataFrame(
+                {
+                    "portfolio_id": ids,
+                    "period": period,
+                    "start_session_idx": sess_idx[s],
+                    "end_session_idx": sess_idx[end_pos],
+                    "start_date": sess_dates[s],
+                    "end_date": end_dates,
+                    "start_value": mv[rs],
+                    "end_value": mv[re_],
+                    "period_twr": twr,
+                    "benchmark_return": bret,
+                    "excess_return": twr - bret,
+                    "is_partial": partial,
+                    "n_sessions": n_sess,
+                    "n_points": n_points,
+                }
+            )
+        )
+        points.append(
+            pd.DataFrame(
+                {
+                    "portfolio_id": ids[prow],
+                    "period": period,
+                    "session_date": sess_dates[p],
+                    "value": mv[r],
+                    "cum_return": (1.0 + cum[r]) / (1.0 + cum[rs_p]) - 1.0,
+                    "benchmark_cum_return": bclose[r] / bclose[rs_p] - 1.0,
+                }
+            )
+        )
+    return (
+        pd.concat(charts, ignore_index=True)[CHART_COLUMNS],
+        pd.concat(points, ignore_index=True)[POINT_COLUMNS],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Leaderboards
+
+
+def compute_leaderboards(
+    charts: pd.DataFrame, portfolios: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per period: public portfolios ranked by period TWR, and those excluded (with the reason)."""
+    public = set(portfolios.loc[portfolios["is_public"].astype(bool), "portfolio_id"])
+    cand = charts[charts["portfolio_id"].isin(public)].copy()
+    too_short = cand["is_partial"].astype(bool) | (
+        (cand["period"] == "MAX") & (cand["n_sessions"] < MIN_MAX_SESSIONS)
+    )
+    excluded = cand.loc[too_short, ["period", "portfolio_id"]].copy()
+    excluded["reason"] = EXCLUDED_REASON
+    ranked = cand.loc[~too_short].copy()
+    grp = ranked.groupby("period")["period_twr"]
+    ranked["rank"] = grp.rank(method="min", ascending=False).astype(np.int64)
+    asc = grp.rank(method="min", ascending=True)
+    ranked["n_ranked"] = grp.transform("size").astype(np.int64)
+    ranked["percentile"] = np.where(
+        ranked["n_ranked"] > 1, 100.0 * (asc - 1) / (ranked["n_ranked"] - 1).clip(lower=1), 100.0
+    )
+    ranked["relative_return"] = ranked["period_twr"] - ranked["benchmark_return"]
+    order = {p: i for i, p in enumerate(PERIODS)}
+    ranked = ranked.sort_values(
+        ["period", "rank", "portfolio_id"], key=lambda c: c.map(order) if c.name == "period" else c
+    )
+    excluded = excluded.sort_values(
+        ["period", "portfolio_id"], key=lambda c: c.map(order) if c.name == "period" else c
+    )
+    return ranked[RANKED_COLUMNS].reset_index(drop=True), excluded[EXCLUDED_COLUMNS].reset_index(
+        drop=True
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Writing back
+
+
+DDL = f"""
+create schema if not exists {SCHEMA};
+drop table if exists {SCHEMA}.snapshots, {SCHEMA}.chart_caches, {SCHEMA}.chart_points,
+    {SCHEMA}.leaderboards, {SCHEMA}.leaderboard_exclusions;
+create table {SCHEMA}.snapshots (
+    portfolio_id bigint not null, session_date date not null, session_idx integer not null,
+    market_value float8 not null, cost_basis float8 not null, unrealized_pnl float8 not null,
+    positions_held integer not null, n_close integer not null, n_stale integer not null,
+    max_stale_sessions integer not null, n_entry integer not null, n_manual integer not null,
+    inflow float8 not null, outflow float8 not null, daily_return float8 not null,
+    cum_twr float8 not null, benchmark_close float8, benchmark_cum_return float8
+);
+create table {SCHEMA}.chart_caches (
+    portfolio_id bigint not null, period text not null,
+    start_session_idx integer not null, end_session_idx integer not null,
+    start_date date not null, end_date date not null,
+    start_value float8 not null, end_value float8 not null, period_twr float8 not null,
+    benchmark_return float8, excess_return float8, is_partial boolean not null,
+    n_sessions integer not null, n_points integer not null
+);
+create table {SCHEMA}.chart_points (
+    portfolio_id bigint not null, period text not null, session_date date not null,
+    value float8 not null, cum_return float8 not null, benchmark_cum_return float8
+);
+create table {SCHEMA}.leaderboards (
+    period text not null, portfolio_id bigint not null, rank integer not null,
+    percentile float8 not null, period_twr float8 not null, benchmark_return float8,
+    relative_return float8, n_ranked integer not null
+);
+create table {SCHEMA}.leaderboard_exclusions (
+    period text not null, portfolio_id bigint not null, reason text not null
+);
+"""
+KEYS = f"""
+alter table {SCHEMA}.snapshots add primary key (portfolio_id, session_date);
+alter table {SCHEMA}.chart_caches add primary key (portfolio_id, period);
+alter table {SCHEMA}.chart_points add primary key (portfolio_id, period, session_date);
+alter table {SCHEMA}.leaderboards add primary key (period, portfolio_id);
+"""
+
+
+def _copy(cur: psycopg.Cursor, table: str, frame: pd.DataFrame) -> None:
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, header=False, na_rep="", date_format="%Y-%m-%d")
+    with cur.copy(
+        f"copy {SCHEMA}.{table} ({', '.join(frame.columns)}) from stdin (format csv)"
+    ) as copy:
+        copy.write(buf.getvalue())
+
+
+def write_back(
+    url: str,
+    snapshots: pd.DataFrame,
+    charts: pd.DataFrame,
+    points: pd.DataFrame,
+    ranked: pd.DataFrame,
+    excluded: pd.DataFrame,
+) -> None:
+    """Replace the bench_pandas tables with these frames (COPY, one transaction)."""
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(DDL)
+        _copy(cur, "snapshots", snapshots[SNAPSHOT_COLUMNS])
+        _copy(cur, "chart_caches", charts[CHART_COLUMNS])
+        _copy(cur, "chart_points", points[POINT_COLUMNS])
+        _copy(cur, "leaderboards", ranked[RANKED_COLUMNS])
+        _copy(cur, "leaderboard_exclusions", excluded[EXCLUDED_COLUMNS])
+        cur.execute(KEYS)
+
+
+def run(url: str, write: bool = True) -> dict[str, float | int]:
+    """The whole baseline, timed per step (seconds); what the benchmark runner calls."""
+    import time
+
+    t = [time.perf_counter()]
+    inputs = load(url)
+    t.append(time.perf_counter())
+    snaps = compute_snapshots(inputs)
+    t.append(time.perf_counter())
+    charts, points = compute_charts(snaps, inputs.sessions)
+    t.append(time.perf_counter())
+    ranked, excluded = compute_leaderboards(charts, inputs.portfolios)
+    t.append(time.perf_counter())
+    if write:
+        write_back(url, snaps, charts, points, ranked, excluded)
+    t.append(time.perf_counter())
+    return {
+        "load_s": t[1] - t[0],
+        "snapshots_s": t[2] - t[1],
+        "charts_s": t[3] - t[2],
+        "leaderboards_s": t[4] - t[3],
+        "write_s": t[5] - t[4],
+        "total_s": t[5] - t[0],
+        "snapshots": len(snaps),
+        "charts": len(charts),
+        "points": len(points),
+        "ranked": len(ranked),
+        "excluded": len(excluded),
+    }
+
+
+__all__ = [
+    "CHART_COLUMNS",
+    "EXCLUDED_COLUMNS",
+    "PERIODS",
+    "POINT_COLUMNS",
+    "RANKED_COLUMNS",
+    "SNAPSHOT_COLUMNS",
+    "Inputs",
+    "compute_charts",
+    "compute_leaderboards",
+    "compute_snapshots",
+    "load",
+    "run",
+    "write_back",
+]
