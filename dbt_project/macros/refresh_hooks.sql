@@ -1,0 +1,57 @@
+{#- on-run-start: open a ledger run and fix the window once, before any model runs. -#}
+{% macro refresh_open() %}
+    {%- if execute and flags.WHICH in ('run', 'build') -%}
+        select ops.dbt_open('{{ var("refresh_mode", "full") }}')
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{% endmacro %}
+
+{#-
+  on-run-end: write ops.model_steps (the refresh functions in dependency order, from the dbt
+  graph) and close the window and the ledger run.
+-#}
+{% macro refresh_close(results) %}
+    {%- if execute and flags.WHICH in ('run', 'build') -%}
+        {%- set nodes = [] -%}
+        {%- for node in graph.nodes.values() -%}
+            {%- if node.resource_type == 'model' and node.config.materialized == 'foliodb_refresh' -%}
+                {%- do nodes.append(node) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {#- Kahn's algorithm in passes: a node is placed once all its refresh parents are. -#}
+        {%- set node_ids = nodes | map(attribute='unique_id') | list -%}
+        {%- set ordered = [] -%}
+        {%- for _ in nodes -%}
+            {%- for node in nodes -%}
+                {%- if node.unique_id not in ordered -%}
+                    {%- set ns = namespace(ready=true) -%}
+                    {%- for parent in node.depends_on.nodes -%}
+                        {%- if parent in node_ids and parent not in ordered -%}
+                            {%- set ns.ready = false -%}
+                        {%- endif -%}
+                    {%- endfor -%}
+                    {%- if ns.ready -%}{%- do ordered.append(node.unique_id) -%}{%- endif -%}
+                {%- endif -%}
+            {%- endfor -%}
+        {%- endfor -%}
+        {%- set failed = results | selectattr('status', 'in', ['error', 'fail', 'runtime error']) | list -%}
+        delete from ops.model_steps;
+        {%- for unique_id in ordered %}
+            {%- set node = graph.nodes[unique_id] %}
+        insert into ops.model_steps (step_no, model, refresh_function)
+        values ({{ loop.index }}, '{{ node.name }}', '{{ node.schema }}.refresh__{{ node.alias }}');
+        {%- endfor %}
+        select ops.dbt_close(
+            {{ 'false' if failed else 'true' }},
+            {{ "'" ~ (failed | map(attribute='node.name') | join(', ')) ~ " failed'" if failed else 'null' }}
+        );
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{% endmacro %}
+
+{#- Models land in exactly the schema they name (analytics, app), not target_schema + name. -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {{ custom_schema_name | trim if custom_schema_name else target.schema }}
+{%- endmacro %}

@@ -1,0 +1,40 @@
+-- Every calendar date between the window calendar's first and last session, mapped to the
+-- first session on or after it (a weekend or a closure maps to the next session).
+with trading_days as (
+    select * from {{ ref('stg_market__trading_days') }}
+),
+
+refresh_windows as (
+    select * from {{ ref('stg_ops__refresh_windows') }}
+),
+
+calendar_sessions as (
+    select
+        trading_days.session_date,
+        trading_days.session_idx
+    from trading_days
+    inner join refresh_windows on trading_days.calendar = refresh_windows.calendar
+),
+
+bounds as (
+    select
+        min(session_date) as first_date,
+        max(session_date) as last_date
+    from calendar_sessions
+),
+
+dates as (
+    select calendar_days.calendar_date::date as calendar_date
+    from bounds
+    cross join lateral generate_series(bounds.first_date, bounds.last_date, interval '1 day') as calendar_days (calendar_date)
+)
+
+select
+    dates.calendar_date,
+    -- running minimum walking backwards in time: the next session on or after the date
+    min(calendar_sessions.session_idx) over (
+        order by dates.calendar_date desc
+        rows between unbounded preceding and current row
+    ) as session_idx
+from dates
+left join calendar_sessions on dates.calendar_date = calendar_sessions.session_date

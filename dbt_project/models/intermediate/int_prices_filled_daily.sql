@@ -1,0 +1,121 @@
+{{
+    config(
+        materialized='foliodb_refresh',
+        unique_key=['symbol', 'session_idx'],
+        delete_using='ops.refresh_symbol_scope as scope',
+        delete_where='target.symbol = scope.symbol and target.session_idx >= scope.from_idx',
+    )
+}}
+-- Every symbol's close on every session from its first quote to the as-of session, carried
+-- forward from the last quote when a session has none (with the quote's session, so the age
+-- of a stale close is known). Recomputed per symbol from the scope's first session, seeded by
+-- the row just before it.
+with prices as (
+    select * from {{ ref('stg_market__prices') }}
+),
+
+sessions as (
+    select * from {{ ref('int_sessions_windowed') }}
+),
+
+symbol_scopes as (
+    select * from {{ ref('stg_ops__refresh_symbol_scopes') }}
+),
+
+refresh_windows as (
+    select * from {{ ref('stg_ops__refresh_windows') }}
+),
+
+-- the last filled row before the recomputed range, kept from the previous run
+seeds as (
+    select
+        filled.symbol,
+        filled.session_idx,
+        filled.close_price,
+        filled.quote_idx
+    from {{ this }} as filled
+    inner join symbol_scopes
+        on
+            filled.symbol = symbol_scopes.symbol
+            and filled.session_idx = symbol_scopes.from_idx - 1
+),
+
+quotes as (
+    select
+        prices.symbol,
+        sessions.session_idx,
+        prices.close_price,
+        sessions.session_idx as quote_idx
+    from prices
+    inner join symbol_scopes on prices.symbol = symbol_scopes.symbol
+    inner join sessions on prices.price_date = sessions.session_date
+    where sessions.session_idx >= symbol_scopes.from_idx
+),
+
+known as (
+    select * from seeds
+    union all
+    select * from quotes
+),
+
+starts as (
+    select
+        symbol,
+        min(session_idx) as start_idx
+    from known
+    group by symbol
+),
+
+grid as (
+    select
+        starts.symbol,
+        grid_sessions.session_idx
+    from starts
+    cross join refresh_windows
+    cross join lateral generate_series(starts.start_idx, refresh_windows.as_of_idx) as grid_sessions (session_idx)
+),
+
+joined as (
+    select
+        grid.symbol,
+        grid.session_idx,
+        known.close_price,
+        known.quote_idx
+    from grid
+    left join known
+        on
+            grid.symbol = known.symbol
+            and grid.session_idx = known.session_idx
+),
+
+-- each quote starts a group that runs until the next quote
+grouped as (
+    select
+        symbol,
+        session_idx,
+        close_price,
+        quote_idx,
+        count(quote_idx) over (partition by symbol order by session_idx) as quote_group
+    from joined
+),
+
+final as (
+    select
+        grouped.symbol,
+        grouped.session_idx,
+        max(grouped.close_price) over (partition by grouped.symbol, grouped.quote_group) as close_price,
+        max(grouped.quote_idx) over (partition by grouped.symbol, grouped.quote_group) as quote_idx
+    from grouped
+)
+
+select
+    final.symbol,
+    final.session_idx,
+    final.close_price,
+    final.quote_idx,
+    final.session_idx - final.quote_idx as stale_sessions
+from final
+inner join symbol_scopes
+    on
+        final.symbol = symbol_scopes.symbol
+        and final.session_idx >= symbol_scopes.from_idx

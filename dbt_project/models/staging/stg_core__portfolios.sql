@@ -1,0 +1,8 @@
+select
+    portfolio_id,
+    user_id,
+    name as portfolio_name,
+    benchmark_symbol,
+    is_public,
+    created_at
+from {{ source('core', 'portfolios') }}

@@ -1,0 +1,4 @@
+select
+    portfolio_id,
+    from_idx
+from {{ source('ops', 'refresh_scope') }}

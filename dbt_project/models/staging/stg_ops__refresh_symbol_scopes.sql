@@ -1,0 +1,4 @@
+select
+    symbol,
+    from_idx
+from {{ source('ops', 'refresh_symbol_scope') }}

@@ -1,0 +1,389 @@
+-- The in-database refresh: window, scope, the ordered model steps, the ledger.
+--
+--   call ops.refresh();                     -- the queue + new sessions (pg_cron runs this)
+--   call ops.refresh('full');               -- everything
+--   call ops.refresh('portfolio', 42);      -- one portfolio, whole history
+--
+-- The model steps are the refresh functions dbt installs (one per model, holding that model's
+-- SQL, see dbt_project/macros/foliodb_refresh.sql), listed in dependency order in
+-- ops.model_steps by dbt's on-run-end hook.
+
+create or replace function ops.setting(p_key text) returns text
+language sql stable as $$
+    select settings.value from ops.settings as settings where settings.key = p_key
+$$;
+
+-- Window functions the models read. Wrapped in scalar subqueries by callers so they are
+-- evaluated once per statement.
+create or replace function ops.window_as_of_idx() returns integer
+language sql stable as $$
+    select refresh_window.as_of_idx from ops.refresh_window
+$$;
+
+create or replace function ops.window_calendar() returns text
+language sql stable as $$
+    select coalesce(
+        (select refresh_window.calendar from ops.refresh_window),
+        ops.setting('calendar')
+    )
+$$;
+
+-- The latest session on or before the last closed one that has any price.
+create or replace function ops.as_of_session(p_calendar text)
+returns table (as_of_date date, as_of_idx integer)
+language sql stable as $$
+    select days.session_date, days.session_idx
+    from market.trading_days as days
+    where days.calendar = p_calendar
+        and days.close_at <= now()
+        and exists (select from market.prices as prices where prices.price_date = days.session_date)
+    order by days.session_date desc
+    limit 1
+$$;
+
+-- Fix the window of a run once, up front, and consume the queue entries it covers.
+-- Returns the number of portfolios in scope.
+create or replace function ops.open_window(
+    p_run_id bigint, p_mode text, p_portfolio_id bigint default null
+) returns bigint
+language plpgsql as $$
+declare
+    v_calendar text := ops.setting('calendar');
+    v_as_of_date date;
+    v_as_of_idx integer;
+    v_previous integer;
+    v_queued_until timestamptz := clock_timestamp();
+    v_count bigint;
+begin
+    select as_of.as_of_date, as_of.as_of_idx into v_as_of_date, v_as_of_idx
+    from ops.as_of_session(v_calendar) as as_of;
+    if v_as_of_idx is null then
+        raise exception 'no prices on any closed % session yet: ingest prices first', v_calendar
+            using errcode = 'no_data_found';
+    end if;
+    select refresh_state.as_of_idx into v_previous from ops.refresh_state;
+
+    delete from ops.refresh_window;
+    delete from ops.refresh_scope;
+    delete from ops.refresh_symbol_scope;
+    insert into ops.refresh_window (run_id, mode, calendar, as_of_date, as_of_idx, previous_as_of_idx)
+    values (p_run_id, p_mode, v_calendar, v_as_of_date, v_as_of_idx, v_previous);
+
+    if p_mode = 'full' or v_previous is null then
+        insert into ops.refresh_scope (portfolio_id, from_idx)
+        select portfolios.portfolio_id, 0 from core.portfolios as portfolios
+        union
+        -- portfolios deleted since: their rows go too
+        select dirty.portfolio_id, 0 from ops.dirty_portfolios as dirty;
+        insert into ops.refresh_symbol_scope (symbol, from_idx)
+        select distinct prices.symbol, 0 from market.prices as prices;
+        delete from ops.dirty_portfolios where queued_at <= v_queued_until;
+        delete from ops.dirty_symbols where queued_at <= v_queued_until;
+    elsif p_mode = 'portfolio' then
+        insert into ops.refresh_scope (portfolio_id, from_idx) values (p_portfolio_id, 0);
+        delete from ops.dirty_portfolios
+        where portfolio_id = p_portfolio_id and queued_at <= v_queued_until;
+        -- Its symbols' filled series must reach the as-of session too.
+        insert into ops.refresh_symbol_scope (symbol, from_idx)
+        select distinct prices.symbol, v_previous + 1
+        from market.prices as prices
+        where v_as_of_idx > v_previous;
+    else
+        -- Symbols: corrected ones from the corrected session, all from the first new session.
+        with dirty as (
+            select dirty_symbols.symbol, min(days.session_idx) as from_idx
+            from ops.dirty_symbols
+            inner join market.trading_days as days
+                on days.calendar = v_calendar
+                and days.session_date = (
+                    select min(later.session_date) from market.trading_days as later
+                    where later.calendar = v_calendar and later.session_date >= dirty_symbols.from_date
+                )
+            where dirty_symbols.queued_at <= v_queued_until
+            group by dirty_symbols.symbol
+        ),
+
+        extended as (
+            select distinct prices.symbol, v_previous + 1 as from_idx
+            from market.prices as prices
+            where v_as_of_idx > v_previous
+        )
+
+        insert into ops.refresh_symbol_scope (symbol, from_idx)
+        select unioned.symbol, min(unioned.from_idx)
+        from (select * from dirty union all select * from extended) as unioned
+        group by unioned.symbol;
+
+        -- Portfolios: queued ones, holders of corrected symbols, and every portfolio still
+        -- holding something from the first new session.
+        with queued as (
+            select dirty_portfolios.portfolio_id, min(dirty_portfolios.from_date) as from_date
+            from ops.dirty_portfolios
+            where dirty_portfolios.queued_at <= v_queued_until
+            group by dirty_portfolios.portfolio_id
+        ),
+
+        queued_idx as (
+            select
+                queued.portfolio_id,
+                coalesce(
+                    (
+                        select min(days.session_idx) from market.trading_days as days
+                        where days.calendar = v_calendar and days.session_date >= queued.from_date
+                    ),
+                    v_as_of_idx + 1
+                ) as from_idx
+            from queued
+        ),
+
+        by_symbol as (
+            select positions.portfolio_id, min(greatest(scope.from_idx, 0)) as from_idx
+            from ops.refresh_symbol_scope as scope
+            inner join core.positions as positions
+                on positions.symbol = scope.symbol
+                and positions.deleted_at is null
+            where scope.from_idx <= coalesce(v_previous, 0)
+            group by positions.portfolio_id
+            union all
+            select portfolios.portfolio_id, min(scope.from_idx)
+            from ops.refresh_symbol_scope as scope
+            inner join core.portfolios as portfolios on portfolios.benchmark_symbol = scope.symbol
+            where scope.from_idx <= coalesce(v_previous, 0)
+            group by portfolios.portfolio_id
+        ),
+
+        new_sessions as (
+            select distinct positions.portfolio_id, v_previous + 1 as from_idx
+            from core.positions as positions
+            where v_as_of_idx > v_previous
+                and positions.deleted_at is null
+        )
+
+        insert into ops.refresh_scope (portfolio_id, from_idx)
+        select unioned.portfolio_id, min(unioned.from_idx)
+        from (
+            select * from queued_idx
+            union all select * from by_symbol
+            union all select * from new_sessions
+        ) as unioned
+        group by unioned.portfolio_id;
+
+        delete from ops.dirty_portfolios where queued_at <= v_queued_until;
+        delete from ops.dirty_symbols where queued_at <= v_queued_until;
+    end if;
+    -- Fresh statistics: the models' plans depend on how big the scope is.
+    analyze ops.refresh_window;
+    analyze ops.refresh_scope;
+    analyze ops.refresh_symbol_scope;
+    select count(*) into v_count from ops.refresh_scope;
+    return v_count;
+end
+$$;
+
+-- Close the window: remember what was covered (on success) or put the scope back on the
+-- queue (on failure, for runs whose steps committed separately, as dbt's do).
+create or replace function ops.close_window(p_succeeded boolean) returns void
+language plpgsql as $$
+begin
+    if p_succeeded then
+        update ops.refresh_state
+        set as_of_date = refresh_window.as_of_date,
+            as_of_idx = refresh_window.as_of_idx,
+            last_run_id = refresh_window.run_id,
+            refreshed_at = clock_timestamp()
+        from ops.refresh_window
+        where refresh_window.mode <> 'portfolio';
+    else
+        insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
+        select scope.portfolio_id, coalesce(days.session_date, date '1900-01-01'), 'refresh failed'
+        from ops.refresh_scope as scope
+        left join market.trading_days as days
+            on days.calendar = ops.window_calendar() and days.session_idx = scope.from_idx;
+    end if;
+    delete from ops.refresh_scope;
+    delete from ops.refresh_symbol_scope;
+    delete from ops.refresh_window;
+end
+$$;
+
+-- Run every model step of the open window in order, recording each in ops.run_steps.
+create or replace function ops.run_model_steps(p_run_id bigint) returns bigint
+language plpgsql as $$
+declare
+    v_step record;
+    v_started timestamptz;
+    v_rows bigint;
+    v_total bigint := 0;
+begin
+    if not exists (select from ops.model_steps) then
+        raise exception 'no models installed: run `folio refresh --via dbt` once'
+            using errcode = 'undefined_function';
+    end if;
+    for v_step in select * from ops.model_steps order by step_no loop
+        v_started := clock_timestamp();
+        execute format('select %s()', v_step.refresh_function) into v_rows;
+        insert into ops.run_steps (run_id, step_no, step, rows, started_at, duration_ms)
+        values (
+            p_run_id, v_step.step_no, v_step.model, v_rows, v_started,
+            round(extract(epoch from clock_timestamp() - v_started)::numeric * 1000, 3)
+        );
+        v_total := v_total + coalesce(v_rows, 0);
+    end loop;
+    return v_total;
+end
+$$;
+
+-- The refresh. Must be called as `call ops.refresh(...)` outside a transaction block (it
+-- commits the ledger row first, so a crash leaves a row the reaper can close).
+create or replace procedure ops.refresh(p_mode text default 'incremental', p_portfolio_id bigint default null)
+language plpgsql as $$
+declare
+    v_lock_key constant bigint := 7261002;
+    v_run_id bigint;
+    v_holder bigint;
+    v_rows bigint;
+    v_scope bigint;
+    v_error text;
+    v_detail text;
+begin
+    if p_mode not in ('full', 'incremental', 'portfolio') then
+        raise exception 'unknown refresh mode %: use full, incremental or portfolio', p_mode;
+    end if;
+    if p_mode = 'portfolio' and p_portfolio_id is null then
+        raise exception 'refresh mode portfolio needs a portfolio id';
+    end if;
+    if not pg_try_advisory_lock(v_lock_key) then
+        select max(runs.run_id) into v_holder from ops.runs
+        where runs.kind = 'refresh' and runs.status = 'running';
+        insert into ops.runs (kind, target, status, finished_at, message)
+        values (
+            'refresh', p_mode, 'skipped', clock_timestamp(),
+            'another refresh is running' || coalesce(' (run ' || v_holder || ')', '')
+        );
+        commit;
+        return;
+    end if;
+
+    insert into ops.runs (kind, target, status)
+    values ('refresh', p_mode || coalesce(':' || p_portfolio_id, ''), 'running')
+    returning run_id into v_run_id;
+    commit;
+
+    begin
+        perform set_config('statement_timeout', ops.setting('refresh_statement_timeout'), true);
+        perform set_config('lock_timeout', ops.setting('refresh_lock_timeout'), true);
+        v_scope := ops.open_window(v_run_id, p_mode, p_portfolio_id);
+        v_rows := ops.run_model_steps(v_run_id);
+        perform ops.close_window(true);
+        update ops.runs
+        set status = 'succeeded', finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(),
+            rows = v_rows, details = jsonb_build_object('portfolios_in_scope', v_scope)
+        where run_id = v_run_id;
+    exception when others then
+        get stacked diagnostics v_error = message_text, v_detail = pg_exception_context;
+    end;
+    if v_error is not null then
+        update ops.runs
+        set status = 'failed', finished_at = clock_timestamp(), error = v_error,
+            details = jsonb_build_object('context', v_detail)
+        where run_id = v_run_id;
+    end if;
+    perform pg_advisory_unlock(v_lock_key);
+    commit;
+end
+$$;
+
+-- dbt's path: open a ledger run and a window (on-run-start), close both (on-run-end).
+-- Each dbt model commits on its own here; the in-database path above is the atomic one.
+create or replace function ops.dbt_open(p_mode text) returns bigint
+language plpgsql as $$
+declare
+    v_run_id bigint;
+begin
+    insert into ops.runs (kind, target, status, backend_pid)
+    values ('refresh', 'dbt:' || p_mode, 'running', null)
+    returning run_id into v_run_id;
+    perform ops.open_window(v_run_id, p_mode);
+    return v_run_id;
+exception when no_data_found then
+    -- Nothing to compute from yet: the models still install, empty.
+    update ops.runs set status = 'skipped', finished_at = clock_timestamp(), message = sqlerrm
+    where run_id = v_run_id;
+    delete from ops.refresh_window;
+    insert into ops.refresh_window (run_id, mode, calendar, as_of_date, as_of_idx)
+    values (v_run_id, 'full', ops.setting('calendar'), date '1900-01-01', -1);
+    return v_run_id;
+end
+$$;
+
+create or replace function ops.dbt_close(p_succeeded boolean, p_error text default null) returns void
+language plpgsql as $$
+declare
+    v_run_id bigint := (select refresh_window.run_id from ops.refresh_window);
+    v_is_placeholder boolean := (select refresh_window.as_of_idx < 0 from ops.refresh_window);
+begin
+    if v_run_id is null then
+        return;
+    end if;
+    if v_is_placeholder then
+        delete from ops.refresh_scope;
+        delete from ops.refresh_symbol_scope;
+        delete from ops.refresh_window;
+        return;
+    end if;
+    perform ops.close_window(p_succeeded);
+    update ops.runs
+    set status = case when p_succeeded then 'succeeded' else 'failed' end::ops.run_status,
+        error = case when p_succeeded then null else coalesce(p_error, 'a dbt model failed') end,
+        finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(),
+        rows = (select sum(run_steps.rows) from ops.run_steps where run_steps.run_id = v_run_id)
+    where run_id = v_run_id and status = 'running';
+end
+$$;
+
+-- The reaper: a run whose backend is gone (or, for runs without a backend, whose heartbeat
+-- stopped) is failed. pg_cron calls it every few minutes.
+create or replace function ops.reap() returns integer
+language plpgsql as $$
+declare
+    v_count integer;
+begin
+    update ops.runs
+    set status = 'failed', finished_at = clock_timestamp(),
+        error = case
+            when runs.backend_pid is not null
+                then format('reaped: backend %s ended without finishing the run', runs.backend_pid)
+            else format('reaped: no heartbeat since %s', runs.heartbeat_at)
+        end
+    where runs.status = 'running'
+        and case
+            when runs.backend_pid is not null then not exists (
+                select from pg_stat_activity as activity
+                where activity.pid = runs.backend_pid and activity.backend_start <= runs.started_at
+            )
+            else runs.heartbeat_at < clock_timestamp() - ops.setting('reap_after')::interval
+        end;
+    get diagnostics v_count = row_count;
+    return v_count;
+end
+$$;
+
+-- Housekeeping: keep the ledgers from growing without bound.
+create or replace function ops.housekeeping() returns bigint
+language plpgsql as $$
+declare
+    v_keep interval := ops.setting('run_details_keep')::interval;
+    v_count bigint := 0;
+    v_more bigint;
+begin
+    delete from ops.run_steps
+    where run_id in (select runs.run_id from ops.runs where runs.finished_at < clock_timestamp() - v_keep);
+    get diagnostics v_count = row_count;
+    if to_regclass('cron.job_run_details') is not null then
+        execute 'delete from cron.job_run_details where end_time < clock_timestamp() - $1' using v_keep;
+        get diagnostics v_more = row_count;
+        v_count := v_count + v_more;
+    end if;
+    return v_count;
+end
+$$;
