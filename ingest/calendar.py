@@ -8,6 +8,7 @@ the same whichever range was filled first. Special closures (the NYSE was closed
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import exchange_calendars as xcals
 import pandas as pd
@@ -29,7 +30,10 @@ def sessions(calendar: str = "XNYS", through: dt.date | None = None) -> pd.DataF
     """Sessions from CALENDAR_START through ``through``: session_date, session_idx, open_at, close_at."""
     through = through or default_through()
     try:
-        cal = xcals.get_calendar(calendar, start=CALENDAR_START, end=through)
+        with warnings.catch_warnings():  # exchange_calendars 4.13 trips a pandas 3 deprecation
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            cal = xcals.get_calendar(calendar, start=CALENDAR_START, end=through)
     except xcals.errors.InvalidCalendarName as exc:
         raise FolioError(f"unknown exchange calendar {calendar!r} (XNYS, XLON, …)") from exc
     except ValueError as exc:  # dates outside what the calendar can compute

@@ -1,0 +1,426 @@
+"""Loading price rows: COPY into a staging table, validate set-based, one upsert.
+
+Every load is one transaction (a savepoint when the caller already holds one): a chunk is
+loaded whole or not at all, and loading the same rows again changes nothing.
+
+- Invalid rows (not a finite positive close or adj_close, a date after the last closed
+  session or not a trading day, a malformed symbol, a key given twice) go to
+  market.quarantine with the reason, never to market.prices. In strict mode (CSV files) any
+  invalid row raises :class:`LoadError` and nothing is written.
+- A close that moved more than ops.settings ``max_daily_move`` since the previous session is
+  loaded and flagged in market.quarantine as a warning.
+- A changed historical price, or history inserted before a symbol's last stored date,
+  queues (symbol, earliest date) in ops.dirty_symbols so the analytics recompute from there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from foliodb.errors import FolioError
+
+SOURCES = ("yfinance", "csv", "demo", "manual")
+COLUMNS = ("symbol", "price_date", "close", "adj_close", "volume")
+MAX_REPORTED_ERRORS = 20
+
+STAGE_DDL = """
+create temp table if not exists ingest_stage (
+    line bigint not null,
+    symbol text,
+    price_date date,
+    close numeric,
+    adj_close numeric,
+    volume numeric
+)
+"""
+
+# One problem per staged row, the first that applies; `field` and `expected` name it for a
+# person ("close: expected a positive number, got -3").
+CHECK_SQL = """
+create temp table ingest_checked on commit drop as
+with settings as (
+    select
+        (select value from ops.settings where key = 'calendar') as calendar,
+        %(last_closed)s::date as last_closed
+),
+
+keyed as (
+    select
+        stage.*,
+        count(*) over (partition by stage.symbol, stage.price_date) as copies,
+        min(stage.line) over (partition by stage.symbol, stage.price_date) as first_line
+    from ingest_stage as stage
+),
+
+checked as (
+    select
+        keyed.*,
+        case
+            when keyed.symbol is null or keyed.symbol !~ '^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$'
+                then 'symbol'
+            when keyed.price_date is null then 'date'
+            when keyed.price_date > settings.last_closed then 'date'
+            when trading_days.session_date is null then 'date'
+            when keyed.close is null or keyed.close in ('NaN', 'Infinity', '-Infinity')
+                then 'close'
+            when keyed.close <= 0 then 'close'
+            when keyed.adj_close in ('NaN', 'Infinity', '-Infinity') or keyed.adj_close <= 0
+                then 'adj_close'
+            when keyed.volume in ('NaN', 'Infinity', '-Infinity') or keyed.volume < 0
+                or keyed.volume <> trunc(keyed.volume) or keyed.volume > 9223372036854775807
+                then 'volume'
+            when keyed.copies > 1 then 'symbol,date'
+        end as problem_field,
+        case
+            when keyed.symbol is null or keyed.symbol !~ '^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$'
+                then 'a ticker of A-Z, 0-9 and ^ . _ = / - (at most 32 characters)'
+            when keyed.price_date is null then 'a date'
+            when keyed.price_date > settings.last_closed
+                then 'a date on or before the last closed session ' || settings.last_closed
+            when trading_days.session_date is null
+                then 'a ' || settings.calendar || ' trading day'
+            when keyed.close is null or keyed.close in ('NaN', 'Infinity', '-Infinity')
+                then 'a finite number'
+            when keyed.close <= 0 then 'a positive number'
+            when keyed.adj_close in ('NaN', 'Infinity', '-Infinity') or keyed.adj_close <= 0
+                then 'a finite positive number or nothing'
+            when keyed.volume in ('NaN', 'Infinity', '-Infinity') or keyed.volume < 0
+                or keyed.volume <> trunc(keyed.volume) or keyed.volume > 9223372036854775807
+                then 'a non-negative whole number or nothing'
+            when keyed.copies > 1
+                then 'one row per symbol and date (also given on line ' || keyed.first_line || ')'
+        end as expected
+    from keyed
+    cross join settings
+    left join market.trading_days as trading_days
+        on trading_days.calendar = settings.calendar
+        and trading_days.session_date = keyed.price_date
+)
+
+select * from checked
+"""
+
+QUARANTINE_SQL = """
+insert into market.quarantine
+    (run_id, symbol, price_date, close, adj_close, volume, source, reason)
+select
+    %(run_id)s, symbol, price_date, close::text, adj_close::text, volume::text, %(source)s,
+    problem_field || ': expected ' || expected || ', got ' || coalesce(
+        case problem_field
+            when 'symbol' then quote_nullable(symbol)
+            when 'date' then price_date::text
+            when 'close' then trim_scale(close)::text
+            when 'adj_close' then trim_scale(adj_close)::text
+            when 'volume' then trim_scale(volume)::text
+            else symbol || ' ' || price_date
+        end,
+        'nothing'
+    )
+from ingest_checked
+where problem_field is not null
+"""
+
+NEW_SYMBOLS_SQL = """
+insert into market.symbols (symbol, kind)
+select distinct
+    symbol,
+    (case when left(symbol, 1) = '^' then 'index' else 'unknown' end)::market.symbol_kind
+from ingest_checked
+where problem_field is null
+on conflict (symbol) do nothing
+"""
+
+# The one upsert. Every CTE sees the table as it was before the statement, so `corrected`
+# and `backfilled` compare with the old rows, and `moves` with the old neighbours.
+UPSERT_SQL = """
+with valid as (
+    select symbol, price_date, close, adj_close, volume::bigint as volume
+    from ingest_checked
+    where problem_field is null
+),
+
+stored as (
+    select prices.symbol, max(prices.price_date) as last_date
+    from market.prices as prices
+    where prices.symbol in (select distinct symbol from valid)
+    group by prices.symbol
+),
+
+-- a historical close (or adj_close) that changed
+corrected as (
+    select valid.symbol, min(valid.price_date) as from_date
+    from valid
+    inner join market.prices as prices
+        on prices.symbol = valid.symbol and prices.price_date = valid.price_date
+    where (prices.close, prices.adj_close) is distinct from (valid.close, valid.adj_close)
+    group by valid.symbol
+),
+
+-- rows new to a symbol but older than its last stored date (a gap or older history)
+backfilled as (
+    select valid.symbol, min(valid.price_date) as from_date
+    from valid
+    inner join stored on stored.symbol = valid.symbol
+    where valid.price_date < stored.last_date
+        and not exists (
+            select from market.prices as prices
+            where prices.symbol = valid.symbol and prices.price_date = valid.price_date
+        )
+    group by valid.symbol
+),
+
+upserted as (
+    insert into market.prices as prices
+        (symbol, price_date, close, adj_close, volume, source, loaded_at)
+    select symbol, price_date, close, adj_close, volume, %(source)s, now()
+    from valid
+    on conflict (symbol, price_date) do update
+        set close = excluded.close,
+            adj_close = excluded.adj_close,
+            volume = excluded.volume,
+            source = excluded.source,
+            loaded_at = excluded.loaded_at
+        where (prices.close, prices.adj_close, prices.volume, prices.source)
+            is distinct from (excluded.close, excluded.adj_close, excluded.volume, excluded.source)
+    returning prices.symbol, prices.price_date, prices.close, (prices.xmax = 0) as is_insert
+),
+
+-- each loaded row's previous close: staged rows win over stored ones
+neighbours as (
+    select symbol, price_date, close from valid
+    union all
+    select prices.symbol, prices.price_date, prices.close
+    from market.prices as prices
+    inner join (
+        select symbol, min(price_date) as first_date, max(price_date) as last_date
+        from valid group by symbol
+    ) as span on span.symbol = prices.symbol
+    where prices.price_date between span.first_date - 31 and span.last_date
+        and not exists (
+            select from valid
+            where valid.symbol = prices.symbol and valid.price_date = prices.price_date
+        )
+),
+
+moves as (
+    select
+        symbol,
+        price_date,
+        close,
+        lag(close) over (partition by symbol order by price_date) as previous_close,
+        lag(price_date) over (partition by symbol order by price_date) as previous_date
+    from neighbours
+),
+
+flagged as (
+    insert into market.quarantine
+        (run_id, symbol, price_date, close, source, reason)
+    select
+        %(run_id)s, moves.symbol, moves.price_date, moves.close::text, %(source)s,
+        'warning: close moved ' || to_char(100 * (moves.close / moves.previous_close - 1), 'FMSG999990.0')
+        || '%% from ' || trim_scale(moves.previous_close) || ' on ' || moves.previous_date
+        || ' (max_daily_move ' || settings.value || '); loaded'
+    from moves
+    inner join upserted
+        on upserted.symbol = moves.symbol and upserted.price_date = moves.price_date
+    cross join (select value from ops.settings where key = 'max_daily_move') as settings
+    where moves.previous_close is not null
+        and abs(moves.close / moves.previous_close - 1) > settings.value::numeric
+    returning 1
+),
+
+dirty as (
+    insert into ops.dirty_symbols (symbol, from_date, reason)
+    select symbol, from_date, 'price corrected' from corrected
+    union all
+    select symbol, from_date, 'history backfilled' from backfilled
+    returning symbol, from_date
+)
+
+select
+    (select count(*) from valid) as valid,
+    (select count(*) from upserted where is_insert) as inserted,
+    (select count(*) from upserted where not is_insert) as updated,
+    (select count(*) from flagged) as flagged,
+    (
+        select coalesce(jsonb_object_agg(symbol, from_date), '{}')
+        from (select symbol, min(from_date) as from_date from dirty group by symbol) as earliest
+    ) as dirty
+"""
+
+
+@dataclass
+class LoadResult:
+    """What one load did. ``quarantined`` counts refused rows; ``flagged`` loaded warnings."""
+
+    staged: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    flagged: int = 0
+    dirty: dict[str, str] = field(default_factory=dict)
+    symbols: set[str] = field(default_factory=set)
+
+    def add(self, other: LoadResult) -> None:
+        self.staged += other.staged
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.quarantined += other.quarantined
+        self.flagged += other.flagged
+        for symbol, from_date in other.dirty.items():
+            self.dirty[symbol] = min(from_date, self.dirty.get(symbol, from_date))
+        self.symbols |= other.symbols
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A refused row, named for a person: where it came from, which field, what was expected."""
+
+    origin: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.origin} line {self.line}, field {self.field}: {self.message}"
+
+
+class LoadError(FolioError):
+    """Strict load refused: nothing was written. ``errors`` lists the first refused rows."""
+
+    def __init__(self, origin: str, errors: list[RowError], total: int | None = None) -> None:
+        self.origin = origin
+        self.errors = errors
+        total = total if total is not None else len(errors)
+        shown = "\n".join(f"  {e}" for e in errors)
+        more = f"\n  … and {total - len(errors)} more" if total > len(errors) else ""
+        super().__init__(f"{origin}: {total} error(s), nothing loaded from it:\n{shown}{more}")
+
+
+def _copy_text(value: object) -> str:
+    r"""One value in COPY text format (\N is NULL); floats keep their shortest repr."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        return repr(value) if math.isfinite(value) else ("Infinity" if value > 0 else "-Infinity")
+    text = str(value)
+    if any(ch in text for ch in "\\\t\n\r"):
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+        text = text.replace("\r", "\\r")
+    return text
+
+
+def _frame_to_copy(frame: pd.DataFrame, first_line: int) -> bytes:
+    """A long frame (symbol, price_date, close[, adj_close, volume]) as COPY text, vectorised."""
+    n = len(frame)
+    parts = [pd.Series(np.arange(first_line, first_line + n)).astype(str)]
+    parts.append(frame["symbol"].astype("string").fillna("\\N").reset_index(drop=True))
+    dates = pd.to_datetime(frame["price_date"]).reset_index(drop=True)
+    parts.append(dates.dt.strftime("%Y-%m-%d").fillna("\\N"))
+    for column in ("close", "adj_close", "volume"):
+        if column not in frame:
+            parts.append(pd.Series(["\\N"] * n))
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce").astype("float64").to_numpy()
+        text = pd.Series(values.astype(str))  # repr-exact; nan → 'nan', inf → 'inf'
+        if column != "close":  # a missing adj_close or volume is simply unknown
+            text = text.where(~np.isnan(values), "\\N")
+        parts.append(text)
+    body = parts[0]
+    for part in parts[1:]:
+        body = body.str.cat(part, sep="\t")
+    return ("\n".join(body.tolist()) + "\n").encode() if n else b""
+
+
+def load_rows(
+    conn: psycopg.Connection,
+    rows: Iterable[tuple] | pd.DataFrame,
+    source: str,
+    *,
+    last_closed: object,
+    run_id: int | None = None,
+    strict: bool = False,
+    origin: str = "input",
+) -> LoadResult:
+    """Load price rows in one transaction: COPY → validate → quarantine → one upsert.
+
+    ``rows`` is a long DataFrame with columns symbol, price_date, close and optionally
+    adj_close, volume — or an iterable of (line, symbol, price_date, close, adj_close, volume)
+    tuples, where ``line`` is the row's line in its source (named in errors). ``last_closed``
+    is the last closed session: later dates are refused. ``strict`` refuses the whole input
+    on any invalid row (raising :class:`LoadError`) instead of quarantining it.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
+    result = LoadResult()
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(STAGE_DDL)
+        cur.execute("truncate ingest_stage")
+        cur.execute("drop table if exists ingest_checked")
+        with cur.copy(
+            "copy ingest_stage (line, symbol, price_date, close, adj_close, volume) from stdin"
+        ) as copy:
+            if isinstance(rows, pd.DataFrame):
+                copy.write(_frame_to_copy(rows, 1))
+            else:
+                for row in rows:
+                    copy.write("\t".join(_copy_text(v) for v in row) + "\n")
+        cur.execute(CHECK_SQL, {"last_closed": last_closed})
+        result.staged = cur.execute("select count(*) from ingest_checked").fetchone()[0]
+        if result.staged == 0:
+            return result
+        if strict:
+            bad = cur.execute(
+                "select count(*) from ingest_checked where problem_field is not null"
+            ).fetchone()[0]
+            if bad:
+                rows_ = cur.execute(
+                    """
+                    select line, problem_field, expected, symbol, price_date,
+                        trim_scale(close), trim_scale(adj_close), trim_scale(volume)
+                    from ingest_checked where problem_field is not null
+                    order by line limit %s
+                    """,
+                    [MAX_REPORTED_ERRORS],
+                ).fetchall()
+                errors = [_row_error(origin, r) for r in rows_]
+                raise LoadError(origin, errors, bad)
+        else:
+            cur.execute(QUARANTINE_SQL, {"run_id": run_id, "source": source})
+            result.quarantined = cur.rowcount
+        cur.execute(NEW_SYMBOLS_SQL)
+        valid, inserted, updated, flagged, dirty = cur.execute(
+            UPSERT_SQL, {"source": source, "run_id": run_id}
+        ).fetchone()
+        result.inserted, result.updated, result.flagged = inserted, updated, flagged
+        result.unchanged = valid - inserted - updated
+        result.dirty = {symbol: str(day) for symbol, day in dirty.items()}
+        result.symbols = {
+            r[0]
+            for r in cur.execute(
+                "select distinct symbol from ingest_checked where problem_field is null"
+            )
+        }
+    return result
+
+
+def _row_error(origin: str, row: tuple) -> RowError:
+    line, field_, expected, symbol, price_date, close, adj_close, volume = row
+    got = {
+        "symbol": repr(symbol) if symbol is not None else "nothing",
+        "date": str(price_date),
+        "close": str(close),
+        "adj_close": str(adj_close),
+        "volume": str(volume),
+    }.get(field_, f"{symbol} {price_date}")
+    return RowError(origin, line, field_, f"expected {expected}, got {got}")

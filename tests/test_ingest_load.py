@@ -1,0 +1,201 @@
+"""The loader: COPY → staging → set-based validation → quarantine → one upsert."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pandas as pd
+import psycopg
+import pytest
+
+from ingest.load import LoadError, load_rows
+
+LAST_CLOSED = dt.date(2025, 1, 17)
+JAN = [dt.date(2025, 1, d) for d in (6, 7, 8, 10, 13)]  # sessions; 2025-01-09 was closed
+
+
+def frame(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["symbol", "price_date", "close", "adj_close", "volume"])
+
+
+def base_rows() -> list[tuple]:
+    return [("SPY", d, 590.0 + i, 589.0 + i, 1_000_000 + i) for i, d in enumerate(JAN)]
+
+
+def prices(conn: psycopg.Connection, symbol: str = "SPY") -> list[tuple]:
+    return conn.execute(
+        "select price_date, close, adj_close, volume, source from market.prices"
+        " where symbol = %s order by price_date",
+        [symbol],
+    ).fetchall()
+
+
+def test_rows_are_inserted_with_exact_values(conn: psycopg.Connection) -> None:
+    res = load_rows(conn, frame(base_rows()), "yfinance", last_closed=LAST_CLOSED)
+    assert (res.inserted, res.updated, res.unchanged, res.quarantined) == (5, 0, 0, 0)
+    stored = prices(conn)
+    assert stored[0] == (dt.date(2025, 1, 6), 590, 589, 1_000_000, "yfinance")
+    assert [r[0] for r in stored] == JAN
+
+
+def test_loading_the_same_data_twice_changes_nothing(conn: psycopg.Connection) -> None:
+    load_rows(conn, frame(base_rows()), "yfinance", last_closed=LAST_CLOSED)
+    before = conn.execute("select symbol, price_date, loaded_at from market.prices").fetchall()
+    res = load_rows(conn, frame(base_rows()), "yfinance", last_closed=LAST_CLOSED)
+    assert (res.inserted, res.updated, res.unchanged, res.quarantined) == (0, 0, 5, 0)
+    after = conn.execute("select symbol, price_date, loaded_at from market.prices").fetchall()
+    assert before == after
+    assert conn.execute("select count(*) from ops.dirty_symbols").fetchone() == (0,)
+    assert conn.execute("select count(*) from market.quarantine").fetchone() == (0,)
+
+
+def test_a_corrected_close_updates_one_row_and_queues_the_dirty_range(
+    conn: psycopg.Connection,
+) -> None:
+    load_rows(conn, frame(base_rows()), "yfinance", last_closed=LAST_CLOSED)
+    rows = base_rows()
+    rows[2] = ("SPY", JAN[2], 592.5, 591.5, rows[2][4])  # 2025-01-08 corrected
+    res = load_rows(conn, frame(rows), "yfinance", last_closed=LAST_CLOSED)
+    assert (res.inserted, res.updated, res.unchanged) == (0, 1, 4)
+    assert prices(conn)[2][1] == pytest.approx(592.5)
+    assert conn.execute("select symbol, from_date, reason from ops.dirty_symbols").fetchall() == [
+        ("SPY", dt.date(2025, 1, 8), "price corrected")
+    ]
+    assert res.dirty == {"SPY": "2025-01-08"}
+
+
+def test_a_volume_only_change_updates_without_queueing(conn: psycopg.Connection) -> None:
+    load_rows(conn, frame(base_rows()), "yfinance", last_closed=LAST_CLOSED)
+    rows = base_rows()
+    rows[4] = (*rows[4][:4], 7)
+    res = load_rows(conn, frame(rows), "yfinance", last_closed=LAST_CLOSED)
+    assert res.updated == 1
+    assert conn.execute("select count(*) from ops.dirty_symbols").fetchone() == (0,)
+
+
+def test_filling_a_gap_before_the_last_stored_date_queues_a_backfill(
+    conn: psycopg.Connection,
+) -> None:
+    rows = base_rows()
+    load_rows(conn, frame(rows[:2] + rows[3:]), "yfinance", last_closed=LAST_CLOSED)
+    res = load_rows(conn, frame(rows), "yfinance", last_closed=LAST_CLOSED)
+    assert (res.inserted, res.unchanged) == (1, 4)
+    assert conn.execute("select symbol, from_date, reason from ops.dirty_symbols").fetchall() == [
+        ("SPY", dt.date(2025, 1, 8), "history backfilled")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (-3.0, "close: expected a positive number, got -3"),
+        (0.0, "close: expected a positive number, got 0"),
+        (math.nan, "close: expected a finite number, got NaN"),
+        (math.inf, "close: expected a finite number, got Infinity"),
+    ],
+)
+def test_a_bad_close_lands_in_quarantine_not_in_prices(
+    conn: psycopg.Connection, bad: float, reason: str
+) -> None:
+    rows = base_rows()
+    rows[1] = ("SPY", JAN[1], bad, 589.0, 10)
+    res = load_rows(conn, frame(rows), "yfinance", last_closed=LAST_CLOSED, run_id=42)
+    assert (res.inserted, res.quarantined) == (4, 1)
+    assert JAN[1] not in [r[0] for r in prices(conn)]
+    assert conn.execute(
+        "select run_id, symbol, price_date, reason from market.quarantine"
+    ).fetchall() == [(42, "SPY", JAN[1], reason)]
+
+
+def test_dates_that_are_not_sessions_or_in_the_future_are_quarantined(
+    conn: psycopg.Connection,
+) -> None:
+    rows = [
+        ("SPY", dt.date(2025, 1, 9), 1.0, None, None),  # closure
+        ("SPY", dt.date(2025, 1, 11), 1.0, None, None),  # Saturday
+        ("SPY", dt.date(2025, 1, 21), 1.0, None, None),  # after the last closed session
+        ("spy!", dt.date(2025, 1, 10), 1.0, None, None),  # malformed symbol
+        ("SPY", dt.date(2025, 1, 10), 1.0, -5.0, None),
+        ("SPY", dt.date(2025, 1, 13), 1.0, None, -1),
+    ]
+    res = load_rows(conn, frame(rows), "csv", last_closed=LAST_CLOSED)
+    assert (res.inserted, res.quarantined) == (0, 6)
+    reasons = [r[0] for r in conn.execute("select reason from market.quarantine order by 1")]
+    assert reasons == sorted(
+        [
+            "date: expected a XNYS trading day, got 2025-01-09",
+            "date: expected a XNYS trading day, got 2025-01-11",
+            "date: expected a date on or before the last closed session 2025-01-17, got 2025-01-21",
+            "symbol: expected a ticker of A-Z, 0-9 and ^ . _ = / - (at most 32 characters), got 'spy!'",
+            "adj_close: expected a finite positive number or nothing, got -5",
+            "volume: expected a non-negative whole number or nothing, got -1",
+        ]
+    )
+
+
+def test_a_key_given_twice_is_quarantined_both_times(conn: psycopg.Connection) -> None:
+    rows = [*base_rows(), ("SPY", JAN[0], 1.0, None, None)]
+    res = load_rows(conn, frame(rows), "yfinance", last_closed=LAST_CLOSED)
+    assert (res.inserted, res.quarantined) == (4, 2)
+
+
+def test_a_large_move_is_loaded_and_flagged(conn: psycopg.Connection) -> None:
+    rows = base_rows()
+    rows[3] = ("SPY", JAN[3], 1000.0, 999.0, 1)  # +69 % from 592 on 2025-01-08
+    res = load_rows(conn, frame(rows), "yfinance", last_closed=LAST_CLOSED)
+    assert (res.inserted, res.quarantined, res.flagged) == (5, 0, 1)  # back down is -40.6 %
+    reasons = [
+        r[0]
+        for r in conn.execute(
+            "select reason from market.quarantine where price_date = '2025-01-10'"
+        )
+    ]
+    assert reasons == [
+        "warning: close moved +68.9% from 592 on 2025-01-08 (max_daily_move 0.5); loaded"
+    ]
+    # Loading it again flags nothing more: only changed rows are checked.
+    load_rows(conn, frame(rows), "yfinance", last_closed=LAST_CLOSED)
+    assert conn.execute("select count(*) from market.quarantine").fetchone() == (2,)
+
+
+def test_an_unknown_symbol_is_created(conn: psycopg.Connection) -> None:
+    rows = [("^NDX", JAN[0], 21000.0, None, None), ("NEWCO", JAN[0], 12.0, None, None)]
+    load_rows(conn, frame(rows), "yfinance", last_closed=LAST_CLOSED)
+    kinds = dict(
+        conn.execute(
+            "select symbol, kind::text from market.symbols where symbol in ('^NDX', 'NEWCO')"
+        ).fetchall()
+    )
+    assert kinds == {"^NDX": "index", "NEWCO": "unknown"}
+
+
+def test_strict_mode_names_lines_and_writes_nothing(conn: psycopg.Connection) -> None:
+    rows = [
+        (2, "SPY", JAN[0], 590.0, None, None),
+        (3, "SPY", dt.date(2025, 1, 9), 591.0, None, None),
+        (4, "SPY", JAN[1], -1.0, None, None),
+    ]
+    with pytest.raises(LoadError) as info:
+        load_rows(conn, rows, "csv", last_closed=LAST_CLOSED, strict=True, origin="p.csv")
+    assert [str(e) for e in info.value.errors] == [
+        "p.csv line 3, field date: expected a XNYS trading day, got 2025-01-09",
+        "p.csv line 4, field close: expected a positive number, got -1",
+    ]
+    assert conn.execute("select count(*) from market.prices").fetchone() == (0,)
+    assert conn.execute("select count(*) from market.quarantine").fetchone() == (0,)
+
+
+def test_a_failed_load_inside_a_transaction_leaves_it_usable(conn: psycopg.Connection) -> None:
+    with conn.transaction():
+        load_rows(conn, frame(base_rows()[:1]), "yfinance", last_closed=LAST_CLOSED)
+        with pytest.raises(LoadError):
+            load_rows(
+                conn,
+                [(1, "SPY", JAN[1], -1.0, None, None)],
+                "csv",
+                last_closed=LAST_CLOSED,
+                strict=True,
+            )
+        load_rows(conn, frame(base_rows()[2:3]), "yfinance", last_closed=LAST_CLOSED)
+    assert [r[0] for r in prices(conn)] == [JAN[0], JAN[2]]
