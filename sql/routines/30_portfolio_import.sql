@@ -323,6 +323,82 @@ as $$
     from problems
 $$;
 
+-- Add validated positions to an existing portfolio (symbols and option contracts created as
+-- needed); returns the new position ids in array order. Used by import_portfolio and `folio
+-- portfolio add`.
+create or replace function core.add_positions(p_portfolio_id bigint, p_positions jsonb)
+returns bigint[]
+language plpgsql
+as $$
+declare
+    v_problems text[];
+    v_ids bigint[];
+begin
+    if not exists (select from core.portfolios where portfolio_id = p_portfolio_id) then
+        raise exception using errcode = '22023',
+            message = format('no portfolio with portfolio_id %s', p_portfolio_id);
+    end if;
+    if p_positions is null or jsonb_typeof(p_positions) <> 'array' or jsonb_array_length(p_positions) = 0 then
+        raise exception using errcode = '22023',
+            message = 'positions refused: expected a non-empty JSON array of positions';
+    end if;
+    v_problems := core.import_problems(p_positions);
+    if cardinality(v_problems) > 0 then
+        raise exception using errcode = '22023',
+            message = format(
+                'positions refused, nothing written (%s problem%s):%s%s',
+                cardinality(v_problems),
+                case when cardinality(v_problems) > 1 then 's' else '' end,
+                E'\n', array_to_string(v_problems, E'\n')
+            );
+    end if;
+
+    -- New symbols: the kind says how they are valued (option, private) or that the ingester
+    -- still has to find out (unknown). Option underlyings are needed for intrinsic values.
+    insert into market.symbols (symbol, kind)
+    select distinct on (new_symbols.symbol) new_symbols.symbol, new_symbols.kind
+    from (
+        select
+            parsed.symbol,
+            case parsed.investment_class
+                when 'OPTIONS' then 'option'
+                when 'PRIVATE' then 'private'
+                else 'unknown'
+            end::market.symbol_kind as kind
+        from core.import_rows(p_positions) as parsed
+        union all
+        select (market.parse_occ(parsed.symbol)).underlying, 'unknown'::market.symbol_kind
+        from core.import_rows(p_positions) as parsed
+        where parsed.investment_class = 'OPTIONS'
+    ) as new_symbols
+    order by new_symbols.symbol, new_symbols.kind
+    on conflict (symbol) do nothing;
+
+    insert into market.option_contracts (symbol, underlying, expiry_date, option_type, strike, multiplier)
+    select distinct contract.symbol, contract.underlying, contract.expiry_date, contract.option_type,
+        contract.strike, contract.multiplier
+    from core.import_rows(p_positions) as parsed
+    cross join lateral market.parse_occ(parsed.symbol) as contract
+    where parsed.investment_class = 'OPTIONS'
+    on conflict (symbol) do nothing;
+
+    with inserted as (
+        insert into core.positions (
+            portfolio_id, symbol, investment_class, quantity, entry_date, entry_price,
+            exit_date, exit_price, notes
+        )
+        select
+            p_portfolio_id, parsed.symbol, parsed.investment_class, parsed.quantity,
+            parsed.entry_date, parsed.entry_price, parsed.exit_date, parsed.exit_price, parsed.notes
+        from core.import_rows(p_positions) as parsed
+        order by parsed.ord
+        returning position_id
+    )
+    select array_agg(position_id order by position_id) into v_ids from inserted;
+    return v_ids;
+end
+$$;
+
 create or replace function core.import_portfolio(
     p_email text,
     p_name text,
@@ -350,7 +426,7 @@ begin
         raise exception using errcode = '22023',
             message = 'portfolio import refused: p_positions must be a non-empty JSON array of positions';
     end if;
-
+    -- Validate the positions before anything else, so bad rows are reported first.
     v_problems := core.import_problems(p_positions);
     if cardinality(v_problems) > 0 then
         raise exception using errcode = '22023',
@@ -379,45 +455,7 @@ begin
     values (v_user_id, v_name, coalesce(p_is_public, false))
     returning portfolio_id into v_portfolio_id;
 
-    -- New symbols: the kind says how they are valued (option, private) or that the ingester
-    -- still has to find out (unknown). Option underlyings are needed for intrinsic values.
-    insert into market.symbols (symbol, kind)
-    select distinct on (new_symbols.symbol) new_symbols.symbol, new_symbols.kind
-    from (
-        select
-            rows.symbol,
-            case rows.investment_class
-                when 'OPTIONS' then 'option'
-                when 'PRIVATE' then 'private'
-                else 'unknown'
-            end::market.symbol_kind as kind
-        from core.import_rows(p_positions) as rows
-        union all
-        select (market.parse_occ(rows.symbol)).underlying, 'unknown'::market.symbol_kind
-        from core.import_rows(p_positions) as rows
-        where rows.investment_class = 'OPTIONS'
-    ) as new_symbols
-    order by new_symbols.symbol, new_symbols.kind
-    on conflict (symbol) do nothing;
-
-    insert into market.option_contracts (symbol, underlying, expiry_date, option_type, strike, multiplier)
-    select distinct contract.symbol, contract.underlying, contract.expiry_date, contract.option_type,
-        contract.strike, contract.multiplier
-    from core.import_rows(p_positions) as rows
-    cross join lateral market.parse_occ(rows.symbol) as contract
-    where rows.investment_class = 'OPTIONS'
-    on conflict (symbol) do nothing;
-
-    insert into core.positions (
-        portfolio_id, symbol, investment_class, quantity, entry_date, entry_price,
-        exit_date, exit_price, notes
-    )
-    select
-        v_portfolio_id, rows.symbol, rows.investment_class, rows.quantity, rows.entry_date,
-        rows.entry_price, rows.exit_date, rows.exit_price, rows.notes
-    from core.import_rows(p_positions) as rows
-    order by rows.ord;
-
+    perform core.add_positions(v_portfolio_id, p_positions);
     return v_portfolio_id;
 end
 $$;

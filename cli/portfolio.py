@@ -1,0 +1,289 @@
+"""`folio portfolio …`: import, export and edit portfolios."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from cli.main import emit_json, err, friendly, out
+from foliodb import portfolio_edit, portfolio_io
+from foliodb.errors import FolioError
+
+SOURCES = ("yfinance", "demo")
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    parsed = portfolio_io.parse_date(value)
+    if parsed is None:
+        raise click.BadParameter(f"{value!r} is not an ISO date (YYYY-MM-DD)")
+    return parsed
+
+
+def _number(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    parsed = portfolio_io.parse_number(value)
+    if parsed is None:
+        raise click.BadParameter(f"{value!r} is not a number")
+    return parsed
+
+
+def _refresh_after(portfolio_ids: list[int], refresh: bool) -> None:
+    """Run the refresh now for the touched portfolios, when asked and available."""
+    if not refresh:
+        err.print("queued for the next refresh (`folio refresh`, or the nightly pg_cron job)")
+        return
+    for pid in portfolio_ids:
+        outcome = portfolio_io.run_portfolio_refresh(pid, None)
+        if outcome is None:
+            err.print(
+                "[yellow]the refresh engine (foliodb.refresh) is not installed; the change is "
+                "queued for the next refresh[/yellow]"
+            )
+            return
+        status = outcome.get("status", "?")
+        err.print(f"portfolio {pid} refreshed: {status} (run {outcome.get('run_id')})")
+        if status == "failed":
+            raise FolioError(
+                f"the refresh of portfolio {pid} failed: {outcome.get('error') or outcome}"
+            )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def portfolio() -> None:
+    """Portfolios: import a CSV file, export it, value PRIVATE positions, edit positions.
+
+    CSV columns: symbol, quantity, entry_date, entry_price, investment_class (PUBLIC,
+    OPTIONS or PRIVATE; default PUBLIC), exit_date, exit_price, notes. OPTIONS symbols are
+    OCC symbols (AAPL240119C00150000).
+
+    Example:
+
+        folio portfolio import examples/reference_portfolio.csv --user ann@example.com --name Reference --source demo
+    """
+
+
+@portfolio.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--user", "email", required=True, help="Owner's email (created if missing).")
+@click.option("--name", required=True, help="Portfolio name, unique per user.")
+@click.option("--public", "is_public", is_flag=True, help="List it in the leaderboards.")
+@click.option(
+    "--source",
+    type=click.Choice(SOURCES),
+    default="yfinance",
+    show_default=True,
+    help="Where missing prices come from.",
+)
+@click.option("--no-backfill", is_flag=True, help="Only write; the next refresh values it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@friendly
+def import_cmd(
+    file: Path,
+    email: str,
+    name: str,
+    is_public: bool,
+    source: str,
+    no_backfill: bool,
+    as_json: bool,
+) -> None:
+    """Import a portfolio CSV file, then backfill its history at once.
+
+    The whole file is validated first; every problem is printed with its line and field and
+    nothing is written. Then user, portfolio and positions are written in one transaction,
+    prices are fetched for symbols that have none, and that portfolio alone is refreshed.
+    The import is recorded in ops.runs (kind 'import'): succeeded, or failed with the reason.
+
+    Example:
+
+        folio portfolio import examples/reference_portfolio.csv --user ann@example.com --name Reference --source demo --json
+    """
+    if not file.exists():
+        raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
+    if not name.strip():
+        raise click.BadParameter("must not be blank", param_hint="--name")
+    result = portfolio_io.import_portfolio(
+        file,
+        email,
+        name,
+        is_public=is_public,
+        backfill=not no_backfill,
+        price_source=source,
+    )
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    table = Table(title=f"import of {file.name}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("status", result.status)
+    table.add_row("portfolio_id", str(result.portfolio_id))
+    table.add_row("positions", str(result.positions))
+    table.add_row("prices fetched", ", ".join(result.symbols_ingested) or "-")
+    table.add_row("no prices (fallback)", ", ".join(result.symbols_failed) or "-")
+    if result.refresh is not None:
+        table.add_row(
+            "refresh", f"{result.refresh.get('status')} (run {result.refresh.get('run_id')})"
+        )
+    table.add_row("import run", str(result.run_id))
+    table.add_row("time", f"{result.timings_ms.get('total', 0):.0f} ms")
+    out.print(table)
+
+
+@portfolio.command("export")
+@click.argument("portfolio_ref", metavar="PORTFOLIO")
+@click.option("--user", "email", help="Owner's email, when several portfolios share the name.")
+@click.option(
+    "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file."
+)
+@friendly
+def export_cmd(portfolio_ref: str, email: str | None, out_file: Path | None) -> None:
+    """Write a portfolio's positions in the import CSV format (id or name).
+
+    Soft-deleted positions are left out; importing the output gives the same positions.
+
+    Example:
+
+        folio portfolio export 1 --out reference.csv
+    """
+    text = portfolio_io.export_portfolio(portfolio_ref, email=email)
+    if out_file is None:
+        click.echo(text, nl=False)
+        return
+    out_file.write_text(text, encoding="utf-8")
+    err.print(f"wrote {text.count(chr(10)) - 1} positions to {out_file}")
+
+
+@portfolio.command("value")
+@click.argument("position_id", type=int, required=False)
+@click.option("--date", "valuation_date", callback=_date, help="Valuation date (YYYY-MM-DD).")
+@click.option("--value", callback=_number, help="Total value of the position on that date.")
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A file of position_id,date,value rows.",
+)
+@click.option("--refresh", is_flag=True, help="Refresh the portfolio now.")
+@friendly
+def value_cmd(
+    position_id: int | None,
+    valuation_date: dt.date | None,
+    value: Decimal | None,
+    csv_file: Path | None,
+    refresh: bool,
+) -> None:
+    """Record manual valuations of PRIVATE positions (or marks of OPTIONS positions).
+
+    A PRIVATE position is valued by its last valuation on or before each day, else at cost.
+    A second value for the same position and date replaces the first.
+
+    Example:
+
+        folio portfolio value 14 --date 2025-06-30 --value 275,000 --refresh
+        folio portfolio value --csv valuations.csv
+    """
+    if csv_file is not None:
+        if position_id is not None or valuation_date or value is not None:
+            raise click.UsageError("give either --csv FILE or POSITION_ID --date --value, not both")
+        valuations = portfolio_edit.parse_valuations_csv(csv_file)
+        source = str(csv_file)
+    else:
+        if position_id is None or valuation_date is None or value is None:
+            raise click.UsageError("give POSITION_ID --date D --value V (or --csv FILE)")
+        valuation, issues = portfolio_edit.parse_valuation(
+            {
+                "position_id": str(position_id),
+                "date": valuation_date.isoformat(),
+                "value": str(value),
+            }
+        )
+        if issues:
+            raise portfolio_io.ValidationError("valuation", issues)
+        assert valuation is not None
+        valuations = [valuation]
+        source = "valuation"
+    touched = portfolio_edit.set_valuations(valuations, source=source)
+    err.print(f"{len(valuations)} valuation(s) recorded for portfolio(s) {touched}")
+    _refresh_after(touched, refresh)
+
+
+@portfolio.command("add")
+@click.argument("portfolio_ref", metavar="PORTFOLIO")
+@click.option("--symbol", required=True, help="Ticker, OCC symbol or private asset id.")
+@click.option("--quantity", required=True, help="Units (contracts for OPTIONS).")
+@click.option("--entry-date", required=True, help="YYYY-MM-DD.")
+@click.option("--entry-price", required=True, help="Price per unit paid.")
+@click.option(
+    "--class",
+    "investment_class",
+    default="PUBLIC",
+    show_default=True,
+    help="PUBLIC, OPTIONS or PRIVATE.",
+)
+@click.option("--exit-date", help="YYYY-MM-DD, if already closed.")
+@click.option("--exit-price", help="Price per unit received.")
+@click.option("--notes")
+@click.option("--user", "email", help="Owner's email, when several portfolios share the name.")
+@click.option("--refresh", is_flag=True, help="Refresh the portfolio now.")
+@friendly
+def add_cmd(portfolio_ref: str, email: str | None, refresh: bool, **fields: str | None) -> None:
+    """Add one position to a portfolio, validated like an import line.
+
+    Example:
+
+        folio portfolio add 1 --symbol VTI --quantity 10 --entry-date 2025-03-03 --entry-price 290.10 --refresh
+    """
+    values = {k: v for k, v in fields.items() if v is not None}
+    pid, position_id = portfolio_edit.add_position(portfolio_ref, values, email=email)
+    click.echo(position_id)
+    err.print(f"position {position_id} added to portfolio {pid}")
+    _refresh_after([pid], refresh)
+
+
+@portfolio.command("close")
+@click.argument("position_id", type=int)
+@click.option("--date", "exit_date", required=True, callback=_date, help="Exit date (YYYY-MM-DD).")
+@click.option("--price", "exit_price", callback=_number, help="Exit price per unit.")
+@click.option("--refresh", is_flag=True, help="Refresh the portfolio now.")
+@friendly
+def close_cmd(
+    position_id: int, exit_date: dt.date, exit_price: Decimal | None, refresh: bool
+) -> None:
+    """Close a position: it is held until (not including) the exit date.
+
+    Without --price the exit is valued at that day's price by the usual rule.
+
+    Example:
+
+        folio portfolio close 12 --date 2025-06-02 --price 101.25 --refresh
+    """
+    pid = portfolio_edit.close_position(position_id, exit_date, exit_price)
+    err.print(f"position {position_id} closed on {exit_date}")
+    _refresh_after([pid], refresh)
+
+
+@portfolio.command("delete")
+@click.argument("position_id", type=int)
+@click.option("--refresh", is_flag=True, help="Refresh the portfolio now.")
+@friendly
+def delete_cmd(position_id: int, refresh: bool) -> None:
+    """Soft-delete a position: kept in the table, ignored by every analytic.
+
+    Example:
+
+        folio portfolio delete 12 --refresh
+    """
+    pid = portfolio_edit.delete_position(position_id)
+    err.print(f"position {position_id} deleted")
+    _refresh_after([pid], refresh)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(portfolio)

@@ -1,0 +1,285 @@
+"""Edits of an imported portfolio: manual valuations, adding, closing and deleting positions.
+
+Every edit is one transaction; the dirty-queue triggers on core.positions and core.valuations
+(sql/routines/20_refresh_queue.sql) re-queue the portfolio from the affected date, so the next
+refresh (or `--refresh` on the command) makes every period consistent again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from foliodb.db import connect
+from foliodb.errors import FolioError
+from foliodb.portfolio_io import (
+    Issue,
+    ValidationError,
+    _db_error,
+    map_header,
+    parse_date,
+    parse_number,
+    read_csv_records,
+    resolve_portfolio,
+    today,
+    validate_position,
+)
+
+VALUATION_COLUMNS = ("position_id", "date", "value")
+
+
+@dataclass(frozen=True)
+class Valuation:
+    line: int | None
+    position_id: int
+    valuation_date: dt.date
+    value: Decimal
+
+
+def parse_valuation(
+    values: dict[str, str], line: int | None = None, on: dt.date | None = None
+) -> tuple[Valuation | None, list[Issue]]:
+    """One manual valuation from text: position_id, date (ISO, not in the future), value >= 0."""
+    on = on or today()
+    issues: list[Issue] = []
+    pid_text = (values.get("position_id") or "").strip()
+    position_id = None
+    if not pid_text:
+        issues.append(
+            Issue(line, "position_id", "required: the id shown by `folio portfolio export`")
+        )
+    elif not re.fullmatch(r"[0-9]+", pid_text):
+        issues.append(
+            Issue(line, "position_id", f"{pid_text!r} is not a position id (a whole number)")
+        )
+    else:
+        position_id = int(pid_text)
+    date_text = (values.get("date") or "").strip()
+    valuation_date = parse_date(date_text) if date_text else None
+    if not date_text:
+        issues.append(Issue(line, "date", "required: an ISO date YYYY-MM-DD"))
+    elif valuation_date is None:
+        issues.append(
+            Issue(line, "date", f"{date_text!r} is not an ISO date (expected YYYY-MM-DD)")
+        )
+    elif valuation_date > on:
+        issues.append(Issue(line, "date", f"{valuation_date} is in the future (today is {on})"))
+    value_text = (values.get("value") or "").strip()
+    value = parse_number(value_text) if value_text else None
+    if not value_text:
+        issues.append(Issue(line, "value", "required: the position's total value, e.g. 250,000"))
+    elif value is None:
+        issues.append(
+            Issue(line, "value", f"{value_text!r} is not a number (expected e.g. 250,000)")
+        )
+    elif value < 0:
+        issues.append(Issue(line, "value", "must not be negative"))
+    if issues:
+        return None, issues
+    assert position_id is not None and valuation_date is not None and value is not None
+    return Valuation(line, position_id, valuation_date, value), []
+
+
+def parse_valuations_csv(path: str | Path, on: dt.date | None = None) -> list[Valuation]:
+    """A valuations file (position_id,date,value), validated as a whole; ValidationError lists
+    every problem."""
+    label = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise FolioError(f"cannot read {path}: {exc.strerror}") from exc
+    records = read_csv_records(data, label)
+    if not records:
+        raise ValidationError(
+            label,
+            [Issue(1, None, "the file is empty: expected a header line position_id,date,value")],
+        )
+    header_line, header = records[0]
+    mapping, issues = map_header(header, header_line, VALUATION_COLUMNS, VALUATION_COLUMNS)
+    if len(records) == 1:
+        issues.append(
+            Issue(header_line, None, "no valuations: the file has a header but no data rows")
+        )
+    found: list[Valuation] = []
+    for line, record in records[1:]:
+        if len(record) > len(header) and any(v.strip() for v in record[len(header) :]):
+            issues.append(
+                Issue(line, None, f"{len(record)} fields but the header has {len(header)}")
+            )
+            continue
+        values = {col: record[idx] for col, idx in mapping.items() if idx < len(record)}
+        valuation, row_issues = parse_valuation(values, line, on)
+        issues += row_issues
+        if valuation:
+            found.append(valuation)
+    if issues:
+        raise ValidationError(label, sorted(issues, key=lambda i: i.line or 0))
+    return found
+
+
+def _check_against_positions(conn: psycopg.Connection, valuations: list[Valuation]) -> list[Issue]:
+    """Valuations need a live PRIVATE or OPTIONS position, a date within its holding, and one
+    value per position and date."""
+    ids = sorted({v.position_id for v in valuations})
+    positions = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "select position_id, investment_class::text, entry_date, exit_date, deleted_at"
+            " from core.positions where position_id = any(%s)",
+            [ids],
+        ).fetchall()
+    }
+    issues: list[Issue] = []
+    seen: dict[tuple[int, dt.date], int | None] = {}
+    for v in valuations:
+        key = (v.position_id, v.valuation_date)
+        if key in seen:
+            issues.append(
+                Issue(
+                    v.line,
+                    "date",
+                    f"position {v.position_id} is already valued on "
+                    f"{v.valuation_date} on line {seen[key]}",
+                )
+            )
+            continue
+        seen[key] = v.line
+        if v.position_id not in positions:
+            issues.append(Issue(v.line, "position_id", f"no position with id {v.position_id}"))
+            continue
+        investment_class, entry_date, exit_date, deleted_at = positions[v.position_id]
+        if deleted_at is not None:
+            issues.append(Issue(v.line, "position_id", f"position {v.position_id} is deleted"))
+        elif investment_class == "PUBLIC":
+            issues.append(
+                Issue(
+                    v.line,
+                    "position_id",
+                    f"position {v.position_id} is PUBLIC (valued from market prices); manual "
+                    "valuations are for PRIVATE positions and OPTIONS marks",
+                )
+            )
+        elif v.valuation_date < entry_date:
+            issues.append(
+                Issue(
+                    v.line,
+                    "date",
+                    f"{v.valuation_date} is before the position's entry {entry_date}",
+                )
+            )
+        elif exit_date is not None and v.valuation_date > exit_date:
+            issues.append(
+                Issue(
+                    v.line, "date", f"{v.valuation_date} is after the position's exit {exit_date}"
+                )
+            )
+    return issues
+
+
+def set_valuations(
+    valuations: list[Valuation], url: str | None = None, source: str = "<arguments>"
+) -> list[int]:
+    """Write (or replace) manual valuations in one statement; returns the portfolios touched."""
+    with connect(url) as conn:
+        issues = _check_against_positions(conn, valuations)
+        if issues:
+            raise ValidationError(source, issues)
+        rows = conn.execute(
+            """
+            insert into core.valuations (portfolio_id, position_id, valuation_date, value, source)
+            select positions.portfolio_id, given.position_id, given.valuation_date, given.value, 'manual'
+            from unnest(%s::bigint[], %s::date[], %s::numeric[])
+                as given (position_id, valuation_date, value)
+            inner join core.positions as positions using (position_id)
+            on conflict (portfolio_id, position_id, valuation_date)
+                do update set value = excluded.value, source = excluded.source, created_at = now()
+            returning portfolio_id
+            """,
+            [
+                [v.position_id for v in valuations],
+                [v.valuation_date for v in valuations],
+                [v.value for v in valuations],
+            ],
+        ).fetchall()
+    return sorted({r[0] for r in rows})
+
+
+def add_position(
+    portfolio: str | int, values: dict[str, str], url: str | None = None, email: str | None = None
+) -> tuple[int, int]:
+    """Validate one position like an import line and add it; (portfolio_id, position_id)."""
+    row, issues = validate_position(values)
+    if issues:
+        raise ValidationError("position", issues)
+    assert row is not None
+    with connect(url) as conn:
+        pid = resolve_portfolio(conn, portfolio, email)
+        try:
+            found = conn.execute(
+                "select core.add_positions(%s, %s)", [pid, Jsonb([row.as_json()])]
+            ).fetchone()
+        except psycopg.Error as exc:
+            raise _db_error(exc) from exc
+    assert found is not None
+    return pid, found[0][0]
+
+
+def _live_position(conn: psycopg.Connection, position_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        "select portfolio_id, symbol, entry_date, exit_date, deleted_at"
+        " from core.positions where position_id = %s for update",
+        [position_id],
+    ).fetchone()
+    if row is None:
+        raise FolioError(f"no position with id {position_id}")
+    keys = ("portfolio_id", "symbol", "entry_date", "exit_date", "deleted_at")
+    found = dict(zip(keys, row, strict=True))
+    if found["deleted_at"] is not None:
+        raise FolioError(
+            f"position {position_id} was deleted at {found['deleted_at']:%Y-%m-%d %H:%M}"
+        )
+    return found
+
+
+def close_position(
+    position_id: int, exit_date: dt.date, exit_price: Decimal | None = None, url: str | None = None
+) -> int:
+    """Set a position's exit (date after its entry, not in the future); returns its portfolio."""
+    if exit_date > today():
+        raise FolioError(f"exit date {exit_date} is in the future (today is {today()})")
+    if exit_price is not None and exit_price <= 0:
+        raise FolioError(f"exit price must be greater than 0, got {exit_price}")
+    with connect(url) as conn:
+        pos = _live_position(conn, position_id)
+        if pos["exit_date"] is not None:
+            raise FolioError(
+                f"position {position_id} ({pos['symbol']}) is already closed on {pos['exit_date']}"
+            )
+        if exit_date <= pos["entry_date"]:
+            raise FolioError(
+                f"exit date {exit_date} is not after position {position_id}'s entry {pos['entry_date']}"
+            )
+        conn.execute(
+            "update core.positions set exit_date = %s, exit_price = %s, updated_at = now()"
+            " where position_id = %s",
+            [exit_date, exit_price, position_id],
+        )
+    return pos["portfolio_id"]
+
+
+def delete_position(position_id: int, url: str | None = None) -> int:
+    """Soft-delete a position (kept, ignored everywhere); returns its portfolio."""
+    with connect(url) as conn:
+        pos = _live_position(conn, position_id)
+        conn.execute(
+            "update core.positions set deleted_at = now(), updated_at = now() where position_id = %s",
+            [position_id],
+        )
+    return pos["portfolio_id"]
