@@ -17,6 +17,10 @@
 -#}
 {% materialization foliodb_refresh, adapter='postgres' %}
     {%- set target_relation = this.incorporate(type='table') -%}
+    {#- The function body is stored as text: name relations without the database, so a
+        database cloned from this one (tests) or renamed keeps working. -#}
+    {%- set local_relation = target_relation.include(database=false) -%}
+    {%- set local_sql = sql | replace('"' ~ this.database ~ '".', '') -%}
     {%- set existing = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) -%}
     {%- set unique_key = config.get('unique_key') -%}
     {%- set delete_where = config.get('delete_where') -%}
@@ -77,18 +81,18 @@
             v_rows bigint;
         begin
             {%- if delete_where == 'all' %}
-            delete from {{ target_relation }};
+            delete from {{ local_relation }};
             {%- else %}
-            delete from {{ target_relation }} as target
+            delete from {{ local_relation }} as target
             {%- if delete_using %}
             using {{ delete_using }}
             {%- endif %}
             where {{ delete_where }};
             {%- endif %}
-            insert into {{ target_relation }} ({{ column_names }})
+            insert into {{ local_relation }} ({{ column_names }})
             select {{ column_names }}
             from (
-                {{ sql | indent(16) }}
+                {{ local_sql | indent(16) }}
             ) as model_rows;
             get diagnostics v_rows = row_count;
             return v_rows;

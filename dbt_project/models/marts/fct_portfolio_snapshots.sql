@@ -183,9 +183,13 @@ returns as (
 daily_returns as (
     select
         returns.*,
+        -- flows at the end of the day at their own price: never a gain or a loss
         case
-            when returns.previous_value + returns.inflow = 0 then 0::float8
-            else ((returns.market_value + returns.outflow) / (returns.previous_value + returns.inflow) - 1)::float8
+            when returns.previous_value <> 0
+                then ((returns.market_value + returns.outflow - returns.inflow) / returns.previous_value - 1)::float8
+            when returns.inflow <> 0
+                then ((returns.market_value + returns.outflow) / returns.inflow - 1)::float8
+            else 0::float8
         end as daily_return
     from returns
     where returns.session_idx >= returns.from_idx

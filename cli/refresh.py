@@ -1,0 +1,121 @@
+"""`folio refresh` and `folio status`."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from cli.main import emit_json, err, friendly, out
+from foliodb import refresh as refresh_module
+from foliodb import status as status_module
+from foliodb.errors import FolioError
+
+
+@click.command()
+@click.option("--full", is_flag=True, help="Rebuild every portfolio's whole history.")
+@click.option("--portfolio", "portfolio_id", type=int, help="Refresh one portfolio, whole history.")
+@click.option(
+    "--via",
+    type=click.Choice(["db", "dbt"]),
+    default="db",
+    show_default=True,
+    help="db: call ops.refresh() in the database (what pg_cron runs); dbt: dbt build, tests included.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the ledger row as JSON.")
+@friendly
+def refresh(full: bool, portfolio_id: int | None, via: str, as_json: bool) -> None:
+    """Recompute what changed: queued portfolios and symbols, and new sessions.
+
+    The refresh runs inside PostgreSQL, publishes in one transaction and writes a ledger row
+    (ops.runs) with per-step rows and durations. A refresh started while another runs ends
+    `skipped`.
+
+    Example:
+
+        folio refresh                 # the queue and new sessions
+        folio refresh --full          # everything
+        folio refresh --portfolio 42  # one portfolio
+        folio refresh --via dbt       # dbt build: models, refresh functions, dbt tests
+    """
+    if full and portfolio_id is not None:
+        raise click.UsageError("choose --full or --portfolio, not both")
+    run = refresh_module.run_refresh(full=full, portfolio_id=portfolio_id, via=via)
+    if as_json:
+        emit_json(run)
+    else:
+        table = Table(title=f"refresh run {run['run_id']} ({run['target']}): {run['status']}")
+        table.add_column("step")
+        table.add_column("rows", justify="right")
+        table.add_column("ms", justify="right")
+        for step in run["steps"]:
+            table.add_row(step["step"], f"{step['rows']:,}", f"{step['duration_ms']:,.1f}")
+        table.add_row("[bold]total", f"{run['rows'] or 0:,}", f"{run['duration_ms'] or 0:,.1f}")
+        out.print(table)
+    if run["status"] == "failed":
+        raise FolioError(f"refresh failed: {run['error']}")
+    if run["status"] == "skipped":
+        err.print(f"skipped: {run['message']}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@friendly
+def status(as_json: bool) -> None:
+    """Price freshness, the last run of each kind, the dirty queue and quarantined rows.
+
+    Example:
+
+        folio status --json
+    """
+    info = status_module.gather()
+    if as_json:
+        emit_json(info)
+        return
+    fresh = info["freshness"] or {}
+    table = Table(title=f"freshness ({info['calendar']})", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("last closed session", str(fresh.get("last_closed_session")))
+    table.add_row("latest price", str(fresh.get("latest_price_date")))
+    table.add_row(
+        "symbols current / behind",
+        f"{fresh.get('symbols_current', 0)} / {fresh.get('symbols_behind', 0)}",
+    )
+    table.add_row("analytics through", str(fresh.get("refreshed_through")))
+    table.add_row("refreshed at", str(fresh.get("refreshed_at")))
+    out.print(table)
+
+    runs = Table(title="last runs")
+    for column in ("kind", "run", "status", "started", "seconds", "rows", "note"):
+        runs.add_column(column)
+    for run in info["last_runs"]:
+        runs.add_row(
+            run["kind"],
+            str(run["run_id"]),
+            run["status"],
+            f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
+            str(run["seconds"]),
+            str(run["rows"] or ""),
+            (run["note"] or "")[:60],
+        )
+    out.print(runs)
+
+    queue = Table(title="dirty queue")
+    for column in ("queue", "entries", "oldest from"):
+        queue.add_column(column)
+    for row in info["queue"]:
+        queue.add_row(row["queue"], str(row["entries"]), str(row["oldest_from"] or ""))
+    out.print(queue)
+
+    if info["quarantine"]:
+        quarantine = Table(title="quarantined price rows")
+        for column in ("reason", "rows", "latest"):
+            quarantine.add_column(column)
+        for row in info["quarantine"]:
+            quarantine.add_row(row["reason"], str(row["rows"]), str(row["latest"]))
+        out.print(quarantine)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(refresh)
+    cli.add_command(status)

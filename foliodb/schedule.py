@@ -1,0 +1,116 @@
+"""pg_cron jobs of a foliodb database.
+
+pg_cron keeps its jobs in one database per server (``cron.database_name``); foliodb registers
+its jobs there with ``cron.schedule_in_database`` so they run in the foliodb database. Job
+names start with the database name, so several databases on one server (tests, staging)
+keep separate jobs. Schedules are UTC: pg_cron 1.4 has no time zones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from foliodb import config
+from foliodb.db import connect
+from foliodb.errors import FolioError
+
+# 22:15 UTC on weekdays: after the US close in winter (21:00 UTC) and in summer (20:00 UTC).
+NIGHTLY_REFRESH = "15 22 * * 1-5"
+REAPER = "*/5 * * * *"
+HOUSEKEEPING = "30 4 * * *"
+
+
+@dataclass(frozen=True)
+class Job:
+    suffix: str
+    schedule: str
+    command: str
+    in_cron_database: bool = False
+
+
+def jobs(refresh_schedule: str = NIGHTLY_REFRESH) -> list[Job]:
+    return [
+        # exactly `CALL proc()`: the only form in which pg_cron lets a procedure COMMIT
+        Job("refresh", refresh_schedule, "CALL ops.refresh()"),
+        Job("reap", REAPER, "select ops.reap()"),
+        Job("housekeeping", HOUSEKEEPING, "select ops.housekeeping()"),
+        Job(
+            "purge-cron-history",
+            HOUSEKEEPING,
+            "delete from cron.job_run_details where end_time < now() - interval '14 days'",
+            in_cron_database=True,
+        ),
+    ]
+
+
+def _cron_conn(url: str | None) -> tuple[psycopg.Connection, str]:
+    """A connection to the cron database, and the name of the foliodb database."""
+    target = url or config.database_url()
+    with connect(target) as conn:
+        dbname = conn.info.dbname
+        cron_db = conn.execute("select current_setting('cron.database_name', true)").fetchone()[0]
+    if not cron_db:
+        raise FolioError("pg_cron is not loaded on this server (shared_preload_libraries)")
+    cron = connect(config.with_dbname(target, cron_db), autocommit=True, row_factory=dict_row)
+    has_ext = cron.execute(
+        "select exists (select from pg_extension where extname = 'pg_cron')"
+    ).fetchone()
+    if not list(has_ext.values())[0]:
+        cron.execute("create extension if not exists pg_cron")
+    return cron, dbname
+
+
+def job_name(dbname: str, suffix: str) -> str:
+    return f"{dbname}:{suffix}"
+
+
+def install(
+    url: str | None = None, refresh_schedule: str = NIGHTLY_REFRESH
+) -> list[dict[str, Any]]:
+    """Register (or update) every job; idempotent."""
+    cron, dbname = _cron_conn(url)
+    with cron:
+        cron_db = cron.info.dbname
+        for job in jobs(refresh_schedule):
+            name = job_name(dbname, job.suffix)
+            cron.execute(
+                "select cron.schedule_in_database(%s, %s, %s, %s)",
+                [name, job.schedule, job.command, cron_db if job.in_cron_database else dbname],
+            )
+    return status(url)
+
+
+def remove(url: str | None = None) -> int:
+    cron, dbname = _cron_conn(url)
+    with cron:
+        rows = cron.execute(
+            "select jobname from cron.job where jobname like %s", [f"{dbname}:%"]
+        ).fetchall()
+        for row in rows:
+            cron.execute("select cron.unschedule(%s)", [row["jobname"]])
+    return len(rows)
+
+
+def status(url: str | None = None) -> list[dict[str, Any]]:
+    cron, dbname = _cron_conn(url)
+    with cron:
+        return cron.execute(
+            """
+            select job.jobid, job.jobname, job.schedule, job.command, job.database, job.active,
+                last.status as last_status, last.start_time as last_start,
+                round(extract(epoch from last.end_time - last.start_time)::numeric, 3) as last_seconds,
+                last.return_message as last_message
+            from cron.job
+            left join lateral (
+                select * from cron.job_run_details as details
+                where details.jobid = job.jobid order by details.start_time desc nulls last limit 1
+            ) as last on true
+            where job.jobname like %s
+            order by job.jobname
+            """,
+            [f"{dbname}:%"],
+        ).fetchall()

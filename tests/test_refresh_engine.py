@@ -1,0 +1,186 @@
+"""The refresh engine on hand-worked cases (numbers worked out in the comments)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.builders import add_portfolio, add_position, add_prices, refresh, snapshots
+
+SESSIONS = ["2025-01-06", "2025-01-07", "2025-01-08", "2025-01-10", "2025-01-13"]  # 01-09 closed
+
+
+@pytest.fixture
+def market(conn):
+    """^GSPC 100..105 on every session; AAA misses 01-08 and 01-13; BBB has no price at all."""
+    add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
+    add_prices(conn, "AAA", {"2025-01-06": 10, "2025-01-07": 11, "2025-01-10": 12})
+    return conn
+
+
+def test_fallbacks_to_last_close_and_entry_price(market) -> None:
+    conn = market
+    pid = add_portfolio(conn)
+    add_position(conn, pid, "AAA", 10, "2025-01-06", 10)
+    add_position(conn, pid, "BBB", 5, "2025-01-07", 20)  # never quoted: valued at entry price
+    assert refresh(conn)["status"] == "succeeded"
+    snaps = snapshots(conn, pid)
+
+    # The 2025-01-09 closure has no snapshot at all.
+    assert list(snaps) == SESSIONS
+    # 01-06: AAA 10×10 = 100 bought at 10: r = 100/100 − 1 = 0
+    assert snaps["2025-01-06"]["market_value"] == 100
+    assert snaps["2025-01-06"]["daily_return"] == 0
+    # 01-07: AAA 10×11 = 110 + BBB 5×20 = 100 (entry) → 210; r = (210 − 100)/100 − 1 = 0.10
+    s = snaps["2025-01-07"]
+    assert (s["market_value"], s["n_close"], s["n_entry"], s["inflow"]) == (210, 1, 1, 100)
+    assert s["daily_return"] == pytest.approx(0.10, abs=1e-12)
+    # 01-08: AAA has no quote: its 01-07 close (1 session old); 210 again, r = 0
+    s = snaps["2025-01-08"]
+    assert (s["market_value"], s["n_stale"], s["max_stale_sessions"]) == (210, 1, 1)
+    assert s["daily_return"] == pytest.approx(0, abs=1e-12)
+    # 01-10 (the 01-09 closure skipped): AAA 12 → 220; r = 220/210 − 1; cum = 1.1 × 220/210 − 1
+    s = snaps["2025-01-10"]
+    assert s["market_value"] == 220
+    assert s["cum_twr"] == pytest.approx(1.1 * 220 / 210 - 1, abs=1e-12)
+    # 01-13: AAA stale again (1 session); nothing moves
+    s = snaps["2025-01-13"]
+    assert (s["market_value"], s["n_stale"], s["cost_basis"], s["unrealized_pnl"]) == (
+        220,
+        1,
+        200,
+        20,
+    )
+    assert s["cum_twr"] == pytest.approx(1.1 * 220 / 210 - 1, abs=1e-12)
+    # Benchmark over the same sessions: 105 / 100 − 1
+    assert s["benchmark_close"] == 105
+    assert s["benchmark_cum_return"] == pytest.approx(0.05, abs=1e-12)
+    # Never zero: every session values something.
+    assert all(row["market_value"] > 0 for row in snaps.values())
+
+
+def test_position_added_mid_period_at_the_close_leaves_twr_unchanged(market) -> None:
+    conn = market
+    pid = add_portfolio(conn)
+    add_position(conn, pid, "AAA", 10, "2025-01-06", 10)
+    add_position(conn, pid, "AAA", 2, "2025-01-10", 12)  # bought at 01-10's close
+    refresh(conn)
+    snaps = snapshots(conn, pid)
+    # 01-10: 12 × 12 = 144, inflow 24; r = (144 − 24)/110 − 1 = 1/11
+    assert snaps["2025-01-10"]["market_value"] == 144
+    assert snaps["2025-01-10"]["daily_return"] == pytest.approx(1 / 11, abs=1e-12)
+    # The TWR is AAA's own return, 10 → 12 = +20 %, as if the second lot never came.
+    assert snaps["2025-01-13"]["cum_twr"] == pytest.approx(0.20, abs=1e-12)
+
+
+def test_closed_position_is_an_outflow_not_a_loss(market) -> None:
+    conn = market
+    pid = add_portfolio(conn)
+    add_position(conn, pid, "AAA", 10, "2025-01-06", 10, exit_date="2025-01-10", exit_price=11.5)
+    add_position(conn, pid, "AAA", 1, "2025-01-06", 10)
+    refresh(conn)
+    snaps = snapshots(conn, pid)
+    # 01-07: 11 × 11 = 121; r = 121/110 − 1 = 0.1
+    assert snaps["2025-01-07"]["daily_return"] == pytest.approx(0.1, abs=1e-12)
+    # 01-10: the lot of 10 leaves at 11.5 (outflow 115); 1 × 12 stays: r = (12 + 115)/121 − 1
+    s = snaps["2025-01-10"]
+    assert (s["market_value"], s["outflow"], s["positions_held"]) == (12, 115, 1)
+    assert s["daily_return"] == pytest.approx(127 / 121 - 1, abs=1e-12)
+    assert s["cum_twr"] == pytest.approx(1.1 * 127 / 121 - 1, abs=1e-12)
+
+
+def test_fully_closed_portfolio_ends_at_its_last_exit(market) -> None:
+    conn = market
+    pid = add_portfolio(conn)
+    add_position(conn, pid, "AAA", 10, "2025-01-06", 10, exit_date="2025-01-08", exit_price=11)
+    refresh(conn)
+    snaps = snapshots(conn, pid)
+    assert list(snaps) == ["2025-01-06", "2025-01-07", "2025-01-08"]
+    # Sold everything at 11 after a close of 11: r = (0 + 110)/110 − 1 = 0, value 0, nothing held.
+    last = snaps["2025-01-08"]
+    assert (last["market_value"], last["positions_held"], last["outflow"]) == (0, 0, 110)
+    assert last["cum_twr"] == pytest.approx(0.1, abs=1e-12)
+
+
+def test_private_position_uses_last_valuation_else_cost(market) -> None:
+    conn = market
+    pid = add_portfolio(conn)
+    pos = add_position(conn, pid, "ACME-PRIVATE", 1, "2025-01-06", 1000, investment_class="PRIVATE")
+    conn.execute(
+        "insert into core.valuations (portfolio_id, position_id, valuation_date, value) values"
+        " (%(p)s, %(i)s, '2025-01-07', 1100), (%(p)s, %(i)s, '2025-01-11', 1210)",
+        {"p": pid, "i": pos},
+    )
+    refresh(conn)
+    snaps = snapshots(conn, pid)
+    # cost until the first valuation; 1100 from 01-07; the Saturday 01-11 valuation from 01-13
+    values = [snaps[s]["market_value"] for s in SESSIONS]
+    assert values == [1000, 1100, 1100, 1100, 1210]
+    assert [snaps[s]["n_manual"] for s in SESSIONS] == [0, 1, 1, 1, 1]
+    assert snaps["2025-01-06"]["n_entry"] == 1
+    assert snaps["2025-01-13"]["cum_twr"] == pytest.approx(0.21, abs=1e-12)
+
+
+def test_incremental_refresh_recomputes_an_edit_and_chains_returns(market) -> None:
+    conn = market
+    pid = add_portfolio(conn)
+    other = add_portfolio(conn, name="untouched")
+    add_position(conn, pid, "AAA", 10, "2025-01-06", 10)
+    add_position(conn, other, "AAA", 1, "2025-01-06", 10)
+    refresh(conn, "full")
+    untouched_before = snapshots(conn, other)
+    run_before = untouched_before["2025-01-13"]["computed_by_run"]
+
+    # A position edit queues only its portfolio, from the edited entry date.
+    add_position(conn, pid, "BBB", 5, "2025-01-08", 20)
+    queued = conn.execute("select portfolio_id, from_date from ops.dirty_portfolios").fetchall()
+    assert [(p, str(f)) for p, f in queued] == [(pid, "2025-01-08")]
+    run = refresh(conn)
+    assert run["status"] == "succeeded"
+    snaps = snapshots(conn, pid)
+    # 01-08: AAA stale 110 + BBB entry 100 = 210; r = (210 − 100)/110 − 1 = 0; cum stays 0.1
+    assert snaps["2025-01-08"]["market_value"] == 210
+    assert snaps["2025-01-08"]["cum_twr"] == pytest.approx(0.1, abs=1e-12)
+    assert snaps["2025-01-06"]["computed_by_run"] < run["run_id"]  # rows before the edit kept
+    assert snaps["2025-01-08"]["computed_by_run"] == run["run_id"]
+    assert snapshots(conn, other)["2025-01-13"]["computed_by_run"] == run_before
+    assert conn.execute("select count(*) from ops.dirty_portfolios").fetchone()[0] == 0
+
+
+def test_price_correction_requeues_holders_from_that_date(market) -> None:
+    conn = market
+    pid = add_portfolio(conn)
+    add_position(conn, pid, "AAA", 10, "2025-01-06", 10)
+    refresh(conn)
+    conn.execute(
+        "update market.prices set close = 13 where symbol = 'AAA' and price_date = '2025-01-10'"
+    )
+    assert conn.execute("select symbol, from_date::text from ops.dirty_symbols").fetchall() == [
+        ("AAA", "2025-01-10")
+    ]
+    refresh(conn)
+    snaps = snapshots(conn, pid)
+    assert snaps["2025-01-10"]["market_value"] == 130
+    assert snaps["2025-01-13"]["market_value"] == 130  # the stale close follows the correction
+    assert snaps["2025-01-13"]["cum_twr"] == pytest.approx(0.3, abs=1e-12)
+
+
+def test_new_session_extends_every_portfolio(conn) -> None:
+    add_prices(conn, "^GSPC", {"2025-01-06": 100, "2025-01-07": 101})
+    add_prices(conn, "AAA", {"2025-01-06": 10, "2025-01-07": 11})
+    pid = add_portfolio(conn)
+    add_position(conn, pid, "AAA", 1, "2025-01-06", 10)
+    refresh(conn)
+    assert list(snapshots(conn, pid)) == ["2025-01-06", "2025-01-07"]
+    add_prices(conn, "^GSPC", {"2025-01-08": 102})
+    add_prices(conn, "AAA", {"2025-01-08": 12.1})
+    refresh(conn)
+    snaps = snapshots(conn, pid)
+    assert list(snaps) == ["2025-01-06", "2025-01-07", "2025-01-08"]
+    assert snaps["2025-01-08"]["cum_twr"] == pytest.approx(0.21, abs=1e-12)
+    assert snaps["2025-01-08"]["benchmark_cum_return"] == pytest.approx(0.02, abs=1e-12)
+
+
+def test_refresh_without_prices_fails_with_a_reason(conn) -> None:
+    run = refresh(conn)
+    assert run["status"] == "failed"
+    assert "ingest prices first" in run["error"]
