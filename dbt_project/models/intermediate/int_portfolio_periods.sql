@@ -1,0 +1,99 @@
+{{
+    config(
+        materialized='foliodb_refresh',
+        unique_key=['portfolio_id', 'period'],
+        delete_using='ops.refresh_scope as scope',
+        delete_where='target.portfolio_id = scope.portfolio_id',
+    )
+}}
+-- One row per portfolio per chart period (1D … MAX): the period's start and end sessions
+-- from the trading calendar (docs/semantics.md, "Chart caches"). A portfolio younger than
+-- the period starts at its first session and is marked partial.
+with scopes as (
+    select * from {{ ref('stg_ops__refresh_scopes') }}
+),
+
+snapshots as (
+    select * from {{ ref('fct_portfolio_snapshots') }}
+),
+
+sessions as (
+    select * from {{ ref('int_sessions_windowed') }}
+),
+
+calendar_dates as (
+    select * from {{ ref('int_calendar_dates_mapped') }}
+),
+
+spans as (
+    select
+        snapshots.portfolio_id,
+        min(snapshots.session_idx) as first_idx,
+        max(snapshots.session_idx) as end_idx
+    from snapshots
+    inner join scopes on snapshots.portfolio_id = scopes.portfolio_id
+    group by snapshots.portfolio_id
+),
+
+ends as (
+    select
+        spans.portfolio_id,
+        spans.first_idx,
+        spans.end_idx,
+        sessions.session_date as end_date
+    from spans
+    inner join sessions on spans.end_idx = sessions.session_idx
+),
+
+periods as (
+    select *
+    from (
+        values
+        ('1D', 1, null::interval, false),
+        ('5D', 2, null, false),
+        ('1M', 3, interval '1 month', false),
+        ('3M', 4, interval '3 months', false),
+        ('6M', 5, interval '6 months', false),
+        ('YTD', 6, null, true),
+        ('1Y', 7, interval '12 months', false),
+        ('5Y', 8, interval '60 months', false),
+        ('MAX', 9, null, false)
+    ) as period_list (period, period_order, lookback, is_year_to_date)
+),
+
+-- the last session on or before a date is the session before the first one after it
+starts as (
+    select
+        ends.portfolio_id,
+        periods.period,
+        periods.period_order,
+        ends.first_idx,
+        ends.end_idx,
+        ends.end_date,
+        case
+            when periods.period = '1D' then ends.end_idx - 1
+            when periods.period = '5D' then ends.end_idx - 5
+            when periods.period = 'MAX' then ends.first_idx
+            when periods.is_year_to_date then year_start.session_idx
+            else after_lookback.session_idx - 1
+        end as wanted_start_idx
+    from ends
+    cross join periods
+    left join calendar_dates as after_lookback
+        on after_lookback.calendar_date = (ends.end_date - periods.lookback)::date + 1
+    left join calendar_dates as year_start
+        on year_start.calendar_date = date_trunc('year', ends.end_date)::date
+)
+
+select
+    starts.portfolio_id,
+    starts.period,
+    starts.period_order,
+    greatest(starts.wanted_start_idx, starts.first_idx) as start_idx,
+    start_sessions.session_date as start_date,
+    starts.end_idx,
+    starts.end_date,
+    starts.wanted_start_idx < starts.first_idx as is_partial
+from starts
+inner join sessions as start_sessions
+    on greatest(starts.wanted_start_idx, starts.first_idx) = start_sessions.session_idx
