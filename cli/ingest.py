@@ -1,0 +1,239 @@
+"""`folio ingest …`: prices and the trading calendar into the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli.main import emit_json, err, friendly, out
+from foliodb import config
+from foliodb.errors import FolioError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def ingest() -> None:
+    """Bring market data in: daily prices and the exchange calendar.
+
+    Prices are fetched in bulk (yfinance), read from CSV files, or generated (demo), then
+    COPY-loaded, validated in the database and upserted. Runs are recorded in ops.runs.
+
+    Example:
+
+        folio ingest calendar && folio ingest prices --source demo
+    """
+
+
+def _symbols(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    import re
+
+    from ingest.prices import SYMBOL_FORMAT
+
+    symbols = [s.strip().upper() for s in value.split(",") if s.strip()]
+    bad = [s for s in symbols if not re.match(SYMBOL_FORMAT, s)]
+    if not symbols or bad:
+        raise click.BadParameter(
+            f"expected tickers separated by commas, e.g. SPY,^GSPC; not a ticker: "
+            f"{', '.join(bad) or repr(value)}"
+        )
+    return symbols
+
+
+@ingest.command("prices")
+@click.argument("paths", nargs=-1, type=click.Path(dir_okay=False))
+@click.option(
+    "--source",
+    type=click.Choice(["yfinance", "csv", "demo"]),
+    default="yfinance",
+    show_default=True,
+    help="Where prices come from. demo: synthetic, deterministic prices (no network).",
+)
+@click.option(
+    "--symbols",
+    callback=_symbols,
+    metavar="A,B,…",
+    help="Only these symbols (default: held, options' underlyings, benchmarks, factor ETFs, universe).",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(1, 500),
+    default=50,
+    show_default=True,
+    help="Tickers per bulk request and per committed chunk.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="At most this many ticker requests per second (yfinance).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 16),
+    default=2,
+    show_default=True,
+    help="Download threads per chunk (yfinance).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@friendly
+def prices(
+    paths: tuple[str, ...],
+    source: str,
+    symbols: list[str] | None,
+    chunk_size: int,
+    rate: float,
+    threads: int,
+    as_json: bool,
+) -> None:
+    """Fetch daily prices and load them (incremental, resumable, validated).
+
+    Each symbol is fetched from a few sessions before its last stored date (new symbols:
+    from a year before their earliest entry, else five years) through the last closed
+    session. Chunks commit on their own: an interrupted run, started again, continues.
+    Invalid rows go to market.quarantine; a changed past close queues a refresh.
+
+    CSV files (--source csv PATH…) have a header row: symbol,date,close and optionally
+    adj_close,volume; a file with any error loads nothing and the errors name the line
+    and field.
+
+    Example:
+
+        folio ingest prices --symbols SPY,^GSPC --chunk-size 50 --rate 2
+
+        folio ingest prices --source csv prices.csv
+
+        folio ingest prices --source demo --json
+    """
+    from ingest.prices import ingest_prices
+
+    if source == "csv" and not paths:
+        raise click.UsageError("--source csv needs at least one PATH")
+    if source != "csv" and paths:
+        raise click.UsageError(f"PATHS are only read with --source csv (got {paths[0]!r})")
+    if source == "demo":
+        err.print(
+            "[yellow]demo source: prices are SYNTHETIC (seeded random walks), not market data[/]"
+        )
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rows]} rows · {task.fields[errors]} errors"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=as_json or not err.is_terminal,
+    ) as bar:
+        task = bar.add_task(f"{source} prices", total=None, rows=0, errors=0)
+
+        def on_progress(p) -> None:
+            bar.update(task, completed=p.done, total=p.total, rows=p.rows, errors=p.errors)
+
+        summary = ingest_prices(
+            config.database_url(),
+            source=source,
+            symbols=symbols,
+            paths=list(paths) or None,
+            progress=on_progress,
+            chunk_size=chunk_size,
+            rate=rate,
+            threads=threads,
+        )
+    if as_json:
+        emit_json(summary.to_dict())
+    else:
+        _print_summary(summary)
+    if summary.status == "failed" or (source == "csv" and summary.failures):
+        raise FolioError(summary.message)
+    if summary.status == "partial":
+        err.print(f"[yellow]partial:[/] {summary.message}")
+
+
+def _print_summary(summary) -> None:
+    title = f"ingest {summary.source} · run {summary.run_id} · {summary.status}"
+    if summary.synthetic:
+        title += " · SYNTHETIC demo prices"
+    table = Table(title=title, show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", justify="right")
+    table.add_row("through session", str(summary.last_closed))
+    table.add_row("symbols fetched", str(summary.symbols_fetched))
+    table.add_row("symbols already current", str(summary.symbols_current))
+    table.add_row("rows inserted", str(summary.rows_inserted))
+    table.add_row("rows updated", str(summary.rows_updated))
+    table.add_row("rows unchanged", str(summary.rows_unchanged))
+    table.add_row("rows quarantined", str(summary.rows_quarantined))
+    table.add_row("moves flagged", str(summary.rows_flagged))
+    table.add_row("symbols queued for refresh", str(len(summary.dirty)))
+    table.add_row("seconds", f"{summary.elapsed_s:.1f}")
+    out.print(table)
+    if summary.failures or summary.skipped:
+        failures = Table(title="failures")
+        failures.add_column("symbol / file", style="bold")
+        failures.add_column("reason")
+        for name, reason in summary.failures.items():
+            failures.add_row(name, reason)
+        for name, reason in summary.skipped.items():
+            failures.add_row(name, f"skipped ({reason}); name it with --symbols to retry")
+        out.print(failures)
+
+
+@ingest.command("calendar")
+@click.option(
+    "--calendar",
+    "calendar_name",
+    default="XNYS",
+    show_default=True,
+    help="exchange_calendars code.",
+)
+@click.option(
+    "--through",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Last date to fill (default: the end of next year).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@friendly
+def calendar_cmd(calendar_name: str, through: dt.datetime | None, as_json: bool) -> None:
+    """Fill market.trading_days with exchange sessions (special closures included).
+
+    Sessions from 2000-01-03 on, numbered by session_idx; re-running adds only what is
+    missing. `folio db migrate` also runs this.
+
+    Example:
+
+        folio ingest calendar --through 2030-12-31
+    """
+    from ingest import calendar
+
+    through_date = through.date() if through else None
+    if through_date and through_date < calendar.CALENDAR_START:
+        raise click.BadParameter(f"must be after {calendar.CALENDAR_START}", param_hint="--through")
+    added = calendar.ensure_calendar(config.database_url(), calendar_name, through_date)
+    from foliodb.db import connect
+
+    with connect() as conn:
+        last = calendar.calendar_through(conn, calendar_name)
+        closed = calendar.last_closed_session(conn, calendar_name)
+    result = {
+        "calendar": calendar_name,
+        "sessions_added": added,
+        "through": last,
+        "last_closed": closed,
+    }
+    if as_json:
+        emit_json(result)
+        return
+    out.print(
+        f"{calendar_name}: {added} sessions added; filled through {last}; "
+        f"last closed session {closed}"
+    )
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(ingest)

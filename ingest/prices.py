@@ -1,0 +1,572 @@
+"""Price ingestion: which symbols, from when, fetched in chunks, loaded, recorded in ops.runs.
+
+``ingest_prices`` is the library entry point (the CLI and the portfolio importer call it):
+
+- Symbols: the given ones, else every symbol that matters — held PUBLIC symbols, underlyings
+  of held OPTIONS, every portfolio's benchmark, the factor ETFs and the universe. PRIVATE
+  positions are never fetched; symbols marked ``unknown`` or ``delisted`` are skipped unless
+  named explicitly.
+- Incremental: a symbol is fetched from OVERLAP_SESSIONS sessions before its last stored date
+  (to pick up corrections) through the last closed session; a new symbol from its earliest
+  needed date (earliest entry held minus a year; else DEFAULT_YEARS back); a symbol already
+  holding the last closed session is current and not fetched.
+- Resumable: each chunk commits on its own (load, symbol statuses, heartbeat), so a run that
+  is killed and started again fetches only what is missing and never duplicates a row.
+- Ledger: one ops.runs row (kind ``ingest_prices``) ends succeeded, partial (failed tickers
+  in details and message) or failed (with the error).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+from psycopg.types.json import Jsonb
+
+from foliodb import config
+from foliodb.errors import FolioError
+from ingest import calendar as cal
+from ingest.load import LoadError, LoadResult, load_rows
+from ingest.providers import Fetched, Provider, Request
+from ingest.providers.csvfile import read_prices
+from ingest.providers.demo import CATALOGUE, DemoProvider
+from ingest.providers.yahoo import DownloadFn, YahooProvider
+
+SOURCES = ("yfinance", "csv", "demo")
+FACTOR_ETFS = ("SPY", "VUG", "VTV", "MTUM", "QUAL", "IWM", "USMV", "TLT", "BIL")
+OVERLAP_SESSIONS = 5
+DEFAULT_YEARS = 5
+HISTORY_BEFORE_ENTRY = "1 year"
+# OCC option symbol: root (1–6 letters), expiry YYMMDD, C/P, strike × 1000 in 8 digits.
+OCC_ROOT = r"^([A-Z]{1,6}) *[0-9]{6}[CP][0-9]{8}$"
+SYMBOL_FORMAT = r"^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$"
+
+
+@dataclass
+class Progress:
+    """Passed to the ``progress`` callback after each chunk."""
+
+    done: int
+    total: int
+    rows: int
+    errors: int
+    chunk: int
+    chunks: int
+
+
+@dataclass
+class IngestSummary:
+    run_id: int | None
+    source: str
+    status: str = "running"
+    synthetic: bool = False
+    last_closed: dt.date | None = None
+    symbols_requested: int = 0
+    symbols_fetched: int = 0
+    symbols_current: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_quarantined: int = 0
+    rows_flagged: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+    dirty: dict[str, str] = field(default_factory=dict)
+    chunks: int = 0
+    elapsed_s: float = 0.0
+    message: str = ""
+
+    def add(self, res: LoadResult) -> None:
+        self.rows_inserted += res.inserted
+        self.rows_updated += res.updated
+        self.rows_unchanged += res.unchanged
+        self.rows_quarantined += res.quarantined
+        self.rows_flagged += res.flagged
+        for symbol, day in res.dirty.items():
+            self.dirty[symbol] = min(day, self.dirty.get(symbol, day))
+
+    @property
+    def rows_written(self) -> int:
+        return self.rows_inserted + self.rows_updated
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["last_closed"] = self.last_closed.isoformat() if self.last_closed else None
+        return data
+
+
+def option_root(symbol: str) -> str | None:
+    """The underlying of an OCC option symbol (``AAPL240119C00150000`` → ``AAPL``)."""
+    match = re.match(OCC_ROOT, symbol)
+    return match.group(1) if match else None
+
+
+def default_symbols(conn: psycopg.Connection) -> tuple[list[str], dict[str, str]]:
+    """Every symbol that matters, and those skipped for their status (symbol → reason)."""
+    rows = conn.execute(
+        """
+        with held as (
+            select symbol, investment_class
+            from core.positions
+            where deleted_at is null
+        ),
+
+        wanted as (
+            select symbol from held where investment_class = 'PUBLIC'
+            union
+            select substring(symbol from %(occ)s) from held where investment_class = 'OPTIONS'
+            union
+            select benchmark_symbol from core.portfolios
+            union
+            select unnest(%(factors)s::text[])
+            union
+            select symbol from market.symbols where is_universe
+        )
+
+        select wanted.symbol, symbols.status::text, symbols.status_reason
+        from wanted
+        left join market.symbols as symbols on symbols.symbol = wanted.symbol
+        where wanted.symbol is not null
+        order by wanted.symbol
+        """,
+        {"occ": OCC_ROOT, "factors": list(FACTOR_ETFS)},
+    ).fetchall()
+    wanted = [s for s, status, _ in rows if status not in ("unknown", "delisted")]
+    skipped = {s: f"{status}: {reason}" for s, status, reason in rows if s not in wanted}
+    return wanted, skipped
+
+
+def plan(
+    conn: psycopg.Connection, symbols: Sequence[str], last_closed: dt.date, calendar: str
+) -> tuple[list[Request], list[str]]:
+    """(what to fetch, which symbols are already current), decided set-based in SQL."""
+    rows = conn.execute(
+        """
+        with wanted as (
+            select distinct unnest(%(symbols)s::text[]) as symbol
+        ),
+
+        -- earliest entry of a held position on the symbol (PUBLIC, or an option on it)
+        held as (
+            select
+                coalesce(substring(positions.symbol from %(occ)s), positions.symbol) as symbol,
+                min(positions.entry_date) as first_entry
+            from core.positions as positions
+            where positions.deleted_at is null and positions.investment_class <> 'PRIVATE'
+            group by 1
+        ),
+
+        horizon as (
+            select least(
+                %(last_closed)s::date - make_interval(years => %(years)s),
+                (select min(entry_date) from core.positions where deleted_at is null)
+                    - %(before)s::interval
+            )::date as default_from
+        ),
+
+        stored as (
+            select
+                wanted.symbol,
+                (select price_date from market.prices as p where p.symbol = wanted.symbol
+                    order by price_date limit 1) as first_date,
+                (select price_date from market.prices as p where p.symbol = wanted.symbol
+                    order by price_date desc limit 1) as last_date
+            from wanted
+        ),
+
+        needs as (
+            select
+                stored.*,
+                symbols.history_from,
+                coalesce(
+                    (held.first_entry - %(before)s::interval)::date, horizon.default_from
+                ) as needed_from,
+                (
+                    select overlap.session_date
+                    from market.trading_days as last_day
+                    inner join market.trading_days as overlap
+                        on overlap.calendar = last_day.calendar
+                        and overlap.session_idx = greatest(last_day.session_idx - %(overlap)s, 0)
+                    where last_day.calendar = %(calendar)s
+                        and last_day.session_date = stored.last_date
+                ) as overlap_from
+            from stored
+            cross join horizon
+            left join held on held.symbol = stored.symbol
+            left join market.symbols as symbols on symbols.symbol = stored.symbol
+        )
+
+        select
+            symbol,
+            case
+                when last_date is null then needed_from
+                when needed_from < coalesce(history_from, first_date) then needed_from
+                when last_date >= %(last_closed)s then null
+                else coalesce(overlap_from, last_date)
+            end as fetch_from
+        from needs
+        order by fetch_from nulls last, symbol
+        """,
+        {
+            "symbols": list(symbols),
+            "occ": OCC_ROOT,
+            "last_closed": last_closed,
+            "years": DEFAULT_YEARS,
+            "before": HISTORY_BEFORE_ENTRY,
+            "overlap": OVERLAP_SESSIONS,
+            "calendar": calendar,
+        },
+    ).fetchall()
+    requests = [Request(s, start, last_closed) for s, start in rows if start is not None]
+    current = [s for s, start in rows if start is None]
+    return requests, current
+
+
+def _sessions(conn: psycopg.Connection, calendar: str, through: dt.date) -> pd.DataFrame:
+    rows = conn.execute(
+        "select session_date, session_idx from market.trading_days"
+        " where calendar = %s and session_date <= %s order by session_date",
+        [calendar, through],
+    ).fetchall()
+    return pd.DataFrame(rows, columns=["session_date", "session_idx"])
+
+
+def _record_chunk(
+    conn: psycopg.Connection,
+    run_id: int | None,
+    requests: list[Request],
+    fetched: Fetched,
+    summary: IngestSummary,
+) -> None:
+    """Symbol statuses and the run's heartbeat, in the chunk's transaction."""
+    ok = [r for r in requests if r.symbol not in fetched.failures]
+    if ok:
+        conn.execute(
+            """
+            update market.symbols as symbols
+            set status = 'active',
+                status_reason = null,
+                status_at = case when symbols.status <> 'active' then now()
+                    else symbols.status_at end,
+                history_from = least(symbols.history_from, ok.start)  -- least() skips null
+            from (select unnest(%s::text[]) as symbol, unnest(%s::date[]) as start) as ok
+            where symbols.symbol = ok.symbol
+            """,
+            [[r.symbol for r in ok], [r.start for r in ok]],
+        )
+    if fetched.failures:
+        failures = list(fetched.failures.values())
+        conn.execute(
+            """
+            insert into market.symbols (symbol, status, status_reason, status_at)
+            select symbol, status::market.symbol_status, reason, now()
+            from unnest(%s::text[], %s::text[], %s::text[]) as f (symbol, status, reason)
+            on conflict (symbol) do update
+                set status = excluded.status,
+                    status_reason = excluded.status_reason,
+                    status_at = excluded.status_at
+            """,
+            [
+                [f.symbol for f in failures],
+                [f.status for f in failures],
+                [f.reason[:500] for f in failures],
+            ],
+        )
+    if run_id is not None:
+        conn.execute(
+            """
+            update ops.runs
+            set heartbeat_at = clock_timestamp(),
+                rows = %s,
+                details = details || %s
+            where run_id = %s
+            """,
+            [
+                summary.rows_written,
+                Jsonb({"chunks_done": summary.chunks, "symbols_done": summary.symbols_fetched}),
+                run_id,
+            ],
+        )
+
+
+def _start_run(conn: psycopg.Connection, source: str, details: dict) -> int:
+    with conn.transaction():
+        return conn.execute(
+            "insert into ops.runs (kind, target, details) values ('ingest_prices', %s, %s)"
+            " returning run_id",
+            [source, Jsonb(details)],
+        ).fetchone()[0]
+
+
+def _finish_run(conn: psycopg.Connection, summary: IngestSummary, error: str | None) -> None:
+    details = {
+        k: v
+        for k, v in summary.to_dict().items()
+        if k not in ("run_id", "status", "message", "source")
+    }
+    with conn.transaction():
+        conn.execute(
+            """
+            update ops.runs
+            set status = %s, finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(),
+                rows = %s, error = %s, message = %s, details = details || %s
+            where run_id = %s
+            """,
+            [
+                summary.status,
+                summary.rows_written,
+                error,
+                summary.message,
+                Jsonb(details),
+                summary.run_id,
+            ],
+        )
+
+
+def _conclude(summary: IngestSummary, attempted: int) -> str | None:
+    """Set status and message from what happened; return the error for a failed run."""
+    fails = summary.failures
+    listed = "; ".join(f"{k}: {v}" for k, v in list(fails.items())[:10])
+    more = f"; … and {len(fails) - 10} more" if len(fails) > 10 else ""
+    rows = (
+        f"{summary.rows_inserted} inserted, {summary.rows_updated} updated, "
+        f"{summary.rows_unchanged} unchanged, {summary.rows_quarantined} quarantined"
+    )
+    if not fails:
+        summary.status = "succeeded"
+        if attempted == 0:
+            summary.message = (
+                f"all {summary.symbols_current} symbols current through {summary.last_closed}"
+            )
+        else:
+            summary.message = f"{summary.symbols_fetched} symbols: {rows}"
+        return None
+    if len(fails) >= attempted:
+        summary.status = "failed"
+        summary.message = f"all {len(fails)} failed: {listed}{more}"
+        return summary.message
+    summary.status = "partial"
+    summary.message = f"{len(fails)} of {attempted} failed: {listed}{more}; kept the rest ({rows})"
+    return None
+
+
+def _make_provider(
+    source: str,
+    conn: psycopg.Connection,
+    calendar: str,
+    last_closed: dt.date,
+    fetch: DownloadFn | None,
+    options: dict,
+) -> Provider:
+    if source == "yfinance":
+        return YahooProvider(fetch, **options)
+    if source == "demo":
+        return DemoProvider(_sessions(conn, calendar, last_closed))
+    raise FolioError(f"unknown price source {source!r}: use one of {', '.join(SOURCES)}")
+
+
+def ingest_prices(
+    url: str | None = None,
+    source: str = "yfinance",
+    symbols: Sequence[str] | None = None,
+    paths: Sequence[str | Path] | None = None,
+    fetch: DownloadFn | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    *,
+    chunk_size: int = 50,
+    rate: float | None = 2.0,
+    threads: int = 2,
+    max_attempts: int = 4,
+    backoff: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+    provider: Provider | None = None,
+    conn: psycopg.Connection | None = None,
+) -> IngestSummary:
+    """Fetch and load prices; returns what was done (also recorded in ops.runs).
+
+    ``source``: ``yfinance`` (``fetch`` replaces the network call, see
+    :data:`ingest.providers.yahoo.DownloadFn`), ``csv`` (``paths``; each file is loaded
+    whole or not at all) or ``demo`` (synthetic). ``provider`` overrides the source's
+    provider. Pass ``conn`` to use an open connection (autocommit recommended: each chunk
+    commits on its own; inside a caller's transaction chunks become savepoints).
+    """
+    if source not in SOURCES:
+        raise FolioError(f"unknown price source {source!r}: use one of {', '.join(SOURCES)}")
+    if source == "csv" and not paths:
+        raise FolioError("--source csv needs at least one file")
+    if source != "csv" and paths:
+        raise FolioError("files are only read with --source csv")
+    if chunk_size < 1:
+        raise FolioError("chunk size must be at least 1")
+    if conn is None:
+        with psycopg.connect(url or config.database_url(), autocommit=True) as own:
+            return ingest_prices(
+                source=source,
+                symbols=symbols,
+                paths=paths,
+                fetch=fetch,
+                progress=progress,
+                chunk_size=chunk_size,
+                rate=rate,
+                threads=threads,
+                max_attempts=max_attempts,
+                backoff=backoff,
+                sleep=sleep,
+                provider=provider,
+                conn=own,
+            )
+
+    started = time.monotonic()
+    calendar = cal.configured_calendar(conn)
+    last_closed = cal.last_closed_session(conn, calendar)
+    if last_closed is None:
+        raise FolioError(
+            f"market.trading_days has no closed {calendar} session: run `folio ingest calendar`"
+        )
+    if symbols is not None:
+        symbols = list(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
+        bad = [s for s in symbols if not re.match(SYMBOL_FORMAT, s)]
+        if bad:
+            raise FolioError(f"not a ticker: {', '.join(bad)} (A-Z, 0-9 and ^ . _ = / -)")
+    summary = IngestSummary(
+        run_id=None, source=source, synthetic=source == "demo", last_closed=last_closed
+    )
+    summary.run_id = _start_run(
+        conn,
+        source,
+        {"symbols": list(symbols) if symbols else None, "files": [str(p) for p in paths or []]},
+    )
+    error: str | None = None
+    try:
+        if source == "csv":
+            attempted = _ingest_files(conn, summary, [Path(p) for p in paths or []], progress)
+        else:
+            if symbols is None:
+                symbols, summary.skipped = default_symbols(conn)
+                if source == "demo":
+                    symbols = sorted(set(symbols) | set(CATALOGUE))
+            summary.symbols_requested = len(symbols)
+            requests, current = plan(conn, symbols, last_closed, calendar)
+            summary.symbols_current = len(current)
+            options = {
+                "threads": threads,
+                "rate": rate,
+                "max_attempts": max_attempts,
+                "backoff": backoff,
+                "sleep": sleep,
+            }
+            provider = provider or _make_provider(
+                source, conn, calendar, last_closed, fetch, options
+            )
+            _ingest_chunks(conn, summary, provider, requests, chunk_size, progress)
+            attempted = len(requests)
+        error = _conclude(summary, attempted)
+    except BaseException as exc:
+        summary.status = "failed"
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        error = f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
+        summary.message = (
+            f"stopped after {summary.chunks} chunk(s); a new run continues from there: {error}"
+        )
+        summary.elapsed_s = round(time.monotonic() - started, 3)
+        with contextlib.suppress(psycopg.Error):  # connection gone: the reaper fails the run
+            _finish_run(conn, summary, error)
+        raise
+    summary.elapsed_s = round(time.monotonic() - started, 3)
+    _finish_run(conn, summary, error)
+    return summary
+
+
+def _ingest_chunks(
+    conn: psycopg.Connection,
+    summary: IngestSummary,
+    provider: Provider,
+    requests: list[Request],
+    chunk_size: int,
+    progress: Callable[[Progress], None] | None,
+) -> None:
+    chunks = [requests[i : i + chunk_size] for i in range(0, len(requests), chunk_size)]
+    done = 0
+    for number, chunk in enumerate(chunks, start=1):
+        fetched = provider.fetch(chunk)
+        with conn.transaction():
+            res = load_rows(
+                conn,
+                fetched.frame,
+                provider.source,
+                last_closed=summary.last_closed,
+                run_id=summary.run_id,
+            )
+            summary.add(res)
+            summary.chunks += 1
+            summary.symbols_fetched += len(chunk) - len(fetched.failures)
+            for failure in fetched.failures.values():
+                summary.failures[failure.symbol] = f"{failure.status}: {failure.reason}"
+            _record_chunk(conn, summary.run_id, chunk, fetched, summary)
+        done += len(chunk)
+        if progress:
+            progress(
+                Progress(
+                    done,
+                    len(requests),
+                    summary.rows_written,
+                    len(summary.failures),
+                    number,
+                    len(chunks),
+                )
+            )
+
+
+def _ingest_files(
+    conn: psycopg.Connection,
+    summary: IngestSummary,
+    paths: list[Path],
+    progress: Callable[[Progress], None] | None,
+) -> int:
+    """Each file in its own transaction, strict: a file with an error writes nothing."""
+    symbols: set[str] = set()
+    for number, path in enumerate(paths, start=1):
+        try:
+            rows = read_prices(path)
+            with conn.transaction():
+                res = load_rows(
+                    conn,
+                    rows,
+                    "csv",
+                    last_closed=summary.last_closed,
+                    run_id=summary.run_id,
+                    strict=True,
+                    origin=str(path),
+                )
+                summary.add(res)
+                summary.chunks += 1
+                symbols |= res.symbols
+                if summary.run_id is not None:
+                    conn.execute(
+                        "update ops.runs set heartbeat_at = clock_timestamp(), rows = %s"
+                        " where run_id = %s",
+                        [summary.rows_written, summary.run_id],
+                    )
+        except LoadError as exc:
+            summary.failures[str(path)] = str(exc)
+        summary.symbols_fetched = len(symbols)
+        if progress:
+            progress(
+                Progress(
+                    number,
+                    len(paths),
+                    summary.rows_written,
+                    len(summary.failures),
+                    number,
+                    len(paths),
+                )
+            )
+    summary.symbols_requested = len(symbols)
+    return len(paths)

@@ -1,0 +1,239 @@
+"""Yahoo Finance through yfinance, in bulk: one ``yf.download`` per chunk of tickers.
+
+``yf.download`` does not raise for a failed ticker, rate limiting included: it logs the error
+and returns an all-NaN column for it. So a ticker whose Close is all NaN (or missing) is
+retried, with exponential backoff and jitter, as are exceptions raised by the call; requests
+are paced to stay under a rate (tickers per second: yfinance makes one request per ticker).
+After the last attempt the ticker is reported ``unknown`` / ``delisted`` (from yfinance's own
+message) or ``failed``, and the others are kept.
+
+The network call is injectable (``download=``) so tests hand in frames shaped like
+``yf.download``'s: columns MultiIndex (Price, Ticker), index the union of the tickers' dates.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+
+import pandas as pd
+
+from ingest.providers import FRAME_COLUMNS, Failure, Fetched, Request, empty_frame
+
+# download(tickers, start, end_exclusive, threads) -> a frame shaped like yf.download's
+DownloadFn = Callable[[list[str], dt.date, dt.date, int], pd.DataFrame]
+
+PRICE_FIELDS = {"Open", "High", "Low", "Close", "Adj Close", "Volume", "Dividends"}
+LOG_LINE = re.compile(r"^\[(?P<tickers>[^\]]*)\]: (?P<message>.*)$", re.S)
+
+
+class _ErrorCapture(logging.Handler):
+    """Collects yfinance's per-ticker error lines: "['XYZ']: possibly delisted; …"."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.errors: dict[str, str] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = LOG_LINE.match(record.getMessage())
+        if not match:
+            return
+        try:
+            tickers = ast.literal_eval(f"[{match['tickers']}]")
+        except (ValueError, SyntaxError):
+            return
+        for ticker in tickers:
+            self.errors[str(ticker).upper()] = match["message"].strip()
+
+
+def yf_download(tickers: list[str], start: dt.date, end: dt.date, threads: int) -> pd.DataFrame:
+    """The network: one bulk request. Per-ticker error messages land in ``frame.attrs``."""
+    import yfinance as yf
+
+    logger = logging.getLogger("yfinance")
+    capture = _ErrorCapture()
+    propagate = logger.propagate
+    logger.addHandler(capture)
+    logger.propagate = False  # keep yfinance's lines off the terminal; we report them
+    try:
+        frame = yf.download(
+            tickers,
+            start=start.isoformat(),
+            end=end.isoformat(),  # exclusive
+            interval="1d",
+            group_by="column",
+            auto_adjust=False,  # both Close (split-adjusted) and Adj Close (also dividends)
+            actions=False,
+            threads=max(1, threads),
+            progress=False,
+            multi_level_index=True,
+            timeout=20,
+        )
+    finally:
+        logger.removeHandler(capture)
+        logger.propagate = propagate
+    if frame is None:
+        frame = pd.DataFrame()
+    frame.attrs["errors"] = capture.errors
+    return frame
+
+
+def classify(reason: str) -> str:
+    """The market.symbols status a final failure reason means."""
+    text = reason.lower()
+    if "rate limit" in text or "too many requests" in text:
+        return "failed"
+    if "no timezone found" in text or "quote not found" in text or "symbol not found" in text:
+        return "unknown"
+    if "delisted" in text:
+        return "delisted"
+    return "failed"
+
+
+def frame_by_ticker(frame: pd.DataFrame | None, tickers: list[str]) -> dict[str, pd.DataFrame]:
+    """Split a yf.download frame into one long frame per ticker with a non-NaN close.
+
+    Accepts (Price, Ticker) and (Ticker, Price) MultiIndex columns, and single-level columns
+    for a lone ticker (``multi_level_index=False``). Rows whose Close is NaN are padding from
+    the union index (or Yahoo's gaps) and are dropped.
+    """
+    if frame is None or frame.empty or len(frame.columns) == 0:
+        return {}
+    columns = frame.columns
+    if not isinstance(columns, pd.MultiIndex):
+        if len(tickers) != 1:
+            return {}
+        frame = frame.copy()
+        frame.columns = pd.MultiIndex.from_product([list(columns), [tickers[0]]])
+        columns = frame.columns
+    levels = [set(map(str, columns.get_level_values(i))) for i in range(columns.nlevels)]
+    price_level = next((i for i, values in enumerate(levels) if values & PRICE_FIELDS), 0)
+    ticker_level = 1 - price_level if columns.nlevels == 2 else columns.nlevels - 1
+    dates = pd.DatetimeIndex(frame.index)
+    wanted = {t.upper(): t for t in tickers}
+    out: dict[str, pd.DataFrame] = {}
+    for raw in dict.fromkeys(columns.get_level_values(ticker_level)):
+        symbol = wanted.get(str(raw).upper())
+        if symbol is None:
+            continue
+        sub = frame.xs(raw, axis=1, level=ticker_level)
+        if "Close" not in sub:
+            continue
+
+        def column(name: str, sub: pd.DataFrame = sub) -> pd.Series:
+            if name in sub:
+                return pd.to_numeric(sub[name], errors="coerce").to_numpy()
+            return [float("nan")] * len(sub)
+
+        long = pd.DataFrame(
+            {
+                "symbol": symbol,
+                "price_date": dates.date,
+                "close": column("Close"),
+                "adj_close": column("Adj Close"),
+                "volume": column("Volume"),
+            }
+        )
+        long = long[long["close"].notna()]
+        if len(long):
+            out[symbol] = long.reset_index(drop=True)
+    return out
+
+
+class Pacer:
+    """Spaces calls so that, over time, at most ``rate`` units (tickers) go out per second."""
+
+    def __init__(
+        self,
+        rate: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = rate
+        self.clock = clock
+        self.sleep = sleep
+        self.next_at: float | None = None
+
+    def wait(self, cost: float) -> None:
+        if not self.rate or self.rate <= 0:
+            return
+        now = self.clock()
+        if self.next_at is not None and now < self.next_at:
+            self.sleep(self.next_at - now)
+            now = self.next_at
+        self.next_at = now + cost / self.rate
+
+
+class YahooProvider:
+    """Bulk yfinance fetches with pacing, bounded threads and retries."""
+
+    source = "yfinance"
+
+    def __init__(
+        self,
+        download: DownloadFn | None = None,
+        *,
+        threads: int = 2,
+        rate: float | None = 2.0,
+        max_attempts: int = 4,
+        backoff: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.download = download or yf_download
+        self.threads = threads
+        self.max_attempts = max(1, max_attempts)
+        self.backoff = backoff
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.pacer = Pacer(rate, clock, sleep)
+        self.attempts = 0  # download calls made, for reports and tests
+
+    def delay(self, attempt: int) -> float:
+        """Backoff before attempt ``attempt`` (1-based retries): base·2^(n-1) plus jitter."""
+        return self.backoff * 2 ** (attempt - 1) + self.rng.uniform(0, self.backoff)
+
+    def fetch(self, requests: list[Request]) -> Fetched:
+        if not requests:
+            return Fetched()
+        by_symbol = {r.symbol: r for r in requests}
+        start = min(r.start for r in requests)
+        end = max(r.end for r in requests) + dt.timedelta(days=1)  # yf's end is exclusive
+        pending = list(by_symbol)
+        reasons: dict[str, str] = {}
+        got: list[pd.DataFrame] = []
+        for attempt in range(self.max_attempts):
+            if attempt:
+                self.sleep(self.delay(attempt))
+            self.pacer.wait(len(pending))
+            self.attempts += 1
+            try:
+                frame = self.download(pending, start, end, min(self.threads, len(pending)))
+            except Exception as exc:  # network, HTTP, parsing: all worth another try
+                reasons.update({s: f"{type(exc).__name__}: {exc}" for s in pending})
+                continue
+            errors = frame.attrs.get("errors", {}) if frame is not None else {}
+            found = frame_by_ticker(frame, pending)
+            for symbol, long in found.items():
+                req = by_symbol[symbol]
+                dates = long["price_date"]
+                got.append(long[(dates >= req.start) & (dates <= req.end)])
+            pending = [s for s in pending if s not in found]
+            for symbol in pending:
+                reasons[symbol] = errors.get(symbol.upper(), "no data returned (Close all NaN)")
+            if not pending:
+                break
+        failures = {
+            s: Failure(
+                s, classify(reasons[s]), f"{reasons[s]} (after {self.max_attempts} attempts)"
+            )
+            for s in pending
+        }
+        frame = pd.concat(got, ignore_index=True) if got else empty_frame()
+        return Fetched(frame[FRAME_COLUMNS], failures)
