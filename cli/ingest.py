@@ -30,8 +30,6 @@ def ingest() -> None:
 def _symbols(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
     if value is None:
         return None
-    import re
-
     from ingest.prices import SYMBOL_FORMAT
 
     symbols = [s.strip().upper() for s in value.split(",") if s.strip()]
