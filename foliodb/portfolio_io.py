@@ -165,7 +165,8 @@ def read_csv_records(data: bytes, source: str) -> list[tuple[int, list[str]]]:
                 )
             ],
         ) from exc
-    reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=False)
+    # skipinitialspace: `VUG, "1,355"` is a quoted value after a space, as spreadsheets write it.
+    reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
     records: list[tuple[int, list[str]]] = []
     previous_end = 0
     try:

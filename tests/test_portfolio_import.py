@@ -1,0 +1,851 @@
+"""Portfolio CSV import: validation (malformed files write nothing), accepted oddities, the
+write through core.import_portfolio, export round trip, edits, the CLI, the import ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import types
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from cli.main import cli
+from foliodb import portfolio_edit, portfolio_io
+from foliodb.errors import FolioError
+from foliodb.portfolio_io import ValidationError
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = "symbol,quantity,entry_date,entry_price,investment_class,exit_date,exit_price,notes\n"
+TOMORROW = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
+STATE_TABLES = [
+    ("core", "users"),
+    ("core", "portfolios"),
+    ("core", "positions"),
+    ("core", "valuations"),
+    ("market", "symbols"),
+    ("market", "option_contracts"),
+    ("ops", "runs"),
+]
+
+
+def db_state(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
+    """Row count and md5 of every row (in a stable order) of the tables an import writes."""
+    state = {}
+    for schema, table in STATE_TABLES:
+        query = sql.SQL(
+            "select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), ''))"
+            " from {} as t"
+        ).format(sql.Identifier(schema, table))
+        state[f"{schema}.{table}"] = conn.execute(query).fetchone()
+    return state
+
+
+def seed(url: str) -> int:
+    """An existing user and portfolio, so that 'unchanged' is checked against real rows."""
+    result = portfolio_io.import_portfolio(
+        (HEADER + "VUG,10,2025-01-06,492.16,PUBLIC,,,seed\n").encode(),
+        "ann@example.com",
+        "Existing",
+        backfill=False,
+        url=url,
+    )
+    return result.portfolio_id
+
+
+# (file content, expected line, expected field, words the message must contain)
+MALFORMED = [
+    pytest.param(b"", 1, None, "the file is empty", id="empty file"),
+    pytest.param(b"\n\n  \n", 1, None, "the file is empty", id="only blank lines"),
+    pytest.param(HEADER.encode(), 1, None, "no data rows", id="header only"),
+    pytest.param(
+        b"symbol,quantity,entry_date,entry_price,symbol\nVUG,1,2025-01-06,1,VTV\n",
+        1,
+        "symbol",
+        "duplicate column",
+        id="duplicate header",
+    ),
+    pytest.param(
+        b"symbol,qty,entry_date,entry_price\nVUG,1,2025-01-06,1\n",
+        1,
+        "qty",
+        "did you mean 'quantity'?",
+        id="unknown column with suggestion",
+    ),
+    pytest.param(
+        b"symbol,quantity,entry_date,entry_prise\nVUG,1,2025-01-06,1\n",
+        1,
+        "entry_prise",
+        "did you mean 'entry_price'?",
+        id="misspelt column",
+    ),
+    pytest.param(
+        b"symbol,quantity,entry_date\nVUG,1,2025-01-06\n",
+        1,
+        "entry_price",
+        "missing required column 'entry_price'",
+        id="missing required column",
+    ),
+    pytest.param(
+        b"symbol;quantity;entry_date;entry_price\nVUG;1;2025-01-06;1\n",
+        1,
+        None,
+        "not semicolons",
+        id="semicolon separated",
+    ),
+    pytest.param(
+        (HEADER + "VUG,abc,2025-01-06,492.16\n").encode(),
+        2,
+        "quantity",
+        "'abc' is not a number",
+        id="non-numeric quantity",
+    ),
+    pytest.param(
+        (HEADER + 'VUG,"1,35",2025-01-06,492.16\n').encode(),
+        2,
+        "quantity",
+        "groups of three digits",
+        id="bad thousands separator",
+    ),
+    pytest.param(
+        (HEADER + "VUG,0,2025-01-06,492.16\n").encode(),
+        2,
+        "quantity",
+        "must not be zero",
+        id="zero quantity",
+    ),
+    pytest.param(
+        (HEADER + "VUG,-5,2025-01-06,492.16\n").encode(),
+        2,
+        "quantity",
+        "must be positive",
+        id="short PUBLIC position",
+    ),
+    pytest.param(
+        (HEADER + "VUG,5,2025-01-06,-492.16\n").encode(),
+        2,
+        "entry_price",
+        "must not be negative",
+        id="negative price",
+    ),
+    pytest.param(
+        (HEADER + "VUG,5,2025-01-06,0\n").encode(),
+        2,
+        "entry_price",
+        "greater than 0",
+        id="zero price",
+    ),
+    pytest.param(
+        (HEADER + f"VUG,5,{TOMORROW},492.16\n").encode(),
+        2,
+        "entry_date",
+        "is in the future",
+        id="future entry date",
+    ),
+    pytest.param(
+        (HEADER + "VUG,5,01/06/2025,492.16\n").encode(),
+        2,
+        "entry_date",
+        "not an ISO date",
+        id="non-ISO date",
+    ),
+    pytest.param(
+        (HEADER + "VUG,5,2025-02-30,492.16\n").encode(),
+        2,
+        "entry_date",
+        "not an ISO date",
+        id="impossible date",
+    ),
+    pytest.param(
+        (HEADER + "VUG,5,2025-01-06,492.16,PUBLIC,2025-01-03,500,\n").encode(),
+        2,
+        "exit_date",
+        "is not after entry_date 2025-01-06",
+        id="exit before entry",
+    ),
+    pytest.param(
+        (HEADER + "VUG,5,2025-01-06,492.16,PUBLIC,,500,\n").encode(),
+        2,
+        "exit_price",
+        "without exit_date",
+        id="exit price without exit date",
+    ),
+    pytest.param(
+        (HEADER + "AAPL240119X00150000,1,2023-12-01,4.10,OPTIONS\n").encode(),
+        2,
+        "symbol",
+        "option type must be C or P",
+        id="malformed OCC symbol",
+    ),
+    pytest.param(
+        (HEADER + "AAPLXYZ240119C00150000,1,2023-12-01,4.10,OPTIONS\n").encode(),
+        2,
+        "symbol",
+        "root must be 1 to 6 characters",
+        id="OCC root too long",
+    ),
+    pytest.param(
+        (HEADER + "AAPL240119C00150000,1,2023-12-01,4.10,PUBLIC\n").encode(),
+        2,
+        "symbol",
+        "set investment_class to OPTIONS",
+        id="option filed as PUBLIC",
+    ),
+    pytest.param(
+        (HEADER + "AAPL240119C00150000,1,2024-02-01,4.10,OPTIONS\n").encode(),
+        2,
+        "entry_date",
+        "after the option's expiry",
+        id="option entered after expiry",
+    ),
+    pytest.param(
+        (HEADER + "VUG,5,2025-01-06,492.16,STOCK\n").encode(),
+        2,
+        "investment_class",
+        "expected PUBLIC, OPTIONS or PRIVATE",
+        id="bad investment class",
+    ),
+    pytest.param(
+        (HEADER + "VU G,5,2025-01-06,492.16\n").encode(),
+        2,
+        "symbol",
+        "not a valid symbol",
+        id="invalid symbol",
+    ),
+    pytest.param(
+        (HEADER + ",5,2025-01-06,492.16\n").encode(),
+        2,
+        "symbol",
+        "required",
+        id="missing symbol",
+    ),
+    pytest.param(
+        b"symbol,quantity,entry_date,entry_price\nVUG,1,355,2025-01-06,492.16\n",
+        2,
+        None,
+        "needs quotes",
+        id="unquoted thousands separator shifts fields",
+    ),
+    pytest.param(
+        (HEADER + "ACME,1,2025-01-06,10,PRIVATE\nACME,1,2025-01-07,10,PUBLIC\n").encode(),
+        3,
+        "symbol",
+        "one symbol has one investment class",
+        id="one symbol two classes",
+    ),
+    pytest.param(
+        (HEADER + "VUG,5,2025-01-06,492.16\n\nVTV,5,2025-01-06,caf\xe9\n").encode("latin-1"),
+        4,
+        None,
+        "not UTF-8",
+        id="not UTF-8",
+    ),
+    pytest.param(
+        (HEADER + "VUG,5,2025-01-06,492.16\n\n\nVTV,x,2025-01-06,193.94\n").encode(),
+        5,
+        "quantity",
+        "not a number",
+        id="line numbers count blank lines",
+    ),
+]
+
+
+@pytest.mark.parametrize(("content", "line", "field", "words"), MALFORMED)
+def test_malformed_file_is_refused_and_writes_nothing(
+    conn: psycopg.Connection, db_url: str, content: bytes, line: int, field: str | None, words: str
+) -> None:
+    seed(db_url)
+    before = db_state(conn)
+    with pytest.raises(ValidationError) as info:
+        portfolio_io.import_portfolio(content, "bob@example.com", "New", url=db_url)
+    matching = [
+        issue
+        for issue in info.value.issues
+        if issue.line == line and issue.field == field and words in issue.message
+    ]
+    assert matching, f"expected line {line}, {field}: {words!r}; got {info.value.issues}"
+    assert db_state(conn) == before
+
+
+def test_every_problem_of_the_file_is_reported(db_url: str) -> None:
+    content = HEADER + (
+        "VUG,abc,2025-01-06,492.16\nVTV,5,2025-01-06,-1\nBIL,5,2025-13-01,91.44,CASH\n"
+    )
+    with pytest.raises(ValidationError) as info:
+        portfolio_io.import_portfolio(content.encode(), "a@example.com", "p", url=db_url)
+    where = [(i.line, i.field) for i in info.value.issues]
+    assert where == [
+        (2, "quantity"),
+        (3, "entry_price"),
+        (4, "investment_class"),
+        (4, "entry_date"),
+    ]
+    assert "4 problems, nothing written" in str(info.value)
+
+
+def test_existing_portfolio_name_is_refused(conn: psycopg.Connection, db_url: str) -> None:
+    pid = seed(db_url)
+    before = db_state(conn)
+    with pytest.raises(
+        FolioError, match=f"already has a portfolio named 'Existing' .portfolio_id {pid}"
+    ):
+        portfolio_io.import_portfolio(
+            (HEADER + "VTV,1,2025-01-06,1\n").encode(), "ANN@example.com", "Existing", url=db_url
+        )
+    assert db_state(conn) == before
+
+
+def test_real_export_oddities_are_accepted(conn: psycopg.Connection, db_url: str) -> None:
+    content = (
+        "\ufeff Symbol , Quantity,Entry Date ,entry_price, investment_class ,notes\r\n"
+        '  lqd , "1,355" , 2025-01-06 , "1,110.62" , public , bond ladder \r\n'
+        "NEAIX,777.5,2025-01-06,64.32,,\r\n"
+        "F  260116P00012500,-2,2025-01-06,1.15,options,hedge\r\n"
+        'acme-seed,1,2024-03-01,"250,000",Private,"SAFE, 2024"\r\n'
+        "\r\n\r\n   \r\n,,,,,\r\n"
+    ).encode()
+    result = portfolio_io.import_portfolio(
+        content, "ann@example.com", "Odd", backfill=False, url=db_url
+    )
+    assert result.status == "succeeded" and result.positions == 4
+    rows = conn.execute(
+        "select symbol, quantity, entry_date, entry_price, investment_class::text, notes"
+        " from core.positions where portfolio_id = %s order by position_id",
+        [result.portfolio_id],
+    ).fetchall()
+    assert rows == [
+        ("LQD", Decimal("1355"), dt.date(2025, 1, 6), Decimal("1110.62"), "PUBLIC", "bond ladder"),
+        ("NEAIX", Decimal("777.5"), dt.date(2025, 1, 6), Decimal("64.32"), "PUBLIC", None),
+        (
+            "F260116P00012500",
+            Decimal("-2"),
+            dt.date(2025, 1, 6),
+            Decimal("1.15"),
+            "OPTIONS",
+            "hedge",
+        ),
+        (
+            "ACME-SEED",
+            Decimal("1"),
+            dt.date(2024, 3, 1),
+            Decimal("250000"),
+            "PRIVATE",
+            "SAFE, 2024",
+        ),
+    ]
+    kinds = dict(
+        conn.execute(
+            "select symbol, kind::text from market.symbols"
+            " where symbol in ('LQD', 'F260116P00012500', 'F', 'ACME-SEED')"
+        ).fetchall()
+    )
+    assert kinds == {
+        "LQD": "unknown",
+        "F260116P00012500": "option",
+        "F": "unknown",
+        "ACME-SEED": "private",
+    }
+    contract = conn.execute(
+        "select underlying, expiry_date, option_type, strike, multiplier"
+        " from market.option_contracts where symbol = 'F260116P00012500'"
+    ).fetchone()
+    assert contract == ("F", dt.date(2026, 1, 16), "put", Decimal("12.500"), 100)
+
+
+def test_import_run_is_recorded_and_ends_succeeded(conn: psycopg.Connection, db_url: str) -> None:
+    result = portfolio_io.import_portfolio(
+        (ROOT / "examples" / "reference_portfolio.csv").read_bytes(),
+        "ann@example.com",
+        "Reference",
+        is_public=True,
+        backfill=False,
+        url=db_url,
+    )
+    run = conn.execute(
+        "select kind, target, status, rows, error, details ->> 'portfolio_id', finished_at is not null"
+        " from ops.runs where run_id = %s",
+        [result.run_id],
+    ).fetchone()
+    assert run == (
+        "import",
+        "ann@example.com/Reference",
+        "succeeded",
+        13,
+        None,
+        str(result.portfolio_id),
+        True,
+    )
+    total = conn.execute(
+        "select count(*), sum(quantity * entry_price) from core.positions where portfolio_id = %s",
+        [result.portfolio_id],
+    ).fetchone()
+    # Sum of quantity x entry price over the issue's table: 749,990.88 (BIL) + 249,984.00 +
+    # 1,067,991.60 + 332,057.29 + 249,948.92 + 499,958.80 + 149,890.10 + 149,970.38 + 49,976.64
+    # + 49,704.48 + 399,904.28 + 999,576.96 + 49,873.42 (XLV).
+    assert total == (13, Decimal("4998827.75"))
+
+
+def _fake_ingester(monkeypatch: pytest.MonkeyPatch, db_url: str, fail: set[str]) -> list[list[str]]:
+    """An ingest.prices stand-in: writes one demo price per symbol, raises for `fail`."""
+    calls: list[list[str]] = []
+
+    def ingest_prices(url=None, source="yfinance", symbols=(), start=None):
+        calls.append(list(symbols))
+        if fail & set(symbols):
+            raise RuntimeError(f"provider has no data for {sorted(fail & set(symbols))}")
+        with psycopg.connect(url) as c:
+            for s in symbols:
+                c.execute(
+                    "insert into market.prices (symbol, price_date, close, source)"
+                    " values (%s, %s, 100, 'demo') on conflict do nothing",
+                    [s, start],
+                )
+
+    module = types.ModuleType("ingest.prices")
+    module.ingest_prices = ingest_prices  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ingest.prices", module)
+    return calls
+
+
+def test_failed_ingest_of_one_symbol_does_not_fail_the_import(
+    conn: psycopg.Connection, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _fake_ingester(monkeypatch, db_url, fail={"NOPE"})
+    monkeypatch.setattr(
+        portfolio_io, "run_portfolio_refresh", lambda pid, url: {"status": "succeeded", "run_id": 0}
+    )
+    content = HEADER + "VTI,1,2025-01-06,290\nNOPE,1,2025-01-06,10\nACME,1,2025-01-06,5,PRIVATE\n"
+    result = portfolio_io.import_portfolio(
+        content.encode(), "a@example.com", "p", url=db_url, price_source="demo"
+    )
+    assert result.status == "succeeded"
+    assert result.symbols_ingested == ["VTI"]
+    assert result.symbols_failed == ["NOPE"]
+    assert calls[0] == ["NOPE", "VTI"]  # PRIVATE symbols are never fetched
+    status, message, details = conn.execute(
+        "select status::text, message, details from ops.runs where run_id = %s", [result.run_id]
+    ).fetchone()
+    assert status == "succeeded"
+    assert "NOPE" in message and details["symbols_failed"] == ["NOPE"]
+
+
+def test_failed_refresh_fails_the_import_with_the_reason(
+    conn: psycopg.Connection, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_ingester(monkeypatch, db_url, fail=set())
+
+    def broken_refresh(pid: int, url: str | None) -> dict:
+        raise RuntimeError("statement timeout")
+
+    monkeypatch.setattr(portfolio_io, "run_portfolio_refresh", broken_refresh)
+    with pytest.raises(RuntimeError):
+        portfolio_io.import_portfolio(
+            (HEADER + "VTI,1,2025-01-06,290\n").encode(), "a@example.com", "p", url=db_url
+        )
+    run = conn.execute(
+        "select status::text, error, finished_at is not null from ops.runs where kind = 'import'"
+    ).fetchone()
+    assert run == ("failed", "statement timeout", True)
+    assert (
+        conn.execute(
+            "select count(*) from ops.runs where status = 'running' and kind = 'import'"
+        ).fetchone()[0]
+        == 0
+    )
+
+
+ROUND_TRIP = HEADER + (
+    "VUG,2031,2025-01-06,492.16,PUBLIC,,,\n"
+    'LQD,1355.25,2025-01-06,110.62,PUBLIC,2025-03-03,111.5,"sold, ""early"""\n'
+    "AAPL240119C00150000,-3,2023-11-01,4.1,OPTIONS,2024-01-19,,covered call\n"
+    'ACME-SEED,1,2024-03-01,250000,PRIVATE,,,"line one\nline two"\n'
+)
+
+
+def test_export_then_import_round_trips(conn: psycopg.Connection, db_url: str) -> None:
+    first = portfolio_io.import_portfolio(
+        ROUND_TRIP.encode(), "a@example.com", "one", backfill=False, url=db_url
+    )
+    exported = portfolio_io.export_portfolio(first.portfolio_id, url=db_url)
+    second = portfolio_io.import_portfolio(
+        exported.encode(), "a@example.com", "two", backfill=False, url=db_url
+    )
+    columns = (
+        "symbol, quantity, entry_date, entry_price, investment_class, exit_date, exit_price, notes"
+    )
+
+    def positions(pid: int) -> list[tuple]:
+        return conn.execute(
+            f"select {columns} from core.positions where portfolio_id = %s order by position_id",
+            [pid],
+        ).fetchall()
+
+    assert positions(first.portfolio_id) == positions(second.portfolio_id)
+    assert len(positions(first.portfolio_id)) == 4
+    assert portfolio_io.export_portfolio("two", url=db_url, email="a@example.com") == exported
+    assert exported == ROUND_TRIP  # the canonical form of this file is itself
+
+
+def test_export_leaves_out_deleted_positions(db_url: str) -> None:
+    result = portfolio_io.import_portfolio(
+        ROUND_TRIP.encode(), "a@example.com", "one", backfill=False, url=db_url
+    )
+    with psycopg.connect(db_url) as c:
+        vug = c.execute(
+            "select position_id from core.positions where symbol = 'VUG' and portfolio_id = %s",
+            [result.portfolio_id],
+        ).fetchone()[0]
+    portfolio_edit.delete_position(vug, url=db_url)
+    assert "VUG" not in portfolio_io.export_portfolio(result.portfolio_id, url=db_url)
+
+
+# ---------------------------------------------------------------- the SQL function path
+
+
+def test_sql_function_imports_from_jsonb(conn: psycopg.Connection) -> None:
+    positions = [
+        {"symbol": "vug", "quantity": "2,031", "entry_date": "2025-01-06", "entry_price": 492.16},
+        {
+            "symbol": "F260116P00012500",
+            "investment_class": "options",
+            "quantity": -2,
+            "entry_date": "2025-01-06",
+            "entry_price": "1.15",
+        },
+    ]
+    pid = conn.execute(
+        "select core.import_portfolio('app@example.com', 'From app', true, %s)", [Jsonb(positions)]
+    ).fetchone()[0]
+    rows = conn.execute(
+        "select symbol, quantity, investment_class::text from core.positions"
+        " where portfolio_id = %s order by position_id",
+        [pid],
+    ).fetchall()
+    assert rows == [
+        ("VUG", Decimal("2031"), "PUBLIC"),
+        ("F260116P00012500", Decimal("-2"), "OPTIONS"),
+    ]
+    assert conn.execute(
+        "select is_public from core.portfolios where portfolio_id = %s", [pid]
+    ).fetchone() == (True,)
+
+
+def test_sql_function_reports_every_problem_and_writes_nothing(
+    conn: psycopg.Connection, db_url: str
+) -> None:
+    seed(db_url)
+    before = db_state(conn)
+    positions = [
+        {"symbol": "VUG", "qty": 1, "quantity": 0, "entry_date": TOMORROW, "entry_price": -1},
+        {
+            "symbol": "AAPL240119X00150000",
+            "investment_class": "OPTIONS",
+            "quantity": 1,
+            "entry_date": "2023-12-01",
+            "entry_price": 1,
+        },
+        5,
+        {
+            "symbol": "VTV",
+            "quantity": "1",
+            "entry_date": "2025-01-06",
+            "entry_price": "1",
+            "investment_class": "STOCK",
+        },
+    ]
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
+        conn.execute(
+            "select core.import_portfolio('bob@example.com', 'x', false, %s)", [Jsonb(positions)]
+        )
+    message = info.value.diag.message_primary
+    assert "nothing written (7 problems)" in message
+    for expected in [
+        "position 1 (qty): unknown field",
+        "position 1 (quantity): must not be zero",
+        "position 1 (entry_date):",
+        "position 1 (entry_price): must not be negative",
+        "position 2 (symbol): option type must be C or P",
+        "position 3 (position): expected a JSON object",
+        "position 4 (investment_class): 'STOCK' is not an investment class",
+    ]:
+        assert expected in message
+    assert db_state(conn) == before
+
+
+def test_sql_function_refuses_an_existing_name_and_a_public_symbol_as_private(
+    conn: psycopg.Connection, db_url: str
+) -> None:
+    seed(db_url)
+    with pytest.raises(psycopg.errors.UniqueViolation, match="already has a portfolio named"):
+        conn.execute(
+            "select core.import_portfolio('ann@example.com', 'Existing', false, %s)",
+            [
+                Jsonb(
+                    [{"symbol": "VTV", "quantity": 1, "entry_date": "2025-01-06", "entry_price": 1}]
+                )
+            ],
+        )
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="'SPY' is already a etf symbol"):
+        conn.execute(
+            "select core.import_portfolio('ann@example.com', 'New', false, %s)",
+            [
+                Jsonb(
+                    [
+                        {
+                            "symbol": "SPY",
+                            "quantity": 1,
+                            "entry_date": "2025-01-06",
+                            "entry_price": 1,
+                            "investment_class": "PRIVATE",
+                        }
+                    ]
+                )
+            ],
+        )
+
+
+# ---------------------------------------------------------------- valuations and edits
+
+
+def _private_position(db_url: str) -> tuple[int, int]:
+    result = portfolio_io.import_portfolio(
+        (HEADER + "ACME-SEED,1,2024-03-01,250000,PRIVATE\nVUG,1,2025-01-06,492.16\n").encode(),
+        "a@example.com",
+        "p",
+        backfill=False,
+        url=db_url,
+    )
+    with psycopg.connect(db_url) as c:
+        pos = c.execute(
+            "select position_id from core.positions where symbol = 'ACME-SEED'"
+        ).fetchone()[0]
+    return result.portfolio_id, pos
+
+
+def test_valuations_csv_is_validated_as_a_whole(
+    conn: psycopg.Connection, db_url: str, tmp_path: Path
+) -> None:
+    pid, acme = _private_position(db_url)
+    vug = acme + 1
+    bad = tmp_path / "vals.csv"
+    bad.write_text(
+        "position_id,date,value\n"
+        f'{acme},2024-06-30,"275,000"\n'
+        f"{acme},2024-02-01,1\n"  # before entry
+        f"{vug},2025-02-03,1\n"  # PUBLIC
+        f"{acme},{TOMORROW},1\n"
+        "x,2024-06-30,-5\n"
+        f"{acme},2024-06-30,3\n"  # duplicate
+    )
+    before = db_state(conn)
+    with pytest.raises(ValidationError) as info:
+        vals = portfolio_edit.parse_valuations_csv(bad)
+    where = {(i.line, i.field) for i in info.value.issues}
+    assert where == {(5, "date"), (6, "position_id"), (6, "value")}
+    bad.write_text("\n".join(bad.read_text().splitlines()[:4]) + "\n" + f"{acme},2024-06-30,3\n")
+    vals = portfolio_edit.parse_valuations_csv(bad)
+    with pytest.raises(ValidationError) as info:
+        portfolio_edit.set_valuations(vals, url=db_url)
+    where = {(i.line, i.field) for i in info.value.issues}
+    assert where == {(3, "date"), (4, "position_id"), (5, "date")}
+    assert db_state(conn) == before
+
+
+def test_valuation_is_recorded_and_replaced(conn: psycopg.Connection, db_url: str) -> None:
+    pid, acme = _private_position(db_url)
+    v = portfolio_edit.Valuation(None, acme, dt.date(2024, 6, 30), Decimal("275000"))
+    assert portfolio_edit.set_valuations([v], url=db_url) == [pid]
+    v2 = portfolio_edit.Valuation(None, acme, dt.date(2024, 6, 30), Decimal("300000"))
+    portfolio_edit.set_valuations([v2], url=db_url)
+    assert conn.execute("select valuation_date, value from core.valuations").fetchall() == [
+        (dt.date(2024, 6, 30), Decimal("300000"))
+    ]
+
+
+def test_close_and_delete_requeue_the_portfolio(conn: psycopg.Connection, db_url: str) -> None:
+    pid, acme = _private_position(db_url)
+    vug = acme + 1
+    conn.execute("delete from ops.dirty_portfolios")
+    portfolio_edit.close_position(vug, dt.date(2025, 3, 3), Decimal("500"), url=db_url)
+    with pytest.raises(FolioError, match="already closed on 2025-03-03"):
+        portfolio_edit.close_position(vug, dt.date(2025, 3, 4), url=db_url)
+    with pytest.raises(FolioError, match="not after position"):
+        portfolio_edit.close_position(acme, dt.date(2024, 3, 1), url=db_url)
+    portfolio_edit.delete_position(acme, url=db_url)
+    with pytest.raises(FolioError, match="was deleted"):
+        portfolio_edit.delete_position(acme, url=db_url)
+    queued = conn.execute(
+        "select portfolio_id, from_date from ops.dirty_portfolios order by queued_at"
+    ).fetchall()
+    assert queued == [(pid, dt.date(2025, 1, 6)), (pid, dt.date(2024, 3, 1))]
+
+
+def test_add_position_validates_like_an_import_line(conn: psycopg.Connection, db_url: str) -> None:
+    pid, _ = _private_position(db_url)
+    with pytest.raises(ValidationError, match="quantity: must not be zero"):
+        portfolio_edit.add_position(
+            pid,
+            {"symbol": "VTI", "quantity": "0", "entry_date": "2025-01-06", "entry_price": "1"},
+            url=db_url,
+        )
+    _, position_id = portfolio_edit.add_position(
+        "p",
+        {
+            "symbol": "aapl240119c00150000",
+            "quantity": "2",
+            "entry_date": "2023-11-01",
+            "entry_price": "4.10",
+            "investment_class": "options",
+        },
+        url=db_url,
+        email="a@example.com",
+    )
+    row = conn.execute(
+        "select symbol, investment_class::text from core.positions where position_id = %s",
+        [position_id],
+    ).fetchone()
+    assert row == ("AAPL240119C00150000", "OPTIONS")
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+COMMANDS = [[], ["import"], ["export"], ["value"], ["add"], ["close"], ["delete"]]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "group")
+def test_every_command_has_help(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, ["portfolio", *args, "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output
+
+
+def test_cli_import_exit_codes(use_db: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    good = ROOT / "examples" / "reference_portfolio.csv"
+    ok = runner.invoke(
+        cli,
+        [
+            "portfolio",
+            "import",
+            str(good),
+            "--user",
+            "a@example.com",
+            "--name",
+            "ref",
+            "--no-backfill",
+            "--json",
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["positions"] == 13
+    again = runner.invoke(
+        cli,
+        [
+            "portfolio",
+            "import",
+            str(good),
+            "--user",
+            "a@example.com",
+            "--name",
+            "ref",
+            "--no-backfill",
+        ],
+    )
+    assert again.exit_code == 1 and "already has a portfolio named 'ref'" in again.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + "VUG,abc,2025-01-06,1\n")
+    refused = runner.invoke(
+        cli, ["portfolio", "import", str(bad), "--user", "a@example.com", "--name", "x"]
+    )
+    assert refused.exit_code == 1
+    assert "line 2, quantity: 'abc' is not a number" in refused.output
+    assert "Traceback" not in refused.output
+    missing = runner.invoke(
+        cli, ["portfolio", "import", str(tmp_path / "nope.csv"), "--user", "a@b.c", "--name", "x"]
+    )
+    assert missing.exit_code == 2
+    no_user = runner.invoke(cli, ["portfolio", "import", str(good), "--name", "x"])
+    assert no_user.exit_code == 2
+    bad_source = runner.invoke(
+        cli,
+        [
+            "portfolio",
+            "import",
+            str(good),
+            "--user",
+            "a@b.c",
+            "--name",
+            "x",
+            "--source",
+            "bloomberg",
+        ],
+    )
+    assert bad_source.exit_code == 2
+
+
+def test_cli_export_value_close_delete(use_db: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    pid, acme = _private_position(use_db)
+    out_file = tmp_path / "out.csv"
+    exported = runner.invoke(cli, ["portfolio", "export", str(pid), "--out", str(out_file)])
+    assert exported.exit_code == 0 and out_file.read_text().startswith("symbol,quantity")
+    assert runner.invoke(cli, ["portfolio", "export", "999"]).exit_code == 1
+    valued = runner.invoke(
+        cli, ["portfolio", "value", str(acme), "--date", "2024-06-30", "--value", "275,000"]
+    )
+    assert valued.exit_code == 0, valued.output
+    assert (
+        runner.invoke(
+            cli, ["portfolio", "value", str(acme + 1), "--date", "2025-06-30", "--value", "1"]
+        ).exit_code
+        == 1
+    )
+    assert (
+        runner.invoke(
+            cli, ["portfolio", "value", str(acme), "--date", "30/06/2024", "--value", "1"]
+        ).exit_code
+        == 2
+    )
+    assert runner.invoke(cli, ["portfolio", "value", str(acme)]).exit_code == 2
+    vals = tmp_path / "v.csv"
+    vals.write_text(f"position_id,date,value\n{acme},2024-09-30,280000\n")
+    assert runner.invoke(cli, ["portfolio", "value", "--csv", str(vals), str(acme)]).exit_code == 2
+    assert runner.invoke(cli, ["portfolio", "value", "--csv", str(vals)]).exit_code == 0
+    closed = runner.invoke(
+        cli, ["portfolio", "close", str(acme + 1), "--date", "2025-02-03", "--price", "500"]
+    )
+    assert closed.exit_code == 0, closed.output
+    assert (
+        runner.invoke(cli, ["portfolio", "close", str(acme + 1), "--date", "2025-02-04"]).exit_code
+        == 1
+    )
+    assert (
+        runner.invoke(cli, ["portfolio", "close", str(acme + 1), "--date", "soon"]).exit_code == 2
+    )
+    assert runner.invoke(cli, ["portfolio", "delete", str(acme)]).exit_code == 0
+    assert runner.invoke(cli, ["portfolio", "delete", str(acme)]).exit_code == 1
+    added = runner.invoke(
+        cli,
+        [
+            "portfolio",
+            "add",
+            str(pid),
+            "--symbol",
+            "VTI",
+            "--quantity",
+            "10",
+            "--entry-date",
+            "2025-03-03",
+            "--entry-price",
+            "290.10",
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    assert added.stdout.strip().isdigit()
