@@ -19,6 +19,7 @@ import logging
 import random
 import re
 import time
+import warnings
 from collections.abc import Callable
 
 import pandas as pd
@@ -61,19 +62,21 @@ def yf_download(tickers: list[str], start: dt.date, end: dt.date, threads: int) 
     logger.addHandler(capture)
     logger.propagate = False  # keep yfinance's lines off the terminal; we report them
     try:
-        frame = yf.download(
-            tickers,
-            start=start.isoformat(),
-            end=end.isoformat(),  # exclusive
-            interval="1d",
-            group_by="column",
-            auto_adjust=False,  # both Close (split-adjusted) and Adj Close (also dividends)
-            actions=False,
-            threads=max(1, threads),
-            progress=False,
-            multi_level_index=True,
-            timeout=20,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # yfinance 1.7 on pandas 3
+            frame = yf.download(
+                tickers,
+                start=start.isoformat(),
+                end=end.isoformat(),  # exclusive
+                interval="1d",
+                group_by="column",
+                auto_adjust=False,  # both Close (split-adjusted) and Adj Close (also dividends)
+                actions=False,
+                threads=max(1, threads),
+                progress=False,
+                multi_level_index=True,
+                timeout=20,
+            )
     finally:
         logger.removeHandler(capture)
         logger.propagate = propagate
