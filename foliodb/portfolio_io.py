@@ -680,8 +680,8 @@ def _summary(result: ImportResult, backfill: bool) -> str:
 def symbols_needing_prices(
     conn: psycopg.Connection, portfolio_id: int
 ) -> list[tuple[str, dt.date]]:
-    """Priced symbols of a portfolio (PUBLIC ones, option underlyings) whose history does not
-    reach back to their first entry: (symbol, first entry date)."""
+    """Priced symbols of a portfolio (PUBLIC ones, option underlyings, its benchmark) whose
+    history does not reach back to their first entry: (symbol, first entry date)."""
     rows = conn.execute(
         """
         with needed as (
@@ -698,6 +698,14 @@ def symbols_needing_prices(
             where positions.portfolio_id = %(pid)s
                 and positions.deleted_at is null
             group by contracts.underlying
+            union all
+            -- the benchmark, measured over the same days
+            select portfolios.benchmark_symbol, min(positions.entry_date)
+            from core.portfolios as portfolios
+            inner join core.positions as positions using (portfolio_id)
+            where portfolios.portfolio_id = %(pid)s
+                and positions.deleted_at is null
+            group by portfolios.benchmark_symbol
         )
 
         select needed.symbol, min(needed.from_date) as from_date
