@@ -290,6 +290,8 @@ class RowError:
     message: str
 
     def __str__(self) -> str:
+        if self.line <= 0:  # about the whole file
+            return f"{self.origin}: {self.message}"
         return f"{self.origin} line {self.line}, field {self.field}: {self.message}"
 
 

@@ -55,10 +55,10 @@ def read_prices(path: str | Path) -> list[Row]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
-        raise CsvError(origin, [RowError(origin, 0, "-", "file not found")]) from exc
+        raise CsvError(origin, [RowError(origin, 0, "file", "file not found")]) from exc
     except UnicodeDecodeError as exc:
         raise CsvError(
-            origin, [RowError(origin, 0, "-", f"expected UTF-8 text, got byte {exc.start}")]
+            origin, [RowError(origin, 0, "file", f"expected UTF-8 text, got byte {exc.start}")]
         ) from exc
     reader = csv.reader(text.splitlines())
     header = next(reader, None)
@@ -100,7 +100,7 @@ def read_prices(path: str | Path) -> list[Row]:
         if not cells or all(not c.strip() for c in cells):
             continue  # blank lines are allowed
         if len(cells) != len(names):
-            refuse(line, "-", f"expected {len(names)} fields, got {len(cells)}")
+            refuse(line, "row", f"expected {len(names)} fields, got {len(cells)}")
             continue
         get = {name: cells[i].strip() for name, i in at.items()}
         ok = True
@@ -156,5 +156,5 @@ def read_prices(path: str | Path) -> list[Row]:
     if errors:
         raise CsvError(origin, errors[:MAX_REPORTED_ERRORS], len(errors))
     if not rows:
-        raise CsvError(origin, [RowError(origin, 2, "-", "expected at least one price row")])
+        raise CsvError(origin, [RowError(origin, 2, "row", "expected at least one price row")])
     return rows
