@@ -1,0 +1,139 @@
+"""The ORM baseline and the pandas implementation follow the same spec: same numbers.
+
+On the tiny generated scale (50 portfolios, 1 year, with stale prices, late listings, PRIVATE
+valuations, OPTIONS, closed positions) plus the 13-position reference portfolio (entered
+2025-01-06, so its longer periods are thinned), every snapshot, chart cache, chart point and
+leaderboard row of the row-by-row ORM baseline equals pandas' to 1e-9.
+"""
+
+from __future__ import annotations
+
+import psycopg
+import psycopg.conninfo
+import pytest
+from psycopg import sql
+
+from bench import datagen
+from bench.baselines import compare
+from bench.baselines import orm_impl as O
+from bench.baselines import pandas_impl as P
+from foliodb import config
+
+
+@pytest.fixture
+def tiny(db_url: str) -> dict:
+    summary = datagen.generate(db_url, "tiny", seed=7)
+    summary["reference"] = datagen.add_reference_portfolio(db_url, is_public=True)
+    return summary
+
+
+def _fingerprint(url: str, exclude_user: str = "") -> tuple:
+    """md5 of positions (without ids) and of generated prices."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "select (select md5(string_agg(concat_ws(',', u.email, p.name, x.symbol,"
+            " x.investment_class, x.quantity, x.entry_date, x.entry_price, x.exit_date,"
+            " x.exit_price), ';' order by x.position_id))"
+            " from core.positions as x inner join core.portfolios as p using (portfolio_id)"
+            " inner join core.users as u using (user_id) where u.email <> %s),"
+            " (select md5(string_agg(concat_ws(',', symbol, price_date, close), ';'"
+            " order by symbol, price_date)) from market.prices"
+            " where price_date >= '2025-11-13' and symbol <> all(%s))",
+            [exclude_user, [r[0] for r in datagen.REFERENCE_PORTFOLIO]],
+        ).fetchone()
+
+
+def test_generator_is_deterministic_and_exercises_the_fallbacks(
+    tiny: dict, db_url: str, server: str, template_db: str
+) -> None:
+    assert tiny["portfolios"] == 50 and tiny["positions"] > 500
+    assert tiny["private_positions"] > 0 and tiny["options_positions"] > 0
+    assert tiny["valuations"] >= 2 * tiny["private_positions"] * 0.8
+    assert tiny["symbols_with_missing_sessions"] and tiny["symbols_listed_late"]
+    with psycopg.connect(db_url) as conn:
+        occ = conn.execute(
+            "select count(*) from core.positions where investment_class = 'OPTIONS'"
+            " and symbol ~ '^[A-Z]{1,6}[0-9]{6}[CP][0-9]{8}$'"
+        ).fetchone()[0]
+        assert occ == tiny["options_positions"]
+        ref = conn.execute(
+            "select count(*), min(entry_date) from core.positions where portfolio_id = %s",
+            [tiny["reference"]["portfolio_id"]],
+        ).fetchone()
+        assert ref[0] == 13 and ref[1].isoformat() == "2025-01-06"
+    # Same seed into a second fresh database: the same rows (ids aside).
+    other = f"{psycopg.conninfo.conninfo_to_dict(db_url)['dbname']}_b"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("create database {} template {}").format(
+                sql.Identifier(other), sql.Identifier(template_db)
+            )
+        )
+    try:
+        other_url = config.with_dbname(server, other)
+        again = datagen.generate(other_url, "tiny", seed=7)
+        assert {k: v for k, v in again.items() if k != "seconds"} == {
+            k: v for k, v in tiny.items() if k not in ("seconds", "reference")
+        }
+        assert _fingerprint(other_url) == _fingerprint(db_url, exclude_user="reference@example.com")
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(other)))
+    snaps = P.compute_snapshots(P.load(db_url))
+    assert (snaps["n_stale"] > 0).any() and (snaps["n_entry"] > 0).any()
+    assert (snaps["n_manual"] > 0).any()
+    assert (snaps.loc[snaps["positions_held"] > 0, "market_value"] > 0).all()
+
+
+def test_orm_baseline_matches_pandas(tiny: dict, db_url: str) -> None:
+    inputs = P.load(db_url)
+    snaps = P.compute_snapshots(inputs)
+    charts, points = P.compute_charts(snaps, inputs.sessions)
+    ranked, excluded = P.compute_leaderboards(charts, inputs.portfolios)
+    assert (charts["n_sessions"] > 260).any()  # thinning is exercised (reference portfolio)
+
+    stats = O.run(db_url)
+    assert stats["portfolios"] == 51
+
+    diffs = compare.compare_schema(
+        db_url,
+        O.SCHEMA,
+        {
+            "snapshots": snaps,
+            "chart_caches": charts,
+            "chart_points": points,
+            "leaderboards": ranked,
+            "leaderboard_exclusions": excluded,
+        },
+    )
+    assert diffs == {table: [] for table in diffs}
+
+
+def test_pandas_write_back_matches_its_frames(tiny: dict, db_url: str) -> None:
+    inputs = P.load(db_url)
+    snaps = P.compute_snapshots(inputs)
+    charts, points = P.compute_charts(snaps, inputs.sessions)
+    ranked, excluded = P.compute_leaderboards(charts, inputs.portfolios)
+    P.write_back(db_url, snaps, charts, points, ranked, excluded)
+    diffs = compare.compare_schema(
+        db_url,
+        P.SCHEMA,
+        {
+            "snapshots": snaps,
+            "chart_caches": charts,
+            "chart_points": points,
+            "leaderboards": ranked,
+            "leaderboard_exclusions": excluded,
+        },
+    )
+    assert diffs == {table: [] for table in diffs}
+
+
+def test_orm_limit_users_processes_a_subset(tiny: dict, db_url: str) -> None:
+    stats = O.run(db_url, limit_users=2)
+    assert stats["users"] == 2 and stats["total_users"] == 35
+    with psycopg.connect(db_url) as conn:
+        n = conn.execute(
+            "select count(distinct portfolio_id) from bench_orm.chart_caches"
+        ).fetchone()[0]
+    assert n == stats["portfolios"]
