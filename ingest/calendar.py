@@ -14,7 +14,7 @@ import exchange_calendars as xcals
 import pandas as pd
 import psycopg
 
-from foliodb import config
+from foliodb.db import connect
 from foliodb.errors import FolioError
 
 CALENDAR_START = dt.date(2000, 1, 1)
@@ -112,7 +112,7 @@ def ensure_calendar(
     frame = sessions(calendar, through)
     if conn is not None:
         return _sync(conn, calendar, frame)
-    with psycopg.connect(url or config.database_url(), autocommit=True) as own:
+    with connect(url, autocommit=True) as own:
         return _sync(own, calendar, frame)
 
 

@@ -30,7 +30,7 @@ import pandas as pd
 import psycopg
 from psycopg.types.json import Jsonb
 
-from foliodb import config
+from foliodb.db import connect
 from foliodb.errors import FolioError
 from ingest import calendar as cal
 from ingest.load import LoadError, LoadResult, load_rows
@@ -406,7 +406,7 @@ def ingest_prices(
     if chunk_size < 1:
         raise FolioError("chunk size must be at least 1")
     if conn is None:
-        with psycopg.connect(url or config.database_url(), autocommit=True) as own:
+        with connect(url, autocommit=True) as own:
             return ingest_prices(
                 source=source,
                 symbols=symbols,
