@@ -1,0 +1,84 @@
+{{
+    config(
+        materialized='foliodb_refresh',
+        unique_key=['period', 'portfolio_id'],
+        delete_where='all',
+        indexes=[{'columns': ['period', 'rank']}],
+    )
+}}
+-- One row per period per public portfolio: ranked by the period's TWR, or listed as excluded
+-- with the reason. Re-ranked set-based on every refresh (a rank depends on every portfolio).
+-- Definitions: docs/semantics.md, "Leaderboards".
+with chart_caches as (
+    select * from {{ ref('fct_chart_caches') }}
+),
+
+portfolios as (
+    select * from {{ ref('stg_core__portfolios') }}
+),
+
+refresh_windows as (
+    select * from {{ ref('stg_ops__refresh_windows') }}
+),
+
+-- public portfolios; a partial chart (for MAX: fewer than 21 sessions) is not ranked
+candidates as (
+    select
+        chart_caches.period,
+        chart_caches.period_order,
+        chart_caches.portfolio_id,
+        portfolios.portfolio_name,
+        chart_caches.period_twr,
+        chart_caches.benchmark_return,
+        chart_caches.start_date,
+        chart_caches.end_date,
+        chart_caches.n_sessions,
+        case
+            when chart_caches.is_partial then 'history shorter than period'
+            when chart_caches.period = 'MAX' and chart_caches.n_sessions < 21 then 'history shorter than period'
+            when chart_caches.period_twr is null then 'no return for the period'
+        end as exclusion_reason
+    from chart_caches
+    inner join portfolios on chart_caches.portfolio_id = portfolios.portfolio_id
+    where portfolios.is_public
+),
+
+-- competition rank (1, 2, 2, 4); percentile = 100 × percent_rank ascending
+ranked as (
+    select
+        candidates.period,
+        candidates.portfolio_id,
+        rank() over (partition by candidates.period order by candidates.period_twr desc) as rank,
+        count(*) over (partition by candidates.period) as n_ranked,
+        percent_rank() over (partition by candidates.period order by candidates.period_twr) as percent_rank
+    from candidates
+    where candidates.exclusion_reason is null
+),
+
+final as (
+    select
+        candidates.period,
+        candidates.portfolio_id,
+        candidates.period_order,
+        candidates.portfolio_name,
+        ranked.rank is not null as is_ranked,
+        ranked.rank,
+        ranked.n_ranked,
+        case when ranked.n_ranked = 1 then 100 else 100 * ranked.percent_rank end as percentile,
+        candidates.period_twr,
+        candidates.benchmark_return,
+        candidates.period_twr - candidates.benchmark_return as relative_return,
+        candidates.exclusion_reason,
+        candidates.start_date,
+        candidates.end_date,
+        candidates.n_sessions,
+        refresh_windows.run_id as computed_by_run
+    from candidates
+    left join ranked
+        on
+            candidates.period = ranked.period
+            and candidates.portfolio_id = ranked.portfolio_id
+    cross join refresh_windows
+)
+
+select * from final

@@ -1,0 +1,111 @@
+{{
+    config(
+        materialized='view',
+        schema='app',
+        grants={'select': ['folio_reader']},
+    )
+}}
+{%- set periods = ['1D', '5D', '1M', '3M', '6M', 'YTD', '1Y', '5Y', 'MAX'] %}
+-- Read contract: one row per portfolio, its latest snapshot and every period's return
+-- against the benchmark. Read it with `where portfolio_id = $1`: a primary-key lookup of the
+-- portfolio, of its nine chart rows and of its latest snapshot.
+with portfolios as (
+    select * from {{ ref('stg_core__portfolios') }}
+),
+
+chart_caches as (
+    select * from {{ ref('fct_chart_caches') }}
+),
+
+snapshots as (
+    select * from {{ ref('fct_portfolio_snapshots') }}
+),
+
+trading_days as (
+    select * from {{ ref('stg_market__trading_days') }}
+),
+
+settings as (
+    select * from {{ source('ops_ledger', 'settings') }}
+),
+
+dirty_portfolios as (
+    select * from {{ source('ops_ledger', 'dirty_portfolios') }}
+),
+
+-- the last session of the calendar that has closed, now (not when the refresh ran)
+last_closed as (
+    select max(trading_days.session_date) as session_date
+    from trading_days
+    where
+        trading_days.calendar = (
+            select settings.value from settings
+            where settings.key = 'calendar'
+        )
+        and trading_days.close_at <= now()
+),
+
+final as (
+    select
+        portfolios.portfolio_id,
+        portfolios.portfolio_name,
+        portfolios.user_id,
+        portfolios.is_public,
+        portfolios.benchmark_symbol,
+        periods.as_of,
+        latest.market_value,
+        latest.cost_basis,
+        latest.unrealized_pnl,
+        latest.positions_held,
+        latest.daily_return,
+        latest.cum_twr,
+        latest.benchmark_cum_return,
+        latest.n_close,
+        latest.n_stale,
+        latest.max_stale_sessions,
+        latest.n_entry,
+        latest.n_manual,
+        {%- for period in periods %}
+            periods.twr_{{ period | lower }},
+            periods.benchmark_{{ period | lower }},
+            periods.excess_{{ period | lower }},
+        {%- endfor %}
+        periods.partial_periods,
+        periods.as_of is not null as has_analytics,
+        -- behind the last closed session while still holding something
+        coalesce(periods.as_of < last_closed.session_date and latest.positions_held > 0, false) as is_stale,
+        exists(
+            select from dirty_portfolios
+            where dirty_portfolios.portfolio_id = portfolios.portfolio_id
+        ) as is_refresh_pending,
+        last_closed.session_date as last_closed_session,
+        periods.computed_by_run
+    from portfolios
+    left join lateral (
+        select
+            max(chart_caches.end_idx) as end_idx,
+            max(chart_caches.as_of) as as_of,
+            max(chart_caches.computed_by_run) as computed_by_run,
+            {%- for period in periods %}
+                max(chart_caches.period_twr) filter (where chart_caches.period = '{{ period }}') as twr_{{ period | lower }},
+                max(chart_caches.benchmark_return) filter (
+                    where chart_caches.period = '{{ period }}'
+                ) as benchmark_{{ period | lower }},
+                max(chart_caches.excess_return) filter (
+                    where chart_caches.period = '{{ period }}'
+                ) as excess_{{ period | lower }},
+            {%- endfor %}
+            array_agg(chart_caches.period order by chart_caches.period_order) filter (
+                where chart_caches.is_partial
+            ) as partial_periods
+        from chart_caches
+        where chart_caches.portfolio_id = portfolios.portfolio_id
+    ) as periods on true
+    left join snapshots as latest
+        on
+            portfolios.portfolio_id = latest.portfolio_id
+            and periods.end_idx = latest.session_idx
+    cross join last_closed
+)
+
+select * from final
