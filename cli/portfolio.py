@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -77,9 +78,9 @@ def portfolio() -> None:
 @click.option(
     "--source",
     type=click.Choice(SOURCES),
-    default="yfinance",
-    show_default=True,
-    help="Where missing prices come from.",
+    default=lambda: os.environ.get("FOLIO_PRICE_SOURCE", "yfinance"),
+    show_default="FOLIO_PRICE_SOURCE, else yfinance",
+    help="Where missing prices come from (demo: synthetic, no network).",
 )
 @click.option("--no-backfill", is_flag=True, help="Only write; the next refresh values it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

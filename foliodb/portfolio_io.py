@@ -24,7 +24,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -543,7 +543,7 @@ def start_run(conn: psycopg.Connection, kind: str, target: str, details: dict[st
 
 
 def finish_run(
-    url: str | None,
+    conn: psycopg.Connection,
     run_id: int,
     status: str,
     *,
@@ -552,15 +552,21 @@ def finish_run(
     rows: int | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Close a ledger row, on a fresh connection (the work's connection may be broken)."""
-    with connect(url, autocommit=True) as conn:
-        conn.execute(
-            "update ops.runs set status = %s, finished_at = clock_timestamp(),"
-            " heartbeat_at = clock_timestamp(), message = %s, error = %s,"
-            " rows = coalesce(%s, rows), details = details || %s"
-            " where run_id = %s",
-            [status, message, error, rows, Jsonb(details or {}), run_id],
-        )
+    conn.execute(
+        "update ops.runs set status = %s, finished_at = clock_timestamp(),"
+        " heartbeat_at = clock_timestamp(), message = %s, error = %s,"
+        " rows = coalesce(%s, rows), details = details || %s"
+        " where run_id = %s",
+        [status, message, error, rows, Jsonb(details or {}), run_id],
+    )
+
+
+def heartbeat(conn: psycopg.Connection, run_id: int, details: dict[str, Any]) -> None:
+    conn.execute(
+        "update ops.runs set heartbeat_at = clock_timestamp(), details = details || %s"
+        " where run_id = %s",
+        [Jsonb(details), run_id],
+    )
 
 
 def import_portfolio(
@@ -578,7 +584,9 @@ def import_portfolio(
     File problems raise ValidationError before anything is written. After validation an
     ops.runs row (kind 'import') records the import; it ends 'succeeded' (symbols whose prices
     could not be fetched are listed; they are valued by the fallback rule) or 'failed' with
-    the reason, never 'running'.
+    the reason, never 'running'. The row is written by a ledger connection held open for the
+    whole import: its backend_pid is what the reaper checks, so a killed import is reaped to
+    'failed' and a live one is not.
     """
     t0 = time.perf_counter()
     label = "<data>" if isinstance(source, bytes) else str(source)
@@ -587,64 +595,80 @@ def import_portfolio(
     email, name = email.strip(), name.strip()
     if not name:
         raise FolioError("the portfolio name must not be blank")
-    with connect(url, autocommit=True) as conn:
-        existing = portfolio_exists(conn, email, name)
+    with connect(url, autocommit=True) as ledger:
+        existing = portfolio_exists(ledger, email, name)
         if existing is not None:
             raise FolioError(
                 f"{email} already has a portfolio named {name!r} (portfolio_id {existing}); "
                 "choose another --name or delete that one first"
             )
         run_id = start_run(
-            conn, "import", f"{email}/{name}", {"file": label, "positions": len(rows)}
+            ledger, "import", f"{email}/{name}", {"file": label, "positions": len(rows)}
         )
-    result = ImportResult(run_id=run_id, status="running", portfolio_id=None, positions=len(rows))
-    try:
-        t1 = time.perf_counter()
-        with connect(url) as conn:
-            try:
-                found = conn.execute(
-                    "select core.import_portfolio(%s, %s, %s, %s)",
-                    [email, name, is_public, Jsonb([r.as_json() for r in rows])],
-                ).fetchone()
-            except psycopg.Error as exc:
-                raise _db_error(exc) from exc
+        result = ImportResult(
+            run_id=run_id, status="running", portfolio_id=None, positions=len(rows)
+        )
+        try:
+            t1 = time.perf_counter()
+            with connect(url) as conn:
+                try:
+                    found = conn.execute(
+                        "select core.import_portfolio(%s, %s, %s, %s)",
+                        [email, name, is_public, Jsonb([r.as_json() for r in rows])],
+                    ).fetchone()
+                except psycopg.Error as exc:
+                    raise _db_error(exc) from exc
             assert found is not None
             result.portfolio_id = found[0]
-            conn.execute(
-                "update ops.runs set heartbeat_at = clock_timestamp(), rows = %s,"
-                " details = details || %s where run_id = %s",
-                [len(rows), Jsonb({"portfolio_id": result.portfolio_id}), run_id],
+            timings["write"] = _ms(t1)
+            heartbeat(ledger, run_id, {"portfolio_id": result.portfolio_id})
+            if backfill:
+                outcome = backfill_portfolio(
+                    result.portfolio_id,
+                    price_source,
+                    url=url,
+                    on_progress=lambda d: heartbeat(ledger, run_id, d),
+                )
+                result.symbols_ingested = outcome["symbols_ingested"]
+                result.symbols_failed = outcome["symbols_failed"]
+                result.refresh = outcome["refresh"]
+                timings.update(outcome["timings_ms"])
+            timings["total"] = _ms(t0)
+            result.timings_ms = timings
+            result.message = _summary(result, backfill)
+            result.status = "succeeded"
+            finish_run(
+                ledger,
+                run_id,
+                "succeeded",
+                message=result.message,
+                rows=len(rows),
+                details=_run_details(result),
             )
-        timings["write"] = _ms(t1)
-        if backfill:
-            outcome = backfill_portfolio(result.portfolio_id, price_source, url=url, run_id=run_id)
-            result.symbols_ingested = outcome["symbols_ingested"]
-            result.symbols_failed = outcome["symbols_failed"]
-            result.refresh = outcome["refresh"]
-            timings.update(outcome["timings_ms"])
-        timings["total"] = _ms(t0)
-        result.timings_ms = timings
-        result.message = _summary(result, backfill)
-        result.status = "succeeded"
-        finish_run(
-            url,
-            run_id,
-            "succeeded",
-            message=result.message,
-            rows=len(rows),
-            details=_run_details(result),
-        )
-    except BaseException as exc:
-        result.status = "failed"
-        reason = str(exc) or type(exc).__name__
-        try:
-            finish_run(url, run_id, "failed", error=reason, details=_run_details(result))
-        except Exception:  # pragma: no cover - the reaper closes it later
-            log.exception("could not record the failure of import run %s", run_id)
-        if isinstance(exc, psycopg.Error):
-            raise _db_error(exc) from exc
-        raise
+        except BaseException as exc:
+            result.status = "failed"
+            reason = str(exc) or type(exc).__name__
+            _record_failure(ledger, url, run_id, reason, _run_details(result))
+            if isinstance(exc, psycopg.Error):
+                raise _db_error(exc) from exc
+            raise
     return result
+
+
+def _record_failure(
+    ledger: psycopg.Connection, url: str | None, run_id: int, reason: str, details: dict
+) -> None:
+    """Close the run as failed: on the ledger connection, else on a fresh one."""
+    try:
+        finish_run(ledger, run_id, "failed", error=reason, details=details)
+        return
+    except Exception:
+        log.warning("ledger connection lost; recording the failure of run %s afresh", run_id)
+    try:
+        with connect(url, autocommit=True) as conn:
+            finish_run(conn, run_id, "failed", error=reason, details=details)
+    except Exception:  # the reaper closes it later (its backend is gone)
+        log.exception("could not record the failure of import run %s", run_id)
 
 
 def _ms(since: float) -> float:
@@ -789,7 +813,7 @@ def backfill_portfolio(
     portfolio_id: int,
     price_source: str = "yfinance",
     url: str | None = None,
-    run_id: int | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Prices for the symbols that lack them, then a refresh of that portfolio alone."""
     timings: dict[str, float] = {}
@@ -800,13 +824,8 @@ def backfill_portfolio(
     timings["ingest"] = _ms(t0)
     if note:
         log.warning(note)
-    if run_id is not None:
-        with connect(url, autocommit=True) as conn:
-            conn.execute(
-                "update ops.runs set heartbeat_at = clock_timestamp(),"
-                " details = details || %s where run_id = %s",
-                [Jsonb({"symbols_ingested": ingested, "symbols_failed": failed}), run_id],
-            )
+    if on_progress is not None:
+        on_progress({"symbols_ingested": ingested, "symbols_failed": failed})
     t1 = time.perf_counter()
     refresh = run_portfolio_refresh(portfolio_id, url)
     timings["refresh"] = _ms(t1)
