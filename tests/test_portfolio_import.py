@@ -915,6 +915,19 @@ def test_reference_portfolio_imports_and_backfills_in_one_command(
         [report["run_id"]],
     ).fetchone()
     assert run == ("succeeded", report["refresh"]["run_id"])
+    # Its dashboard, every chart period and its leaderboard rows are readable at once.
+    assert conn.execute(
+        "select count(*) from app.portfolio_dashboard where portfolio_id = %s", [pid]
+    ).fetchone() == (1,)
+    periods = conn.execute(
+        "select array_agg(period order by period_order) from analytics.fct_chart_caches"
+        " where portfolio_id = %s",
+        [pid],
+    ).fetchone()[0]
+    assert periods == ["1D", "5D", "1M", "3M", "6M", "YTD", "1Y", "5Y", "MAX"]
+    assert conn.execute(
+        "select count(*) from analytics.fct_leaderboards where portfolio_id = %s", [pid]
+    ).fetchone() == (9,)
 
 
 def _needs_models(conn: psycopg.Connection) -> None:
