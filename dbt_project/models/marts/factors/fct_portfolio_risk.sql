@@ -1,0 +1,195 @@
+{{
+    config(
+        materialized='foliodb_refresh',
+        unique_key=['portfolio_id', 'period'],
+        delete_using='ops.refresh_scope as scope',
+        delete_where='target.portfolio_id = scope.portfolio_id',
+    )
+}}
+-- One row per portfolio per chart period (int_portfolio_periods): risk figures of the daily
+-- time-weighted returns r(d) of the sessions START < d <= END (the returns the period's TWR
+-- chains). Conventions (docs/factors.md): sample standard deviations (n - 1), 252 sessions a
+-- year, drawdowns on the wealth path starting at 1 on START, Sharpe on daily excess returns
+-- over the risk-free proxy (0 on a session where it has no return), beta and correlation on
+-- the benchmark's daily returns.
+with scopes as (
+    select * from {{ ref('stg_ops__refresh_scopes') }}
+),
+
+periods as (
+    select * from {{ ref('int_portfolio_periods') }}
+),
+
+snapshots as (
+    select * from {{ ref('fct_portfolio_snapshots') }}
+),
+
+prices_filled as (
+    select * from {{ ref('int_prices_filled_daily') }}
+),
+
+factor_settings as (
+    select * from {{ ref('int_factor_settings_pivoted') }}
+),
+
+scoped_snapshots as (
+    select
+        snapshots.portfolio_id,
+        snapshots.session_idx,
+        snapshots.session_date,
+        snapshots.daily_return,
+        snapshots.cum_twr,
+        snapshots.benchmark_close::float8
+        / lag(snapshots.benchmark_close::float8) over (
+            partition by snapshots.portfolio_id order by snapshots.session_idx
+        ) - 1 as benchmark_return
+    from snapshots
+    inner join scopes on snapshots.portfolio_id = scopes.portfolio_id
+),
+
+-- the risk-free proxy's return on each session (its carried-forward close: 0 without a quote)
+risk_free_returns as (
+    select
+        prices_filled.session_idx,
+        prices_filled.close_price::float8
+        / lag(prices_filled.close_price::float8) over (order by prices_filled.session_idx) - 1 as risk_free_return
+    from prices_filled
+    inner join factor_settings on prices_filled.symbol = factor_settings.risk_free_symbol
+),
+
+period_days as (
+    select
+        periods.portfolio_id,
+        periods.period,
+        periods.period_order,
+        periods.start_idx,
+        periods.start_date,
+        periods.end_idx,
+        periods.end_date,
+        periods.is_partial,
+        scoped_snapshots.session_idx,
+        scoped_snapshots.session_date,
+        scoped_snapshots.daily_return,
+        scoped_snapshots.benchmark_return,
+        coalesce(risk_free_returns.risk_free_return, 0) as risk_free_return,
+        -- wealth on the session for 1 invested at START's close
+        (1 + scoped_snapshots.cum_twr) / nullif(1 + first_value(scoped_snapshots.cum_twr) over by_period, 0) as wealth
+    from periods
+    inner join scopes on periods.portfolio_id = scopes.portfolio_id
+    inner join scoped_snapshots
+        on
+            periods.portfolio_id = scoped_snapshots.portfolio_id
+            and scoped_snapshots.session_idx between periods.start_idx and periods.end_idx
+    left join risk_free_returns on scoped_snapshots.session_idx = risk_free_returns.session_idx
+    window by_period as (partition by periods.portfolio_id, periods.period order by scoped_snapshots.session_idx)
+),
+
+drawdowns as (
+    select
+        period_days.*,
+        period_days.wealth / nullif(max(period_days.wealth) over running, 0) - 1 as drawdown
+    from period_days
+    window running as (
+        partition by period_days.portfolio_id, period_days.period
+        order by period_days.session_idx
+        rows between unbounded preceding and current row
+    )
+),
+
+-- the deepest drawdown's trough (the first, on ties) and the last peak before it
+troughs as (
+    select distinct on (portfolio_id, period)
+        portfolio_id,
+        period,
+        session_idx as trough_idx,
+        session_date as trough_date,
+        drawdown as max_drawdown
+    from drawdowns
+    order by portfolio_id asc, period asc, drawdown asc, session_idx asc
+),
+
+peaks as (
+    select distinct on (drawdowns.portfolio_id, drawdowns.period)
+        drawdowns.portfolio_id,
+        drawdowns.period,
+        drawdowns.session_date as peak_date
+    from drawdowns
+    inner join troughs
+        on
+            drawdowns.portfolio_id = troughs.portfolio_id
+            and drawdowns.period = troughs.period
+            and drawdowns.session_idx <= troughs.trough_idx
+    where drawdowns.drawdown = 0
+    order by drawdowns.portfolio_id asc, drawdowns.period asc, drawdowns.session_idx desc
+),
+
+-- the period's returns: the sessions after START
+period_returns as (
+    select * from period_days
+    where session_idx > start_idx
+),
+
+statistics as (
+    select
+        portfolio_id,
+        period,
+        count(*)::integer as n_returns,
+        avg(daily_return) as mean_daily_return,
+        stddev_samp(daily_return) as daily_volatility,
+        avg(daily_return - risk_free_return) as mean_excess_return,
+        stddev_samp(daily_return - risk_free_return) as excess_volatility,
+        avg(risk_free_return) as mean_risk_free_return,
+        regr_slope(daily_return, benchmark_return) as beta,
+        corr(daily_return, benchmark_return) as correlation,
+        regr_count(daily_return, benchmark_return)::integer as n_benchmark_returns,
+        max(daily_return) as best_day_return,
+        min(daily_return) as worst_day_return,
+        (array_agg(session_date order by daily_return desc, session_idx asc))[1] as best_day_date,
+        (array_agg(session_date order by daily_return asc, session_idx asc))[1] as worst_day_date
+    from period_returns
+    group by portfolio_id, period
+),
+
+final as (
+    select
+        periods.portfolio_id,
+        periods.period,
+        periods.period_order,
+        periods.start_date,
+        periods.end_date,
+        periods.is_partial,
+        coalesce(statistics.n_returns, 0) as n_returns,
+        statistics.mean_daily_return,
+        statistics.daily_volatility * sqrt(252) as annualized_volatility,
+        troughs.max_drawdown,
+        case when troughs.max_drawdown < 0 then peaks.peak_date end as drawdown_peak_date,
+        case when troughs.max_drawdown < 0 then troughs.trough_date end as drawdown_trough_date,
+        statistics.mean_excess_return / nullif(statistics.excess_volatility, 0) * sqrt(252) as sharpe_ratio,
+        factor_settings.risk_free_symbol,
+        statistics.mean_risk_free_return * 252 as risk_free_annual_rate,
+        statistics.beta as benchmark_beta,
+        statistics.correlation as benchmark_correlation,
+        coalesce(statistics.n_benchmark_returns, 0) as n_benchmark_returns,
+        statistics.best_day_return,
+        statistics.best_day_date,
+        statistics.worst_day_return,
+        statistics.worst_day_date,
+        factor_settings.run_id as computed_by_run
+    from periods
+    inner join scopes on periods.portfolio_id = scopes.portfolio_id
+    cross join factor_settings
+    left join statistics
+        on
+            periods.portfolio_id = statistics.portfolio_id
+            and periods.period = statistics.period
+    left join troughs
+        on
+            periods.portfolio_id = troughs.portfolio_id
+            and periods.period = troughs.period
+    left join peaks
+        on
+            periods.portfolio_id = peaks.portfolio_id
+            and periods.period = peaks.period
+)
+
+select * from final
