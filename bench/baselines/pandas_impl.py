@@ -19,7 +19,6 @@ sessions, prices looked up in a dense symbol × session matrix).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -657,13 +656,84 @@ alter table {SCHEMA}.leaderboards add primary key (period, portfolio_id);
 """
 
 
+_PG_EPOCH = np.datetime64("2000-01-01", "D")
+
+
+def _pg_type(col: str, series: pd.Series) -> str:
+    if col.endswith("_date"):
+        return "date"
+    if series.dtype == bool or col == "is_partial":
+        return "bool"
+    if col in ("period", "reason"):
+        return "text"
+    if col in ("portfolio_id",):
+        return "int8"
+    if pd.api.types.is_integer_dtype(series.dtype):
+        return "int4"
+    return "float8"
+
+
+def _binary_copy_payload(frame: pd.DataFrame) -> bytes:
+    """PostgreSQL binary COPY data for a frame, built with numpy (no per-row Python).
+
+    Rows are grouped by their null pattern and text lengths so each group has a fixed layout
+    and becomes one numpy structured array.
+    """
+    n = len(frame)
+    cols: list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]] = []
+    for col in frame.columns:
+        series = frame[col]
+        kind = _pg_type(col, series)
+        null = series.isna().to_numpy()
+        lengths = None
+        if kind == "date":
+            values = (series.to_numpy().astype("datetime64[D]") - _PG_EPOCH).astype(">i4")
+        elif kind == "bool":
+            values = series.fillna(False).to_numpy().astype("u1")
+        elif kind == "text":
+            values = series.fillna("").astype(str).str.encode("utf-8").to_numpy().astype(bytes)
+            lengths = np.char.str_len(values) if n else np.zeros(0, dtype=np.int64)
+        elif kind == "int8":
+            values = series.fillna(0).to_numpy().astype(">i8")
+        elif kind == "int4":
+            values = series.fillna(0).to_numpy().astype(">i4")
+        else:
+            values = series.to_numpy(dtype=float).astype(">f8")
+        cols.append((kind, values, null, lengths))
+    keys = [c[2].astype(np.int64) for c in cols] + [c[3] for c in cols if c[3] is not None]
+    if n and keys:
+        groups = pd.DataFrame(dict(enumerate(keys))).groupby(list(range(len(keys)))).indices
+    else:
+        groups = {(): np.arange(n)}
+    parts = [b"PGCOPY\n\xff\r\n\x00", np.array([0, 0], dtype=">i4").tobytes()]
+    for rows in groups.values():
+        if len(rows) == 0:
+            continue
+        r0 = rows[0]
+        fields: list[tuple[str, str]] = [("nf", ">i2")]
+        for i, (_kind, values, null, lengths) in enumerate(cols):
+            fields.append((f"l{i}", ">i4"))
+            if not null[r0]:
+                width = int(lengths[r0]) if lengths is not None else 0
+                fields.append((f"v{i}", f"S{width}" if lengths is not None else values.dtype.str))
+        arr = np.empty(len(rows), dtype=np.dtype(fields))
+        arr["nf"] = len(cols)
+        for i, (_kind, values, null, lengths) in enumerate(cols):
+            if null[r0]:
+                arr[f"l{i}"] = -1
+            else:
+                arr[f"l{i}"] = int(lengths[r0]) if lengths is not None else values.dtype.itemsize
+                arr[f"v{i}"] = values[rows]
+        parts.append(arr.tobytes())
+    parts.append(b"\xff\xff")
+    return b"".join(parts)
+
+
 def _copy(cur: psycopg.Cursor, table: str, frame: pd.DataFrame) -> None:
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False, header=False, na_rep="", date_format="%Y-%m-%d")
     with cur.copy(
-        f"copy {SCHEMA}.{table} ({', '.join(frame.columns)}) from stdin (format csv)"
+        f"copy {SCHEMA}.{table} ({', '.join(frame.columns)}) from stdin (format binary)"
     ) as copy:
-        copy.write(buf.getvalue())
+        copy.write(_binary_copy_payload(frame))
 
 
 def write_back(
