@@ -58,8 +58,13 @@ def run_dbt(
     )
     if res.returncode != 0:
         output = (res.stdout or "") + (res.stderr or "")
-        lines = [ln for ln in output.splitlines() if "error" in ln.lower() or "fail" in ln.lower()]
-        detail = "\n".join(lines[-20:]) or output[-2000:]
+        lines = output.splitlines()
+        # dbt's own error block: the line naming the failure and the few after it
+        keep: list[str] = []
+        for i, line in enumerate(lines):
+            if "Error in" in line or "error" in line.lower() and "ERROR=" not in line:
+                keep.extend(lines[i : i + 4])
+        detail = "\n".join(dict.fromkeys(keep))[-3000:] or output[-2000:]
         raise FolioError(f"dbt {' '.join(args)} failed:\n{detail}")
     return res
 

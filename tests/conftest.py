@@ -82,18 +82,16 @@ def template_db(server: str) -> str:
                     admin.execute(
                         sql.SQL("drop database {} with (force)").format(sql.Identifier(name))
                     )
-                # Drop templates of older trees.
+                # Drop templates of older trees, keeping the few newest: parallel test runs
+                # on an edited tree may still be cloning them.
                 for (old,) in admin.execute(
                     "select datname from pg_database where datname like 'folio\\_tpl\\_%%'"
-                    " and datname not like '%%\\_building' and (datname like '%%\\_nomodels') = %s",
+                    " and datname not like '%%\\_building' and (datname like '%%\\_nomodels') = %s"
+                    " order by oid desc offset 3",
                     [bool(suffix)],
                 ).fetchall():
-                    admin.execute(
-                        sql.SQL("alter database {} is_template false").format(sql.Identifier(old))
-                    )
-                    admin.execute(
-                        sql.SQL("drop database {} with (force)").format(sql.Identifier(old))
-                    )
+                    admin.execute(sql.SQL("alter database {} is_template false").format(sql.Identifier(old)))
+                    admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(old)))
                 building = f"{name}_building"
                 admin.execute(
                     sql.SQL("drop database if exists {} with (force)").format(

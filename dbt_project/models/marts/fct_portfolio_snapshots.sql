@@ -8,9 +8,13 @@
     )
 }}
 -- One row per portfolio per session: value, cost, fallbacks used, flows, the day's
--- time-weighted return and the chained return, against the benchmark. Definitions:
--- docs/semantics.md. Recomputed per portfolio from its scope's first session, chaining on
--- the stored row just before it.
+-- time-weighted return and the chained return, against the benchmark (docs/semantics.md).
+-- Recomputed per portfolio from its scope's first session, chaining on the stored row before.
+--
+-- How it stays fast: only the market value of quoted positions needs a row per position per
+-- session. Everything else (positions held, cost, entry-price and manual valuations, PRIVATE
+-- values) is a step function, computed from a handful of change events per position and
+-- accumulated with a running sum; stale closes are rare symbol-days joined directly.
 with scopes as (
     select * from {{ ref('stg_ops__refresh_scopes') }}
 ),
@@ -41,106 +45,275 @@ sessions as (
 
 scoped_positions as (
     select
-        positions.*,
+        positions.portfolio_id,
+        positions.position_id,
+        positions.symbol,
+        positions.investment_class = 'PRIVATE' as is_private,
+        (positions.quantity * positions.multiplier)::float8 as units,
+        positions.entry_price::float8 as entry_price,
+        positions.exit_price::float8 as exit_price,
+        positions.entry_idx,
+        positions.exit_idx,
         scopes.from_idx
     from positions
     inner join scopes on positions.portfolio_id = scopes.portfolio_id
     where positions.entry_idx is not null
 ),
 
--- first session, and last: the as-of session while anything is open, else the last exit
+-- first session, and last: the as-of session while anything is open, else the last exit;
+-- start: the first session computed (one before the scope, for the previous value)
 spans as (
     select
         scoped_positions.portfolio_id,
-        scoped_positions.from_idx,
+        min(scoped_positions.from_idx) as from_idx,
         min(scoped_positions.entry_idx) as first_idx,
+        greatest(min(scoped_positions.entry_idx), min(scoped_positions.from_idx) - 1) as start_idx,
         case
             when bool_or(scoped_positions.exit_idx is null or scoped_positions.exit_idx > refresh_windows.as_of_idx)
-                then min(refresh_windows.as_of_idx)
+                then refresh_windows.as_of_idx
             else max(scoped_positions.exit_idx)
         end as last_idx
     from scoped_positions
     cross join refresh_windows
-    group by scoped_positions.portfolio_id, scoped_positions.from_idx
+    group by scoped_positions.portfolio_id, refresh_windows.as_of_idx
 ),
 
--- each position on each session from its entry (or the session before the recomputed range)
--- through its exit session (where it is no longer held but its outflow is counted)
-position_days as (
+span_positions as (
     select
-        scoped_positions.portfolio_id,
-        scoped_positions.position_id,
-        scoped_positions.symbol,
-        scoped_positions.investment_class,
-        scoped_positions.quantity * scoped_positions.multiplier as units,
-        scoped_positions.entry_price,
-        scoped_positions.exit_price,
-        scoped_positions.entry_idx,
-        scoped_positions.exit_idx,
-        held_sessions.session_idx
+        scoped_positions.*,
+        spans.start_idx,
+        spans.last_idx
     from scoped_positions
     inner join spans on scoped_positions.portfolio_id = spans.portfolio_id
-    cross join lateral generate_series(
-        greatest(scoped_positions.entry_idx, spans.from_idx - 1),
-        least(coalesce(scoped_positions.exit_idx, spans.last_idx), spans.last_idx)
-    ) as held_sessions (session_idx)
+    where
+        scoped_positions.entry_idx <= spans.last_idx
+        and coalesce(scoped_positions.exit_idx, 2147483647) > spans.start_idx
 ),
 
-valued as (
+-- each quoted symbol's filled closes as one array from the first session needed
+needed_symbols as (
     select
-        position_days.portfolio_id,
-        position_days.session_idx,
-        position_days.session_idx < coalesce(position_days.exit_idx, 2147483647) as is_held,
-        position_days.session_idx = position_days.entry_idx as is_entry,
-        position_days.session_idx = position_days.exit_idx as is_exit,
-        position_days.units,
-        position_days.entry_price,
-        position_days.exit_price,
-        case
-            when position_days.investment_class = 'PRIVATE'
-                then case when valuations.valuation_value is not null then 'manual' else 'entry' end
-            when prices_filled.close_price is null then 'entry'
-            when prices_filled.stale_sessions = 0 then 'close'
-            else 'stale'
-        end as valued_by,
-        coalesce(prices_filled.stale_sessions, 0) as stale_sessions,
-        case
-            when position_days.investment_class = 'PRIVATE'
-                then coalesce(valuations.valuation_value, position_days.units * position_days.entry_price)
-            else position_days.units * coalesce(prices_filled.close_price, position_days.entry_price)
-        end as position_value
-    from position_days
-    left join prices_filled
-        on
-            position_days.symbol = prices_filled.symbol
-            and position_days.session_idx = prices_filled.session_idx
-            and position_days.investment_class <> 'PRIVATE'
-    left join valuations
-        on
-            position_days.position_id = valuations.position_id
-            and position_days.session_idx between valuations.from_idx and valuations.to_idx
-            and position_days.investment_class = 'PRIVATE'
+        symbol,
+        min(greatest(entry_idx, start_idx)) as from_idx
+    from span_positions
+    where not is_private
+    group by symbol
 ),
 
-daily as (
+symbol_series as (
+    select
+        prices_filled.symbol,
+        min(prices_filled.session_idx) as base_idx,
+        array_agg(prices_filled.close_price::float8 order by prices_filled.session_idx) as closes
+    from prices_filled
+    inner join needed_symbols
+        on
+            prices_filled.symbol = needed_symbols.symbol
+            and prices_filled.session_idx >= needed_symbols.from_idx
+    group by prices_filled.symbol
+),
+
+-- the first quote of each held symbol: before it a position is valued at its entry price
+first_quotes as (
+    select
+        prices_filled.symbol,
+        min(prices_filled.session_idx) as first_quote_idx
+    from prices_filled
+    inner join needed_symbols on prices_filled.symbol = needed_symbols.symbol
+    group by prices_filled.symbol
+),
+
+public_positions as (
+    select
+        span_positions.*,
+        symbol_series.base_idx,
+        symbol_series.closes,
+        coalesce(first_quotes.first_quote_idx, 2147483647) as first_quote_idx
+    from span_positions
+    left join symbol_series on span_positions.symbol = symbol_series.symbol
+    left join first_quotes on span_positions.symbol = first_quotes.symbol
+    where not span_positions.is_private
+),
+
+-- the one per-position-per-session part: quoted value of the positions held
+public_values as (
+    select
+        public_positions.portfolio_id,
+        held_sessions.session_idx,
+        sum(
+            public_positions.units * coalesce(
+                public_positions.closes[held_sessions.session_idx - public_positions.base_idx + 1],
+                public_positions.entry_price
+            )
+        ) as public_value
+    from public_positions
+    cross join lateral generate_series(
+        greatest(public_positions.entry_idx, public_positions.start_idx),
+        least(coalesce(public_positions.exit_idx, 2147483647) - 1, public_positions.last_idx)
+    ) as held_sessions (session_idx)
+    group by public_positions.portfolio_id, held_sessions.session_idx
+),
+
+-- PRIVATE positions: at cost until the first valuation, then each valuation's value
+private_segments as (
+    select
+        span_positions.portfolio_id,
+        span_positions.entry_idx as segment_from,
+        least(
+            coalesce(span_positions.exit_idx, 2147483647),
+            coalesce(first_valuations.first_idx, 2147483647)
+        ) as segment_until,
+        span_positions.units * span_positions.entry_price as segment_value,
+        false as is_manual
+    from span_positions
+    left join lateral (
+        select min(valuations.from_idx) as first_idx
+        from valuations
+        where valuations.position_id = span_positions.position_id
+    ) as first_valuations on true
+    where span_positions.is_private
+    union all
+    select
+        span_positions.portfolio_id,
+        greatest(valuations.from_idx, span_positions.entry_idx),
+        least(coalesce(span_positions.exit_idx, 2147483647), valuations.to_idx::bigint + 1),
+        valuations.valuation_value::float8,
+        true
+    from span_positions
+    inner join valuations on span_positions.position_id = valuations.position_id
+    where span_positions.is_private
+),
+
+-- step functions as (session, change) events; events before the start count at the start
+events as (
+    -- held positions and their cost
+    select
+        portfolio_id,
+        entry_idx as event_idx,
+        1 as d_held,
+        units * entry_price as d_cost,
+        0 as d_entry,
+        0 as d_manual,
+        0::float8 as d_private_value
+    from span_positions
+    union all
+    select portfolio_id, exit_idx, -1, -units * entry_price, 0, 0, 0
+    from span_positions
+    where exit_idx is not null
+    -- quoted positions before their symbol's first quote are valued at entry price
+    union all
+    select portfolio_id, entry_idx, 0, 0, 1, 0, 0
+    from public_positions
+    where entry_idx < first_quote_idx
+    union all
+    select portfolio_id, least(first_quote_idx, coalesce(exit_idx, 2147483647)), 0, 0, -1, 0, 0
+    from public_positions
+    where entry_idx < first_quote_idx and least(first_quote_idx, coalesce(exit_idx, 2147483647)) < 2147483647
+    -- PRIVATE values, at cost (an entry-price valuation) or manual
+    union all
+    select
+        portfolio_id, segment_from, 0, 0,
+        case when is_manual then 0 else 1 end,
+        case when is_manual then 1 else 0 end,
+        segment_value
+    from private_segments
+    where segment_from < segment_until
+    union all
+    select
+        portfolio_id, segment_until, 0, 0,
+        case when is_manual then 0 else -1 end,
+        case when is_manual then -1 else 0 end,
+        -segment_value
+    from private_segments
+    where segment_from < segment_until and segment_until < 2147483647
+),
+
+clamped_events as (
+    select
+        events.portfolio_id,
+        greatest(events.event_idx, spans.start_idx) as session_idx,
+        sum(events.d_held) as d_held,
+        sum(events.d_cost) as d_cost,
+        sum(events.d_entry) as d_entry,
+        sum(events.d_manual) as d_manual,
+        sum(events.d_private_value) as d_private_value
+    from events
+    inner join spans on events.portfolio_id = spans.portfolio_id
+    where events.event_idx <= spans.last_idx
+    group by events.portfolio_id, greatest(events.event_idx, spans.start_idx)
+),
+
+-- held positions valued at an older close (the rare symbol-days without a quote)
+stale as (
+    select
+        public_positions.portfolio_id,
+        prices_filled.session_idx,
+        count(*) as n_stale,
+        max(prices_filled.stale_sessions) as max_stale_sessions
+    from public_positions
+    inner join prices_filled
+        on
+            public_positions.symbol = prices_filled.symbol
+            and prices_filled.session_idx >= greatest(public_positions.entry_idx, public_positions.start_idx)
+            and prices_filled.session_idx < coalesce(public_positions.exit_idx, 2147483647)
+            and prices_filled.session_idx <= public_positions.last_idx
+    where prices_filled.stale_sessions > 0
+    group by public_positions.portfolio_id, prices_filled.session_idx
+),
+
+-- flows: entries at their price; exits at their price, else their value that session
+flows as (
+    select
+        portfolio_id,
+        entry_idx as session_idx,
+        units * entry_price as inflow,
+        0::float8 as outflow
+    from span_positions
+    where entry_idx >= start_idx
+    union all
+    select
+        public_positions.portfolio_id,
+        public_positions.exit_idx,
+        0,
+        public_positions.units * coalesce(
+            public_positions.exit_price,
+            public_positions.closes[public_positions.exit_idx - public_positions.base_idx + 1],
+            public_positions.entry_price
+        )
+    from public_positions
+    where public_positions.exit_idx between public_positions.start_idx and public_positions.last_idx
+    union all
+    select
+        span_positions.portfolio_id,
+        span_positions.exit_idx,
+        0,
+        coalesce(
+            span_positions.units * span_positions.exit_price,
+            (
+                select valuations.valuation_value::float8
+                from valuations
+                where
+                    valuations.position_id = span_positions.position_id
+                    and span_positions.exit_idx between valuations.from_idx and valuations.to_idx
+            ),
+            span_positions.units * span_positions.entry_price
+        )
+    from span_positions
+    where
+        span_positions.is_private
+        and span_positions.exit_idx between span_positions.start_idx and span_positions.last_idx
+),
+
+daily_flows as (
     select
         portfolio_id,
         session_idx,
-        coalesce(sum(position_value) filter (where is_held), 0) as market_value,
-        coalesce(sum(units * entry_price) filter (where is_held), 0) as cost_basis,
-        count(*) filter (where is_held) as positions_held,
-        count(*) filter (where is_held and valued_by = 'close') as n_close,
-        count(*) filter (where is_held and valued_by = 'stale') as n_stale,
-        coalesce(max(stale_sessions) filter (where is_held and valued_by = 'stale'), 0) as max_stale_sessions,
-        count(*) filter (where is_held and valued_by = 'entry') as n_entry,
-        count(*) filter (where is_held and valued_by = 'manual') as n_manual,
-        coalesce(sum(units * entry_price) filter (where is_entry), 0) as inflow,
-        coalesce(sum(coalesce(units * exit_price, position_value)) filter (where is_exit), 0) as outflow
-    from valued
+        sum(inflow) as inflow,
+        sum(outflow) as outflow
+    from flows
     group by portfolio_id, session_idx
 ),
 
--- every session of the span, including ones with nothing held
 span_days as (
     select
         spans.portfolio_id,
@@ -148,51 +321,75 @@ span_days as (
         spans.first_idx,
         span_sessions.session_idx
     from spans
-    cross join lateral generate_series(
-        greatest(spans.first_idx, spans.from_idx - 1), spans.last_idx
-    ) as span_sessions (session_idx)
+    cross join lateral generate_series(spans.start_idx, spans.last_idx) as span_sessions (session_idx)
 ),
 
-returns as (
+accumulated as (
     select
         span_days.portfolio_id,
         span_days.from_idx,
         span_days.first_idx,
         span_days.session_idx,
-        coalesce(daily.market_value, 0) as market_value,
-        coalesce(daily.cost_basis, 0) as cost_basis,
-        coalesce(daily.positions_held, 0) as positions_held,
-        coalesce(daily.n_close, 0) as n_close,
-        coalesce(daily.n_stale, 0) as n_stale,
-        coalesce(daily.max_stale_sessions, 0) as max_stale_sessions,
-        coalesce(daily.n_entry, 0) as n_entry,
-        coalesce(daily.n_manual, 0) as n_manual,
-        coalesce(daily.inflow, 0) as inflow,
-        coalesce(daily.outflow, 0) as outflow,
-        coalesce(
-            lag(daily.market_value) over (partition by span_days.portfolio_id order by span_days.session_idx),
-            0
-        ) as previous_value
+        coalesce(public_values.public_value, 0) as public_value,
+        coalesce(stale.n_stale, 0) as n_stale,
+        coalesce(stale.max_stale_sessions, 0) as max_stale_sessions,
+        coalesce(daily_flows.inflow, 0) as inflow,
+        coalesce(daily_flows.outflow, 0) as outflow,
+        sum(coalesce(clamped_events.d_held, 0)) over running as positions_held,
+        sum(coalesce(clamped_events.d_cost, 0)) over running as cost_basis,
+        sum(coalesce(clamped_events.d_entry, 0)) over running as n_entry,
+        sum(coalesce(clamped_events.d_manual, 0)) over running as n_manual,
+        sum(coalesce(clamped_events.d_private_value, 0)) over running as private_value
     from span_days
-    left join daily
+    left join public_values
         on
-            span_days.portfolio_id = daily.portfolio_id
-            and span_days.session_idx = daily.session_idx
+            span_days.portfolio_id = public_values.portfolio_id
+            and span_days.session_idx = public_values.session_idx
+    left join clamped_events
+        on
+            span_days.portfolio_id = clamped_events.portfolio_id
+            and span_days.session_idx = clamped_events.session_idx
+    left join stale
+        on
+            span_days.portfolio_id = stale.portfolio_id
+            and span_days.session_idx = stale.session_idx
+    left join daily_flows
+        on
+            span_days.portfolio_id = daily_flows.portfolio_id
+            and span_days.session_idx = daily_flows.session_idx
+    window running as (
+        partition by span_days.portfolio_id
+        order by span_days.session_idx
+        rows between unbounded preceding and current row
+    )
 ),
 
+valued as (
+    select
+        accumulated.*,
+        accumulated.public_value + accumulated.private_value as market_value,
+        coalesce(
+            lag(accumulated.public_value + accumulated.private_value) over (
+                partition by accumulated.portfolio_id order by accumulated.session_idx
+            ),
+            0
+        ) as previous_value
+    from accumulated
+),
+
+-- flows at the end of the day at their own price: never a gain or a loss
 daily_returns as (
     select
-        returns.*,
-        -- flows at the end of the day at their own price: never a gain or a loss
+        valued.*,
         case
-            when returns.previous_value <> 0
-                then ((returns.market_value + returns.outflow - returns.inflow) / returns.previous_value - 1)::float8
-            when returns.inflow <> 0
-                then ((returns.market_value + returns.outflow) / returns.inflow - 1)::float8
-            else 0::float8
+            when valued.previous_value <> 0
+                then (valued.market_value + valued.outflow - valued.inflow) / valued.previous_value - 1
+            when valued.inflow <> 0
+                then (valued.market_value + valued.outflow) / valued.inflow - 1
+            else 0
         end as daily_return
-    from returns
-    where returns.session_idx >= returns.from_idx
+    from valued
+    where valued.session_idx >= valued.from_idx
 ),
 
 -- the chained return of the last kept row: the base the recomputed range continues from
@@ -231,7 +428,7 @@ final as (
         chained.cost_basis,
         chained.market_value - chained.cost_basis as unrealized_pnl,
         chained.positions_held,
-        chained.n_close,
+        chained.positions_held - chained.n_entry - chained.n_manual - chained.n_stale as n_close,
         chained.n_stale,
         chained.max_stale_sessions,
         chained.n_entry,
@@ -245,7 +442,7 @@ final as (
         end as cum_twr,
         portfolios.benchmark_symbol,
         benchmark.close_price as benchmark_close,
-        benchmark.close_price / nullif(benchmark_base.close_price, 0) - 1 as benchmark_cum_return,
+        (benchmark.close_price / nullif(benchmark_base.close_price, 0) - 1)::float8 as benchmark_cum_return,
         chained.first_idx,
         refresh_windows.run_id as computed_by_run
     from chained
