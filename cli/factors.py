@@ -1,0 +1,105 @@
+"""`folio exposures`: a portfolio's factor exposures and risk figures."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from cli.main import emit_json, friendly, out
+from foliodb import factors as factors_module
+
+
+def _num(value: float | None, fmt: str = "{:.2f}") -> str:
+    return "" if value is None else fmt.format(value)
+
+
+def _pct(value: float | None) -> str:
+    return _num(None if value is None else 100 * value, "{:.1f} %")
+
+
+def exposures_table(data: dict) -> Table:
+    """The exposures table (shared with `folio show`)."""
+    shares = data["shares"]
+    table = Table(
+        title=(
+            f"factor exposures of portfolio {data['portfolio_id']} as of {data['as_of_date']}"
+            f" — public {_pct(shares['public'])}, options {_pct(shares['options'])},"
+            f" private {_pct(shares['private'])}, without exposures {_pct(shares['missing'])}"
+        )
+    )
+    table.add_column("factor")
+    table.add_column("proxy")
+    table.add_column("exposure", justify="right")
+    table.add_column("covered", justify="right")
+    table.add_column("missing symbols")
+    for row in data["factors"]:
+        table.add_row(
+            row["factor"] + (" (beta)" if row["is_market"] else ""),
+            row["proxy_symbol"],
+            _num(row["exposure"], "{:+.3f}"),
+            _pct(row["covered_share"]),
+            ", ".join(row["missing_symbols"]),
+        )
+    return table
+
+
+def risk_table(rows: list[dict]) -> Table:
+    """The risk table, one row per chart period (shared with `folio show`)."""
+    table = Table(title="risk by period")
+    for name in ("period", "volatility", "max drawdown", "peak → trough", "Sharpe"):
+        table.add_column(name, justify="left" if name in ("period", "peak → trough") else "right")
+    for name in ("beta", "corr", "best day", "worst day"):
+        table.add_column(name, justify="right")
+    for row in rows:
+        span = (
+            f"{row['drawdown_peak_date']} → {row['drawdown_trough_date']}"
+            if row["drawdown_trough_date"]
+            else ""
+        )
+        table.add_row(
+            row["period"] + (" *" if row["is_partial"] else ""),
+            _pct(row["annualized_volatility"]),
+            _pct(row["max_drawdown"]),
+            span,
+            _num(row["sharpe_ratio"]),
+            _num(row["benchmark_beta"]),
+            _num(row["benchmark_correlation"]),
+            _pct(row["best_day_return"]),
+            _pct(row["worst_day_return"]),
+        )
+    return table
+
+
+@click.command()
+@click.argument("portfolio_ref", metavar="PORTFOLIO")
+@click.option(
+    "--risk/--no-risk", default=True, show_default=True, help="Show the risk figures too."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@friendly
+def exposures(portfolio_ref: str, risk: bool, as_json: bool) -> None:
+    """A portfolio's factor exposures (market beta and styles) and risk figures (id or name).
+
+    Exposures are market-value-weighted over the PUBLIC positions whose symbols have published
+    exposures, as of the last refresh; OPTIONS and PRIVATE shares are shown, and PUBLIC symbols
+    without exposures are listed. Risk: annualized volatility, maximum drawdown, Sharpe ratio,
+    beta and correlation to the benchmark, best and worst day, per chart period (* = the
+    portfolio is younger than the period). Method: docs/factors.md.
+
+    Example:
+
+        folio exposures 42
+        folio exposures "Retirement" --json
+    """
+    data = factors_module.portfolio_exposures(portfolio_ref)
+    risk_rows = factors_module.portfolio_risk(data["portfolio_id"]) if risk else None
+    if as_json:
+        emit_json({**data, "risk": risk_rows} if risk else data)
+        return
+    out.print(exposures_table(data))
+    if risk_rows:
+        out.print(risk_table(risk_rows))
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(exposures)
