@@ -8,7 +8,8 @@
 -- Read contract: one row per kind of run (refresh, ingest_prices, …) with the last run and the
 -- last successful one, next to the data's freshness against the last closed session and the
 -- size of the refresh queue. A handful of index lookups; read it whole or by kind.
-with runs as (
+-- not materialized: each lateral lookup below reads the (kind, started_at) index
+with runs as not materialized (
     select * from {{ source('ops_ledger', 'runs') }}
 ),
 
@@ -84,7 +85,7 @@ final as (
         last_run.target as last_target,
         last_run.started_at as last_started_at,
         last_run.finished_at as last_finished_at,
-        round(extract(epoch from coalesce(last_run.finished_at, clock_timestamp()) - last_run.started_at)::numeric, 3)
+        round(extract(epoch from coalesce(last_run.finished_at, now()) - last_run.started_at)::numeric, 3)
             as last_seconds,
         last_run.rows as last_rows,
         coalesce(last_run.error, last_run.message) as last_note,

@@ -1,0 +1,95 @@
+"""`folio demo`: the whole story on synthetic data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from cli.main import emit_json, err, friendly, out
+from cli.show import _pct, leaderboard, show
+from foliodb import demo as demo_module
+
+EXPLORE = """\
+Explore further:
+  folio show {pid}                          the dashboard above
+  folio show {pid} --json                   the same, for scripts
+  folio leaderboard --period YTD --excluded  who leads this year, who is too young to rank
+  folio chart {pid} --period MAX --out max.png
+  folio status                               freshness, last runs, the refresh queue
+  folio schedule status                      the pg_cron jobs (nightly refresh in the database)
+  psql "$(folio db url)" -c "select * from app.portfolio_dashboard where portfolio_id = {pid}"
+"""
+
+
+@click.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for the chart PNG (default .folio/demo).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+@click.pass_context
+@friendly
+def demo(ctx: click.Context, out_dir: Path | None, as_json: bool) -> None:
+    """Demo prices, a few dozen users and portfolios, a refresh, the schedule, then a
+    dashboard, a leaderboard and a chart PNG.
+
+    Prices are synthetic (deterministic, NOT market data). Running it again reuses what
+    exists and refreshes only what changed.
+
+    Example:
+
+        folio db up && folio db migrate && folio demo
+    """
+    result = demo_module.run_demo(out_dir=out_dir, log=lambda msg: err.print(f"[dim]· {msg}"))
+    if as_json:
+        emit_json(result)
+        return
+    summary = Table(title="folio demo", show_header=False)
+    summary.add_column("what", style="bold")
+    summary.add_column("value")
+    summary.add_row(
+        "portfolios",
+        f"{result['portfolios']} demo ({result['public_portfolios']} public)"
+        + (
+            f", {result['created_portfolios']} created now"
+            if result["created_portfolios"]
+            else ", reused"
+        )
+        + (
+            f" + reference portfolio {result['reference_portfolio_id']}"
+            if result["reference_portfolio_id"]
+            else ""
+        ),
+    )
+    prices = result["prices"]
+    summary.add_row(
+        "demo prices",
+        f"{prices['status']}: {prices['rows_inserted']:,} rows, {prices['symbols_fetched']} symbols fetched",
+    )
+    run = result["refresh"]
+    summary.add_row(
+        "refresh",
+        f"run {run['run_id']} {run['status']} ({run['target']}) in {run['duration_ms'] or 0:,.0f} ms",
+    )
+    scheduled = result["schedule"]
+    summary.add_row("schedule", ", ".join(scheduled) if isinstance(scheduled, list) else scheduled)
+    summary.add_row("took", f"{result['timings_ms']['total'] / 1000:.1f} s")
+    out.print(summary)
+    pid = str(result["featured_portfolio_id"])
+    ctx.invoke(show, portfolio=pid, as_json=False)
+    ctx.invoke(leaderboard, period="1Y", limit=10, excluded=False, as_json=False)
+    data = result["dashboard"]
+    out.print(
+        f"chart: {result['chart']}  ({data['portfolio_name']} 1Y"
+        f" {_pct(next(p['twr'] for p in data['periods'] if p['period'] == '1Y'))})"
+    )
+    click.echo(EXPLORE.format(pid=pid))
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(demo)

@@ -1,0 +1,290 @@
+"""`folio demo`: the whole story on synthetic data, idempotently.
+
+Demo prices (``ingest_prices(source='demo')``: synthetic, deterministic, NOT market data),
+a few dozen demo users and portfolios (public and private, drawn from a fixed seed), the
+reference portfolio (examples/reference_portfolio.csv), a refresh, the pg_cron schedule, then
+what people look at: a dashboard, a leaderboard and a chart PNG. A second run finds the
+users, portfolios and prices in place and only refreshes what changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from foliodb import config, serving
+from foliodb.db import connect
+from foliodb.errors import FolioError
+
+SEED = 2025
+EMAIL_DOMAIN = "demo.foliodb.example"
+REFERENCE_EMAIL = f"reference@{EMAIL_DOMAIN}"
+REFERENCE_NAME = "Reference ETF portfolio"
+N_USERS = 24
+YEARS = 6
+
+FIRST_NAMES = [
+    "Ada", "Ben", "Chloé", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi",
+    "Luca", "Maya", "Nils", "Olga", "Pablo", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Victor",
+    "Wen", "Yusuf",
+]  # fmt: skip
+STRATEGIES: list[tuple[str, list[str]]] = [
+    ("Growth tilt", ["VUG", "MTUM", "QUAL", "SPY", "IWM"]),
+    ("Value & dividends", ["VTV", "USMV", "XLV", "SPY"]),
+    ("All-weather", ["SPY", "TLT", "IAU", "GOVT", "LQD", "BIL"]),
+    ("Bond ladder", ["BIL", "GOVT", "LQD", "MUB", "TLT"]),
+    ("Global funds", ["GGIPX", "GINDX", "NEAIX", "IEFA"]),
+    ("Factor mix", ["MTUM", "QUAL", "USMV", "VTV", "IWM"]),
+    ("Core 60/40", ["SPY", "VO", "GOVT", "LQD"]),
+    ("Health & gold", ["XLV", "IAU", "USMV"]),
+]
+
+
+def _closes(conn: psycopg.Connection, symbols: list[str], start: dt.date, end: dt.date):
+    """Demo closes (the ones `ingest_prices(source='demo')` stores) by (symbol, date)."""
+    import pandas as pd
+
+    from ingest.providers import Request
+    from ingest.providers.demo import DemoProvider
+
+    days = pd.DataFrame(
+        conn.execute(
+            "select session_date, session_idx from market.trading_days"
+            " where calendar = ops.setting('calendar') order by session_date"
+        ).fetchall(),
+        columns=["session_date", "session_idx"],
+    )
+    frame = DemoProvider(days).fetch([Request(s, start, end) for s in symbols]).frame
+    return {(row.symbol, row.price_date): float(row.close) for row in frame.itertuples()}
+
+
+def _sessions(conn: psycopg.Connection, start: dt.date, end: dt.date) -> list[dt.date]:
+    return [
+        row[0]
+        for row in conn.execute(
+            "select session_date from market.trading_days where calendar = ops.setting('calendar')"
+            " and session_date between %s and %s order by session_date",
+            [start, end],
+        )
+    ]
+
+
+def _last_closed(conn: psycopg.Connection) -> dt.date:
+    row = conn.execute(
+        "select max(session_date) from market.trading_days"
+        " where calendar = ops.setting('calendar') and close_at <= now()"
+    ).fetchone()
+    if row is None or row[0] is None:
+        raise FolioError("the trading calendar is empty: run `folio db migrate` first")
+    return row[0]
+
+
+def plan_portfolios(sessions: list[dt.date], closes: dict) -> list[dict[str, Any]]:
+    """The demo users' portfolios and positions, drawn from a fixed seed (deterministic)."""
+    rng = np.random.default_rng(SEED)
+    n = len(sessions)
+    portfolios = []
+    for user_no in range(N_USERS):
+        for k in range(1 + int(rng.random() < 0.5)):
+            name, universe = STRATEGIES[int(rng.integers(len(STRATEGIES)))]
+            # Mostly years of history; one in six is young (entered in the last ~3 months).
+            young = rng.random() < 1 / 6
+            first = int(rng.integers(n - 65, n - 3)) if young else int(rng.integers(0, n - 300))
+            picks = rng.choice(
+                universe, size=min(len(universe), int(rng.integers(3, 6))), replace=False
+            )
+            positions = []
+            for symbol in picks:
+                entry = min(first + int(rng.integers(0, 40)), n - 2)
+                close = closes.get((str(symbol), sessions[entry]))
+                if close is None:
+                    continue
+                price = round(close * (1 + rng.normal(0, 0.002)), 2)
+                position = {
+                    "symbol": str(symbol),
+                    "quantity": max(1, round(float(rng.uniform(5_000, 40_000)) / price)),
+                    "entry_date": sessions[entry],
+                    "entry_price": price,
+                    "exit_date": None,
+                    "exit_price": None,
+                }
+                if not young and rng.random() < 0.15 and entry < n - 120:
+                    exit_at = int(rng.integers(entry + 20, n - 60))
+                    position["exit_date"] = sessions[exit_at]
+                    position["exit_price"] = round(closes[(str(symbol), sessions[exit_at])], 2)
+                positions.append(position)
+            portfolios.append(
+                {
+                    "email": f"{FIRST_NAMES[user_no].lower()}@{EMAIL_DOMAIN}",
+                    "display_name": FIRST_NAMES[user_no],
+                    "name": f"{FIRST_NAMES[user_no]}'s {name}" + (" II" if k else ""),
+                    "is_public": bool(rng.random() < 0.7),
+                    "positions": positions,
+                }
+            )
+    return portfolios
+
+
+def create_portfolios(conn: psycopg.Connection) -> int:
+    """Insert the demo users, portfolios and positions in one transaction; 0 if present."""
+    exists = conn.execute(
+        "select count(*) from core.users where email like %s", [f"%@{EMAIL_DOMAIN}"]
+    ).fetchone()[0]
+    if exists >= N_USERS:
+        return 0
+    last_closed = _last_closed(conn)
+    start = last_closed - dt.timedelta(days=round(365.25 * YEARS))
+    sessions = _sessions(conn, start, last_closed)
+    symbols = sorted({s for _, universe in STRATEGIES for s in universe})
+    closes = _closes(conn, symbols, sessions[0], sessions[-1])
+    plan = plan_portfolios(sessions, closes)
+    with conn.transaction():
+        conn.execute(
+            "insert into market.symbols (symbol) select unnest(%s::text[]) on conflict do nothing",
+            [symbols],
+        )
+        for portfolio in plan:
+            user_id = conn.execute(
+                "insert into core.users (email, display_name) values (%s, %s)"
+                " on conflict (lower(email)) do update set display_name = excluded.display_name"
+                " returning user_id",
+                [portfolio["email"], portfolio["display_name"]],
+            ).fetchone()[0]
+            row = conn.execute(
+                "insert into core.portfolios (user_id, name, is_public) values (%s, %s, %s)"
+                " on conflict (user_id, name) do nothing returning portfolio_id",
+                [user_id, portfolio["name"], portfolio["is_public"]],
+            ).fetchone()
+            if row is None:
+                continue
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "insert into core.positions (portfolio_id, symbol, quantity, entry_date,"
+                    " entry_price, exit_date, exit_price) values (%s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        [
+                            row[0],
+                            p["symbol"],
+                            p["quantity"],
+                            p["entry_date"],
+                            p["entry_price"],
+                            p["exit_date"],
+                            p["exit_price"],
+                        ]
+                        for p in portfolio["positions"]
+                    ],
+                )
+    return len(plan)
+
+
+def import_reference(url: str | None) -> int | None:
+    """The reference portfolio through the portfolio importer (if installed); its id."""
+    try:
+        from foliodb import portfolio_io
+    except ImportError:
+        return None
+    path = config.project_root() / "examples" / "reference_portfolio.csv"
+    if not path.exists():
+        return None
+    with connect(url) as conn:
+        existing = portfolio_io.portfolio_exists(conn, REFERENCE_EMAIL, REFERENCE_NAME)
+    if existing is not None:
+        return existing
+    result = portfolio_io.import_portfolio(
+        path, REFERENCE_EMAIL, REFERENCE_NAME, is_public=True, backfill=False, url=url
+    )
+    return result.portfolio_id
+
+
+def run_demo(
+    url: str | None = None,
+    out_dir: str | Path | None = None,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> dict[str, Any]:
+    """Set up (or reuse) the demo data, refresh, schedule, and gather what to show."""
+    from foliodb import refresh, schedule
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def lap(step: str, since: float) -> float:
+        timings[step] = round((time.perf_counter() - since) * 1000, 1)
+        return time.perf_counter()
+
+    t = time.perf_counter()
+    try:
+        from ingest import calendar
+        from ingest.prices import ingest_prices
+    except ImportError as exc:
+        raise FolioError(f"the demo needs the price ingester (ingest.prices): {exc}") from exc
+    with connect(url, autocommit=True) as conn:
+        if conn.execute("select not exists (select from market.trading_days)").fetchone()[0]:
+            log("loading the trading calendar")
+            calendar.ensure_calendar(url)
+        log("demo users and portfolios")
+        created = create_portfolios(conn)
+    t = lap("portfolios", t)
+    reference_id = import_reference(url)
+    t = lap("reference_portfolio", t)
+    log("demo prices (synthetic, deterministic: not market data)")
+    prices = ingest_prices(url, source="demo")
+    t = lap("prices", t)
+    log("refresh (in the database)")
+    run = refresh.run_refresh(url)
+    if run["status"] == "failed":
+        raise FolioError(f"the refresh failed (run {run['run_id']}): {run['error']}")
+    t = lap("refresh", t)
+    try:
+        jobs = schedule.install(url)
+        scheduled: list[str] | str = [job["jobname"] for job in jobs]
+    except (FolioError, psycopg.Error) as exc:
+        scheduled = f"not installed: {exc}"
+    t = lap("schedule", t)
+
+    with connect(url) as conn:
+        featured = (
+            reference_id
+            or conn.execute(
+                "select min(portfolio_id) from core.portfolios as portfolios"
+                " inner join core.users as users using (user_id) where users.email like %s",
+                [f"%@{EMAIL_DOMAIN}"],
+            ).fetchone()[0]
+        )
+        counts = conn.execute(
+            "select count(*), count(*) filter (where portfolios.is_public)"
+            " from core.portfolios as portfolios inner join core.users as users using (user_id)"
+            " where users.email like %s and users.email <> %s",
+            [f"%@{EMAIL_DOMAIN}", REFERENCE_EMAIL],
+        ).fetchone()
+    dashboard = serving.dashboard(featured, url)
+    board = serving.leaderboard("1Y", limit=10, url=url)
+    chart_data = serving.chart(featured, "1Y", url)
+    out = Path(out_dir) if out_dir else config.project_root() / ".folio" / "demo"
+    png = serving.render_chart(chart_data, out / "chart.png")
+    lap("show", t)
+    timings["total"] = round((time.perf_counter() - started) * 1000, 1)
+    return {
+        "created_portfolios": created,
+        "portfolios": counts[0],
+        "public_portfolios": counts[1],
+        "reference_portfolio_id": reference_id,
+        "featured_portfolio_id": featured,
+        "prices": {
+            "status": prices.status,
+            "rows_inserted": prices.rows_inserted,
+            "symbols_fetched": prices.symbols_fetched,
+            "message": prices.message,
+        },
+        "refresh": {k: run[k] for k in ("run_id", "status", "target", "rows", "duration_ms")},
+        "schedule": scheduled,
+        "dashboard": dashboard,
+        "leaderboard": board,
+        "chart": str(png),
+        "timings_ms": timings,
+    }

@@ -1,0 +1,331 @@
+"""The serving layer on hand-worked cases: chart caches, thinning, leaderboards, the read
+contract through the read-only role, and `folio show / leaderboard / chart`.
+
+Numbers are worked by hand in the comments from docs/semantics.md.
+"""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from tests.builders import add_portfolio, add_position, add_prices, refresh
+
+# XNYS: 2025-01-01 is a holiday, so 2025's first session is 2025-01-02.
+SESSIONS = ["2024-12-30", "2024-12-31", "2025-01-02", "2025-01-03", "2025-01-06"]
+
+
+def charts(conn: psycopg.Connection, portfolio_id: int) -> dict[str, dict]:
+    cur = conn.execute(
+        "select * from analytics.fct_chart_caches where portfolio_id = %s", [portfolio_id]
+    )
+    names = [c.name for c in cur.description]
+    return {row[1]: dict(zip(names, row, strict=True)) for row in cur}
+
+
+def board(conn: psycopg.Connection, period: str) -> list[tuple]:
+    return conn.execute(
+        "select portfolio_id, rank, percentile, period_twr, relative_return, exclusion_reason"
+        " from app.leaderboards where period = %s order by rank nulls last, portfolio_id",
+        [period],
+    ).fetchall()
+
+
+@pytest.fixture
+def market(conn):
+    """^GSPC 100, 102, 101, 103, 104; AAA 10, 11, 12, 12.6, 13.2 (+10 %, then +5 % a day)."""
+    add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 102, 101, 103, 104], strict=True)))
+    add_prices(conn, "AAA", dict(zip(SESSIONS, [10, 11, 12, 12.6, 13.2], strict=True)))
+    return conn
+
+
+def test_ytd_starts_on_the_years_first_session_and_1d_has_two_points(market) -> None:
+    conn = market
+    pid = add_portfolio(conn)
+    add_position(conn, pid, "AAA", 10, "2024-12-30", 10)
+    assert refresh(conn)["status"] == "succeeded"
+    chart = charts(conn, pid)
+    # Values 100, 110, 120, 126, 132; cum_twr 0, 0.1, 0.2, 0.26, 0.32 (bought at the close).
+
+    # YTD: END 2025-01-06, START = 2025-01-02 (not 01-01, a holiday; not 2024-12-31).
+    ytd = chart["YTD"]
+    assert (str(ytd["start_date"]), str(ytd["end_date"]), ytd["is_partial"]) == (
+        "2025-01-02",
+        "2025-01-06",
+        False,
+    )
+    # period_twr = 1.32 / 1.20 − 1 = 0.10; benchmark 104 / 101 − 1
+    assert ytd["period_twr"] == pytest.approx(0.10, abs=1e-12)
+    assert ytd["benchmark_return"] == pytest.approx(104 / 101 - 1, abs=1e-12)
+    assert ytd["excess_return"] == pytest.approx(0.10 - (104 / 101 - 1), abs=1e-12)
+    assert [str(d) for d in ytd["point_dates"]] == ["2025-01-02", "2025-01-03", "2025-01-06"]
+    assert ytd["point_values"] == [120, 126, 132]
+    # cum returns from START: 1.26/1.2 − 1 = 0.05, 1.32/1.2 − 1 = 0.10
+    assert ytd["point_cum_returns"] == pytest.approx([0, 0.05, 0.10], abs=1e-12)
+    assert ytd["point_benchmark_cum_returns"] == pytest.approx(
+        [0, 103 / 101 - 1, 104 / 101 - 1], abs=1e-12
+    )
+
+    # 1D: the last two closes, 126 → 132: 1.32 / 1.26 − 1 = 0.047619…; ^GSPC 104 / 103 − 1
+    one_day = chart["1D"]
+    assert (one_day["n_points"], str(one_day["start_date"])) == (2, "2025-01-03")
+    assert one_day["period_twr"] == pytest.approx(1.32 / 1.26 - 1, abs=1e-12)
+    assert one_day["benchmark_return"] == pytest.approx(104 / 103 - 1, abs=1e-12)
+
+    # Younger than 1Y (5 sessions): START = the first session 2024-12-30, partial.
+    # period_twr = 1.32 / 1.00 − 1 = 0.32 (the first day's r = 0: bought at the close).
+    one_year = chart["1Y"]
+    assert (str(one_year["start_date"]), one_year["is_partial"]) == ("2024-12-30", True)
+    assert one_year["period_twr"] == pytest.approx(0.32, abs=1e-12)
+    assert one_year["n_points"] == 5
+    # 5D: END − 5 sessions is 2024-12-27, before the first session: partial too.
+    assert chart["5D"]["is_partial"] and chart["5D"]["n_sessions"] == 5
+    assert not chart["MAX"]["is_partial"]
+    # Still holding, and 2025-01-06 is long before the last closed session: stale.
+    assert chart["MAX"]["is_stale"] and not chart["MAX"]["is_closed"]
+    assert str(chart["MAX"]["as_of"]) == "2025-01-06"
+
+
+def test_thinning_keeps_first_last_and_the_last_month_within_260_points(conn) -> None:
+    sessions = [
+        str(row[0])
+        for row in conn.execute(
+            "select session_date from market.trading_days where calendar = 'XNYS'"
+            " and session_date between '2023-06-01' and '2025-01-06' order by session_date"
+        )
+    ]
+    # 402 sessions from 2023-06-01 through 2025-01-06; AAA closes 100, 101, 102, …
+    assert len(sessions) == 402
+    add_prices(conn, "^GSPC", {day: 1000 for day in sessions})
+    add_prices(conn, "AAA", {day: 100 + i for i, day in enumerate(sessions)})
+    pid = add_portfolio(conn)
+    add_position(conn, pid, "AAA", 1, "2023-06-01", 100)
+    refresh(conn)
+    chart = charts(conn, pid)
+
+    # MAX: n = 402 > 260. "Recent" = after 2025-01-06 − 1 month = 2024-12-06, END excluded:
+    # 16 December sessions (12-09 … 12-31, no 12-25) + 01-02, 01-03 = 18 (offsets 383 … 400).
+    # Remaining = offsets 1 … 382: 382 sessions; step = ceil(382 / (260 − 2 − 18)) = 2,
+    # so offsets 1, 3, …, 381 are kept: 191. Total 1 + 191 + 18 + 1 = 211.
+    full = chart["MAX"]
+    expected = [sessions[0], *sessions[1:383:2], *sessions[383:402]]
+    assert len(expected) == 211
+    assert (full["n_sessions"], full["n_points"]) == (402, 211)
+    assert [str(d) for d in full["point_dates"]] == expected
+    assert str(full["point_dates"][0]) == "2023-06-01"
+    assert str(full["point_dates"][-1]) == "2025-01-06"
+    assert all(day in [str(d) for d in full["point_dates"]] for day in sessions[383:])
+    # The last point: 501 / 100 − 1 = 4.01
+    assert full["point_cum_returns"][-1] == pytest.approx(4.01, abs=1e-12)
+    assert full["period_twr"] == pytest.approx(4.01, abs=1e-12)
+    # 5Y: partial, same START as MAX, same thinning.
+    assert chart["5Y"]["is_partial"] and chart["5Y"]["n_points"] == 211
+    # 1Y: START = 2024-01-05 (last session on or before 2024-01-06); 252 sessions ≤ 260: all kept.
+    assert str(chart["1Y"]["start_date"]) == "2024-01-05"
+    assert chart["1Y"]["n_points"] == chart["1Y"]["n_sessions"] == 252
+    assert max(row["n_points"] for row in chart.values()) <= 260
+
+
+def test_leaderboard_tie_shares_a_rank_and_short_history_is_excluded(market) -> None:
+    conn = market
+    add_prices(conn, "ZZZ", dict(zip(SESSIONS, [50, 50, 50, 50, 60], strict=True)))
+    add_prices(conn, "BBB", dict(zip(SESSIONS, [20, 20, 20, 20, 22], strict=True)))
+    add_prices(conn, "CCC", dict(zip(SESSIONS, [30, 30, 30, 30, 29.7], strict=True)))
+    best = add_portfolio(conn, "best", "a@example.com", is_public=True)
+    tie_small = add_portfolio(conn, "tie small", "b@example.com", is_public=True)
+    tie_big = add_portfolio(conn, "tie big", "c@example.com", is_public=True)
+    worst = add_portfolio(conn, "worst", "d@example.com", is_public=True)
+    young = add_portfolio(conn, "young", "e@example.com", is_public=True)
+    private = add_portfolio(conn, "private", "f@example.com", is_public=False)
+    add_position(conn, best, "ZZZ", 1, "2024-12-30", 50)
+    add_position(conn, tie_small, "BBB", 10, "2024-12-30", 20)
+    add_position(conn, tie_big, "BBB", 30, "2024-12-30", 20)  # size does not change a TWR
+    add_position(conn, worst, "CCC", 1, "2024-12-30", 30)
+    add_position(conn, young, "AAA", 1, "2025-01-06", 13.2)  # first session = END
+    add_position(conn, private, "ZZZ", 5, "2024-12-30", 50)
+    assert refresh(conn)["status"] == "succeeded"
+
+    # 1D (2025-01-03 → 01-06): ZZZ 50 → 60 = +20 %, BBB 20 → 22 = +10 % (twice), CCC −1 %.
+    # Ranks 1, 2, 2, 4. Percentile = 100 × (ascending rank − 1) / (4 − 1): 100, 33.3, 33.3, 0.
+    rows = board(conn, "1D")
+    bench = 104 / 103 - 1
+    ranked = [r for r in rows if r[1] is not None]
+    assert [(r[0], r[1]) for r in ranked] == [(best, 1), (tie_small, 2), (tie_big, 2), (worst, 4)]
+    assert [r[2] for r in ranked] == pytest.approx([100, 100 / 3, 100 / 3, 0], abs=1e-9)
+    assert [r[3] for r in ranked] == pytest.approx([0.2, 0.1, 0.1, -0.01], abs=1e-12)
+    assert ranked[0][4] == pytest.approx(0.2 - bench, abs=1e-12)
+    # The young portfolio's 1D starts before its first session: listed, not ranked.
+    assert [(r[0], r[5]) for r in rows if r[1] is None] == [(young, "history shorter than period")]
+    # The private portfolio is on no leaderboard.
+    listed = conn.execute("select distinct portfolio_id from app.leaderboards").fetchall()
+    assert private not in {r[0] for r in listed}
+    # MAX needs 21 sessions of history: 5 is not enough for anyone.
+    assert all(r[1] is None and r[5] == "history shorter than period" for r in board(conn, "MAX"))
+
+
+def test_refresh_of_one_portfolio_rebuilds_only_its_chart_rows(market) -> None:
+    conn = market
+    touched = add_portfolio(conn, "touched", is_public=True)
+    other = add_portfolio(conn, "other", is_public=True)
+    add_position(conn, touched, "AAA", 10, "2024-12-30", 10)
+    add_position(conn, other, "AAA", 5, "2024-12-30", 10)
+    first = refresh(conn, "full")
+    add_position(conn, touched, "AAA", 1, "2025-01-03", 12.6)  # queues `touched` only
+    second = refresh(conn)
+    assert second["status"] == "succeeded"
+
+    runs = dict(
+        conn.execute(
+            "select portfolio_id, array_agg(distinct computed_by_run)"
+            " from analytics.fct_chart_caches group by portfolio_id"
+        ).fetchall()
+    )
+    assert runs == {touched: [second["run_id"]], other: [first["run_id"]]}
+    # The step wrote 9 rows (one per period of the touched portfolio), not 18.
+    written = conn.execute(
+        "select rows from ops.run_steps where run_id = %s and step = 'fct_chart_caches'",
+        [second["run_id"]],
+    ).fetchone()[0]
+    assert written == 9
+    # The leaderboard is re-ranked whole: 2 portfolios × 9 periods, all from the new run.
+    assert conn.execute(
+        "select count(*), min(computed_by_run), max(computed_by_run) from analytics.fct_leaderboards"
+    ).fetchone() == (18, second["run_id"], second["run_id"])
+
+
+CONTRACT_QUERIES = {
+    "portfolio_dashboard": "select * from app.portfolio_dashboard where portfolio_id = %(pid)s",
+    "chart_points": "select * from app.chart_points where portfolio_id = %(pid)s"
+    " and period = 'YTD' order by point_no",
+    "leaderboards": "select * from app.leaderboards where period = '1D' order by rank limit 20",
+    "run_status": "select * from app.run_status where kind = 'refresh'",
+}
+
+
+def test_read_only_role_reads_the_contract_and_nothing_else(market) -> None:
+    conn = market
+    pid = add_portfolio(conn, is_public=True)
+    add_position(conn, pid, "AAA", 10, "2024-12-30", 10)
+    run = refresh(conn)
+    conn.execute("set role folio_reader")
+    try:
+        dashboard = conn.execute(CONTRACT_QUERIES["portfolio_dashboard"], {"pid": pid}).fetchall()
+        assert len(dashboard) == 1
+        cur = conn.execute(CONTRACT_QUERIES["portfolio_dashboard"], {"pid": pid})
+        row = dict(zip([c.name for c in cur.description], cur.fetchone(), strict=True))
+        assert row["market_value"] == 132 and row["twr_ytd"] == pytest.approx(0.10, abs=1e-12)
+        assert row["partial_periods"] == ["5D", "1M", "3M", "6M", "1Y", "5Y"]
+        assert row["is_stale"] and row["has_analytics"] and not row["is_refresh_pending"]
+        points = conn.execute(CONTRACT_QUERIES["chart_points"], {"pid": pid}).fetchall()
+        assert [(p[2], str(p[3]), p[4]) for p in points] == [
+            (1, "2025-01-02", 120),
+            (2, "2025-01-03", 126),
+            (3, "2025-01-06", 132),
+        ]
+        assert conn.execute(CONTRACT_QUERIES["leaderboards"]).fetchone()[:3] == ("1D", 1, pid)
+        status = conn.execute(
+            "select last_run_id, last_status, refreshed_through, is_fresh, queued_portfolios"
+            " from app.run_status where kind = 'refresh'"
+        ).fetchone()
+        assert status[:2] == (run["run_id"], "succeeded")
+        assert str(status[2]) == "2025-01-06" and status[3] is False and status[4] == 0
+
+        for statement in (
+            "select * from core.positions",
+            "select * from analytics.fct_chart_caches",
+            "delete from analytics.fct_leaderboards",
+            "insert into ops.dirty_portfolios (portfolio_id, from_date, reason)"
+            " values (1, current_date, 'x')",
+            "create view app.mine as select 1",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+        # The views themselves: a write fails (not updatable, and no privilege to write).
+        with pytest.raises(psycopg.Error):
+            conn.execute("delete from app.leaderboards")
+    finally:
+        conn.execute("reset role")
+    # What the role holds: SELECT on the four app views, nothing anywhere else.
+    grants = conn.execute(
+        "select table_schema, table_name, privilege_type from information_schema.role_table_grants"
+        " where grantee = 'folio_reader' order by table_name"
+    ).fetchall()
+    assert grants == [
+        ("app", "chart_points", "SELECT"),
+        ("app", "leaderboards", "SELECT"),
+        ("app", "portfolio_dashboard", "SELECT"),
+        ("app", "run_status", "SELECT"),
+    ]
+
+
+def test_each_contract_relation_is_an_indexed_lookup(market) -> None:
+    conn = market
+    pid = add_portfolio(conn, is_public=True)
+    add_position(conn, pid, "AAA", 10, "2024-12-30", 10)
+    refresh(conn)
+    # Tiny tables are cheaper to scan; forbid that to show an index path exists for each.
+    conn.execute("set enable_seqscan = off")
+    for name, query in CONTRACT_QUERIES.items():
+        plan = "\n".join(r[0] for r in conn.execute("explain " + query, {"pid": pid}).fetchall())
+        for table in (
+            "fct_chart_caches",
+            "fct_leaderboards",
+            "fct_portfolio_snapshots",
+            "portfolios",
+            "runs",
+        ):
+            assert f"Seq Scan on {table} " not in plan, f"{name}:\n{plan}"
+        assert "Index" in plan, f"{name}:\n{plan}"
+
+
+@pytest.fixture
+def served(market, use_db):
+    conn = market
+    pid = add_portfolio(conn, "Growth", "g@example.com", is_public=True)
+    add_position(conn, pid, "AAA", 10, "2024-12-30", 10)
+    assert refresh(conn)["status"] == "succeeded"
+    return pid
+
+
+def test_cli_show_leaderboard_chart(served, tmp_path) -> None:
+    runner = CliRunner()
+    pid = served
+    res = runner.invoke(cli, ["show", str(pid)])
+    assert res.exit_code == 0, res.output
+    assert "Growth" in res.output and "132.00" in res.output and "+10.00%" in res.output
+
+    res = runner.invoke(cli, ["show", "growth", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    ytd = next(p for p in data["periods"] if p["period"] == "YTD")
+    assert ytd["twr"] == pytest.approx(0.10, abs=1e-12) and ytd["n_points"] == 3
+
+    res = runner.invoke(cli, ["leaderboard", "--period", "1d", "--json"])
+    assert res.exit_code == 0, res.output
+    lb = json.loads(res.output)
+    assert lb["period"] == "1D" and [r["portfolio_id"] for r in lb["ranked"]] == [pid]
+    res = runner.invoke(cli, ["leaderboard", "--period", "1Y", "--excluded"])
+    assert res.exit_code == 0 and "history shorter than period" in res.output
+
+    out = tmp_path / "chart.png"
+    res = runner.invoke(cli, ["chart", str(pid), "--period", "YTD", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(json.loads(res.output)["points"]) == 3
+
+
+def test_cli_errors_and_help(served) -> None:
+    runner = CliRunner()
+    res = runner.invoke(cli, ["leaderboard", "--period", "2Y"])
+    assert res.exit_code == 2 and "unknown period" in res.output
+    res = runner.invoke(cli, ["show", "999999"])
+    assert res.exit_code == 1 and "no portfolio with id 999999" in res.output
+    res = runner.invoke(cli, ["chart", "nobody", "--period", "1Y"])
+    assert res.exit_code == 1 and "no portfolio named" in res.output
+    for command in ("show", "leaderboard", "chart", "demo"):
+        res = runner.invoke(cli, [command, "--help"])
+        assert res.exit_code == 0 and "Example:" in res.output, command
