@@ -43,67 +43,71 @@ create temp table if not exists ingest_stage (
 # One problem per staged row, the first that applies; `field` and `expected` name it for a
 # person ("close: expected a positive number, got -3").
 CHECK_SQL = """
-create temp table ingest_checked on commit drop as
+create temp table ingest_problems on commit drop as
 with settings as (
     select
         (select value from ops.settings where key = 'calendar') as calendar,
         %(last_closed)s::date as last_closed
 ),
 
-keyed as (
-    select
-        stage.*,
-        count(*) over (partition by stage.symbol, stage.price_date) as copies,
-        min(stage.line) over (partition by stage.symbol, stage.price_date) as first_line
-    from ingest_stage as stage
+-- keys given more than once: every copy is refused
+duplicates as (
+    select symbol, price_date, min(line) as first_line
+    from ingest_stage
+    group by symbol, price_date
+    having count(*) > 1
 ),
 
 checked as (
     select
-        keyed.*,
+        stage.*,
         case
-            when keyed.symbol is null or keyed.symbol !~ '^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$'
+            when stage.symbol is null or stage.symbol !~ '^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$'
                 then 'symbol'
-            when keyed.price_date is null then 'date'
-            when keyed.price_date > settings.last_closed then 'date'
+            when stage.price_date is null then 'date'
+            when stage.price_date > settings.last_closed then 'date'
             when trading_days.session_date is null then 'date'
-            when keyed.close is null or keyed.close in ('NaN', 'Infinity', '-Infinity')
+            when stage.close is null or stage.close in ('NaN', 'Infinity', '-Infinity')
                 then 'close'
-            when keyed.close <= 0 then 'close'
-            when keyed.adj_close in ('NaN', 'Infinity', '-Infinity') or keyed.adj_close <= 0
+            when stage.close <= 0 then 'close'
+            when stage.adj_close in ('NaN', 'Infinity', '-Infinity') or stage.adj_close <= 0
                 then 'adj_close'
-            when keyed.volume in ('NaN', 'Infinity', '-Infinity') or keyed.volume < 0
-                or keyed.volume <> trunc(keyed.volume) or keyed.volume > 9223372036854775807
+            when stage.volume in ('NaN', 'Infinity', '-Infinity') or stage.volume < 0
+                or stage.volume <> trunc(stage.volume) or stage.volume > 9223372036854775807
                 then 'volume'
-            when keyed.copies > 1 then 'symbol,date'
+            when duplicates.symbol is not null then 'symbol,date'
         end as problem_field,
         case
-            when keyed.symbol is null or keyed.symbol !~ '^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$'
+            when stage.symbol is null or stage.symbol !~ '^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$'
                 then 'a ticker of A-Z, 0-9 and ^ . _ = / - (at most 32 characters)'
-            when keyed.price_date is null then 'a date'
-            when keyed.price_date > settings.last_closed
+            when stage.price_date is null then 'a date'
+            when stage.price_date > settings.last_closed
                 then 'a date on or before the last closed session ' || settings.last_closed
             when trading_days.session_date is null
                 then 'a ' || settings.calendar || ' trading day'
-            when keyed.close is null or keyed.close in ('NaN', 'Infinity', '-Infinity')
+            when stage.close is null or stage.close in ('NaN', 'Infinity', '-Infinity')
                 then 'a finite number'
-            when keyed.close <= 0 then 'a positive number'
-            when keyed.adj_close in ('NaN', 'Infinity', '-Infinity') or keyed.adj_close <= 0
+            when stage.close <= 0 then 'a positive number'
+            when stage.adj_close in ('NaN', 'Infinity', '-Infinity') or stage.adj_close <= 0
                 then 'a finite positive number or nothing'
-            when keyed.volume in ('NaN', 'Infinity', '-Infinity') or keyed.volume < 0
-                or keyed.volume <> trunc(keyed.volume) or keyed.volume > 9223372036854775807
+            when stage.volume in ('NaN', 'Infinity', '-Infinity') or stage.volume < 0
+                or stage.volume <> trunc(stage.volume) or stage.volume > 9223372036854775807
                 then 'a non-negative whole number or nothing'
-            when keyed.copies > 1
-                then 'one row per symbol and date (also given on line ' || keyed.first_line || ')'
+            when duplicates.symbol is not null
+                then 'one row per symbol and date (also given on line '
+                    || duplicates.first_line || ')'
         end as expected
-    from keyed
+    from ingest_stage as stage
     cross join settings
     left join market.trading_days as trading_days
         on trading_days.calendar = settings.calendar
-        and trading_days.session_date = keyed.price_date
+        and trading_days.session_date = stage.price_date
+    left join duplicates
+        on duplicates.symbol = stage.symbol
+        and duplicates.price_date = stage.price_date
 )
 
-select * from checked
+select * from checked where problem_field is not null
 """
 
 QUARANTINE_SQL = """
@@ -122,27 +126,30 @@ select
         end,
         'nothing'
     )
-from ingest_checked
-where problem_field is not null
+from ingest_problems
 """
 
-NEW_SYMBOLS_SQL = """
+VALID_ROWS = """
+select stage.symbol, stage.price_date, stage.close, stage.adj_close, stage.volume::bigint as volume
+from ingest_stage as stage
+where not exists (select from ingest_problems as problems where problems.line = stage.line)
+"""
+
+NEW_SYMBOLS_SQL = f"""
 insert into market.symbols (symbol, kind)
-select distinct
+select
     symbol,
     (case when left(symbol, 1) = '^' then 'index' else 'unknown' end)::market.symbol_kind
-from ingest_checked
-where problem_field is null
+from (select distinct symbol from ({VALID_ROWS}) as valid_rows) as valid
 on conflict (symbol) do nothing
+returning symbol
 """
 
 # The one upsert. Every CTE sees the table as it was before the statement, so `corrected`
 # and `backfilled` compare with the old rows, and `moves` with the old neighbours.
-UPSERT_SQL = """
-with valid as (
-    select symbol, price_date, close, adj_close, volume::bigint as volume
-    from ingest_checked
-    where problem_field is null
+UPSERT_SQL = f"""
+with valid as materialized (
+    {VALID_ROWS}
 ),
 
 stored as (
@@ -152,10 +159,11 @@ stored as (
     group by prices.symbol
 ),
 
--- a historical close (or adj_close) that changed
+-- a historical close (or adj_close) that changed (only symbols with stored rows)
 corrected as (
     select valid.symbol, min(valid.price_date) as from_date
     from valid
+    inner join stored on stored.symbol = valid.symbol
     inner join market.prices as prices
         on prices.symbol = valid.symbol and prices.price_date = valid.price_date
     where (prices.close, prices.adj_close) is distinct from (valid.close, valid.adj_close)
@@ -249,9 +257,10 @@ select
     (select count(*) from upserted where not is_insert) as updated,
     (select count(*) from flagged) as flagged,
     (
-        select coalesce(jsonb_object_agg(symbol, from_date), '{}')
+        select coalesce(jsonb_object_agg(symbol, from_date), '{{}}')
         from (select symbol, min(from_date) as from_date from dirty group by symbol) as earliest
-    ) as dirty
+    ) as dirty,
+    (select coalesce(array_agg(distinct symbol), '{{}}') from valid) as symbols
 """
 
 
@@ -323,25 +332,28 @@ def _copy_text(value: object) -> str:
 
 
 def _frame_to_copy(frame: pd.DataFrame, first_line: int) -> bytes:
-    """A long frame (symbol, price_date, close[, adj_close, volume]) as COPY text, vectorised."""
+    """A long frame (symbol, price_date, close[, adj_close, volume]) as COPY text.
+
+    Columns are formatted vectorised (floats keep their shortest repr; NaN and ±inf are
+    spelled so numeric reads them), then joined row-wise in one pass.
+    """
     n = len(frame)
-    parts = [pd.Series(np.arange(first_line, first_line + n)).astype(str)]
-    parts.append(frame["symbol"].astype("string").fillna("\\N").reset_index(drop=True))
-    dates = pd.to_datetime(frame["price_date"]).reset_index(drop=True)
-    parts.append(dates.dt.strftime("%Y-%m-%d").fillna("\\N"))
+    if n == 0:
+        return b""
+    columns = [np.arange(first_line, first_line + n).astype(str).tolist()]
+    columns.append(frame["symbol"].astype("string").fillna("\\N").tolist())
+    dates = pd.to_datetime(frame["price_date"])
+    columns.append(dates.dt.strftime("%Y-%m-%d").fillna("\\N").tolist())
     for column in ("close", "adj_close", "volume"):
         if column not in frame:
-            parts.append(pd.Series(["\\N"] * n))
+            columns.append(["\\N"] * n)
             continue
         values = pd.to_numeric(frame[column], errors="coerce").astype("float64").to_numpy()
-        text = pd.Series(values.astype(str))  # repr-exact; nan → 'nan', inf → 'inf'
+        text = values.astype(str)  # '1.5', 'nan', 'inf', '-inf': all valid numeric input
         if column != "close":  # a missing adj_close or volume is simply unknown
-            text = text.where(~np.isnan(values), "\\N")
-        parts.append(text)
-    body = parts[0]
-    for part in parts[1:]:
-        body = body.str.cat(part, sep="\t")
-    return ("\n".join(body.tolist()) + "\n").encode() if n else b""
+            text[np.isnan(values)] = "\\N"
+        columns.append(text.tolist())
+    return ("\n".join(map("\t".join, zip(*columns, strict=True))) + "\n").encode()
 
 
 def load_rows(
@@ -368,7 +380,8 @@ def load_rows(
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(STAGE_DDL)
         cur.execute("truncate ingest_stage")
-        cur.execute("drop table if exists ingest_checked")
+        cur.execute("drop table if exists ingest_problems")
+        cur.execute("drop table if exists ingest_valid")
         with cur.copy(
             "copy ingest_stage (line, symbol, price_date, close, adj_close, volume) from stdin"
         ) as copy:
@@ -377,42 +390,35 @@ def load_rows(
             else:
                 for row in rows:
                     copy.write("\t".join(_copy_text(v) for v in row) + "\n")
-        cur.execute(CHECK_SQL, {"last_closed": last_closed})
-        result.staged = cur.execute("select count(*) from ingest_checked").fetchone()[0]
+        result.staged = cur.execute("select count(*) from ingest_stage").fetchone()[0]
         if result.staged == 0:
             return result
+        cur.execute(CHECK_SQL, {"last_closed": last_closed})
+        bad = cur.execute("select count(*) from ingest_problems").fetchone()[0]
         if strict:
-            bad = cur.execute(
-                "select count(*) from ingest_checked where problem_field is not null"
-            ).fetchone()[0]
             if bad:
                 rows_ = cur.execute(
                     """
                     select line, problem_field, expected, symbol, price_date,
                         trim_scale(close), trim_scale(adj_close), trim_scale(volume)
-                    from ingest_checked where problem_field is not null
+                    from ingest_problems
                     order by line limit %s
                     """,
                     [MAX_REPORTED_ERRORS],
                 ).fetchall()
                 errors = [_row_error(origin, r) for r in rows_]
                 raise LoadError(origin, errors, bad)
-        else:
+        elif bad:
             cur.execute(QUARANTINE_SQL, {"run_id": run_id, "source": source})
             result.quarantined = cur.rowcount
         cur.execute(NEW_SYMBOLS_SQL)
-        valid, inserted, updated, flagged, dirty = cur.execute(
+        valid, inserted, updated, flagged, dirty, symbols = cur.execute(
             UPSERT_SQL, {"source": source, "run_id": run_id}
         ).fetchone()
         result.inserted, result.updated, result.flagged = inserted, updated, flagged
         result.unchanged = valid - inserted - updated
         result.dirty = {symbol: str(day) for symbol, day in dirty.items()}
-        result.symbols = {
-            r[0]
-            for r in cur.execute(
-                "select distinct symbol from ingest_checked where problem_field is null"
-            )
-        }
+        result.symbols = set(symbols)
     return result
 
 

@@ -1,0 +1,145 @@
+"""Ingest benchmark: load N symbols × Y years of daily rows from frames through the loader.
+
+What is timed is exactly what a provider's rows go through: COPY into staging, set-based
+validation (trading days, finiteness, duplicates, last closed session), the day-over-day
+move check and the one upsert, one transaction per chunk of ``chunk_size`` symbols. Frames
+are generated chunk by chunk, so peak Python memory depends on the chunk size, not on the
+total: the benchmark measures the peak (tracemalloc) at the full size and at half the
+symbols to show it.
+
+The rows go into the database at ``url`` under symbols BENCH0000…, and are deleted after.
+
+    python -m bench.ingest_bench            # prints JSON
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from foliodb import config
+from ingest import calendar
+from ingest.load import load_rows
+
+PREFIX = "BENCH"
+
+
+def _sessions(conn: psycopg.Connection, years: int) -> tuple[np.ndarray, object]:
+    last = calendar.last_closed_session(conn)
+    rows = conn.execute(
+        "select session_date from market.trading_days where calendar = %s"
+        " and session_date <= %s and session_date > %s::date - make_interval(years => %s)"
+        " order by session_date",
+        [calendar.configured_calendar(conn), last, last, years],
+    ).fetchall()
+    return np.array([r[0] for r in rows], dtype=object), last
+
+
+def chunk_frame(symbols: list[str], dates: np.ndarray, seed: int) -> pd.DataFrame:
+    """Random-walk closes for these symbols on these dates (long format)."""
+    rng = np.random.default_rng(seed)
+    n, m = len(dates), len(symbols)
+    steps = rng.normal(0.0003, 0.015, size=(m, n))
+    closes = np.round(50 * np.exp(np.cumsum(steps, axis=1)), 4)
+    return pd.DataFrame(
+        {
+            "symbol": np.repeat(np.array(symbols, dtype=object), n),
+            "price_date": np.tile(dates, m),
+            "close": closes.ravel(),
+            "adj_close": closes.ravel(),
+            "volume": rng.integers(1e5, 1e7, size=m * n),
+        }
+    )
+
+
+def _load(
+    conn: psycopg.Connection,
+    n_symbols: int,
+    dates: np.ndarray,
+    last: object,
+    chunk_size: int,
+) -> dict:
+    symbols = [f"{PREFIX}{i:04d}" for i in range(n_symbols)]
+    totals = {"rows": 0, "inserted": 0, "updated": 0, "unchanged": 0, "quarantined": 0}
+    gen_s = load_s = 0.0
+    for start in range(0, n_symbols, chunk_size):
+        t0 = time.perf_counter()
+        frame = chunk_frame(symbols[start : start + chunk_size], dates, seed=start)
+        t1 = time.perf_counter()
+        res = load_rows(conn, frame, "csv", last_closed=last)
+        t2 = time.perf_counter()
+        gen_s += t1 - t0
+        load_s += t2 - t1
+        totals["rows"] += len(frame)
+        totals["inserted"] += res.inserted
+        totals["updated"] += res.updated
+        totals["unchanged"] += res.unchanged
+        totals["quarantined"] += res.quarantined
+        del frame
+    return {**totals, "generate_s": round(gen_s, 3), "load_s": round(load_s, 3)}
+
+
+def _cleanup(conn: psycopg.Connection) -> None:
+    like = f"{PREFIX}%"
+    conn.execute("delete from market.prices where symbol like %s", [like])
+    conn.execute("delete from market.quarantine where symbol like %s", [like])
+    conn.execute("delete from ops.dirty_symbols where symbol like %s", [like])
+    conn.execute("delete from market.symbols where symbol like %s", [like])
+
+
+def run(url: str | None = None, n_symbols: int = 500, years: int = 5, chunk_size: int = 50) -> dict:
+    """Time a first load and a re-load (all unchanged) of n_symbols × years; peak memory."""
+    with psycopg.connect(url or config.database_url(), autocommit=True) as conn:
+        dates, last = _sessions(conn, years)
+        _cleanup(conn)
+        try:
+            t0 = time.perf_counter()
+            first = _load(conn, n_symbols, dates, last, chunk_size)
+            first_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            again = _load(conn, n_symbols, dates, last, chunk_size)
+            again_s = time.perf_counter() - t0
+            _cleanup(conn)
+            # Peak Python memory (tracemalloc slows allocation: measured in separate passes).
+            peaks = {}
+            for n in (n_symbols, max(chunk_size, n_symbols // 2)):
+                _cleanup(conn)
+                tracemalloc.start()
+                _load(conn, n, dates, last, chunk_size)
+                peaks[n] = tracemalloc.get_traced_memory()[1]
+                tracemalloc.stop()
+        finally:
+            _cleanup(conn)
+    rows = first["rows"]
+    return {
+        "benchmark": "ingest_prices_load",
+        "symbols": n_symbols,
+        "years": years,
+        "sessions": len(dates),
+        "chunk_size": chunk_size,
+        "rows": rows,
+        "first_load_s": round(first_s, 3),
+        "first_load_rows_per_s": round(rows / first_s),
+        "first_load_detail": first,
+        "reload_unchanged_s": round(again_s, 3),
+        "reload_rows_per_s": round(rows / again_s),
+        "reload_detail": again,
+        "peak_python_mb_by_symbols": {n: round(b / 2**20, 1) for n, b in peaks.items()},
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "target": "well under 10 s for ~630k rows on 2 cores",
+    }
+
+
+if __name__ == "__main__":
+    kwargs = {}
+    for arg in sys.argv[1:]:
+        key, _, value = arg.partition("=")
+        kwargs[key.lstrip("-").replace("-", "_")] = int(value)
+    print(json.dumps(run(**kwargs), indent=2, default=str))
