@@ -80,6 +80,8 @@
         declare
             v_rows bigint;
         begin
+            -- big scopes (a full rebuild) aggregate millions of rows: keep them in memory
+            perform set_config('work_mem', coalesce(ops.setting('refresh_work_mem'), '256MB'), true);
             {%- if delete_where == 'all' %}
             delete from {{ local_relation }};
             {%- else %}

@@ -1,3 +1,10 @@
+{{
+    config(
+        materialized='foliodb_refresh',
+        unique_key=['calendar_date'],
+        delete_where='all',
+    )
+}}
 -- Every calendar date between the window calendar's first and last session, mapped to the
 -- first session on or after it (a weekend or a closure maps to the next session).
 with trading_days as (

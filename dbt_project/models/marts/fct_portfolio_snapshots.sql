@@ -27,19 +27,19 @@ portfolios as (
     select * from {{ ref('stg_core__portfolios') }}
 ),
 
-positions as (
+positions as not materialized (
     select * from {{ ref('int_positions_resolved') }}
 ),
 
-valuations as (
+valuations as not materialized (
     select * from {{ ref('int_valuations_ranged') }}
 ),
 
-prices_filled as (
+prices_filled as not materialized (
     select * from {{ ref('int_prices_filled_daily') }}
 ),
 
-sessions as (
+sessions as not materialized (
     select * from {{ ref('int_sessions_windowed') }}
 ),
 
@@ -154,6 +154,14 @@ public_values as (
     group by public_positions.portfolio_id, held_sessions.session_idx
 ),
 
+first_valuations as (
+    select
+        position_id,
+        min(from_idx) as first_idx
+    from valuations
+    group by position_id
+),
+
 -- PRIVATE positions: at cost until the first valuation, then each valuation's value
 private_segments as (
     select
@@ -166,11 +174,7 @@ private_segments as (
         span_positions.units * span_positions.entry_price as segment_value,
         false as is_manual
     from span_positions
-    left join lateral (
-        select min(valuations.from_idx) as first_idx
-        from valuations
-        where valuations.position_id = span_positions.position_id
-    ) as first_valuations on true
+    left join first_valuations on span_positions.position_id = first_valuations.position_id
     where span_positions.is_private
     union all
     select
@@ -289,16 +293,14 @@ flows as (
         0,
         coalesce(
             span_positions.units * span_positions.exit_price,
-            (
-                select valuations.valuation_value::float8
-                from valuations
-                where
-                    valuations.position_id = span_positions.position_id
-                    and span_positions.exit_idx between valuations.from_idx and valuations.to_idx
-            ),
+            exit_valuations.valuation_value::float8,
             span_positions.units * span_positions.entry_price
         )
     from span_positions
+    left join valuations as exit_valuations
+        on
+            span_positions.position_id = exit_valuations.position_id
+            and span_positions.exit_idx between exit_valuations.from_idx and exit_valuations.to_idx
     where
         span_positions.is_private
         and span_positions.exit_idx between span_positions.start_idx and span_positions.last_idx
