@@ -22,7 +22,9 @@ portfolio_periods as (
     select * from {{ ref('int_portfolio_periods') }}
 ),
 
-snapshots as (
+-- not materialized: read through its (portfolio_id, session_idx) key, for the scope's
+-- portfolios only, never scanned whole into a CTE
+snapshots as not materialized (
     select * from {{ ref('fct_portfolio_snapshots') }}
 ),
 
@@ -96,60 +98,42 @@ thinning as (
     from bounds
 ),
 
--- the kept sessions, generated from the indexes alone (snapshots are contiguous per portfolio)
-kept_sessions as (
+-- the kept points of each chart, read with one range scan of the snapshots key per chart
+-- and aggregated in session order; kept: START, the recent sessions, every step-th other
+chart_points as (
     select
         thinning.portfolio_id,
         thinning.period,
-        kept.session_idx
+        kept.n_points,
+        kept.point_dates,
+        kept.point_values,
+        kept.point_cum_returns,
+        kept.point_benchmark_cum_returns
     from thinning
     cross join lateral (
-        select thinning.start_idx as session_idx
-        where thinning.n_sessions > 260
-        union all
-        select sampled.session_idx
-        from generate_series(thinning.start_idx + 1, thinning.recent_idx - 1, thinning.step) as sampled (session_idx)
-        where thinning.n_sessions > 260
-        union all
-        select recent.session_idx
-        from generate_series(
-            case when thinning.n_sessions > 260 then thinning.recent_idx else thinning.start_idx end,
-            thinning.end_idx
-        ) as recent (session_idx)
+        select
+            count(*) as n_points,
+            array_agg(snapshots.session_date order by snapshots.session_idx) as point_dates,
+            array_agg(snapshots.market_value order by snapshots.session_idx) as point_values,
+            array_agg(
+                (1 + snapshots.cum_twr) / nullif(1 + thinning.start_twr, 0) - 1
+                order by snapshots.session_idx
+            ) as point_cum_returns,
+            array_agg(
+                (snapshots.benchmark_close / nullif(thinning.start_benchmark_close, 0))::float8 - 1
+                order by snapshots.session_idx
+            ) as point_benchmark_cum_returns
+        from snapshots
+        where
+            snapshots.portfolio_id = thinning.portfolio_id
+            and snapshots.session_idx between thinning.start_idx and thinning.end_idx
+            and (
+                thinning.n_sessions <= 260
+                or snapshots.session_idx = thinning.start_idx
+                or snapshots.session_idx >= thinning.recent_idx
+                or (snapshots.session_idx - thinning.start_idx - 1) % thinning.step = 0
+            )
     ) as kept
-),
-
-points as (
-    select
-        kept_sessions.portfolio_id,
-        kept_sessions.period,
-        snapshots.session_idx,
-        snapshots.session_date,
-        snapshots.market_value,
-        (1 + snapshots.cum_twr) / nullif(1 + thinning.start_twr, 0) - 1 as cum_return,
-        (snapshots.benchmark_close / nullif(thinning.start_benchmark_close, 0))::float8 - 1 as benchmark_cum_return
-    from kept_sessions
-    inner join thinning
-        on
-            kept_sessions.portfolio_id = thinning.portfolio_id
-            and kept_sessions.period = thinning.period
-    inner join snapshots
-        on
-            kept_sessions.portfolio_id = snapshots.portfolio_id
-            and kept_sessions.session_idx = snapshots.session_idx
-),
-
-point_arrays as (
-    select
-        points.portfolio_id,
-        points.period,
-        count(*) as n_points,
-        array_agg(points.session_date order by points.session_idx) as point_dates,
-        array_agg(points.market_value order by points.session_idx) as point_values,
-        array_agg(points.cum_return order by points.session_idx) as point_cum_returns,
-        array_agg(points.benchmark_cum_return order by points.session_idx) as point_benchmark_cum_returns
-    from points
-    group by points.portfolio_id, points.period
 ),
 
 returns as (
@@ -177,21 +161,21 @@ final as (
         returns.period_twr - returns.benchmark_return as excess_return,
         returns.is_partial,
         returns.n_sessions,
-        point_arrays.n_points,
+        chart_points.n_points,
         returns.end_date as as_of,
         returns.is_closed,
         -- open, and behind the last closed session (a closed portfolio cannot get newer)
         not returns.is_closed and returns.end_date < last_closed.session_date as is_stale,
-        point_arrays.point_dates,
-        point_arrays.point_values,
-        point_arrays.point_cum_returns,
-        point_arrays.point_benchmark_cum_returns,
+        chart_points.point_dates,
+        chart_points.point_values,
+        chart_points.point_cum_returns,
+        chart_points.point_benchmark_cum_returns,
         refresh_windows.run_id as computed_by_run
     from returns
-    inner join point_arrays
+    inner join chart_points
         on
-            returns.portfolio_id = point_arrays.portfolio_id
-            and returns.period = point_arrays.period
+            returns.portfolio_id = chart_points.portfolio_id
+            and returns.period = chart_points.period
     cross join last_closed
     cross join refresh_windows
 )
