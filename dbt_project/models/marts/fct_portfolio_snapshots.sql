@@ -93,11 +93,23 @@ span_positions as (
 -- each quoted symbol's filled closes as one array from the first session needed
 needed_symbols as (
     select
-        symbol,
-        min(greatest(entry_idx, start_idx)) as from_idx
-    from span_positions
-    where not is_private
-    group by symbol
+        needed.symbol,
+        min(needed.from_idx) as from_idx
+    from (
+        select
+            span_positions.symbol,
+            greatest(span_positions.entry_idx, span_positions.start_idx) as from_idx
+        from span_positions
+        where not span_positions.is_private
+        union all
+        -- benchmarks, from each portfolio's first session (the base of its cumulative return)
+        select
+            portfolios.benchmark_symbol,
+            spans.first_idx
+        from spans
+        inner join portfolios on spans.portfolio_id = portfolios.portfolio_id
+    ) as needed
+    group by needed.symbol
 ),
 
 symbol_series as (
@@ -126,11 +138,8 @@ first_quotes as (
 public_positions as (
     select
         span_positions.*,
-        symbol_series.base_idx,
-        symbol_series.closes,
         coalesce(first_quotes.first_quote_idx, 2147483647) as first_quote_idx
     from span_positions
-    left join symbol_series on span_positions.symbol = symbol_series.symbol
     left join first_quotes on span_positions.symbol = first_quotes.symbol
     where not span_positions.is_private
 ),
@@ -142,11 +151,12 @@ public_values as (
         held_sessions.session_idx,
         sum(
             public_positions.units * coalesce(
-                public_positions.closes[held_sessions.session_idx - public_positions.base_idx + 1],
+                symbol_series.closes[held_sessions.session_idx - symbol_series.base_idx + 1],
                 public_positions.entry_price
             )
         ) as public_value
     from public_positions
+    left join symbol_series on public_positions.symbol = symbol_series.symbol
     cross join lateral generate_series(
         greatest(public_positions.entry_idx, public_positions.start_idx),
         least(coalesce(public_positions.exit_idx, 2147483647) - 1, public_positions.last_idx)
@@ -281,10 +291,11 @@ flows as (
         0,
         public_positions.units * coalesce(
             public_positions.exit_price,
-            public_positions.closes[public_positions.exit_idx - public_positions.base_idx + 1],
+            symbol_series.closes[public_positions.exit_idx - symbol_series.base_idx + 1],
             public_positions.entry_price
         )
     from public_positions
+    left join symbol_series on public_positions.symbol = symbol_series.symbol
     where public_positions.exit_idx between public_positions.start_idx and public_positions.last_idx
     union all
     select
@@ -443,22 +454,16 @@ final as (
             else (1 + chained.base_twr) * exp(chained.log_growth) - 1
         end as cum_twr,
         portfolios.benchmark_symbol,
-        benchmark.close_price as benchmark_close,
-        (benchmark.close_price / nullif(benchmark_base.close_price, 0) - 1)::float8 as benchmark_cum_return,
+        benchmark.closes[chained.session_idx - benchmark.base_idx + 1] as benchmark_close,
+        benchmark.closes[chained.session_idx - benchmark.base_idx + 1]
+        / nullif(benchmark.closes[chained.first_idx - benchmark.base_idx + 1], 0) - 1 as benchmark_cum_return,
         chained.first_idx,
         refresh_windows.run_id as computed_by_run
     from chained
     inner join sessions on chained.session_idx = sessions.session_idx
     inner join portfolios on chained.portfolio_id = portfolios.portfolio_id
     cross join refresh_windows
-    left join prices_filled as benchmark
-        on
-            portfolios.benchmark_symbol = benchmark.symbol
-            and chained.session_idx = benchmark.session_idx
-    left join prices_filled as benchmark_base
-        on
-            portfolios.benchmark_symbol = benchmark_base.symbol
-            and chained.first_idx = benchmark_base.session_idx
+    left join symbol_series as benchmark on portfolios.benchmark_symbol = benchmark.symbol
 )
 
 select * from final

@@ -87,6 +87,16 @@ held as (
         and coalesce(positions.exit_idx, 2147483647) > factor_settings.as_of_idx
 ),
 
+-- closes at the as-of session only (the positions are valued on that one session)
+closes_at_as_of as (
+    select
+        prices_filled.symbol,
+        prices_filled.session_idx,
+        prices_filled.close_price
+    from prices_filled
+    inner join factor_settings on prices_filled.session_idx = factor_settings.as_of_idx
+),
+
 valued as (
     select
         held.portfolio_id,
@@ -95,13 +105,13 @@ valued as (
         case
             when held.investment_class = 'PRIVATE'
                 then coalesce(valuations.valuation_value, held.units * held.entry_price)
-            else held.units * coalesce(prices_filled.close_price, held.entry_price)
+            else held.units * coalesce(closes_at_as_of.close_price, held.entry_price)
         end as position_value
     from held
-    left join prices_filled
+    left join closes_at_as_of
         on
-            held.symbol = prices_filled.symbol
-            and held.as_of_idx = prices_filled.session_idx
+            held.symbol = closes_at_as_of.symbol
+            and held.as_of_idx = closes_at_as_of.session_idx
             and held.investment_class <> 'PRIVATE'
     left join valuations
         on

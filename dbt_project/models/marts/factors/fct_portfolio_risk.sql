@@ -32,6 +32,10 @@ factor_settings as (
     select * from {{ ref('int_factor_settings_pivoted') }}
 ),
 
+sessions as (
+    select * from {{ ref('int_sessions_windowed') }}
+),
+
 scoped_snapshots as (
     select
         snapshots.portfolio_id,
@@ -81,73 +85,65 @@ period_days as (
             periods.portfolio_id = scoped_snapshots.portfolio_id
             and scoped_snapshots.session_idx between periods.start_idx and periods.end_idx
     left join risk_free_returns on scoped_snapshots.session_idx = risk_free_returns.session_idx
-    window by_period as (partition by periods.portfolio_id, periods.period order by scoped_snapshots.session_idx)
+    window by_period as (partition by periods.portfolio_id, periods.period_order order by scoped_snapshots.session_idx)
 ),
 
+-- one sort order (portfolio, period_order, session) for every window and the aggregate below
 drawdowns as (
     select
         period_days.*,
         period_days.wealth / nullif(max(period_days.wealth) over running, 0) - 1 as drawdown
     from period_days
     window running as (
-        partition by period_days.portfolio_id, period_days.period
+        partition by period_days.portfolio_id, period_days.period_order
         order by period_days.session_idx
         rows between unbounded preceding and current row
     )
 ),
 
--- the deepest drawdown's trough (the first, on ties) and the last peak before it
-troughs as (
-    select distinct on (portfolio_id, period)
-        portfolio_id,
-        period,
-        session_idx as trough_idx,
-        session_date as trough_date,
-        drawdown as max_drawdown
+-- the last session at the running maximum so far (the peak a later trough falls from), and
+-- the period's extremes, so the aggregate can pick their sessions without sorting again
+marked as (
+    select
+        drawdowns.*,
+        max(case when drawdowns.drawdown = 0 then drawdowns.session_idx end) over running as last_peak_idx,
+        min(drawdowns.drawdown) over whole as period_max_drawdown,
+        max(drawdowns.daily_return) filter (where drawdowns.session_idx > drawdowns.start_idx) over whole as period_best,
+        min(drawdowns.daily_return) filter (where drawdowns.session_idx > drawdowns.start_idx) over whole as period_worst
     from drawdowns
-    order by portfolio_id asc, period asc, drawdown asc, session_idx asc
+    window
+        running as (
+            partition by drawdowns.portfolio_id, drawdowns.period_order
+            order by drawdowns.session_idx
+            rows between unbounded preceding and current row
+        ),
+        whole as (partition by drawdowns.portfolio_id, drawdowns.period_order)
 ),
 
-peaks as (
-    select distinct on (drawdowns.portfolio_id, drawdowns.period)
-        drawdowns.portfolio_id,
-        drawdowns.period,
-        drawdowns.session_date as peak_date
-    from drawdowns
-    inner join troughs
-        on
-            drawdowns.portfolio_id = troughs.portfolio_id
-            and drawdowns.period = troughs.period
-            and drawdowns.session_idx <= troughs.trough_idx
-    where drawdowns.drawdown = 0
-    order by drawdowns.portfolio_id asc, drawdowns.period asc, drawdowns.session_idx desc
-),
-
--- the period's returns: the sessions after START
-period_returns as (
-    select * from period_days
-    where session_idx > start_idx
-),
-
+-- the period's returns are the sessions after START; the drawdown path includes START
 statistics as (
     select
         portfolio_id,
-        period,
-        count(*)::integer as n_returns,
-        avg(daily_return) as mean_daily_return,
-        stddev_samp(daily_return) as daily_volatility,
-        avg(daily_return - risk_free_return) as mean_excess_return,
-        stddev_samp(daily_return - risk_free_return) as excess_volatility,
-        avg(risk_free_return) as mean_risk_free_return,
-        regr_slope(daily_return, benchmark_return) as beta,
-        corr(daily_return, benchmark_return) as correlation,
-        regr_count(daily_return, benchmark_return)::integer as n_benchmark_returns,
-        max(daily_return) as best_day_return,
-        min(daily_return) as worst_day_return,
-        (array_agg(session_date order by daily_return desc, session_idx asc))[1] as best_day_date,
-        (array_agg(session_date order by daily_return asc, session_idx asc))[1] as worst_day_date
-    from period_returns
-    group by portfolio_id, period
+        period_order,
+        count(*) filter (where session_idx > start_idx)::integer as n_returns,
+        avg(daily_return) filter (where session_idx > start_idx) as mean_daily_return,
+        stddev_samp(daily_return) filter (where session_idx > start_idx) as daily_volatility,
+        avg(daily_return - risk_free_return) filter (where session_idx > start_idx) as mean_excess_return,
+        stddev_samp(daily_return - risk_free_return) filter (where session_idx > start_idx) as excess_volatility,
+        avg(risk_free_return) filter (where session_idx > start_idx) as mean_risk_free_return,
+        regr_slope(daily_return, benchmark_return) filter (where session_idx > start_idx) as beta,
+        corr(daily_return, benchmark_return) filter (where session_idx > start_idx) as correlation,
+        regr_count(daily_return, benchmark_return) filter (where session_idx > start_idx)::integer as n_benchmark_returns,
+        min(period_best) as best_day_return,
+        min(period_worst) as worst_day_return,
+        min(session_idx) filter (where session_idx > start_idx and daily_return = period_best) as best_day_idx,
+        min(session_idx) filter (where session_idx > start_idx and daily_return = period_worst) as worst_day_idx,
+        min(period_max_drawdown) as max_drawdown,
+        -- the first session at the lowest point, and the last peak before it
+        min(session_idx) filter (where drawdown = period_max_drawdown) as trough_idx,
+        min(last_peak_idx) filter (where drawdown = period_max_drawdown) as peak_idx
+    from marked
+    group by portfolio_id, period_order
 ),
 
 final as (
@@ -161,9 +157,9 @@ final as (
         coalesce(statistics.n_returns, 0) as n_returns,
         statistics.mean_daily_return,
         statistics.daily_volatility * sqrt(252) as annualized_volatility,
-        troughs.max_drawdown,
-        case when troughs.max_drawdown < 0 then peaks.peak_date end as drawdown_peak_date,
-        case when troughs.max_drawdown < 0 then troughs.trough_date end as drawdown_trough_date,
+        statistics.max_drawdown,
+        case when statistics.max_drawdown < 0 then peak_sessions.session_date end as drawdown_peak_date,
+        case when statistics.max_drawdown < 0 then trough_sessions.session_date end as drawdown_trough_date,
         statistics.mean_excess_return / nullif(statistics.excess_volatility, 0) * sqrt(252) as sharpe_ratio,
         factor_settings.risk_free_symbol,
         statistics.mean_risk_free_return * 252 as risk_free_annual_rate,
@@ -171,9 +167,9 @@ final as (
         statistics.correlation as benchmark_correlation,
         coalesce(statistics.n_benchmark_returns, 0) as n_benchmark_returns,
         statistics.best_day_return,
-        statistics.best_day_date,
+        best_sessions.session_date as best_day_date,
         statistics.worst_day_return,
-        statistics.worst_day_date,
+        worst_sessions.session_date as worst_day_date,
         factor_settings.run_id as computed_by_run
     from periods
     inner join scopes on periods.portfolio_id = scopes.portfolio_id
@@ -181,15 +177,11 @@ final as (
     left join statistics
         on
             periods.portfolio_id = statistics.portfolio_id
-            and periods.period = statistics.period
-    left join troughs
-        on
-            periods.portfolio_id = troughs.portfolio_id
-            and periods.period = troughs.period
-    left join peaks
-        on
-            periods.portfolio_id = peaks.portfolio_id
-            and periods.period = peaks.period
+            and periods.period_order = statistics.period_order
+    left join sessions as peak_sessions on statistics.peak_idx = peak_sessions.session_idx
+    left join sessions as trough_sessions on statistics.trough_idx = trough_sessions.session_idx
+    left join sessions as best_sessions on statistics.best_day_idx = best_sessions.session_idx
+    left join sessions as worst_sessions on statistics.worst_day_idx = worst_sessions.session_idx
 )
 
 select * from final
