@@ -58,11 +58,17 @@ duplicates as (
     having count(*) > 1
 ),
 
+-- the format check once per distinct symbol, not per row
+symbols as (
+    select symbol, symbol ~ '^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$' as is_wellformed
+    from (select distinct symbol from ingest_stage) as distinct_symbols
+),
+
 checked as (
     select
         stage.*,
         case
-            when stage.symbol is null or stage.symbol !~ '^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$'
+            when not coalesce(symbols.is_wellformed, false)
                 then 'symbol'
             when stage.price_date is null then 'date'
             when stage.price_date > settings.last_closed then 'date'
@@ -78,7 +84,7 @@ checked as (
             when duplicates.symbol is not null then 'symbol,date'
         end as problem_field,
         case
-            when stage.symbol is null or stage.symbol !~ '^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$'
+            when not coalesce(symbols.is_wellformed, false)
                 then 'a ticker of A-Z, 0-9 and ^ . _ = / - (at most 32 characters)'
             when stage.price_date is null then 'a date'
             when stage.price_date > settings.last_closed
@@ -99,6 +105,7 @@ checked as (
         end as expected
     from ingest_stage as stage
     cross join settings
+    left join symbols on symbols.symbol = stage.symbol
     left join market.trading_days as trading_days
         on trading_days.calendar = settings.calendar
         and trading_days.session_date = stage.price_date
