@@ -1019,9 +1019,6 @@ def test_private_position_with_two_valuations_then_edits(
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="option expiry (intrinsic value, then not held) is not in the models yet"
-)
 def test_options_expiring_in_the_money_and_worthless(use_db: str, conn: psycopg.Connection) -> None:
     """Hand-worked: on its expiry session an option is worth quantity x 100 x intrinsic value
     from the underlying's close (call: S - K, put: K - S, floored at 0); after it, not held."""

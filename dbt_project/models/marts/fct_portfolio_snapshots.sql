@@ -54,6 +54,8 @@ scoped_positions as (
         positions.exit_price::float8 as exit_price,
         positions.entry_idx,
         positions.exit_idx,
+        positions.expiry_idx,
+        positions.expiry_value::float8 as expiry_value,
         scopes.from_idx
     from positions
     inner join scopes on positions.portfolio_id = scopes.portfolio_id
@@ -150,10 +152,15 @@ public_values as (
         public_positions.portfolio_id,
         held_sessions.session_idx,
         sum(
-            public_positions.units * coalesce(
-                symbol_series.closes[held_sessions.session_idx - symbol_series.base_idx + 1],
-                public_positions.entry_price
-            )
+            public_positions.units * case
+                -- an option on its expiry session is worth its intrinsic value
+                when held_sessions.session_idx = public_positions.expiry_idx and public_positions.expiry_value is not null
+                    then public_positions.expiry_value
+                else coalesce(
+                    symbol_series.closes[held_sessions.session_idx - symbol_series.base_idx + 1],
+                    public_positions.entry_price
+                )
+            end
         ) as public_value
     from public_positions
     left join symbol_series on public_positions.symbol = symbol_series.symbol
