@@ -164,10 +164,11 @@ public_values as (
         ) as public_value
     from public_positions
     left join symbol_series on public_positions.symbol = symbol_series.symbol
-    cross join lateral generate_series(
-        greatest(public_positions.entry_idx, public_positions.start_idx),
-        least(coalesce(public_positions.exit_idx, 2147483647) - 1, public_positions.last_idx)
-    ) as held_sessions (session_idx)
+    cross join
+        lateral generate_series(
+            greatest(public_positions.entry_idx, public_positions.start_idx),
+            least(coalesce(public_positions.exit_idx, 2147483647) - 1, public_positions.last_idx)
+        ) as held_sessions (session_idx)
     group by public_positions.portfolio_id, held_sessions.session_idx
 ),
 
@@ -277,7 +278,7 @@ stale as (
             public_positions.symbol = prices_filled.symbol
             and prices_filled.session_idx >= greatest(public_positions.entry_idx, public_positions.start_idx)
             and prices_filled.session_idx < coalesce(public_positions.exit_idx, 2147483647)
-            and prices_filled.session_idx <= public_positions.last_idx
+            and public_positions.last_idx >= prices_filled.session_idx
     where prices_filled.stale_sessions > 0
     group by public_positions.portfolio_id, prices_filled.session_idx
 ),
