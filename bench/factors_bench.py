@@ -86,7 +86,11 @@ def run(url: str, portfolios: int = 300, seed: int = 42) -> dict[str, Any]:
     result: dict[str, Any] = {"bench": "factors", "symbols": SYMBOLS, "years": YEARS}
     with psycopg.connect(url) as conn:
         priced = conn.execute("select count(distinct symbol) from market.prices").fetchone()[0]
-        installed = conn.execute("select exists (select from ops.model_steps)").fetchone()[0]
+        # Installed, and every refresh function of the current graph exists.
+        installed = conn.execute(
+            "select exists (select from ops.model_steps) and not exists ("
+            " select from ops.model_steps where to_regproc(refresh_function) is null)"
+        ).fetchone()[0]
     if priced < SYMBOLS:
         started = time.perf_counter()
         datagen.generate(
