@@ -6,6 +6,7 @@ import click
 from rich.table import Table
 
 from cli.main import emit_json, err, friendly, out
+from foliodb import models as models_module
 from foliodb import refresh as refresh_module
 from foliodb import status as status_module
 from foliodb.errors import FolioError
@@ -116,6 +117,27 @@ def status(as_json: bool) -> None:
         out.print(quarantine)
 
 
+@click.command(
+    context_settings={"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]},
+    add_help_option=False,
+)
+@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
+@friendly
+def dbt(dbt_args: tuple[str, ...]) -> None:
+    """Run dbt against foliodb's database (the connection comes from DATABASE_URL or .folio).
+
+    Example:
+
+        folio dbt build --select fct_portfolio_snapshots
+        folio dbt docs generate
+    """
+    if not dbt_args or dbt_args[0] in ("-h", "--help"):
+        click.echo(click.get_current_context().get_help())
+        return
+    models_module.run_dbt(list(dbt_args), quiet=False)
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(refresh)
     cli.add_command(status)
+    cli.add_command(dbt)

@@ -177,18 +177,18 @@ def test_closure_2025_01_09_has_no_snapshot(world) -> None:
 def test_position_added_at_the_days_close_is_a_flow_not_a_gain(world) -> None:
     ids, snaps = world
     r = _rows(snaps, ids["added"])
-    # Flows at the end of the day at their own price:
-    # 01-06: AAA 100, inflow 100, nothing before: r = 100/100 - 1 = 0
-    # 01-07: AAA 110 + CCC 4*50 = 310, inflow 200: r = (310 - 200)/100 - 1 = 0.1
-    #        (the 200 jump in value is a flow: r is AAA's own 100 -> 110)
-    # 01-08: AAA stale 110 + CCC 6*50 = 410, inflow 100 bought at the close of 50:
-    #        r = (410 - 100)/310 - 1 = 0: buying at the day's close changes nothing.
+    # 01-06: AAA 100, inflow 100: r = 100/100 - 1 = 0
+    # 01-07: AAA 110 + CCC 4*50 = 310, inflow 200: r = 310/(100+200) - 1 = 1/30
+    #        (the 200 jump in value is a flow: r is not 310/100 - 1)
+    # 01-08: AAA stale 110 + CCC 6*50 = 410, inflow 100 at the close of 50:
+    #        r = 410/(310+100) - 1 = 0: the rest of the portfolio was flat, so buying at the
+    #        day's close changed nothing.
     # 01-10: 110 + 300 = 410: r = 0;  01-13: 120 + 300 = 420: r = 420/410 - 1 = 1/41
     assert r["inflow"].tolist() == pytest.approx([100, 200, 100, 0, 0])
     assert r["market_value"].tolist() == pytest.approx([100, 310, 410, 410, 420])
-    assert r["daily_return"].tolist() == pytest.approx([0, 0.1, 0, 0, 1 / 41], abs=1e-12)
-    # cum = 1.1 * (42/41) - 1
-    assert r["cum_twr"].iloc[-1] == pytest.approx(1.1 * 42 / 41 - 1, abs=1e-12)
+    assert r["daily_return"].tolist() == pytest.approx([0, 1 / 30, 0, 0, 1 / 41], abs=1e-12)
+    # cum = (31/30) * (42/41) - 1
+    assert r["cum_twr"].iloc[-1] == pytest.approx(31 / 30 * 42 / 41 - 1, abs=1e-12)
     assert r["positions_held"].tolist() == [1, 2, 3, 3, 3]
 
 
@@ -199,7 +199,7 @@ def test_closed_position_with_exit_price_is_an_outflow(world) -> None:
     assert list(r.index) == ["2025-01-06", "2025-01-07", "2025-01-08", "2025-01-10"]
     assert r["market_value"].tolist() == pytest.approx([100, 110, 110, 0])
     assert r["positions_held"].tolist() == [1, 1, 1, 0]
-    # 01-10: outflow 10 * 11.5 = 115; r = (0 + 115 - 0)/110 - 1 = 5/110
+    # 01-10: outflow 10 * 11.5 = 115; r = (0 + 115)/(110 + 0) - 1 = 5/110
     assert r["outflow"].tolist() == pytest.approx([0, 0, 0, 115])
     assert r["daily_return"].iloc[-1] == pytest.approx(5 / 110, abs=1e-12)
     # cum = 1.1 * 115/110 - 1 = 0.15 (bought at 10, sold at 11.5)

@@ -30,18 +30,19 @@ def test_fallbacks_to_last_close_and_entry_price(market) -> None:
     # 01-06: AAA 10×10 = 100 bought at 10: r = 100/100 − 1 = 0
     assert snaps["2025-01-06"]["market_value"] == 100
     assert snaps["2025-01-06"]["daily_return"] == 0
-    # 01-07: AAA 10×11 = 110 + BBB 5×20 = 100 (entry) → 210; r = (210 − 100)/100 − 1 = 0.10
+    # 01-07: AAA 10×11 = 110 + BBB 5×20 = 100 (entry) → 210; BBB's 100 came in at the start of
+    # the day: r = 210/(100 + 100) − 1 = 0.05
     s = snaps["2025-01-07"]
     assert (s["market_value"], s["n_close"], s["n_entry"], s["inflow"]) == (210, 1, 1, 100)
-    assert s["daily_return"] == pytest.approx(0.10, abs=1e-12)
+    assert s["daily_return"] == pytest.approx(0.05, abs=1e-12)
     # 01-08: AAA has no quote: its 01-07 close (1 session old); 210 again, r = 0
     s = snaps["2025-01-08"]
     assert (s["market_value"], s["n_stale"], s["max_stale_sessions"]) == (210, 1, 1)
     assert s["daily_return"] == pytest.approx(0, abs=1e-12)
-    # 01-10 (the 01-09 closure skipped): AAA 12 → 220; r = 220/210 − 1; cum = 1.1 × 220/210 − 1
+    # 01-10 (the 01-09 closure skipped): AAA 12 → 220; r = 220/210 − 1; cum = 1.05 × 220/210 − 1
     s = snaps["2025-01-10"]
     assert s["market_value"] == 220
-    assert s["cum_twr"] == pytest.approx(1.1 * 220 / 210 - 1, abs=1e-12)
+    assert s["cum_twr"] == pytest.approx(1.05 * 220 / 210 - 1, abs=1e-12)
     # 01-13: AAA stale again (1 session); nothing moves
     s = snaps["2025-01-13"]
     assert (s["market_value"], s["n_stale"], s["cost_basis"], s["unrealized_pnl"]) == (
@@ -50,7 +51,7 @@ def test_fallbacks_to_last_close_and_entry_price(market) -> None:
         200,
         20,
     )
-    assert s["cum_twr"] == pytest.approx(1.1 * 220 / 210 - 1, abs=1e-12)
+    assert s["cum_twr"] == pytest.approx(0.10, abs=1e-12)
     # Benchmark over the same sessions: 105 / 100 − 1
     assert s["benchmark_close"] == 105
     assert s["benchmark_cum_return"] == pytest.approx(0.05, abs=1e-12)
@@ -58,18 +59,31 @@ def test_fallbacks_to_last_close_and_entry_price(market) -> None:
     assert all(row["market_value"] > 0 for row in snaps.values())
 
 
-def test_position_added_mid_period_at_the_close_leaves_twr_unchanged(market) -> None:
+def test_position_added_mid_period_is_a_flow_not_a_gain(market) -> None:
     conn = market
     pid = add_portfolio(conn)
     add_position(conn, pid, "AAA", 10, "2025-01-06", 10)
-    add_position(conn, pid, "AAA", 2, "2025-01-10", 12)  # bought at 01-10's close
+    add_position(conn, pid, "AAA", 2, "2025-01-08", 11)  # bought at 11 on a flat day
     refresh(conn)
     snaps = snapshots(conn, pid)
-    # 01-10: 12 × 12 = 144, inflow 24; r = (144 − 24)/110 − 1 = 1/11
-    assert snaps["2025-01-10"]["market_value"] == 144
+    # 01-08: 12 × 11 = 132, inflow 22 at the start of the day: r = 132/(110 + 22) − 1 = 0
+    assert snaps["2025-01-08"]["market_value"] == 132
+    assert snaps["2025-01-08"]["inflow"] == 22
+    assert snaps["2025-01-08"]["daily_return"] == pytest.approx(0, abs=1e-12)
+    # 01-10: 144/132 − 1 = 1/11. The TWR is AAA's own 10 → 12 = +20 %: the 22 added is no gain.
     assert snaps["2025-01-10"]["daily_return"] == pytest.approx(1 / 11, abs=1e-12)
-    # The TWR is AAA's own return, 10 → 12 = +20 %, as if the second lot never came.
     assert snaps["2025-01-13"]["cum_twr"] == pytest.approx(0.20, abs=1e-12)
+
+
+def test_large_purchase_above_the_close_never_goes_below_minus_100_percent(market) -> None:
+    conn = market
+    pid = add_portfolio(conn)
+    add_position(conn, pid, "AAA", 1, "2025-01-06", 10)
+    add_position(conn, pid, "AAA", 1000, "2025-01-07", 13)  # paid 13, closed at 11
+    refresh(conn)
+    # 01-07: 1001 × 11 = 11011 over 10 + 13000: r = 11011/13010 − 1 ≈ −15 %, not below −100 %
+    s = snapshots(conn, pid)["2025-01-07"]
+    assert s["daily_return"] == pytest.approx(11011 / 13010 - 1, abs=1e-12)
 
 
 def test_closed_position_is_an_outflow_not_a_loss(market) -> None:

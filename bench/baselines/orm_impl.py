@@ -374,13 +374,8 @@ class PortfolioService:
                         n_entry += 1
                     else:
                         n_manual += 1
-            # flows at the end of the day at their own price (docs/semantics.md)
-            if prev_mv != 0:
-                r = (mv + outflow - inflow) / prev_mv - 1.0
-            elif inflow != 0:
-                r = (mv + outflow) / inflow - 1.0
-            else:
-                r = 0.0
+            denom = prev_mv + inflow
+            r = 0.0 if denom == 0 else (mv + outflow) / denom - 1.0
             growth *= 1.0 + r
             bench = self.benchmark_close(portfolio.benchmark_symbol, day)
             if i == 0:

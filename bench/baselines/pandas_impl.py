@@ -414,12 +414,9 @@ def compute_snapshots(
         mv_k, in_k, out_k = mv[k], inflow[k], outflow[k]
         is_first = poff == 0
         prev_mv = np.where(is_first, 0.0, np.r_[0.0, mv_k[:-1]])
-        # Flows at the end of the day at their own price (docs/semantics.md): over the previous
-        # value when there is one, else over the inflow (the first day, a re-entry).
-        denom = np.where(prev_mv != 0, prev_mv, in_k)
-        numer = np.where(prev_mv != 0, mv_k + out_k - in_k, mv_k + out_k)
+        denom = prev_mv + in_k
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.where(denom == 0, 0.0, numer / np.where(denom == 0, 1.0, denom) - 1.0)
+            r = np.where(denom == 0, 0.0, (mv_k + out_k) / np.where(denom == 0, 1.0, denom) - 1.0)
         growth = pd.Series(1.0 + r).groupby(prow).cumprod().to_numpy()
 
         bcode = market.code(bench_of.reindex(ids).to_numpy())

@@ -398,16 +398,14 @@ valued as (
     from accumulated
 ),
 
--- flows at the end of the day at their own price: never a gain or a loss
+-- inflows at the start of the day at their entry price, outflows at the end at their exit
+-- price: a flow is never a gain or a loss, and a return is never below -100 %
 daily_returns as (
     select
         valued.*,
         case
-            when valued.previous_value <> 0
-                then (valued.market_value + valued.outflow - valued.inflow) / valued.previous_value - 1
-            when valued.inflow <> 0
-                then (valued.market_value + valued.outflow) / valued.inflow - 1
-            else 0
+            when valued.previous_value + valued.inflow = 0 then 0
+            else (valued.market_value + valued.outflow) / (valued.previous_value + valued.inflow) - 1
         end as daily_return
     from valued
     where valued.session_idx >= valued.from_idx
