@@ -57,7 +57,7 @@ def _register() -> None:
     from cli import db as db_commands
 
     cli.add_command(db_commands.db)
-    for module_name in ("ingest", "refresh", "schedule", "show", "portfolio", "bench", "demo"):
+    for module_name in ("ingest", "refresh", "schedule", "show", "portfolio", "factors", "bench", "demo"):
         try:
             module = __import__(f"cli.{module_name}", fromlist=["register"])
         except ModuleNotFoundError as exc:
