@@ -92,6 +92,7 @@ def _cleanup(conn: psycopg.Connection) -> None:
     conn.execute("delete from market.quarantine where symbol like %s", [like])
     conn.execute("delete from ops.dirty_symbols where symbol like %s", [like])
     conn.execute("delete from market.symbols where symbol like %s", [like])
+    conn.execute("vacuum analyze market.prices")  # a fair start: no dead rows from a last pass
 
 
 def run(url: str | None = None, n_symbols: int = 500, years: int = 5, chunk_size: int = 50) -> dict:
