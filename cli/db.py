@@ -8,7 +8,7 @@ import subprocess
 import click
 from rich.table import Table
 
-from cli.main import emit_json, err, friendly, out
+from cli.common import emit_json, err, friendly, out
 from foliodb import cluster, config, migrate
 from foliodb.db import connect
 from foliodb.errors import FolioError

@@ -9,7 +9,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.main import emit_json, err, friendly, out
+from cli.common import emit_json, err, friendly, out
 from foliodb import config
 from foliodb.errors import FolioError
 

@@ -2,37 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-import json
 import sys
 from importlib.metadata import version
 
 import click
-from rich.console import Console
 
-from foliodb.errors import FolioError
-
-CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-out = Console()  # results
-err = Console(stderr=True)  # progress and logs
-
-
-def friendly(func):
-    """Turn expected failures into a one-line message and exit code 1, no traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except FolioError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper
-
-
-def emit_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out  # noqa: F401
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -57,7 +32,16 @@ def _register() -> None:
     from cli import db as db_commands
 
     cli.add_command(db_commands.db)
-    for module_name in ("ingest", "refresh", "schedule", "show", "portfolio", "factors", "bench", "demo"):
+    for module_name in (
+        "ingest",
+        "refresh",
+        "schedule",
+        "show",
+        "portfolio",
+        "factors",
+        "bench",
+        "demo",
+    ):
         try:
             module = __import__(f"cli.{module_name}", fromlist=["register"])
         except ModuleNotFoundError as exc:

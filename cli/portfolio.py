@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from cli.main import emit_json, err, friendly, out
+from cli.common import emit_json, err, friendly, out
 from foliodb import portfolio_edit, portfolio_io
 from foliodb.errors import FolioError
 

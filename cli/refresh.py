@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from cli.main import emit_json, err, friendly, out
+from cli.common import emit_json, err, friendly, out
 from foliodb import models as models_module
 from foliodb import refresh as refresh_module
 from foliodb import status as status_module

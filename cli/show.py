@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from cli.main import emit_json, err, friendly, out
+from cli.common import emit_json, err, friendly, out
 from foliodb import serving
 
 PERIOD = click.option(

@@ -4,6 +4,7 @@
         unique_key=['symbol', 'session_idx'],
         delete_using='ops.refresh_symbol_scope as scope',
         delete_where='target.symbol = scope.symbol and target.session_idx >= scope.from_idx',
+        indexes=[{'columns': ['session_idx']}],
     )
 }}
 -- Every symbol's close on every session from its first quote to the as-of session, carried
@@ -40,16 +41,29 @@ seeds as (
             and filled.session_idx = symbol_scopes.from_idx - 1
 ),
 
+-- each scoped symbol's first recomputed date, so only those prices are read (by index)
+scope_dates as (
+    select
+        symbol_scopes.symbol,
+        symbol_scopes.from_idx,
+        coalesce(sessions.session_date, '-infinity'::date) as from_date
+    from symbol_scopes
+    left join sessions on symbol_scopes.from_idx = sessions.session_idx
+),
+
 quotes as (
     select
         prices.symbol,
         sessions.session_idx,
         prices.close_price,
         sessions.session_idx as quote_idx
-    from prices
-    inner join symbol_scopes on prices.symbol = symbol_scopes.symbol
+    from scope_dates
+    inner join prices
+        on
+            scope_dates.symbol = prices.symbol
+            and scope_dates.from_date <= prices.price_date
     inner join sessions on prices.price_date = sessions.session_date
-    where sessions.session_idx >= symbol_scopes.from_idx
+    where sessions.session_idx >= scope_dates.from_idx
 ),
 
 known as (

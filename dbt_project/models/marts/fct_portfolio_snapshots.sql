@@ -130,11 +130,16 @@ symbol_series as (
 -- the first quote of each held symbol: before it a position is valued at its entry price
 first_quotes as (
     select
-        prices_filled.symbol,
-        min(prices_filled.session_idx) as first_quote_idx
-    from prices_filled
-    inner join needed_symbols on prices_filled.symbol = needed_symbols.symbol
-    group by prices_filled.symbol
+        needed_symbols.symbol,
+        first_quote.session_idx as first_quote_idx
+    from needed_symbols
+    cross join lateral (
+        select prices_filled.session_idx
+        from prices_filled
+        where prices_filled.symbol = needed_symbols.symbol
+        order by prices_filled.session_idx
+        limit 1
+    ) as first_quote
 ),
 
 public_positions as (
@@ -279,7 +284,10 @@ stale as (
             and prices_filled.session_idx >= greatest(public_positions.entry_idx, public_positions.start_idx)
             and prices_filled.session_idx < coalesce(public_positions.exit_idx, 2147483647)
             and public_positions.last_idx >= prices_filled.session_idx
-    where prices_filled.stale_sessions > 0
+    where
+        prices_filled.stale_sessions > 0
+        -- only the recomputed sessions (by the session index)
+        and prices_filled.session_idx >= (select min(spans.start_idx) from spans)
     group by public_positions.portfolio_id, prices_filled.session_idx
 ),
 
