@@ -1,0 +1,1261 @@
+"""The benchmark runner behind `folio bench` (issue 8): datasets, scenarios, raw results.
+
+Everything runs in the runner's own databases on the same server, never in the user's
+``foliodb`` database:
+
+- ``folio_bench_tpl_<tree>``: migrated, calendar filled, dbt models installed on no data (keyed
+  by a hash of sql/ and the dbt project, like the tests' template);
+- ``folio_bench_<label>_<hash>``: a generated dataset (bench/datagen.py) cloned from that
+  template, fully refreshed once, kept as a template database and reused by later runs while
+  its hash (dataset parameters, seed, sql/ and dbt tree) matches;
+- ``folio_bench_work_<pid>_<n>``: clones a scenario mutates (``create database … template …``),
+  dropped when the scenario ends.
+
+Scenarios (issue 8): a onboarding, b nightly incremental, c chart-cache rebuild, d full rebuild,
+e price ingest, f reads under refresh, g cost growth. Baselines (bench/baselines) are checked
+equal to foliodb's results (compare.py tolerances) before they are timed; the check result is
+part of the results. :func:`run` returns a JSON-able dict; bench/report.py renders it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from bench import datagen
+from bench.baselines import compare
+from bench.baselines import orm_impl as O
+from bench.baselines import pandas_impl as P
+from foliodb import config, migrate, models
+from foliodb.refresh import run_refresh
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ("a", "b", "c", "d", "e", "f", "g")
+SCENARIO_TITLES = {
+    "a": "onboarding backfill of the 13-position reference portfolio",
+    "b": "nightly incremental refresh after one new session",
+    "c": "full chart-cache rebuild (every portfolio x every period)",
+    "d": "full rebuild of all history",
+    "e": "price ingest, 500 symbols x 5 years",
+    "f": "read latency at 32 clients during a full refresh",
+    "g": "cost growth: full refresh vs portfolios and vs years",
+}
+BUILD_LOCK = 8_261_100
+LONG_TIMEOUT = "120min"  # bench databases only: a 10k full rebuild may outlast the 10 min default
+
+CONTRACT_QUERIES = {
+    # The read contract as docs/read_contract_plans.md and tests/test_serving.py query it.
+    "portfolio_dashboard": "select * from app.portfolio_dashboard where portfolio_id = %s",
+    "chart_points": "select point_no, point_date, value, cum_return, benchmark_cum_return"
+    " from app.chart_points where portfolio_id = %s and period = %s order by point_no",
+    "leaderboards": "select rank, portfolio_id, portfolio_name, period_twr, relative_return,"
+    " percentile from app.leaderboards where period = %s and is_ranked order by rank limit 20",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a scale measures."""
+
+    main: str  # datagen scale of the main dataset
+    portfolio_growth: tuple[int, ...]  # portfolio counts at the main dataset's years
+    years_growth: tuple[int, ...]
+    years_growth_portfolios: int
+    orm_users: int  # users the ORM baseline processes (then extrapolated)
+    check_sample: int  # portfolios whose snapshots are compared row by row
+    ingest: tuple[int, int]  # symbols, years
+    read_clients: int = 32
+    read_max_s: float = 900.0
+    read_idle_s: float = 10.0
+
+
+PLANS: dict[str, Plan] = {
+    "quick": Plan("tiny", (20, 50), (1, 2), 20, 2, 50, (20, 1), read_max_s=20, read_idle_s=2),
+    "small": Plan("small", (300, 1_000), (1, 2, 5), 300, 3, 300, (500, 5)),
+    "medium": Plan("medium", (1_000, 10_000), (1, 2, 5), 1_000, 3, 300, (500, 5)),
+    "large": Plan("large", (1_000, 10_000, 100_000), (1, 2, 5), 1_000, 3, 300, (500, 5)),
+}
+
+
+@dataclass
+class Options:
+    scale: str = "medium"
+    repeat: int = 3
+    only: tuple[str, ...] = SCENARIOS
+    quick: bool = False
+    out: Path = field(default_factory=lambda: ROOT / "bench" / "results")
+    seed: int = 42
+    log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def summarize(values: list[float]) -> dict[str, Any]:
+    """median / min / max of repeated measurements (with the raw values)."""
+    vals = [float(v) for v in values if v is not None]
+    if not vals:
+        return {"n": 0, "median": None, "min": None, "max": None, "values": []}
+    return {
+        "n": len(vals),
+        "median": statistics.median(vals),
+        "min": min(vals),
+        "max": max(vals),
+        "values": [round(v, 3) for v in vals],
+    }
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
+def tree_hash() -> str:
+    """Hash of sql/ and the dbt project (as tests/conftest.py computes it)."""
+    digest = hashlib.sha256()
+    files = [ROOT / "dbt_project.yml", *sorted((ROOT / "sql").rglob("*.sql"))]
+    dbt_dir = ROOT / "dbt_project"
+    files += sorted(
+        p
+        for p in dbt_dir.rglob("*")
+        if p.is_file()
+        and p.suffix in {".sql", ".yml", ".yaml", ".csv"}
+        and "target" not in p.parts
+        and "dbt_packages" not in p.parts
+    )
+    for path in files:
+        if path.exists():
+            digest.update(str(path.relative_to(ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _db_exists(admin: psycopg.Connection, name: str) -> bool:
+    return (
+        admin.execute("select 1 from pg_database where datname = %s", [name]).fetchone() is not None
+    )
+
+
+def _drop(admin: psycopg.Connection, name: str) -> None:
+    ident = sql.Identifier(name)
+    if _db_exists(admin, name):
+        admin.execute(sql.SQL("alter database {} is_template false").format(ident))
+        admin.execute(sql.SQL("drop database if exists {} with (force)").format(ident))
+
+
+class Server:
+    """The server the benchmark runs on, reached through its maintenance database."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self._n = 0
+
+    def url(self, dbname: str) -> str:
+        return config.with_dbname(self.admin_url, dbname)
+
+    def tcp_url(self, dbname: str) -> str:
+        """Loopback TCP to the same server (what an app on the same host would use)."""
+        params = conninfo_to_dict(self.url(dbname))
+        if str(params.get("host", "")).startswith("/"):
+            params["host"] = "127.0.0.1"
+        return make_conninfo(**params)
+
+    def admin(self) -> psycopg.Connection:
+        return psycopg.connect(self.admin_url, autocommit=True)
+
+    @contextmanager
+    def clone(self, template: str, tag: str) -> Iterator[str]:
+        """A throwaway copy of ``template`` (file copy), dropped afterwards."""
+        self._n += 1
+        name = f"folio_bench_work_{os.getpid()}_{self._n}_{tag}"[:63]
+        with self.admin() as admin:
+            _drop(admin, name)
+            admin.execute(
+                sql.SQL("create database {} template {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+        try:
+            yield self.url(name)
+        finally:
+            with self.admin() as admin:
+                _drop(admin, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Datasets
+
+
+def _models_template(server: Server, log: Callable[[str], None]) -> str:
+    """Migrated, calendar filled, models installed on no data; built once per sql/dbt tree."""
+    name = f"folio_bench_tpl_{tree_hash()}"
+    with server.admin() as admin:
+        admin.execute("select pg_advisory_lock(%s)", [BUILD_LOCK])
+        try:
+            row = admin.execute(
+                "select datistemplate from pg_database where datname = %s", [name]
+            ).fetchone()
+            if row is None or not row[0]:
+                for (old,) in admin.execute(
+                    "select datname from pg_database where datname like 'folio\\_bench\\_tpl\\_%%'"
+                ).fetchall():
+                    _drop(admin, old)
+                building = f"{name}_building"
+                _drop(admin, building)
+                admin.execute(sql.SQL("create database {}").format(sql.Identifier(building)))
+                url = server.url(building)
+                log(f"building the models template {name} (migrate, calendar, dbt run)")
+                migrate.migrate(url)
+                from ingest import calendar
+
+                calendar.ensure_calendar(url)
+                models.install(url)
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(
+                        "update ops.settings set value = %s where key = 'refresh_statement_timeout'",
+                        [LONG_TIMEOUT],
+                    )
+                admin.execute(
+                    sql.SQL("alter database {} rename to {}").format(
+                        sql.Identifier(building), sql.Identifier(name)
+                    )
+                )
+                admin.execute(
+                    sql.SQL("alter database {} is_template true").format(sql.Identifier(name))
+                )
+        finally:
+            admin.execute("select pg_advisory_unlock(%s)", [BUILD_LOCK])
+    return name
+
+
+@dataclass
+class Dataset:
+    label: str
+    dbname: str
+    params: dict[str, Any]
+    summary: dict[str, Any]
+    built_now: bool
+
+
+def ensure_dataset(
+    server: Server,
+    template: str,
+    scale: str,
+    seed: int,
+    log: Callable[[str], None],
+    **overrides: Any,
+) -> Dataset:
+    """The dataset of ``scale`` (with overrides), fully refreshed; reused while its hash matches."""
+    params = datagen.params_for(scale, **overrides)
+    label = f"p{params.portfolios}_y{params.years:g}"
+    key = json.dumps({"params": asdict(params), "seed": seed, "tree": template}, sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    name = f"folio_bench_{label}_{digest}"
+    with server.admin() as admin:
+        admin.execute("select pg_advisory_lock(%s)", [BUILD_LOCK])
+        try:
+            row = admin.execute(
+                "select datistemplate from pg_database where datname = %s", [name]
+            ).fetchone()
+            if row is not None and row[0]:
+                with psycopg.connect(server.url(name)) as conn:
+                    found = conn.execute(
+                        "select value from ops.settings where key = 'bench_dataset'"
+                    ).fetchone()
+                summary = json.loads(found[0]) if found else {}
+                return Dataset(label, name, asdict(params), summary, built_now=False)
+            for (old,) in admin.execute(
+                "select datname from pg_database where datname like %s",
+                [f"folio\\_bench\\_{label}\\_%"],
+            ).fetchall():
+                _drop(admin, old)
+            building = f"{name}_building"
+            _drop(admin, building)
+            admin.execute(
+                sql.SQL("create database {} template {}").format(
+                    sql.Identifier(building), sql.Identifier(template)
+                )
+            )
+            url = server.url(building)
+            log(
+                f"generating dataset {label} ({params.portfolios:,} portfolios, {params.years:g} y)"
+            )
+            summary = datagen.generate(url, params, seed=seed)
+            t0 = time.perf_counter()
+            first = run_refresh(url, full=True)
+            summary["initial_full_refresh_ms"] = first.get("duration_ms")
+            summary["initial_full_refresh_status"] = first.get("status")
+            if first.get("status") != "succeeded":
+                raise RuntimeError(f"initial full refresh of {label} failed: {first.get('error')}")
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("vacuum analyze")
+                summary["build_refresh_wall_s"] = round(time.perf_counter() - t0, 1)
+                summary["database_size"] = conn.execute(
+                    "select pg_size_pretty(pg_database_size(current_database()))"
+                ).fetchone()[0]
+                summary["snapshot_rows"] = conn.execute(
+                    "select count(*) from analytics.fct_portfolio_snapshots"
+                ).fetchone()[0]
+                slim = {
+                    k: v
+                    for k, v in summary.items()
+                    if k not in ("symbols_with_missing_sessions", "symbols_listed_late")
+                }
+                conn.execute(
+                    "insert into ops.settings (key, value, description) values"
+                    " ('bench_dataset', %s, 'the benchmark dataset summary')"
+                    " on conflict (key) do update set value = excluded.value",
+                    [json.dumps(slim, default=str)],
+                )
+            admin.execute(
+                sql.SQL("alter database {} rename to {}").format(
+                    sql.Identifier(building), sql.Identifier(name)
+                )
+            )
+            admin.execute(
+                sql.SQL("alter database {} is_template true").format(sql.Identifier(name))
+            )
+            return Dataset(label, name, asdict(params), slim, built_now=True)
+        finally:
+            admin.execute("select pg_advisory_unlock(%s)", [BUILD_LOCK])
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine
+
+
+def machine_info(server: Server) -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gb = round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    with server.admin() as admin:
+        pg = admin.execute("select split_part(version(), ' on ', 1)").fetchone()[0]
+        settings = dict(
+            admin.execute(
+                "select name, setting || coalesce(unit, '') from pg_settings where name = any(%s)",
+                [["shared_buffers", "work_mem", "max_parallel_workers_per_gather", "jit"]],
+            ).fetchall()
+        )
+        cron = admin.execute(
+            "select default_version from pg_available_extensions where name = 'pg_cron'"
+        ).fetchone()
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        commit = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "os": platform.platform(),
+        "postgresql": pg,
+        "pg_cron": cron[0] if cron else None,
+        "python": platform.python_version(),
+        "pg_settings": settings,
+        "git_commit": commit,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# foliodb measurements
+
+
+def refresh_once(url: str, full: bool = False, portfolio_id: int | None = None) -> dict[str, Any]:
+    """One ``call ops.refresh``: database time (ops.runs), wall time from Python, steps."""
+    t0 = time.perf_counter()
+    run = run_refresh(url, full=full, portfolio_id=portfolio_id)
+    wall = time.perf_counter() - t0
+    if run.get("status") != "succeeded":
+        raise RuntimeError(f"refresh {run.get('target')} {run.get('status')}: {run.get('error')}")
+    return {
+        "db_ms": float(run["duration_ms"]),
+        "wall_ms": _ms(wall),
+        "rows": run.get("rows"),
+        "steps": {s["step"]: float(s["duration_ms"]) for s in run["steps"]},
+        "step_rows": {s["step"]: s["rows"] for s in run["steps"]},
+    }
+
+
+def full_refreshes(url: str, repeat: int, log: Callable[[str], None], what: str) -> dict[str, Any]:
+    runs = []
+    for i in range(repeat):
+        runs.append(refresh_once(url, full=True))
+        log(f"  {what}: full refresh {i + 1}/{repeat}: {runs[-1]['db_ms'] / 1000:.1f} s")
+    steps = list(runs[0]["steps"])
+    return {
+        "db_ms": summarize([r["db_ms"] for r in runs]),
+        "wall_ms": summarize([r["wall_ms"] for r in runs]),
+        "steps_ms": {s: summarize([r["steps"].get(s) for r in runs]) for s in steps},
+        "step_rows": runs[0]["step_rows"],
+    }
+
+
+def incrementals(url: str, repeat: int, log: Callable[[str], None], what: str) -> dict[str, Any]:
+    """Night after night: one new session's prices, then ``call ops.refresh()``."""
+    runs = []
+    sessions = []
+    for i in range(repeat):
+        added = datagen.add_session(url, seed=i)
+        sessions.append(added["session_date"])
+        runs.append(refresh_once(url))
+        log(f"  {what}: incremental {i + 1}/{repeat}: {runs[-1]['wall_ms']:.0f} ms")
+    return {
+        "db_ms": summarize([r["db_ms"] for r in runs]),
+        "wall_ms": summarize([r["wall_ms"] for r in runs]),
+        "steps_ms": {s: summarize([r["steps"].get(s) for r in runs]) for s in runs[0]["steps"]},
+        "rows": runs[0]["rows"],
+        "sessions_added": sessions,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks: baselines equal foliodb
+
+
+SNAP_SQL = (
+    "select portfolio_id, session_date, session_idx, market_value, cost_basis, unrealized_pnl,"
+    " positions_held, n_close, n_stale, max_stale_sessions, n_entry, n_manual, inflow, outflow,"
+    " daily_return, cum_twr, benchmark_close::float8 as benchmark_close, benchmark_cum_return"
+    " from analytics.fct_portfolio_snapshots where portfolio_id = any(%s)"
+)
+CHART_SQL = (
+    "select portfolio_id, period, start_idx as start_session_idx, end_idx as end_session_idx,"
+    " start_date, end_date, start_value::float8 as start_value, end_value::float8 as end_value,"
+    " period_twr, benchmark_return, excess_return, is_partial, n_sessions, n_points"
+    " from analytics.fct_chart_caches where portfolio_id = any(%s)"
+)
+POINTS_SQL = (
+    "select portfolio_id, period, point_date as session_date, value::float8 as value, cum_return,"
+    " benchmark_cum_return from app.chart_points where portfolio_id = any(%s)"
+)
+
+
+def _read(url: str, query: str, params: list[Any]) -> pd.DataFrame:
+    with psycopg.connect(url) as conn:
+        cur = conn.execute(query, params)
+        return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
+
+
+def foliodb_frames(url: str, portfolio_ids: list[int]) -> dict[str, pd.DataFrame]:
+    return {
+        "snapshots": _read(url, SNAP_SQL, [portfolio_ids]),
+        "chart_caches": _read(url, CHART_SQL, [portfolio_ids]),
+        "chart_points": _read(url, POINTS_SQL, [portfolio_ids]),
+    }
+
+
+def _subset(frame: pd.DataFrame, ids: list[int]) -> pd.DataFrame:
+    return frame[frame["portfolio_id"].isin(ids)].reset_index(drop=True)
+
+
+def check_against_foliodb(
+    url: str, name: str, frames: dict[str, pd.DataFrame], ids: list[int]
+) -> dict[str, Any]:
+    """compare.differences of a baseline's frames against foliodb's rows for ``ids``."""
+    ours = foliodb_frames(url, ids)
+    problems: dict[str, list[str]] = {}
+    rows = 0
+    for table, frame in frames.items():
+        theirs = _subset(frame, ids)
+        mine = ours[table][[c for c in theirs.columns if c in ours[table].columns]]
+        rows += len(theirs)
+        diffs = compare.differences(mine, theirs, compare.KEYS[table])
+        if diffs:
+            problems[table] = diffs[:5]
+    return {
+        "baseline": name,
+        "portfolios": len(ids),
+        "rows_compared": rows,
+        "equal": not problems,
+        "differences": problems,
+        "tolerance": "values rel 1e-9, returns abs 1e-9, counts/dates exact (compare.py)",
+    }
+
+
+def check_leaderboards(url: str, ranked: pd.DataFrame, excluded: pd.DataFrame) -> dict[str, Any]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "select period, portfolio_id, is_ranked, rank from analytics.fct_leaderboards"
+        ).fetchall()
+    ours_ranked = {(p, pid): r for p, pid, ok, r in rows if ok}
+    ours_excluded = {(p, pid) for p, pid, ok, _ in rows if not ok}
+    theirs_ranked = {(r.period, int(r.portfolio_id)): int(r.rank) for r in ranked.itertuples()}
+    theirs_excluded = {(r.period, int(r.portfolio_id)) for r in excluded.itertuples()}
+    bad_rank = sum(1 for k, v in theirs_ranked.items() if ours_ranked.get(k) != v)
+    return {
+        "baseline": "pandas leaderboards",
+        "rows_compared": len(theirs_ranked) + len(theirs_excluded),
+        "equal": ours_ranked == theirs_ranked and ours_excluded == theirs_excluded,
+        "differences": {
+            "ranks_differing": bad_rank,
+            "ranked_only_foliodb": len(set(ours_ranked) - set(theirs_ranked)),
+            "excluded_symmetric_difference": len(ours_excluded ^ theirs_excluded),
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Baselines
+
+
+def pandas_frames(inputs: P.Inputs) -> dict[str, pd.DataFrame]:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snaps = P.compute_snapshots(inputs)
+        charts, points = P.compute_charts(snaps, inputs.sessions)
+        ranked, excluded = P.compute_leaderboards(charts, inputs.portfolios)
+    return {
+        "snapshots": snaps,
+        "chart_caches": charts,
+        "chart_points": points,
+        "leaderboards": ranked,
+        "leaderboard_exclusions": excluded,
+    }
+
+
+def load_one_portfolio(url: str, portfolio_id: int) -> P.Inputs:
+    """What a capable developer loads to recompute one portfolio: its rows and its symbols."""
+    with psycopg.connect(url) as conn:
+        sessions = P._frame(
+            conn,
+            "select session_date, session_idx from market.trading_days"
+            " where calendar = %s order by session_date",
+            [datagen.CALENDAR],
+        )
+        as_of = conn.execute(
+            "select max(p.price_date) from market.prices as p inner join market.trading_days as td"
+            " on td.calendar = %s and td.session_date = p.price_date where td.close_at <= now()",
+            [datagen.CALENDAR],
+        ).fetchone()[0]
+        positions = P._frame(
+            conn,
+            "select portfolio_id, position_id, symbol, investment_class::text as investment_class,"
+            " quantity::float8 as quantity, entry_date, entry_price::float8 as entry_price,"
+            " exit_date, exit_price::float8 as exit_price from core.positions"
+            " where deleted_at is null and portfolio_id = %s order by position_id",
+            [portfolio_id],
+        )
+        portfolios = P._frame(
+            conn,
+            "select portfolio_id, user_id, name, is_public,"
+            " coalesce(benchmark_symbol, %s) as benchmark_symbol"
+            " from core.portfolios where portfolio_id = %s",
+            [datagen.BENCHMARK, portfolio_id],
+        )
+        symbols = sorted(set(positions["symbol"]) | set(portfolios["benchmark_symbol"]))
+        prices = P._frame(
+            conn,
+            "select symbol, price_date, close::float8 as close from market.prices"
+            " where symbol = any(%s) order by symbol, price_date",
+            [symbols],
+        )
+        valuations = P._frame(
+            conn,
+            "select v.portfolio_id, v.position_id, v.valuation_date, v.value::float8 as value"
+            " from core.valuations as v where v.portfolio_id = %s"
+            " order by v.position_id, v.valuation_date",
+            [portfolio_id],
+        )
+    positions["exit_price"] = positions["exit_price"].astype(float)
+    return P.Inputs(
+        positions=P._dates(positions, "entry_date", "exit_date"),
+        portfolios=portfolios,
+        prices=P._dates(prices, "price_date").astype({"close": float}),
+        valuations=P._dates(valuations, "valuation_date").astype({"value": float}),
+        sessions=P._dates(sessions, "session_date"),
+        as_of=None if as_of is None else pd.Timestamp(as_of),
+    )
+
+
+def _get_median(cache: dict[str, dict[str, Any]]) -> float | None:
+    for full in cache.values():
+        return full["wall_ms"]["median"]
+    return None
+
+
+def _floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Money and return columns as float64 (an all-zero column may come out as integers)."""
+    cols = [c for c in frame.columns if c in compare.VALUE_COLS or c in compare.RETURN_COLS]
+    return frame.astype({c: "float64" for c in cols})
+
+
+def pandas_one_portfolio(url: str, portfolio_id: int) -> tuple[float, dict[str, pd.DataFrame]]:
+    """Load, compute snapshots and charts, write back with COPY: seconds and the frames."""
+    t0 = time.perf_counter()
+    inputs = load_one_portfolio(url, portfolio_id)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snaps = P.compute_snapshots(inputs)
+        charts, points = P.compute_charts(snaps, inputs.sessions)
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        # What the app would do: replace that portfolio's rows (tables made once).
+        if cur.execute("select to_regclass(%s)", [f"{P.SCHEMA}.snapshots"]).fetchone()[0] is None:
+            cur.execute(P.DDL)
+        for table in ("snapshots", "chart_caches", "chart_points"):
+            cur.execute(
+                sql.SQL("delete from {} where portfolio_id = %s").format(
+                    sql.Identifier(P.SCHEMA, table)
+                ),
+                [portfolio_id],
+            )
+        P._copy(cur, "snapshots", _floats(snaps[P.SNAPSHOT_COLUMNS]))
+        P._copy(cur, "chart_caches", _floats(charts[P.CHART_COLUMNS]))
+        P._copy(cur, "chart_points", _floats(points[P.POINT_COLUMNS]))
+    return time.perf_counter() - t0, {
+        "snapshots": snaps,
+        "chart_caches": charts,
+        "chart_points": points,
+    }
+
+
+def pandas_charts_only(url: str, snaps: pd.DataFrame, sessions: pd.DataFrame) -> float:
+    """Seconds to recompute every chart cache from in-memory snapshots and COPY them back."""
+    t0 = time.perf_counter()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        charts, points = P.compute_charts(snaps, sessions)
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(P.DDL)
+        P._copy(cur, "chart_caches", charts[P.CHART_COLUMNS])
+        P._copy(cur, "chart_points", points[P.POINT_COLUMNS])
+    return time.perf_counter() - t0
+
+
+def orm_portfolios(url: str, portfolio_ids: list[int]) -> dict[str, Any]:
+    """The ORM service on these portfolios: snapshots then charts, commit per portfolio, timed."""
+    from sqlalchemy.orm import Session
+
+    engine = O.engine_for(url)
+    O.create_tables(engine)
+    snap_s: list[float] = []
+    chart_s: list[float] = []
+    with Session(engine) as s:
+        service = O.PortfolioService(s)
+        as_of = service.as_of()
+        for pid in portfolio_ids:
+            portfolio = s.get(O.Portfolio, pid)
+            t0 = time.perf_counter()
+            service.rebuild_snapshots(portfolio, as_of)
+            s.flush()
+            t1 = time.perf_counter()
+            service.rebuild_charts(portfolio)
+            s.commit()
+            t2 = time.perf_counter()
+            snap_s.append(t1 - t0)
+            chart_s.append(t2 - t1)
+    engine.dispose()
+    return {"portfolios": len(portfolio_ids), "snapshots_s": snap_s, "charts_s": chart_s}
+
+
+def orm_frames(url: str, ids: list[int]) -> dict[str, pd.DataFrame]:
+    out = {}
+    for table in ("snapshots", "chart_caches", "chart_points"):
+        cols = compare.COLUMNS[table]
+        out[table] = compare._normalize(
+            _read(
+                url,
+                f"select {', '.join(cols)} from {O.SCHEMA}.{table} where portfolio_id = any(%s)",
+                [ids],
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads under load
+
+
+def _percentiles(a: np.ndarray) -> dict[str, float | int | None]:
+    if a.size == 0:
+        return {"n": 0, "p50": None, "p99": None, "max": None}
+    return {
+        "n": int(a.size),
+        "p50": round(float(np.percentile(a, 50)), 3),
+        "p99": round(float(np.percentile(a, 99)), 3),
+        "max": round(float(a.max()), 3),
+    }
+
+
+def read_load(
+    url: str,
+    clients: int,
+    max_s: float,
+    log: Callable[[str], None],
+    during: Callable[[], Any] | None = None,
+    paced_s: float = 5.0,
+    pace_interval_s: float = 0.05,
+) -> dict[str, Any]:
+    """``clients`` threads, each with its own connection (as folio_reader), querying the read
+    contract in two phases: ``paced`` (each client sends one query every ``pace_interval_s``, an
+    app's users) for ``paced_s``, then ``saturated`` (no pause: the server's capacity, latency is
+    then mostly queueing) until ``during`` returns, or for ``max_s`` in total without it."""
+    with psycopg.connect(url) as conn:
+        pids = [r[0] for r in conn.execute("select portfolio_id from core.portfolios").fetchall()]
+        periods = [
+            r[0]
+            for r in conn.execute(
+                "select distinct period from analytics.fct_chart_caches"
+            ).fetchall()
+        ]
+    stop = threading.Event()
+    saturate = threading.Event()
+    phases = ("paced", "saturated")
+    latencies: dict[str, dict[str, list[float]]] = {
+        ph: {k: [] for k in CONTRACT_QUERIES} for ph in phases
+    }
+    errors: list[str] = []
+    lock = threading.Lock()
+    ready = threading.Barrier(clients + 1)
+
+    def client(n: int) -> None:
+        local = {ph: {k: [] for k in CONTRACT_QUERIES} for ph in phases}
+        r = random.Random(n)
+        try:
+            with psycopg.connect(url, autocommit=True) as c:
+                with suppress(psycopg.Error):
+                    c.execute("set role folio_reader")
+                ready.wait()
+                i = 0
+                next_at = time.perf_counter() + r.random() * pace_interval_s
+                while not stop.is_set():
+                    phase = "saturated" if saturate.is_set() else "paced"
+                    if phase == "paced":
+                        pause = next_at - time.perf_counter()
+                        if pause > 0:
+                            time.sleep(pause)
+                        next_at += pace_interval_s
+                    kind = ("portfolio_dashboard", "chart_points", "leaderboards")[i % 3]
+                    i += 1
+                    if kind == "portfolio_dashboard":
+                        args = [r.choice(pids)]
+                    elif kind == "chart_points":
+                        args = [r.choice(pids), r.choice(periods)]
+                    else:
+                        args = [r.choice(periods)]
+                    t0 = time.perf_counter()
+                    c.execute(CONTRACT_QUERIES[kind], args).fetchall()
+                    local[phase][kind].append(time.perf_counter() - t0)
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            errors.append(f"client {n}: {exc}")
+            with suppress(threading.BrokenBarrierError):
+                ready.abort()
+        with lock:
+            for ph in phases:
+                for k, v in local[ph].items():
+                    latencies[ph][k].extend(v)
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
+    for t in threads:
+        t.start()
+    ready.wait(timeout=60)
+    t0 = time.perf_counter()
+    refresh_result: dict[str, Any] = {}
+    switch = threading.Timer(paced_s, saturate.set)
+    switch.start()
+    if during is not None:
+        worker = threading.Thread(target=lambda: refresh_result.update(during()), daemon=True)
+        worker.start()
+        worker.join(timeout=max_s)
+        if worker.is_alive():
+            log("  reads: the refresh outlasted the read window; stopping the readers")
+    else:
+        time.sleep(max_s)
+    switch.cancel()
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    elapsed = time.perf_counter() - t0
+    out: dict[str, Any] = {
+        "clients": clients,
+        "seconds": round(elapsed, 2),
+        "paced_seconds": round(min(paced_s, elapsed), 2),
+        "pace_interval_ms": pace_interval_s * 1000,
+        "errors": errors[:5],
+        "refresh": refresh_result,
+    }
+    sample_rng = np.random.default_rng(1)
+    for ph in phases:
+        all_ms = np.array([x for v in latencies[ph].values() for x in v]) * 1000.0
+        seconds = min(paced_s, elapsed) if ph == "paced" else max(elapsed - paced_s, 0.0)
+        out[ph] = {
+            "queries": int(all_ms.size),
+            "qps": round(all_ms.size / seconds, 1) if seconds else None,
+            "all": _percentiles(all_ms),
+            "by_relation": {
+                k: _percentiles(np.array(v) * 1000.0) for k, v in latencies[ph].items()
+            },
+            "latencies_ms_sample": [
+                round(float(x), 3)
+                for x in sample_rng.choice(all_ms, size=min(20000, all_ms.size), replace=False)
+            ]
+            if all_ms.size
+            else [],
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+class Runner:
+    def __init__(self, options: Options, server: Server) -> None:
+        self.o = options
+        self.server = server
+        self.plan = PLANS["quick" if options.quick else options.scale]
+        self.repeat = 1 if options.quick else max(1, options.repeat)
+        self.log = options.log
+        self.results: dict[str, Any] = {
+            "meta": {},
+            "datasets": {},
+            "scenarios": {},
+            "checks": {},
+            "errors": {},
+        }
+        self._template = ""
+        self._full_cache: dict[str, dict[str, Any]] = {}
+
+    # -- plumbing
+    def save(self) -> None:
+        """Write latest.json, latest.md and the plots so far (a long run reports as it goes)."""
+        from bench import report
+
+        self.results["ratios"] = report.ratios(self.results)
+        self.results["targets"] = report.targets(self.results)
+        try:
+            report.write(self.results, Path(self.o.out))
+        except Exception:  # noqa: BLE001 - a rendering bug must not lose the measurements
+            out = Path(self.o.out)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "latest.json").write_text(json.dumps(self.results, indent=2, default=str))
+            self.log(f"report rendering failed:\n{traceback.format_exc()[-1500:]}")
+
+    def dataset(self, **overrides: Any) -> Dataset:
+        ds = ensure_dataset(
+            self.server, self._template, self.plan.main, self.o.seed, self.log, **overrides
+        )
+        self.results["datasets"][ds.label] = {
+            "dbname": ds.dbname,
+            "built_now": ds.built_now,
+            "portfolios": ds.params["portfolios"],
+            "symbols": ds.params["symbols"],
+            "years": ds.params["years"],
+            **{
+                k: ds.summary.get(k)
+                for k in (
+                    "users",
+                    "positions",
+                    "private_positions",
+                    "options_positions",
+                    "closed_positions",
+                    "valuations",
+                    "prices",
+                    "sessions",
+                    "start_date",
+                    "end_date",
+                    "snapshot_rows",
+                    "database_size",
+                    "initial_full_refresh_ms",
+                )
+            },
+        }
+        return ds
+
+    def scenario(self, key: str, func: Callable[[], dict[str, Any]]) -> None:
+        if key not in self.o.only:
+            return
+        self.log(f"[{key}] {SCENARIO_TITLES[key]}")
+        t0 = time.perf_counter()
+        try:
+            try:
+                result = func()
+            except psycopg.OperationalError as exc:
+                # Another session may restart the shared server (a killed backend makes the
+                # postmaster reinitialize): wait for it and run the scenario once more.
+                self.log(f"[{key}] connection lost ({exc}); retrying once in 15 s")
+                time.sleep(15)
+                result = func()
+                result["retried_after"] = str(exc)[:300]
+            result["title"] = SCENARIO_TITLES[key]
+            result["scenario_wall_s"] = round(time.perf_counter() - t0, 1)
+            self.results["scenarios"][key] = result
+        except Exception as exc:  # noqa: BLE001 - one scenario's failure must not lose the rest
+            self.log(f"[{key}] failed: {exc}")
+            self.results["errors"][key] = traceback.format_exc()[-4000:]
+        self.save()
+
+    # -- the run
+    def run(self) -> dict[str, Any]:
+        started = datetime.now(UTC)
+        self.results["meta"] = {
+            "started_at": started.isoformat(timespec="seconds"),
+            "scale": "quick" if self.o.quick else self.o.scale,
+            "repeat": self.repeat,
+            "only": list(self.o.only),
+            "machine": machine_info(self.server),
+            "notes": [
+                f"bench databases set ops.settings refresh_statement_timeout = {LONG_TIMEOUT}",
+            ],
+        }
+        self._template = _models_template(self.server, self.log)
+        main = self.dataset(**self._main_overrides())
+        self.results["meta"]["main_dataset"] = main.label
+        self.save()
+
+        needs_main = {"a", "b", "c", "d", "f"} & set(self.o.only)
+        if needs_main:
+            with self.server.clone(main.dbname, "main") as url:
+                self.scenario("d", lambda: self.full_rebuild(url, main))
+                self.scenario("c", lambda: self.chart_rebuild(url, main))
+                self.scenario("f", lambda: self.reads(url))
+                # b before a: the demo prices of the import reach the last closed session,
+                # after which there is no new session left to add.
+                self.scenario("b", lambda: self.nightly(url, main))
+                self.scenario("a", lambda: self.onboarding(url))
+        self.scenario("e", self.ingest)
+        self.scenario("g", lambda: self.growth(main))
+        self.results["meta"]["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        self.results["meta"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        from bench import report
+
+        self.results["ratios"] = report.ratios(self.results)
+        self.results["targets"] = report.targets(self.results)
+        self.save()
+        return self.results
+
+    def _main_overrides(self) -> dict[str, Any]:
+        return {}
+
+    # -- scenarios
+    def _full(self, ds: Dataset, url: str | None = None) -> dict[str, Any]:
+        """Full refreshes of a dataset (memoized per dataset within the run)."""
+        if ds.dbname not in self._full_cache:
+            if url is not None:
+                self._full_cache[ds.dbname] = full_refreshes(url, self.repeat, self.log, ds.label)
+            else:
+                with self.server.clone(ds.dbname, "full") as clone_url:
+                    self._full_cache[ds.dbname] = full_refreshes(
+                        clone_url, self.repeat, self.log, ds.label
+                    )
+        return self._full_cache[ds.dbname]
+
+    def _baseline_checks(self, url: str) -> dict[str, Any]:
+        """pandas on everything and the ORM on a subset, each checked against foliodb once."""
+        if "pandas" in self.results["checks"]:
+            return self._baseline_state
+        self.log("  checking the baselines against foliodb")
+        inputs = P.load(url)
+        frames = pandas_frames(inputs)
+        ids = sorted(int(x) for x in inputs.portfolios["portfolio_id"])
+        sample = sorted(random.Random(3).sample(ids, min(self.plan.check_sample, len(ids))))
+        self.results["checks"]["pandas"] = check_against_foliodb(
+            url,
+            "pandas",
+            {k: frames[k] for k in ("snapshots", "chart_caches", "chart_points")},
+            sample,
+        )
+        charts_all = check_against_foliodb(
+            url, "pandas (all chart caches)", {"chart_caches": frames["chart_caches"]}, ids
+        )
+        self.results["checks"]["pandas_all_charts"] = charts_all
+        self.results["checks"]["pandas_leaderboards"] = check_leaderboards(
+            url, frames["leaderboards"], frames["leaderboard_exclusions"]
+        )
+        # ORM: the first users by id, as orm_impl.run(limit_users=N) picks them.
+        with psycopg.connect(url) as conn:
+            orm_ids = [
+                r[0]
+                for r in conn.execute(
+                    "select p.portfolio_id from core.portfolios as p where p.user_id in"
+                    " (select user_id from core.users order by user_id limit %s)"
+                    " order by p.portfolio_id",
+                    [self.plan.orm_users],
+                ).fetchall()
+            ]
+        self.log(f"  ORM baseline on {len(orm_ids)} portfolios (of {len(ids):,})")
+        orm = orm_portfolios(url, orm_ids)
+        orm_check = check_against_foliodb(url, "ORM", orm_frames(url, orm_ids), orm_ids)
+        self.results["checks"]["orm"] = orm_check
+        self._baseline_state = {"inputs": inputs, "frames": frames, "orm": orm, "ids": ids}
+        return self._baseline_state
+
+    def full_rebuild(self, url: str, ds: Dataset) -> dict[str, Any]:
+        full = self._full(ds, url)
+        state = self._baseline_checks(url)
+        pandas_runs = []
+        for i in range(self.repeat):
+            pandas_runs.append(P.run(url, write=True))
+            self.log(f"  pandas full {i + 1}/{self.repeat}: {pandas_runs[-1]['total_s']:.1f} s")
+        orm = state["orm"]
+        n_total = len(state["ids"])
+        per_pf = (sum(orm["snapshots_s"]) + sum(orm["charts_s"])) / max(orm["portfolios"], 1)
+        return {
+            "dataset": ds.label,
+            "portfolios": n_total,
+            "foliodb": full,
+            "pandas": {
+                "total_ms": summarize([_ms(r["total_s"]) for r in pandas_runs]),
+                "detail_s": {
+                    k: summarize([r[k] for r in pandas_runs])
+                    for k in ("load_s", "snapshots_s", "charts_s", "leaderboards_s", "write_s")
+                },
+            },
+            "orm": {
+                "measured_portfolios": orm["portfolios"],
+                "measured_s": round(sum(orm["snapshots_s"]) + sum(orm["charts_s"]), 3),
+                "per_portfolio_s": round(per_pf, 4),
+                "extrapolated_ms": _ms(per_pf * n_total),
+                "note": f"measured on {orm['portfolios']} portfolios once, extrapolated linearly"
+                f" to {n_total:,} (leaderboards not included)",
+            },
+        }
+
+    def chart_rebuild(self, url: str, ds: Dataset) -> dict[str, Any]:
+        full = self._full(ds, url)
+        state = self._baseline_checks(url)
+        step = full["steps_ms"].get("fct_chart_caches")
+        inputs, frames = state["inputs"], state["frames"]
+        pandas_s = [
+            pandas_charts_only(url, frames["snapshots"], inputs.sessions)
+            for _ in range(self.repeat)
+        ]
+        orm = state["orm"]
+        n_total = len(state["ids"])
+        per_pf = sum(orm["charts_s"]) / max(orm["portfolios"], 1)
+        return {
+            "dataset": ds.label,
+            "portfolios": n_total,
+            "chart_rows": full["step_rows"].get("fct_chart_caches"),
+            "foliodb": {"step": "fct_chart_caches", "db_ms": step},
+            "pandas": {
+                "ms": summarize([_ms(s) for s in pandas_s]),
+                "note": "compute_charts from in-memory snapshots + COPY of caches and points",
+            },
+            "orm": {
+                "measured_portfolios": orm["portfolios"],
+                "measured_s": round(sum(orm["charts_s"]), 3),
+                "per_portfolio_s": round(per_pf, 4),
+                "extrapolated_ms": _ms(per_pf * n_total),
+                "note": f"rebuild_charts measured on {orm['portfolios']} portfolios once,"
+                f" extrapolated linearly to {n_total:,}",
+            },
+        }
+
+    def reads(self, url: str) -> dict[str, Any]:
+        tcp = self.server.tcp_url(conninfo_to_dict(url)["dbname"])
+        idle = read_load(
+            tcp,
+            self.plan.read_clients,
+            self.plan.read_idle_s,
+            self.log,
+            paced_s=self.plan.read_idle_s / 2,
+        )
+        # Paced readers for the first half of the refresh (its length known from scenario d),
+        # saturating readers for the rest.
+        expected_s = (_get_median(self._full_cache) or 10_000.0) / 1000.0
+        busy = read_load(
+            tcp,
+            self.plan.read_clients,
+            self.plan.read_max_s,
+            self.log,
+            during=lambda: refresh_once(url, full=True),
+            paced_s=max(expected_s / 2, 0.3),
+        )
+        for name, res in (("idle", idle), ("during a full refresh", busy)):
+            for ph in ("paced", "saturated"):
+                a = res[ph]["all"]
+                self.log(
+                    f"  reads {name}, {ph}: p50 {a['p50']} ms, p99 {a['p99']} ms,"
+                    f" {res[ph]['qps']} q/s"
+                )
+        return {
+            "connection": "TCP 127.0.0.1, one psycopg connection per client thread (32 threads"
+            " in one Python process), set role folio_reader; latency measured client side",
+            "queries": CONTRACT_QUERIES,
+            "idle": idle,
+            "during_full_refresh": busy,
+        }
+
+    def onboarding(self, url: str) -> dict[str, Any]:
+        from foliodb.portfolio_io import import_portfolio
+
+        csv = ROOT / "examples" / "reference_portfolio.csv"
+        runs = []
+        for i in range(self.repeat):
+            t0 = time.perf_counter()
+            res = import_portfolio(
+                csv,
+                "reference@example.com",
+                f"Reference upload {i + 1}",
+                price_source="demo",
+                url=url,
+            )
+            wall = time.perf_counter() - t0
+            if res.status != "succeeded" or not res.refresh:
+                raise RuntimeError(f"import {res.status}: {res.message}")
+            runs.append(
+                {
+                    "portfolio_id": res.portfolio_id,
+                    "import_ms": _ms(wall),
+                    "db_ms": float(res.refresh["duration_ms"]),
+                    "refresh_call_ms": float(res.timings_ms.get("refresh", 0)),
+                    "timings_ms": res.timings_ms,
+                }
+            )
+            self.log(
+                f"  import {i + 1}/{self.repeat}: {runs[-1]['db_ms']:.1f} ms db,"
+                f" {runs[-1]['import_ms']:.0f} ms whole import"
+            )
+        pid = runs[0]["portfolio_id"]
+        # Baselines for the same portfolio, checked against foliodb's rows first.
+        _, pandas_frames_one = pandas_one_portfolio(url, pid)
+        check_pd = check_against_foliodb(
+            url, "pandas (reference portfolio)", pandas_frames_one, [pid]
+        )
+        orm_first = orm_portfolios(url, [pid])
+        check_orm = check_against_foliodb(
+            url, "ORM (reference portfolio)", orm_frames(url, [pid]), [pid]
+        )
+        self.results["checks"]["onboarding_pandas"] = check_pd
+        self.results["checks"]["onboarding_orm"] = check_orm
+        pandas_s = [pandas_one_portfolio(url, pid)[0] for _ in range(self.repeat)]
+        orm_s = [orm_first["snapshots_s"][0] + orm_first["charts_s"][0]]
+        for _ in range(self.repeat - 1):
+            again = orm_portfolios(url, [pid])
+            orm_s.append(again["snapshots_s"][0] + again["charts_s"][0])
+        with psycopg.connect(url) as conn:
+            others = conn.execute(
+                "select count(*) - %s from core.portfolios", [self.repeat]
+            ).fetchone()[0]
+        return {
+            "portfolio_positions": len(datagen.REFERENCE_PORTFOLIO),
+            "other_portfolios": others,
+            "foliodb": {
+                "db_ms": summarize([r["db_ms"] for r in runs]),
+                "refresh_call_ms": summarize([r["refresh_call_ms"] for r in runs]),
+                "import_ms": summarize([r["import_ms"] for r in runs]),
+                "note": "db_ms: ops.runs duration of call ops.refresh('portfolio', id);"
+                " refresh_call_ms: that call from Python; import_ms: import_portfolio"
+                " (validate, write, demo prices, refresh)",
+            },
+            "pandas": {
+                "ms": summarize([_ms(s) for s in pandas_s]),
+                "note": "load the portfolio's rows and its symbols' prices, compute"
+                " snapshots and charts, COPY back",
+            },
+            "orm": {
+                "ms": summarize([_ms(s) for s in orm_s]),
+                "note": "rebuild_snapshots + rebuild_charts of that portfolio, one commit",
+            },
+        }
+
+    def nightly(self, url: str, ds: Dataset) -> dict[str, Any]:
+        inc = incrementals(url, min(self.repeat, 5), self.log, ds.label)
+        return {"dataset": ds.label, "portfolios": ds.params["portfolios"], "foliodb": inc}
+
+    def ingest(self) -> dict[str, Any]:
+        from bench import ingest_bench
+
+        n_symbols, years = self.plan.ingest
+        runs = []
+        with self.server.clone(self._template, "ingest") as url:
+            for i in range(self.repeat):
+                runs.append(ingest_bench.run(url, n_symbols=n_symbols, years=years))
+                self.log(f"  ingest {i + 1}/{self.repeat}: {runs[-1]['first_load_s']:.1f} s")
+        return {
+            "symbols": n_symbols,
+            "years": years,
+            "rows": runs[0]["rows"],
+            "first_load_ms": summarize([_ms(r["first_load_s"]) for r in runs]),
+            "first_load_rows_per_s": summarize([r["first_load_rows_per_s"] for r in runs]),
+            "reload_unchanged_ms": summarize([_ms(r["reload_unchanged_s"]) for r in runs]),
+            "peak_python_mb_by_symbols": runs[-1]["peak_python_mb_by_symbols"],
+            "max_rss_mb": max(r["max_rss_mb"] for r in runs),
+            "note": "through ingest.load.load_rows (COPY, validation, upsert), chunks of 50 symbols;"
+            " peak Python memory by tracemalloc; max RSS of the runner process",
+        }
+
+    def growth(self, main: Dataset) -> dict[str, Any]:
+        plan = self.plan
+        by_portfolios = []
+        for n in plan.portfolio_growth:
+            ds = main if n == main.params["portfolios"] else self.dataset(portfolios=n)
+            full = self._full(ds)
+            by_portfolios.append(
+                {
+                    "portfolios": n,
+                    "years": ds.params["years"],
+                    "dataset": ds.label,
+                    "full_db_ms": full["db_ms"],
+                    "steps_ms": {k: v["median"] for k, v in full["steps_ms"].items()},
+                }
+            )
+            self.save()
+        by_years = []
+        for y in plan.years_growth:
+            ds = self.dataset(portfolios=plan.years_growth_portfolios, years=y)
+            with self.server.clone(ds.dbname, "years") as url:
+                full = self._full(ds, url)
+                inc = incrementals(url, min(self.repeat, 5), self.log, ds.label)
+            by_years.append(
+                {
+                    "years": y,
+                    "portfolios": ds.params["portfolios"],
+                    "dataset": ds.label,
+                    "sessions": self.results["datasets"][ds.label]["sessions"],
+                    "full_db_ms": full["db_ms"],
+                    "incremental_wall_ms": inc["wall_ms"],
+                    "incremental_db_ms": inc["db_ms"],
+                    "steps_ms": {k: v["median"] for k, v in full["steps_ms"].items()},
+                }
+            )
+            self.save()
+        return {"by_portfolios": by_portfolios, "by_years": by_years}
+
+
+def run(options: Options) -> dict[str, Any]:
+    """Run the benchmark; writes latest.json (and the report) under ``options.out``."""
+    from foliodb import cluster
+
+    if not config.external_url():
+        cluster.up()
+    server = Server(cluster.admin_url())
+    runner = Runner(options, server)
+    results = runner.run()
+    from bench import report
+
+    report.write(results, Path(options.out))
+    return results
