@@ -1,6 +1,6 @@
 {#- on-run-start: open a ledger run and fix the window once, before any model runs. -#}
 {% macro refresh_open() %}
-    {%- if execute and flags.WHICH in ('run', 'build') -%}
+    {%- if execute and flags.WHICH in ('run', 'build') and not var('install_only', false) -%}
         select ops.dbt_open('{{ var("refresh_mode", "full") }}')
     {%- else -%}
         select 1
@@ -42,10 +42,12 @@
         insert into ops.model_steps (step_no, model, refresh_function)
         values ({{ loop.index }}, '{{ node.name }}', '{{ node.schema }}.refresh__{{ node.alias }}');
         {%- endfor %}
+        {%- if not var('install_only', false) %}
         select ops.dbt_close(
             {{ 'false' if failed else 'true' }},
             {{ "'" ~ (failed | map(attribute='node.name') | join(', ')) ~ " failed'" if failed else 'null' }}
         );
+        {%- endif %}
     {%- else -%}
         select 1
     {%- endif -%}

@@ -3,19 +3,19 @@
 -- An option expires on its expiry session (the last session on or before the expiry date),
 -- valued at its intrinsic value from the underlying's close; it leaves the next session at
 -- that value, unless it was closed before.
-with positions as (
+with positions as not materialized (
     select * from {{ ref('stg_core__positions') }}
 ),
 
-option_contracts as (
+option_contracts as not materialized (
     select * from {{ ref('stg_market__option_contracts') }}
 ),
 
-prices_filled as (
+prices_filled as not materialized (
     select * from {{ ref('int_prices_filled_daily') }}
 ),
 
-calendar_dates as (
+calendar_dates as not materialized (
     select * from {{ ref('int_calendar_dates_mapped') }}
 ),
 
