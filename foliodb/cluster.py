@@ -37,8 +37,6 @@ SERVER_SETTINGS = {
     "random_page_cost": "1.1",
     # JIT compilation costs more than it saves on the short statements of an incremental refresh.
     "jit": "off",
-    "wal_level": "minimal",
-    "max_wal_senders": "0",
     "max_wal_size": "'4GB'",
     "checkpoint_timeout": "'15min'",
     "log_min_messages": "warning",
