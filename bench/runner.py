@@ -164,6 +164,20 @@ def _drop(admin: psycopg.Connection, name: str) -> None:
         admin.execute(sql.SQL("drop database if exists {} with (force)").format(ident))
 
 
+def with_retry(func: Callable[[], Any], log: Callable[[str], None], attempts: int = 4) -> Any:
+    """Run ``func`` again when the shared server restarts under it (other sessions' tests kill
+    backends, which makes the postmaster reinitialize and drop every connection)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return func()
+        except psycopg.OperationalError as exc:
+            if attempt == attempts:
+                raise
+            log(f"connection lost ({str(exc).strip()[:120]}); retry {attempt} in 20 s")
+            time.sleep(20)
+    return None
+
+
 class Server:
     """The server the benchmark runs on, reached through its maintenance database."""
 
@@ -219,7 +233,9 @@ def _models_template(server: Server, log: Callable[[str], None]) -> str:
             if row is None or not row[0]:
                 for (old,) in admin.execute(
                     "select datname from pg_database where datname like 'folio\\_bench\\_tpl\\_%%'"
+                    " and datname not like '%%\\_building' order by oid desc offset 2"
                 ).fetchall():
+                    # The newest older ones stay: a run started before an edit still clones them.
                     _drop(admin, old)
                 building = f"{name}_building"
                 _drop(admin, building)
@@ -272,8 +288,10 @@ def ensure_dataset(
     key = json.dumps({"params": asdict(params), "seed": seed, "tree": template}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     name = f"folio_bench_{label}_{digest}"
+    # One lock per dataset: building a 10k dataset must not hold up another run's tiny one.
+    lock = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big", signed=True)
     with server.admin() as admin:
-        admin.execute("select pg_advisory_lock(%s)", [BUILD_LOCK])
+        admin.execute("select pg_advisory_lock(%s, %s)", [BUILD_LOCK, lock])
         try:
             row = admin.execute(
                 "select datistemplate from pg_database where datname = %s", [name]
@@ -338,7 +356,7 @@ def ensure_dataset(
             )
             return Dataset(label, name, asdict(params), slim, built_now=True)
         finally:
-            admin.execute("select pg_advisory_unlock(%s)", [BUILD_LOCK])
+            admin.execute("select pg_advisory_unlock(%s, %s)", [BUILD_LOCK, lock])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -864,8 +882,11 @@ class Runner:
             self.log(f"report rendering failed:\n{traceback.format_exc()[-1500:]}")
 
     def dataset(self, **overrides: Any) -> Dataset:
-        ds = ensure_dataset(
-            self.server, self._template, self.plan.main, self.o.seed, self.log, **overrides
+        ds = with_retry(
+            lambda: ensure_dataset(
+                self.server, self._template, self.plan.main, self.o.seed, self.log, **overrides
+            ),
+            self.log,
         )
         self.results["datasets"][ds.label] = {
             "dbname": ds.dbname,
@@ -930,7 +951,7 @@ class Runner:
                 f"bench databases set ops.settings refresh_statement_timeout = {LONG_TIMEOUT}",
             ],
         }
-        self._template = _models_template(self.server, self.log)
+        self._template = with_retry(lambda: _models_template(self.server, self.log), self.log)
         main = self.dataset(**self._main_overrides())
         self.results["meta"]["main_dataset"] = main.label
         self.save()
