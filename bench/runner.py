@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import psycopg
+import sqlalchemy.exc
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -923,7 +924,7 @@ class Runner:
         try:
             try:
                 result = func()
-            except psycopg.OperationalError as exc:
+            except (psycopg.OperationalError, sqlalchemy.exc.OperationalError) as exc:
                 # Another session may restart the shared server (a killed backend makes the
                 # postmaster reinitialize): wait for it and run the scenario once more.
                 self.log(f"[{key}] connection lost ({exc}); retrying once in 15 s")
