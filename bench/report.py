@@ -676,7 +676,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
             bins = np.logspace(np.log10(min(allv)), np.log10(max(allv)), 60)
             for label, vals in samples.items():
                 if vals:
-                    ax.hist(vals, bins=bins, alpha=0.5, label=label)
+                    ax.hist(vals, bins=bins, alpha=0.5, label=label, density=True)
             busy = busy_f["paced"]["all"]
             for q, style in (("p50", "-"), ("p99", "--")):
                 if busy.get(q):
@@ -690,7 +690,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
             ax.axvline(5, color="red", linewidth=1, label="target p99 5 ms")
         ax.set_xscale("log")
         ax.set_xlabel("latency (ms), per query, client side")
-        ax.set_ylabel("queries (sample)")
+        ax.set_ylabel("density (each phase normalized)")
         ax.set_title(f"Read contract at {f['during_full_refresh']['clients']} clients")
         ax.legend(fontsize=8)
         fig.tight_layout()
