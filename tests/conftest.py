@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ TEMPLATE_LOCK = 7_261_099
 
 def _tree_hash() -> str:
     digest = hashlib.sha256()
-    files = [ROOT / "dbt_project.yml", *sorted((ROOT / "sql").rglob("*.sql"))]
+    files = [ROOT / "dbt_project.yml", Path(__file__), *sorted((ROOT / "sql").rglob("*.sql"))]
     dbt_dir = ROOT / "dbt_project"
     if dbt_dir.exists():
         files += sorted(
@@ -57,6 +58,25 @@ def build_database(url: str) -> None:
         from foliodb import models
 
         models.install(url)
+    # A sequence hands out up to 32 values per WAL record; a database cloned from this one
+    # would, after a crash, replay the copied page and hand the same values out again.
+    # setval logs the exact state, so clones start from a logged sequence.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            """
+            do $$
+            declare
+                seq record;
+            begin
+                for seq in select schemaname, sequencename, last_value from pg_sequences
+                           where last_value is not null
+                loop
+                    perform setval(format('%I.%I', seq.schemaname, seq.sequencename), seq.last_value);
+                end loop;
+            end
+            $$
+            """
+        )
 
 
 @pytest.fixture(scope="session")
@@ -90,8 +110,12 @@ def template_db(server: str) -> str:
                     " order by oid desc offset 3",
                     [bool(suffix)],
                 ).fetchall():
-                    admin.execute(sql.SQL("alter database {} is_template false").format(sql.Identifier(old)))
-                    admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(old)))
+                    admin.execute(
+                        sql.SQL("alter database {} is_template false").format(sql.Identifier(old))
+                    )
+                    admin.execute(
+                        sql.SQL("drop database {} with (force)").format(sql.Identifier(old))
+                    )
                 building = f"{name}_building"
                 admin.execute(
                     sql.SQL("drop database if exists {} with (force)").format(
@@ -126,10 +150,23 @@ def db_url(server: str, template_db: str) -> Iterator[str]:
     try:
         yield config.with_dbname(server, name)
     finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
+        _drop_database(server, name)
+
+
+def _drop_database(server: str, name: str, patience: float = 60.0) -> None:
+    """Drop a test database; waits out a crash recovery (a test may kill -9 a backend)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            with psycopg.connect(server, autocommit=True) as admin:
+                admin.execute(
+                    sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+                )
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture
