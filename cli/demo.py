@@ -8,6 +8,8 @@ import click
 from rich.table import Table
 
 from cli.common import emit_json, err, friendly, out
+from cli.db import status as db_status
+from cli.factors import exposures
 from cli.show import _pct, leaderboard, show
 from foliodb import demo as demo_module
 
@@ -17,6 +19,7 @@ Explore further:
   folio show {pid} --json                   the same, for scripts
   folio leaderboard --period YTD --excluded  who leads this year, who is too young to rank
   folio chart {pid} --period MAX --out max.png
+  folio exposures {pid}                     factor exposures and risk per period
   folio status                               freshness, last runs, the refresh queue
   folio schedule status                      the pg_cron jobs (nightly refresh in the database)
   psql "$(folio db url)" -c "select * from app.portfolio_dashboard where portfolio_id = {pid}"
@@ -82,12 +85,17 @@ def demo(ctx: click.Context, out_dir: Path | None, as_json: bool) -> None:
     out.print(summary)
     pid = str(result["featured_portfolio_id"])
     ctx.invoke(show, portfolio=pid, as_json=False)
+    try:
+        ctx.invoke(exposures, portfolio_ref=pid, risk=True, as_json=False)
+    except click.ClickException as exc:  # exposures need enough history; the demo goes on
+        err.print(f"exposures: {exc.message}")
     ctx.invoke(leaderboard, period="1Y", limit=10, excluded=False, as_json=False)
     data = result["dashboard"]
     out.print(
         f"chart: {result['chart']}  ({data['portfolio_name']} 1Y"
         f" {_pct(next(p['twr'] for p in data['periods'] if p['period'] == '1Y'))})"
     )
+    ctx.invoke(db_status, as_json=False)
     click.echo(EXPLORE.format(pid=pid))
 
 
