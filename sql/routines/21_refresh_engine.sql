@@ -387,3 +387,28 @@ begin
     return v_count;
 end
 $$;
+
+-- Is the calendar map (analytics.int_calendar_dates_mapped) in step with market.trading_days?
+-- Same number of sessions and the same last session: then a refresh need not rebuild it.
+create or replace function ops.calendar_map_is_current(p_map text) returns boolean
+language plpgsql stable as $$
+declare
+    v_calendar text := ops.window_calendar();
+    v_current boolean;
+begin
+    if to_regclass(p_map) is null then
+        return false;
+    end if;
+    execute format(
+        $q$
+        select
+            (select count(distinct map.session_idx) from %1$s as map)
+                = (select count(*) from market.trading_days as days where days.calendar = $1)
+            and (select max(map.calendar_date) from %1$s as map)
+                = (select max(days.session_date) from market.trading_days as days where days.calendar = $1)
+        $q$,
+        p_map
+    ) into v_current using v_calendar;
+    return coalesce(v_current, false);
+end
+$$;

@@ -2,11 +2,12 @@
     config(
         materialized='foliodb_refresh',
         unique_key=['calendar_date'],
-        delete_where='all',
+        delete_where="not ops.calendar_map_is_current('" ~ this.schema ~ "." ~ this.identifier ~ "')",
     )
 }}
 -- Every calendar date between the window calendar's first and last session, mapped to the
--- first session on or after it (a weekend or a closure maps to the next session).
+-- first session on or after it (a weekend or a closure maps to the next session). Rebuilt only
+-- when the calendar changed (ops.calendar_map_is_current compares sessions and bounds).
 with trading_days as (
     select * from {{ ref('stg_market__trading_days') }}
 ),
@@ -45,3 +46,4 @@ select
     ) as session_idx
 from dates
 left join calendar_sessions on dates.calendar_date = calendar_sessions.session_date
+where not exists (select from {{ this }})

@@ -13,7 +13,9 @@ with scopes as (
     select * from {{ ref('stg_ops__refresh_scopes') }}
 ),
 
-snapshots as (
+-- not materialized: each scoped portfolio's first and last session are two lookups of the
+-- (portfolio_id, session_idx) key, never an aggregate over its whole series
+snapshots as not materialized (
     select * from {{ ref('fct_portfolio_snapshots') }}
 ),
 
@@ -25,14 +27,19 @@ calendar_dates as (
     select * from {{ ref('int_calendar_dates_mapped') }}
 ),
 
-spans as (
+-- materialized: the lookups run once per portfolio, not once per use of the columns below
+spans as materialized (
     select
-        snapshots.portfolio_id,
-        min(snapshots.session_idx) as first_idx,
-        max(snapshots.session_idx) as end_idx
-    from snapshots
-    inner join scopes on snapshots.portfolio_id = scopes.portfolio_id
-    group by snapshots.portfolio_id
+        scopes.portfolio_id,
+        (
+            select min(snapshots.session_idx) from snapshots
+            where snapshots.portfolio_id = scopes.portfolio_id
+        ) as first_idx,
+        (
+            select max(snapshots.session_idx) from snapshots
+            where snapshots.portfolio_id = scopes.portfolio_id
+        ) as end_idx
+    from scopes
 ),
 
 ends as (

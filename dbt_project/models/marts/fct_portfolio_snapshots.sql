@@ -28,11 +28,11 @@ portfolios as (
 ),
 
 positions as not materialized (
-    select * from {{ ref('int_positions_resolved') }}
+    select * from {{ ref('int_positions_in_scope') }}
 ),
 
 valuations as not materialized (
-    select * from {{ ref('int_valuations_ranged') }}
+    select * from {{ ref('int_valuations_in_scope') }}
 ),
 
 prices_filled as not materialized (

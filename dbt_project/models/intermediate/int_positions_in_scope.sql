@@ -1,0 +1,1 @@
+{{ positions_resolved(in_scope_only=true) }}

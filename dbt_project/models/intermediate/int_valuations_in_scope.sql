@@ -1,0 +1,1 @@
+{{ valuations_ranged(in_scope_only=true) }}
