@@ -12,16 +12,17 @@
 -- year, drawdowns on the wealth path starting at 1 on START, Sharpe on daily excess returns
 -- over the risk-free proxy (0 on a session where it has no return), beta and correlation on
 -- the benchmark's daily returns.
+--
+-- Every period ends at END, the portfolio's last session: the figures of all nine periods
+-- come from one pass over each portfolio's series, latest session first, with running
+-- aggregates from END back to each session (read at START + 1 for the returns, at START for
+-- the drawdown path, which includes START).
 with scopes as (
     select * from {{ ref('stg_ops__refresh_scopes') }}
 ),
 
 periods as (
     select * from {{ ref('int_portfolio_periods') }}
-),
-
-snapshots as (
-    select * from {{ ref('fct_portfolio_snapshots') }}
 ),
 
 prices_filled as (
@@ -36,21 +37,6 @@ sessions as (
     select * from {{ ref('int_sessions_windowed') }}
 ),
 
-scoped_snapshots as (
-    select
-        snapshots.portfolio_id,
-        snapshots.session_idx,
-        snapshots.session_date,
-        snapshots.daily_return,
-        snapshots.cum_twr,
-        snapshots.benchmark_close::float8
-        / lag(snapshots.benchmark_close::float8) over (
-            partition by snapshots.portfolio_id order by snapshots.session_idx
-        ) - 1 as benchmark_return
-    from snapshots
-    inner join scopes on snapshots.portfolio_id = scopes.portfolio_id
-),
-
 -- the risk-free proxy's return on each session (its carried-forward close: 0 without a quote)
 risk_free_returns as (
     select
@@ -61,89 +47,136 @@ risk_free_returns as (
     inner join factor_settings on prices_filled.symbol = factor_settings.risk_free_symbol
 ),
 
-period_days as (
+-- the proxy's returns as one array by session (looked up by position, 0 outside it)
+risk_free as materialized (
     select
-        periods.portfolio_id,
-        periods.period,
-        periods.period_order,
-        periods.start_idx,
-        periods.start_date,
-        periods.end_idx,
-        periods.end_date,
-        periods.is_partial,
-        scoped_snapshots.session_idx,
-        scoped_snapshots.session_date,
-        scoped_snapshots.daily_return,
-        scoped_snapshots.benchmark_return,
-        coalesce(risk_free_returns.risk_free_return, 0) as risk_free_return,
-        -- wealth on the session for 1 invested at START's close
-        (1 + scoped_snapshots.cum_twr) / nullif(1 + first_value(scoped_snapshots.cum_twr) over by_period, 0) as wealth
-    from periods
-    inner join scopes on periods.portfolio_id = scopes.portfolio_id
-    inner join scoped_snapshots
-        on
-            periods.portfolio_id = scoped_snapshots.portfolio_id
-            and scoped_snapshots.session_idx between periods.start_idx and periods.end_idx
-    left join risk_free_returns on scoped_snapshots.session_idx = risk_free_returns.session_idx
-    window by_period as (partition by periods.portfolio_id, periods.period_order order by scoped_snapshots.session_idx)
+        min(risk_free_returns.session_idx) as first_idx,
+        array_agg(coalesce(risk_free_returns.risk_free_return, 0) order by risk_free_returns.session_idx) as returns
+    from risk_free_returns
 ),
 
--- one sort order (portfolio, period_order, session) for every window and the aggregate below
-drawdowns as (
-    select
-        period_days.*,
-        period_days.wealth / nullif(max(period_days.wealth) over running, 0) - 1 as drawdown
-    from period_days
-    window running as (
-        partition by period_days.portfolio_id, period_days.period_order
-        order by period_days.session_idx
-        rows between unbounded preceding and current row
-    )
+-- read through their keys, one portfolio at a time, never scanned whole
+portfolio_snapshots as not materialized (
+    select * from {{ ref('fct_portfolio_snapshots') }}
 ),
 
--- the last session at the running maximum so far (the peak a later trough falls from), and
--- the period's extremes, so the aggregate can pick their sessions without sorting again
-marked as (
-    select
-        drawdowns.*,
-        max(case when drawdowns.drawdown = 0 then drawdowns.session_idx end) over running as last_peak_idx,
-        min(drawdowns.drawdown) over whole as period_max_drawdown,
-        max(drawdowns.daily_return) filter (where drawdowns.session_idx > drawdowns.start_idx) over whole as period_best,
-        min(drawdowns.daily_return) filter (where drawdowns.session_idx > drawdowns.start_idx) over whole as period_worst
-    from drawdowns
-    window
-        running as (
-            partition by drawdowns.portfolio_id, drawdowns.period_order
-            order by drawdowns.session_idx
-            rows between unbounded preceding and current row
-        ),
-        whole as (partition by drawdowns.portfolio_id, drawdowns.period_order)
+portfolio_periods as not materialized (
+    select * from {{ ref('int_portfolio_periods') }}
 ),
 
--- the period's returns are the sessions after START; the drawdown path includes START
+-- Per portfolio of the scope, one backward pass over its series (the key's order, no sort):
+-- running figures of the sessions from each session through END. Read at START + 1 they are
+-- the period's return statistics; at START, the deepest drawdown of the path from START.
+-- The extremes carry their session (the earliest on ties) as a second array element; the
+-- deepest drawdown orders by ratio, then the first trough, then the last peak (a flat top's
+-- last session), as the forward definition picks them.
+figures as (
+    select
+        scopes.portfolio_id,
+        suffixes.session_idx,
+        suffixes.n_returns,
+        suffixes.mean_daily_return,
+        suffixes.daily_volatility,
+        suffixes.mean_excess_return,
+        suffixes.excess_volatility,
+        suffixes.mean_risk_free_return,
+        suffixes.beta,
+        suffixes.correlation,
+        suffixes.n_benchmark_returns,
+        suffixes.best_day,
+        suffixes.worst_day,
+        suffixes.deepest
+    from scopes
+    cross join risk_free
+    cross join
+        lateral (
+            select
+                array_agg(portfolio_periods.start_idx)
+                || array_agg(portfolio_periods.start_idx + 1) as start_idxs
+            from portfolio_periods
+            where portfolio_periods.portfolio_id = scopes.portfolio_id
+        ) as starts
+    -- a lateral pass per portfolio needs nested subqueries: a CTE would sort every series at once
+    cross join
+        lateral ( -- noqa: ST05
+            select
+                through_end.*,
+                min(
+                    array[
+                        through_end.low_point[1] / nullif(through_end.growth, 0) - 1,
+                        through_end.low_point[2],
+                        -through_end.session_idx
+                    ]
+                ) over (order by through_end.session_idx desc rows between unbounded preceding and current row)
+                    as deepest
+            from (
+                select
+                    series.session_idx,
+                    series.growth,
+                    count(*) over running as n_returns,
+                    avg(series.daily_return) over running as mean_daily_return,
+                    stddev_samp(series.daily_return) over running as daily_volatility,
+                    avg(series.daily_return - series.risk_free_return) over running as mean_excess_return,
+                    stddev_samp(series.daily_return - series.risk_free_return) over running as excess_volatility,
+                    avg(series.risk_free_return) over running as mean_risk_free_return,
+                    regr_slope(series.daily_return, series.benchmark_return) over running as beta,
+                    corr(series.daily_return, series.benchmark_return) over running as correlation,
+                    regr_count(series.daily_return, series.benchmark_return) over running as n_benchmark_returns,
+                    max(array[series.daily_return, -series.session_idx]) over running as best_day,
+                    min(array[series.daily_return, series.session_idx]) over running as worst_day,
+                    -- the lowest point from here through END: the trough of a drawdown peaking here
+                    min(array[series.growth, series.session_idx]) over running as low_point
+                from (
+                    select
+                        portfolio_snapshots.session_idx,
+                        portfolio_snapshots.daily_return,
+                        1 + portfolio_snapshots.cum_twr as growth,
+                        portfolio_snapshots.benchmark_close::float8
+                        / lead(portfolio_snapshots.benchmark_close::float8) over (
+                            order by portfolio_snapshots.session_idx desc
+                        ) - 1 as benchmark_return,
+                        coalesce(risk_free.returns[portfolio_snapshots.session_idx - risk_free.first_idx + 1], 0)
+                            as risk_free_return
+                    from portfolio_snapshots
+                    where portfolio_snapshots.portfolio_id = scopes.portfolio_id
+                ) as series
+                window running as (order by series.session_idx desc rows between unbounded preceding and current row)
+            ) as through_end
+        ) as suffixes
+    -- only the rows at a period's START or START + 1 leave the lateral pass
+    where suffixes.session_idx = any(starts.start_idxs)
+),
+
+-- the return figures from START + 1, the drawdown from START
 statistics as (
     select
-        portfolio_id,
-        period_order,
-        count(*) filter (where session_idx > start_idx)::integer as n_returns,
-        avg(daily_return) filter (where session_idx > start_idx) as mean_daily_return,
-        stddev_samp(daily_return) filter (where session_idx > start_idx) as daily_volatility,
-        avg(daily_return - risk_free_return) filter (where session_idx > start_idx) as mean_excess_return,
-        stddev_samp(daily_return - risk_free_return) filter (where session_idx > start_idx) as excess_volatility,
-        avg(risk_free_return) filter (where session_idx > start_idx) as mean_risk_free_return,
-        regr_slope(daily_return, benchmark_return) filter (where session_idx > start_idx) as beta,
-        corr(daily_return, benchmark_return) filter (where session_idx > start_idx) as correlation,
-        regr_count(daily_return, benchmark_return) filter (where session_idx > start_idx)::integer as n_benchmark_returns,
-        min(period_best) as best_day_return,
-        min(period_worst) as worst_day_return,
-        min(session_idx) filter (where session_idx > start_idx and daily_return = period_best) as best_day_idx,
-        min(session_idx) filter (where session_idx > start_idx and daily_return = period_worst) as worst_day_idx,
-        min(period_max_drawdown) as max_drawdown,
-        -- the first session at the lowest point, and the last peak before it
-        min(session_idx) filter (where drawdown = period_max_drawdown) as trough_idx,
-        min(last_peak_idx) filter (where drawdown = period_max_drawdown) as peak_idx
-    from marked
-    group by portfolio_id, period_order
+        periods.portfolio_id,
+        periods.period_order,
+        returns_from.n_returns,
+        returns_from.mean_daily_return,
+        returns_from.daily_volatility,
+        returns_from.mean_excess_return,
+        returns_from.excess_volatility,
+        returns_from.mean_risk_free_return,
+        returns_from.beta,
+        returns_from.correlation,
+        returns_from.n_benchmark_returns,
+        returns_from.best_day[1] as best_day_return,
+        -returns_from.best_day[2]::integer as best_day_idx,
+        returns_from.worst_day[1] as worst_day_return,
+        returns_from.worst_day[2]::integer as worst_day_idx,
+        path_from.deepest[1] as max_drawdown,
+        path_from.deepest[2]::integer as trough_idx,
+        -path_from.deepest[3]::integer as peak_idx
+    from periods
+    inner join figures as path_from
+        on
+            periods.portfolio_id = path_from.portfolio_id
+            and periods.start_idx = path_from.session_idx
+    left join figures as returns_from
+        on
+            periods.portfolio_id = returns_from.portfolio_id
+            and periods.start_idx + 1 = returns_from.session_idx
 ),
 
 final as (
@@ -154,7 +187,7 @@ final as (
         periods.start_date,
         periods.end_date,
         periods.is_partial,
-        coalesce(statistics.n_returns, 0) as n_returns,
+        coalesce(statistics.n_returns, 0)::integer as n_returns,
         statistics.mean_daily_return,
         statistics.daily_volatility * sqrt(252) as annualized_volatility,
         statistics.max_drawdown,
@@ -165,7 +198,7 @@ final as (
         statistics.mean_risk_free_return * 252 as risk_free_annual_rate,
         statistics.beta as benchmark_beta,
         statistics.correlation as benchmark_correlation,
-        coalesce(statistics.n_benchmark_returns, 0) as n_benchmark_returns,
+        coalesce(statistics.n_benchmark_returns, 0)::integer as n_benchmark_returns,
         statistics.best_day_return,
         best_sessions.session_date as best_day_date,
         statistics.worst_day_return,
