@@ -51,18 +51,25 @@ scope_dates as (
     left join sessions on symbol_scopes.from_idx = sessions.session_idx
 ),
 
+-- per symbol, by the primary key (symbol, price_date): a new session reads one row per symbol
 quotes as (
     select
-        prices.symbol,
+        scope_dates.symbol,
         sessions.session_idx,
-        prices.close_price,
+        scoped_prices.close_price,
         sessions.session_idx as quote_idx
     from scope_dates
-    inner join prices
-        on
-            scope_dates.symbol = prices.symbol
-            and scope_dates.from_date <= prices.price_date
-    inner join sessions on prices.price_date = sessions.session_date
+    cross join
+        lateral (
+            select
+                prices.price_date,
+                prices.close_price
+            from prices
+            where
+                prices.symbol = scope_dates.symbol
+                and prices.price_date >= scope_dates.from_date
+        ) as scoped_prices
+    inner join sessions on scoped_prices.price_date = sessions.session_date
     where sessions.session_idx >= scope_dates.from_idx
 ),
 
