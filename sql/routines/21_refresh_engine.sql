@@ -83,11 +83,29 @@ begin
         insert into ops.refresh_scope (portfolio_id, from_idx) values (p_portfolio_id, 0);
         delete from ops.dirty_portfolios
         where portfolio_id = p_portfolio_id and queued_at <= v_queued_until;
-        -- Its symbols' filled series must reach the as-of session too.
-        insert into ops.refresh_symbol_scope (symbol, from_idx)
-        select distinct prices.symbol, v_previous + 1
-        from market.prices as prices
-        where v_as_of_idx > v_previous;
+        -- If the as-of session moved on, the filled series this portfolio reads must reach it:
+        -- its symbols, option underlyings, its benchmark and the factor proxies (the next
+        -- incremental refresh extends every other symbol).
+        if v_as_of_idx > v_previous then
+            insert into ops.refresh_symbol_scope (symbol, from_idx)
+            select needed.symbol, v_previous + 1
+            from (
+                select positions.symbol from core.positions as positions
+                where positions.portfolio_id = p_portfolio_id
+                union
+                select contracts.underlying from market.option_contracts as contracts
+                inner join core.positions as positions on positions.symbol = contracts.symbol
+                where positions.portfolio_id = p_portfolio_id
+                union
+                select portfolios.benchmark_symbol from core.portfolios as portfolios
+                where portfolios.portfolio_id = p_portfolio_id
+                union
+                select factors.proxy_symbol from market.factors as factors
+                union
+                select ops.setting('risk_free_symbol')
+            ) as needed
+            where exists (select from market.prices as prices where prices.symbol = needed.symbol);
+        end if;
     else
         -- Symbols: corrected ones from the corrected session, all from the first new session.
         with dirty as (
