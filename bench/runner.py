@@ -49,6 +49,7 @@ from bench.baselines import compare
 from bench.baselines import orm_impl as O
 from bench.baselines import pandas_impl as P
 from foliodb import config, migrate, models
+from foliodb.models import definition_hash
 from foliodb.refresh import run_refresh
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,23 +134,8 @@ def _ms(seconds: float) -> float:
 
 
 def tree_hash() -> str:
-    """Hash of sql/ and the dbt project (as tests/conftest.py computes it)."""
-    digest = hashlib.sha256()
-    files = [ROOT / "dbt_project.yml", *sorted((ROOT / "sql").rglob("*.sql"))]
-    dbt_dir = ROOT / "dbt_project"
-    files += sorted(
-        p
-        for p in dbt_dir.rglob("*")
-        if p.is_file()
-        and p.suffix in {".sql", ".yml", ".yaml", ".csv"}
-        and "target" not in p.parts
-        and "dbt_packages" not in p.parts
-    )
-    for path in files:
-        if path.exists():
-            digest.update(str(path.relative_to(ROOT)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    """Hash of sql/ and the dbt project (datasets are rebuilt when it changes)."""
+    return definition_hash()
 
 
 def _db_exists(admin: psycopg.Connection, name: str) -> bool:

@@ -6,6 +6,7 @@ module sets them from the URL foliodb uses, so dbt, the CLI and the tests agree.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -75,3 +76,27 @@ def install(url: str | None = None) -> None:
     if not any(models_dir.rglob("*.sql")):
         return
     run_dbt(["run", "--quiet"], url)
+
+
+def definition_hash(extra: list[Path] | None = None) -> str:
+    """A short hash of everything that defines a foliodb database: sql/ and the dbt project.
+
+    Databases built from a tree (test templates, benchmark datasets) are named by it, so they
+    are rebuilt exactly when a migration, a routine or a model changes.
+    """
+    root = config.project_root()
+    digest = hashlib.sha256()
+    files = [root / "dbt_project.yml", *(extra or []), *sorted((root / "sql").rglob("*.sql"))]
+    files += sorted(
+        path
+        for path in (root / "dbt_project").rglob("*")
+        if path.is_file()
+        and path.suffix in {".sql", ".yml", ".yaml", ".csv"}
+        and "target" not in path.parts
+        and "dbt_packages" not in path.parts
+    )
+    for path in files:
+        if path.exists():
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]

@@ -8,7 +8,6 @@ built under an advisory lock so parallel pytest processes share it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 import uuid
@@ -19,30 +18,14 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from foliodb import cluster, config, migrate
+from foliodb import cluster, config, migrate, models
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_LOCK = 7_261_099
 
 
 def _tree_hash() -> str:
-    digest = hashlib.sha256()
-    files = [ROOT / "dbt_project.yml", Path(__file__), *sorted((ROOT / "sql").rglob("*.sql"))]
-    dbt_dir = ROOT / "dbt_project"
-    if dbt_dir.exists():
-        files += sorted(
-            p
-            for p in dbt_dir.rglob("*")
-            if p.is_file()
-            and p.suffix in {".sql", ".yml", ".yaml", ".csv"}
-            and "target" not in p.parts
-            and "dbt_packages" not in p.parts
-        )
-    for path in files:
-        if path.exists():
-            digest.update(str(path.relative_to(ROOT)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    return models.definition_hash(extra=[Path(__file__)])
 
 
 def build_database(url: str) -> None:
@@ -55,8 +38,6 @@ def build_database(url: str) -> None:
     if calendar is not None:
         calendar.ensure_calendar(url)
     if not os.environ.get("FOLIO_TEST_SKIP_MODELS"):
-        from foliodb import models
-
         models.install(url)
     # A sequence hands out up to 32 values per WAL record; a database cloned from this one
     # would, after a crash, replay the copied page and hand the same values out again.

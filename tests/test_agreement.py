@@ -17,25 +17,8 @@ from bench.baselines import pandas_impl as P
 from bench.baselines.compare import differences
 from tests.builders import refresh
 
-SNAPSHOT_COLUMNS = [
-    "portfolio_id",
-    "session_date",
-    "market_value",
-    "cost_basis",
-    "unrealized_pnl",
-    "positions_held",
-    "n_close",
-    "n_stale",
-    "max_stale_sessions",
-    "n_entry",
-    "n_manual",
-    "inflow",
-    "outflow",
-    "daily_return",
-    "cum_twr",
-    "benchmark_close",
-    "benchmark_cum_return",
-]
+# every snapshot column the oracle computes except session_idx (the database's own ordinal)
+SNAPSHOT_COLUMNS = [c for c in P.SNAPSHOT_COLUMNS if c != "session_idx"]
 
 
 def _database_snapshots(conn: psycopg.Connection) -> pd.DataFrame:
