@@ -74,14 +74,7 @@
         {%- endif %}
     {%- endcall %}
 
-    {% call statement('create_function') -%}
-        create or replace function {{ refresh_function }}() returns bigint
-        language plpgsql as $refresh$
-        declare
-            v_rows bigint;
-        begin
-            -- big scopes (a full rebuild) aggregate millions of rows: keep them in memory
-            perform set_config('work_mem', coalesce(ops.setting('refresh_work_mem'), '256MB'), true);
+    {%- set delete_statement -%}
             {%- if delete_where == 'all' %}
             delete from {{ local_relation }};
             {%- else %}
@@ -91,11 +84,59 @@
             {%- endif %}
             where {{ delete_where }};
             {%- endif %}
+    {%- endset -%}
+    {%- set insert_statement -%}
             insert into {{ local_relation }} ({{ column_names }})
             select {{ column_names }}
             from (
                 {{ local_sql | indent(16) }}
             ) as model_rows;
+    {%- endset -%}
+
+    {% call statement('create_function') -%}
+        create or replace function {{ refresh_function }}() returns bigint
+        language plpgsql as $refresh$
+        declare
+            v_rows bigint := 0;
+            v_chunk_rows bigint;
+            v_chunk_size integer;
+            v_chunks integer;
+        begin
+            -- big scopes (a full rebuild) aggregate millions of rows: keep them in memory
+            perform set_config('work_mem', coalesce(ops.setting('refresh_work_mem'), '256MB'), true);
+            {%- if config.get('chunk_by_portfolio', false) %}
+            -- A big scope is done in chunks of portfolios, each a set-based statement, so every
+            -- chunk's aggregates fit in memory (the whole scope at 10k+ portfolios spills to disk).
+            v_chunk_size := coalesce(ops.setting('refresh_chunk_portfolios')::integer, 2000);
+            if (select count(*) from ops.refresh_scope) > v_chunk_size then
+                create temp table if not exists refresh_scope_chunks (
+                    portfolio_id bigint, from_idx integer, chunk integer
+                ) on commit drop;
+                truncate refresh_scope_chunks;
+                insert into refresh_scope_chunks (portfolio_id, from_idx, chunk)
+                select scope.portfolio_id, scope.from_idx,
+                    ((row_number() over (order by scope.portfolio_id)) - 1) / v_chunk_size
+                from ops.refresh_scope as scope;
+                select max(chunk) + 1 into v_chunks from refresh_scope_chunks;
+                for v_chunk in 0 .. v_chunks - 1 loop
+                    delete from ops.refresh_scope;
+                    insert into ops.refresh_scope (portfolio_id, from_idx)
+                    select portfolio_id, from_idx from refresh_scope_chunks where chunk = v_chunk;
+                    analyze ops.refresh_scope;
+                    {{ delete_statement | indent(8) }}
+                    {{ insert_statement | indent(8) }}
+                    get diagnostics v_chunk_rows = row_count;
+                    v_rows := v_rows + v_chunk_rows;
+                end loop;
+                delete from ops.refresh_scope;
+                insert into ops.refresh_scope (portfolio_id, from_idx)
+                select portfolio_id, from_idx from refresh_scope_chunks;
+                analyze ops.refresh_scope;
+                return v_rows;
+            end if;
+            {%- endif %}
+            {{ delete_statement }}
+            {{ insert_statement }}
             get diagnostics v_rows = row_count;
             return v_rows;
         end

@@ -2,8 +2,11 @@
   The SQL of int_positions_resolved / int_valuations_ranged, written once. With
   in_scope_only=true it reads only the portfolios of the refresh in progress (by index), which
   is what a refresh of a few portfolios needs; the unscoped views serve models that need all.
+  portfolio_filter (optional): a query returning portfolio ids; only those portfolios are read
+  (by index). A model embeds the macro as a CTE body and names its own subject portfolios, e.g.
+  positions_resolved(portfolio_filter='select subjects.portfolio_id from subjects').
 -#}
-{% macro positions_resolved(in_scope_only=false) %}
+{% macro positions_resolved(in_scope_only=false, portfolio_filter=none) %}
 -- Positions with their entry and exit mapped to sessions: a date that is not a session
 -- (a weekend, the 2025-01-09 closure) maps to the first session on or after it.
 -- An option expires on its expiry session (the last session on or before the expiry date),
@@ -11,9 +14,14 @@
 -- that value, unless it was closed before.
 with positions as not materialized (
     select * from {{ ref('stg_core__positions') }}
-    {%- if in_scope_only %}
-    where portfolio_id in (select scopes.portfolio_id from {{ ref('stg_ops__refresh_scopes') }} as scopes)
-    {%- endif %}
+    where
+        true
+        {%- if in_scope_only %}
+        and portfolio_id in (select scopes.portfolio_id from {{ ref('stg_ops__refresh_scopes') }} as scopes)
+        {%- endif %}
+        {%- if portfolio_filter %}
+        and portfolio_id in ({{ portfolio_filter }})
+        {%- endif %}
 ),
 
 option_contracts as not materialized (
@@ -83,13 +91,18 @@ select
 from expiring
 {% endmacro %}
 
-{% macro valuations_ranged(in_scope_only=false) %}
+{% macro valuations_ranged(in_scope_only=false, portfolio_filter=none) %}
 -- Each manual valuation holds from its session until the session before the next one.
 with valuations as (
     select * from {{ ref('stg_core__valuations') }}
-    {%- if in_scope_only %}
-    where portfolio_id in (select scopes.portfolio_id from {{ ref('stg_ops__refresh_scopes') }} as scopes)
-    {%- endif %}
+    where
+        true
+        {%- if in_scope_only %}
+        and portfolio_id in (select scopes.portfolio_id from {{ ref('stg_ops__refresh_scopes') }} as scopes)
+        {%- endif %}
+        {%- if portfolio_filter %}
+        and portfolio_id in ({{ portfolio_filter }})
+        {%- endif %}
 ),
 
 calendar_dates as (

@@ -5,6 +5,7 @@
         delete_using='ops.refresh_scope as scope',
         delete_where='target.portfolio_id = scope.portfolio_id and target.session_idx >= scope.from_idx',
         indexes=[{'columns': ['session_date']}],
+        chunk_by_portfolio=true,
     )
 }}
 -- One row per portfolio per session: value, cost, fallbacks used, flows, the day's

@@ -32,12 +32,9 @@ portfolios as (
     select * from {{ ref('stg_core__portfolios') }}
 ),
 
-positions as (
-    select * from {{ ref('int_positions_resolved') }}
-),
-
-valuations as (
-    select * from {{ ref('int_valuations_ranged') }}
+-- holdings by symbol, unresolved: only to find the holders of re-fitted symbols (by index)
+positions_held_by_symbol as (
+    select * from {{ ref('stg_core__positions') }}
 ),
 
 prices_filled as (
@@ -59,14 +56,25 @@ current_exposures as (
     inner join factor_settings on symbol_exposures.as_of_idx = factor_settings.as_of_idx
 ),
 
-subject_portfolios as (
+-- the portfolios in scope and every holder of a symbol whose exposures this run re-fitted;
+-- materialized: a few ids (one portfolio when onboarding), read by index below
+subject_portfolios as materialized (
     select scopes.portfolio_id
     from scopes
     union
-    select positions.portfolio_id
-    from positions
-    inner join current_exposures on positions.symbol = current_exposures.symbol
+    select positions_held_by_symbol.portfolio_id
+    from positions_held_by_symbol
+    inner join current_exposures on positions_held_by_symbol.symbol = current_exposures.symbol
     inner join factor_settings on current_exposures.computed_by_run = factor_settings.run_id
+),
+
+-- the subject portfolios' positions only, resolved as in int_positions_resolved
+positions as (
+    {{ positions_resolved(portfolio_filter='select subject_portfolios.portfolio_id from subject_portfolios') | indent(4) }}
+),
+
+valuations as (
+    {{ valuations_ranged(portfolio_filter='select subject_portfolios.portfolio_id from subject_portfolios') | indent(4) }}
 ),
 
 -- positions held at the close of the as-of session
