@@ -2,16 +2,20 @@
     config(
         materialized='foliodb_refresh',
         unique_key=['portfolio_id', 'factor'],
-        delete_where="
-            target.portfolio_id in (select scope.portfolio_id from ops.refresh_scope as scope)
-            or target.portfolio_id in (
-                select positions.portfolio_id
-                from core.positions as positions
-                inner join analytics.fct_symbol_exposures as exposures
-                    on positions.symbol = exposures.symbol
-                inner join ops.refresh_window on exposures.as_of_idx = refresh_window.as_of_idx
-                where exposures.computed_by_run = refresh_window.run_id and positions.deleted_at is null
-            )",
+        delete_using="(
+            select scope.portfolio_id from ops.refresh_scope as scope
+            union
+            select positions.portfolio_id
+            from core.positions as positions
+            inner join analytics.fct_symbol_exposures as exposures
+                on positions.symbol = exposures.symbol
+            inner join ops.refresh_window on exposures.as_of_idx = refresh_window.as_of_idx
+            where
+                exposures.computed_by_run = refresh_window.run_id
+                and positions.deleted_at is null
+                and exists (select from ops.refresh_symbol_scope)
+        ) as subjects",
+        delete_where="target.portfolio_id = subjects.portfolio_id",
     )
 }}
 -- One row per portfolio per active factor, as of the as-of session: the market-value-weighted
@@ -50,6 +54,10 @@ symbol_exposures as (
     select * from {{ ref('fct_symbol_exposures') }}
 ),
 
+symbol_scopes as (
+    select * from {{ ref('stg_ops__refresh_symbol_scopes') }}
+),
+
 current_exposures as (
     select symbol_exposures.*
     from symbol_exposures
@@ -66,6 +74,8 @@ subject_portfolios as materialized (
     from positions_held_by_symbol
     inner join current_exposures on positions_held_by_symbol.symbol = current_exposures.symbol
     inner join factor_settings on current_exposures.computed_by_run = factor_settings.run_id
+    -- a run re-fits only symbols of its symbol scope: none in scope, no holder to look for
+    where exists (select from symbol_scopes)
 ),
 
 -- the subject portfolios' positions only, resolved as in int_positions_resolved

@@ -2,12 +2,21 @@
     config(
         materialized='foliodb_refresh',
         unique_key=['period', 'portfolio_id'],
-        delete_where='all',
-        indexes=[{'columns': ['period', 'rank']}],
+        delete_where="exists (
+            select from ops.refresh_scope as scope
+            left join core.portfolios as portfolios on scope.portfolio_id = portfolios.portfolio_id
+            where
+                portfolios.is_public
+                or exists (select from analytics.fct_leaderboards as listed where listed.portfolio_id = scope.portfolio_id)
+        )",
+        indexes=[{'columns': ['period', 'rank']}, {'columns': ['portfolio_id']}],
     )
 }}
 -- One row per period per public portfolio: ranked by the period's TWR, or listed as excluded
--- with the reason. Re-ranked set-based on every refresh (a rank depends on every portfolio).
+-- with the reason. Re-ranked whole, set-based (a rank depends on every portfolio), when the
+-- refresh's scope has a public portfolio or one listed before (made private, renamed, deleted):
+-- the delete above then empties the table. Otherwise no listed value can have changed and the
+-- table is kept as it is: the rows below are written only into an empty table.
 -- Definitions: docs/semantics.md, "Leaderboards".
 with chart_caches as (
     select * from {{ ref('fct_chart_caches') }}
@@ -79,6 +88,7 @@ final as (
             candidates.period = ranked.period
             and candidates.portfolio_id = ranked.portfolio_id
     cross join refresh_windows
+    where not exists (select from {{ this }})
 )
 
 select * from final
