@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from cli.main import err, friendly, out
+from cli.common import CONTEXT_SETTINGS, err, friendly, out
 
 SCALES = ("small", "medium", "large")
 
@@ -26,7 +26,7 @@ def _only(ctx: click.Context, param: click.Parameter, value: str | None) -> tupl
     return picked
 
 
-@click.command()
+@click.command(context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--scale",
     type=click.Choice(SCALES),

@@ -8,13 +8,13 @@ import subprocess
 import click
 from rich.table import Table
 
-from cli.common import emit_json, err, friendly, out
+from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
 from foliodb import cluster, config, migrate
 from foliodb.db import connect
 from foliodb.errors import FolioError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings=CONTEXT_SETTINGS)
 def db() -> None:
     """The database: start, stop, migrate and inspect it.
 
@@ -27,7 +27,7 @@ def db() -> None:
     """
 
 
-@db.command()
+@db.command(context_settings=CONTEXT_SETTINGS)
 @friendly
 def up() -> None:
     """Initialize (first time) and start the embedded cluster; create the database.
@@ -49,7 +49,7 @@ def up() -> None:
     click.echo(res.url)
 
 
-@db.command()
+@db.command(context_settings=CONTEXT_SETTINGS)
 @friendly
 def down() -> None:
     """Stop the embedded cluster (its data is kept).
@@ -62,7 +62,7 @@ def down() -> None:
     err.print("stopped" if stopped else "was not running")
 
 
-@db.command()
+@db.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @friendly
 def reset(yes: bool) -> None:
@@ -78,7 +78,7 @@ def reset(yes: bool) -> None:
     err.print("embedded cluster deleted")
 
 
-@db.command()
+@db.command(context_settings=CONTEXT_SETTINGS)
 def url() -> None:
     """Print the connection URL foliodb uses (for psql, dbt, apps).
 
@@ -89,7 +89,7 @@ def url() -> None:
     click.echo(config.database_url())
 
 
-@db.command(context_settings={"ignore_unknown_options": True})
+@db.command(context_settings={**CONTEXT_SETTINGS, "ignore_unknown_options": True})
 @click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
 def psql(psql_args: tuple[str, ...]) -> None:
     """Open psql on the foliodb database; extra arguments go to psql.
@@ -103,7 +103,7 @@ def psql(psql_args: tuple[str, ...]) -> None:
     os.execvp(exe, [exe, config.database_url(), *psql_args])
 
 
-@db.command("migrate")
+@db.command("migrate", context_settings=CONTEXT_SETTINGS)
 @friendly
 def migrate_cmd() -> None:
     """Apply pending SQL migrations, then the re-runnable routines; fill the calendar.
@@ -158,7 +158,7 @@ def gather_status() -> dict:
         }
 
 
-@db.command()
+@db.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @friendly
 def status(as_json: bool) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from cli.common import emit_json, err, friendly, out
+from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
 from cli.db import status as db_status
 from cli.factors import exposures
 from cli.show import _pct, leaderboard, show
@@ -26,7 +26,7 @@ Explore further:
 """
 
 
-@click.command()
+@click.command(context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--out",
     "out_dir",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from cli.common import emit_json, friendly, out
+from cli.common import CONTEXT_SETTINGS, emit_json, friendly, out
 from foliodb import factors as factors_module
 
 
@@ -70,7 +70,7 @@ def risk_table(rows: list[dict]) -> Table:
     return table
 
 
-@click.command()
+@click.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("portfolio_ref", metavar="PORTFOLIO")
 @click.option(
     "--risk/--no-risk", default=True, show_default=True, help="Show the risk figures too."

@@ -9,12 +9,12 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import emit_json, err, friendly, out
+from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
 from foliodb import config
 from foliodb.errors import FolioError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings=CONTEXT_SETTINGS)
 def ingest() -> None:
     """Bring market data in: daily prices and the exchange calendar.
 
@@ -42,7 +42,7 @@ def _symbols(ctx: click.Context, param: click.Parameter, value: str | None) -> l
     return symbols
 
 
-@ingest.command("prices")
+@ingest.command("prices", context_settings=CONTEXT_SETTINGS)
 @click.argument("paths", nargs=-1, type=click.Path(dir_okay=False))
 @click.option(
     "--source",
@@ -182,7 +182,7 @@ def _print_summary(summary) -> None:
         out.print(failures)
 
 
-@ingest.command("calendar")
+@ingest.command("calendar", context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--calendar",
     "calendar_name",

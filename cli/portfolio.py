@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from cli.common import emit_json, err, friendly, out
+from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
 from foliodb import portfolio_edit, portfolio_io
 from foliodb.errors import FolioError
 
@@ -56,7 +56,7 @@ def _refresh_after(portfolio_ids: list[int], refresh: bool) -> None:
             )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings=CONTEXT_SETTINGS)
 def portfolio() -> None:
     """Portfolios: import a CSV file, export it, value PRIVATE positions, edit positions.
 
@@ -70,7 +70,7 @@ def portfolio() -> None:
     """
 
 
-@portfolio.command("import")
+@portfolio.command("import", context_settings=CONTEXT_SETTINGS)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--user", "email", required=True, help="Owner's email (created if missing).")
 @click.option("--name", required=True, help="Portfolio name, unique per user.")
@@ -137,7 +137,7 @@ def import_cmd(
     out.print(table)
 
 
-@portfolio.command("export")
+@portfolio.command("export", context_settings=CONTEXT_SETTINGS)
 @click.argument("portfolio_ref", metavar="PORTFOLIO")
 @click.option("--user", "email", help="Owner's email, when several portfolios share the name.")
 @click.option(
@@ -161,7 +161,7 @@ def export_cmd(portfolio_ref: str, email: str | None, out_file: Path | None) -> 
     err.print(f"wrote {text.count(chr(10)) - 1} positions to {out_file}")
 
 
-@portfolio.command("value")
+@portfolio.command("value", context_settings=CONTEXT_SETTINGS)
 @click.argument("position_id", type=int, required=False)
 @click.option("--date", "valuation_date", callback=_date, help="Valuation date (YYYY-MM-DD).")
 @click.option("--value", callback=_number, help="Total value of the position on that date.")
@@ -215,7 +215,7 @@ def value_cmd(
     _refresh_after(touched, refresh)
 
 
-@portfolio.command("add")
+@portfolio.command("add", context_settings=CONTEXT_SETTINGS)
 @click.argument("portfolio_ref", metavar="PORTFOLIO")
 @click.option("--symbol", required=True, help="Ticker, OCC symbol or private asset id.")
 @click.option("--quantity", required=True, help="Units (contracts for OPTIONS).")
@@ -248,7 +248,7 @@ def add_cmd(portfolio_ref: str, email: str | None, refresh: bool, **fields: str 
     _refresh_after([pid], refresh)
 
 
-@portfolio.command("close")
+@portfolio.command("close", context_settings=CONTEXT_SETTINGS)
 @click.argument("position_id", type=int)
 @click.option("--date", "exit_date", required=True, callback=_date, help="Exit date (YYYY-MM-DD).")
 @click.option("--price", "exit_price", callback=_number, help="Exit price per unit.")
@@ -270,7 +270,7 @@ def close_cmd(
     _refresh_after([pid], refresh)
 
 
-@portfolio.command("delete")
+@portfolio.command("delete", context_settings=CONTEXT_SETTINGS)
 @click.argument("position_id", type=int)
 @click.option("--refresh", is_flag=True, help="Refresh the portfolio now.")
 @friendly

@@ -5,14 +5,14 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from cli.common import emit_json, err, friendly, out
+from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
 from foliodb import models as models_module
 from foliodb import refresh as refresh_module
 from foliodb import status as status_module
 from foliodb.errors import FolioError
 
 
-@click.command()
+@click.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--full", is_flag=True, help="Rebuild every portfolio's whole history.")
 @click.option("--portfolio", "portfolio_id", type=int, help="Refresh one portfolio, whole history.")
 @click.option(
@@ -58,7 +58,7 @@ def refresh(full: bool, portfolio_id: int | None, via: str, as_json: bool) -> No
         err.print(f"skipped: {run['message']}")
 
 
-@click.command()
+@click.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @friendly
 def status(as_json: bool) -> None:

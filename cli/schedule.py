@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from cli.common import emit_json, err, friendly, out
+from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
 from foliodb import schedule as schedule_module
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings=CONTEXT_SETTINGS)
 def schedule() -> None:
     """The in-database schedule (pg_cron): nightly refresh, reaper, housekeeping.
 
@@ -36,7 +36,7 @@ def _print_jobs(jobs: list[dict]) -> None:
     out.print(table)
 
 
-@schedule.command()
+@schedule.command(context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--refresh-at",
     default=schedule_module.NIGHTLY_REFRESH,
@@ -63,7 +63,7 @@ def install(refresh_at: str, as_json: bool) -> None:
         _print_jobs(jobs)
 
 
-@schedule.command()
+@schedule.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON.")
 @friendly
 def status(as_json: bool) -> None:
@@ -80,7 +80,7 @@ def status(as_json: bool) -> None:
         _print_jobs(jobs)
 
 
-@schedule.command()
+@schedule.command(context_settings=CONTEXT_SETTINGS)
 @friendly
 def remove() -> None:
     """Unschedule every job of this database.

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from cli.common import emit_json, err, friendly, out
+from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
 from foliodb import serving
 
 PERIOD = click.option(
@@ -37,7 +37,7 @@ def _money(value) -> str:
     return "n/a" if value is None else f"{value:,.2f}"
 
 
-@click.command()
+@click.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("portfolio")
 @click.option("--json", "as_json", is_flag=True, help="Print the dashboard as JSON.")
 @friendly
@@ -107,7 +107,7 @@ def show(portfolio: str, as_json: bool) -> None:
         out.print("[dim]* younger than the period: measured from the portfolio's first session")
 
 
-@click.command()
+@click.command(context_settings=CONTEXT_SETTINGS)
 @PERIOD
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option(
@@ -168,7 +168,7 @@ def leaderboard(period: str, limit: int, excluded: bool, as_json: bool) -> None:
         err.print(f"{board['n_excluded']} portfolio(s) left out (history shorter): --excluded")
 
 
-@click.command()
+@click.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("portfolio")
 @PERIOD
 @click.option(
