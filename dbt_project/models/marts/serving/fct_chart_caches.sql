@@ -4,12 +4,21 @@
         unique_key=['portfolio_id', 'period'],
         delete_using='ops.refresh_scope as scope',
         delete_where='target.portfolio_id = scope.portfolio_id',
+        post_hook=[
+            "alter table {{ this }}
+                alter column point_dates set storage external,
+                alter column point_values set storage external,
+                alter column point_cum_returns set storage external,
+                alter column point_benchmark_cum_returns set storage external",
+        ],
     )
 }}
 -- One row per portfolio per chart period (1D … MAX): the period's returns against the
 -- benchmark and its points, thinned to at most 260, as four parallel arrays (an app reads a
 -- whole chart with one primary-key lookup). Definitions: docs/semantics.md, "Chart caches".
--- Recomputed only for the portfolios of the refresh's scope.
+-- Recomputed only for the portfolios of the refresh's scope. The point arrays are stored out of
+-- line uncompressed (storage external): dates and floats barely compress, and trying costs a
+-- rebuild more than writing the few extra bytes.
 with scopes as (
     select * from {{ ref('stg_ops__refresh_scopes') }}
 ),
@@ -85,7 +94,8 @@ bounds as (
 
 -- thinning (more than 260 sessions): keep START, END and the recent sessions; number the
 -- others 0, 1, … from START + 1 and keep every step-th, step = ceil(others / (258 - recent))
-thinning as (
+-- (materialized: each chart's bounds and step computed once, before its points are read)
+thinning as materialized (
     select
         bounds.*,
         greatest(
@@ -99,11 +109,14 @@ thinning as (
 ),
 
 -- the kept points of each chart, read with one range scan of the snapshots key per chart
--- and aggregated in session order; kept: START, the recent sessions, every step-th other
+-- in session order; kept: START, the recent sessions, every step-th other. The arrays take
+-- the points in the order the ordered subquery yields them (the key's order, no sort): an
+-- aggregate's own `order by` would sort each array again, four sorts per chart.
+-- (carrying each chart's bounds along: joined back to them, the charts would be sorted, arrays
+-- and all)
 chart_points as (
     select
-        thinning.portfolio_id,
-        thinning.period,
+        thinning.*,
         kept.n_points,
         kept.point_dates,
         kept.point_values,
@@ -113,35 +126,42 @@ chart_points as (
     cross join lateral (
         select
             count(*) as n_points,
-            array_agg(snapshots.session_date order by snapshots.session_idx) as point_dates,
-            array_agg(snapshots.market_value order by snapshots.session_idx) as point_values,
+            array_agg(points.session_date) as point_dates,
+            array_agg(points.market_value) as point_values,
+            array_agg((1 + points.cum_twr) / nullif(1 + thinning.start_twr, 0) - 1) as point_cum_returns,
             array_agg(
-                (1 + snapshots.cum_twr) / nullif(1 + thinning.start_twr, 0) - 1
-                order by snapshots.session_idx
-            ) as point_cum_returns,
-            array_agg(
-                (snapshots.benchmark_close / nullif(thinning.start_benchmark_close, 0))::float8 - 1
-                order by snapshots.session_idx
+                (points.benchmark_close / nullif(thinning.start_benchmark_close, 0))::float8 - 1
             ) as point_benchmark_cum_returns
-        from snapshots
-        where
-            snapshots.portfolio_id = thinning.portfolio_id
-            and snapshots.session_idx between thinning.start_idx and thinning.end_idx
-            and (
-                thinning.n_sessions <= 260
-                or snapshots.session_idx = thinning.start_idx
-                or snapshots.session_idx >= thinning.recent_idx
-                or (snapshots.session_idx - thinning.start_idx - 1) % thinning.step = 0
-            )
+        -- noqa: ST05
+        from (
+            select
+                snapshots.session_idx,
+                snapshots.session_date,
+                snapshots.market_value,
+                snapshots.cum_twr,
+                snapshots.benchmark_close
+            from snapshots
+            where
+                snapshots.portfolio_id = thinning.portfolio_id
+                and snapshots.session_idx between thinning.start_idx and thinning.end_idx
+                and (
+                    thinning.n_sessions <= 260
+                    or snapshots.session_idx = thinning.start_idx
+                    or snapshots.session_idx >= thinning.recent_idx
+                    or (snapshots.session_idx - thinning.start_idx - 1) % thinning.step = 0
+                )
+            order by snapshots.session_idx asc
+        ) as points
     ) as kept
 ),
 
 returns as (
     select
-        thinning.*,
-        (1 + thinning.end_twr) / nullif(1 + thinning.start_twr, 0) - 1 as period_twr,
-        (thinning.end_benchmark_close / nullif(thinning.start_benchmark_close, 0))::float8 - 1 as benchmark_return
-    from thinning
+        chart_points.*,
+        (1 + chart_points.end_twr) / nullif(1 + chart_points.start_twr, 0) - 1 as period_twr,
+        (chart_points.end_benchmark_close / nullif(chart_points.start_benchmark_close, 0))::float8 - 1
+            as benchmark_return
+    from chart_points
 ),
 
 final as (
@@ -161,21 +181,17 @@ final as (
         returns.period_twr - returns.benchmark_return as excess_return,
         returns.is_partial,
         returns.n_sessions,
-        chart_points.n_points,
+        returns.n_points,
         returns.end_date as as_of,
         returns.is_closed,
         -- open, and behind the last closed session (a closed portfolio cannot get newer)
         not returns.is_closed and returns.end_date < last_closed.session_date as is_stale,
-        chart_points.point_dates,
-        chart_points.point_values,
-        chart_points.point_cum_returns,
-        chart_points.point_benchmark_cum_returns,
+        returns.point_dates,
+        returns.point_values,
+        returns.point_cum_returns,
+        returns.point_benchmark_cum_returns,
         refresh_windows.run_id as computed_by_run
     from returns
-    inner join chart_points
-        on
-            returns.portfolio_id = chart_points.portfolio_id
-            and returns.period = chart_points.period
     cross join last_closed
     cross join refresh_windows
 )

@@ -88,7 +88,13 @@ final as (
             candidates.period = ranked.period
             and candidates.portfolio_id = ranked.portfolio_id
     cross join refresh_windows
-    where not exists (select from {{ this }})
+    -- the first row by the primary key (an index probe; a scan would first cross the rows the
+    -- last rebuild deleted)
+    where (
+        select listed.period from {{ this }} as listed
+        order by listed.period asc, listed.portfolio_id asc
+        limit 1
+    ) is null
 )
 
 select * from final
