@@ -198,3 +198,24 @@ def test_refresh_without_prices_fails_with_a_reason(conn) -> None:
     run = refresh(conn)
     assert run["status"] == "failed"
     assert "ingest prices first" in run["error"]
+
+
+def test_portfolio_refresh_fills_a_new_symbols_history(market) -> None:
+    conn = market
+    first = add_portfolio(conn)
+    add_position(conn, first, "AAA", 1, "2025-01-06", 10)
+    assert refresh(conn)["status"] == "succeeded"  # the nightly ran: 01-13 is covered
+    # An upload holding a symbol whose prices arrive only now (the importer's backfill).
+    pid = add_portfolio(conn, name="upload")
+    add_position(conn, pid, "NEW", 2, "2025-01-06", 50)
+    add_prices(conn, "NEW", {"2025-01-06": 50, "2025-01-07": 55, "2025-01-13": 60})
+    assert refresh(conn, "portfolio", pid)["status"] == "succeeded"
+    snaps = snapshots(conn, pid)
+    # valued at NEW's closes, the stale one on 01-08/01-10, never its entry price after 01-06
+    assert [snaps[s]["market_value"] for s in SESSIONS] == [100, 110, 110, 110, 120]
+    assert [snaps[s]["n_stale"] for s in SESSIONS] == [0, 0, 1, 1, 0]
+    # the queue still holds NEW for the next incremental refresh (other holders)
+    assert (
+        conn.execute("select count(*) from ops.dirty_symbols where symbol = 'NEW'").fetchone()[0]
+        >= 1
+    )

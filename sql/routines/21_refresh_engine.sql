@@ -83,29 +83,48 @@ begin
         insert into ops.refresh_scope (portfolio_id, from_idx) values (p_portfolio_id, 0);
         delete from ops.dirty_portfolios
         where portfolio_id = p_portfolio_id and queued_at <= v_queued_until;
-        -- If the as-of session moved on, the filled series this portfolio reads must reach it:
-        -- its symbols, option underlyings, its benchmark and the factor proxies (the next
-        -- incremental refresh extends every other symbol).
-        if v_as_of_idx > v_previous then
-            insert into ops.refresh_symbol_scope (symbol, from_idx)
+        -- The series this portfolio reads (its symbols, option underlyings, its benchmark, the
+        -- factor proxies) must be complete: from a queued correction or a new symbol's first
+        -- price, and up to the as-of session if it moved on. Queued symbol entries stay queued:
+        -- the next incremental refresh still recomputes every other holder.
+        with needed as (
+            select positions.symbol from core.positions as positions
+            where positions.portfolio_id = p_portfolio_id
+            union
+            select contracts.underlying from market.option_contracts as contracts
+            inner join core.positions as positions on positions.symbol = contracts.symbol
+            where positions.portfolio_id = p_portfolio_id
+            union
+            select portfolios.benchmark_symbol from core.portfolios as portfolios
+            where portfolios.portfolio_id = p_portfolio_id
+            union
+            select factors.proxy_symbol from market.factors as factors
+            union
+            select ops.setting('risk_free_symbol')
+        ),
+
+        starts as (
+            select dirty_symbols.symbol, min(days.session_idx) as from_idx
+            from ops.dirty_symbols
+            inner join needed on needed.symbol = dirty_symbols.symbol
+            inner join market.trading_days as days
+                on days.calendar = v_calendar
+                and days.session_date = (
+                    select min(later.session_date) from market.trading_days as later
+                    where later.calendar = v_calendar and later.session_date >= dirty_symbols.from_date
+                )
+            group by dirty_symbols.symbol
+            union all
             select needed.symbol, v_previous + 1
-            from (
-                select positions.symbol from core.positions as positions
-                where positions.portfolio_id = p_portfolio_id
-                union
-                select contracts.underlying from market.option_contracts as contracts
-                inner join core.positions as positions on positions.symbol = contracts.symbol
-                where positions.portfolio_id = p_portfolio_id
-                union
-                select portfolios.benchmark_symbol from core.portfolios as portfolios
-                where portfolios.portfolio_id = p_portfolio_id
-                union
-                select factors.proxy_symbol from market.factors as factors
-                union
-                select ops.setting('risk_free_symbol')
-            ) as needed
-            where exists (select from market.prices as prices where prices.symbol = needed.symbol);
-        end if;
+            from needed
+            where v_as_of_idx > v_previous
+        )
+
+        insert into ops.refresh_symbol_scope (symbol, from_idx)
+        select starts.symbol, min(starts.from_idx)
+        from starts
+        where exists (select from market.prices as prices where prices.symbol = starts.symbol)
+        group by starts.symbol;
     else
         -- Symbols: corrected ones from the corrected session, all from the first new session.
         with dirty as (
