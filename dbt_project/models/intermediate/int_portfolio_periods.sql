@@ -19,11 +19,13 @@ snapshots as not materialized (
     select * from {{ ref('fct_portfolio_snapshots') }}
 ),
 
-sessions as (
+-- not materialized: a few scoped portfolios look their sessions and dates up by key (as CTEs
+-- they would be read and sorted whole); a big scope still joins them by hash
+sessions as not materialized (
     select * from {{ ref('int_sessions_windowed') }}
 ),
 
-calendar_dates as (
+calendar_dates as not materialized (
     select * from {{ ref('int_calendar_dates_mapped') }}
 ),
 

@@ -50,7 +50,8 @@ factors as (
     where is_active
 ),
 
-symbol_exposures as (
+-- not materialized: the rows wanted are looked up by key (the table keeps every as-of session)
+symbol_exposures as not materialized (
     select * from {{ ref('fct_symbol_exposures') }}
 ),
 
@@ -58,24 +59,32 @@ symbol_scopes as (
     select * from {{ ref('stg_ops__refresh_symbol_scopes') }}
 ),
 
-current_exposures as (
+current_exposures as not materialized (
     select symbol_exposures.*
     from symbol_exposures
     inner join factor_settings on symbol_exposures.as_of_idx = factor_settings.as_of_idx
 ),
 
--- the portfolios in scope and every holder of a symbol whose exposures this run re-fitted;
--- materialized: a few ids (one portfolio when onboarding), read by index below
+-- symbols whose exposures this run re-fitted: only symbols of the symbol scope, or every
+-- priced one (a proxy in it), so none when the symbol scope is empty
+refitted_symbols as (
+    select symbol_exposures.symbol
+    from symbol_exposures
+    where
+        symbol_exposures.as_of_idx = (select factor_settings.as_of_idx from factor_settings)
+        and symbol_exposures.computed_by_run = (select factor_settings.run_id from factor_settings)
+        and exists (select from symbol_scopes)
+),
+
+-- the portfolios in scope and every holder of a re-fitted symbol; materialized: a few ids
+-- (one portfolio when onboarding), read by index below
 subject_portfolios as materialized (
     select scopes.portfolio_id
     from scopes
     union
     select positions_held_by_symbol.portfolio_id
     from positions_held_by_symbol
-    inner join current_exposures on positions_held_by_symbol.symbol = current_exposures.symbol
-    inner join factor_settings on current_exposures.computed_by_run = factor_settings.run_id
-    -- a run re-fits only symbols of its symbol scope: none in scope, no holder to look for
-    where exists (select from symbol_scopes)
+    where positions_held_by_symbol.symbol in (select refitted_symbols.symbol from refitted_symbols)
 ),
 
 -- the subject portfolios' positions only, resolved as in int_positions_resolved

@@ -21,8 +21,11 @@ with scopes as (
     select * from {{ ref('stg_ops__refresh_scopes') }}
 ),
 
-periods as (
-    select * from {{ ref('int_portfolio_periods') }}
+-- the scope's periods only, by index (a CTE of the whole table is scanned whole)
+periods as materialized (
+    select int_portfolio_periods.*
+    from {{ ref('int_portfolio_periods') }} as int_portfolio_periods
+    inner join scopes on int_portfolio_periods.portfolio_id = scopes.portfolio_id
 ),
 
 prices_filled as (
@@ -33,7 +36,8 @@ factor_settings as (
     select * from {{ ref('int_factor_settings_pivoted') }}
 ),
 
-sessions as (
+-- not materialized: four lookups of a session's date by its key, not four sorts of them all
+sessions as not materialized (
     select * from {{ ref('int_sessions_windowed') }}
 ),
 
