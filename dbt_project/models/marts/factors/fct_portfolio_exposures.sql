@@ -7,13 +7,16 @@
             union
             select positions.portfolio_id
             from core.positions as positions
-            inner join analytics.fct_symbol_exposures as exposures
-                on positions.symbol = exposures.symbol
-            inner join ops.refresh_window on exposures.as_of_idx = refresh_window.as_of_idx
             where
-                exposures.computed_by_run = refresh_window.run_id
-                and positions.deleted_at is null
-                and exists (select from ops.refresh_symbol_scope)
+                positions.deleted_at is null
+                and positions.symbol = any(array(
+                    select exposures.symbol
+                    from analytics.fct_symbol_exposures as exposures
+                    inner join ops.refresh_window on exposures.as_of_idx = refresh_window.as_of_idx
+                    where
+                        exposures.computed_by_run = refresh_window.run_id
+                        and exists (select from ops.refresh_symbol_scope)
+                ))
         ) as subjects",
         delete_where="target.portfolio_id = subjects.portfolio_id",
     )
@@ -84,7 +87,8 @@ subject_portfolios as materialized (
     union
     select positions_held_by_symbol.portfolio_id
     from positions_held_by_symbol
-    where positions_held_by_symbol.symbol in (select refitted_symbols.symbol from refitted_symbols)
+    -- an array of the symbols: estimated as a few, so the plan stays keyed for a small scope
+    where positions_held_by_symbol.symbol = any(array(select refitted_symbols.symbol from refitted_symbols))
 ),
 
 -- the subject portfolios' positions only, resolved as in int_positions_resolved
