@@ -22,12 +22,17 @@ with chart_caches as (
     select * from {{ ref('fct_chart_caches') }}
 ),
 
-portfolios as (
+-- not materialized: the scope's portfolios are looked up by key
+portfolios as not materialized (
     select * from {{ ref('stg_core__portfolios') }}
 ),
 
 refresh_windows as (
     select * from {{ ref('stg_ops__refresh_windows') }}
+),
+
+scopes as (
+    select * from {{ ref('stg_ops__refresh_scopes') }}
 ),
 
 -- public portfolios; a partial chart (for MAX: fewer than 21 sessions) is not ranked
@@ -88,13 +93,22 @@ final as (
             candidates.period = ranked.period
             and candidates.portfolio_id = ranked.portfolio_id
     cross join refresh_windows
-    -- the first row by the primary key (an index probe; a scan would first cross the rows the
+    -- a public portfolio in scope: the delete emptied the table. Otherwise look for a first row
+    -- by the primary key (a probe, evaluated only then; a scan would first cross the rows the
     -- last rebuild deleted)
-    where (
-        select listed.period from {{ this }} as listed
-        order by listed.period asc, listed.portfolio_id asc
-        limit 1
-    ) is null
+    where
+        exists (
+            select from scopes
+            where exists (
+                select from portfolios
+                where portfolios.portfolio_id = scopes.portfolio_id and portfolios.is_public
+            )
+        )
+        or (
+            select listed.period from {{ this }} as listed
+            order by listed.period asc, listed.portfolio_id asc
+            limit 1
+        ) is null
 )
 
 select * from final
