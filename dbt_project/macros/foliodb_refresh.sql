@@ -66,8 +66,9 @@
         );
         {%- for index in indexes %}
         create {{ 'unique' if index.get('unique') }} index if not exists
-            {{ this.identifier }}__{{ index.columns | join('_') }}
-            on {{ target_relation }} ({{ index.columns | join(', ') }});
+            {{ this.identifier }}__{{ index.columns | join('_') }}{{ '__' ~ index.name if index.get('name') }}
+            on {{ target_relation }} ({{ index.columns | join(', ') }})
+            {%- if index.get('where') %} where {{ index.where }}{% endif %};
         {%- endfor %}
         {%- if existing is not none and rebuild %}
         -- rebuilt: every portfolio and symbol must be recomputed

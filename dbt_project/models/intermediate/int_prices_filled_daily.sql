@@ -4,7 +4,10 @@
         unique_key=['symbol', 'session_idx'],
         delete_using='ops.refresh_symbol_scope as scope',
         delete_where='target.symbol = scope.symbol and target.session_idx >= scope.from_idx',
-        indexes=[{'columns': ['session_idx']}],
+        indexes=[
+            {'columns': ['session_idx']},
+            {'columns': ['symbol', 'session_idx'], 'where': 'stale_sessions > 0', 'name': 'stale'},
+        ],
     )
 }}
 -- Every symbol's close on every session from its first quote to the as-of session, carried

@@ -275,21 +275,25 @@ clamped_events as (
 stale as (
     select
         public_positions.portfolio_id,
-        prices_filled.session_idx,
+        stale_days.session_idx,
         count(*) as n_stale,
-        max(prices_filled.stale_sessions) as max_stale_sessions
+        max(stale_days.stale_sessions) as max_stale_sessions
     from public_positions
-    inner join prices_filled
-        on
-            public_positions.symbol = prices_filled.symbol
-            and prices_filled.session_idx >= greatest(public_positions.entry_idx, public_positions.start_idx)
-            and prices_filled.session_idx < coalesce(public_positions.exit_idx, 2147483647)
-            and public_positions.last_idx >= prices_filled.session_idx
-    where
-        prices_filled.stale_sessions > 0
-        -- only the recomputed sessions (by the session index)
-        and prices_filled.session_idx >= (select min(spans.start_idx) from spans)
-    group by public_positions.portfolio_id, prices_filled.session_idx
+    -- per position, its symbol's stale sessions in its held range (a small partial index)
+    cross join
+        lateral (
+            select
+                prices_filled.session_idx,
+                prices_filled.stale_sessions
+            from prices_filled
+            where
+                prices_filled.symbol = public_positions.symbol
+                and prices_filled.stale_sessions > 0
+                and prices_filled.session_idx >= greatest(public_positions.entry_idx, public_positions.start_idx)
+                and prices_filled.session_idx < coalesce(public_positions.exit_idx, 2147483647)
+                and prices_filled.session_idx <= public_positions.last_idx
+        ) as stale_days
+    group by public_positions.portfolio_id, stale_days.session_idx
 ),
 
 -- flows: entries at their price; exits at their price, else their value that session
