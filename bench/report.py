@@ -100,11 +100,11 @@ def _by(measured: float | None, target: float, below: bool) -> tuple[bool | None
         return False, f"{factor:.1f}x the target ({measured - target:,.0f} over)"
     met = measured > target
     factor = measured / target
-    return met, (
-        f"{factor:.1f}x the target"
-        if met
-        else f"{factor:.2f}x the target (short {target / measured:.1f}x)"
-    )
+    if met:
+        return met, f"{factor:.1f}x the target"
+    if measured <= 0:
+        return met, "no speed-up measured"
+    return met, f"{factor:.2f}x the target (short {target / measured:.1f}x)"
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:

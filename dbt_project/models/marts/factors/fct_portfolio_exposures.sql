@@ -15,6 +15,7 @@
                     inner join ops.refresh_window on exposures.as_of_idx = refresh_window.as_of_idx
                     where
                         exposures.computed_by_run = refresh_window.run_id
+                        and refresh_window.mode <> 'portfolio'
                         and exists (select from ops.refresh_symbol_scope)
                 ))
         ) as subjects",
@@ -27,7 +28,11 @@
 -- exposure, with those symbols listed. Positions are valued as in the snapshots
 -- (docs/semantics.md). Recomputed for the portfolios in scope and for every portfolio holding a
 -- symbol whose exposures this run recomputed.
-with factor_settings as (
+with refresh_windows as (
+    select * from {{ ref('stg_ops__refresh_windows') }}
+),
+
+factor_settings as (
     select * from {{ ref('int_factor_settings_pivoted') }}
 ),
 
@@ -69,7 +74,9 @@ current_exposures as not materialized (
 ),
 
 -- symbols whose exposures this run re-fitted: only symbols of the symbol scope, or every
--- priced one (a proxy in it), so none when the symbol scope is empty
+-- priced one (a proxy in it), so none when the symbol scope is empty. A one-portfolio refresh
+-- (onboarding) recomputes that portfolio only: the next incremental refresh brings the other
+-- holders of re-fitted symbols up to date.
 refitted_symbols as (
     select symbol_exposures.symbol
     from symbol_exposures
@@ -77,6 +84,7 @@ refitted_symbols as (
         symbol_exposures.as_of_idx = (select factor_settings.as_of_idx from factor_settings)
         and symbol_exposures.computed_by_run = (select factor_settings.run_id from factor_settings)
         and exists (select from symbol_scopes)
+        and (select refresh_windows.refresh_mode from refresh_windows) <> 'portfolio'
 ),
 
 -- the portfolios in scope and every holder of a re-fitted symbol; materialized: a few ids
