@@ -47,6 +47,8 @@ format: venv ## Format Python and dbt SQL in place
 
 bench: db ## Run the benchmarks; report under bench/results/
 	@$(FOLIO) bench
+	@$(BIN)/python -m bench.factors_bench > bench/results/factors.json
+	@echo "factor models (2,000 symbols x 5 years): bench/results/factors.json" 
 
 docs: db ## Generate the dbt docs site (.folio/dbt/target)
 	@$(FOLIO) dbt docs generate

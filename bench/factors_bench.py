@@ -110,8 +110,22 @@ def run(url: str, portfolios: int = 300, seed: int = 42) -> dict[str, Any]:
     return result
 
 
+BENCH_DATABASE = "folio_bench_factors"
+
+
 def main() -> None:  # pragma: no cover - command line
-    url = sys.argv[1] if len(sys.argv) > 1 else config.database_url()
+    """Without a URL: its own database on foliodb's server (never the user's data)."""
+    if len(sys.argv) > 1:
+        url = sys.argv[1]
+    else:
+        from foliodb import cluster, migrate
+
+        cluster.ensure_database(BENCH_DATABASE)
+        url = config.with_dbname(config.database_url(), BENCH_DATABASE)
+        migrate.migrate(url)
+        from ingest import calendar
+
+        calendar.ensure_calendar(url)
     print(json.dumps(run(url), indent=2, default=str))
 
 
