@@ -39,7 +39,6 @@ import psycopg
 
 CALENDAR = "XNYS"
 BENCHMARK = "^GSPC"
-CALENDAR_START = "2000-01-01"
 
 
 @dataclass(frozen=True)
@@ -103,57 +102,10 @@ def params_for(scale: str | Params, **overrides: object) -> Params:
 
 
 def ensure_calendar(url: str, calendar: str = CALENDAR) -> None:
-    """Fill market.trading_days from exchange_calendars unless the ingester already did.
+    """Fill market.trading_days (ingest.calendar: session_idx counted from 2000, idempotent)."""
+    from ingest import calendar as ingest_calendar
 
-    session_idx is the session's ordinal counted from 2000-01-01 (0 for the first session).
-    Rows that exist are left alone (``on conflict do nothing``), so this coexists with
-    ``ingest.calendar.ensure_calendar``.
-    """
-    try:
-        from ingest import calendar as ingest_calendar  # type: ignore[attr-defined]
-    except ImportError:
-        ingest_calendar = None
-    if ingest_calendar is not None and hasattr(ingest_calendar, "ensure_calendar"):
-        ingest_calendar.ensure_calendar(url)
-        return
-    with psycopg.connect(url) as conn:
-        _fill_calendar(conn, calendar)
-
-
-def _fill_calendar(conn: psycopg.Connection, calendar: str) -> None:
-    n = conn.execute(
-        "select count(*) from market.trading_days where calendar = %s", [calendar]
-    ).fetchone()[0]
-    if n > 1000:
-        return
-    import exchange_calendars as xcals
-
-    cal = xcals.get_calendar(calendar, start=CALENDAR_START)
-    sched = cal.schedule
-    buf = io.StringIO()
-    frame = pd.DataFrame(
-        {
-            "calendar": calendar,
-            "session_date": sched.index.strftime("%Y-%m-%d"),
-            "session_idx": np.arange(len(sched)),
-            "open_at": sched["open"].dt.strftime("%Y-%m-%d %H:%M:%S+00"),
-            "close_at": sched["close"].dt.strftime("%Y-%m-%d %H:%M:%S+00"),
-        }
-    )
-    frame.to_csv(buf, index=False, header=False)
-    with conn.cursor() as cur:
-        cur.execute(
-            "create temp table stage_days (like market.trading_days including defaults)"
-            " on commit drop"
-        )
-        with cur.copy(
-            "copy stage_days (calendar, session_date, session_idx, open_at, close_at)"
-            " from stdin (format csv)"
-        ) as copy:
-            copy.write(buf.getvalue())
-        cur.execute(
-            "insert into market.trading_days select * from stage_days on conflict do nothing"
-        )
+    ingest_calendar.ensure_calendar(url, calendar)
 
 
 def _sessions(conn: psycopg.Connection, calendar: str = CALENDAR) -> pd.DataFrame:

@@ -122,10 +122,7 @@ def main() -> None:  # pragma: no cover - command line
 
         cluster.ensure_database(BENCH_DATABASE)
         url = config.with_dbname(config.database_url(), BENCH_DATABASE)
-        migrate.migrate(url)
-        from ingest import calendar
-
-        calendar.ensure_calendar(url)
+        migrate.prepare(url)
     print(json.dumps(run(url), indent=2, default=str))
 
 

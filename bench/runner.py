@@ -229,10 +229,7 @@ def _models_template(server: Server, log: Callable[[str], None]) -> str:
                 admin.execute(sql.SQL("create database {}").format(sql.Identifier(building)))
                 url = server.url(building)
                 log(f"building the models template {name} (migrate, calendar, dbt run)")
-                migrate.migrate(url)
-                from ingest import calendar
-
-                calendar.ensure_calendar(url)
+                migrate.prepare(url)
                 models.install(url)
                 with psycopg.connect(url, autocommit=True) as conn:
                     conn.execute(

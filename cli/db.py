@@ -115,18 +115,13 @@ def migrate_cmd() -> None:
 
         folio db migrate
     """
-    res = migrate.migrate()
+    res, added = migrate.prepare()
     for name in res.applied:
         err.print(f"applied {name}")
     err.print(
         f"migrations: {len(res.applied)} applied, {res.already} already current; "
         f"{res.routines} routine files re-applied"
     )
-    try:
-        from ingest import calendar
-    except ImportError:
-        return
-    added = calendar.ensure_calendar()
     if added:
         err.print(f"trading calendar: {added} sessions added")
 

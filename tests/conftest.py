@@ -30,13 +30,7 @@ def _tree_hash() -> str:
 
 def build_database(url: str) -> None:
     """Everything a foliodb database holds before data: migrations, calendar, dbt models."""
-    migrate.migrate(url)
-    try:
-        from ingest import calendar
-    except ImportError:
-        calendar = None
-    if calendar is not None:
-        calendar.ensure_calendar(url)
+    migrate.prepare(url)
     if not os.environ.get("FOLIO_TEST_SKIP_MODELS"):
         models.install(url)
     # A sequence hands out up to 32 values per WAL record; a database cloned from this one
