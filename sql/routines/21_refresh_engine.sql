@@ -13,12 +13,8 @@ language sql stable as $$
     select settings.value from ops.settings as settings where settings.key = p_key
 $$;
 
--- Window functions the models read. Wrapped in scalar subqueries by callers so they are
--- evaluated once per statement.
-create or replace function ops.window_as_of_idx() returns integer
-language sql stable as $$
-    select refresh_window.as_of_idx from ops.refresh_window
-$$;
+-- Nothing calls it (the models read ops.refresh_window directly).
+drop function if exists ops.window_as_of_idx();
 
 create or replace function ops.window_calendar() returns text
 language sql stable as $$
@@ -26,6 +22,16 @@ language sql stable as $$
         (select refresh_window.calendar from ops.refresh_window),
         ops.setting('calendar')
     )
+$$;
+
+-- The first session of a calendar on or after a date (null past the calendar's end).
+create or replace function ops.first_session_idx(p_calendar text, p_date date) returns integer
+language sql stable as $$
+    select days.session_idx
+    from market.trading_days as days
+    where days.calendar = p_calendar and days.session_date >= p_date
+    order by days.session_date
+    limit 1
 $$;
 
 -- The latest session on or before the last closed one that has any price.
@@ -104,18 +110,11 @@ begin
         ),
 
         starts as (
-            select dirty_symbols.symbol, min(days.session_idx) as from_idx
+            select dirty_symbols.symbol, ops.first_session_idx(v_calendar, dirty_symbols.from_date) as from_idx
             from ops.dirty_symbols
             inner join needed on needed.symbol = dirty_symbols.symbol
-            inner join market.trading_days as days
-                on days.calendar = v_calendar
-                and days.session_date = (
-                    select min(later.session_date) from market.trading_days as later
-                    where later.calendar = v_calendar and later.session_date >= dirty_symbols.from_date
-                )
-            group by dirty_symbols.symbol
             union all
-            select needed.symbol, v_previous + 1
+            select needed.symbol, v_previous + 1 as from_idx
             from needed
             where v_as_of_idx > v_previous
         )
@@ -123,21 +122,23 @@ begin
         insert into ops.refresh_symbol_scope (symbol, from_idx)
         select starts.symbol, min(starts.from_idx)
         from starts
-        where exists (select from market.prices as prices where prices.symbol = starts.symbol)
+        where
+            starts.from_idx is not null
+            and exists (select from market.prices as prices where prices.symbol = starts.symbol)
         group by starts.symbol;
     else
         -- Symbols: corrected ones from the corrected session, all from the first new session.
         with dirty as (
-            select dirty_symbols.symbol, min(days.session_idx) as from_idx
-            from ops.dirty_symbols
-            inner join market.trading_days as days
-                on days.calendar = v_calendar
-                and days.session_date = (
-                    select min(later.session_date) from market.trading_days as later
-                    where later.calendar = v_calendar and later.session_date >= dirty_symbols.from_date
-                )
-            where dirty_symbols.queued_at <= v_queued_until
-            group by dirty_symbols.symbol
+            select starts.symbol, min(starts.from_idx) as from_idx
+            from (
+                select
+                    dirty_symbols.symbol,
+                    ops.first_session_idx(v_calendar, dirty_symbols.from_date) as from_idx
+                from ops.dirty_symbols
+                where dirty_symbols.queued_at <= v_queued_until
+            ) as starts
+            where starts.from_idx is not null
+            group by starts.symbol
         ),
 
         extended as (
@@ -163,13 +164,8 @@ begin
         queued_idx as (
             select
                 queued.portfolio_id,
-                coalesce(
-                    (
-                        select min(days.session_idx) from market.trading_days as days
-                        where days.calendar = v_calendar and days.session_date >= queued.from_date
-                    ),
-                    v_as_of_idx + 1
-                ) as from_idx
+                coalesce(ops.first_session_idx(v_calendar, queued.from_date), v_as_of_idx + 1)
+                    as from_idx
             from queued
         ),
 
