@@ -434,6 +434,69 @@ def test_risk_figures_agree_with_empyrical(market, risk_free: str) -> None:
     assert rows["MAX"]["max_drawdown"] < 0
 
 
+RISK_COLUMNS = (
+    "n_returns, mean_daily_return, annualized_volatility, max_drawdown, drawdown_peak_date,"
+    " drawdown_trough_date, sharpe_ratio, risk_free_annual_rate, benchmark_beta,"
+    " benchmark_correlation, n_benchmark_returns, best_day_return, best_day_date,"
+    " worst_day_return, worst_day_date"
+)
+
+
+def all_risk(conn: psycopg.Connection) -> dict[tuple, tuple]:
+    rows = conn.execute(
+        f"select portfolio_id, period, {RISK_COLUMNS} from analytics.fct_portfolio_risk"
+    ).fetchall()
+    return {row[:2]: row[2:] for row in rows}
+
+
+def test_incremental_risk_equals_a_full_rebuild(conn) -> None:
+    """Risk is combined from stored blocks and histories to date, updated incrementally: after
+    new sessions, a position added mid-history and a corrected risk-free close, every figure
+    of every period equals a full rebuild's."""
+    sessions = closed_sessions(conn, 300)
+    closes = generated_closes(sessions)
+    write_closes(conn, closes.iloc[:240])
+    old = add_portfolio(conn, name="old")
+    add_position(conn, old, "HIBETA", 10, str(sessions[0]), 100)
+    add_position(
+        conn, old, "VUG", 5, str(sessions[30]), closes["VUG"].iloc[30], str(sessions[200]), 120
+    )
+    young = add_portfolio(conn, name="young", email="young@example.com")
+    add_position(conn, young, "LOWVOL", 7, str(sessions[225]), closes["LOWVOL"].iloc[225])
+    assert refresh(conn, "full")["status"] == "succeeded"
+
+    write_closes(conn, closes.iloc[240:270])  # new sessions, in two nights
+    assert refresh(conn)["status"] == "succeeded"
+    write_closes(conn, closes.iloc[270:])
+    add_position(conn, old, "LOWVOL", 3, str(sessions[100]), closes["LOWVOL"].iloc[100])
+    assert refresh(conn)["status"] == "succeeded"
+    conn.execute(
+        "update market.prices set close = close * 1.001 where symbol = 'BIL' and price_date = %s",
+        [sessions[150]],
+    )
+    assert refresh(conn)["status"] == "succeeded"
+    incremental = all_risk(conn)
+    blocks = conn.execute("select count(*) from analytics.int_portfolio_risk_blocks").fetchone()[0]
+
+    assert refresh(conn, "full")["status"] == "succeeded"
+    full = all_risk(conn)
+    assert set(incremental) == set(full) and len(full) == 18
+    assert (
+        blocks
+        == conn.execute("select count(*) from analytics.int_portfolio_risk_blocks").fetchone()[0]
+    )
+    for key, values in full.items():
+        for name, ours, theirs in zip(
+            RISK_COLUMNS.split(", "), incremental[key], values, strict=True
+        ):
+            if isinstance(theirs, float):
+                assert ours == pytest.approx(theirs, rel=1e-12, abs=1e-12), (key, name)
+            else:
+                assert ours == theirs, (key, name)
+    # the young portfolio's periods longer than it are its history to date, like MAX
+    assert incremental[(young, "1Y")] == incremental[(young, "MAX")]
+
+
 # -------------------------------------------------------------------------------- reading
 
 

@@ -183,6 +183,14 @@ begin
             inner join core.portfolios as portfolios on portfolios.benchmark_symbol = scope.symbol
             where scope.from_idx <= coalesce(v_previous, 0)
             group by portfolios.portfolio_id
+            union all
+            -- the risk-free proxy enters every portfolio's risk figures (excess returns)
+            select portfolios.portfolio_id, scope.from_idx
+            from ops.refresh_symbol_scope as scope
+            cross join core.portfolios as portfolios
+            where
+                scope.symbol = ops.setting('risk_free_symbol')
+                and scope.from_idx <= coalesce(v_previous, 0)
         ),
 
         new_sessions as (

@@ -55,12 +55,14 @@ scope_dates as (
 ),
 
 -- per symbol, by the primary key (symbol, price_date): a new session reads one row per symbol
-quotes as (
+-- (the `order by` keeps the subquery a per-symbol lookup: flattened into a join, it was planned
+-- as a scan of every price; materialized, so the sessions are then joined once, by hash)
+scoped_prices as materialized (
     select
         scope_dates.symbol,
-        sessions.session_idx,
-        scoped_prices.close_price,
-        sessions.session_idx as quote_idx
+        scope_dates.from_idx,
+        symbol_prices.price_date,
+        symbol_prices.close_price
     from scope_dates
     cross join
         lateral (
@@ -71,9 +73,19 @@ quotes as (
             where
                 prices.symbol = scope_dates.symbol
                 and prices.price_date >= scope_dates.from_date
-        ) as scoped_prices
+            order by prices.price_date
+        ) as symbol_prices
+),
+
+quotes as (
+    select
+        scoped_prices.symbol,
+        sessions.session_idx,
+        scoped_prices.close_price,
+        sessions.session_idx as quote_idx
+    from scoped_prices
     inner join sessions on scoped_prices.price_date = sessions.session_date
-    where sessions.session_idx >= scope_dates.from_idx
+    where sessions.session_idx >= scoped_prices.from_idx
 ),
 
 known as (

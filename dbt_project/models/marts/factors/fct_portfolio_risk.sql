@@ -13,27 +13,35 @@
 -- over the risk-free proxy (0 on a session where it has no return), beta and correlation on
 -- the benchmark's daily returns.
 --
--- Every period ends at END, the portfolio's last session: the figures of all nine periods
--- come from one pass over each portfolio's series, latest session first, with running
--- aggregates from END back to each session (read at START + 1 for the returns, at START for
--- the drawdown path, which includes START).
+-- A period is read as pieces (macros/risk_pieces.sql): its head, the sessions from START to
+-- the end of START's block (or END), summarized from the snapshots, then the stored blocks
+-- after it through END's (int_portfolio_risk_blocks). The pieces combine in order, so a
+-- period costs at most one block of sessions plus one row per block. A period starting at the
+-- portfolio's first session (MAX, and any period longer than the portfolio) is one stored
+-- piece, the history to date (int_portfolio_risk_to_date), however long the history.
 with scopes as (
     select * from {{ ref('stg_ops__refresh_scopes') }}
 ),
 
 -- the scope's periods only, by index (a CTE of the whole table is scanned whole)
 periods as materialized (
-    select int_portfolio_periods.*
+    select
+        int_portfolio_periods.*,
+        int_portfolio_periods.is_partial or int_portfolio_periods.period = 'MAX' as is_to_date
     from {{ ref('int_portfolio_periods') }} as int_portfolio_periods
     inner join scopes on int_portfolio_periods.portfolio_id = scopes.portfolio_id
 ),
 
-prices_filled as (
-    select * from {{ ref('int_prices_filled_daily') }}
+portfolios as (
+    select * from {{ ref('stg_core__portfolios') }}
 ),
 
 factor_settings as (
     select * from {{ ref('int_factor_settings_pivoted') }}
+),
+
+symbol_returns as materialized (
+    select * from {{ ref('int_risk_symbol_returns') }}
 ),
 
 -- not materialized: four lookups of a session's date by its key, not four sorts of them all
@@ -41,146 +49,169 @@ sessions as not materialized (
     select * from {{ ref('int_sessions_windowed') }}
 ),
 
--- the risk-free proxy's return on each session (its carried-forward close: 0 without a quote)
-risk_free_returns as (
-    select
-        prices_filled.session_idx,
-        prices_filled.close_price::float8
-        / lag(prices_filled.close_price::float8) over (order by prices_filled.session_idx) - 1 as risk_free_return
-    from prices_filled
-    inner join factor_settings on prices_filled.symbol = factor_settings.risk_free_symbol
-),
-
--- the proxy's returns as one array by session (looked up by position, 0 outside it)
-risk_free as materialized (
-    select
-        min(risk_free_returns.session_idx) as first_idx,
-        array_agg(coalesce(risk_free_returns.risk_free_return, 0) order by risk_free_returns.session_idx) as returns
-    from risk_free_returns
-),
-
--- read through their keys, one portfolio at a time, never scanned whole
-portfolio_snapshots as not materialized (
+-- read through their keys, one period at a time, never scanned whole
+snapshots as not materialized (
     select * from {{ ref('fct_portfolio_snapshots') }}
 ),
 
-portfolio_periods as not materialized (
-    select * from {{ ref('int_portfolio_periods') }}
+blocks as not materialized (
+    select * from {{ ref('int_portfolio_risk_blocks') }}
 ),
 
--- Per portfolio of the scope, one backward pass over its series (the key's order, no sort):
--- running figures of the sessions from each session through END. Read at START + 1 they are
--- the period's return statistics; at START, the deepest drawdown of the path from START.
--- The extremes carry their session (the earliest on ties) as a second array element; the
--- deepest drawdown orders by ratio, then the first trough, then the last peak (a flat top's
--- last session), as the forward definition picks them.
-figures as (
-    select
-        scopes.portfolio_id,
-        suffixes.session_idx,
-        suffixes.n_returns,
-        suffixes.mean_daily_return,
-        suffixes.daily_volatility,
-        suffixes.mean_excess_return,
-        suffixes.excess_volatility,
-        suffixes.mean_risk_free_return,
-        suffixes.beta,
-        suffixes.correlation,
-        suffixes.n_benchmark_returns,
-        suffixes.best_day,
-        suffixes.worst_day,
-        suffixes.deepest
-    from scopes
-    cross join risk_free
-    cross join
-        lateral (
-            select
-                array_agg(portfolio_periods.start_idx)
-                || array_agg(portfolio_periods.start_idx + 1) as start_idxs
-            from portfolio_periods
-            where portfolio_periods.portfolio_id = scopes.portfolio_id
-        ) as starts
-    -- a lateral pass per portfolio needs nested subqueries: a CTE would sort every series at once
-    cross join
-        lateral ( -- noqa: ST05
-            select
-                through_end.*,
-                min(
-                    array[
-                        through_end.low_point[1] / nullif(through_end.growth, 0) - 1,
-                        through_end.low_point[2],
-                        -through_end.session_idx
-                    ]
-                ) over (order by through_end.session_idx desc rows between unbounded preceding and current row)
-                    as deepest
-            from (
-                select
-                    series.session_idx,
-                    series.growth,
-                    count(*) over running as n_returns,
-                    avg(series.daily_return) over running as mean_daily_return,
-                    stddev_samp(series.daily_return) over running as daily_volatility,
-                    avg(series.daily_return - series.risk_free_return) over running as mean_excess_return,
-                    stddev_samp(series.daily_return - series.risk_free_return) over running as excess_volatility,
-                    avg(series.risk_free_return) over running as mean_risk_free_return,
-                    regr_slope(series.daily_return, series.benchmark_return) over running as beta,
-                    corr(series.daily_return, series.benchmark_return) over running as correlation,
-                    regr_count(series.daily_return, series.benchmark_return) over running as n_benchmark_returns,
-                    max(array[series.daily_return, -series.session_idx]) over running as best_day,
-                    min(array[series.daily_return, series.session_idx]) over running as worst_day,
-                    -- the lowest point from here through END: the trough of a drawdown peaking here
-                    min(array[series.growth, series.session_idx]) over running as low_point
-                from (
-                    select
-                        portfolio_snapshots.session_idx,
-                        portfolio_snapshots.daily_return,
-                        1 + portfolio_snapshots.cum_twr as growth,
-                        portfolio_snapshots.benchmark_close::float8
-                        / lead(portfolio_snapshots.benchmark_close::float8) over (
-                            order by portfolio_snapshots.session_idx desc
-                        ) - 1 as benchmark_return,
-                        coalesce(risk_free.returns[portfolio_snapshots.session_idx - risk_free.first_idx + 1], 0)
-                            as risk_free_return
-                    from portfolio_snapshots
-                    where portfolio_snapshots.portfolio_id = scopes.portfolio_id
-                ) as series
-                window running as (order by series.session_idx desc rows between unbounded preceding and current row)
-            ) as through_end
-        ) as suffixes
-    -- only the rows at a period's START or START + 1 leave the lateral pass
-    where suffixes.session_idx = any(starts.start_idxs)
+to_date as not materialized (
+    select * from {{ ref('int_portfolio_risk_to_date') }}
 ),
 
--- the return figures from START + 1, the drawdown from START
-statistics as (
+-- each period's pieces: its head from the snapshots (START's own return is not in the period,
+-- START is on its wealth path), then its whole blocks; or its history to date
+pieces as (
     select
         periods.portfolio_id,
         periods.period_order,
-        returns_from.n_returns,
-        returns_from.mean_daily_return,
-        returns_from.daily_volatility,
-        returns_from.mean_excess_return,
-        returns_from.excess_volatility,
-        returns_from.mean_risk_free_return,
-        returns_from.beta,
-        returns_from.correlation,
-        returns_from.n_benchmark_returns,
-        returns_from.best_day[1] as best_day_return,
-        -returns_from.best_day[2]::integer as best_day_idx,
-        returns_from.worst_day[1] as worst_day_return,
-        returns_from.worst_day[2]::integer as worst_day_idx,
-        path_from.deepest[1] as max_drawdown,
-        path_from.deepest[2]::integer as trough_idx,
-        -path_from.deepest[3]::integer as peak_idx
+        {{ risk_piece_columns('head') }}
     from periods
-    inner join figures as path_from
+    inner join portfolios on periods.portfolio_id = portfolios.portfolio_id
+    cross join factor_settings
+    left join symbol_returns as benchmark on portfolios.benchmark_symbol = benchmark.symbol
+    left join symbol_returns as risk_free on factor_settings.risk_free_symbol = risk_free.symbol
+    cross join
+        lateral ( -- noqa: ST05
+            select {{ risk_piece_aggregates('path') }}
+            from (
+            {{ risk_path(
+                portfolio='periods.portfolio_id',
+                from_idx='periods.start_idx',
+                through_idx='least(periods.end_idx, (periods.start_idx / %s + 1) * %s - 1)'
+                    | format(var('risk_block_sessions'), var('risk_block_sessions')),
+                counted_from='periods.start_idx + 1',
+                piece='0',
+            ) | indent(12) }}
+            ) as path
+        ) as head
+    where not periods.is_to_date
+    union all
+    select
+        periods.portfolio_id,
+        periods.period_order,
+        {{ risk_piece_columns('blocks') }}
+    from periods
+    inner join blocks
         on
-            periods.portfolio_id = path_from.portfolio_id
-            and periods.start_idx = path_from.session_idx
-    left join figures as returns_from
+            periods.portfolio_id = blocks.portfolio_id
+            and blocks.block_no > periods.start_idx / {{ var('risk_block_sessions') }}
+            and blocks.block_no <= periods.end_idx / {{ var('risk_block_sessions') }}
+    where not periods.is_to_date
+    union all
+    select
+        periods.portfolio_id,
+        periods.period_order,
+        {{ risk_piece_columns('to_date') }}
+    from periods
+    inner join to_date
         on
-            periods.portfolio_id = returns_from.portfolio_id
-            and periods.start_idx + 1 = returns_from.session_idx
+            periods.portfolio_id = to_date.portfolio_id
+            and periods.end_idx / {{ var('risk_block_sessions') }} = to_date.block_no
+    where periods.is_to_date
+),
+
+-- over each period's pieces: the highest point before each piece (a drawdown from it may
+-- bottom out in the piece), and the period's means, which the spreads are taken about
+placed as (
+    select
+        pieces.*,
+        max(pieces.high_point) over earlier as earlier_high,
+        sum(pieces.n_returns * pieces.mean_return) over whole
+        / nullif(sum(pieces.n_returns) over whole, 0) as period_mean_return,
+        sum(pieces.n_returns * pieces.mean_excess) over whole
+        / nullif(sum(pieces.n_returns) over whole, 0) as period_mean_excess,
+        sum(pieces.n_pairs * pieces.mean_pair_return) over whole
+        / nullif(sum(pieces.n_pairs) over whole, 0) as period_mean_pair_return,
+        sum(pieces.n_pairs * pieces.mean_benchmark) over whole
+        / nullif(sum(pieces.n_pairs) over whole, 0) as period_mean_benchmark
+    from pieces
+    window
+        whole as (partition by pieces.portfolio_id, pieces.period_order),
+        earlier as (
+            partition by pieces.portfolio_id, pieces.period_order
+            order by pieces.first_idx
+            rows between unbounded preceding and 1 preceding
+        )
+),
+
+-- the pieces combined: counts add; squared and cross deviations add with each piece's mean's
+-- deviation from the period's; the deepest drawdown is a piece's own or one from an earlier
+-- high to a piece's low (ties: the first trough, then the last peak)
+statistics as (
+    select
+        placed.portfolio_id,
+        placed.period_order,
+        sum(placed.n_returns) as n_returns,
+        max(placed.period_mean_return) as mean_daily_return,
+        sum(placed.m2_return + placed.n_returns * (placed.mean_return - placed.period_mean_return) ^ 2)
+            as m2_return,
+        max(placed.period_mean_excess) as mean_excess_return,
+        sum(placed.m2_excess + placed.n_returns * (placed.mean_excess - placed.period_mean_excess) ^ 2)
+            as m2_excess,
+        sum(placed.n_returns * placed.mean_risk_free) / nullif(sum(placed.n_returns), 0)
+            as mean_risk_free_return,
+        sum(placed.n_pairs) as n_benchmark_returns,
+        sum(
+            placed.m2_pair_return
+            + placed.n_pairs * (placed.mean_pair_return - placed.period_mean_pair_return) ^ 2
+        ) as m2_pair_return,
+        sum(placed.m2_benchmark + placed.n_pairs * (placed.mean_benchmark - placed.period_mean_benchmark) ^ 2)
+            as m2_benchmark,
+        sum(
+            placed.co_moment
+            + placed.n_pairs
+            * (placed.mean_pair_return - placed.period_mean_pair_return)
+            * (placed.mean_benchmark - placed.period_mean_benchmark)
+        ) as co_moment,
+        max(placed.best_day) as best_day,
+        min(placed.worst_day) as worst_day,
+        min(
+            least(
+                placed.deepest,
+                case
+                    when placed.earlier_high is not null
+                        then array[
+                            placed.low_point[1] / nullif(placed.earlier_high[1], 0) - 1,
+                            placed.low_point[2],
+                            -placed.earlier_high[2]
+                        ]
+                end
+            )
+        ) as deepest
+    from placed
+    group by placed.portfolio_id, placed.period_order
+),
+
+figures as (
+    select
+        statistics.portfolio_id,
+        statistics.period_order,
+        statistics.n_returns,
+        statistics.mean_daily_return,
+        case
+            when statistics.n_returns > 1 then sqrt(statistics.m2_return / (statistics.n_returns - 1))
+        end as daily_volatility,
+        statistics.mean_excess_return,
+        case
+            when statistics.n_returns > 1 then sqrt(statistics.m2_excess / (statistics.n_returns - 1))
+        end as excess_volatility,
+        statistics.mean_risk_free_return,
+        statistics.co_moment / nullif(statistics.m2_benchmark, 0) as beta,
+        statistics.co_moment
+        / nullif(sqrt(statistics.m2_benchmark) * sqrt(statistics.m2_pair_return), 0) as correlation,
+        statistics.n_benchmark_returns,
+        statistics.best_day[1] as best_day_return,
+        -statistics.best_day[2]::integer as best_day_idx,
+        statistics.worst_day[1] as worst_day_return,
+        statistics.worst_day[2]::integer as worst_day_idx,
+        statistics.deepest[1] as max_drawdown,
+        statistics.deepest[2]::integer as trough_idx,
+        -statistics.deepest[3]::integer as peak_idx
+    from statistics
 ),
 
 final as (
@@ -191,34 +222,34 @@ final as (
         periods.start_date,
         periods.end_date,
         periods.is_partial,
-        coalesce(statistics.n_returns, 0)::integer as n_returns,
-        statistics.mean_daily_return,
-        statistics.daily_volatility * sqrt(252) as annualized_volatility,
-        statistics.max_drawdown,
-        case when statistics.max_drawdown < 0 then peak_sessions.session_date end as drawdown_peak_date,
-        case when statistics.max_drawdown < 0 then trough_sessions.session_date end as drawdown_trough_date,
-        statistics.mean_excess_return / nullif(statistics.excess_volatility, 0) * sqrt(252) as sharpe_ratio,
+        coalesce(figures.n_returns, 0)::integer as n_returns,
+        figures.mean_daily_return,
+        figures.daily_volatility * sqrt(252) as annualized_volatility,
+        figures.max_drawdown,
+        case when figures.max_drawdown < 0 then peak_sessions.session_date end as drawdown_peak_date,
+        case when figures.max_drawdown < 0 then trough_sessions.session_date end as drawdown_trough_date,
+        figures.mean_excess_return / nullif(figures.excess_volatility, 0) * sqrt(252) as sharpe_ratio,
         factor_settings.risk_free_symbol,
-        statistics.mean_risk_free_return * 252 as risk_free_annual_rate,
-        statistics.beta as benchmark_beta,
-        statistics.correlation as benchmark_correlation,
-        coalesce(statistics.n_benchmark_returns, 0)::integer as n_benchmark_returns,
-        statistics.best_day_return,
+        figures.mean_risk_free_return * 252 as risk_free_annual_rate,
+        figures.beta as benchmark_beta,
+        figures.correlation as benchmark_correlation,
+        coalesce(figures.n_benchmark_returns, 0)::integer as n_benchmark_returns,
+        figures.best_day_return,
         best_sessions.session_date as best_day_date,
-        statistics.worst_day_return,
+        figures.worst_day_return,
         worst_sessions.session_date as worst_day_date,
         factor_settings.run_id as computed_by_run
     from periods
     inner join scopes on periods.portfolio_id = scopes.portfolio_id
     cross join factor_settings
-    left join statistics
+    left join figures
         on
-            periods.portfolio_id = statistics.portfolio_id
-            and periods.period_order = statistics.period_order
-    left join sessions as peak_sessions on statistics.peak_idx = peak_sessions.session_idx
-    left join sessions as trough_sessions on statistics.trough_idx = trough_sessions.session_idx
-    left join sessions as best_sessions on statistics.best_day_idx = best_sessions.session_idx
-    left join sessions as worst_sessions on statistics.worst_day_idx = worst_sessions.session_idx
+            periods.portfolio_id = figures.portfolio_id
+            and periods.period_order = figures.period_order
+    left join sessions as peak_sessions on figures.peak_idx = peak_sessions.session_idx
+    left join sessions as trough_sessions on figures.trough_idx = trough_sessions.session_idx
+    left join sessions as best_sessions on figures.best_day_idx = best_sessions.session_idx
+    left join sessions as worst_sessions on figures.worst_day_idx = worst_sessions.session_idx
 )
 
 select * from final

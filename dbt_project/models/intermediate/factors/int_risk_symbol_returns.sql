@@ -1,0 +1,56 @@
+-- The series a portfolio's risk figures compare it with, as one array of daily returns per
+-- symbol by session index: the benchmarks of the refresh's scope and the risk-free proxy.
+-- A daily return is the carried-forward close over the previous session's − 1, in float8 (the
+-- benchmark's cumulative return in the snapshots uses the same closes).
+with scopes as (
+    select * from {{ ref('stg_ops__refresh_scopes') }}
+),
+
+portfolios as (
+    select * from {{ ref('stg_core__portfolios') }}
+),
+
+factor_settings as (
+    select * from {{ ref('int_factor_settings_pivoted') }}
+),
+
+prices_filled as (
+    select * from {{ ref('int_prices_filled_daily') }}
+),
+
+wanted as (
+    select portfolios.benchmark_symbol as symbol
+    from portfolios
+    inner join scopes on portfolios.portfolio_id = scopes.portfolio_id
+    union
+    select factor_settings.risk_free_symbol from factor_settings
+),
+
+-- per wanted symbol, its series through the key (a join would read every symbol's)
+daily_returns as (
+    select
+        wanted.symbol,
+        series.session_idx,
+        series.daily_return
+    from wanted
+    cross join lateral (
+        select
+            prices_filled.session_idx,
+            prices_filled.close_price::float8
+            / lag(prices_filled.close_price::float8) over (order by prices_filled.session_idx) - 1
+                as daily_return
+        from prices_filled
+        where prices_filled.symbol = wanted.symbol
+    ) as series
+),
+
+final as (
+    select
+        daily_returns.symbol,
+        min(daily_returns.session_idx) as first_idx,
+        array_agg(daily_returns.daily_return order by daily_returns.session_idx) as returns
+    from daily_returns
+    group by daily_returns.symbol
+)
+
+select * from final
