@@ -82,8 +82,9 @@
             {{ piece }} as piece,
             snapshots.daily_return,
             1 + snapshots.cum_twr as growth,
-            benchmark.returns[snapshots.session_idx - benchmark.first_idx + 1] as benchmark_return,
-            coalesce(risk_free.returns[snapshots.session_idx - risk_free.first_idx + 1], 0)
+            nullif(benchmark.returns[snapshots.session_idx - benchmark.first_idx + 1], 'NaN')
+                as benchmark_return,
+            coalesce(nullif(risk_free.returns[snapshots.session_idx - risk_free.first_idx + 1], 'NaN'), 0)
                 as risk_free_return
         from snapshots
         where

@@ -48,7 +48,10 @@ final as (
     select
         daily_returns.symbol,
         min(daily_returns.session_idx) as first_idx,
-        array_agg(daily_returns.daily_return order by daily_returns.session_idx) as returns
+        -- NaN, not null, where there is no return: an array with nulls is searched element by
+        -- element on every lookup, one without is indexed directly
+        array_agg(coalesce(daily_returns.daily_return, 'NaN'::float8) order by daily_returns.session_idx)
+            as returns
     from daily_returns
     group by daily_returns.symbol
 )
