@@ -151,6 +151,8 @@ def prices(
         raise FolioError(summary.message)
     if summary.status == "partial":
         err.print(f"[yellow]partial:[/] {summary.message}")
+    if summary.status == "skipped":
+        err.print(f"skipped: {summary.message}")
 
 
 def _print_summary(summary) -> None:

@@ -13,7 +13,8 @@
 - Resumable: each chunk commits on its own (load, symbol statuses, heartbeat), so a run that
   is killed and started again fetches only what is missing and never duplicates a row.
 - Ledger: one ops.runs row (kind ``ingest_prices``) ends succeeded, partial (failed tickers
-  in details and message) or failed (with the error).
+  in details and message) or failed (with the error); one started while another runs is
+  ``skipped`` and loads nothing (an advisory lock).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from ingest.providers.demo import CATALOGUE, DemoProvider
 from ingest.providers.yahoo import DownloadFn, YahooProvider
 
 SOURCES = ("yfinance", "csv", "demo")
+# advisory lock key a price ingest holds while it runs (its value spells 'Foli')
+INGEST_LOCK = 0x466F6C69
 FACTOR_ETFS = ("SPY", "VUG", "VTV", "MTUM", "QUAL", "IWM", "USMV", "TLT", "BIL")
 OVERLAP_SESSIONS = 5
 DEFAULT_YEARS = 5
@@ -438,49 +441,72 @@ def ingest_prices(
     summary = IngestSummary(
         run_id=None, source=source, synthetic=source == "demo", last_closed=last_closed
     )
-    summary.run_id = _start_run(
-        conn,
-        source,
-        {"symbols": list(symbols) if symbols else None, "files": [str(p) for p in paths or []]},
-    )
-    error: str | None = None
+    # one price ingest at a time: a second one would fetch the same symbols again
+    if not conn.execute("select pg_try_advisory_lock(%s)", [INGEST_LOCK]).fetchone()[0]:
+        return _skip_run(conn, summary)
     try:
-        if source == "csv":
-            attempted = _ingest_files(conn, summary, [Path(p) for p in paths or []], progress)
-        else:
-            if symbols is None:
-                symbols, summary.skipped = default_symbols(conn)
-                if source == "demo":
-                    symbols = sorted(set(symbols) | set(CATALOGUE))
-            summary.symbols_requested = len(symbols)
-            requests, current = plan(conn, symbols, last_closed, calendar)
-            summary.symbols_current = len(current)
-            options = {
-                "threads": threads,
-                "rate": rate,
-                "max_attempts": max_attempts,
-                "backoff": backoff,
-                "sleep": sleep,
-            }
-            provider = provider or _make_provider(
-                source, conn, calendar, last_closed, fetch, options
-            )
-            _ingest_chunks(conn, summary, provider, requests, chunk_size, progress)
-            attempted = len(requests)
-        error = _conclude(summary, attempted)
-    except BaseException as exc:
-        summary.status = "failed"
-        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
-        error = f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
-        summary.message = (
-            f"stopped after {summary.chunks} chunk(s); a new run continues from there: {error}"
+        summary.run_id = _start_run(
+            conn,
+            source,
+            {"symbols": list(symbols) if symbols else None, "files": [str(p) for p in paths or []]},
         )
+        error: str | None = None
+        try:
+            if source == "csv":
+                attempted = _ingest_files(conn, summary, [Path(p) for p in paths or []], progress)
+            else:
+                if symbols is None:
+                    symbols, summary.skipped = default_symbols(conn)
+                    if source == "demo":
+                        symbols = sorted(set(symbols) | set(CATALOGUE))
+                summary.symbols_requested = len(symbols)
+                requests, current = plan(conn, symbols, last_closed, calendar)
+                summary.symbols_current = len(current)
+                options = {
+                    "threads": threads,
+                    "rate": rate,
+                    "max_attempts": max_attempts,
+                    "backoff": backoff,
+                    "sleep": sleep,
+                }
+                provider = provider or _make_provider(
+                    source, conn, calendar, last_closed, fetch, options
+                )
+                _ingest_chunks(conn, summary, provider, requests, chunk_size, progress)
+                attempted = len(requests)
+            error = _conclude(summary, attempted)
+        except BaseException as exc:
+            summary.status = "failed"
+            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+            error = f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
+            summary.message = (
+                f"stopped after {summary.chunks} chunk(s); a new run continues from there: {error}"
+            )
+            summary.elapsed_s = round(time.monotonic() - started, 3)
+            with contextlib.suppress(psycopg.Error):  # connection gone: the reaper fails the run
+                _finish_run(conn, summary, error)
+            raise
         summary.elapsed_s = round(time.monotonic() - started, 3)
-        with contextlib.suppress(psycopg.Error):  # connection gone: the reaper fails the run
-            _finish_run(conn, summary, error)
-        raise
-    summary.elapsed_s = round(time.monotonic() - started, 3)
-    _finish_run(conn, summary, error)
+        _finish_run(conn, summary, error)
+        return summary
+    finally:
+        with contextlib.suppress(psycopg.Error):  # connection gone: its lock went with it
+            conn.execute("select pg_advisory_unlock(%s)", [INGEST_LOCK])
+
+
+def _skip_run(conn: psycopg.Connection, summary: IngestSummary) -> IngestSummary:
+    """Another price ingest holds the lock: record a skipped run naming it; load nothing."""
+    holder = conn.execute(
+        "select max(run_id) from ops.runs where kind = 'ingest_prices' and status = 'running'"
+    ).fetchone()[0]
+    summary.status = "skipped"
+    summary.message = "another price ingest is running" + (f" (run {holder})" if holder else "")
+    with conn.transaction():
+        summary.run_id = conn.execute(
+            "insert into ops.runs (kind, target, status, finished_at, message)"
+            " values ('ingest_prices', %s, 'skipped', clock_timestamp(), %s) returning run_id",
+            [summary.source, summary.message],
+        ).fetchone()[0]
     return summary
 
 

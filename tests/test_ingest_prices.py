@@ -11,6 +11,7 @@ import pytest
 from ingest import calendar
 from ingest.prices import (
     FACTOR_ETFS,
+    INGEST_LOCK,
     default_symbols,
     ingest_prices,
     option_root,
@@ -209,6 +210,32 @@ def test_a_run_is_recorded_with_heartbeat_rows_and_summary(conn: psycopg.Connect
     assert run[:4] == ("ingest_prices", "demo", "succeeded", summary.rows_inserted)
     assert run[4] is True and run[5] == "1"
     assert "1 symbols" in run[6]
+
+
+def test_a_second_ingest_while_one_runs_is_skipped_and_loads_nothing(
+    conn: psycopg.Connection, db_url: str
+) -> None:
+    ingest_prices(source="demo", symbols=["SPY"], conn=conn)
+    before = price_rows(conn)
+    running = conn.execute(
+        "insert into ops.runs (kind, target) values ('ingest_prices', 'demo') returning run_id"
+    ).fetchone()[0]
+    with psycopg.connect(db_url, autocommit=True) as other:  # the running ingest's session
+        other.execute("select pg_advisory_lock(%s)", [INGEST_LOCK])
+        conn.execute(
+            "delete from market.prices where symbol = 'SPY' and price_date > %s", [before[-10][1]]
+        )
+        summary = ingest_prices(source="demo", symbols=["SPY"], conn=conn)
+        assert summary.status == "skipped"
+        assert summary.message == f"another price ingest is running (run {running})"
+        assert price_rows(conn) == before[:-9]
+        status = conn.execute(
+            "select status::text, message from ops.runs where run_id = %s", [summary.run_id]
+        ).fetchone()
+        assert status == ("skipped", summary.message)
+    # the lock is gone with the other session: the next run loads again
+    assert ingest_prices(source="demo", symbols=["SPY"], conn=conn).status == "succeeded"
+    assert price_rows(conn) == before
 
 
 def test_all_symbols_failing_ends_the_run_failed_with_the_error(
