@@ -94,7 +94,10 @@ bounds as (
 
 -- thinning (more than 260 sessions): keep START, END and the recent sessions; number the
 -- others 0, 1, … from START + 1 and keep every step-th, step = ceil(others / (258 - recent))
--- (materialized: each chart's bounds and step computed once, before its points are read)
+-- (materialized: each chart's bounds and step computed once, before its points are read).
+-- A chart's points are a head — START and the step-th sessions before the recent ones, only
+-- when thinned — and a tail: every session from tail_idx (START, else the first recent one)
+-- to END, at most 260 of them.
 thinning as materialized (
     select
         bounds.*,
@@ -104,55 +107,158 @@ thinning as materialized (
                 / greatest(258 - (bounds.end_idx - bounds.recent_idx), 1)
             )::integer,
             1
-        ) as step
+        ) as step,
+        case when bounds.n_sessions <= 260 then bounds.start_idx else bounds.recent_idx end as tail_idx
     from bounds
 ),
 
--- the kept points of each chart, read with one range scan of the snapshots key per chart
--- in session order; kept: START, the recent sessions, every step-th other. The arrays take
--- the points in the order the ordered subquery yields them (the key's order, no sort): an
--- aggregate's own `order by` would sort each array again, four sorts per chart.
--- (carrying each chart's bounds along: joined back to them, the charts would be sorted, arrays
--- and all)
-chart_points as (
+-- Each portfolio's last sessions, from its earliest tail to END, read once (one range scan of
+-- the snapshots key, at most 260 rows however long the history): every chart's tail is a slice
+-- of these arrays (snapshots have a row for every session, so session s sits at position
+-- s - series_idx + 1). The market values become numeric here, once per session, not once
+-- per chart that shows them (the conversion is the costliest part of a point).
+series_ranges as (
     select
-        thinning.*,
-        kept.n_points,
-        kept.point_dates,
-        kept.point_values,
-        kept.point_cum_returns,
-        kept.point_benchmark_cum_returns
+        thinning.portfolio_id,
+        min(thinning.tail_idx) as series_idx,
+        max(thinning.end_idx) as end_idx
     from thinning
-    cross join lateral (
+    group by thinning.portfolio_id
+),
+
+series as (
+    select
+        series_ranges.portfolio_id,
+        series_ranges.series_idx,
+        points.series_dates,
+        points.series_values,
+        points.series_cum_twrs,
+        points.series_benchmark_closes
+    from series_ranges
+    -- the arrays take the rows in the order the ordered subquery yields them (the key's order,
+    -- no sort)
+    cross join lateral (  -- noqa: ST05
         select
-            count(*) as n_points,
-            array_agg(points.session_date) as point_dates,
-            array_agg(points.market_value) as point_values,
-            array_agg((1 + points.cum_twr) / nullif(1 + thinning.start_twr, 0) - 1) as point_cum_returns,
-            array_agg(
-                (points.benchmark_close / nullif(thinning.start_benchmark_close, 0))::float8 - 1
-            ) as point_benchmark_cum_returns
+            array_agg(ordered.session_date) as series_dates,
+            array_agg(ordered.market_value::numeric) as series_values,
+            array_agg(ordered.cum_twr) as series_cum_twrs,
+            array_agg(ordered.benchmark_close) as series_benchmark_closes
         -- noqa: ST05
         from (
             select
-                snapshots.session_idx,
                 snapshots.session_date,
                 snapshots.market_value,
                 snapshots.cum_twr,
                 snapshots.benchmark_close
             from snapshots
             where
-                snapshots.portfolio_id = thinning.portfolio_id
-                and snapshots.session_idx between thinning.start_idx and thinning.end_idx
-                and (
-                    thinning.n_sessions <= 260
-                    or snapshots.session_idx = thinning.start_idx
-                    or snapshots.session_idx >= thinning.recent_idx
-                    or (snapshots.session_idx - thinning.start_idx - 1) % thinning.step = 0
-                )
+                snapshots.portfolio_id = series_ranges.portfolio_id
+                and snapshots.session_idx between series_ranges.series_idx and series_ranges.end_idx
             order by snapshots.session_idx asc
-        ) as points
+        ) as ordered
+    ) as points
+),
+
+-- The heads of the thinned charts: START and every step-th session before the recent ones,
+-- computed from the bounds and looked up by key in one index scan (about 240 rows, however
+-- long the period), never a scan of the whole period. Keyed by (portfolio, START): a portfolio
+-- younger than 5 years has one head for its 5Y and MAX charts (same START, same END, so the
+-- same step and recent sessions), read once.
+head_bounds as (
+    select distinct
+        thinning.portfolio_id,
+        thinning.start_idx,
+        thinning.recent_idx,
+        thinning.step,
+        thinning.start_twr,
+        thinning.start_benchmark_close
+    from thinning
+    where thinning.n_sessions > 260
+),
+
+heads as (
+    select
+        head_bounds.portfolio_id,
+        head_bounds.start_idx,
+        kept.head_points,
+        kept.head_dates,
+        kept.head_values,
+        kept.head_cum_returns,
+        kept.head_benchmark_cum_returns
+    from head_bounds
+    cross join lateral (
+        select
+            count(*) as head_points,
+            array_agg(ordered.session_date) as head_dates,
+            array_agg(ordered.market_value::numeric) as head_values,
+            array_agg((1 + ordered.cum_twr) / nullif(1 + head_bounds.start_twr, 0) - 1) as head_cum_returns,
+            array_agg(
+                (ordered.benchmark_close / nullif(head_bounds.start_benchmark_close, 0))::float8 - 1
+            ) as head_benchmark_cum_returns
+        -- noqa: ST05
+        from (
+            select
+                snapshots.session_date,
+                snapshots.market_value,
+                snapshots.cum_twr,
+                snapshots.benchmark_close
+            from snapshots
+            where
+                snapshots.portfolio_id = head_bounds.portfolio_id
+                and snapshots.session_idx = any(
+                    array[head_bounds.start_idx]
+                    || array(
+                        select generate_series(head_bounds.start_idx + 1, head_bounds.recent_idx - 1, head_bounds.step)
+                    )
+                )
+            -- a sort of the ~240 looked-up rows (an index scan with `= any` is not known to be ordered)
+            order by snapshots.session_idx asc
+        ) as ordered
     ) as kept
+),
+
+-- each chart's tail: a slice of its portfolio's series
+chart_tails as (
+    select
+        thinning.*,
+        series.series_dates[thinning.tail_idx - series.series_idx + 1:thinning.end_idx - series.series_idx + 1]
+            as tail_dates,
+        series.series_values[thinning.tail_idx - series.series_idx + 1:thinning.end_idx - series.series_idx + 1]
+            as tail_values,
+        series.series_cum_twrs[thinning.tail_idx - series.series_idx + 1:thinning.end_idx - series.series_idx + 1]
+            as tail_cum_twrs,
+        series.series_benchmark_closes[
+            thinning.tail_idx - series.series_idx + 1:thinning.end_idx - series.series_idx + 1
+        ] as tail_benchmark_closes
+    from thinning
+    inner join series on thinning.portfolio_id = series.portfolio_id
+),
+
+-- each chart: its head (if thinned) followed by its tail. Dates and values are copied as they
+-- are; the returns are rebased on the chart's START in one pass over the tail (unnest yields
+-- the elements in order).
+chart_points as (
+    select
+        chart_tails.*,
+        coalesce(heads.head_points, 0) + cardinality(chart_tails.tail_dates) as n_points,
+        coalesce(heads.head_dates, '{}') || chart_tails.tail_dates as point_dates,
+        coalesce(heads.head_values, '{}') || chart_tails.tail_values as point_values,
+        coalesce(heads.head_cum_returns, '{}') || rebased.tail_cum_returns as point_cum_returns,
+        coalesce(heads.head_benchmark_cum_returns, '{}') || rebased.tail_benchmark_cum_returns
+            as point_benchmark_cum_returns
+    from chart_tails
+    left join heads
+        on
+            chart_tails.portfolio_id = heads.portfolio_id
+            and chart_tails.start_idx = heads.start_idx
+    cross join lateral (
+        select
+            array_agg((1 + points.cum_twr) / nullif(1 + chart_tails.start_twr, 0) - 1) as tail_cum_returns,
+            array_agg(
+                (points.benchmark_close / nullif(chart_tails.start_benchmark_close, 0))::float8 - 1
+            ) as tail_benchmark_cum_returns
+        from unnest(chart_tails.tail_cum_twrs, chart_tails.tail_benchmark_closes) as points (cum_twr, benchmark_close)
+    ) as rebased
 ),
 
 returns as (
