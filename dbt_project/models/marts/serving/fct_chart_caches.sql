@@ -41,6 +41,10 @@ calendar_dates as (
     select * from {{ ref('int_calendar_dates_mapped') }}
 ),
 
+chart_heads as (
+    select * from {{ ref('int_chart_heads') }}
+),
+
 trading_days as (
     select * from {{ ref('stg_market__trading_days') }}
 ),
@@ -74,10 +78,7 @@ bounds as (
         end_snapshots.benchmark_symbol,
         end_snapshots.positions_held = 0 as is_closed,
         -- first session after END's date minus one month (the "recent" sessions), after START
-        greatest(
-            coalesce(recent_start.session_idx, portfolio_periods.start_idx + 1),
-            portfolio_periods.start_idx + 1
-        ) as recent_idx
+        {{ chart_recent_idx('recent_start.session_idx', 'portfolio_periods.start_idx') }} as recent_idx
     from portfolio_periods
     inner join scopes on portfolio_periods.portfolio_id = scopes.portfolio_id
     inner join snapshots as start_snapshots
@@ -93,66 +94,215 @@ bounds as (
 ),
 
 -- thinning (more than 260 sessions): keep START, END and the recent sessions; number the
--- others 0, 1, … from START + 1 and keep every step-th, step = ceil(others / (258 - recent))
--- (materialized: each chart's bounds and step computed once, before its points are read)
+-- others 0, 1, … from START + 1 and keep every step-th (macros/chart_thinning.sql)
+-- (materialized: each chart's bounds and step computed once, before its points are read).
+-- A chart's points are a head — START and the step-th sessions before the recent ones, only
+-- when thinned — and a tail: every session from tail_idx (START, else the first recent one)
+-- to END, at most 260 of them.
 thinning as materialized (
     select
         bounds.*,
-        greatest(
-            ceil(
-                greatest(least(bounds.recent_idx, bounds.end_idx) - (bounds.start_idx + 1), 0)::numeric
-                / greatest(258 - (bounds.end_idx - bounds.recent_idx), 1)
-            )::integer,
-            1
-        ) as step
+        {{ chart_thinning_step('bounds.start_idx', 'bounds.end_idx', 'bounds.recent_idx') }} as step,
+        case when bounds.n_sessions <= 260 then bounds.start_idx else bounds.recent_idx end as tail_idx
     from bounds
 ),
 
--- the kept points of each chart, read with one range scan of the snapshots key per chart
--- in session order; kept: START, the recent sessions, every step-th other. The arrays take
--- the points in the order the ordered subquery yields them (the key's order, no sort): an
--- aggregate's own `order by` would sort each array again, four sorts per chart.
--- (carrying each chart's bounds along: joined back to them, the charts would be sorted, arrays
--- and all)
-chart_points as (
-    select
-        thinning.*,
-        kept.n_points,
-        kept.point_dates,
-        kept.point_values,
-        kept.point_cum_returns,
-        kept.point_benchmark_cum_returns
+-- The heads of the thinned charts (5Y and MAX start together when the portfolio is younger
+-- than 5 years: one head for both), as int_chart_heads kept them: the kept sessions before its
+-- until_idx. The step-th sessions from until_idx to the recent ones come from the series below.
+thinned_starts as (
+    select distinct
+        thinning.portfolio_id,
+        thinning.start_idx,
+        thinning.recent_idx,
+        thinning.step,
+        thinning.start_twr,
+        thinning.start_benchmark_close
     from thinning
-    cross join lateral (
+    where thinning.n_sessions > 260
+),
+
+thinned_heads as (
+    select
+        thinned_starts.*,
+        chart_heads.until_idx,
+        chart_heads.head_points,
+        chart_heads.head_dates,
+        chart_heads.head_values,
+        chart_heads.head_cum_returns,
+        chart_heads.head_benchmark_cum_returns
+    from thinned_starts
+    inner join chart_heads
+        on
+            thinned_starts.portfolio_id = chart_heads.portfolio_id
+            and thinned_starts.start_idx = chart_heads.start_idx
+            and thinned_starts.step = chart_heads.step
+),
+
+-- Each portfolio's last sessions, from its earliest tail or head continuation to END, read
+-- once (one range scan of the snapshots key, at most about 260 rows however long the
+-- history): every chart's tail is a slice of these arrays (snapshots have a row for every
+-- session, so session s sits at position s - series_idx + 1). The market values become
+-- numeric here, once per session, not once per chart that shows them (the conversion is the
+-- costliest part of a point).
+series_ranges as (
+    select
+        thinning.portfolio_id,
+        least(min(thinning.tail_idx), min(thinned_heads.until_idx)) as series_idx,
+        max(thinning.end_idx) as end_idx
+    from thinning
+    left join thinned_heads
+        on
+            thinning.portfolio_id = thinned_heads.portfolio_id
+            and thinning.start_idx = thinned_heads.start_idx
+    group by thinning.portfolio_id
+),
+
+series as (
+    select
+        series_ranges.portfolio_id,
+        series_ranges.series_idx,
+        points.series_dates,
+        points.series_values,
+        points.series_cum_twrs,
+        points.series_benchmark_closes
+    from series_ranges
+    -- the arrays take the rows in the order the ordered subquery yields them (the key's order,
+    -- no sort)
+    cross join lateral (  -- noqa: ST05
         select
-            count(*) as n_points,
-            array_agg(points.session_date) as point_dates,
-            array_agg(points.market_value) as point_values,
-            array_agg((1 + points.cum_twr) / nullif(1 + thinning.start_twr, 0) - 1) as point_cum_returns,
-            array_agg(
-                (points.benchmark_close / nullif(thinning.start_benchmark_close, 0))::float8 - 1
-            ) as point_benchmark_cum_returns
+            array_agg(ordered.session_date) as series_dates,
+            array_agg(ordered.market_value::numeric) as series_values,
+            array_agg(ordered.cum_twr) as series_cum_twrs,
+            array_agg(ordered.benchmark_close) as series_benchmark_closes
         -- noqa: ST05
         from (
             select
-                snapshots.session_idx,
                 snapshots.session_date,
                 snapshots.market_value,
                 snapshots.cum_twr,
                 snapshots.benchmark_close
             from snapshots
             where
-                snapshots.portfolio_id = thinning.portfolio_id
-                and snapshots.session_idx between thinning.start_idx and thinning.end_idx
-                and (
-                    thinning.n_sessions <= 260
-                    or snapshots.session_idx = thinning.start_idx
-                    or snapshots.session_idx >= thinning.recent_idx
-                    or (snapshots.session_idx - thinning.start_idx - 1) % thinning.step = 0
-                )
+                snapshots.portfolio_id = series_ranges.portfolio_id
+                and snapshots.session_idx between series_ranges.series_idx and series_ranges.end_idx
             order by snapshots.session_idx asc
-        ) as points
-    ) as kept
+        ) as ordered
+    ) as points
+),
+
+-- each thinned head completed up to the recent sessions: the step-th sessions from until_idx
+-- (the first one: START + 1 + step * ceil((until_idx - START - 1) / step)) before recent_idx,
+-- picked from the series by position
+heads as (
+    select
+        thinned_heads.portfolio_id,
+        thinned_heads.start_idx,
+        thinned_heads.head_points + coalesce(continued.n_points, 0) as head_points,
+        thinned_heads.head_dates || coalesce(continued.point_dates, '{}') as head_dates,
+        thinned_heads.head_values || coalesce(continued.point_values, '{}') as head_values,
+        thinned_heads.head_cum_returns || coalesce(continued.point_cum_returns, '{}') as head_cum_returns,
+        thinned_heads.head_benchmark_cum_returns || coalesce(continued.point_benchmark_cum_returns, '{}')
+            as head_benchmark_cum_returns
+    from thinned_heads
+    inner join series on thinned_heads.portfolio_id = series.portfolio_id
+    cross join lateral (
+        select
+            count(*) as n_points,
+            array_agg(series.series_dates[positions.pos]) as point_dates,
+            array_agg(series.series_values[positions.pos]) as point_values,
+            array_agg((1 + series.series_cum_twrs[positions.pos]) / nullif(1 + thinned_heads.start_twr, 0) - 1)
+                as point_cum_returns,
+            array_agg(
+                (series.series_benchmark_closes[positions.pos] / nullif(thinned_heads.start_benchmark_close, 0))::float8
+                - 1
+            ) as point_benchmark_cum_returns
+        from generate_series(
+            thinned_heads.start_idx + 1 - series.series_idx + 1
+            + thinned_heads.step
+            * ((thinned_heads.until_idx - thinned_heads.start_idx - 2 + thinned_heads.step) / thinned_heads.step),
+            thinned_heads.recent_idx - 1 - series.series_idx + 1,
+            thinned_heads.step
+        ) as positions (pos)
+    ) as continued
+),
+
+-- Charts that start at the same session have the same points (their END is the portfolio's;
+-- a portfolio younger than a year has the same 1Y, 5Y and MAX chart): the points are built
+-- once per START.
+chart_starts as (
+    select distinct
+        thinning.portfolio_id,
+        thinning.start_idx,
+        thinning.tail_idx,
+        thinning.end_idx,
+        thinning.start_twr,
+        thinning.start_benchmark_close
+    from thinning
+),
+
+-- each START's tail: a slice of its portfolio's series
+start_tails as (
+    select
+        chart_starts.portfolio_id,
+        chart_starts.start_idx,
+        chart_starts.start_twr,
+        chart_starts.start_benchmark_close,
+        series.series_dates[chart_starts.tail_idx - series.series_idx + 1:chart_starts.end_idx - series.series_idx + 1]
+            as tail_dates,
+        series.series_values[chart_starts.tail_idx - series.series_idx + 1:chart_starts.end_idx - series.series_idx + 1]
+            as tail_values,
+        series.series_cum_twrs[
+            chart_starts.tail_idx - series.series_idx + 1:chart_starts.end_idx - series.series_idx + 1
+        ] as tail_cum_twrs,
+        series.series_benchmark_closes[
+            chart_starts.tail_idx - series.series_idx + 1:chart_starts.end_idx - series.series_idx + 1
+        ] as tail_benchmark_closes
+    from chart_starts
+    inner join series on chart_starts.portfolio_id = series.portfolio_id
+),
+
+-- each START's points: its head (if thinned) followed by its tail. Dates and values are copied
+-- as they are; the returns are rebased on START in one pass over the tail (unnest yields the
+-- elements in order).
+start_points as materialized (
+    select
+        start_tails.portfolio_id,
+        start_tails.start_idx,
+        coalesce(heads.head_points, 0) + cardinality(start_tails.tail_dates) as n_points,
+        coalesce(heads.head_dates, '{}') || start_tails.tail_dates as point_dates,
+        coalesce(heads.head_values, '{}') || start_tails.tail_values as point_values,
+        coalesce(heads.head_cum_returns, '{}') || rebased.tail_cum_returns as point_cum_returns,
+        coalesce(heads.head_benchmark_cum_returns, '{}') || rebased.tail_benchmark_cum_returns
+            as point_benchmark_cum_returns
+    from start_tails
+    left join heads
+        on
+            start_tails.portfolio_id = heads.portfolio_id
+            and start_tails.start_idx = heads.start_idx
+    cross join lateral (
+        select
+            array_agg((1 + points.cum_twr) / nullif(1 + start_tails.start_twr, 0) - 1) as tail_cum_returns,
+            array_agg(
+                (points.benchmark_close / nullif(start_tails.start_benchmark_close, 0))::float8 - 1
+            ) as tail_benchmark_cum_returns
+        from unnest(start_tails.tail_cum_twrs, start_tails.tail_benchmark_closes) as points (cum_twr, benchmark_close)
+    ) as rebased
+),
+
+chart_points as (
+    select
+        thinning.*,
+        start_points.n_points,
+        start_points.point_dates,
+        start_points.point_values,
+        start_points.point_cum_returns,
+        start_points.point_benchmark_cum_returns
+    from thinning
+    inner join start_points
+        on
+            thinning.portfolio_id = start_points.portfolio_id
+            and thinning.start_idx = start_points.start_idx
 ),
 
 returns as (
