@@ -163,3 +163,34 @@
             * {{ a }}.{{ n }} * {{ b }}.{{ n }} / ({{ a }}.{{ n }} + {{ b }}.{{ n }})
     end
 {%- endmacro %}
+
+
+{#- The joins risk_path reads through: the portfolio's benchmark and the risk-free proxy as
+    `benchmark` and `risk_free` (first_idx, returns). Needs, in scope, the CTEs `portfolios`,
+    `factor_settings` and `symbol_returns` (int_risk_symbol_returns). -#}
+{% macro join_risk_series(portfolio_id) -%}
+    inner join portfolios on {{ portfolio_id }} = portfolios.portfolio_id
+    cross join factor_settings
+    left join symbol_returns as benchmark on portfolios.benchmark_symbol = benchmark.symbol
+    left join symbol_returns as risk_free on factor_settings.risk_free_symbol = risk_free.symbol
+{%- endmacro %}
+
+
+{#- A lateral subquery: the piece of one portfolio's sessions from start_idx (on the wealth
+    path only, its return not counted) through the end of start_idx's block, or end_idx when
+    that comes first. Joined after join_risk_series. -#}
+{% macro risk_head_piece(portfolio, start_idx, end_idx=none) -%}
+    {%- set block_end = '(%s / %s + 1) * %s - 1' | format(start_idx, var('risk_block_sessions'), var('risk_block_sessions')) -%}
+    lateral ( -- noqa: ST05
+        select {{ risk_piece_aggregates('path') }}
+        from (
+            {{ risk_path(
+                portfolio=portfolio,
+                from_idx=start_idx,
+                through_idx=block_end if end_idx is none else 'least(%s, %s)' | format(end_idx, block_end),
+                counted_from=start_idx ~ ' + 1',
+                piece='0',
+            ) | indent(8) }}
+        ) as path
+    )
+{%- endmacro %}

@@ -40,10 +40,7 @@ final as (
         {{ risk_piece_columns('blocks') }},
         factor_settings.run_id as computed_by_run
     from block_scopes
-    inner join portfolios on block_scopes.portfolio_id = portfolios.portfolio_id
-    cross join factor_settings
-    left join symbol_returns as benchmark on portfolios.benchmark_symbol = benchmark.symbol
-    left join symbol_returns as risk_free on factor_settings.risk_free_symbol = risk_free.symbol
+    {{ join_risk_series('block_scopes.portfolio_id') }}
     cross join lateral ( -- noqa: ST05
         select
             path.piece as block_no,

@@ -68,24 +68,8 @@ seeds as (
         starts.first_idx / {{ var('risk_block_sessions') }} as block_no,
         {{ risk_piece_columns('first_block') }}
     from starts
-    inner join portfolios on starts.portfolio_id = portfolios.portfolio_id
-    cross join factor_settings
-    left join symbol_returns as benchmark on portfolios.benchmark_symbol = benchmark.symbol
-    left join symbol_returns as risk_free on factor_settings.risk_free_symbol = risk_free.symbol
-    cross join
-        lateral ( -- noqa: ST05
-            select {{ risk_piece_aggregates('path') }}
-            from (
-            {{ risk_path(
-                portfolio='starts.portfolio_id',
-                from_idx='starts.first_idx',
-                through_idx='(starts.first_idx / %s + 1) * %s - 1'
-                    | format(var('risk_block_sessions'), var('risk_block_sessions')),
-                counted_from='starts.first_idx + 1',
-                piece='0',
-            ) | indent(12) }}
-            ) as path
-        ) as first_block
+    {{ join_risk_series('starts.portfolio_id') }}
+    cross join {{ risk_head_piece('starts.portfolio_id', 'starts.first_idx') }} as first_block
     where starts.first_idx / {{ var('risk_block_sessions') }} >= starts.from_block
 ),
 

@@ -70,24 +70,8 @@ pieces as (
         periods.period_order,
         {{ risk_piece_columns('head') }}
     from periods
-    inner join portfolios on periods.portfolio_id = portfolios.portfolio_id
-    cross join factor_settings
-    left join symbol_returns as benchmark on portfolios.benchmark_symbol = benchmark.symbol
-    left join symbol_returns as risk_free on factor_settings.risk_free_symbol = risk_free.symbol
-    cross join
-        lateral ( -- noqa: ST05
-            select {{ risk_piece_aggregates('path') }}
-            from (
-            {{ risk_path(
-                portfolio='periods.portfolio_id',
-                from_idx='periods.start_idx',
-                through_idx='least(periods.end_idx, (periods.start_idx / %s + 1) * %s - 1)'
-                    | format(var('risk_block_sessions'), var('risk_block_sessions')),
-                counted_from='periods.start_idx + 1',
-                piece='0',
-            ) | indent(12) }}
-            ) as path
-        ) as head
+    {{ join_risk_series('periods.portfolio_id') }}
+    cross join {{ risk_head_piece('periods.portfolio_id', 'periods.start_idx', 'periods.end_idx') }} as head
     where not periods.is_to_date
     union all
     select
