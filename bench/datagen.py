@@ -110,7 +110,7 @@ def ensure_calendar(url: str, calendar: str = CALENDAR) -> None:
 
 def _sessions(conn: psycopg.Connection, calendar: str = CALENDAR) -> pd.DataFrame:
     rows = conn.execute(
-        "select session_date, session_idx, close_at <= now() as is_closed"
+        "select session_date, session_idx, close_at <= ops.now() as is_closed"
         " from market.trading_days where calendar = %s order by session_date",
         [calendar],
     ).fetchall()
@@ -510,7 +510,7 @@ def add_session(url: str, seed: int = 0) -> dict:
         last = conn.execute("select max(price_date) from market.prices").fetchone()[0]
         row = conn.execute(
             "select session_date, session_idx from market.trading_days"
-            " where calendar = %s and session_date > %s and close_at <= now()"
+            " where calendar = %s and session_date > %s and close_at <= ops.now()"
             " order by session_date limit 1",
             [CALENDAR, last],
         ).fetchone()

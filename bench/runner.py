@@ -578,7 +578,7 @@ def load_one_portfolio(url: str, portfolio_id: int) -> P.Inputs:
         )
         as_of = conn.execute(
             "select max(p.price_date) from market.prices as p inner join market.trading_days as td"
-            " on td.calendar = %s and td.session_date = p.price_date where td.close_at <= now()",
+            " on td.calendar = %s and td.session_date = p.price_date where td.close_at <= ops.now()",
             [datagen.CALENDAR],
         ).fetchone()[0]
         positions = P._frame(

@@ -7,6 +7,7 @@ from importlib.metadata import version
 
 import click
 
+from foliodb import clock
 from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out  # noqa: F401
 
 
@@ -25,7 +26,13 @@ def cli() -> None:
     Example:
 
         folio db up && folio db migrate && folio status
+
+    FOLIO_TODAY=YYYY-MM-DD pins the clock (the CLI and the database read it).
     """
+    try:
+        clock.pinned()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def _register() -> None:

@@ -77,8 +77,7 @@ def _sessions(conn: psycopg.Connection, start: dt.date, end: dt.date) -> list[dt
 
 def _last_closed(conn: psycopg.Connection) -> dt.date:
     row = conn.execute(
-        "select max(session_date) from market.trading_days"
-        " where calendar = ops.setting('calendar') and close_at <= now()"
+        "select session_date from market.last_closed_session(ops.setting('calendar'))"
     ).fetchone()
     if row is None or row[0] is None:
         raise FolioError("the trading calendar is empty: run `folio db migrate` first")

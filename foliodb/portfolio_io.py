@@ -33,7 +33,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from foliodb import occ
+from foliodb import clock, occ
 from foliodb.db import connect
 from foliodb.errors import FolioError
 
@@ -142,8 +142,8 @@ class PositionRow:
 
 
 def today() -> dt.date:
-    """The database's current_date (its time zone is UTC)."""
-    return dt.datetime.now(dt.UTC).date()
+    """Today by the project's clock (foliodb.clock: FOLIO_TODAY, else the real date in UTC)."""
+    return clock.today()
 
 
 # ---------------------------------------------------------------------------- reading files

@@ -15,8 +15,8 @@ def gather(url: str | None = None) -> dict[str, Any]:
         freshness = conn.execute(
             """
             with last_closed as (
-                select max(session_date) as session_date, max(session_idx) as session_idx
-                from market.trading_days where calendar = %(cal)s and close_at <= now()
+                select max(closed.session_date) as session_date, max(closed.session_idx) as session_idx
+                from market.last_closed_session(%(cal)s) as closed
             ),
             latest as (
                 select prices.symbol, max(prices.price_date) as last_price_date

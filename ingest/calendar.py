@@ -14,6 +14,7 @@ import exchange_calendars as xcals
 import pandas as pd
 import psycopg
 
+from foliodb import clock
 from foliodb.db import connect
 from foliodb.errors import FolioError
 
@@ -22,7 +23,7 @@ CALENDAR_START = dt.date(2000, 1, 1)
 
 def default_through(today: dt.date | None = None) -> dt.date:
     """The end of next calendar year: always at least one year ahead, for scheduling."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     return dt.date(today.year + 1, 12, 31)
 
 
@@ -124,11 +125,11 @@ def configured_calendar(conn: psycopg.Connection) -> str:
 def last_closed_session(
     conn: psycopg.Connection, calendar: str | None = None, now: dt.datetime | None = None
 ) -> dt.date | None:
-    """The latest session whose close is past (``now`` defaults to the database clock)."""
+    """The latest session whose close is past (``now`` defaults to the project's clock)."""
     calendar = calendar or configured_calendar(conn)
     row = conn.execute(
-        "select max(session_date) from market.trading_days"
-        " where calendar = %s and close_at <= coalesce(%s, now())",
+        "select max(closed.session_date)"
+        " from market.last_closed_session(%s, coalesce(%s, ops.now())) as closed",
         [calendar, now],
     ).fetchone()
     return row[0] if row else None

@@ -4,10 +4,16 @@ Each test that needs a database gets a fresh one, cloned from a migrated templat
 (``create database … template …`` copies files: tens of milliseconds). The template is
 keyed by a hash of sql/ and dbt_project/, so it is rebuilt only when they change, and it is
 built under an advisory lock so parallel pytest processes share it.
+
+Time is an input: the suite pins "today" (FOLIO_TODAY, default PINNED_TODAY) for itself, for the
+CLI and dbt it runs (through PGOPTIONS, see foliodb.clock) and for every test database (the
+database setting foliodb.now, which pg_cron's jobs read too). Run it on another date with
+``FOLIO_TODAY=2027-01-04 make test``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import uuid
@@ -18,14 +24,22 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from foliodb import cluster, config, migrate, models
+# Pin the clock before foliodb is imported (importing it exports the clock to libpq).
+PINNED_TODAY = "2026-12-01"
+os.environ.setdefault("FOLIO_TODAY", PINNED_TODAY)
+
+from foliodb import clock, cluster, config, migrate, models  # noqa: E402
+
+clock.export()
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_LOCK = 7_261_099
 
 
 def _tree_hash() -> str:
-    return models.definition_hash(extra=[Path(__file__)])
+    # The calendar's extent follows "today": a template per pinned date.
+    tree = models.definition_hash(extra=[Path(__file__)])
+    return hashlib.sha256(f"{tree} {clock.now().isoformat()}".encode()).hexdigest()[:12]
 
 
 def build_database(url: str) -> None:
@@ -122,10 +136,21 @@ def db_url(server: str, template_db: str) -> Iterator[str]:
                 sql.Identifier(name), sql.Identifier(template_db)
             )
         )
+    pin_clock(server, name)
     try:
         yield config.with_dbname(server, name)
     finally:
         _drop_database(server, name)
+
+
+def pin_clock(server: str, name: str) -> None:
+    """Every session of the database reads the pinned clock, pg_cron's background jobs included."""
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("alter database {} set foliodb.now = {}").format(
+                sql.Identifier(name), sql.Literal(clock.now().isoformat())
+            )
+        )
 
 
 def _drop_database(server: str, name: str, patience: float = 60.0) -> None:

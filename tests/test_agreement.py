@@ -71,7 +71,7 @@ def test_snapshots_agree_with_pandas_after_full_and_incremental_refreshes(db_url
     (p1, pos1, sym1, entry1), (p2, pos2, _, _), (p3, _, _, _) = positions
     close_date = conn.execute(
         "select min(session_date) from market.trading_days"
-        " where session_date > %s + 30 and close_at <= now()",
+        " where session_date > %s + 30 and close_at <= ops.now()",
         [entry1],
     ).fetchone()[0]
     conn.execute(

@@ -50,7 +50,7 @@ def closed_sessions(conn: psycopg.Connection, n: int) -> list[dt.date]:
     """The last n closed XNYS sessions, oldest first."""
     rows = conn.execute(
         "select session_date from market.trading_days where calendar = 'XNYS'"
-        " and close_at <= now() order by session_date desc limit %s",
+        " and close_at <= ops.now() order by session_date desc limit %s",
         [n],
     ).fetchall()
     return [row[0] for row in reversed(rows)]

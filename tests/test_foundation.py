@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from foliodb import migrate
+from foliodb import clock, migrate
 from foliodb.errors import FolioError
 
 
@@ -66,7 +66,7 @@ def test_negative_price_is_refused_by_the_database(conn: psycopg.Connection) -> 
 
 def test_future_entry_date_is_refused_by_the_database(conn: psycopg.Connection) -> None:
     portfolio_id = _user_and_portfolio(conn)
-    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    tomorrow = clock.today() + dt.timedelta(days=1)
     with pytest.raises(psycopg.errors.CheckViolation, match="entry_not_in_future"):
         conn.execute(
             "insert into core.positions (portfolio_id, symbol, quantity, entry_date, entry_price)"

@@ -6,6 +6,7 @@ import datetime as dt
 
 import psycopg
 
+from foliodb import clock
 from ingest import calendar
 
 
@@ -41,7 +42,7 @@ def test_session_idx_is_a_gapless_ordinal_from_2000(conn: psycopg.Connection) ->
 
 def test_calendar_reaches_at_least_a_year_ahead(conn: psycopg.Connection) -> None:
     through = calendar.calendar_through(conn)
-    assert through >= dt.date.today() + dt.timedelta(days=360)
+    assert through >= clock.today() + dt.timedelta(days=360)
 
 
 def test_ensure_calendar_twice_adds_nothing(db_url: str) -> None:

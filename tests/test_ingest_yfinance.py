@@ -197,7 +197,7 @@ def test_a_failed_ticker_is_recorded_and_the_others_are_kept(
     conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sessions = conn.execute(
-        "select session_date from market.trading_days where session_date <= current_date"
+        "select session_date from market.trading_days where session_date <= ops.today()"
         " order by session_date desc limit 30"
     ).fetchall()
     days = sorted(r[0] for r in sessions)

@@ -17,13 +17,13 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from cli.main import cli
-from foliodb import portfolio_edit, portfolio_io
+from foliodb import clock, portfolio_edit, portfolio_io
 from foliodb.errors import FolioError
 from foliodb.portfolio_io import ValidationError
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "symbol,quantity,entry_date,entry_price,investment_class,exit_date,exit_price,notes\n"
-TOMORROW = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
+TOMORROW = (clock.today() + dt.timedelta(days=1)).isoformat()
 STATE_TABLES = [
     ("core", "users"),
     ("core", "portfolios"),

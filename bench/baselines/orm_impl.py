@@ -258,7 +258,7 @@ class PortfolioService:
                 TradingDay,
                 (TradingDay.session_date == Price.price_date) & (TradingDay.calendar == CALENDAR),
             )
-            .where(TradingDay.close_at <= func.now())
+            .where(TradingDay.close_at <= func.ops.now())
         )
 
     # valuation

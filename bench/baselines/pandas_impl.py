@@ -153,7 +153,7 @@ def load(url: str) -> Inputs:
             "select max(p.price_date) from market.prices as p"
             " inner join market.trading_days as td"
             " on td.calendar = %s and td.session_date = p.price_date"
-            " where td.close_at <= now()",
+            " where td.close_at <= ops.now()",
             [calendar],
         ).fetchone()[0]
         positions = _frame(

@@ -41,7 +41,7 @@ language sql stable as $$
     select days.session_date, days.session_idx
     from market.trading_days as days
     where days.calendar = p_calendar
-        and days.close_at <= now()
+        and days.close_at <= ops.now()
         and exists (select from market.prices as prices where prices.price_date = days.session_date)
     order by days.session_date desc
     limit 1

@@ -288,7 +288,7 @@ as $$
                 when not rows.is_object then null
                 when rows.entry_date_text is null then 'required: an ISO date YYYY-MM-DD'
                 when rows.entry_date is null then format('''%s'' is not an ISO date (expected YYYY-MM-DD, e.g. 2025-01-06)', rows.entry_date_text)
-                when rows.entry_date > current_date then format('%s is in the future (today is %s)', rows.entry_date, current_date)
+                when rows.entry_date > ops.today() then format('%s is in the future (today is %s)', rows.entry_date, ops.today())
                 when rows.entry_date > rows.expiry_date then format('%s is after the option''s expiry %s', rows.entry_date, rows.expiry_date)
             end),
             (4, 'entry_price', case
@@ -305,7 +305,7 @@ as $$
             (6, 'exit_date', case
                 when rows.exit_date_text is null then null
                 when rows.exit_date is null then format('''%s'' is not an ISO date (expected YYYY-MM-DD)', rows.exit_date_text)
-                when rows.exit_date > current_date then format('%s is in the future (today is %s)', rows.exit_date, current_date)
+                when rows.exit_date > ops.today() then format('%s is in the future (today is %s)', rows.exit_date, ops.today())
                 when rows.exit_date <= rows.entry_date then format('%s is not after entry_date %s', rows.exit_date, rows.entry_date)
             end),
             (7, 'exit_price', case

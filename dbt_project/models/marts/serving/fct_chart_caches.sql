@@ -54,7 +54,7 @@ last_closed as (
     select max(trading_days.session_date) as session_date
     from trading_days
     inner join refresh_windows on trading_days.calendar = refresh_windows.calendar
-    where trading_days.close_at <= now()
+    where trading_days.close_at <= ops.now()
 ),
 
 -- the period's two ends, with the snapshot rows at START and END

@@ -42,7 +42,7 @@ last_closed as (
             select settings.value from settings
             where settings.key = 'calendar'
         )
-        and trading_days.close_at <= now()
+        and trading_days.close_at <= ops.now()
 ),
 
 final as (

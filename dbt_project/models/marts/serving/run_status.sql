@@ -56,7 +56,7 @@ last_closed as (
             select settings.value from settings
             where settings.key = 'calendar'
         )
-        and trading_days.close_at <= now()
+        and trading_days.close_at <= ops.now()
 ),
 
 -- how far the analytics are behind the last closed session, in sessions
