@@ -7,8 +7,8 @@ from importlib.metadata import version
 
 import click
 
-from foliodb import clock
 from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out  # noqa: F401
+from foliodb import clock
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
