@@ -1,15 +1,15 @@
-{#- on-run-start: open a ledger run and fix the window once, before any model runs. -#}
+{#-
+  on-run-start: nothing. dbt computes nothing and opens no ledger run: it installs the models'
+  tables and refresh functions; the publish is one `call ops.refresh(...)` (see
+  foliodb_refresh.sql). The hook stays so that projects calling it keep working.
+-#}
 {% macro refresh_open() %}
-    {%- if execute and flags.WHICH in ('run', 'build') and not var('install_only', false) -%}
-        select ops.dbt_open('{{ var("refresh_mode", "full") }}')
-    {%- else -%}
-        select 1
-    {%- endif -%}
+    select 1
 {% endmacro %}
 
 {#-
-  on-run-end: write ops.model_steps (the refresh functions in dependency order, from the dbt
-  graph) and close the window and the ledger run.
+  on-run-end: write ops.model_steps, the refresh functions in dependency order, from the dbt
+  graph.
 -#}
 {% macro refresh_close(results) %}
     {%- if execute and flags.WHICH in ('run', 'build') -%}
@@ -35,19 +35,13 @@
                 {%- endif -%}
             {%- endfor -%}
         {%- endfor -%}
-        {%- set failed = results | selectattr('status', 'in', ['error', 'fail', 'runtime error']) | list -%}
+        {#- One transaction (dbt commits the hook once): a refresh reads the old list or the new. -#}
         delete from ops.model_steps;
         {%- for unique_id in ordered %}
             {%- set node = graph.nodes[unique_id] %}
         insert into ops.model_steps (step_no, model, refresh_function)
         values ({{ loop.index }}, '{{ node.name }}', '{{ node.schema }}.refresh__{{ node.alias }}');
         {%- endfor %}
-        {%- if not var('install_only', false) %}
-        select ops.dbt_close(
-            {{ 'false' if failed else 'true' }},
-            {{ "'" ~ (failed | map(attribute='node.name') | join(', ')) ~ " failed'" if failed else 'null' }}
-        );
-        {%- endif %}
     {%- else -%}
         select 1
     {%- endif -%}
