@@ -143,14 +143,16 @@ def call_refresh(
     portfolio_id: int | None = None,
     *,
     patience: float | None = None,
+    conn: psycopg.Connection | None = None,
 ) -> dict[str, Any]:
     """`call ops.refresh(mode, portfolio_id)` and return that run's ledger row.
 
     The session's statement_timeout is set from ops.settings before the CALL: a setting made
-    inside the running CALL would arm no timer.
+    inside the running CALL would arm no timer. ``conn`` (closed afterwards): a session to
+    run it on, e.g. one holding the refresh lock already.
     """
     patience = reconnect_patience() if patience is None else patience
-    conn = _connect(url)
+    conn = conn if conn is not None else _connect(url)
     backend_pid = conn.info.backend_pid
     run_id: int | None = None
     lost: BaseException | None = None
@@ -228,20 +230,34 @@ def run_refresh(
     if via == "dbt" and portfolio_id is not None:
         raise FolioError("--via dbt refreshes everything or the queue, not one portfolio")
     mode = "full" if full else "portfolio" if portfolio_id is not None else "incremental"
-    if via == "dbt":
-        models.install(url)
-    else:
+    if via == "db":
         with _connect(url) as conn:
             installed = models_installed(conn)
         if not installed:
             models.install(url)
-    run = call_refresh(url, mode, portfolio_id)
-    if via == "dbt":
-        run["via"] = "dbt"
-        if run["status"] == "succeeded":
-            try:
-                models.run_dbt(["test", "--quiet"], url)
-                run["dbt_tests"] = "passed"
-            except FolioError as exc:
-                run["dbt_tests"] = str(exc)
+        return call_refresh(url, mode, portfolio_id)
+    # dbt: take the refresh lock for the whole run (a concurrent refresh, pg_cron's included,
+    # is skipped, and so is this one if another holds it), install, then publish on the same
+    # session (ops.refresh takes the lock again there).
+    conn = _connect(url)
+    try:
+        skipped = conn.execute(
+            "select ops.refresh_lock(%s) as run_id", [f"dbt:{mode}"]
+        ).fetchone()["run_id"]
+        if skipped is not None:
+            run = read_run(conn, skipped)
+            conn.close()
+            return run
+        models.install(url, lock_holder=conn.info.backend_pid)
+    except BaseException:
+        conn.close()
+        raise
+    run = call_refresh(url, mode, conn=conn)
+    run["via"] = "dbt"
+    if run["status"] == "succeeded":
+        try:
+            models.run_dbt(["test", "--quiet"], url)
+            run["dbt_tests"] = "passed"
+        except FolioError as exc:
+            run["dbt_tests"] = str(exc)
     return run

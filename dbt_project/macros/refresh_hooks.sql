@@ -1,10 +1,15 @@
 {#-
-  on-run-start: nothing. dbt computes nothing and opens no ledger run: it installs the models'
-  tables and refresh functions; the publish is one `call ops.refresh(...)` (see
-  foliodb_refresh.sql). The hook stays so that projects calling it keep working.
+  on-run-start: dbt installs the models' tables, refresh functions and views, and computes
+  nothing: the publish is one `call ops.refresh(...)` (see foliodb_refresh.sql). It does so
+  only while no refresh runs: ops.dbt_open takes the refresh lock, or accepts the one held by
+  `folio refresh --via dbt` (var refresh_lock_holder: that client's backend pid), or stops.
 -#}
 {% macro refresh_open() %}
-    select 1
+    {%- if execute and flags.WHICH in ('run', 'build') -%}
+        select ops.dbt_open({{ var('refresh_lock_holder', 'null') | int if var('refresh_lock_holder', none) is not none else 'null' }})
+    {%- else -%}
+        select 1
+    {%- endif -%}
 {% endmacro %}
 
 {#-
@@ -42,6 +47,7 @@
         insert into ops.model_steps (step_no, model, refresh_function)
         values ({{ loop.index }}, '{{ node.name }}', '{{ node.schema }}.refresh__{{ node.alias }}');
         {%- endfor %}
+        select ops.dbt_close();
     {%- else -%}
         select 1
     {%- endif -%}

@@ -274,6 +274,78 @@ begin
 end
 $$;
 
+-- The one refresh lock: a session advisory lock, taken by ops.refresh and, for a whole dbt
+-- run, by `folio refresh --via dbt` (whose ops.refresh, on the same session, takes it again).
+create or replace function ops.refresh_lock_key() returns bigint
+language sql immutable as $$
+    select 7261002::bigint
+$$;
+
+-- Take the refresh lock for this session (null), or, when another session holds it, record a
+-- `skipped` run naming the run that holds it and return that run's id.
+create or replace function ops.refresh_lock(p_target text) returns bigint
+language plpgsql as $$
+declare
+    v_holder bigint;
+    v_run_id bigint;
+begin
+    if pg_try_advisory_lock(ops.refresh_lock_key()) then
+        return null;
+    end if;
+    select max(runs.run_id) into v_holder from ops.runs
+    where runs.kind = 'refresh' and runs.status = 'running';
+    insert into ops.runs (kind, target, status, finished_at, message)
+    values (
+        'refresh', p_target, 'skipped', clock_timestamp(),
+        'another refresh is running' || coalesce(' (run ' || v_holder || ')', '')
+    )
+    returning run_id into v_run_id;
+    return v_run_id;
+end
+$$;
+
+-- dbt's on-run-start: dbt installs definitions (tables, refresh functions, views) and must not
+-- do so under a running refresh (its DDL would wait on the refresh's locks, and a refresh
+-- started meanwhile would wait on dbt's and fail on lock_timeout). `folio refresh --via dbt`
+-- holds the lock itself and passes its backend pid; a bare `dbt run` takes it here (for its
+-- hook session) or stops with the running refresh named.
+create or replace function ops.dbt_open(p_holder_pid integer default null) returns void
+language plpgsql as $$
+declare
+    v_running bigint;
+begin
+    if p_holder_pid is not null and exists (
+        select from pg_locks as locks
+        where locks.locktype = 'advisory' and locks.granted and locks.pid = p_holder_pid
+            and locks.objid = ops.refresh_lock_key()::oid and locks.classid = 0
+    ) then
+        return;
+    end if;
+    if pg_try_advisory_lock(ops.refresh_lock_key()) then
+        return;
+    end if;
+    select max(runs.run_id) into v_running from ops.runs
+    where runs.kind = 'refresh' and runs.status = 'running';
+    raise exception 'a refresh is running%: dbt installs the models when none is (try again, or use `folio refresh --via dbt`)',
+        coalesce(' (run ' || v_running || ')', '')
+        using errcode = 'lock_not_available';
+end
+$$;
+
+-- dbt's on-run-end: let go of the lock ops.dbt_open took (if this session holds it).
+create or replace function ops.dbt_close() returns void
+language plpgsql as $$
+begin
+    if exists (
+        select from pg_locks as locks
+        where locks.locktype = 'advisory' and locks.granted and locks.pid = pg_backend_pid()
+            and locks.objid = ops.refresh_lock_key()::oid and locks.classid = 0
+    ) then
+        perform pg_advisory_unlock(ops.refresh_lock_key());
+    end if;
+end
+$$;
+
 -- The refresh. Must be called as `call ops.refresh(...)` outside a transaction block (it
 -- commits the ledger row first, so a crash leaves a row the reaper can close). The INOUT
 -- parameter hands back the run's id (`call ops.refresh('full')` returns one row, p_run_id),
@@ -294,9 +366,8 @@ create or replace procedure ops.refresh(
 )
 language plpgsql as $$
 declare
-    v_lock_key constant bigint := 7261002;
+    v_lock_key constant bigint := ops.refresh_lock_key();
     v_target text := p_mode || coalesce(':' || p_portfolio_id, '');
-    v_holder bigint;
     v_rows bigint;
     v_scope bigint;
     v_error text;
@@ -309,16 +380,9 @@ begin
     if p_mode = 'portfolio' and p_portfolio_id is null then
         raise exception 'refresh mode portfolio needs a portfolio id';
     end if;
-    if not pg_try_advisory_lock(v_lock_key) then
-        select max(runs.run_id) into v_holder from ops.runs
-        where runs.kind = 'refresh' and runs.status = 'running';
-        insert into ops.runs (kind, target, status, finished_at, message)
-        values (
-            'refresh', v_target, 'skipped', clock_timestamp(),
-            'another refresh is running' || coalesce(' (run ' || v_holder || ')', '')
-        )
-        returning run_id into p_run_id;
-        commit;
+    p_run_id := ops.refresh_lock(v_target);
+    if p_run_id is not null then
+        commit;  -- skipped: another refresh holds the lock
         return;
     end if;
 
