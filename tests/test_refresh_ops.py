@@ -542,5 +542,12 @@ def test_killed_dbt_build_leaves_the_in_database_refresh_working(priced, db_url,
     assert conn.execute("select ops.reap()").fetchone()[0] == 0  # dbt left no ledger run
     run = refresh(conn, "full")
     assert run["status"] == "succeeded", run
-    assert snapshots(conn, pid) == before
+    assert _values(snapshots(conn, pid)) == _values(before)
     assert conn.execute("select count(*) from ops.runs where status = 'running'").fetchone()[0] == 0
+
+
+def _values(rows: dict[str, dict]) -> dict[str, dict]:
+    """Snapshots without the run that computed them."""
+    return {
+        day: {k: v for k, v in row.items() if k != "computed_by_run"} for day, row in rows.items()
+    }
