@@ -551,3 +551,110 @@ def _values(rows: dict[str, dict]) -> dict[str, dict]:
     return {
         day: {k: v for k, v in row.items() if k != "computed_by_run"} for day, row in rows.items()
     }
+
+
+# ---------------------------------------------------------------- clients that lose the server
+
+
+def _blocked_cli_refresh(db_url: str, blocker: psycopg.Connection, *args: str):
+    """`folio refresh ARGS` in its own process, waiting on a lock `blocker` holds."""
+    blocker.execute("begin")
+    blocker.execute("lock table analytics.fct_portfolio_snapshots in access exclusive mode")
+    with psycopg.connect(db_url, autocommit=True) as probe:
+        after = _max_run(probe)
+    proc = _folio(db_url, "refresh", *args)
+    run_id, backend_pid = _wait_for(lambda: _refresh_backend(db_url, after), timeout=60)
+    return proc, run_id, backend_pid
+
+
+def test_client_whose_backend_is_killed_reports_its_run_reaped(priced, db_url) -> None:
+    blocker = psycopg.connect(db_url)
+    proc, run_id, backend_pid = _blocked_cli_refresh(db_url, blocker, "--full", "--json")
+    with CrashWatch(db_url) as crash:
+        os.kill(backend_pid, signal.SIGKILL)
+        code, out, err = _finish(proc)
+        with contextlib.suppress(psycopg.Error):
+            blocker.close()
+        crash.wait_restarted().close()
+    assert code == 1, (out, err)
+    assert "Traceback" not in err
+    run = json.loads(out)
+    assert run["run_id"] == run_id and run["status"] == "failed"
+    assert run["error"].startswith(f"reaped: backend {backend_pid}")
+    assert f"refresh run {run_id} failed" in err
+    assert "lost the connection to the server" in err
+
+
+def test_client_interrupted_reports_its_cancelled_run(priced, db_url) -> None:
+    with psycopg.connect(db_url) as blocker:
+        proc, run_id, _ = _blocked_cli_refresh(db_url, blocker, "--full")
+        proc.send_signal(signal.SIGTERM)
+        code, out, err = _finish(proc)
+        blocker.execute("rollback")
+    assert code == 1, (out, err)
+    assert "Traceback" not in err
+    assert f"refresh interrupted: run {run_id} is failed" in err
+    assert "canceling statement due to user request" in err
+    with psycopg.connect(db_url) as check:
+        status = check.execute("select status from ops.runs where run_id = %s", [run_id]).fetchone()
+    assert status[0] == "failed"
+
+
+def test_postmaster_killed_while_the_client_waits_reports_its_runs_final_state(priced, db_url) -> None:
+    blocker = psycopg.connect(db_url)
+    proc, run_id, _ = _blocked_cli_refresh(db_url, blocker, "--full", "--json")
+    with CrashWatch(db_url) as crash:
+        crash.kill_postmaster()  # the waiting backend exits on the postmaster's death
+        with contextlib.suppress(psycopg.Error):
+            blocker.close()
+        fresh = crash.restart_postmaster()
+        code, out, err = _finish(proc)
+    with fresh:
+        final = fresh.execute(
+            "select status, error from ops.runs where run_id = %s", [run_id]
+        ).fetchone()
+    # Whether the waiting backend saw the postmaster die first (then it is reaped) or got its
+    # lock when the blocker's backend went and finished (then it committed): the client
+    # reports exactly what ops.runs holds, and exits by it.
+    assert "Traceback" not in err
+    run = json.loads(out)
+    assert run["run_id"] == run_id
+    assert (run["status"], run["error"]) == final
+    assert final[0] in ("failed", "succeeded")
+    assert code == (0 if final[0] == "succeeded" else 1), (out, err)
+    if final[0] == "failed":
+        assert final[1].startswith("reaped: backend")
+
+
+def test_postmaster_killed_mid_refresh_client_reports_the_committed_success(priced, db_url) -> None:
+    """A backend busy computing outlives its postmaster, commits and answers: the client
+    must then report `succeeded` (exit 0), reading it back after the restart if need be."""
+    conn, _ = priced
+    # A first model step that computes for a few seconds (no waits: it does not notice the
+    # postmaster's death until it is done, then the run commits).
+    conn.execute(
+        """
+        create function analytics.refresh__busy() returns bigint language sql as $$
+            select count(*) from generate_series(1, 30000000) as n where n % 7 = 0
+        $$
+        """
+    )
+    conn.execute(
+        "insert into ops.model_steps (step_no, model, refresh_function)"
+        " select min(step_no) - 1, 'busy', 'analytics.refresh__busy' from ops.model_steps"
+    )
+    after = _max_run(conn)
+    proc = _folio(db_url, "refresh", "--json")
+    run_id, _ = _wait_for(lambda: _refresh_backend(db_url, after), timeout=60, every=0.02)
+    with CrashWatch(db_url) as crash:
+        crash.kill_postmaster()
+        with contextlib.suppress(psycopg.Error):
+            conn.close()
+        # The old backend finishes its CALL, then exits; only then does the server start again.
+        crash.restart_postmaster().close()
+        code, out, err = _finish(proc)
+    assert code == 0, (out, err)
+    assert "Traceback" not in err
+    run = json.loads(out)
+    assert run["run_id"] == run_id and run["status"] == "succeeded"
+    assert [step["step"] for step in run["steps"]][0] == "busy"
