@@ -658,3 +658,123 @@ def test_postmaster_killed_mid_refresh_client_reports_the_committed_success(pric
     run = json.loads(out)
     assert run["run_id"] == run_id and run["status"] == "succeeded"
     assert [step["step"] for step in run["steps"]][0] == "busy"
+
+
+# ---------------------------------------------------------------- imports and their refresh
+
+IMPORT_CSV = b"symbol,quantity,entry_date,entry_price\nAAA,5,2025-01-06,10\n"
+
+
+def _import(db_url: str, data: bytes = IMPORT_CSV, wait: float = 60, name: str = "late"):
+    from foliodb import portfolio_io
+
+    return portfolio_io.import_portfolio(
+        data, "late@example.com", name, url=db_url, price_source="demo", refresh_wait=wait
+    )
+
+
+def _import_row(conn: psycopg.Connection, run_id: int):
+    return conn.execute(
+        "select status::text, message, error, details ->> 'refresh' from ops.runs"
+        " where run_id = %s",
+        [run_id],
+    ).fetchone()
+
+
+def test_import_during_a_full_refresh_waits_and_returns_with_its_snapshots(priced, db_url) -> None:
+    conn, _ = priced
+    results: list = []
+    with psycopg.connect(db_url) as blocker:
+        worker = _blocked_refresh(db_url, blocker)
+        full_run = _running_refresh(db_url)[0]
+        importer = threading.Thread(target=lambda: results.append(_import(db_url)), daemon=True)
+        importer.start()
+        # Its own refresh was skipped behind the full one: it waits for it...
+        _wait_for(
+            lambda: conn.execute(
+                "select exists (select from ops.runs where kind = 'refresh'"
+                " and target like 'portfolio:%%' and status = 'skipped')"
+            ).fetchone()[0],
+            timeout=60,
+        )
+        blocker.execute("rollback")
+    worker.join(60)
+    importer.join(120)
+    (result,) = results
+    # ...and then refreshes: the snapshots are readable when the import returns.
+    assert result.status == "succeeded", result.message
+    assert result.refresh["status"] == "succeeded" and result.refresh["run_id"] > full_run
+    values = {day: row["market_value"] for day, row in snapshots(conn, result.portfolio_id).items()}
+    assert values == {"2025-01-06": 50, "2025-01-07": 55, "2025-01-08": 60}
+    status, message, _, state = _import_row(conn, result.run_id)
+    assert (status, state) == ("succeeded", "done")
+    assert f"refreshed (run {result.refresh['run_id']})" in message
+
+
+def test_import_queued_behind_a_long_refresh_says_so(priced, db_url) -> None:
+    conn, _ = priced
+    with psycopg.connect(db_url) as blocker:
+        worker = _blocked_refresh(db_url, blocker)
+        full_run = _running_refresh(db_url)[0]
+        result = _import(db_url, wait=1.0)
+        blocker.execute("rollback")
+    worker.join(60)
+    assert result.status == "partial"
+    assert f"another refresh is running (run {full_run})" in result.message
+    assert "queued" in result.message
+    status, message, error, state = _import_row(conn, result.run_id)
+    assert (status, error, state) == ("partial", None, "pending")
+    # Written and queued: the next refresh values it.
+    queued = conn.execute(
+        "select count(*) from ops.dirty_portfolios where portfolio_id = %s", [result.portfolio_id]
+    ).fetchone()[0]
+    assert queued >= 1
+    assert refresh(conn)["status"] == "succeeded"
+    assert len(snapshots(conn, result.portfolio_id)) == 3
+
+
+def test_retry_of_a_written_import_resumes_and_other_positions_are_refused_saying_why(
+    priced, db_url
+) -> None:
+    conn, _ = priced
+    with psycopg.connect(db_url) as blocker:
+        worker = _blocked_refresh(db_url, blocker)
+        first = _import(db_url, wait=0.5)
+        blocker.execute("rollback")
+    worker.join(60)
+    assert first.status == "partial"
+    # The same file again: no "already has a portfolio", the import resumes and refreshes.
+    again = _import(db_url)
+    assert again.status == "succeeded" and again.portfolio_id == first.portfolio_id
+    assert f"written by import run {first.run_id}; resumed" in again.message
+    assert len(snapshots(conn, first.portfolio_id)) == 3
+    assert conn.execute(
+        "select count(*) from core.positions where portfolio_id = %s", [first.portfolio_id]
+    ).fetchone()[0] == 1
+    # Other positions under that name: refused, and the message says what is there.
+    from foliodb.errors import FolioError
+
+    with pytest.raises(FolioError) as refused:
+        _import(db_url, b"symbol,quantity,entry_date,entry_price\nAAA,6,2025-01-06,10\n")
+    text = str(refused.value)
+    assert f"portfolio_id {first.portfolio_id}" in text
+    assert f"written by import run {again.run_id}, succeeded; refresh done" in text
+
+
+def test_reaped_import_whose_portfolio_was_written_says_so(priced) -> None:
+    conn, pid = priced
+    # Two imports whose client died: one after writing its portfolio, one before.
+    written, unwritten = (
+        conn.execute(
+            "insert into ops.runs (kind, target, backend_pid, details) values"
+            " ('import', 'x', 2147483000, %s) returning run_id",
+            [psycopg.types.json.Jsonb(details)],
+        ).fetchone()[0]
+        for details in ({"portfolio_id": pid, "refresh": "pending"}, {"positions": 1})
+    )
+    assert conn.execute("select ops.reap()").fetchone()[0] == 2
+    row = _import_row(conn, written)
+    assert row[0] == "partial" and row[3] == "pending"
+    assert row[1] == f"portfolio {pid} written; refresh pending (queued: the next refresh values it)"
+    assert row[2].startswith("reaped: backend 2147483000")
+    assert _import_row(conn, unwritten)[0] == "failed"

@@ -452,27 +452,70 @@ end
 $$;
 
 -- The reaper: a run whose backend is gone (or, for runs without a backend, whose heartbeat
--- stopped) is failed. pg_cron calls it every few minutes.
+-- stopped) is closed. pg_cron calls it every few minutes. Runs end failed, except an import
+-- whose portfolio was written (details.portfolio_id): it ends partial, and its record says
+-- the portfolio is there and whether a refresh has covered it since (refresh done / pending).
 create or replace function ops.reap() returns integer
 language plpgsql as $$
 declare
     v_count integer;
 begin
+    with dead as (
+        select
+            runs.run_id,
+            (runs.details ->> 'portfolio_id')::bigint as written_portfolio_id,
+            case when runs.kind = 'import' and runs.details ->> 'portfolio_id' is not null then (
+                select max(refreshes.run_id) from ops.runs as refreshes
+                where refreshes.kind = 'refresh' and refreshes.status = 'succeeded'
+                    and refreshes.started_at >= runs.started_at
+                    and refreshes.target in (
+                        'full', 'incremental', 'portfolio:' || (runs.details ->> 'portfolio_id')
+                    )
+            ) end as refreshed_by
+        from ops.runs as runs
+        where runs.status = 'running'
+            and case
+                when runs.backend_pid is not null then not exists (
+                    select from pg_stat_activity as activity
+                    where activity.pid = runs.backend_pid and activity.backend_start <= runs.started_at
+                )
+                else runs.heartbeat_at < clock_timestamp() - ops.setting('reap_after')::interval
+            end
+    ),
+
+    written as (
+        select
+            dead.run_id,
+            dead.written_portfolio_id is not null and runs.kind = 'import' as is_written,
+            dead.written_portfolio_id,
+            dead.refreshed_by
+        from dead
+        inner join ops.runs as runs on runs.run_id = dead.run_id
+    )
+
     update ops.runs
-    set status = 'failed', finished_at = clock_timestamp(),
+    set status = case when written.is_written then 'partial' else 'failed' end::ops.run_status,
+        finished_at = clock_timestamp(),
         error = case
             when runs.backend_pid is not null
                 then format('reaped: backend %s ended without finishing the run', runs.backend_pid)
             else format('reaped: no heartbeat since %s', runs.heartbeat_at)
-        end
-    where runs.status = 'running'
-        and case
-            when runs.backend_pid is not null then not exists (
-                select from pg_stat_activity as activity
-                where activity.pid = runs.backend_pid and activity.backend_start <= runs.started_at
+        end,
+        message = case when written.is_written then format(
+            'portfolio %s written; refresh %s', written.written_portfolio_id,
+            case
+                when written.refreshed_by is not null then format('done (run %s)', written.refreshed_by)
+                else 'pending (queued: the next refresh values it)'
+            end
+        ) end,
+        details = runs.details || case
+            when written.is_written then jsonb_build_object(
+                'refresh', case when written.refreshed_by is not null then 'done' else 'pending' end
             )
-            else runs.heartbeat_at < clock_timestamp() - ops.setting('reap_after')::interval
-        end;
+            else '{}'::jsonb
+        end
+    from written
+    where runs.run_id = written.run_id;
     get diagnostics v_count = row_count;
     return v_count;
 end
