@@ -615,8 +615,12 @@ def import_portfolio(
             # A retry of an import that was written (its refresh skipped, failed or killed):
             # the same positions again resume it; anything else is refused, saying why.
             previous = previous_import(ledger, existing)
-            if previous is None or previous["fingerprint"] != fingerprint:
-                raise FolioError(_exists_message(email, name, existing, previous))
+            if (
+                previous is None
+                or previous["fingerprint"] != fingerprint
+                or previous["status"] == "succeeded"
+            ):
+                raise FolioError(_exists_message(email, name, existing, previous, fingerprint))
             resumed_from = previous["run_id"]
         run_id = start_run(
             ledger,
@@ -731,7 +735,11 @@ def previous_import(conn: psycopg.Connection, portfolio_id: int) -> dict[str, An
 
 
 def _exists_message(
-    email: str, name: str, portfolio_id: int, previous: dict[str, Any] | None
+    email: str,
+    name: str,
+    portfolio_id: int,
+    previous: dict[str, Any] | None,
+    fingerprint: str,
 ) -> str:
     text = f"{email} already has a portfolio named {name!r} (portfolio_id {portfolio_id}"
     if previous is None:
@@ -739,7 +747,12 @@ def _exists_message(
     else:
         text += (
             f", written by import run {previous['run_id']}, {previous['status']}; refresh "
-            f"{previous['refresh'] or 'unknown'}; its positions differ from this file's"
+            f"{previous['refresh'] or 'unknown'}; "
+            + (
+                "its positions differ from this file's"
+                if previous["fingerprint"] != fingerprint
+                else "this file is already imported"
+            )
         )
     return text + "); choose another --name or delete that one first"
 
@@ -987,7 +1000,8 @@ def backfill_portfolio(
     if on_progress is not None:
         on_progress({"symbols_ingested": ingested, "symbols_failed": failed})
     t1 = time.perf_counter()
-    refresh = run_portfolio_refresh(portfolio_id, url, refresh_wait)
+    wait = {} if refresh_wait is None else {"wait": refresh_wait}
+    refresh = run_portfolio_refresh(portfolio_id, url, **wait)
     timings["refresh"] = _ms(t1)
     return {
         "symbols_ingested": ingested,
