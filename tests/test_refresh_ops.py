@@ -353,11 +353,11 @@ def test_statement_timeout_bites_in_the_pg_cron_job(bigger, db_url, cron_url) ->
             conn.execute("select ops.apply_refresh_timeout(current_user)")
         last = _max_run(conn)
         with psycopg.connect(cron_url, autocommit=True) as cron:
-            cron.execute(
+            jobid = cron.execute(
                 "select cron.schedule_in_database(%s, '* * * * *', 'CALL ops.refresh(''full'')',"
                 " %s, %s)",
                 [job, dbname, role],
-            )
+            ).fetchone()[0]
             try:
 
                 def cron_run():
@@ -367,9 +367,17 @@ def test_statement_timeout_bites_in_the_pg_cron_job(bigger, db_url, cron_url) ->
                         [last],
                     ).fetchone()
 
-                status, error = _wait_for(cron_run, timeout=130, every=1)
+                try:
+                    status, error = _wait_for(cron_run, timeout=130, every=1)
+                except AssertionError:
+                    details = cron.execute(
+                        "select status, return_message from cron.job_run_details"
+                        " where jobid = %s",
+                        [jobid],
+                    ).fetchall()
+                    raise AssertionError(f"no run of the cron job recorded; cron says {details}")
             finally:
-                cron.execute("select cron.unschedule(%s)", [job])
+                cron.execute("select cron.unschedule(%s::bigint)", [jobid])
         assert status == "failed"
         assert "statement timeout" in error
         assert _all_snapshots(conn) == before
@@ -381,6 +389,9 @@ def test_statement_timeout_bites_in_the_pg_cron_job(bigger, db_url, cron_url) ->
             ).fetchone()[0],
             timeout=60,
         )
+        # a job left for a dropped role would stop pg_cron's launcher for the whole server
+        with psycopg.connect(cron_url, autocommit=True) as cron:
+            cron.execute("delete from cron.job where username = %s", [role])
         conn.execute(f"drop role {role}")
 
 
