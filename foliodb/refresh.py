@@ -14,6 +14,7 @@ cancels the run in the server, which ends it ``failed``, and reports that too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -185,10 +186,8 @@ def call_refresh(
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into it by the CLI
             lost = exc
     finally:
-        try:
+        with contextlib.suppress(Exception):  # a broken connection may fail to close; it is gone
             conn.close()
-        except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is gone
-            pass
     # psycopg cancelled the running query on KeyboardInterrupt; the run ends failed in the
     # server. A lost server is waited for, with a bound.
     interrupted = isinstance(lost, KeyboardInterrupt)
@@ -241,9 +240,9 @@ def run_refresh(
     # session (ops.refresh takes the lock again there).
     conn = _connect(url)
     try:
-        skipped = conn.execute(
-            "select ops.refresh_lock(%s) as run_id", [f"dbt:{mode}"]
-        ).fetchone()["run_id"]
+        skipped = conn.execute("select ops.refresh_lock(%s) as run_id", [f"dbt:{mode}"]).fetchone()[
+            "run_id"
+        ]
         if skipped is not None:
             run = read_run(conn, skipped)
             conn.close()

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from foliodb import schedule
-from tests.crash import CrashWatch
 from tests.builders import add_portfolio, add_position, add_prices, refresh, snapshots
+from tests.crash import CrashWatch
 
 
 @pytest.fixture
@@ -347,7 +347,9 @@ def test_statement_timeout_bites_in_the_pg_cron_job(bigger, db_url, cron_url) ->
     conn.execute(f"create role {role} login in role pg_read_all_data, pg_write_all_data")
     job = f"{dbname}:test-timeout"
     try:
-        conn.execute("update ops.settings set value = '100ms' where key = 'refresh_statement_timeout'")
+        conn.execute(
+            "update ops.settings set value = '100ms' where key = 'refresh_statement_timeout'"
+        )
         assert conn.execute("select ops.apply_refresh_timeout(%s)", [role]).fetchone()[0] == "100ms"
         with pytest.raises(psycopg.errors.RaiseException, match="superuser"):
             conn.execute("select ops.apply_refresh_timeout(current_user)")
@@ -369,13 +371,12 @@ def test_statement_timeout_bites_in_the_pg_cron_job(bigger, db_url, cron_url) ->
 
                 try:
                     status, error = _wait_for(cron_run, timeout=130, every=1)
-                except AssertionError:
+                except AssertionError as exc:
                     details = cron.execute(
-                        "select status, return_message from cron.job_run_details"
-                        " where jobid = %s",
+                        "select status, return_message from cron.job_run_details where jobid = %s",
                         [jobid],
                     ).fetchall()
-                    raise AssertionError(f"no run of the cron job recorded; cron says {details}")
+                    raise AssertionError(f"no cron run recorded; cron says {details}") from exc
             finally:
                 cron.execute("select cron.unschedule(%s::bigint)", [jobid])
         assert status == "failed"
@@ -384,9 +385,11 @@ def test_statement_timeout_bites_in_the_pg_cron_job(bigger, db_url, cron_url) ->
         assert conn.execute("select count(*) from ops.dirty_symbols").fetchone()[0] == 1
     finally:
         _wait_for(
-            lambda: not conn.execute(
-                "select exists (select from pg_stat_activity where usename = %s)", [role]
-            ).fetchone()[0],
+            lambda: (
+                not conn.execute(
+                    "select exists (select from pg_stat_activity where usename = %s)", [role]
+                ).fetchone()[0]
+            ),
             timeout=60,
         )
         # a job left for a dropped role would stop pg_cron's launcher for the whole server
@@ -530,11 +533,13 @@ def test_killed_dbt_build_leaves_the_in_database_refresh_working(priced, db_url,
     try:
         # Once dbt is connected, let it get as far as `delay` takes it, then kill -9.
         _wait_for(
-            lambda: conn.execute(
-                "select exists (select from pg_stat_activity where application_name = 'dbt'"
-                " and datname = current_database())"
-            ).fetchone()[0]
-            or dbt.poll() is not None,
+            lambda: (
+                conn.execute(
+                    "select exists (select from pg_stat_activity where application_name = 'dbt'"
+                    " and datname = current_database())"
+                ).fetchone()[0]
+                or dbt.poll() is not None
+            ),
             timeout=120,
             every=0.05,
         )
@@ -544,10 +549,12 @@ def test_killed_dbt_build_leaves_the_in_database_refresh_working(priced, db_url,
         dbt.wait(30)
     # Its backends end when they see the client gone (their transactions roll back).
     _wait_for(
-        lambda: not conn.execute(
-            "select exists (select from pg_stat_activity where application_name = 'dbt'"
-            " and datname = current_database())"
-        ).fetchone()[0],
+        lambda: (
+            not conn.execute(
+                "select exists (select from pg_stat_activity where application_name = 'dbt'"
+                " and datname = current_database())"
+            ).fetchone()[0]
+        ),
         timeout=60,
     )
     assert conn.execute("select ops.reap()").fetchone()[0] == 0  # dbt left no ledger run
@@ -611,7 +618,9 @@ def test_client_interrupted_reports_its_cancelled_run(priced, db_url) -> None:
     assert status[0] == "failed"
 
 
-def test_postmaster_killed_while_the_client_waits_reports_its_runs_final_state(priced, db_url) -> None:
+def test_postmaster_killed_while_the_client_waits_reports_its_runs_final_state(
+    priced, db_url
+) -> None:
     blocker = psycopg.connect(db_url)
     proc, run_id, _ = _blocked_cli_refresh(db_url, blocker, "--full", "--json")
     with CrashWatch(db_url) as crash:
@@ -759,9 +768,12 @@ def test_retry_of_a_written_import_resumes_and_other_positions_are_refused_sayin
     assert again.status == "succeeded" and again.portfolio_id == first.portfolio_id
     assert f"written by import run {first.run_id}; resumed" in again.message
     assert len(snapshots(conn, first.portfolio_id)) == 3
-    assert conn.execute(
-        "select count(*) from core.positions where portfolio_id = %s", [first.portfolio_id]
-    ).fetchone()[0] == 1
+    assert (
+        conn.execute(
+            "select count(*) from core.positions where portfolio_id = %s", [first.portfolio_id]
+        ).fetchone()[0]
+        == 1
+    )
     # Other positions under that name: refused, and the message says what is there.
     from foliodb.errors import FolioError
 
@@ -786,6 +798,8 @@ def test_reaped_import_whose_portfolio_was_written_says_so(priced) -> None:
     assert conn.execute("select ops.reap()").fetchone()[0] == 2
     row = _import_row(conn, written)
     assert row[0] == "partial" and row[3] == "pending"
-    assert row[1] == f"portfolio {pid} written; refresh pending (queued: the next refresh values it)"
+    assert (
+        row[1] == f"portfolio {pid} written; refresh pending (queued: the next refresh values it)"
+    )
     assert row[2].startswith("reaped: backend 2147483000")
     assert _import_row(conn, unwritten)[0] == "failed"
