@@ -222,7 +222,7 @@ end
 $$;
 
 -- Close the window: remember what was covered (on success) or put the scope back on the
--- queue (on failure, for runs whose steps committed separately, as dbt's do).
+-- queue (on failure: a caller whose failed work was committed; ops.refresh rolls its work back).
 create or replace function ops.close_window(p_succeeded boolean) returns void
 language plpgsql as $$
 begin
