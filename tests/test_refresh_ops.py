@@ -398,9 +398,12 @@ def test_statement_timeout_bites_in_the_pg_cron_job(bigger, db_url, cron_url) ->
         conn.execute(f"drop role {role}")
 
 
-def test_lock_timeout_exits_1_and_two_clients_each_print_their_own_run(priced, db_url) -> None:
+def test_lock_timeout_exits_1_and_two_clients_each_print_their_own_run(priced, use_db) -> None:
     conn, _ = priced
-    conn.execute("update ops.settings set value = '3s' where key = 'refresh_lock_timeout'")
+    db_url = use_db
+    # Long enough for the second client (in this process: no start-up to wait for) to run
+    # while the first still waits.
+    conn.execute("update ops.settings set value = '10s' where key = 'refresh_lock_timeout'")
     after = _max_run(conn)
     with psycopg.connect(db_url) as blocker:
         blocker.execute("begin")
@@ -408,12 +411,12 @@ def test_lock_timeout_exits_1_and_two_clients_each_print_their_own_run(priced, d
         first = _folio(db_url, "refresh", "--full", "--json")
         first_run, _ = _wait_for(lambda: _refresh_backend(db_url, after), timeout=60)
         # A second client while the first waits on the lock: skipped, and it says so.
-        code, out, err = _finish(_folio(db_url, "refresh", "--json"))
-        assert code == 0, err
-        second = json.loads(out)
+        result = CliRunner().invoke(cli, ["refresh", "--json"])
+        assert result.exit_code == 0, result.output
+        second = json.loads(result.stdout)
         assert second["status"] == "skipped" and second["run_id"] > first_run
         assert second["message"] == f"another refresh is running (run {first_run})"
-        assert f"refresh run {second['run_id']} skipped" in err
+        assert f"refresh run {second['run_id']} skipped" in result.stderr
         # The first fails on its lock timeout: exit 1, its own run printed, not the newer one.
         code, out, err = _finish(first)
         blocker.execute("rollback")
