@@ -7,6 +7,7 @@ module sets them from the URL foliodb uses, so dbt, the CLI and the tests agree.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -70,12 +71,20 @@ def run_dbt(
     return res
 
 
-def install(url: str | None = None) -> None:
-    """Create every model's table and refresh procedure (and fill them): `dbt run`."""
+def install(url: str | None = None, lock_holder: int | None = None) -> None:
+    """Create or update every model's table, refresh function and view: `dbt run`.
+
+    dbt computes nothing (the publish is `call ops.refresh`). It installs only while no
+    refresh runs: its on-run-start hook takes the refresh lock, or accepts the one held by
+    ``lock_holder`` (the backend pid of the caller's session holding it).
+    """
     models_dir = config.project_root() / "dbt_project" / "models"
     if not any(models_dir.rglob("*.sql")):
         return
-    run_dbt(["run", "--quiet"], url)
+    args = ["run", "--quiet"]
+    if lock_holder is not None:
+        args += ["--vars", json.dumps({"refresh_lock_holder": lock_holder})]
+    run_dbt(args, url)
 
 
 def definition_hash(extra: list[Path] | None = None) -> str:

@@ -22,6 +22,7 @@ import difflib
 import io
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -578,15 +579,25 @@ def import_portfolio(
     backfill: bool = True,
     price_source: str = "yfinance",
     url: str | None = None,
+    refresh_wait: float | None = None,
 ) -> ImportResult:
     """Validate a portfolio file, write it in one transaction, then backfill its history.
 
     File problems raise ValidationError before anything is written. After validation an
-    ops.runs row (kind 'import') records the import; it ends 'succeeded' (symbols whose prices
-    could not be fetched are listed; they are valued by the fallback rule) or 'failed' with
-    the reason, never 'running'. The row is written by a ledger connection held open for the
-    whole import: its backend_pid is what the reaper checks, so a killed import is reaped to
-    'failed' and a live one is not.
+    ops.runs row (kind 'import') records the import, never left 'running':
+
+    - 'succeeded': written and refreshed (symbols whose prices could not be fetched are
+      listed; they are valued by the fallback rule);
+    - 'partial': written, but its refresh is pending (another refresh was still running after
+      ``refresh_wait`` seconds: the message names it and the portfolio is queued) or failed
+      (ImportIncomplete is raised, carrying the result);
+    - 'failed': nothing written, with the reason.
+
+    details.refresh says done / pending / failed. The row is written by a ledger connection
+    held open for the whole import: its backend_pid is what the reaper checks, so a killed
+    import is reaped ('partial' once the portfolio was written) and a live one is not. Importing
+    the same positions under the same name again resumes a written import (no second write:
+    prices and the refresh again); different positions are refused, naming the earlier import.
     """
     t0 = time.perf_counter()
     label = "<data>" if isinstance(source, bytes) else str(source)
@@ -595,39 +606,58 @@ def import_portfolio(
     email, name = email.strip(), name.strip()
     if not name:
         raise FolioError("the portfolio name must not be blank")
+    positions_json = [r.as_json() for r in rows]
+    fingerprint = positions_fingerprint(positions_json, is_public)
     with connect(url, autocommit=True) as ledger:
         existing = portfolio_exists(ledger, email, name)
+        resumed_from: int | None = None
         if existing is not None:
-            raise FolioError(
-                f"{email} already has a portfolio named {name!r} (portfolio_id {existing}); "
-                "choose another --name or delete that one first"
-            )
+            # A retry of an import that was written (its refresh skipped, failed or killed):
+            # the same positions again resume it; anything else is refused, saying why.
+            previous = previous_import(ledger, existing)
+            if (
+                previous is None
+                or previous["fingerprint"] != fingerprint
+                or previous["status"] == "succeeded"
+            ):
+                raise FolioError(_exists_message(email, name, existing, previous, fingerprint))
+            resumed_from = previous["run_id"]
         run_id = start_run(
-            ledger, "import", f"{email}/{name}", {"file": label, "positions": len(rows)}
+            ledger,
+            "import",
+            f"{email}/{name}",
+            {
+                "file": label,
+                "positions": len(rows),
+                "fingerprint": fingerprint,
+                "resumed_from": resumed_from,
+            },
         )
         result = ImportResult(
-            run_id=run_id, status="running", portfolio_id=None, positions=len(rows)
+            run_id=run_id, status="running", portfolio_id=existing, positions=len(rows)
         )
         try:
             t1 = time.perf_counter()
-            with connect(url) as conn:
-                try:
-                    found = conn.execute(
-                        "select core.import_portfolio(%s, %s, %s, %s)",
-                        [email, name, is_public, Jsonb([r.as_json() for r in rows])],
-                    ).fetchone()
-                except psycopg.Error as exc:
-                    raise _db_error(exc) from exc
-            assert found is not None
-            result.portfolio_id = found[0]
+            if existing is None:
+                with connect(url) as conn:
+                    try:
+                        found = conn.execute(
+                            "select core.import_portfolio(%s, %s, %s, %s)",
+                            [email, name, is_public, Jsonb(positions_json)],
+                        ).fetchone()
+                    except psycopg.Error as exc:
+                        raise _db_error(exc) from exc
+                assert found is not None
+                result.portfolio_id = found[0]
             timings["write"] = _ms(t1)
-            heartbeat(ledger, run_id, {"portfolio_id": result.portfolio_id})
+            heartbeat(ledger, run_id, {"portfolio_id": result.portfolio_id, "refresh": "pending"})
             if backfill:
                 outcome = backfill_portfolio(
                     result.portfolio_id,
                     price_source,
                     url=url,
                     on_progress=lambda d: heartbeat(ledger, run_id, d),
+                    refresh_wait=refresh_wait,
                 )
                 result.symbols_ingested = outcome["symbols_ingested"]
                 result.symbols_failed = outcome["symbols_failed"]
@@ -635,38 +665,132 @@ def import_portfolio(
                 timings.update(outcome["timings_ms"])
             timings["total"] = _ms(t0)
             result.timings_ms = timings
-            result.message = _summary(result, backfill)
-            result.status = "succeeded"
+            state = refresh_state(result.refresh) if backfill else "pending"
+            result.message = _summary(result, backfill, resumed_from)
+            # written and refreshed: succeeded; written, refresh pending or failed: partial
+            result.status = "succeeded" if state == "done" or not backfill else "partial"
             finish_run(
                 ledger,
                 run_id,
-                "succeeded",
+                result.status,
                 message=result.message,
+                error=_refresh_error(result.refresh) if state == "failed" else None,
                 rows=len(rows),
-                details=_run_details(result),
+                details={**_run_details(result), "refresh": state},
             )
         except BaseException as exc:
-            result.status = "failed"
             reason = str(exc) or type(exc).__name__
-            _record_failure(ledger, url, run_id, reason, _run_details(result))
+            details = _run_details(result)
+            if result.portfolio_id is not None:
+                # Written: the record says so, and what became of its refresh.
+                result.status = "partial"
+                details["refresh"] = "failed"
+                result.message = (
+                    f"portfolio {result.portfolio_id} written; its refresh failed: {reason}"
+                    " (the next refresh values it; importing the same file again resumes)"
+                )
+                _record_failure(
+                    ledger, url, run_id, reason, details, status="partial", message=result.message
+                )
+            else:
+                result.status = "failed"
+                _record_failure(ledger, url, run_id, reason, details)
             if isinstance(exc, psycopg.Error):
                 raise _db_error(exc) from exc
             raise
+    if result.status == "partial" and refresh_state(result.refresh) == "failed":
+        raise ImportIncomplete(result.message, result)
     return result
 
 
+class ImportIncomplete(FolioError):
+    """The portfolio was written but its refresh failed; carries the import's result."""
+
+    def __init__(self, message: str, result: ImportResult):
+        super().__init__(message)
+        self.result = result
+
+
+def positions_fingerprint(positions: list[dict[str, Any]], is_public: bool) -> str:
+    """What a retry must repeat to resume an import: the positions and the visibility."""
+    import hashlib
+
+    text = json.dumps({"positions": positions, "is_public": is_public}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def previous_import(conn: psycopg.Connection, portfolio_id: int) -> dict[str, Any] | None:
+    """The import run that wrote a portfolio (the newest one naming it)."""
+    row = conn.execute(
+        "select run_id, status::text, message, error, details ->> 'fingerprint',"
+        " details ->> 'refresh'"
+        " from ops.runs where kind = 'import' and details ->> 'portfolio_id' = %s"
+        " order by run_id desc limit 1",
+        [str(portfolio_id)],
+    ).fetchone()
+    if row is None:
+        return None
+    keys = ("run_id", "status", "message", "error", "fingerprint", "refresh")
+    return dict(zip(keys, row, strict=True))
+
+
+def _exists_message(
+    email: str,
+    name: str,
+    portfolio_id: int,
+    previous: dict[str, Any] | None,
+    fingerprint: str,
+) -> str:
+    text = f"{email} already has a portfolio named {name!r} (portfolio_id {portfolio_id}"
+    if previous is None:
+        text += ", not written by an import"
+    else:
+        text += (
+            f", written by import run {previous['run_id']}, {previous['status']}; refresh "
+            f"{previous['refresh'] or 'unknown'}; "
+            + (
+                "its positions differ from this file's"
+                if previous["fingerprint"] != fingerprint
+                else "this file is already imported"
+            )
+        )
+    return text + "); choose another --name or delete that one first"
+
+
+def refresh_state(refresh: dict[str, Any] | None) -> str:
+    """done, pending (skipped: queued for the next refresh) or failed."""
+    status = (refresh or {}).get("status")
+    if status == "succeeded":
+        return "done"
+    if status in ("skipped", "running", None):
+        return "pending"
+    return "failed"
+
+
+def _refresh_error(refresh: dict[str, Any] | None) -> str:
+    refresh = refresh or {}
+    return f"refresh run {refresh.get('run_id')}: {refresh.get('error') or refresh.get('message')}"
+
+
 def _record_failure(
-    ledger: psycopg.Connection, url: str | None, run_id: int, reason: str, details: dict
+    ledger: psycopg.Connection,
+    url: str | None,
+    run_id: int,
+    reason: str,
+    details: dict,
+    status: str = "failed",
+    message: str | None = None,
 ) -> None:
-    """Close the run as failed: on the ledger connection, else on a fresh one."""
+    """Close the run (failed, or partial once written): on the ledger connection, else on a
+    fresh one."""
     try:
-        finish_run(ledger, run_id, "failed", error=reason, details=details)
+        finish_run(ledger, run_id, status, error=reason, message=message, details=details)
         return
     except Exception:
         log.warning("ledger connection lost; recording the failure of run %s afresh", run_id)
     try:
         with connect(url, autocommit=True) as conn:
-            finish_run(conn, run_id, "failed", error=reason, details=details)
+            finish_run(conn, run_id, status, error=reason, message=message, details=details)
     except Exception:  # the reaper closes it later (its backend is gone)
         log.exception("could not record the failure of import run %s", run_id)
 
@@ -685,16 +809,31 @@ def _run_details(result: ImportResult) -> dict[str, Any]:
     }
 
 
-def _summary(result: ImportResult, backfill: bool) -> str:
+def _summary(result: ImportResult, backfill: bool, resumed_from: int | None = None) -> str:
     parts = [f"portfolio {result.portfolio_id}: {result.positions} positions imported"]
+    if resumed_from is not None:
+        parts[0] = (
+            f"portfolio {result.portfolio_id}: {result.positions} positions, written by import"
+            f" run {resumed_from}; resumed"
+        )
     if not backfill:
         parts.append("no backfill (the next refresh values it)")
     if result.symbols_failed:
         parts.append(
             "no prices for " + ", ".join(result.symbols_failed) + " (valued by the fallback rule)"
         )
-    if result.refresh:
-        parts.append(f"refresh {result.refresh.get('status', '?')}")
+    refresh = result.refresh
+    if refresh:
+        state = refresh_state(refresh)
+        if state == "done":
+            parts.append(f"refreshed (run {refresh.get('run_id')})")
+        elif state == "pending":
+            parts.append(
+                f"refresh pending: {refresh.get('message') or refresh.get('status')}"
+                f" (run {refresh.get('run_id')}); queued, the next refresh values it"
+            )
+        else:
+            parts.append(f"refresh failed: {_refresh_error(refresh)}")
     return "; ".join(parts)
 
 
@@ -799,14 +938,46 @@ def _call_ingest(
     return ingest_prices(**kwargs)
 
 
-def run_portfolio_refresh(portfolio_id: int, url: str | None) -> dict[str, Any] | None:
-    """Refresh one portfolio now (None when the refresh engine is not installed)."""
+# How long an import waits for a refresh that is running before it says it is queued (s).
+REFRESH_WAIT = 300.0
+
+
+def refresh_wait_default() -> float:
+    text = os.environ.get("FOLIO_IMPORT_REFRESH_WAIT")
+    return float(text) if text else REFRESH_WAIT
+
+
+def _running_refresh(url: str | None) -> int | None:
+    with connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "select max(run_id) from ops.runs where kind = 'refresh' and status = 'running'"
+        ).fetchone()
+    return row[0] if row else None
+
+
+def run_portfolio_refresh(
+    portfolio_id: int, url: str | None, wait: float | None = None
+) -> dict[str, Any] | None:
+    """Refresh one portfolio now (None when the refresh engine is not installed).
+
+    Skipped because another refresh runs: wait for it (polling, at most ``wait`` seconds) and
+    try again; still skipped, the run returned says so (the portfolio stays queued).
+    """
     try:
         from foliodb.refresh import run_refresh
     except ImportError:
         return None
-    outcome = run_refresh(url=url, portfolio_id=portfolio_id)
-    return dict(outcome) if isinstance(outcome, Mapping) else {"result": outcome}
+    wait = refresh_wait_default() if wait is None else wait
+    deadline = time.monotonic() + wait
+    while True:
+        outcome = run_refresh(url=url, portfolio_id=portfolio_id)
+        outcome = dict(outcome) if isinstance(outcome, Mapping) else {"result": outcome}
+        if outcome.get("status") != "skipped":
+            return outcome
+        while _running_refresh(url) is not None and time.monotonic() < deadline:
+            time.sleep(0.25)
+        if time.monotonic() >= deadline:
+            return outcome
 
 
 def backfill_portfolio(
@@ -814,8 +985,10 @@ def backfill_portfolio(
     price_source: str = "yfinance",
     url: str | None = None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
+    refresh_wait: float | None = None,
 ) -> dict[str, Any]:
-    """Prices for the symbols that lack them, then a refresh of that portfolio alone."""
+    """Prices for the symbols that lack them, then a refresh of that portfolio alone (its
+    run returned as is: succeeded, skipped or failed)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     with connect(url) as conn:
@@ -827,13 +1000,9 @@ def backfill_portfolio(
     if on_progress is not None:
         on_progress({"symbols_ingested": ingested, "symbols_failed": failed})
     t1 = time.perf_counter()
-    refresh = run_portfolio_refresh(portfolio_id, url)
+    wait = {} if refresh_wait is None else {"wait": refresh_wait}
+    refresh = run_portfolio_refresh(portfolio_id, url, **wait)
     timings["refresh"] = _ms(t1)
-    if refresh is not None and refresh.get("status") == "failed":
-        raise FolioError(
-            f"the refresh of portfolio {portfolio_id} failed (run {refresh.get('run_id')}): "
-            f"{refresh.get('error') or refresh.get('message')}"
-        )
     return {
         "symbols_ingested": ingested,
         "symbols_failed": failed,

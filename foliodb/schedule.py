@@ -8,6 +8,7 @@ keep separate jobs. Schedules are UTC: pg_cron 1.4 has no time zones.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ from psycopg.rows import dict_row
 from foliodb import config
 from foliodb.db import connect
 from foliodb.errors import FolioError
+
+log = logging.getLogger(__name__)
 
 # 22:15 UTC on weekdays: after the US close in winter (21:00 UTC) and in summer (20:00 UTC).
 NIGHTLY_REFRESH = "15 22 * * 1-5"
@@ -81,7 +84,30 @@ def install(
                 "select cron.schedule_in_database(%s, %s, %s, %s)",
                 [name, job.schedule, job.command, cron_db if job.in_cron_database else dbname],
             )
+        refresh_role = cron.execute(
+            "select username from cron.job where jobname = %s", [job_name(dbname, "refresh")]
+        ).fetchone()["username"]
+    apply_refresh_timeout(url, refresh_role)
     return status(url)
+
+
+def apply_refresh_timeout(url: str | None, role: str) -> str | None:
+    """pg_cron's worker arms statement_timeout from the job role's settings (a SET inside the
+    CALL arms nothing): copy ops.settings refresh_statement_timeout onto that role in this
+    database. A superuser's setting would bind every superuser session, so it is left alone
+    (with a warning): schedule the refresh as a non-superuser role."""
+    with connect(url, autocommit=True) as conn:
+        is_super = conn.execute(
+            "select rolsuper from pg_roles where rolname = %s", [role]
+        ).fetchone()
+        if is_super is None or is_super[0]:
+            log.warning(
+                "the refresh job runs as %s, a superuser: refresh_statement_timeout does not"
+                " apply to pg_cron's refresh (schedule it as a non-superuser role)",
+                role,
+            )
+            return None
+        return conn.execute("select ops.apply_refresh_timeout(%s)", [role]).fetchone()[0]
 
 
 def remove(url: str | None = None) -> int:

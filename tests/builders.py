@@ -77,10 +77,9 @@ def refresh(
     conn: psycopg.Connection, mode: str = "incremental", portfolio_id: int | None = None
 ) -> dict:
     """Run the in-database refresh and return its ledger row."""
-    conn.execute("call ops.refresh(%s, %s)", [mode, portfolio_id])
+    run_id = conn.execute("call ops.refresh(%s, %s, null)", [mode, portfolio_id]).fetchone()[0]
     row = conn.execute(
-        "select run_id, status, error, message, rows from ops.runs"
-        " where kind = 'refresh' order by run_id desc limit 1"
+        "select run_id, status, error, message, rows from ops.runs where run_id = %s", [run_id]
     ).fetchone()
     return {"run_id": row[0], "status": row[1], "error": row[2], "message": row[3], "rows": row[4]}
 

@@ -435,7 +435,7 @@ def test_failed_ingest_of_one_symbol_does_not_fail_the_import(
     assert "NOPE" in message and details["symbols_failed"] == ["NOPE"]
 
 
-def test_failed_refresh_fails_the_import_with_the_reason(
+def test_failed_refresh_of_a_written_import_is_recorded_partial_with_the_reason(
     conn: psycopg.Connection, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _fake_ingester(monkeypatch, db_url, fail=set())
@@ -458,9 +458,12 @@ def test_failed_refresh_fails_the_import_with_the_reason(
             (HEADER + "VTI,1,2025-01-06,290\n").encode(), "a@example.com", "p", url=db_url
         )
     run = conn.execute(
-        "select status::text, error, finished_at is not null from ops.runs where kind = 'import'"
+        "select status::text, error, finished_at is not null, details ->> 'refresh', message"
+        " from ops.runs where kind = 'import'"
     ).fetchone()
-    assert run == ("failed", "statement timeout", True)
+    # The portfolio was written: the record says so, and that its refresh failed.
+    assert run[:4] == ("partial", "statement timeout", True, "failed")
+    assert "written; its refresh failed: statement timeout" in run[4]
     assert seen == [("running", True)]
     assert (
         conn.execute(

@@ -1,15 +1,20 @@
-{#- on-run-start: open a ledger run and fix the window once, before any model runs. -#}
+{#-
+  on-run-start: dbt installs the models' tables, refresh functions and views, and computes
+  nothing: the publish is one `call ops.refresh(...)` (see foliodb_refresh.sql). It does so
+  only while no refresh runs: ops.dbt_open takes the refresh lock, or accepts the one held by
+  `folio refresh --via dbt` (var refresh_lock_holder: that client's backend pid), or stops.
+-#}
 {% macro refresh_open() %}
-    {%- if execute and flags.WHICH in ('run', 'build') and not var('install_only', false) -%}
-        select ops.dbt_open('{{ var("refresh_mode", "full") }}')
+    {%- if execute and flags.WHICH in ('run', 'build') -%}
+        select ops.dbt_open({{ var('refresh_lock_holder', 'null') | int if var('refresh_lock_holder', none) is not none else 'null' }})
     {%- else -%}
         select 1
     {%- endif -%}
 {% endmacro %}
 
 {#-
-  on-run-end: write ops.model_steps (the refresh functions in dependency order, from the dbt
-  graph) and close the window and the ledger run.
+  on-run-end: write ops.model_steps, the refresh functions in dependency order, from the dbt
+  graph.
 -#}
 {% macro refresh_close(results) %}
     {%- if execute and flags.WHICH in ('run', 'build') -%}
@@ -35,19 +40,14 @@
                 {%- endif -%}
             {%- endfor -%}
         {%- endfor -%}
-        {%- set failed = results | selectattr('status', 'in', ['error', 'fail', 'runtime error']) | list -%}
+        {#- One transaction (dbt commits the hook once): a refresh reads the old list or the new. -#}
         delete from ops.model_steps;
         {%- for unique_id in ordered %}
             {%- set node = graph.nodes[unique_id] %}
         insert into ops.model_steps (step_no, model, refresh_function)
         values ({{ loop.index }}, '{{ node.name }}', '{{ node.schema }}.refresh__{{ node.alias }}');
         {%- endfor %}
-        {%- if not var('install_only', false) %}
-        select ops.dbt_close(
-            {{ 'false' if failed else 'true' }},
-            {{ "'" ~ (failed | map(attribute='node.name') | join(', ')) ~ " failed'" if failed else 'null' }}
-        );
-        {%- endif %}
+        select ops.dbt_close();
     {%- else -%}
         select 1
     {%- endif -%}

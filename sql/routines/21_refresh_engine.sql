@@ -222,7 +222,7 @@ end
 $$;
 
 -- Close the window: remember what was covered (on success) or put the scope back on the
--- queue (on failure, for runs whose steps committed separately, as dbt's do).
+-- queue (on failure: a caller whose failed work was committed; ops.refresh rolls its work back).
 create or replace function ops.close_window(p_succeeded boolean) returns void
 language plpgsql as $$
 begin
@@ -274,136 +274,248 @@ begin
 end
 $$;
 
--- The refresh. Must be called as `call ops.refresh(...)` outside a transaction block (it
--- commits the ledger row first, so a crash leaves a row the reaper can close).
-create or replace procedure ops.refresh(p_mode text default 'incremental', p_portfolio_id bigint default null)
+-- The one refresh lock: a session advisory lock, taken by ops.refresh and, for a whole dbt
+-- run, by `folio refresh --via dbt` (whose ops.refresh, on the same session, takes it again).
+create or replace function ops.refresh_lock_key() returns bigint
+language sql immutable as $$
+    select 7261002::bigint
+$$;
+
+-- Take the refresh lock for this session (null), or, when another session holds it, record a
+-- `skipped` run naming the run that holds it and return that run's id.
+create or replace function ops.refresh_lock(p_target text) returns bigint
 language plpgsql as $$
 declare
-    v_lock_key constant bigint := 7261002;
-    v_run_id bigint;
     v_holder bigint;
+    v_run_id bigint;
+begin
+    if pg_try_advisory_lock(ops.refresh_lock_key()) then
+        return null;
+    end if;
+    select max(runs.run_id) into v_holder from ops.runs
+    where runs.kind = 'refresh' and runs.status = 'running';
+    insert into ops.runs (kind, target, status, finished_at, message)
+    values (
+        'refresh', p_target, 'skipped', clock_timestamp(),
+        'another refresh is running' || coalesce(' (run ' || v_holder || ')', '')
+    )
+    returning run_id into v_run_id;
+    return v_run_id;
+end
+$$;
+
+-- dbt's on-run-start: dbt installs definitions (tables, refresh functions, views) and must not
+-- do so under a running refresh (its DDL would wait on the refresh's locks, and a refresh
+-- started meanwhile would wait on dbt's and fail on lock_timeout). `folio refresh --via dbt`
+-- holds the lock itself and passes its backend pid; a bare `dbt run` takes it here (for its
+-- hook session) or stops with the running refresh named.
+create or replace function ops.dbt_open(p_holder_pid integer default null) returns void
+language plpgsql as $$
+declare
+    v_running bigint;
+begin
+    if p_holder_pid is not null and exists (
+        select from pg_locks as locks
+        where locks.locktype = 'advisory' and locks.granted and locks.pid = p_holder_pid
+            and locks.objid = ops.refresh_lock_key()::oid and locks.classid = 0
+    ) then
+        return;
+    end if;
+    if pg_try_advisory_lock(ops.refresh_lock_key()) then
+        return;
+    end if;
+    select max(runs.run_id) into v_running from ops.runs
+    where runs.kind = 'refresh' and runs.status = 'running';
+    raise exception 'a refresh is running%: dbt installs the models when none is (try again, or use `folio refresh --via dbt`)',
+        coalesce(' (run ' || v_running || ')', '')
+        using errcode = 'lock_not_available';
+end
+$$;
+
+-- dbt's on-run-end: let go of the lock ops.dbt_open took (if this session holds it).
+create or replace function ops.dbt_close() returns void
+language plpgsql as $$
+begin
+    if exists (
+        select from pg_locks as locks
+        where locks.locktype = 'advisory' and locks.granted and locks.pid = pg_backend_pid()
+            and locks.objid = ops.refresh_lock_key()::oid and locks.classid = 0
+    ) then
+        perform pg_advisory_unlock(ops.refresh_lock_key());
+    end if;
+end
+$$;
+
+-- The refresh. Must be called as `call ops.refresh(...)` outside a transaction block (it
+-- commits the ledger row first, so a crash leaves a row the reaper can close). The INOUT
+-- parameter hands back the run's id (`call ops.refresh('full')` returns one row, p_run_id),
+-- so a caller reports its own run, not the newest row of the ledger; `CALL ops.refresh()`,
+-- what pg_cron runs, works unchanged.
+--
+-- Timeouts: lock_timeout is set here (it is read whenever a lock is waited for).
+-- statement_timeout cannot be: its timer is armed when a top-level statement starts, so the
+-- value must be in force before the CALL. The CLI sets it on its session first
+-- (foliodb/refresh.py); pg_cron's background worker arms it from the job role's settings
+-- (ops.apply_refresh_timeout). A timeout (or a cancel) raises query_canceled, which
+-- `when others` does not catch: it is caught by name and ends the run failed; the work rolls
+-- back, so the previous results stay.
+create or replace procedure ops.refresh(
+    p_mode text default 'incremental',
+    p_portfolio_id bigint default null,
+    inout p_run_id bigint default null
+)
+language plpgsql as $$
+declare
+    v_lock_key constant bigint := ops.refresh_lock_key();
+    v_target text := p_mode || coalesce(':' || p_portfolio_id, '');
     v_rows bigint;
     v_scope bigint;
     v_error text;
     v_detail text;
 begin
+    p_run_id := null;
     if p_mode not in ('full', 'incremental', 'portfolio') then
         raise exception 'unknown refresh mode %: use full, incremental or portfolio', p_mode;
     end if;
     if p_mode = 'portfolio' and p_portfolio_id is null then
         raise exception 'refresh mode portfolio needs a portfolio id';
     end if;
-    if not pg_try_advisory_lock(v_lock_key) then
-        select max(runs.run_id) into v_holder from ops.runs
-        where runs.kind = 'refresh' and runs.status = 'running';
-        insert into ops.runs (kind, target, status, finished_at, message)
-        values (
-            'refresh', p_mode, 'skipped', clock_timestamp(),
-            'another refresh is running' || coalesce(' (run ' || v_holder || ')', '')
-        );
-        commit;
+    p_run_id := ops.refresh_lock(v_target);
+    if p_run_id is not null then
+        commit;  -- skipped: another refresh holds the lock
         return;
     end if;
 
-    insert into ops.runs (kind, target, status)
-    values ('refresh', p_mode || coalesce(':' || p_portfolio_id, ''), 'running')
-    returning run_id into v_run_id;
+    insert into ops.runs (kind, target, status, details)
+    values (
+        'refresh', v_target, 'running',
+        jsonb_build_object('statement_timeout', current_setting('statement_timeout'))
+    )
+    returning run_id into p_run_id;
     commit;
 
     begin
-        perform set_config('statement_timeout', ops.setting('refresh_statement_timeout'), true);
         perform set_config('lock_timeout', ops.setting('refresh_lock_timeout'), true);
-        v_scope := ops.open_window(v_run_id, p_mode, p_portfolio_id);
-        v_rows := ops.run_model_steps(v_run_id);
+        v_scope := ops.open_window(p_run_id, p_mode, p_portfolio_id);
+        v_rows := ops.run_model_steps(p_run_id);
         perform ops.close_window(true);
         update ops.runs
         set status = 'succeeded', finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(),
-            rows = v_rows, details = jsonb_build_object('portfolios_in_scope', v_scope)
-        where run_id = v_run_id;
-    exception when others then
-        get stacked diagnostics v_error = message_text, v_detail = pg_exception_context;
+            rows = v_rows, details = runs.details || jsonb_build_object('portfolios_in_scope', v_scope)
+        where runs.run_id = p_run_id;
+    exception
+        when query_canceled then
+            -- statement_timeout, or a cancel request (pg_cancel_backend, Ctrl-C of the client)
+            get stacked diagnostics v_error = message_text, v_detail = pg_exception_context;
+            v_error := format(
+                '%s (statement_timeout %s; ops.settings refresh_statement_timeout %s)',
+                v_error, current_setting('statement_timeout'), ops.setting('refresh_statement_timeout')
+            );
+        when others then
+            get stacked diagnostics v_error = message_text, v_detail = pg_exception_context;
     end;
     if v_error is not null then
         update ops.runs
         set status = 'failed', finished_at = clock_timestamp(), error = v_error,
-            details = jsonb_build_object('context', v_detail)
-        where run_id = v_run_id;
+            details = runs.details || jsonb_build_object('context', v_detail)
+        where runs.run_id = p_run_id;
     end if;
     perform pg_advisory_unlock(v_lock_key);
     commit;
 end
 $$;
 
--- dbt's path: open a ledger run and a window (on-run-start), close both (on-run-end).
--- Each dbt model commits on its own here; the in-database path above is the atomic one.
-create or replace function ops.dbt_open(p_mode text) returns bigint
+-- pg_cron's background worker arms statement_timeout once, for its whole `CALL`, from the
+-- settings of the role the job runs as. So the refresh job's timeout is that role's setting
+-- in this database: this copies ops.settings refresh_statement_timeout onto it. `folio
+-- schedule install` calls it for the refresh job's role; call it again after changing the
+-- setting. A superuser is refused: its setting would bind every superuser session of the
+-- database (migrations, dbt, the CLI).
+create or replace function ops.apply_refresh_timeout(p_role name) returns text
 language plpgsql as $$
 declare
-    v_run_id bigint;
+    v_timeout text := ops.setting('refresh_statement_timeout');
 begin
-    insert into ops.runs (kind, target, status, backend_pid)
-    values ('refresh', 'dbt:' || p_mode, 'running', null)
-    returning run_id into v_run_id;
-    perform ops.open_window(v_run_id, p_mode);
-    return v_run_id;
-exception when no_data_found then
-    -- Nothing to compute from yet: the models still install, empty.
-    update ops.runs set status = 'skipped', finished_at = clock_timestamp(), message = sqlerrm
-    where run_id = v_run_id;
-    delete from ops.refresh_window;
-    insert into ops.refresh_window (run_id, mode, calendar, as_of_date, as_of_idx)
-    values (v_run_id, 'full', ops.setting('calendar'), date '1900-01-01', -1);
-    return v_run_id;
-end
-$$;
-
-create or replace function ops.dbt_close(p_succeeded boolean, p_error text default null) returns void
-language plpgsql as $$
-declare
-    v_run_id bigint := (select refresh_window.run_id from ops.refresh_window);
-    v_is_placeholder boolean := (select refresh_window.as_of_idx < 0 from ops.refresh_window);
-begin
-    if v_run_id is null then
-        return;
+    if not exists (select from pg_roles as roles where roles.rolname = p_role) then
+        raise exception 'no role %', p_role;
     end if;
-    if v_is_placeholder then
-        delete from ops.refresh_scope;
-        delete from ops.refresh_symbol_scope;
-        delete from ops.refresh_window;
-        return;
+    if (select roles.rolsuper from pg_roles as roles where roles.rolname = p_role) then
+        raise exception 'role % is a superuser: run the refresh job as a non-superuser role', p_role
+            using hint = 'a superuser''s statement_timeout would bind every superuser session of this database';
     end if;
-    perform ops.close_window(p_succeeded);
-    update ops.runs
-    set status = case when p_succeeded then 'succeeded' else 'failed' end::ops.run_status,
-        error = case when p_succeeded then null else coalesce(p_error, 'a dbt model failed') end,
-        finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(),
-        rows = (select sum(run_steps.rows) from ops.run_steps where run_steps.run_id = v_run_id)
-    where run_id = v_run_id and status = 'running';
+    execute format(
+        'alter role %I in database %I set statement_timeout = %L',
+        p_role, current_database(), v_timeout
+    );
+    return v_timeout;
 end
 $$;
 
 -- The reaper: a run whose backend is gone (or, for runs without a backend, whose heartbeat
--- stopped) is failed. pg_cron calls it every few minutes.
+-- stopped) is closed. pg_cron calls it every few minutes. Runs end failed, except an import
+-- whose portfolio was written (details.portfolio_id): it ends partial, and its record says
+-- the portfolio is there and whether a refresh has covered it since (refresh done / pending).
 create or replace function ops.reap() returns integer
 language plpgsql as $$
 declare
     v_count integer;
 begin
+    with dead as (
+        select
+            runs.run_id,
+            (runs.details ->> 'portfolio_id')::bigint as written_portfolio_id,
+            case when runs.kind = 'import' and runs.details ->> 'portfolio_id' is not null then (
+                select max(refreshes.run_id) from ops.runs as refreshes
+                where refreshes.kind = 'refresh' and refreshes.status = 'succeeded'
+                    and refreshes.started_at >= runs.started_at
+                    and refreshes.target in (
+                        'full', 'incremental', 'portfolio:' || (runs.details ->> 'portfolio_id')
+                    )
+            ) end as refreshed_by
+        from ops.runs as runs
+        where runs.status = 'running'
+            and case
+                when runs.backend_pid is not null then not exists (
+                    select from pg_stat_activity as activity
+                    where activity.pid = runs.backend_pid and activity.backend_start <= runs.started_at
+                )
+                else runs.heartbeat_at < clock_timestamp() - ops.setting('reap_after')::interval
+            end
+    ),
+
+    written as (
+        select
+            dead.run_id,
+            dead.written_portfolio_id is not null and runs.kind = 'import' as is_written,
+            dead.written_portfolio_id,
+            dead.refreshed_by
+        from dead
+        inner join ops.runs as runs on runs.run_id = dead.run_id
+    )
+
     update ops.runs
-    set status = 'failed', finished_at = clock_timestamp(),
+    set status = case when written.is_written then 'partial' else 'failed' end::ops.run_status,
+        finished_at = clock_timestamp(),
         error = case
             when runs.backend_pid is not null
                 then format('reaped: backend %s ended without finishing the run', runs.backend_pid)
             else format('reaped: no heartbeat since %s', runs.heartbeat_at)
-        end
-    where runs.status = 'running'
-        and case
-            when runs.backend_pid is not null then not exists (
-                select from pg_stat_activity as activity
-                where activity.pid = runs.backend_pid and activity.backend_start <= runs.started_at
+        end,
+        message = case when written.is_written then format(
+            'portfolio %s written; refresh %s', written.written_portfolio_id,
+            case
+                when written.refreshed_by is not null then format('done (run %s)', written.refreshed_by)
+                else 'pending (queued: the next refresh values it)'
+            end
+        ) end,
+        details = runs.details || case
+            when written.is_written then jsonb_build_object(
+                'refresh', case when written.refreshed_by is not null then 'done' else 'pending' end
             )
-            else runs.heartbeat_at < clock_timestamp() - ops.setting('reap_after')::interval
-        end;
+            else '{}'::jsonb
+        end
+    from written
+    where runs.run_id = written.run_id;
     get diagnostics v_count = row_count;
     return v_count;
 end
