@@ -14,10 +14,9 @@ import exchange_calendars as xcals
 import pandas as pd
 import psycopg
 
+from foliodb.bounds import CALENDAR_START  # also the lower bound of every stored date
 from foliodb.db import connect
 from foliodb.errors import FolioError
-
-CALENDAR_START = dt.date(2000, 1, 1)
 
 
 def default_through(today: dt.date | None = None) -> dt.date:

@@ -247,30 +247,27 @@ begin
 end
 $$;
 
--- Run every model step of the open window in order, recording each in ops.run_steps.
+-- Run every model step of the open window in order, recording each in ops.run_steps. A data
+-- error caused by some portfolios isolates them (22_refresh_isolation.sql): the others are
+-- computed, the failing ones stay queued and ops.mark_partial ends the run `partial`.
 create or replace function ops.run_model_steps(p_run_id bigint) returns bigint
 language plpgsql as $$
 declare
-    v_step record;
-    v_started timestamptz;
-    v_rows bigint;
-    v_total bigint := 0;
+    v_error text;
 begin
     if not exists (select from ops.model_steps) then
         raise exception 'no models installed: run `folio refresh --via dbt` once'
             using errcode = 'undefined_function';
     end if;
-    for v_step in select * from ops.model_steps order by step_no loop
-        v_started := clock_timestamp();
-        execute format('select %s()', v_step.refresh_function) into v_rows;
-        insert into ops.run_steps (run_id, step_no, step, rows, started_at, duration_ms)
-        values (
-            p_run_id, v_step.step_no, v_step.model, v_rows, v_started,
-            round(extract(epoch from clock_timestamp() - v_started)::numeric * 1000, 3)
-        );
-        v_total := v_total + coalesce(v_rows, 0);
-    end loop;
-    return v_total;
+    begin
+        return ops.run_model_steps_once(p_run_id);
+    exception when data_exception or integrity_constraint_violation then
+        get stacked diagnostics v_error = message_text;
+        if ops.isolate_failing_portfolios(p_run_id, v_error) = 0 then
+            raise;  -- not any portfolio's doing: the run fails with the original error
+        end if;
+    end;
+    return ops.run_model_steps_once(p_run_id);
 end
 $$;
 
@@ -320,6 +317,7 @@ begin
         set status = 'succeeded', finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(),
             rows = v_rows, details = jsonb_build_object('portfolios_in_scope', v_scope)
         where run_id = v_run_id;
+        perform ops.mark_partial(v_run_id);  -- portfolios isolated by run_model_steps
     exception when others then
         get stacked diagnostics v_error = message_text, v_detail = pg_exception_context;
     end;
