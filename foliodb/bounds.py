@@ -16,6 +16,7 @@ from decimal import Decimal
 # twin market.calendar_start()). Nothing dated earlier could ever be valued.
 CALENDAR_START = dt.date(2000, 1, 1)
 FIRST_XNYS_SESSION = dt.date(2000, 1, 3)
+SHOWN_CHARS = 40  # longer numbers are shortened in messages
 
 
 @dataclass(frozen=True)
@@ -75,16 +76,22 @@ ALL = (PRICE, QUANTITY, VALUE, VOLUME)
 
 
 def shown(value: Decimal) -> str:
-    """A number as a message shows it: scientific when huge or tiny (``1e+400``, not 401
-    digits), else plain."""
+    """A number as a message shows it (twin of SQL core.number_shown): plain up to
+    SHOWN_CHARS characters; longer, in scientific notation when that is exact (``1e+400``,
+    not 401 digits), else its first SHOWN_CHARS characters and its length."""
     if not value.is_finite():
         return str(value)
-    magnitude = abs(value)
-    if magnitude >= Decimal("1e15") or (magnitude and magnitude < Decimal("1e-8")):
-        mantissa, exponent = f"{value:.6e}".split("e")
+    plain = format(value, "f")  # exact (normalize() would round to 28 digits)
+    if "." in plain:
+        plain = plain.rstrip("0").rstrip(".")
+    plain = "0" if plain in ("", "-0") else plain
+    if len(plain) <= SHOWN_CHARS:
+        return plain
+    mantissa, exponent = f"{value:.6e}".split("e")
+    if Decimal(f"{mantissa}e{exponent}") == value:
         sign, digits = exponent[0], exponent[1:].rjust(2, "0")  # e+400, e-09: as to_char
         return f"{mantissa.rstrip('0').rstrip('.')}e{sign}{digits}"
-    return format(value.normalize(), "f")
+    return f"{plain[:SHOWN_CHARS]}… ({len(plain)} characters)"
 
 
 def date_problem(value: dt.date, calendar: str = "XNYS") -> str | None:

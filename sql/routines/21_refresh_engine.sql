@@ -428,7 +428,8 @@ end
 $$;
 
 -- Is the calendar map (analytics.int_calendar_dates_mapped) in step with market.trading_days?
--- Same number of sessions and the same last session: then a refresh need not rebuild it.
+-- Same number of sessions, the same last session, and dates from market.calendar_start() on
+-- (a map built before it started there is rebuilt): then a refresh need not rebuild it.
 create or replace function ops.calendar_map_is_current(p_map text) returns boolean
 language plpgsql stable as $$
 declare
@@ -445,6 +446,7 @@ begin
                 = (select count(*) from market.trading_days as days where days.calendar = $1)
             and (select max(map.calendar_date) from %1$s as map)
                 = (select max(days.session_date) from market.trading_days as days where days.calendar = $1)
+            and (select min(map.calendar_date) from %1$s as map) <= market.calendar_start()
         $q$,
         p_map
     ) into v_current using v_calendar;

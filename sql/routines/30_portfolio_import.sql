@@ -20,17 +20,20 @@ as $$
     end
 $$;
 
--- A number as a message shows it: plain, or in scientific notation when it is huge or tiny
--- (a 401-digit quantity is shown as 1e+400, not echoed whole).
+-- A number as a message shows it (twin of foliodb.bounds.shown): plain up to 40 characters;
+-- longer, in scientific notation when that is exact (a 401-digit quantity is 1e+400), else
+-- its first 40 characters and its length.
 create or replace function core.number_shown(p_value numeric) returns text
 language sql immutable
 as $$
     select case
         when p_value is null then 'nothing'
         when p_value in ('NaN', 'Infinity', '-Infinity') then p_value::text
-        when abs(p_value) >= 1e15 or (p_value <> 0 and abs(p_value) < 1e-8) then
-            regexp_replace(btrim(to_char(p_value, '9.999999EEEE')), '\.?0+e', 'e')
-        else trim_scale(p_value)::text
+        when length(trim_scale(p_value)::text) <= 40 then trim_scale(p_value)::text
+        when btrim(to_char(p_value, '9.999999EEEE'))::numeric = p_value
+            then regexp_replace(btrim(to_char(p_value, '9.999999EEEE')), '\.?0+e', 'e')
+        else left(trim_scale(p_value)::text, 40)
+            || '… (' || length(trim_scale(p_value)::text) || ' characters)'
     end
 $$;
 
