@@ -1,6 +1,6 @@
 """Bounds of stored inputs: the Python twin of ``ops.input_bounds`` (migration 0050).
 
-The database enforces them (check constraints named ``*_in_bounds`` / ``*_in_calendar``);
+The database enforces them (check constraints named ``*_within_bounds`` / ``*_in_calendar``);
 the CSV entry points check the same limits first, so a refused value is reported with its
 file, line and field before anything is written. tests/test_bounds.py checks that these
 numbers equal the database's. Why these limits: docs/semantics.md, "Bounds".

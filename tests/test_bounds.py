@@ -313,19 +313,19 @@ DIRECT_INSERTS = [
     pytest.param(
         "insert into core.positions (portfolio_id, symbol, quantity, entry_date, entry_price)"
         f" values (%(pid)s, 'ACME', {DIGITS_401}, '2025-01-06', 1)",
-        "quantity_in_bounds",
+        "quantity_within_bounds",
         id="positions quantity 401 digits",
     ),
     pytest.param(
         "insert into core.positions (portfolio_id, symbol, quantity, entry_date, entry_price)"
         " values (%(pid)s, 'ACME', 1, '2025-01-06', 1e-400)",
-        "entry_price_in_bounds",
+        "entry_price_within_bounds",
         id="positions entry_price 1e-400",
     ),
     pytest.param(
         "insert into core.positions (portfolio_id, symbol, quantity, entry_date, entry_price,"
         " exit_date, exit_price) values (%(pid)s, 'ACME', 1, '2025-01-06', 1, '2025-02-03', 1e309)",
-        "exit_price_in_bounds",
+        "exit_price_within_bounds",
         id="positions exit_price 1e309",
     ),
     pytest.param(
@@ -337,25 +337,25 @@ DIRECT_INSERTS = [
     pytest.param(
         "insert into market.prices (symbol, price_date, close, source)"
         " values ('ACME', '2025-01-06', 1e309, 'csv')",
-        "close_in_bounds",
+        "close_within_bounds",
         id="prices close 1e309",
     ),
     pytest.param(
         "insert into market.prices (symbol, price_date, close, source)"
         " values ('ACME', '2025-01-06', 1e-400, 'csv')",
-        "close_in_bounds",
+        "close_within_bounds",
         id="prices close 1e-400",
     ),
     pytest.param(
         "insert into market.prices (symbol, price_date, close, adj_close, source)"
         " values ('ACME', '2025-01-06', 1, 1e309, 'csv')",
-        "adj_close_in_bounds",
+        "adj_close_within_bounds",
         id="prices adj_close 1e309",
     ),
     pytest.param(
         "insert into market.prices (symbol, price_date, close, volume, source)"
         " values ('ACME', '2025-01-06', 1, 2000000000000000, 'csv')",
-        "volume_in_bounds",
+        "volume_within_bounds",
         id="prices volume 2e15",
     ),
     pytest.param(
@@ -367,13 +367,13 @@ DIRECT_INSERTS = [
     pytest.param(
         "insert into core.valuations (portfolio_id, position_id, valuation_date, value)"
         " values (%(pid)s, %(position)s, '2025-01-07', 1e19)",
-        "value_in_bounds",
+        "value_within_bounds",
         id="valuations value 1e19",
     ),
     pytest.param(
         "insert into core.valuations (portfolio_id, position_id, valuation_date, value)"
         " values (%(pid)s, %(position)s, '2025-01-07', 1e-400)",
-        "value_in_bounds",
+        "value_within_bounds",
         id="valuations value 1e-400",
     ),
     pytest.param(
@@ -385,7 +385,7 @@ DIRECT_INSERTS = [
     pytest.param(
         "insert into market.option_contracts (symbol, underlying, expiry_date, option_type, strike)"
         " values ('ACME', 'ACME', '2025-06-20', 'call', 1e13)",
-        "strike_in_bounds",
+        "strike_within_bounds",
         id="option strike 1e13",
     ),
 ]
@@ -434,7 +434,7 @@ def three_portfolios(conn: psycopg.Connection):
 def _poison(conn: psycopg.Connection, pid: int) -> int:
     """A row that passes every remaining constraint and breaks the float8 computation: the
     quantity bound is dropped in this test database only, a 401-digit quantity inserted."""
-    conn.execute("alter table core.positions drop constraint quantity_in_bounds")
+    conn.execute("alter table core.positions drop constraint quantity_within_bounds")
     return conn.execute(
         "insert into core.positions (portfolio_id, symbol, quantity, entry_date, entry_price)"
         f" values (%s, 'AAA', {DIGITS_401}, '2025-01-07', 11) returning position_id",
@@ -510,7 +510,7 @@ def test_after_the_row_is_fixed_the_next_refresh_succeeds(three_portfolios) -> N
 
     conn.execute("update core.positions set quantity = 5 where position_id = %s", [position])
     conn.execute(
-        "alter table core.positions add constraint quantity_in_bounds"
+        "alter table core.positions add constraint quantity_within_bounds"
         " check (abs(quantity) between 0.00000001 and 1000000000000)"
     )
     run = refresh(conn)
@@ -567,7 +567,7 @@ def test_several_failing_portfolios_are_all_found(conn: psycopg.Connection) -> N
     pids = [add_portfolio(conn, f"p{i}") for i in range(9)]
     for pid in pids:
         add_position(conn, pid, "AAA", 1, "2025-01-06", 10)
-    conn.execute("alter table core.positions drop constraint quantity_in_bounds")
+    conn.execute("alter table core.positions drop constraint quantity_within_bounds")
     bad = [pids[1], pids[6], pids[7]]
     for pid in bad:
         conn.execute(
@@ -593,7 +593,7 @@ def test_a_market_wide_failure_still_fails_the_run(three_portfolios) -> None:
     """No portfolio is to blame when the steps fail with no portfolio in scope: the run fails
     with the original error and the queue keeps every entry."""
     conn, pids, _ = three_portfolios
-    conn.execute("alter table market.prices drop constraint close_in_bounds")
+    conn.execute("alter table market.prices drop constraint close_within_bounds")
     conn.execute(
         f"insert into market.prices (symbol, price_date, close, source)"
         f" values ('SPY', '2025-01-08', {DIGITS_401}, 'csv')"
@@ -632,3 +632,91 @@ def test_an_entry_on_the_calendars_first_day_is_valued_from_its_first_session(
     snaps = snapshots(conn, result.portfolio_id)
     assert list(snaps)[:2] == ["2000-01-03", "2000-01-04"]
     assert snaps["2000-01-04"]["market_value"] == 110
+
+
+# ---------------------------------------------------------------------------- the migration
+
+MIGRATION = Path(__file__).resolve().parents[1] / "sql/migrations/0050_input_bounds.sql"
+
+
+def test_the_migration_moves_existing_rows_out_of_bounds_aside(conn: psycopg.Connection) -> None:
+    """Run migration 0050 again on a database holding rows stored before the bounds: they
+    are moved to the quarantine tables with the reason, everything else stays."""
+    constraints = conn.execute(
+        "select conrelid::regclass::text, conname from pg_constraint"
+        " where conname like '%%\\_within\\_bounds' or conname like '%%\\_in\\_calendar'"
+    ).fetchall()
+    assert len(constraints) == 12
+    for table, name in constraints:
+        conn.execute(f"alter table {table} drop constraint {name}")
+    conn.execute("drop table ops.input_bounds, core.quarantine")
+    conn.execute("drop function market.calendar_start()")
+
+    add_prices(conn, "SPY", {"2025-01-06": 590, "2025-01-07": DIGITS_401})
+    pid = add_portfolio(conn)
+    good = add_position(conn, pid, "ACME", 1, "2025-01-06", 100, investment_class="PRIVATE")
+    bad = add_position(conn, pid, "VUG", 1, "2025-01-06", TINY_400)
+    old = add_position(conn, pid, "VTV", 1, "1999-12-31", 50)
+    conn.execute(
+        "insert into core.valuations (portfolio_id, position_id, valuation_date, value) values"
+        " (%(pid)s, %(good)s, '2025-01-07', 120), (%(pid)s, %(good)s, '2025-01-08', 1e19)",
+        {"pid": pid, "good": good},
+    )
+    conn.execute("delete from ops.dirty_portfolios; delete from ops.dirty_symbols")
+
+    with conn.transaction():
+        conn.execute(MIGRATION.read_text())
+
+    assert conn.execute("select price_date, close from market.prices").fetchall() == [
+        (dt.date(2025, 1, 6), 590)
+    ]
+    assert conn.execute("select symbol, price_date, reason from market.quarantine").fetchall() == [
+        (
+            "SPY",
+            dt.date(2025, 1, 7),
+            f"moved out of market.prices by migration 0050: close: {PRICE_EXPECTED}",
+        )
+    ]
+    assert conn.execute("select symbol, from_date from ops.dirty_symbols").fetchall() == [
+        ("SPY", dt.date(2025, 1, 7))
+    ]
+    assert conn.execute("select position_id from core.positions").fetchall() == [(good,)]
+    moved = conn.execute(
+        "select table_name, position_id, reason, row_data ->> 'symbol' from core.quarantine"
+        " order by table_name, position_id, reason"
+    ).fetchall()
+    assert moved == [
+        (
+            "core.positions",
+            bad,
+            f"moved out of core.positions by migration 0050: entry_price: {PRICE_EXPECTED}",
+            "VUG",
+        ),
+        (
+            "core.positions",
+            old,
+            "moved out of core.positions by migration 0050: entry_date: expected a date on or"
+            " after 2000-01-01, where the calendar starts",
+            "VTV",
+        ),
+        (
+            "core.valuations",
+            good,
+            f"moved out of core.valuations by migration 0050: value: {VALUE_EXPECTED}",
+            None,
+        ),
+    ]
+    assert conn.execute("select valuation_date from core.valuations").fetchall() == [
+        (dt.date(2025, 1, 7),)
+    ]
+    # the portfolio is queued (the delete triggers), and the constraints are back
+    assert conn.execute("select distinct portfolio_id from ops.dirty_portfolios").fetchall() == [
+        (pid,)
+    ]
+    assert (
+        conn.execute(
+            "select count(*) from pg_constraint"
+            " where conname like '%%\\_within\\_bounds' or conname like '%%\\_in\\_calendar'"
+        ).fetchone()[0]
+        == 12
+    )

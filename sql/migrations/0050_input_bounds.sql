@@ -18,7 +18,7 @@ create table ops.input_bounds (
     constraint max_above_min check (max_value > min_value)
 );
 comment on table ops.input_bounds is
-    'The bounds of stored inputs; the check constraints named *_in_bounds are generated from these rows.';
+    'The bounds of stored inputs; the check constraints named *_within_bounds are generated from these rows.';
 
 insert into ops.input_bounds (kind, min_value, max_value, allows_zero, expected, why) values
     (
@@ -78,48 +78,48 @@ select
     checks.expression
 from (
     select
-        'market.prices' as table_name, 'close' as column_name, 'close_in_bounds' as constraint_name,
+        'market.prices' as table_name, 'close' as column_name, 'close_within_bounds' as constraint_name,
         format('close between %s and %s', bounds.min_value, bounds.max_value) as expression
     from ops.input_bounds as bounds where bounds.kind = 'price'
     union all
-    select 'market.prices', 'adj_close', 'adj_close_in_bounds',
+    select 'market.prices', 'adj_close', 'adj_close_within_bounds',
         format('adj_close between %s and %s', bounds.min_value, bounds.max_value)
     from ops.input_bounds as bounds where bounds.kind = 'price'
     union all
-    select 'market.prices', 'volume', 'volume_in_bounds',
+    select 'market.prices', 'volume', 'volume_within_bounds',
         format('volume between 0 and %s', bounds.max_value)
     from ops.input_bounds as bounds where bounds.kind = 'volume'
     union all
     select 'market.prices', 'price_date', 'price_date_in_calendar',
         format('price_date >= date %L', market.calendar_start())
     union all
-    select 'core.positions', 'quantity', 'quantity_in_bounds',
+    select 'core.positions', 'quantity', 'quantity_within_bounds',
         format('abs(quantity) between %s and %s', bounds.min_value, bounds.max_value)
     from ops.input_bounds as bounds where bounds.kind = 'quantity'
     union all
-    select 'core.positions', 'entry_price', 'entry_price_in_bounds',
+    select 'core.positions', 'entry_price', 'entry_price_within_bounds',
         format('entry_price between %s and %s', bounds.min_value, bounds.max_value)
     from ops.input_bounds as bounds where bounds.kind = 'price'
     union all
-    select 'core.positions', 'exit_price', 'exit_price_in_bounds',
+    select 'core.positions', 'exit_price', 'exit_price_within_bounds',
         format('exit_price between %s and %s', bounds.min_value, bounds.max_value)
     from ops.input_bounds as bounds where bounds.kind = 'price'
     union all
     select 'core.positions', 'entry_date', 'entry_date_in_calendar',
         format('entry_date >= date %L', market.calendar_start())
     union all
-    select 'core.valuations', 'value', 'value_in_bounds',
+    select 'core.valuations', 'value', 'value_within_bounds',
         format('value = 0 or value between %s and %s', bounds.min_value, bounds.max_value)
     from ops.input_bounds as bounds where bounds.kind = 'value'
     union all
     select 'core.valuations', 'valuation_date', 'valuation_date_in_calendar',
         format('valuation_date >= date %L', market.calendar_start())
     union all
-    select 'market.option_contracts', 'strike', 'strike_in_bounds',
+    select 'market.option_contracts', 'strike', 'strike_within_bounds',
         format('strike between %s and %s', bounds.min_value, bounds.max_value)
     from ops.input_bounds as bounds where bounds.kind = 'price'
     union all
-    select 'market.option_contracts', 'multiplier', 'multiplier_in_bounds', 'multiplier between 1 and 10000'
+    select 'market.option_contracts', 'multiplier', 'multiplier_within_bounds', 'multiplier between 1 and 10000'
 ) as checks;
 
 -- The bounds as one row, for the quarantine of existing rows below.
