@@ -56,6 +56,8 @@ def refresh(full: bool, portfolio_id: int | None, via: str, as_json: bool) -> No
         raise FolioError(f"refresh failed: {run['error']}")
     if run["status"] == "skipped":
         err.print(f"skipped: {run['message']}")
+    if run["status"] == "partial":  # portfolios isolated by the refresh (docs/semantics.md)
+        err.print(f"partial: {run['message']}\n{run['error']}")
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)

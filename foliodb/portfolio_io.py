@@ -838,7 +838,8 @@ def backfill_portfolio(
     t1 = time.perf_counter()
     refresh = run_portfolio_refresh(portfolio_id, url)
     timings["refresh"] = _ms(t1)
-    if refresh is not None and refresh.get("status") == "failed":
+    # partial: this portfolio was isolated by the refresh (its computation failed)
+    if refresh is not None and refresh.get("status") in ("failed", "partial"):
         raise FolioError(
             f"the refresh of portfolio {portfolio_id} failed (run {refresh.get('run_id')}): "
             f"{refresh.get('error') or refresh.get('message')}"

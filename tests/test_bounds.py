@@ -39,9 +39,7 @@ def test_python_bounds_equal_the_database_bounds(conn: psycopg.Connection) -> No
             "select kind, min_value, max_value, allows_zero, expected from ops.input_bounds"
         )
     }
-    assert rows == {
-        b.kind: (b.minimum, b.maximum, b.allows_zero, b.expected) for b in bounds.ALL
-    }
+    assert rows == {b.kind: (b.minimum, b.maximum, b.allows_zero, b.expected) for b in bounds.ALL}
     start, first = conn.execute(
         "select market.calendar_start(),"
         " (select min(session_date) from market.trading_days where calendar = 'XNYS')"
@@ -71,10 +69,30 @@ def test_numbers_are_shown_short_in_messages(conn: psycopg.Connection) -> None:
 # ---------------------------------------------------------------------------- portfolio CSV
 
 POISON_POSITIONS = [
-    pytest.param(f"VUG,{DIGITS_401},2025-01-06,492.16", "quantity", "1e+400 is too large", id="401-digit quantity"),
-    pytest.param("VUG,0.000000001,2025-01-06,492.16", "quantity", "0.000000001 is too small", id="tiny quantity"),
-    pytest.param(f"VUG,1,2025-01-06,{TINY_400}", "entry_price", "1e-400 is too small", id="entry price 1e-400"),
-    pytest.param("VUG,1,2025-01-06,1000000000000.5", "entry_price", "1000000000000.5 is too large", id="entry price above 1e12"),
+    pytest.param(
+        f"VUG,{DIGITS_401},2025-01-06,492.16",
+        "quantity",
+        "1e+400 is too large",
+        id="401-digit quantity",
+    ),
+    pytest.param(
+        "VUG,0.000000001,2025-01-06,492.16",
+        "quantity",
+        "0.000000001 is too small",
+        id="tiny quantity",
+    ),
+    pytest.param(
+        f"VUG,1,2025-01-06,{TINY_400}",
+        "entry_price",
+        "1e-400 is too small",
+        id="entry price 1e-400",
+    ),
+    pytest.param(
+        "VUG,1,2025-01-06,1000000000000.5",
+        "entry_price",
+        "1000000000000.5 is too large",
+        id="entry price above 1e12",
+    ),
     pytest.param(
         f"VUG,1,2025-01-06,492.16,PUBLIC,2025-02-03,{'9' * 310}",
         "exit_price",
@@ -115,21 +133,49 @@ def _import_sql(conn: psycopg.Connection, positions_json: str) -> None:
 
 def _json_position(**fields: str) -> str:
     """A position as JSON text; numbers given as literal JSON numbers (1e400 stays 1e400)."""
-    base = {"symbol": '"VUG"', "quantity": "1", "entry_date": '"2025-01-06"', "entry_price": "492.16"}
+    base = {
+        "symbol": '"VUG"',
+        "quantity": "1",
+        "entry_date": '"2025-01-06"',
+        "entry_price": "492.16",
+    }
     base.update(fields)
     return "{" + ", ".join(f'"{k}": {v}' for k, v in base.items()) + "}"
 
 
 SQL_POISON = [
-    pytest.param({"quantity": "1e400"}, "quantity", "1e+400 is too large: " + QUANTITY_EXPECTED, id="quantity 1e400"),
-    pytest.param({"quantity": f'"{DIGITS_401}"'}, "quantity", "1e+400 is too large", id="quantity 401 digits as text"),
-    pytest.param({"entry_price": "1e-400"}, "entry_price", "1e-400 is too small: " + PRICE_EXPECTED, id="entry price 1e-400"),
-    pytest.param({"entry_price": "1e309"}, "entry_price", "1e+309 is too large", id="entry price 1e309"),
     pytest.param(
-        {"exit_date": '"2025-02-03"', "exit_price": "1e309"}, "exit_price", "1e+309 is too large", id="exit price 1e309"
+        {"quantity": "1e400"},
+        "quantity",
+        "1e+400 is too large: " + QUANTITY_EXPECTED,
+        id="quantity 1e400",
     ),
     pytest.param(
-        {"entry_date": '"1999-12-31"'}, "entry_date", "1999-12-31 " + CALENDAR_WORDS, id="entry 1999-12-31"
+        {"quantity": f'"{DIGITS_401}"'},
+        "quantity",
+        "1e+400 is too large",
+        id="quantity 401 digits as text",
+    ),
+    pytest.param(
+        {"entry_price": "1e-400"},
+        "entry_price",
+        "1e-400 is too small: " + PRICE_EXPECTED,
+        id="entry price 1e-400",
+    ),
+    pytest.param(
+        {"entry_price": "1e309"}, "entry_price", "1e+309 is too large", id="entry price 1e309"
+    ),
+    pytest.param(
+        {"exit_date": '"2025-02-03"', "exit_price": "1e309"},
+        "exit_price",
+        "1e+309 is too large",
+        id="exit price 1e309",
+    ),
+    pytest.param(
+        {"entry_date": '"1999-12-31"'},
+        "entry_date",
+        "1999-12-31 " + CALENDAR_WORDS,
+        id="entry 1999-12-31",
     ),
 ]
 
@@ -153,9 +199,12 @@ def test_core_add_positions_refuses_poison_too(conn: psycopg.Connection) -> None
     _import_sql(conn, f"[{_json_position()}]")
     pid = conn.execute("select portfolio_id from core.portfolios").fetchone()[0]
     before = db_state(conn)
-    with pytest.raises(psycopg.errors.InvalidParameterValue, match=r"position 1 \(quantity\): 1e\+400"):
+    with pytest.raises(
+        psycopg.errors.InvalidParameterValue, match=r"position 1 \(quantity\): 1e\+400"
+    ):
         conn.execute(
-            "select core.add_positions(%s, %s::jsonb)", [pid, f"[{_json_position(quantity='1e400')}]"]
+            "select core.add_positions(%s, %s::jsonb)",
+            [pid, f"[{_json_position(quantity='1e400')}]"],
         )
     assert db_state(conn) == before
 
@@ -188,11 +237,30 @@ def test_values_at_the_bounds_are_accepted_and_compute_finite_numbers(
 PRICES_HEADER = "symbol,date,close,adj_close,volume\nSPY,2025-01-06,595.25,590.10,47679400\n"
 
 PRICE_POISON = [
-    pytest.param("SPY,2025-01-07,1e309,,", "close", f"{PRICE_EXPECTED}, got 1e+309", id="close 1e309"),
-    pytest.param("SPY,2025-01-07,1e-400,,", "close", f"{PRICE_EXPECTED}, got 1e-400", id="close 1e-400"),
-    pytest.param(f"SPY,2025-01-07,{TINY_400},,", "close", f"{PRICE_EXPECTED}, got 1e-400", id="close 1e-400 written out"),
-    pytest.param("SPY,2025-01-07,0.0000009,,", "close", f"{PRICE_EXPECTED}, got 0.0000009", id="close below 1e-6"),
-    pytest.param("SPY,2025-01-07,588,1e309,", "adj_close", f"{PRICE_EXPECTED}, or nothing, got 1e+309", id="adj_close 1e309"),
+    pytest.param(
+        "SPY,2025-01-07,1e309,,", "close", f"{PRICE_EXPECTED}, got 1e+309", id="close 1e309"
+    ),
+    pytest.param(
+        "SPY,2025-01-07,1e-400,,", "close", f"{PRICE_EXPECTED}, got 1e-400", id="close 1e-400"
+    ),
+    pytest.param(
+        f"SPY,2025-01-07,{TINY_400},,",
+        "close",
+        f"{PRICE_EXPECTED}, got 1e-400",
+        id="close 1e-400 written out",
+    ),
+    pytest.param(
+        "SPY,2025-01-07,0.0000009,,",
+        "close",
+        f"{PRICE_EXPECTED}, got 0.0000009",
+        id="close below 1e-6",
+    ),
+    pytest.param(
+        "SPY,2025-01-07,588,1e309,",
+        "adj_close",
+        f"{PRICE_EXPECTED}, or nothing, got 1e+309",
+        id="adj_close 1e309",
+    ),
     pytest.param(
         "SPY,2025-01-07,588,,2000000000000000",
         "volume",
@@ -292,9 +360,7 @@ def test_closing_at_an_absurd_price_is_refused(conn: psycopg.Connection, db_url:
     pid = add_portfolio(conn)
     position = add_position(conn, pid, "VUG", 1, "2025-01-06", 492.16)
     with pytest.raises(FolioError, match="exit price 1e\\+309 is too large: " + PRICE_EXPECTED):
-        portfolio_edit.close_position(
-            position, dt.date(2025, 2, 3), Decimal("1e309"), url=db_url
-        )
+        portfolio_edit.close_position(position, dt.date(2025, 2, 3), Decimal("1e309"), url=db_url)
     assert conn.execute(
         "select exit_date from core.positions where position_id = %s", [position]
     ).fetchone() == (None,)
@@ -556,9 +622,7 @@ def test_a_refresh_of_the_failing_portfolio_alone_names_it(three_portfolios) -> 
     run = refresh(conn, "portfolio", poisoned)
     assert run["status"] == "partial"
     assert str(poisoned) in run["message"]
-    assert conn.execute("select portfolio_id from ops.dirty_portfolios").fetchall() == [
-        (poisoned,)
-    ]
+    assert conn.execute("select portfolio_id from ops.dirty_portfolios").fetchall() == [(poisoned,)]
 
 
 def test_several_failing_portfolios_are_all_found(conn: psycopg.Connection) -> None:
@@ -720,3 +784,19 @@ def test_the_migration_moves_existing_rows_out_of_bounds_aside(conn: psycopg.Con
         ).fetchone()[0]
         == 12
     )
+
+
+def test_folio_refresh_reports_a_partial_run_and_exits_0(three_portfolios, use_db: str) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    conn, (first, poisoned, third), _ = three_portfolios
+    _poison(conn, poisoned)
+    result = CliRunner().invoke(cli, ["refresh", "--full"])
+    assert result.exit_code == 0, result.output
+    assert f"partial: 1 portfolio left out, kept queued with its previous results: {poisoned}" in (
+        result.output
+    )
+    assert f"portfolio {poisoned}: " in result.output
+    assert "Traceback" not in result.output
