@@ -486,15 +486,33 @@ def test_zero_valuation_and_edges_are_accepted(conn: psycopg.Connection) -> None
 
 @pytest.fixture
 def three_portfolios(conn: psycopg.Connection):
-    """AAA 10 → 11 → 12 and ^GSPC over three sessions; three portfolios refreshed once."""
+    """AAA 10 → 11 → 12, SPY and ^GSPC over three sessions; three portfolios refreshed once.
+
+    Exposures are published from 2 returns on (instead of 60), so every refresh re-fits AAA
+    and fct_portfolio_exposures recomputes its holders, in scope or not."""
+    conn.execute("update ops.settings set value = '2' where key = 'factor_min_observations'")
     add_prices(conn, "^GSPC", {"2025-01-06": 100, "2025-01-07": 101, "2025-01-08": 102})
+    add_prices(conn, "SPY", {"2025-01-06": 500, "2025-01-07": 510, "2025-01-08": 505})
     add_prices(conn, "AAA", {"2025-01-06": 10, "2025-01-07": 11, "2025-01-08": 12})
     pids = [add_portfolio(conn, name) for name in ("first", "poisoned", "third")]
     for quantity, pid in zip((10, 20, 30), pids, strict=True):
         add_position(conn, pid, "AAA", quantity, "2025-01-06", 10)
     first_run = refresh(conn, "full")
     assert first_run["status"] == "succeeded"
+    assert conn.execute(
+        "select count(*) from analytics.fct_symbol_exposures"
+        " where symbol = 'AAA' and factor = 'market' and is_published"
+    ).fetchone() == (1,)
     return conn, pids, first_run["run_id"]
+
+
+def _exposures_by(conn: psycopg.Connection) -> dict[int, set[int]]:
+    found: dict[int, set[int]] = {}
+    for pid, run_id in conn.execute(
+        "select portfolio_id, computed_by_run from analytics.fct_portfolio_exposures"
+    ):
+        found.setdefault(pid, set()).add(run_id)
+    return found
 
 
 def _poison(conn: psycopg.Connection, pid: int) -> int:
@@ -556,6 +574,12 @@ def test_a_failing_portfolio_is_isolated_the_others_publish_and_the_run_is_parti
     # The poisoned one keeps what the previous run computed, and stays queued.
     assert snapshots(conn, poisoned) == before
     assert _computed_by(conn, poisoned) == {first_run}
+    # so do its exposures (a holder of re-fitted AAA), while the others' were recomputed
+    assert _exposures_by(conn) == {
+        first: {run["run_id"]},
+        poisoned: {first_run},
+        third: {run["run_id"]},
+    }
     queued = conn.execute(
         "select portfolio_id, from_date, reason from ops.dirty_portfolios order by portfolio_id"
     ).fetchall()
@@ -659,8 +683,8 @@ def test_a_market_wide_failure_still_fails_the_run(three_portfolios) -> None:
     conn, pids, _ = three_portfolios
     conn.execute("alter table market.prices drop constraint close_within_bounds")
     conn.execute(
-        f"insert into market.prices (symbol, price_date, close, source)"
-        f" values ('SPY', '2025-01-08', {DIGITS_401}, 'csv')"
+        f"update market.prices set close = {DIGITS_401}"
+        " where symbol = 'SPY' and price_date = '2025-01-08'"
     )
     run = refresh(conn, "full")
     assert run["status"] == "failed"

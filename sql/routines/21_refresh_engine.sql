@@ -254,6 +254,7 @@ create or replace function ops.run_model_steps(p_run_id bigint) returns bigint
 language plpgsql as $$
 declare
     v_error text;
+    v_total bigint;
 begin
     if not exists (select from ops.model_steps) then
         raise exception 'no models installed: run `folio refresh --via dbt` once'
@@ -267,7 +268,9 @@ begin
             raise;  -- not any portfolio's doing: the run fails with the original error
         end if;
     end;
-    return ops.run_model_steps_once(p_run_id);
+    v_total := ops.run_model_steps_once(p_run_id);  -- everyone but the isolated portfolios
+    delete from ops.refresh_excluded;
+    return v_total;
 end
 $$;
 

@@ -10,9 +10,14 @@
 --      market-wide (prices, calendar) and the run fails as before;
 --   2. else the scope is bisected: each half is tried in a savepoint that is always rolled
 --      back, the failing halves are split again, down to single portfolios;
---   3. the failing portfolios are taken out of ops.refresh_scope, recorded in
+--   3. the failing portfolios are taken out of ops.refresh_scope and listed in
+--      ops.refresh_excluded (so no model computes them, not even fct_portfolio_exposures,
+--      which also recomputes holders of re-fitted symbols outside the scope), recorded in
 --      ops.refresh_isolated and put back on ops.dirty_portfolios from where their scope
 --      started.
+--
+-- A trial of a set of portfolios restricts the scope to them and excludes every other
+-- portfolio.
 --
 -- Then run_model_steps runs the steps once more for everyone else, for real, in the run's one
 -- transaction: readers see the old results or the new ones, and the failing portfolios keep
@@ -66,12 +71,23 @@ begin
     end if;
     perform set_config('foliodb.isolation_attempts', v_attempts::text, true);
     begin
+        -- only the members are computed: in scope if they were, and every other candidate
+        -- excluded (fct_portfolio_exposures also recomputes holders outside the scope)
         delete from ops.refresh_scope;
         insert into ops.refresh_scope (portfolio_id, from_idx)
         select saved.portfolio_id, saved.from_idx
         from refresh_scope_saved as saved
-        where saved.portfolio_id = any(p_members);
+        where saved.portfolio_id in (select members.portfolio_id from unnest(p_members) as members (portfolio_id));
+        delete from ops.refresh_excluded;
+        insert into ops.refresh_excluded (portfolio_id)
+        select candidates.portfolio_id
+        from refresh_candidates as candidates
+        where not exists (
+            select from unnest(p_members) as members (portfolio_id)
+            where members.portfolio_id = candidates.portfolio_id
+        );
         analyze ops.refresh_scope;
+        analyze ops.refresh_excluded;
         perform ops.run_model_steps_once(p_run_id);
         -- it went through: roll it back anyway (only the final run publishes)
         raise exception using errcode = 'FB001', message = 'trial run succeeded';
@@ -84,7 +100,7 @@ begin
 end
 $$;
 
--- Find the failing portfolios among p_members. p_is_failing: the group is known to fail
+-- Find the failing portfolios among p_members (candidate portfolio ids). p_is_failing: the group is known to fail
 -- (with p_error, or with an error not yet seen when p_error is null).
 create or replace function ops.bisect_failing_portfolios(
     p_run_id bigint,
@@ -153,6 +169,17 @@ begin
     truncate refresh_scope_saved;
     insert into refresh_scope_saved (portfolio_id, from_idx)
     select scope.portfolio_id, scope.from_idx from ops.refresh_scope as scope;
+    -- every portfolio a model could compute: the scope, and (for fct_portfolio_exposures)
+    -- any holder of a symbol
+    create temp table if not exists refresh_candidates (
+        portfolio_id bigint primary key
+    ) on commit drop;
+    truncate refresh_candidates;
+    insert into refresh_candidates (portfolio_id)
+    select saved.portfolio_id from refresh_scope_saved as saved
+    union
+    select portfolios.portfolio_id from core.portfolios as portfolios;
+    analyze refresh_candidates;
     create temp table if not exists refresh_isolated_now (
         portfolio_id bigint primary key,
         error text not null,
@@ -160,9 +187,9 @@ begin
     ) on commit drop;
     truncate refresh_isolated_now;
 
-    select coalesce(array_agg(saved.portfolio_id order by saved.portfolio_id), '{}')
+    select coalesce(array_agg(candidates.portfolio_id order by candidates.portfolio_id), '{}')
     into v_members
-    from refresh_scope_saved as saved;
+    from refresh_candidates as candidates;
 
     -- Market-wide? Then no portfolio is to blame.
     select * into v_trial from ops.try_model_steps(p_run_id, '{}');
@@ -170,17 +197,26 @@ begin
         perform ops.bisect_failing_portfolios(p_run_id, v_members, true);
     end if;
 
+    -- What the final run computes: everyone but the isolated portfolios.
     delete from ops.refresh_scope;
     insert into ops.refresh_scope (portfolio_id, from_idx)
     select saved.portfolio_id, saved.from_idx
     from refresh_scope_saved as saved
     where not exists (select from refresh_isolated_now as isolated where isolated.portfolio_id = saved.portfolio_id);
+    delete from ops.refresh_excluded;
+    insert into ops.refresh_excluded (portfolio_id)
+    select isolated.portfolio_id from refresh_isolated_now as isolated;
     analyze ops.refresh_scope;
+    analyze ops.refresh_excluded;
 
+    -- a holder outside the scope (its exposures failed) is queued from the as-of session
     insert into ops.refresh_isolated (run_id, portfolio_id, from_idx, error, error_sqlstate)
-    select p_run_id, isolated.portfolio_id, saved.from_idx, isolated.error, isolated.error_sqlstate
+    select
+        p_run_id, isolated.portfolio_id,
+        coalesce(saved.from_idx, (select refresh_window.as_of_idx from ops.refresh_window)),
+        isolated.error, isolated.error_sqlstate
     from refresh_isolated_now as isolated
-    inner join refresh_scope_saved as saved on isolated.portfolio_id = saved.portfolio_id;
+    left join refresh_scope_saved as saved on isolated.portfolio_id = saved.portfolio_id;
     get diagnostics v_count = row_count;
 
     -- Still to do: back on the queue from where the scope started.
