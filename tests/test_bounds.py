@@ -824,3 +824,16 @@ def test_folio_refresh_reports_a_partial_run_and_exits_0(three_portfolios, use_d
     )
     assert f"portfolio {poisoned}: " in result.output
     assert "Traceback" not in result.output
+
+
+def test_isolation_gives_up_past_its_trial_budget_and_fails_the_run(three_portfolios) -> None:
+    conn, (first, poisoned, third), _ = three_portfolios
+    _poison(conn, poisoned)
+    conn.execute("update ops.settings set value = '2' where key = 'refresh_isolation_attempts'")
+    run = refresh(conn, "full")
+    assert run["status"] == "failed"
+    assert run["error"].startswith("refresh isolation gave up after 2 trial runs")
+    assert "out of range for type double precision" in run["error"]
+    # nothing published, everything still queued (the failed run's scope went back)
+    assert conn.execute("select count(*) from ops.refresh_isolated").fetchone() == (0,)
+    assert conn.execute("select count(*) from ops.refresh_excluded").fetchone() == (0,)

@@ -64,10 +64,9 @@ declare
     v_limit integer := coalesce(ops.setting('refresh_isolation_attempts')::integer, 200);
 begin
     if v_attempts > v_limit then
-        raise exception 'refresh isolation gave up after % trial runs (ops.settings refresh_isolation_attempts)',
-            v_limit
-            using errcode = 'program_limit_exceeded',
-                detail = 'first error: ' || current_setting('foliodb.isolation_error', true);
+        raise exception 'refresh isolation gave up after % trial runs (ops.settings refresh_isolation_attempts); first error: %',
+            v_limit, current_setting('foliodb.isolation_error', true)
+            using errcode = 'program_limit_exceeded';
     end if;
     perform set_config('foliodb.isolation_attempts', v_attempts::text, true);
     begin
