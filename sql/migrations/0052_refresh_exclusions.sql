@@ -7,3 +7,9 @@ create table ops.refresh_excluded (
 );
 comment on table ops.refresh_excluded is
     'Portfolios the refresh in progress leaves out of every model (isolation of failing portfolios); empty outside it.';
+
+-- The models that read no portfolio (market data only). While a refresh isolates failing
+-- portfolios, the leading steps among these are computed once, not again in every trial run.
+insert into ops.settings (key, value, description) values
+    ('refresh_market_models', 'int_calendar_dates_mapped,int_prices_filled_daily,fct_symbol_exposures',
+        'Models that read market data only: computed once, not in every trial, when a refresh isolates failing portfolios.');

@@ -268,8 +268,10 @@ begin
             raise;  -- not any portfolio's doing: the run fails with the original error
         end if;
     end;
-    v_total := ops.run_model_steps_once(p_run_id);  -- everyone but the isolated portfolios
+    -- everyone but the isolated portfolios (the market-only steps already ran, once)
+    perform ops.run_model_steps_once(p_run_id, ops.first_portfolio_step());
     delete from ops.refresh_excluded;
+    select coalesce(sum(run_steps.rows), 0) into v_total from ops.run_steps where run_steps.run_id = p_run_id;
     return v_total;
 end
 $$;

@@ -26,8 +26,10 @@
 -- costs about 2·k·log2(n) trial runs, bounded by ops.settings refresh_isolation_attempts.
 -- Statement and lock timeouts (class 57, 55) are never retried: they end the run failed.
 
--- Every model step of the open window once, in order, recording each in ops.run_steps.
-create or replace function ops.run_model_steps_once(p_run_id bigint) returns bigint
+-- Every model step of the open window once (from step p_from_step on), in order, recording
+-- each in ops.run_steps.
+create or replace function ops.run_model_steps_once(p_run_id bigint, p_from_step integer default 1)
+returns bigint
 language plpgsql as $$
 declare
     v_step record;
@@ -35,7 +37,40 @@ declare
     v_rows bigint;
     v_total bigint := 0;
 begin
-    for v_step in select * from ops.model_steps order by step_no loop
+    for v_step in select * from ops.model_steps where step_no >= p_from_step order by step_no loop
+        v_started := clock_timestamp();
+        execute format('select %s()', v_step.refresh_function) into v_rows;
+        insert into ops.run_steps (run_id, step_no, step, rows, started_at, duration_ms)
+        values (
+            p_run_id, v_step.step_no, v_step.model, v_rows, v_started,
+            round(extract(epoch from clock_timestamp() - v_started)::numeric * 1000, 3)
+        );
+        v_total := v_total + coalesce(v_rows, 0);
+    end loop;
+    return v_total;
+end
+$$;
+
+-- The first model step that may read a portfolio: the steps before it are the leading
+-- market-only models (ops.settings refresh_market_models), computed once while isolating.
+create or replace function ops.first_portfolio_step() returns integer
+language sql stable as $$
+    select coalesce(min(steps.step_no), 2147483647)
+    from ops.model_steps as steps
+    where steps.model <> all(string_to_array(coalesce(ops.setting('refresh_market_models'), ''), ','))
+$$;
+
+-- The model steps before p_until_step, once, recording each in ops.run_steps.
+create or replace function ops.run_model_steps_once_until(p_run_id bigint, p_until_step integer)
+returns bigint
+language plpgsql as $$
+declare
+    v_step record;
+    v_started timestamptz;
+    v_rows bigint;
+    v_total bigint := 0;
+begin
+    for v_step in select * from ops.model_steps where step_no < p_until_step order by step_no loop
         v_started := clock_timestamp();
         execute format('select %s()', v_step.refresh_function) into v_rows;
         insert into ops.run_steps (run_id, step_no, step, rows, started_at, duration_ms)
@@ -87,7 +122,7 @@ begin
         );
         analyze ops.refresh_scope;
         analyze ops.refresh_excluded;
-        perform ops.run_model_steps_once(p_run_id);
+        perform ops.run_model_steps_once(p_run_id, ops.first_portfolio_step());
         -- it went through: roll it back anyway (only the final run publishes)
         raise exception using errcode = 'FB001', message = 'trial run succeeded';
     exception
@@ -189,6 +224,10 @@ begin
     select coalesce(array_agg(candidates.portfolio_id order by candidates.portfolio_id), '{}')
     into v_members
     from refresh_candidates as candidates;
+
+    -- The leading market-only steps read no portfolio: computed once, for real (a failure
+    -- there is market-wide and fails the run), not again in every trial.
+    perform ops.run_model_steps_once_until(p_run_id, ops.first_portfolio_step());
 
     -- Market-wide? Then no portfolio is to blame.
     select * into v_trial from ops.try_model_steps(p_run_id, '{}');
