@@ -28,6 +28,7 @@
 
 -- Every model step of the open window once (from step p_from_step on), in order, recording
 -- each in ops.run_steps.
+drop function if exists ops.run_model_steps_once(bigint);  -- an earlier signature
 create or replace function ops.run_model_steps_once(p_run_id bigint, p_from_step integer default 1)
 returns bigint
 language plpgsql as $$
@@ -49,6 +50,13 @@ begin
     end loop;
     return v_total;
 end
+$$;
+
+-- An error message as the ledger keeps it: runs of more than 40 digits (PostgreSQL echoes a
+-- 401-digit number whole in "... is out of range for type double precision") shortened.
+create or replace function ops.shortened_error(p_error text) returns text
+language sql immutable as $$
+    select regexp_replace(p_error, '([0-9]{20})[0-9]{21,}', '\1…', 'g')
 $$;
 
 -- The first model step that may read a portfolio: the steps before it are the leading
@@ -130,6 +138,7 @@ begin
             null;
         when data_exception or integrity_constraint_violation then
             get stacked diagnostics trial_error = message_text, trial_sqlstate = returned_sqlstate;
+            trial_error := ops.shortened_error(trial_error);
     end;
 end
 $$;
@@ -195,7 +204,7 @@ declare
     v_count integer;
 begin
     perform set_config('foliodb.isolation_attempts', '0', true);
-    perform set_config('foliodb.isolation_error', left(p_error, 1000), true);
+    perform set_config('foliodb.isolation_error', left(ops.shortened_error(p_error), 1000), true);
     create temp table if not exists refresh_scope_saved (
         portfolio_id bigint primary key,
         from_idx integer not null
