@@ -565,6 +565,9 @@ def test_a_failing_portfolio_is_isolated_the_others_publish_and_the_run_is_parti
     [isolated] = row["details"]["isolated_portfolios"]
     assert isolated["portfolio_id"] == poisoned
     assert isolated["sqlstate"] == "22003"  # numeric_value_out_of_range
+    # trials: no portfolio (passes: not market-wide); {first} passes, so the failure is in
+    # {poisoned, third}: {poisoned} fails, {third} passes. 4 trials.
+    assert row["details"]["isolation_trials"] == 4
 
     # Every other portfolio published by this run, with the numbers of its own positions:
     # 10 × 12 and 30 × 12 on 2025-01-08, +20 % since entry at 10.

@@ -92,8 +92,8 @@ begin
 end
 $$;
 
--- One trial: the model steps with the scope restricted to p_members (of the saved scope),
--- always rolled back. Returns the data error it raised, or nulls when it went through.
+-- One trial: the portfolio steps for p_members alone (the scope restricted to them, every
+-- other candidate excluded), always rolled back. Returns the data error it raised, or nulls when it went through.
 create or replace function ops.try_model_steps(
     p_run_id bigint,
     p_members bigint[],
@@ -143,8 +143,8 @@ begin
 end
 $$;
 
--- Find the failing portfolios among p_members (candidate portfolio ids). p_is_failing: the group is known to fail
--- (with p_error, or with an error not yet seen when p_error is null).
+-- Find the failing portfolios among p_members (candidate portfolio ids). p_is_failing: the
+-- group is known to fail (with p_error, or with an error not yet seen when p_error is null).
 create or replace function ops.bisect_failing_portfolios(
     p_run_id bigint,
     p_members bigint[],
@@ -315,7 +315,10 @@ begin
             (select string_agg(isolated.portfolio_id::text, ', ' order by isolated.portfolio_id)
              from ops.refresh_isolated as isolated where isolated.run_id = p_run_id)
         ),
-        details = runs.details || jsonb_build_object('isolated_portfolios', v_isolated)
+        details = runs.details || jsonb_build_object(
+            'isolated_portfolios', v_isolated,
+            'isolation_trials', nullif(current_setting('foliodb.isolation_attempts', true), '')::integer
+        )
     where runs.run_id = p_run_id;
     return true;
 end
