@@ -842,3 +842,20 @@ def test_isolation_gives_up_past_its_trial_budget_and_fails_the_run(three_portfo
     # nothing published, everything still queued (the failed run's scope went back)
     assert conn.execute("select count(*) from ops.refresh_isolated").fetchone() == (0,)
     assert conn.execute("select count(*) from ops.refresh_excluded").fetchone() == (0,)
+
+
+def test_folio_portfolio_value_refuses_an_absurd_value(use_db: str, conn) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    ids = _setup_rows(conn)
+    before = conn.execute("select count(*) from core.valuations").fetchone()
+    result = CliRunner().invoke(
+        cli,
+        ["portfolio", "value", str(ids["position"]), "--date", "2025-01-07", "--value", DIGITS_401],
+    )
+    assert result.exit_code == 1, result.output
+    assert "value: 1e+400 is too large: " + VALUE_EXPECTED in result.output
+    assert "Traceback" not in result.output
+    assert conn.execute("select count(*) from core.valuations").fetchone() == before
