@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from foliodb import bounds
 from foliodb.db import connect
 from foliodb.errors import FolioError
 from foliodb.portfolio_io import (
@@ -71,6 +72,8 @@ def parse_valuation(
         )
     elif valuation_date > on:
         issues.append(Issue(line, "date", f"{valuation_date} is in the future (today is {on})"))
+    elif (before := bounds.date_problem(valuation_date)) is not None:
+        issues.append(Issue(line, "date", before))
     value_text = (values.get("value") or "").strip()
     value = parse_number(value_text) if value_text else None
     if not value_text:
@@ -81,6 +84,8 @@ def parse_valuation(
         )
     elif value < 0:
         issues.append(Issue(line, "value", "must not be negative"))
+    elif (too_far := bounds.VALUE.problem(value)) is not None:
+        issues.append(Issue(line, "value", too_far))
     if issues:
         return None, issues
     assert position_id is not None and valuation_date is not None and value is not None
@@ -256,6 +261,8 @@ def close_position(
         raise FolioError(f"exit date {exit_date} is in the future (today is {today()})")
     if exit_price is not None and exit_price <= 0:
         raise FolioError(f"exit price must be greater than 0, got {exit_price}")
+    if exit_price is not None and (too_far := bounds.PRICE.problem(exit_price)) is not None:
+        raise FolioError(f"exit price {too_far}")
     with connect(url) as conn:
         pos = _live_position(conn, position_id)
         if pos["exit_date"] is not None:

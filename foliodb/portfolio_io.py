@@ -34,7 +34,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from foliodb import clock, occ
+from foliodb import bounds, clock, occ
 from foliodb.db import connect
 from foliodb.errors import FolioError
 
@@ -326,6 +326,9 @@ class _Row:
         elif value > on:
             self.problem(name, f"{value} is in the future (today is {on})")
             return None
+        elif (before := bounds.date_problem(value)) is not None:
+            self.problem(name, before)
+            return None
         return value
 
 
@@ -384,6 +387,8 @@ def validate_position(
             row.problem(
                 "quantity", f"{quantity} must be positive (only OPTIONS positions can be short)"
             )
+        elif (too_far := bounds.QUANTITY.problem(quantity)) is not None:
+            row.problem("quantity", too_far)
 
     entry_date = row.date("entry_date", True, on)
     if entry_date and contract and entry_date > contract.expiry_date:
@@ -396,6 +401,8 @@ def validate_position(
         row.problem(
             "entry_price", "must not be negative" if entry_price < 0 else "must be greater than 0"
         )
+    elif entry_price is not None and (too_far := bounds.PRICE.problem(entry_price)) is not None:
+        row.problem("entry_price", too_far)
 
     exit_date = row.date("exit_date", False, on)
     if exit_date and entry_date and exit_date <= entry_date:
@@ -406,6 +413,8 @@ def validate_position(
             row.problem(
                 "exit_price", "must not be negative" if exit_price < 0 else "must be greater than 0"
             )
+        elif (too_far := bounds.PRICE.problem(exit_price)) is not None:
+            row.problem("exit_price", too_far)
         elif not row.text("exit_date"):
             row.problem("exit_price", "given without exit_date")
 

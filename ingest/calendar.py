@@ -15,10 +15,9 @@ import pandas as pd
 import psycopg
 
 from foliodb import clock
+from foliodb.bounds import CALENDAR_START  # also the lower bound of every stored date
 from foliodb.db import connect
 from foliodb.errors import FolioError
-
-CALENDAR_START = dt.date(2000, 1, 1)
 
 
 def default_through(today: dt.date | None = None) -> dt.date:

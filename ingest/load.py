@@ -46,8 +46,31 @@ CHECK_SQL = """
 create temp table ingest_problems on commit drop as
 with settings as (
     select
-        (select value from ops.settings where key = 'calendar') as calendar,
-        %(last_closed)s::date as last_closed
+        calendars.calendar,
+        %(last_closed)s::date as last_closed,
+        -- sessions are kept from market.calendar_start() on (its first session named)
+        market.calendar_start() as calendar_start,
+        coalesce(
+            (select min(days.session_date) from market.trading_days as days
+             where days.calendar = calendars.calendar),
+            market.calendar_start()
+        ) as first_session,
+        -- the bounds of stored inputs (ops.input_bounds, migration 0050)
+        bounds.price_min,
+        bounds.price_max,
+        bounds.price_expected,
+        bounds.volume_max,
+        bounds.volume_expected
+    from (select value as calendar from ops.settings where key = 'calendar') as calendars
+    cross join (
+        select
+            max(min_value) filter (where kind = 'price') as price_min,
+            max(max_value) filter (where kind = 'price') as price_max,
+            max(expected) filter (where kind = 'price') as price_expected,
+            max(max_value) filter (where kind = 'volume') as volume_max,
+            max(expected) filter (where kind = 'volume') as volume_expected
+        from ops.input_bounds
+    ) as bounds
 ),
 
 -- keys given more than once: every copy is refused
@@ -72,14 +95,17 @@ checked as (
                 then 'symbol'
             when stage.price_date is null then 'date'
             when stage.price_date > settings.last_closed then 'date'
+            when stage.price_date < settings.calendar_start then 'date'
             when trading_days.session_date is null then 'date'
             when stage.close is null or stage.close in ('NaN', 'Infinity', '-Infinity')
                 then 'close'
             when stage.close <= 0 then 'close'
+            when stage.close not between settings.price_min and settings.price_max then 'close'
             when stage.adj_close in ('NaN', 'Infinity', '-Infinity') or stage.adj_close <= 0
+                or stage.adj_close not between settings.price_min and settings.price_max
                 then 'adj_close'
             when stage.volume in ('NaN', 'Infinity', '-Infinity') or stage.volume < 0
-                or stage.volume <> trunc(stage.volume) or stage.volume > 9223372036854775807
+                or stage.volume <> trunc(stage.volume) or stage.volume > settings.volume_max
                 then 'volume'
             when duplicates.symbol is not null then 'symbol,date'
         end as problem_field,
@@ -89,16 +115,26 @@ checked as (
             when stage.price_date is null then 'a date'
             when stage.price_date > settings.last_closed
                 then 'a date on or before the last closed session ' || settings.last_closed
+            when stage.price_date < settings.calendar_start
+                then 'a date on or after ' || settings.calendar_start || ': the '
+                    || settings.calendar || ' calendar starts at ' || settings.first_session
+                    || ' (sessions are kept from ' || settings.calendar_start || ' on)'
             when trading_days.session_date is null
                 then 'a ' || settings.calendar || ' trading day'
             when stage.close is null or stage.close in ('NaN', 'Infinity', '-Infinity')
                 then 'a finite number'
             when stage.close <= 0 then 'a positive number'
+            when stage.close not between settings.price_min and settings.price_max
+                then settings.price_expected
             when stage.adj_close in ('NaN', 'Infinity', '-Infinity') or stage.adj_close <= 0
                 then 'a finite positive number or nothing'
+            when stage.adj_close not between settings.price_min and settings.price_max
+                then settings.price_expected || ', or nothing'
             when stage.volume in ('NaN', 'Infinity', '-Infinity') or stage.volume < 0
-                or stage.volume <> trunc(stage.volume) or stage.volume > 9223372036854775807
+                or stage.volume <> trunc(stage.volume)
                 then 'a non-negative whole number or nothing'
+            when stage.volume > settings.volume_max
+                then settings.volume_expected || ', or nothing'
             when duplicates.symbol is not null
                 then 'one row per symbol and date (also given on line '
                     || duplicates.first_line || ')'
@@ -126,9 +162,9 @@ select
         case problem_field
             when 'symbol' then quote_nullable(symbol)
             when 'date' then price_date::text
-            when 'close' then trim_scale(close)::text
-            when 'adj_close' then trim_scale(adj_close)::text
-            when 'volume' then trim_scale(volume)::text
+            when 'close' then core.number_shown(close)
+            when 'adj_close' then core.number_shown(adj_close)
+            when 'volume' then core.number_shown(volume)
             else symbol || ' ' || price_date
         end,
         'nothing'
@@ -407,7 +443,8 @@ def load_rows(
                 rows_ = cur.execute(
                     """
                     select line, problem_field, expected, symbol, price_date,
-                        trim_scale(close), trim_scale(adj_close), trim_scale(volume)
+                        core.number_shown(close), core.number_shown(adj_close),
+                        core.number_shown(volume)
                     from ingest_problems
                     order by line limit %s
                     """,

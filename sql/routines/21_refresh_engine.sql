@@ -247,29 +247,31 @@ begin
 end
 $$;
 
--- Run every model step of the open window in order, recording each in ops.run_steps.
+-- Run every model step of the open window in order, recording each in ops.run_steps. A data
+-- error caused by some portfolios isolates them (22_refresh_isolation.sql): the others are
+-- computed, the failing ones stay queued and ops.mark_partial ends the run `partial`.
 create or replace function ops.run_model_steps(p_run_id bigint) returns bigint
 language plpgsql as $$
 declare
-    v_step record;
-    v_started timestamptz;
-    v_rows bigint;
-    v_total bigint := 0;
+    v_error text;
+    v_total bigint;
 begin
     if not exists (select from ops.model_steps) then
         raise exception 'no models installed: run `folio refresh --via dbt` once'
             using errcode = 'undefined_function';
     end if;
-    for v_step in select * from ops.model_steps order by step_no loop
-        v_started := clock_timestamp();
-        execute format('select %s()', v_step.refresh_function) into v_rows;
-        insert into ops.run_steps (run_id, step_no, step, rows, started_at, duration_ms)
-        values (
-            p_run_id, v_step.step_no, v_step.model, v_rows, v_started,
-            round(extract(epoch from clock_timestamp() - v_started)::numeric * 1000, 3)
-        );
-        v_total := v_total + coalesce(v_rows, 0);
-    end loop;
+    begin
+        return ops.run_model_steps_once(p_run_id);
+    exception when data_exception or integrity_constraint_violation then
+        get stacked diagnostics v_error = message_text;
+        if ops.isolate_failing_portfolios(p_run_id, v_error) = 0 then
+            raise;  -- not any portfolio's doing: the run fails with the original error
+        end if;
+    end;
+    -- everyone but the isolated portfolios (the market-only steps already ran, once)
+    perform ops.run_model_steps_once(p_run_id, ops.first_portfolio_step());
+    delete from ops.refresh_excluded;
+    select coalesce(sum(run_steps.rows), 0) into v_total from ops.run_steps where run_steps.run_id = p_run_id;
     return v_total;
 end
 $$;
@@ -403,6 +405,7 @@ begin
         set status = 'succeeded', finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(),
             rows = v_rows, details = runs.details || jsonb_build_object('portfolios_in_scope', v_scope)
         where runs.run_id = p_run_id;
+        perform ops.mark_partial(p_run_id);  -- portfolios isolated by run_model_steps
     exception
         when query_canceled then
             -- statement_timeout, or a cancel request (pg_cancel_backend, Ctrl-C of the client)
@@ -542,7 +545,8 @@ end
 $$;
 
 -- Is the calendar map (analytics.int_calendar_dates_mapped) in step with market.trading_days?
--- Same number of sessions and the same last session: then a refresh need not rebuild it.
+-- Same number of sessions, the same last session, and dates from market.calendar_start() on
+-- (a map built before it started there is rebuilt): then a refresh need not rebuild it.
 create or replace function ops.calendar_map_is_current(p_map text) returns boolean
 language plpgsql stable as $$
 declare
@@ -559,6 +563,7 @@ begin
                 = (select count(*) from market.trading_days as days where days.calendar = $1)
             and (select max(map.calendar_date) from %1$s as map)
                 = (select max(days.session_date) from market.trading_days as days where days.calendar = $1)
+            and (select min(map.calendar_date) from %1$s as map) <= market.calendar_start()
         $q$,
         p_map
     ) into v_current using v_calendar;

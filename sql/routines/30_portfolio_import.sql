@@ -20,6 +20,56 @@ as $$
     end
 $$;
 
+-- A number as a message shows it (twin of foliodb.bounds.shown): plain up to 40 characters;
+-- longer, in scientific notation when that is exact (a 401-digit quantity is 1e+400), else
+-- its first 40 characters and its length.
+create or replace function core.number_shown(p_value numeric) returns text
+language sql immutable
+as $$
+    select case
+        when p_value is null then 'nothing'
+        when p_value in ('NaN', 'Infinity', '-Infinity') then p_value::text
+        when length(trim_scale(p_value)::text) <= 40 then trim_scale(p_value)::text
+        when btrim(to_char(p_value, '9.999999EEEE'))::numeric = p_value
+            then regexp_replace(btrim(to_char(p_value, '9.999999EEEE')), '\.?0+e', 'e')
+        else left(trim_scale(p_value)::text, 40)
+            || '… (' || length(trim_scale(p_value)::text) || ' characters)'
+    end
+$$;
+
+-- The bounds of stored inputs (ops.input_bounds, migration 0050) as one row, and the first
+-- session of the configured calendar: what the import checks against.
+create or replace function core.import_limits()
+returns table (
+    price_min numeric,
+    price_max numeric,
+    price_expected text,
+    quantity_min numeric,
+    quantity_max numeric,
+    quantity_expected text,
+    calendar text,
+    calendar_start date,
+    first_session date
+)
+language sql stable
+as $$
+    select
+        max(bounds.min_value) filter (where bounds.kind = 'price'),
+        max(bounds.max_value) filter (where bounds.kind = 'price'),
+        max(bounds.expected) filter (where bounds.kind = 'price'),
+        max(bounds.min_value) filter (where bounds.kind = 'quantity'),
+        max(bounds.max_value) filter (where bounds.kind = 'quantity'),
+        max(bounds.expected) filter (where bounds.kind = 'quantity'),
+        ops.setting('calendar'),
+        market.calendar_start(),
+        coalesce(
+            (select min(days.session_date) from market.trading_days as days
+             where days.calendar = ops.setting('calendar')),
+            market.calendar_start()
+        )
+    from ops.input_bounds as bounds
+$$;
+
 -- An ISO date YYYY-MM-DD that exists on the calendar, else null (no exception, no subtransaction).
 create or replace function core.parse_iso_date(p_text text) returns date
 language sql immutable
@@ -244,10 +294,12 @@ as $$
                 then (market.parse_occ(r.symbol)).expiry_date
             end as expiry_date,
             existing.kind as existing_kind,
+            limits.*,
             min(r.investment_class::text) over (partition by r.symbol)
                 <> max(r.investment_class::text) over (partition by r.symbol) as has_mixed_classes
         from core.import_rows(p_positions) as r
         left join market.symbols as existing on existing.symbol = r.symbol
+        cross join core.import_limits() as limits
     ),
 
     problems as (
@@ -283,6 +335,10 @@ as $$
                 when rows.quantity = 0 then 'must not be zero'
                 when rows.quantity < 0 and rows.investment_class is distinct from 'OPTIONS' then
                     'must be positive (only OPTIONS positions can be short)'
+                when abs(rows.quantity) not between rows.quantity_min and rows.quantity_max then format(
+                    '%s is too %s: expected %s', core.number_shown(rows.quantity),
+                    case when abs(rows.quantity) > rows.quantity_max then 'large' else 'small' end,
+                    rows.quantity_expected)
             end),
             (3, 'entry_date', case
                 when not rows.is_object then null
@@ -290,6 +346,10 @@ as $$
                 when rows.entry_date is null then format('''%s'' is not an ISO date (expected YYYY-MM-DD, e.g. 2025-01-06)', rows.entry_date_text)
                 when rows.entry_date > ops.today() then format('%s is in the future (today is %s)', rows.entry_date, ops.today())
                 when rows.entry_date > rows.expiry_date then format('%s is after the option''s expiry %s', rows.entry_date, rows.expiry_date)
+                when rows.entry_date < rows.calendar_start then format(
+                    '%s is before the first session of the %s calendar, %s: sessions are kept from %s on, '
+                    'so nothing earlier can be valued (expected a date on or after %s)',
+                    rows.entry_date, rows.calendar, rows.first_session, rows.calendar_start, rows.calendar_start)
             end),
             (4, 'entry_price', case
                 when not rows.is_object then null
@@ -297,6 +357,10 @@ as $$
                 when rows.entry_price is null then format('''%s'' is not a number (expected e.g. 91.44)', rows.entry_price_text)
                 when rows.entry_price < 0 then 'must not be negative'
                 when rows.entry_price = 0 then 'must be greater than 0'
+                when rows.entry_price not between rows.price_min and rows.price_max then format(
+                    '%s is too %s: expected %s', core.number_shown(rows.entry_price),
+                    case when rows.entry_price > rows.price_max then 'large' else 'small' end,
+                    rows.price_expected)
             end),
             (5, 'investment_class', case
                 when rows.class_text is not null and rows.investment_class is null then
@@ -313,6 +377,10 @@ as $$
                 when rows.exit_price is null then format('''%s'' is not a number (expected e.g. 101.5)', rows.exit_price_text)
                 when rows.exit_price < 0 then 'must not be negative'
                 when rows.exit_price = 0 then 'must be greater than 0'
+                when rows.exit_price not between rows.price_min and rows.price_max then format(
+                    '%s is too %s: expected %s', core.number_shown(rows.exit_price),
+                    case when rows.exit_price > rows.price_max then 'large' else 'small' end,
+                    rows.price_expected)
                 when rows.exit_date_text is null then 'given without exit_date'
             end)
         ) as checks (n, field, problem)

@@ -5,9 +5,11 @@
         delete_where="not ops.calendar_map_is_current('" ~ this.schema ~ "." ~ this.identifier ~ "')",
     )
 }}
--- Every calendar date between the window calendar's first and last session, mapped to the
--- first session on or after it (a weekend or a closure maps to the next session). Rebuilt only
--- when the calendar changed (ops.calendar_map_is_current compares sessions and bounds).
+-- Every calendar date from the start of the kept calendar (market.calendar_start(), on or
+-- before the first session: 2000-01-01 for XNYS, whose first session is 2000-01-03) to the
+-- last session, mapped to the first session on or after it (a weekend or a closure maps to the
+-- next session). Rebuilt only when the calendar changed (ops.calendar_map_is_current compares
+-- sessions and bounds).
 with trading_days as (
     select * from {{ ref('stg_market__trading_days') }}
 ),
@@ -26,7 +28,7 @@ calendar_sessions as (
 
 bounds as (
     select
-        min(session_date) as first_date,
+        least(min(session_date), market.calendar_start()) as first_date,
         max(session_date) as last_date
     from calendar_sessions
 ),

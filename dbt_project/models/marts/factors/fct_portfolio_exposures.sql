@@ -18,6 +18,10 @@
                         and refresh_window.mode <> 'portfolio'
                         and exists (select from ops.refresh_symbol_scope)
                 ))
+                and not exists (
+                    select from ops.refresh_excluded as excluded
+                    where excluded.portfolio_id = positions.portfolio_id
+                )
         ) as subjects",
         delete_where="target.portfolio_id = subjects.portfolio_id",
     )
@@ -67,6 +71,11 @@ symbol_scopes as (
     select * from {{ ref('stg_ops__refresh_symbol_scopes') }}
 ),
 
+-- portfolios left out of this run (a refresh isolating failing ones; empty otherwise)
+exclusions as (
+    select * from {{ ref('stg_ops__refresh_exclusions') }}
+),
+
 current_exposures as not materialized (
     select symbol_exposures.*
     from symbol_exposures
@@ -96,7 +105,12 @@ subject_portfolios as materialized (
     select positions_held_by_symbol.portfolio_id
     from positions_held_by_symbol
     -- an array of the symbols: estimated as a few, so the plan stays keyed for a small scope
-    where positions_held_by_symbol.symbol = any(array(select refitted_symbols.symbol from refitted_symbols))
+    where
+        positions_held_by_symbol.symbol = any(array(select refitted_symbols.symbol from refitted_symbols))
+        and not exists (
+            select from exclusions
+            where exclusions.portfolio_id = positions_held_by_symbol.portfolio_id
+        )
 ),
 
 -- the subject portfolios' positions only, resolved as in int_positions_resolved
