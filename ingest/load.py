@@ -1,7 +1,10 @@
 """Loading price rows: COPY into a staging table, validate set-based, one upsert.
 
 Every load is one transaction (a savepoint when the caller already holds one): a chunk is
-loaded whole or not at all, and loading the same rows again changes nothing.
+loaded whole or not at all, and loading the same rows again changes nothing. The input is
+streamed into the staging table in COPY chunks of at most ``CHUNK_ROWS`` rows as it is
+produced (a price file, a generator, a frame), so the loading process's memory does not grow
+with the input; the checks and the upsert then run once, set-based, on everything staged.
 
 - Invalid rows (not a finite positive close or adj_close, a date after the last closed
   session or not a trading day, a malformed symbol, a key given twice) go to
