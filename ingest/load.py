@@ -475,7 +475,7 @@ def load_rows(
     tuples, where ``line`` is the row's line in its source (named in errors); or a
     :class:`RowStream` such as a price file. Rows are COPY-ed into the staging table in
     chunks of at most ``chunk_rows`` as they come (an iterable is consumed lazily: memory does
-    not grow with the input); ``on_chunk(rows_so_far)`` is called after each chunk. The
+    not grow with the input); ``on_chunk(chunks_so_far)`` is called after each chunk. The
     checks and the upsert then run once, set-based, on everything staged, so the load stays
     all or nothing. ``last_closed`` is the last closed session: later dates are refused.
     ``strict`` refuses the whole input on any invalid row (raising :class:`LoadError` with

@@ -367,3 +367,25 @@ def test_the_date_pattern_accepts_exactly_the_real_dates(year: str) -> None:
         except ValueError:
             real = False
         assert (DATE.fullmatch(text) is not None) == real, text
+
+
+def test_switching_to_the_careful_reader_mid_file_keeps_physical_line_numbers(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "symbol,date,close\n"  # 1
+        "SPY,2025-01-06,1\nSPY,2025-01-07,2\n"  # 2-3: a plain chunk
+        "SPY,2025-01-08,3\n\n"  # 4, 5 (blank): the careful reader from line 4 on
+        '"VTV",2025-01-06,4\n'  # 6
+        '"VT\nV",2025-01-07,5\n'  # 7-8: a quoted line break
+        "VTV,2025-01-08,x\n"  # 9
+        "VTV,2025-01-10,6\n"  # 10
+    )
+    path = write(tmp_path, text)
+    with PriceCsv(path) as source:
+        chunks = list(source.copy_chunks(chunk_rows=2))
+        lines = [int(row.split(",")[0]) for c in chunks for row in str(c.data).splitlines()]
+        assert lines == [2, 3, 4, 6, 10]
+        assert [c.csv for c in chunks] == [True] * len(chunks)
+        assert chunks[0].columns == ("line", "symbol", "price_date", "close")
+        assert [(e.line, e.field) for e in source.problems.first] == [(7, "symbol"), (9, "close")]
