@@ -618,6 +618,36 @@ def _db_error(exc: psycopg.Error) -> FolioError:
     return FolioError(primary or str(exc).strip())
 
 
+WRITE_CHUNK = 5_000  # positions per statement of a portfolio write
+
+
+def write_portfolio(
+    conn: psycopg.Connection,
+    email: str,
+    name: str,
+    is_public: bool,
+    rows: list[PositionRow],
+    chunk: int = WRITE_CHUNK,
+) -> tuple[int, int]:
+    """Write a validated portfolio through core.import_portfolio (the first ``chunk``
+    positions) and core.add_positions (the rest, ``chunk`` at a time), in the caller's
+    transaction: all or nothing, and no statement carries more than ``chunk`` positions.
+    Returns (portfolio_id, statements)."""
+    found = conn.execute(
+        "select core.import_portfolio(%s, %s, %s, %s)",
+        [email, name, is_public, Jsonb([r.as_json() for r in rows[:chunk]])],
+    ).fetchone()
+    assert found is not None
+    portfolio_id, statements = found[0], 1
+    for start in range(chunk, len(rows), chunk):
+        conn.execute(
+            "select core.add_positions(%s, %s)",
+            [portfolio_id, Jsonb([r.as_json() for r in rows[start : start + chunk]])],
+        )
+        statements += 1
+    return portfolio_id, statements
+
+
 def portfolio_exists(conn: psycopg.Connection, email: str, name: str) -> int | None:
     row = conn.execute(
         "select p.portfolio_id from core.portfolios as p"
@@ -707,14 +737,9 @@ def import_portfolio(
             t1 = time.perf_counter()
             with connect(url) as conn:
                 try:
-                    found = conn.execute(
-                        "select core.import_portfolio(%s, %s, %s, %s)",
-                        [email, name, is_public, Jsonb([r.as_json() for r in rows])],
-                    ).fetchone()
+                    result.portfolio_id, _ = write_portfolio(conn, email, name, is_public, rows)
                 except psycopg.Error as exc:
                     raise _db_error(exc) from exc
-            assert found is not None
-            result.portfolio_id = found[0]
             timings["write"] = _ms(t1)
             heartbeat(ledger, run_id, {"portfolio_id": result.portfolio_id})
             if backfill:

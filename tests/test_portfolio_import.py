@@ -1214,3 +1214,27 @@ def test_sql_function_refuses_folded_symbols_and_keeps_its_message_small(
     assert len(message) < 10_000
     assert db_state(conn) == before
     assert conn.execute("select count(*) from core.portfolios").fetchone() == (0,)
+
+
+def test_a_large_portfolio_is_written_in_bounded_statements_all_or_nothing(
+    conn: psycopg.Connection,
+) -> None:
+    content = HEADER + "".join(f"S{i % 40:02d},{i + 1},2025-01-06,10\n" for i in range(2500))
+    rows = portfolio_io.parse_portfolio_csv(content.encode(), "big.csv")
+    with conn.transaction():
+        pid, statements = portfolio_io.write_portfolio(
+            conn, "big@example.com", "Big", False, rows, chunk=1000
+        )
+    assert statements == 3  # 1,000 + 1,000 + 500 positions
+    assert conn.execute(
+        "select count(*), sum(quantity) from core.positions where portfolio_id = %s", [pid]
+    ).fetchone() == (2500, sum(range(1, 2501)))
+    # A refusal by the database in the last statement leaves nothing of the earlier ones.
+    conn.execute("insert into market.symbols (symbol, kind) values ('ZPRIV', 'private')")
+    bad = portfolio_io.parse_portfolio_csv(
+        (content + "ZPRIV,1,2025-01-06,10\n").encode(), "bad.csv"
+    )
+    before = db_state(conn)
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="ZPRIV"), conn.transaction():
+        portfolio_io.write_portfolio(conn, "big@example.com", "Big 2", False, bad, chunk=1000)
+    assert db_state(conn) == before
