@@ -9,16 +9,27 @@ symbols to show it.
 
 The rows go into the database at ``url`` under symbols BENCH0000…, and are deleted after.
 
+A second part (``csv_run``) loads price CSV files of 100,000 and 1,000,000 rows the way
+``folio ingest prices --source csv`` does (``ingest.prices.ingest_prices``: the file streamed
+through ``PriceCsv`` into the staging table in bounded chunks, checked, upserted), each in
+its own child process, whose peak resident memory (``ru_maxrss`` from ``os.wait4``) is that
+of the loading process alone. Streaming means the peak is the same for both sizes.
+
     python -m bench.ingest_bench            # prints JSON
+    python -m bench.ingest_bench csv        # the CSV part only
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -138,7 +149,132 @@ def run(url: str | None = None, n_symbols: int = 500, years: int = 5, chunk_size
     }
 
 
+# ---------------------------------------------------------------------------- CSV files
+
+CSV_TARGET_ROWS_PER_S = 100_000
+CSV_TARGET_MEMORY_RATIO = 1.2  # peak memory at 1M rows / at 100k rows
+
+
+def write_csv(path: Path, dates: np.ndarray, rows: int, seed: int = 7) -> int:
+    """A price file of ``rows`` rows (symbols BENCH0000… × the sessions), written as it is
+    generated; returns its size in bytes."""
+    rng = np.random.default_rng(seed)
+    days = [d.isoformat() for d in dates]
+    written = 0
+    with path.open("w", encoding="utf-8") as out:
+        out.write("symbol,date,close,adj_close,volume\n")
+        symbol = 0
+        while written < rows:
+            n = min(len(days), rows - written)
+            closes = np.round(50 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, n))), 4)
+            volumes = rng.integers(100_000, 10_000_000, n)
+            name = f"{PREFIX}{symbol:04d}"
+            out.writelines(
+                f"{name},{d},{c},{c},{v}\n"
+                for d, c, v in zip(days[:n], closes, volumes, strict=True)
+            )
+            written += n
+            symbol += 1
+    return path.stat().st_size
+
+
+def _child_load(url: str, path: str) -> None:
+    """In the child process: load one file as `folio ingest prices --source csv` does."""
+    from ingest.prices import ingest_prices
+
+    t0 = time.perf_counter()
+    summary = ingest_prices(url=url, source="csv", paths=[Path(path)])
+    elapsed = time.perf_counter() - t0
+    print(
+        json.dumps(
+            {
+                "status": summary.status,
+                "rows_inserted": summary.rows_inserted,
+                "failures": summary.failures,
+                "load_s": round(elapsed, 3),
+            }
+        )
+    )
+
+
+def _load_in_child(url: str, path: Path) -> dict:
+    """Run the load in a child process; its own result and its peak RSS (os.wait4)."""
+    t0 = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bench.ingest_bench", "child-load", url, str(path)],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert child.stdout is not None
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    if child.returncode != 0:
+        raise RuntimeError(f"the CSV load child exited {child.returncode}")
+    result = json.loads(output)
+    if result["status"] != "succeeded":
+        raise RuntimeError(f"the CSV load did not succeed: {result}")
+    return {
+        **result,
+        "process_wall_s": round(wall, 3),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+    }
+
+
+def csv_run(url: str | None = None, sizes: tuple[int, ...] = (100_000, 1_000_000)) -> dict:
+    """Load price CSVs of each size (a fresh start each: the rows are deleted between)."""
+    url = url or config.database_url()
+    with psycopg.connect(url, autocommit=True) as conn:
+        dates, _ = _sessions(conn, 5)
+    by_rows = []
+    with tempfile.TemporaryDirectory(prefix="folio_bench_csv_") as tmp:
+        for rows in sizes:
+            path = Path(tmp) / f"prices_{rows}.csv"
+            size = write_csv(path, dates, rows)
+            with psycopg.connect(url, autocommit=True) as conn:
+                _cleanup(conn)
+            try:
+                result = _load_in_child(url, path)
+            finally:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    _cleanup(conn)
+            path.unlink()
+            if result["rows_inserted"] != rows:
+                raise RuntimeError(f"loaded {result['rows_inserted']} of {rows} rows")
+            by_rows.append(
+                {
+                    "rows": rows,
+                    "file_mb": round(size / 2**20, 1),
+                    "load_s": result["load_s"],
+                    "rows_per_s": round(rows / result["load_s"]),
+                    "process_wall_s": result["process_wall_s"],
+                    "peak_rss_mb": result["peak_rss_mb"],
+                }
+            )
+    small, large = by_rows[0], by_rows[-1]
+    return {
+        "benchmark": "ingest_prices_csv",
+        "by_rows": by_rows,
+        "rows_per_s": large["rows_per_s"],
+        "peak_rss_ratio": round(large["peak_rss_mb"] / small["peak_rss_mb"], 3),
+        "targets": {
+            "rows_per_s": CSV_TARGET_ROWS_PER_S,
+            "peak_rss_ratio_max": CSV_TARGET_MEMORY_RATIO,
+        },
+        "note": "`folio ingest prices --source csv` (ingest_prices) in a child process per file;"
+        " rows/s = rows / the load's own time (interpreter start-up excluded); peak RSS of"
+        " the child (os.wait4), Python and its libraries included",
+    }
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["child-load"]:
+        _child_load(sys.argv[2], sys.argv[3])
+        sys.exit(0)
+    if sys.argv[1:2] == ["csv"]:
+        print(json.dumps(csv_run(), indent=2, default=str))
+        sys.exit(0)
     kwargs = {}
     for arg in sys.argv[1:]:
         key, _, value = arg.partition("=")

@@ -215,6 +215,30 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         True,
         "ms",
     )
+    csv_sizes = _get(sc, "e", "csv", "by_rows") or []
+    add(
+        "e_csv_rows_per_s",
+        f"price CSV load ({csv_sizes[-1]['rows']:,} rows): >= 100,000 rows/s"
+        if csv_sizes
+        else "price CSV load: >= 100,000 rows/s",
+        _get(sc, "e", "csv", "rows_per_s"),
+        100_000,
+        False,
+        "rows/s",
+        scaled=False,
+    )
+    add(
+        "e_csv_memory",
+        "price CSV load: peak memory the same for 100k and 1M rows (ratio <= 1.2)"
+        if not csv_sizes or csv_sizes[-1]["rows"] == 1_000_000
+        else f"price CSV load: peak memory the same for {csv_sizes[0]['rows']:,} and"
+        f" {csv_sizes[-1]['rows']:,} rows (ratio <= 1.2)",
+        _get(sc, "e", "csv", "peak_rss_ratio"),
+        1.2,
+        True,
+        "x",
+        scaled=False,
+    )
     add(
         "f_p99",
         "reads: p99 < 5 ms at 32 clients during a refresh (paced clients)",
@@ -341,6 +365,17 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
                 "–",
             )
         )
+        for size in _get(e, "csv", "by_rows") or []:
+            rows.append(
+                (
+                    f"e. price CSV load, {size['rows']:,} rows ({size['file_mb']} MB)",
+                    f"{fmt_stats(size['load_ms'])}; {size['rows_per_s']['median']:,.0f} rows/s;"
+                    f" peak RSS {size['peak_rss_mb']['median']} MB (loading process)",
+                    "–",
+                    "–",
+                    "–",
+                )
+            )
     if "f" in sc:
         f = sc["f"]
         for ph in ("paced", "saturated"):

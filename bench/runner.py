@@ -59,7 +59,7 @@ SCENARIO_TITLES = {
     "b": "nightly incremental refresh after one new session",
     "c": "full chart-cache rebuild (every portfolio x every period)",
     "d": "full rebuild of all history",
-    "e": "price ingest, 500 symbols x 5 years",
+    "e": "price ingest: 500 symbols x 5 years from frames; 100k and 1M-row price CSVs",
     "f": "read latency at 32 clients during a full refresh",
     "g": "cost growth: full refresh vs portfolios and vs years",
 }
@@ -87,13 +87,25 @@ class Plan:
     orm_users: int  # users the ORM baseline processes (then extrapolated)
     check_sample: int  # portfolios whose snapshots are compared row by row
     ingest: tuple[int, int]  # symbols, years
+    ingest_csv_rows: tuple[int, int] = (100_000, 1_000_000)  # price CSV sizes (scenario e)
     read_clients: int = 32
     read_max_s: float = 900.0
     read_idle_s: float = 10.0
 
 
 PLANS: dict[str, Plan] = {
-    "quick": Plan("tiny", (20, 50), (1, 2), 20, 2, 50, (20, 1), read_max_s=20, read_idle_s=2),
+    "quick": Plan(
+        "tiny",
+        (20, 50),
+        (1, 2),
+        20,
+        2,
+        50,
+        (20, 1),
+        ingest_csv_rows=(10_000, 100_000),
+        read_max_s=20,
+        read_idle_s=2,
+    ),
     "small": Plan("small", (300, 1_000), (1, 2, 5), 300, 3, 300, (500, 5)),
     "medium": Plan("medium", (1_000, 10_000), (1, 2, 5), 1_000, 3, 300, (500, 5)),
     "large": Plan("large", (1_000, 10_000, 100_000), (1, 2, 5), 1_000, 3, 300, (500, 5)),
@@ -953,12 +965,16 @@ class Runner:
             ],
         }
         self._template = with_retry(lambda: _models_template(self.server, self.log), self.log)
-        main = self.dataset(**self._main_overrides())
-        self.results["meta"]["main_dataset"] = main.label
+        # The main dataset (minutes to build at 10k portfolios) only when a scenario uses it:
+        # `--only e` needs none.
+        main: Dataset | None = None
+        if {"a", "b", "c", "d", "f", "g"} & set(self.o.only):
+            main = self.dataset(**self._main_overrides())
+            self.results["meta"]["main_dataset"] = main.label
         self.save()
 
         needs_main = {"a", "b", "c", "d", "f"} & set(self.o.only)
-        if needs_main:
+        if needs_main and main is not None:
             with self.server.clone(main.dbname, "main") as url:
                 self.scenario("d", lambda: self.full_rebuild(url, main))
                 self.scenario("c", lambda: self.chart_rebuild(url, main))
@@ -968,7 +984,8 @@ class Runner:
                 self.scenario("b", lambda: self.nightly(url, main))
                 self.scenario("a", lambda: self.onboarding(url))
         self.scenario("e", self.ingest)
-        self.scenario("g", lambda: self.growth(main))
+        if main is not None:
+            self.scenario("g", lambda: self.growth(main))
         self.results["meta"]["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         self.results["meta"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
         from bench import report
@@ -1227,7 +1244,39 @@ class Runner:
             for i in range(self.repeat):
                 runs.append(ingest_bench.run(url, n_symbols=n_symbols, years=years))
                 self.log(f"  ingest {i + 1}/{self.repeat}: {runs[-1]['first_load_s']:.1f} s")
+            csv_runs = []
+            for i in range(self.repeat):
+                csv_runs.append(ingest_bench.csv_run(url, sizes=self.plan.ingest_csv_rows))
+                self.log(
+                    f"  ingest csv {i + 1}/{self.repeat}: "
+                    + ", ".join(
+                        f"{r['rows']:,} rows {r['load_s']:.1f} s {r['peak_rss_mb']} MB"
+                        for r in csv_runs[-1]["by_rows"]
+                    )
+                )
+        csv_by_rows = []
+        for k, size in enumerate(self.plan.ingest_csv_rows):
+            per_run = [r["by_rows"][k] for r in csv_runs]
+            csv_by_rows.append(
+                {
+                    "rows": size,
+                    "file_mb": per_run[0]["file_mb"],
+                    "load_ms": summarize([_ms(r["load_s"]) for r in per_run]),
+                    "rows_per_s": summarize([r["rows_per_s"] for r in per_run]),
+                    "peak_rss_mb": summarize([r["peak_rss_mb"] for r in per_run]),
+                }
+            )
         return {
+            "csv": {
+                "by_rows": csv_by_rows,
+                "rows_per_s": csv_by_rows[-1]["rows_per_s"]["median"],
+                "peak_rss_ratio": round(
+                    csv_by_rows[-1]["peak_rss_mb"]["median"]
+                    / csv_by_rows[0]["peak_rss_mb"]["median"],
+                    3,
+                ),
+                "note": csv_runs[0]["note"],
+            },
             "symbols": n_symbols,
             "years": years,
             "rows": runs[0]["rows"],

@@ -19,24 +19,25 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import difflib
+import heapq
 import io
 import json
 import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from foliodb import bounds, clock, occ
 from foliodb.db import connect
-from foliodb.errors import FolioError
+from foliodb.errors import FolioError, odd_character, shown
 
 log = logging.getLogger(__name__)
 
@@ -99,17 +100,49 @@ class Issue:
 
 
 class ValidationError(FolioError):
-    """An input file with problems; nothing was written."""
+    """An input file with problems; nothing was written. ``issues`` holds the first
+    MAX_SHOWN by line, ``total`` counts them all."""
 
-    def __init__(self, source: str, issues: list[Issue]):
+    def __init__(self, source: str, issues: list[Issue], total: int | None = None):
         self.source = source
-        self.issues = issues
-        n = len(issues)
-        lines = [f"  {issue}" for issue in issues[:MAX_SHOWN]]
-        if n > MAX_SHOWN:
-            lines.append(f"  … and {n - MAX_SHOWN} more")
+        self.issues = issues[:MAX_SHOWN]
+        self.total = n = total if total is not None else len(issues)
+        lines = [f"  {issue}" for issue in self.issues]
+        if n > len(self.issues):
+            lines.append(f"  … and {n - len(self.issues):,} more")
         plural = "s" if n > 1 else ""
-        super().__init__(f"{source}: {n} problem{plural}, nothing written:\n" + "\n".join(lines))
+        super().__init__(f"{source}: {n:,} problem{plural}, nothing written:\n" + "\n".join(lines))
+
+
+class Issues:
+    """The problems of a file as it streams: the MAX_SHOWN with the lowest line numbers are
+    kept (in a heap), the others only counted, so memory does not grow with bad rows."""
+
+    def __init__(self, limit: int = MAX_SHOWN) -> None:
+        self.limit = limit
+        self.total = 0
+        self._heap: list[tuple[int, int, Issue]] = []  # (-line, -arrival, issue): max-heap
+
+    def append(self, issue: Issue) -> None:
+        self.total += 1
+        key = (-(issue.line or 0), -self.total, issue)
+        if len(self._heap) < self.limit:
+            heapq.heappush(self._heap, key)
+        elif key[:2] > self._heap[0][:2]:  # earlier than the latest kept one
+            heapq.heapreplace(self._heap, key)
+
+    def extend(self, issues: Iterable[Issue]) -> None:
+        for issue in issues:
+            self.append(issue)
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def first(self) -> list[Issue]:
+        return [item[2] for item in sorted(self._heap, key=lambda item: item[:2], reverse=True)]
+
+    def error(self, source: str) -> ValidationError:
+        return ValidationError(source, self.first(), self.total)
 
 
 @dataclass(frozen=True)
@@ -150,25 +183,33 @@ def today() -> dt.date:
 # ---------------------------------------------------------------------------- reading files
 
 
-def read_csv_records(data: bytes, source: str) -> list[tuple[int, list[str]]]:
-    """(line number, fields) of each non-blank record; a BOM is dropped, UTF-8 required."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ValidationError(
-            source,
-            [
-                Issue(
-                    line,
-                    None,
-                    f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as CSV UTF-8",
-                )
-            ],
-        ) from exc
+def iter_csv_records(stream: BinaryIO, source: str) -> Iterator[tuple[int, list[str]]]:
+    """(physical line where it starts, fields) of each non-blank record, read from a byte
+    stream line by line (a BOM is dropped, UTF-8 required): a quoted value may span lines
+    and keeps its line break (refused later as a bad value), and later records keep their
+    physical line numbers."""
+
+    def lines() -> Iterator[str]:
+        for number, data in enumerate(stream, start=1):
+            if number == 1 and data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]
+            try:
+                yield data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValidationError(
+                    source,
+                    [
+                        Issue(
+                            number,
+                            None,
+                            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as "
+                            "CSV UTF-8",
+                        )
+                    ],
+                ) from exc
+
     # skipinitialspace: `VUG, "1,355"` is a quoted value after a space, as spreadsheets write it.
-    reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
-    records: list[tuple[int, list[str]]] = []
+    reader = csv.reader(lines(), skipinitialspace=True)
     previous_end = 0
     try:
         for record in reader:
@@ -176,12 +217,31 @@ def read_csv_records(data: bytes, source: str) -> list[tuple[int, list[str]]]:
             previous_end = reader.line_num
             if all(not value.strip() for value in record):
                 continue  # blank line, or a line of empty fields
-            records.append((start, record))
+            yield start, record
     except csv.Error as exc:
         raise ValidationError(
             source, [Issue(reader.line_num, None, f"unreadable CSV: {exc}")]
         ) from exc
-    return records
+
+
+def read_csv_records(data: bytes, source: str) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of each non-blank record of a small file held in memory."""
+    return list(iter_csv_records(io.BytesIO(data), source))
+
+
+def control_character_issues(
+    line: int | None, values: Mapping[str, str], free_text: frozenset[str] = frozenset()
+) -> list[Issue]:
+    """NUL and other control characters, each named with its field. Free-text fields (notes)
+    may hold tabs and line breaks; no field may hold NUL or other control characters."""
+    issues = []
+    for name, value in values.items():
+        text = value.replace("\t", "").replace("\n", "").replace("\r", "")
+        probe = text if name in free_text else value
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in probe):
+            odd = odd_character(probe) or "a control character"
+            issues.append(Issue(line, name, f"{shown(value)} contains {odd}: expected plain text"))
+    return issues
 
 
 def _canonical(name: str) -> str:
@@ -206,7 +266,7 @@ def map_header(header: list[str], line: int, columns: tuple[str, ...], required:
             Issue(
                 line,
                 None,
-                f"the header is one column {header[0].strip()!r}: separate fields with commas, "
+                f"the header is one column {shown(header[0].strip())}: separate fields with commas, "
                 "not semicolons",
             )
         )
@@ -221,7 +281,7 @@ def map_header(header: list[str], line: int, columns: tuple[str, ...], required:
                 Issue(
                     line,
                     name,
-                    f"duplicate column: {name!r} is both column {mapping[name] + 1} and "
+                    f"duplicate column: {shown(name)} is both column {mapping[name] + 1} and "
                     f"column {idx + 1}",
                 )
             )
@@ -233,7 +293,8 @@ def map_header(header: list[str], line: int, columns: tuple[str, ...], required:
                 Issue(
                     line,
                     name,
-                    f"unknown column {raw.strip()!r}{did_you_mean} (expected {', '.join(columns)})",
+                    f"unknown column {shown(raw.strip())}{did_you_mean} "
+                    f"(expected {', '.join(columns)})",
                 )
             )
             continue
@@ -249,10 +310,16 @@ def map_header(header: list[str], line: int, columns: tuple[str, ...], required:
 # ---------------------------------------------------------------------------- field parsers
 
 
+def _ascii_upper(text: str) -> str:
+    """Upper-cased when ASCII; anything else is left as typed (and refused as such)."""
+    return text.upper() if text.isascii() else text
+
+
 def parse_number(text: str) -> Decimal | None:
-    """'1,355' → 1355, '-.5' → -0.5; None when it is not a plain number."""
+    """'1,355' → 1355, '-.5' → -0.5; None when it is not a plain number (ASCII digits only:
+    '１２３', '٣' and '1_000', which Decimal would take, are not)."""
     text = text.strip()
-    if not NUMBER.match(text):
+    if not NUMBER.fullmatch(text):
         return None
     try:
         return Decimal(text.replace(",", ""))
@@ -262,7 +329,7 @@ def parse_number(text: str) -> Decimal | None:
 
 def parse_date(text: str) -> dt.date | None:
     text = text.strip()
-    if not ISO_DATE.match(text):
+    if not ISO_DATE.fullmatch(text):
         return None
     try:
         return dt.date.fromisoformat(text)
@@ -273,10 +340,12 @@ def parse_date(text: str) -> dt.date | None:
 def _number_problem(text: str, example: str) -> str:
     if re.match(r"^[+-]?[0-9]+(,[0-9]+)+(\.[0-9]+)?$", text):
         return (
-            f"{text!r} is not a number: commas must separate groups of three digits "
+            f"{shown(text)} is not a number: commas must separate groups of three digits "
             f"(1,355), and '.' marks decimals"
         )
-    return f"{text!r} is not a number (expected e.g. {example})"
+    odd = odd_character(text)
+    digits = f"; it contains {odd}, and numbers are written with ASCII digits 0-9" if odd else ""
+    return f"{shown(text)} is not a number (expected e.g. {example}){digits}"
 
 
 class _Row:
@@ -321,7 +390,7 @@ class _Row:
         value = parse_date(text)
         if value is None:
             self.problem(
-                name, f"{text!r} is not an ISO date (expected YYYY-MM-DD, e.g. 2025-01-06)"
+                name, f"{shown(text)} is not an ISO date (expected YYYY-MM-DD, e.g. 2025-01-06)"
             )
         elif value > on:
             self.problem(name, f"{value} is in the future (today is {on})")
@@ -346,32 +415,43 @@ def validate_position(
     issues: list[Issue] = []
     row = _Row(line, values, issues, absent)
 
-    class_text = row.text("investment_class").upper()
+    # Case folding only after the text is known to be ASCII: Python (and PostgreSQL) upper-case
+    # 'ſ' (U+017F) to 'S' and 'ı' to 'I', so 'ſpy' would silently become SPY.
+    class_text = _ascii_upper(row.text("investment_class"))
     investment_class: str | None = class_text or "PUBLIC"
     if investment_class not in CLASSES:
         hint = suggest(class_text, CLASSES)
         did_you_mean = f"; did you mean {hint}?" if hint else ""
+        odd = odd_character(class_text)
         row.problem(
             "investment_class",
-            f"{class_text!r} is not an investment class (expected PUBLIC, OPTIONS or "
-            f"PRIVATE){did_you_mean}",
+            f"{shown(class_text)} is not an investment class (expected PUBLIC, OPTIONS or "
+            f"PRIVATE){did_you_mean}" + (f"; it contains {odd}" if odd else ""),
         )
         investment_class = None
 
-    symbol = row.text("symbol").upper()
+    symbol = _ascii_upper(row.text("symbol"))
     contract: occ.OccContract | None = None
     if not symbol:
         row.problem("symbol", "required: a ticker, an OCC option symbol or a private asset id")
+    elif not symbol.isascii() or len(symbol) > 32:
+        odd = odd_character(symbol)
+        why = f"it contains {odd}" if odd else "it is longer than 32 characters"
+        row.problem(
+            "symbol",
+            f"{shown(symbol)} is not a valid symbol: {why} (expected ASCII letters, digits and "
+            ". _ = ^ / -, at most 32 characters)",
+        )
     elif investment_class == "OPTIONS":
         try:
             contract = occ.parse(symbol)
             symbol = contract.symbol
         except occ.OccError as exc:
             row.problem("symbol", str(exc))
-    elif not SYMBOL_FORMAT.match(symbol):
+    elif not SYMBOL_FORMAT.fullmatch(symbol):
         row.problem(
             "symbol",
-            f"{symbol!r} is not a valid symbol (letters, digits and . _ = ^ / -, at most 32 "
+            f"{shown(symbol)} is not a valid symbol (letters, digits and . _ = ^ / -, at most 32 "
             "characters)",
         )
     elif investment_class == "PUBLIC" and occ.looks_like_occ(symbol):
@@ -442,31 +522,38 @@ def validate_position(
 def parse_portfolio_csv(
     source: str | Path | bytes, name: str | None = None, on: dt.date | None = None
 ) -> list[PositionRow]:
-    """Validate a whole portfolio file; raise ValidationError listing every problem."""
+    """Validate a whole portfolio file; raise ValidationError listing its problems (the
+    first MAX_SHOWN by line, and how many there are). A file is read as a stream of
+    records, never decoded or listed whole."""
     if isinstance(source, bytes):
-        data, label = source, name or "<data>"
-    else:
-        path = Path(source)
-        label = name or str(path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise FolioError(f"cannot read {path}: {exc.strerror}") from exc
-    records = read_csv_records(data, label)
+        return _parse_records(io.BytesIO(source), name or "<data>", on)
+    path = Path(source)
+    label = name or str(path)
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        raise FolioError(f"cannot read {path}: {exc.strerror}") from exc
+    with stream:
+        return _parse_records(stream, label, on)
+
+
+def _parse_records(stream: BinaryIO, label: str, on: dt.date | None) -> list[PositionRow]:
+    records = iter_csv_records(stream, label)
     expected = ",".join(COLUMNS)
-    if not records:
+    first = next(records, None)
+    if first is None:
         raise ValidationError(
             label, [Issue(1, None, f"the file is empty: expected a header line {expected}")]
         )
-    header_line, header = records[0]
-    mapping, issues = map_header(header, header_line, COLUMNS, REQUIRED)
+    header_line, header = first
+    mapping, header_issues = map_header(header, header_line, COLUMNS, REQUIRED)
+    issues = Issues()
+    issues.extend(header_issues)
     absent = frozenset(c for c in REQUIRED if c not in mapping)
-    if len(records) == 1:
-        issues.append(
-            Issue(header_line, None, "no positions: the file has a header but no data rows")
-        )
     rows: list[PositionRow] = []
-    for line, record in records[1:]:
+    any_record = False
+    for line, record in records:
+        any_record = True
         if len(record) > len(header) and any(v.strip() for v in record[len(header) :]):
             issues.append(
                 Issue(
@@ -478,13 +565,21 @@ def parse_portfolio_csv(
             )
             continue
         values = {col: record[idx] if idx < len(record) else "" for col, idx in mapping.items()}
+        odd = control_character_issues(line, values, free_text=frozenset({"notes"}))
+        if odd:
+            issues.extend(odd)
+            continue
         row, row_issues = validate_position(values, line, on, absent)
-        issues += row_issues
+        issues.extend(row_issues)
         if row:
             rows.append(row)
-    issues += _cross_row_issues(rows)
+    if not any_record:
+        issues.append(
+            Issue(header_line, None, "no positions: the file has a header but no data rows")
+        )
+    issues.extend(_cross_row_issues(rows))
     if issues:
-        raise ValidationError(label, sorted(issues, key=lambda i: i.line or 0))
+        raise issues.error(label)
     return rows
 
 
@@ -531,6 +626,36 @@ def _db_error(exc: psycopg.Error) -> FolioError:
     """A refusal by the database as an error a person can act on."""
     primary = exc.diag.message_primary if exc.diag else None
     return FolioError(primary or str(exc).strip())
+
+
+WRITE_CHUNK = 5_000  # positions per statement of a portfolio write
+
+
+def write_portfolio(
+    conn: psycopg.Connection,
+    email: str,
+    name: str,
+    is_public: bool,
+    rows: list[PositionRow],
+    chunk: int = WRITE_CHUNK,
+) -> tuple[int, int]:
+    """Write a validated portfolio through core.import_portfolio (the first ``chunk``
+    positions) and core.add_positions (the rest, ``chunk`` at a time), in the caller's
+    transaction: all or nothing, and no statement carries more than ``chunk`` positions.
+    Returns (portfolio_id, statements)."""
+    found = conn.execute(
+        "select core.import_portfolio(%s, %s, %s, %s)",
+        [email, name, is_public, Jsonb([r.as_json() for r in rows[:chunk]])],
+    ).fetchone()
+    assert found is not None
+    portfolio_id, statements = found[0], 1
+    for start in range(chunk, len(rows), chunk):
+        conn.execute(
+            "select core.add_positions(%s, %s)",
+            [portfolio_id, Jsonb([r.as_json() for r in rows[start : start + chunk]])],
+        )
+        statements += 1
+    return portfolio_id, statements
 
 
 def portfolio_exists(conn: psycopg.Connection, email: str, name: str) -> int | None:
@@ -650,14 +775,9 @@ def import_portfolio(
             if existing is None:
                 with connect(url) as conn:
                     try:
-                        found = conn.execute(
-                            "select core.import_portfolio(%s, %s, %s, %s)",
-                            [email, name, is_public, Jsonb(positions_json)],
-                        ).fetchone()
+                        result.portfolio_id, _ = write_portfolio(conn, email, name, is_public, rows)
                     except psycopg.Error as exc:
                         raise _db_error(exc) from exc
-                assert found is not None
-                result.portfolio_id = found[0]
             timings["write"] = _ms(t1)
             heartbeat(ledger, run_id, {"portfolio_id": result.portfolio_id, "refresh": "pending"})
             if backfill:

@@ -1,7 +1,10 @@
 """Loading price rows: COPY into a staging table, validate set-based, one upsert.
 
 Every load is one transaction (a savepoint when the caller already holds one): a chunk is
-loaded whole or not at all, and loading the same rows again changes nothing.
+loaded whole or not at all, and loading the same rows again changes nothing. The input is
+streamed into the staging table in COPY chunks of at most ``CHUNK_ROWS`` rows as it is
+produced (a price file, a generator, a frame), so the loading process's memory does not grow
+with the input; the checks and the upsert then run once, set-based, on everything staged.
 
 - Invalid rows (not a finite positive close or adj_close, a date after the last closed
   session or not a trading day, a malformed symbol, a key given twice) go to
@@ -15,19 +18,24 @@ loaded whole or not at all, and loading the same rows again changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 import psycopg
+from psycopg import sql
 
-from foliodb.errors import FolioError
+from foliodb.errors import FolioError, shown
 
 SOURCES = ("yfinance", "csv", "demo", "manual")
 COLUMNS = ("symbol", "price_date", "close", "adj_close", "volume")
-MAX_REPORTED_ERRORS = 20
+MAX_REPORTED_ERRORS = 50  # problems named in one error; the rest are counted
+# Rows per COPY write: what the loading process holds at once, whatever the input's size.
+CHUNK_ROWS = 20_000
 
 STAGE_DDL = """
 create temp table if not exists ingest_stage (
@@ -317,6 +325,7 @@ class LoadResult:
     unchanged: int = 0
     quarantined: int = 0
     flagged: int = 0
+    copied_chunks: int = 0  # COPY writes: the input was staged in this many bounded chunks
     dirty: dict[str, str] = field(default_factory=dict)
     symbols: set[str] = field(default_factory=set)
 
@@ -327,6 +336,7 @@ class LoadResult:
         self.unchanged += other.unchanged
         self.quarantined += other.quarantined
         self.flagged += other.flagged
+        self.copied_chunks += other.copied_chunks
         for symbol, from_date in other.dirty.items():
             self.dirty[symbol] = min(from_date, self.dirty.get(symbol, from_date))
         self.symbols |= other.symbols
@@ -352,11 +362,54 @@ class LoadError(FolioError):
 
     def __init__(self, origin: str, errors: list[RowError], total: int | None = None) -> None:
         self.origin = origin
-        self.errors = errors
-        total = total if total is not None else len(errors)
-        shown = "\n".join(f"  {e}" for e in errors)
-        more = f"\n  … and {total - len(errors)} more" if total > len(errors) else ""
-        super().__init__(f"{origin}: {total} error(s), nothing loaded from it:\n{shown}{more}")
+        self.errors = errors[:MAX_REPORTED_ERRORS]
+        self.total = total if total is not None else len(errors)
+        listed = "\n".join(f"  {e}" for e in self.errors)
+        left = self.total - len(self.errors)
+        more = f"\n  … and {left:,} more" if left > 0 else ""
+        super().__init__(
+            f"{origin}: {self.total:,} error(s), nothing loaded from it:\n{listed}{more}"
+        )
+
+
+class Problems:
+    """Problems found while streaming: the first ``limit`` kept, the others only counted, so
+    a file with a million bad rows costs no more memory than one with fifty."""
+
+    def __init__(self, limit: int = MAX_REPORTED_ERRORS) -> None:
+        self.limit = limit
+        self.first: list[RowError] = []
+        self.total = 0
+
+    def add(self, error: RowError) -> None:
+        self.total += 1
+        if len(self.first) < self.limit:
+            self.first.append(error)
+
+
+@dataclass(frozen=True)
+class CopyChunk:
+    """A bounded piece of input for the staging table: ``rows`` rows of COPY data whose
+    columns (ingest_stage's names, in the data's order) are ``columns``; CSV format when
+    ``csv`` (an empty field is NULL), else COPY text format (``\\N`` is NULL)."""
+
+    columns: tuple[str, ...]
+    data: str | bytes
+    rows: int
+    csv: bool = False
+
+
+STAGE_COLUMNS = ("line", "symbol", "price_date", "close", "adj_close", "volume")
+
+
+class RowStream(Protocol):
+    """A source that streams its rows as :class:`CopyChunk` s of at most ``chunk_rows`` rows
+    (ingest.providers.csvfile.PriceCsv). Rows it could not read are in ``problems``, which is
+    complete once the chunks are exhausted."""
+
+    problems: Problems
+
+    def copy_chunks(self, chunk_rows: int = CHUNK_ROWS) -> Iterator[CopyChunk]: ...
 
 
 def _copy_text(value: object) -> str:
@@ -399,47 +452,101 @@ def _frame_to_copy(frame: pd.DataFrame, first_line: int) -> bytes:
     return ("\n".join(map("\t".join, zip(*columns, strict=True))) + "\n").encode()
 
 
+def _tuple_chunks(rows: Iterable[tuple], chunk_rows: int) -> Iterator[CopyChunk]:
+    """(line, symbol, price_date, close, adj_close, volume) tuples as COPY text chunks."""
+    buffer: list[str] = []
+    for row in rows:
+        buffer.append("\t".join(_copy_text(v) for v in row) + "\n")
+        if len(buffer) >= chunk_rows:
+            yield CopyChunk(STAGE_COLUMNS, "".join(buffer), len(buffer))
+            buffer.clear()
+    if buffer:
+        yield CopyChunk(STAGE_COLUMNS, "".join(buffer), len(buffer))
+
+
+def _frame_chunks(frame: pd.DataFrame, chunk_rows: int) -> Iterator[CopyChunk]:
+    for start in range(0, len(frame), chunk_rows):
+        piece = frame.iloc[start : start + chunk_rows]
+        yield CopyChunk(STAGE_COLUMNS, _frame_to_copy(piece, start + 1), len(piece))
+
+
+def _copy_all(cur: psycopg.Cursor, chunks: Iterable[CopyChunk], result: LoadResult, on_chunk):
+    """Write the chunks into ingest_stage as they come; one COPY per run of chunks of the
+    same shape (a file switching from its fast path to its careful one needs two)."""
+    with contextlib.ExitStack() as stack:
+        shape: tuple | None = None
+        copy = None
+        for chunk in chunks:
+            if (chunk.columns, chunk.csv) != shape:
+                stack.close()
+                shape = (chunk.columns, chunk.csv)
+                statement = sql.SQL("copy ingest_stage ({}) from stdin{}").format(
+                    sql.SQL(", ").join(map(sql.Identifier, chunk.columns)),
+                    sql.SQL(" (format csv)" if chunk.csv else ""),
+                )
+                copy = stack.enter_context(cur.copy(statement))
+            assert copy is not None
+            copy.write(chunk.data)
+            result.copied_chunks += 1
+            if on_chunk is not None:
+                on_chunk(result.copied_chunks)
+
+
 def load_rows(
     conn: psycopg.Connection,
-    rows: Iterable[tuple] | pd.DataFrame,
+    rows: Iterable[tuple] | pd.DataFrame | RowStream,
     source: str,
     *,
     last_closed: object,
     run_id: int | None = None,
     strict: bool = False,
     origin: str = "input",
+    chunk_rows: int = CHUNK_ROWS,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> LoadResult:
     """Load price rows in one transaction: COPY → validate → quarantine → one upsert.
 
     ``rows`` is a long DataFrame with columns symbol, price_date, close and optionally
-    adj_close, volume — or an iterable of (line, symbol, price_date, close, adj_close, volume)
-    tuples, where ``line`` is the row's line in its source (named in errors). ``last_closed``
-    is the last closed session: later dates are refused. ``strict`` refuses the whole input
-    on any invalid row (raising :class:`LoadError`) instead of quarantining it.
+    adj_close, volume; or an iterable of (line, symbol, price_date, close, adj_close, volume)
+    tuples, where ``line`` is the row's line in its source (named in errors); or a
+    :class:`RowStream` such as a price file. Rows are COPY-ed into the staging table in
+    chunks of at most ``chunk_rows`` as they come (an iterable is consumed lazily: memory does
+    not grow with the input); ``on_chunk(chunks_so_far)`` is called after each chunk. The
+    checks and the upsert then run once, set-based, on everything staged, so the load stays
+    all or nothing. ``last_closed`` is the last closed session: later dates are refused.
+    ``strict`` refuses the whole input on any invalid row (raising :class:`LoadError` with
+    the first problems by line and their count, the stream's own included) instead of
+    quarantining it.
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
+    if chunk_rows < 1:
+        raise ValueError("chunk_rows must be at least 1")
+    stream = rows if hasattr(rows, "copy_chunks") else None
+    chunks: Iterable[CopyChunk]
+    if stream is not None:
+        chunks = stream.copy_chunks(chunk_rows)  # type: ignore[union-attr]
+    elif isinstance(rows, pd.DataFrame):
+        chunks = _frame_chunks(rows, chunk_rows)
+    else:
+        chunks = _tuple_chunks(rows, chunk_rows)  # type: ignore[arg-type]
     result = LoadResult()
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(STAGE_DDL)
         cur.execute("truncate ingest_stage")
         cur.execute("drop table if exists ingest_problems")
         cur.execute("drop table if exists ingest_valid")
-        with cur.copy(
-            "copy ingest_stage (line, symbol, price_date, close, adj_close, volume) from stdin"
-        ) as copy:
-            if isinstance(rows, pd.DataFrame):
-                copy.write(_frame_to_copy(rows, 1))
-            else:
-                for row in rows:
-                    copy.write("\t".join(_copy_text(v) for v in row) + "\n")
+        _copy_all(cur, chunks, result, on_chunk)
         result.staged = cur.execute("select count(*) from ingest_stage").fetchone()[0]
+        read_problems = stream.problems if stream is not None else Problems()  # type: ignore[union-attr]
+        if strict and result.staged == 0 and read_problems.total:
+            raise LoadError(origin, read_problems.first, read_problems.total)
         if result.staged == 0:
             return result
         cur.execute(CHECK_SQL, {"last_closed": last_closed})
         bad = cur.execute("select count(*) from ingest_problems").fetchone()[0]
         if strict:
-            if bad:
+            if bad or read_problems.total:
                 rows_ = cur.execute(
                     """
                     select line, problem_field, expected, symbol, price_date,
@@ -450,8 +557,9 @@ def load_rows(
                     """,
                     [MAX_REPORTED_ERRORS],
                 ).fetchall()
-                errors = [_row_error(origin, r) for r in rows_]
-                raise LoadError(origin, errors, bad)
+                errors = [_row_error(origin, r) for r in rows_] + read_problems.first
+                errors.sort(key=lambda e: e.line)
+                raise LoadError(origin, errors, bad + read_problems.total)
         elif bad:
             cur.execute(QUARANTINE_SQL, {"run_id": run_id, "source": source})
             result.quarantined = cur.rowcount
@@ -469,7 +577,7 @@ def load_rows(
 def _row_error(origin: str, row: tuple) -> RowError:
     line, field_, expected, symbol, price_date, close, adj_close, volume = row
     got = {
-        "symbol": repr(symbol) if symbol is not None else "nothing",
+        "symbol": shown(symbol) if symbol is not None else "nothing",
         "date": str(price_date),
         "close": str(close),
         "adj_close": str(adj_close),

@@ -36,7 +36,7 @@ from foliodb.errors import FolioError
 from ingest import calendar as cal
 from ingest.load import LoadError, LoadResult, load_rows
 from ingest.providers import Fetched, Provider, Request
-from ingest.providers.csvfile import read_prices
+from ingest.providers.csvfile import PriceCsv
 from ingest.providers.demo import CATALOGUE, DemoProvider
 from ingest.providers.yahoo import DownloadFn, YahooProvider
 
@@ -556,12 +556,12 @@ def _ingest_files(
     paths: list[Path],
     progress: Callable[[Progress], None] | None,
 ) -> int:
-    """Each file in its own transaction, strict: a file with an error writes nothing."""
+    """Each file in its own transaction, strict: a file with an error writes nothing. A file
+    is streamed into the staging table in bounded chunks, never read whole."""
     symbols: set[str] = set()
     for number, path in enumerate(paths, start=1):
         try:
-            rows = read_prices(path)
-            with conn.transaction():
+            with PriceCsv(path) as rows, conn.transaction():
                 res = load_rows(
                     conn,
                     rows,

@@ -64,6 +64,11 @@ def test_quick_bench_reports_every_scenario_ratio_and_target(server: str, tmp_pa
     d = data["scenarios"]["d"]["foliodb"]
     assert d["db_ms"]["median"] > 0 and "fct_portfolio_snapshots" in d["steps_ms"]
     assert data["scenarios"]["f"]["during_full_refresh"]["paced"]["all"]["n"] > 0
+    # e: price CSVs of two sizes, each loaded in its own process (peak RSS measured)
+    csv_sizes = data["scenarios"]["e"]["csv"]["by_rows"]
+    assert [s["rows"] for s in csv_sizes] == list(runner.PLANS["quick"].ingest_csv_rows)
+    assert all(s["peak_rss_mb"]["median"] > 0 and s["rows_per_s"]["median"] > 0 for s in csv_sizes)
+    assert {"e_csv_rows_per_s", "e_csv_memory"} <= {t["id"] for t in data["targets"]}
     for png in ("growth_portfolios.png", "growth_years.png", "read_latency.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (tmp_path / "latest.md").read_text()

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from ingest.load import LoadError, load_rows
 from ingest.prices import ingest_prices
-from ingest.providers.csvfile import CsvError, read_prices
+from ingest.providers.csvfile import DATE, CsvError, PriceCsv, read_prices
 
+LAST_CLOSED = dt.date(2025, 1, 17)
 GOOD = """symbol,date,close,adj_close,volume
 SPY,2025-01-06,595.25,590.10,47679400
 spy,2025-01-07,588.63,,
@@ -47,6 +52,9 @@ def test_columns_may_come_in_any_order_without_optional_ones(tmp_path: Path) -> 
     assert str(rows[0][3]) == "1.5" and rows[0][0] == 2
 
 
+TICKER = "a ticker such as SPY or ^GSPC (ASCII letters, digits and ^ . _ = / -)"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -71,45 +79,64 @@ def test_columns_may_come_in_any_order_without_optional_ones(tmp_path: Path) -> 
             "line 2, field date: expected a date YYYY-MM-DD, got '2025-02-30'",
         ),
         (
-            "symbol,date,close\nSPY,2025-01-06,-1\n",
-            "line 2, field close: expected a finite positive number, got '-1'",
-        ),
-        (
             "symbol,date,close\nSPY,2025-01-06,NaN\n",
             "line 2, field close: expected a finite positive number, got 'NaN'",
         ),
         (
             "symbol,date,close\nSPY,2025-01-06,\n",
-            "line 2, field close: expected a finite positive number, got ''",
+            "line 2, field close: expected a finite positive number, got nothing",
         ),
         (
             "symbol,date,close\nSPY,2025-01-06,1,2\n",
             "line 2, field row: expected 3 fields, got 4",
         ),
         (
-            "symbol,date,close,volume\nSPY,2025-01-06,1,1.5\n",
-            "line 2, field volume: expected a whole number ≥ 0 or nothing, got '1.5'",
-        ),
-        (
-            "symbol,date,close,adj_close\nSPY,2025-01-06,1,0\n",
-            "line 2, field adj_close: expected a finite positive number or nothing, got '0'",
-        ),
-        (
             "symbol,date,close\nS P Y,2025-01-06,1\n",
-            "line 2, field symbol: expected a ticker such as SPY or ^GSPC, got 'S P Y'",
-        ),
-        (
-            "symbol,date,close\nSPY,2025-01-06,1\nSPY,2025-01-06,2\n",
-            "line 3, field symbol,date: SPY 2025-01-06 is also on line 2",
+            f"line 2, field symbol: expected {TICKER}, got 'S P Y'",
         ),
         ("symbol,date,close\n", "line 2, field row: expected at least one price row"),
     ],
 )
-def test_each_error_names_file_line_and_field(tmp_path: Path, text: str, expected: str) -> None:
+def test_each_unreadable_value_names_file_line_and_field(
+    tmp_path: Path, text: str, expected: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(CsvError) as info:
         read_prices(path)
     assert str(info.value.errors[0]) == f"{path} {expected}"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "symbol,date,close\nSPY,2025-01-06,-1\n",
+            "line 2, field close: expected a positive number, got -1",
+        ),
+        (
+            "symbol,date,close,volume\nSPY,2025-01-06,1,1.5\n",
+            "line 2, field volume: expected a non-negative whole number or nothing, got 1.5",
+        ),
+        (
+            "symbol,date,close,adj_close\nSPY,2025-01-06,1,0\n",
+            "line 2, field adj_close: expected a finite positive number or nothing, got 0",
+        ),
+        (
+            "symbol,date,close\nSPY,2025-01-06,1\nSPY,2025-01-06,2\n",
+            "line 3, field symbol,date: expected one row per symbol and date (also given on "
+            "line 2), got SPY 2025-01-06",
+        ),
+    ],
+)
+def test_value_rules_are_checked_in_the_database_with_line_and_field(
+    conn: psycopg.Connection, tmp_path: Path, text: str, expected: str
+) -> None:
+    path = write(tmp_path, text)
+    before = counts(conn)
+    summary = ingest_prices(source="csv", paths=[path], conn=conn)
+    assert summary.status == "failed"
+    assert f"  {path} {expected}" in summary.failures[str(path)].splitlines()
+    assert counts(conn) == before
 
 
 @pytest.mark.parametrize(
@@ -159,6 +186,206 @@ def test_a_missing_or_binary_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CsvError, match="file not found"):
         read_prices(tmp_path / "nope.csv")
     path = tmp_path / "bin.csv"
-    path.write_bytes(b"symbol,date,close\n\xff\xfe\n")
-    with pytest.raises(CsvError, match="expected UTF-8 text"):
+    path.write_bytes(b"symbol,date,close\nSPY,2025-01-06,1\nSPY,2025-01-07,\xff\xfe\n")
+    with pytest.raises(CsvError) as info:
         read_prices(path)
+    assert str(info.value.errors[0]) == (
+        f"{path} line 3, field file: expected UTF-8 text, got byte 0xff at byte 16 of the "
+        "line; save the file as CSV UTF-8"
+    )
+
+
+# ---------------------------------------------------------------------------- poison input
+
+
+def spy_closes(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(
+        "select price_date, close from market.prices where symbol = 'SPY' order by price_date"
+    ).fetchall()
+
+
+def refused(conn: psycopg.Connection, path: Path) -> list[str]:
+    """Load one file that must be refused whole; its error lines (file, line, field, …)."""
+    before = counts(conn)
+    summary = ingest_prices(source="csv", paths=[path], conn=conn)
+    assert summary.status == "failed"
+    assert counts(conn) == before
+    return [line.strip() for line in summary.failures[str(path)].splitlines()[1:]]
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        # U+017F upper-cases to 'S' in Python and PostgreSQL: ſpy must not become SPY
+        (
+            "ſpy,2025-01-07,1,,",
+            f"line 3, field symbol: expected {TICKER}, got 'ſpy' (the non-ASCII character "
+            "'ſ' (U+017F) at character 1)",
+        ),
+        (
+            "SPY,2025-01-07,１２３,,",
+            "line 3, field close: expected a finite positive number, got '１２３' (the "
+            "non-ASCII character '１' (U+FF11) at character 1)",
+        ),
+        (
+            "SPY,2025-01-07,590,,٣",
+            "line 3, field volume: expected a whole number ≥ 0 or nothing, got '٣' (the "
+            "non-ASCII character '٣' (U+0663) at character 1)",
+        ),
+        (
+            "SPY,2025-01-07,1_000,,",
+            "line 3, field close: expected a finite positive number, got '1_000'",
+        ),
+        (
+            "SPY,2025-01-07,590\x00,,",
+            "line 3, field close: expected a finite positive number, got '590\\x00' (NUL "
+            "(U+0000) at character 4)",
+        ),
+        (
+            "SPY,２０２５-01-07,590,,",
+            "line 3, field date: expected a date YYYY-MM-DD, got '２０２５-01-07' (the "
+            "non-ASCII character '２' (U+FF12) at character 1)",
+        ),
+        (
+            "SPY,2025-01-07,590,\x1f591,",
+            "line 3, field adj_close: expected a finite positive number or nothing, got "
+            "'\\x1f591' (a control character (U+001F) at character 1)",
+        ),
+    ],
+)
+def test_poison_values_are_refused_with_line_and_field_and_write_nothing(
+    conn: psycopg.Connection, tmp_path: Path, row: str, expected: str
+) -> None:
+    ingest_prices(source="csv", paths=[write(tmp_path, GOOD, "good.csv")], conn=conn)
+    closes = spy_closes(conn)
+    path = write(tmp_path, f"symbol,date,close,adj_close,volume\nVTV,2025-01-07,170,,\n{row}\n")
+    assert refused(conn, path) == [f"{path} {expected}"]
+    assert spy_closes(conn) == closes  # the real SPY close is untouched
+
+
+def test_a_quoted_newline_is_a_bad_value_and_lines_stay_physical(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    text = (
+        "symbol,date,close\n"  # line 1
+        'VTV,2025-01-06,170\n"SP\nY",2025-01-07,1\n'  # lines 2, 3-4
+        "VTV,2025-01-07,-2\n"  # line 5: refused by the database, named by its physical line
+    )
+    path = write(tmp_path, text)
+    assert refused(conn, path) == [
+        f"{path} line 3, field symbol: expected {TICKER}, got 'SP\\nY' (a line break "
+        "(U+000A) at character 3)",
+        f"{path} line 5, field close: expected a positive number, got -2",
+    ]
+
+
+def test_a_long_value_is_shortened_in_the_message(conn: psycopg.Connection, tmp_path: Path) -> None:
+    long = "A" * 10_000
+    path = write(tmp_path, f"symbol,date,close\n{long},2025-01-06,1\nSPY,2025-01-06,{long}\n")
+    errors = refused(conn, path)
+    head = repr("A" * 40)
+    assert errors == [
+        f"{path} line 2, field symbol: expected {TICKER}, got {head}… (10,000 characters)",
+        f"{path} line 3, field close: expected a finite positive number, got {head}… "
+        "(10,000 characters)",
+    ]
+
+
+def test_thousands_of_bad_rows_report_the_first_50_and_a_count(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    # 3,000 rows the reader refuses (odd lines) and 3,000 the database refuses (even lines)
+    rows = [f"SPY,2025-01-06,x{i}\nQQQ{i},2025-01-06,-{i + 1}\n" for i in range(3000)]
+    path = write(tmp_path, "symbol,date,close\n" + "".join(rows))
+    before = counts(conn)
+    with pytest.raises(LoadError) as info, PriceCsv(path) as source, conn.transaction():
+        load_rows(conn, source, "csv", last_closed=LAST_CLOSED, strict=True, origin=str(path))
+    assert counts(conn) == before
+    error = info.value
+    assert error.total == 6000
+    assert [e.line for e in error.errors] == list(range(2, 52))
+    assert [e.field for e in error.errors[:2]] == ["close", "close"]
+    assert str(error.errors[1]).endswith("expected a positive number, got -1")
+    message = str(error)
+    assert message.startswith(f"{path}: 6,000 error(s), nothing loaded from it:")
+    assert message.endswith("… and 5,950 more")
+    assert len(message.splitlines()) == 52
+
+
+def test_a_file_streams_through_bounded_chunks(conn: psycopg.Connection, tmp_path: Path) -> None:
+    sessions = [
+        r[0]
+        for r in conn.execute(
+            "select session_date from market.trading_days where calendar = 'XNYS'"
+            " and session_date between '2020-01-01' and '2024-12-31' order by 1"
+        )
+    ]
+    symbols = [f"S{i:03d}" for i in range(20)]
+    lines = [
+        f"{s},{d},{10 + n % 7}.25,,{n}\n"
+        for n, (s, d) in enumerate(itertools.product(symbols, sessions[:1250]))
+    ]
+    path = write(tmp_path, "symbol,date,close,adj_close,volume\n" + "".join(lines))
+    seen: list[int] = []
+    with PriceCsv(path) as source:
+        res = load_rows(
+            conn,
+            source,
+            "csv",
+            last_closed=LAST_CLOSED,
+            strict=True,
+            origin=str(path),
+            chunk_rows=1000,
+            on_chunk=lambda n: seen.append(source.rows),
+        )
+    assert res.inserted == 25_000
+    assert res.copied_chunks == 25  # 25,000 rows, never more than 1,000 held at once
+    assert seen == [1000 * n for n in range(1, 26)]  # each chunk read just before its COPY
+    assert conn.execute(
+        "select count(*), sum(volume) from market.prices where symbol like 'S0%'"
+    ).fetchone() == (25_000, sum(range(25_000)))
+
+
+def test_the_fast_and_the_careful_reader_accept_the_same_rows(tmp_path: Path) -> None:
+    plain = "SPY,2025-01-06,1.5,1.25,100\nspy,2025-01-07,2,,\nVTV,2025-01-06,3e2,,7\n"
+    careful = plain.replace("SPY,", '"SPY",').replace("\n", "\r\n")
+    header = "symbol,date,close,adj_close,volume\n"
+    fast = read_prices(write(tmp_path, header + plain, "fast.csv"))
+    # a quoted value on line 2 sends the whole file through the CSV reader
+    assert read_prices(write(tmp_path, header + careful, "careful.csv")) == fast
+    assert [r[:2] for r in fast] == [(2, "SPY"), (3, "SPY"), (4, "VTV")]
+    assert fast[0] == (2, "SPY", dt.date(2025, 1, 6), Decimal("1.5"), Decimal("1.25"), 100)
+    assert fast[2][3] == 300 and fast[1][4:] == (None, None)
+
+
+@pytest.mark.parametrize("year", ["0000", "0001", "1900", "1999", "2000", "2024", "2100", "9999"])
+def test_the_date_pattern_accepts_exactly_the_real_dates(year: str) -> None:
+    for month, day in itertools.product(range(0, 14), range(0, 33)):
+        text = f"{year}-{month:02d}-{day:02d}"
+        try:
+            real = dt.date.fromisoformat(text) is not None
+        except ValueError:
+            real = False
+        assert (DATE.fullmatch(text) is not None) == real, text
+
+
+def test_switching_to_the_careful_reader_mid_file_keeps_physical_line_numbers(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "symbol,date,close\n"  # 1
+        "SPY,2025-01-06,1\nSPY,2025-01-07,2\n"  # 2-3: a plain chunk
+        "SPY,2025-01-08,3\n\n"  # 4, 5 (blank): the careful reader from line 4 on
+        '"VTV",2025-01-06,4\n'  # 6
+        '"VT\nV",2025-01-07,5\n'  # 7-8: a quoted line break
+        "VTV,2025-01-08,x\n"  # 9
+        "VTV,2025-01-10,6\n"  # 10
+    )
+    path = write(tmp_path, text)
+    with PriceCsv(path) as source:
+        chunks = list(source.copy_chunks(chunk_rows=2))
+        lines = [int(row.split(",")[0]) for c in chunks for row in str(c.data).splitlines()]
+        assert lines == [2, 3, 4, 6, 10]
+        assert [c.csv for c in chunks] == [True] * len(chunks)
+        assert chunks[0].columns == ("line", "symbol", "price_date", "close")
+        assert [(e.line, e.field) for e in source.problems.first] == [(7, "symbol"), (9, "close")]

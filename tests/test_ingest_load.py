@@ -199,3 +199,52 @@ def test_a_failed_load_inside_a_transaction_leaves_it_usable(conn: psycopg.Conne
             )
         load_rows(conn, frame(base_rows()[2:3]), "yfinance", last_closed=LAST_CLOSED)
     assert [r[0] for r in prices(conn)] == [JAN[0], JAN[2]]
+
+
+def test_an_iterable_is_consumed_lazily_in_bounded_chunks(conn: psycopg.Connection) -> None:
+    sessions = [
+        r[0]
+        for r in conn.execute(
+            "select session_date from market.trading_days where calendar = 'XNYS'"
+            " and session_date between '2021-01-01' and %s order by 1",
+            [LAST_CLOSED],
+        )
+    ]
+    produced = 0
+
+    def rows():  # a generator: nothing is listed up front
+        nonlocal produced
+        for n, day in enumerate(sessions, start=1):
+            for k in range(10):
+                produced += 1
+                yield (produced, f"GEN{k}", day, 10.0 + n % 5, None, n)
+
+    held: list[int] = []
+    res = load_rows(
+        conn,
+        rows(),
+        "csv",
+        last_closed=LAST_CLOSED,
+        chunk_rows=500,
+        on_chunk=lambda chunks: held.append(produced - 500 * chunks),
+    )
+    total = 10 * len(sessions)
+    assert res.inserted == total
+    assert res.copied_chunks == -(-total // 500)
+    # when a chunk is written, at most one row past it has been produced: no list of the input
+    assert max(held) <= 1
+    assert conn.execute(
+        "select count(*) from market.prices where symbol like 'GEN%'"
+    ).fetchone() == (total,)
+
+
+def test_strict_mode_reports_the_first_50_problems_and_counts_the_rest(
+    conn: psycopg.Connection,
+) -> None:
+    rows = [(n, "SPY", JAN[0], -float(n), None, None) for n in range(1, 1201)]
+    with pytest.raises(LoadError) as info:
+        load_rows(conn, rows, "csv", last_closed=LAST_CLOSED, strict=True, origin="p.csv")
+    assert info.value.total == 1200
+    assert [e.line for e in info.value.errors] == list(range(1, 51))
+    assert str(info.value).endswith("… and 1,150 more")
+    assert conn.execute("select count(*) from market.prices").fetchone() == (0,)

@@ -1056,3 +1056,188 @@ def test_options_expiring_in_the_money_and_worthless(use_db: str, conn: psycopg.
         "select min(session_date) from market.trading_days where session_date > %s", [expiry]
     ).fetchone()[0]
     assert _snapshot(conn, pid, after.isoformat())[1] == 0
+
+
+# ---------------------------------------------------------------------------- poison input
+
+ASCII_SYMBOL = "(expected ASCII letters, digits and . _ = ^ / -, at most 32 characters)"
+
+
+@pytest.mark.parametrize(
+    ("row", "line", "field", "message"),
+    [
+        pytest.param(
+            "ſpy,1,2025-01-06,10\n",
+            2,
+            "symbol",
+            "'ſpy' is not a valid symbol: it contains the non-ASCII character 'ſ' (U+017F) at "
+            f"character 1 {ASCII_SYMBOL}",
+            id="long s folds into SPY",
+        ),
+        pytest.param(
+            "VUG,１２３,2025-01-06,10\n",
+            2,
+            "quantity",
+            "'１２３' is not a number (expected e.g. 1,355 or 12.5); it contains the non-ASCII "
+            "character '１' (U+FF11) at character 1, and numbers are written with ASCII digits 0-9",
+            id="fullwidth digits",
+        ),
+        pytest.param(
+            "VUG,1,2025-01-06,٣\n",
+            2,
+            "entry_price",
+            "'٣' is not a number (expected e.g. 91.44); it contains the non-ASCII character "
+            "'٣' (U+0663) at character 1, and numbers are written with ASCII digits 0-9",
+            id="arabic-indic digit",
+        ),
+        pytest.param(
+            "VUG,1_000,2025-01-06,10\n",
+            2,
+            "quantity",
+            "'1_000' is not a number (expected e.g. 1,355 or 12.5)",
+            id="underscore separator",
+        ),
+        pytest.param(
+            'VTV,1,2025-01-06,10\n"VU\nG",1,2025-01-06,10\n',
+            3,
+            "symbol",
+            "'VU\\nG' contains a line break (U+000A) at character 3: expected plain text",
+            id="quoted newline in a symbol",
+        ),
+        pytest.param(
+            "VUG,1\x00,2025-01-06,10\n",
+            2,
+            "quantity",
+            "'1\\x00' contains NUL (U+0000) at character 2: expected plain text",
+            id="NUL",
+        ),
+        pytest.param(
+            "VUG,1,2025-01-06,10,PUBLIC,,,a note\x00\n",
+            2,
+            "notes",
+            "'a note\\x00' contains NUL (U+0000) at character 7: expected plain text",
+            id="NUL in notes",
+        ),
+        pytest.param(
+            "A" * 10_000 + ",1,2025-01-06,10\n",
+            2,
+            "symbol",
+            f"{'A' * 40!r}… (10,000 characters) is not a valid symbol: it is longer than 32 "
+            f"characters {ASCII_SYMBOL}",
+            id="10,000-character value",
+        ),
+        pytest.param(
+            "VUG,1,2025-01-06,10,publıc\n",
+            2,
+            "investment_class",
+            "'publıc' is not an investment class (expected PUBLIC, OPTIONS or PRIVATE); it "
+            "contains the non-ASCII character 'ı' (U+0131) at character 5",
+            id="dotless i folds into PUBLIC",
+        ),
+    ],
+)
+def test_poison_values_are_refused_with_line_and_field_and_write_nothing(
+    conn: psycopg.Connection, db_url: str, row: str, line: int, field: str, message: str
+) -> None:
+    seed(db_url)
+    before = db_state(conn)
+    with pytest.raises(ValidationError) as info:
+        portfolio_io.import_portfolio((HEADER + row).encode(), "bob@example.com", "New", url=db_url)
+    assert [(i.line, i.field, i.message) for i in info.value.issues] == [(line, field, message)]
+    assert db_state(conn) == before
+
+
+def test_a_quoted_multiline_note_is_kept_and_later_lines_stay_physical(db_url: str) -> None:
+    content = HEADER + 'VUG,1,2025-01-06,10,,,,"two\nlines"\nVTV,2,2025-01-06,10\n'
+    parsed = portfolio_io.parse_portfolio_csv(content.encode())
+    assert [(r.line, r.symbol, r.notes) for r in parsed] == [
+        (2, "VUG", "two\nlines"),
+        (4, "VTV", None),
+    ]
+    with pytest.raises(ValidationError) as info:
+        portfolio_io.parse_portfolio_csv(content.replace("VTV,2", "VTV,x").encode())
+    assert [(i.line, i.field) for i in info.value.issues] == [(4, "quantity")]
+
+
+def test_thousands_of_bad_rows_report_the_first_50_and_a_count(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(HEADER + "".join(f"VUG,x{i},2025-01-06,10\n" for i in range(5000)))
+    with pytest.raises(ValidationError) as info:
+        portfolio_io.parse_portfolio_csv(path)
+    error = info.value
+    assert error.total == 5000
+    assert [i.line for i in error.issues] == list(range(2, 52))
+    message = str(error)
+    assert message.startswith(f"{path}: 5,000 problems, nothing written:")
+    assert message.endswith("… and 4,950 more")
+    assert len(message.splitlines()) == 52
+
+
+def test_the_issue_list_keeps_the_earliest_lines_whatever_the_order(
+    tmp_path: Path,
+) -> None:
+    issues = portfolio_io.Issues(limit=3)
+    for line in [9, 4, 7, 2, 8, 3, 5]:
+        issues.append(portfolio_io.Issue(line, "f", f"at {line}"))
+    assert [i.line for i in issues.first()] == [2, 3, 4]
+    assert issues.total == 7
+
+
+def test_sql_function_refuses_folded_symbols_and_keeps_its_message_small(
+    conn: psycopg.Connection,
+) -> None:
+    good = {"quantity": "1", "entry_date": "2025-01-06", "entry_price": "10"}
+    positions = [
+        {"symbol": "ſpy", **good},
+        {"symbol": "VUG", **good, "investment_class": "publıc"},
+        {
+            "symbol": "ſPY240119C00150000",
+            **good,
+            "entry_date": "2023-12-01",
+            "investment_class": "OPTIONS",
+        },
+        {"symbol": "VTV", **good, "quantity": "x" * 10_000},
+    ] + [{"symbol": "VTV", **good, "quantity": f"x{i}"} for i in range(5000)]
+    before = db_state(conn)
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
+        conn.execute(
+            "select core.import_portfolio('bob@example.com', 'x', false, %s)", [Jsonb(positions)]
+        )
+    message = info.value.diag.message_primary
+    lines = message.splitlines()
+    assert lines[0] == "portfolio import refused, nothing written (5004 problems):"
+    assert lines[1].startswith("position 1 (symbol): 'ſpy' is not a valid symbol")
+    assert lines[2].startswith("position 2 (investment_class): 'publıc' is not an investment")
+    assert lines[3].startswith("position 3 (symbol): 'ſPY240119C00150000' is not a valid symbol")
+    assert lines[4] == (
+        f"position 4 (quantity): '{'x' * 40}… (10,000 characters)' is not a number "
+        "(expected e.g. 1,355 or 12.5)"
+    )
+    assert len(lines) == 52 and lines[-1] == "… and 4,954 more"
+    assert len(message) < 10_000
+    assert db_state(conn) == before
+    assert conn.execute("select count(*) from core.portfolios").fetchone() == (0,)
+
+
+def test_a_large_portfolio_is_written_in_bounded_statements_all_or_nothing(
+    conn: psycopg.Connection,
+) -> None:
+    content = HEADER + "".join(f"S{i % 40:02d},{i + 1},2025-01-06,10\n" for i in range(2500))
+    rows = portfolio_io.parse_portfolio_csv(content.encode(), "big.csv")
+    with conn.transaction():
+        pid, statements = portfolio_io.write_portfolio(
+            conn, "big@example.com", "Big", False, rows, chunk=1000
+        )
+    assert statements == 3  # 1,000 + 1,000 + 500 positions
+    assert conn.execute(
+        "select count(*), sum(quantity) from core.positions where portfolio_id = %s", [pid]
+    ).fetchone() == (2500, sum(range(1, 2501)))
+    # A refusal by the database in the last statement leaves nothing of the earlier ones.
+    conn.execute("insert into market.symbols (symbol, kind) values ('ZPRIV', 'private')")
+    bad = portfolio_io.parse_portfolio_csv(
+        (content + "ZPRIV,1,2025-01-06,10\n").encode(), "bad.csv"
+    )
+    before = db_state(conn)
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="ZPRIV"), conn.transaction():
+        portfolio_io.write_portfolio(conn, "big@example.com", "Big 2", False, bad, chunk=1000)
+    assert db_state(conn) == before

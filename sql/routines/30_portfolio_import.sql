@@ -4,7 +4,8 @@
 --       '[{"symbol": "VUG", "quantity": "2,031", "entry_date": "2025-01-06", "entry_price": 492.16}]');
 --
 -- The whole array is validated first; every problem is reported (position or line, field,
--- what was expected) in one error and nothing is written. Then user (by email, created if
+-- what was expected; the first 50 listed and the rest counted, values shortened: see
+-- 25_input_text.sql) in one error and nothing is written. Then user (by email, created if
 -- missing), portfolio, symbols, option contracts and positions are written by set-based
 -- statements in the caller's transaction. foliodb/portfolio_io.py validates CSV files the same
 -- way and writes through this function; foliodb/occ.py is the Python twin of market.occ_error.
@@ -297,7 +298,7 @@ as $$
             limits.*,
             min(r.investment_class::text) over (partition by r.symbol)
                 <> max(r.investment_class::text) over (partition by r.symbol) as has_mixed_classes
-        from core.import_rows(p_positions) as r
+        from core.import_rows_checked(p_positions) as r
         left join market.symbols as existing on existing.symbol = r.symbol
         cross join core.import_limits() as limits
     ),
@@ -417,7 +418,7 @@ begin
                 'positions refused, nothing written (%s problem%s):%s%s',
                 cardinality(v_problems),
                 case when cardinality(v_problems) > 1 then 's' else '' end,
-                E'\n', array_to_string(v_problems, E'\n')
+                E'\n', core.problem_list(v_problems)
             );
     end if;
 
@@ -502,7 +503,7 @@ begin
                 'portfolio import refused, nothing written (%s problem%s):%s%s',
                 cardinality(v_problems),
                 case when cardinality(v_problems) > 1 then 's' else '' end,
-                E'\n', array_to_string(v_problems, E'\n')
+                E'\n', core.problem_list(v_problems)
             );
     end if;
 

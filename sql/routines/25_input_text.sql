@@ -1,0 +1,93 @@
+-- How input text is shown in messages and seen by the import checks (issue 12, item 8).
+--
+-- Messages quote what was typed, but never more than its first 40 characters (with the
+-- length): a 10,000-character value must not become a 10 kB error in the client and in the
+-- server log. An error with thousands of problems lists the first 50 and counts the rest.
+
+-- A value as a message shows it: whole up to 40 characters, else its head and its length.
+create or replace function core.shortened(p_text text) returns text
+language sql immutable
+as $$
+    select case
+        when length(p_text) <= 40 then p_text
+        else left(p_text, 40) || '… (' || to_char(length(p_text), 'FM999G999G999') || ' characters)'
+    end
+$$;
+
+-- The first 50 problems, one per line, and how many more there are.
+create or replace function core.problem_list(p_problems text[]) returns text
+language sql immutable
+as $$
+    select array_to_string(p_problems[1:50], E'\n')
+        || case
+            when cardinality(p_problems) > 50
+                then E'\n… and ' || to_char(cardinality(p_problems) - 50, 'FM999G999G999') || ' more'
+            else ''
+        end
+$$;
+
+-- The positions array as core.import_problems checks it: core.import_rows, except that
+-- (1) a symbol or investment class that is not ASCII is kept as typed: upper() folds 'ſ'
+--     (U+017F) to 'S' and 'ı' to 'I', so the folded text would pass for SPY or PUBLIC;
+-- (2) texts longer than 40 characters are shortened (they are only quoted in messages; a
+--     symbol that long is invalid either way).
+-- plpgsql, so this file does not depend on the order in which core.import_rows is created.
+create or replace function core.import_rows_checked(p_positions jsonb)
+returns table (
+    ord bigint,
+    at text,
+    is_object boolean,
+    unknown_keys text[],
+    symbol text,
+    class_text text,
+    investment_class core.investment_class,
+    quantity_text text,
+    quantity numeric,
+    entry_date_text text,
+    entry_date date,
+    entry_price_text text,
+    entry_price numeric,
+    exit_date_text text,
+    exit_date date,
+    exit_price_text text,
+    exit_price numeric,
+    notes text
+)
+language plpgsql stable
+as $$
+begin
+    return query
+    with typed as (
+        select
+            rows.*,
+            nullif(btrim(p_positions -> (rows.ord::int - 1) ->> 'symbol'), '') as symbol_typed,
+            nullif(btrim(p_positions -> (rows.ord::int - 1) ->> 'investment_class'), '') as class_typed
+        from core.import_rows(p_positions) as rows
+    )
+
+    select
+        typed.ord,
+        core.shortened(typed.at),
+        typed.is_object,
+        array(select core.shortened(k) from unnest(typed.unknown_keys) as k),
+        core.shortened(
+            case when typed.symbol_typed ~ '[^\x01-\x7f]' then typed.symbol_typed else typed.symbol end
+        ),
+        core.shortened(
+            case when typed.class_typed ~ '[^\x01-\x7f]' then typed.class_typed else typed.class_text end
+        ),
+        case when typed.class_typed ~ '[^\x01-\x7f]' then null else typed.investment_class end,
+        core.shortened(typed.quantity_text),
+        typed.quantity,
+        core.shortened(typed.entry_date_text),
+        typed.entry_date,
+        core.shortened(typed.entry_price_text),
+        typed.entry_price,
+        core.shortened(typed.exit_date_text),
+        typed.exit_date,
+        core.shortened(typed.exit_price_text),
+        typed.exit_price,
+        typed.notes
+    from typed;
+end
+$$;
