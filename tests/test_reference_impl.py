@@ -415,7 +415,7 @@ def test_write_back_round_trips(world, db_url: str) -> None:
     _, snaps = world
     inputs = P.load(db_url)
     charts, points = P.compute_charts(snaps, inputs.sessions)
-    ranked, excluded = P.compute_leaderboards(charts, inputs.portfolios)
+    ranked, excluded = P.compute_leaderboards(charts, inputs.portfolios, inputs.rank_tie_tolerance)
     P.write_back(db_url, snaps, charts, points, ranked, excluded)
     with psycopg.connect(db_url) as conn:
         n = conn.execute("select count(*) from bench_pandas.snapshots").fetchone()[0]
