@@ -219,7 +219,7 @@ published as (
                 coalesce(figures.excess_volatility * sqrt(252), 0) < factor_settings.sharpe_min_excess_volatility
                 then format(
                     'excess returns too flat: annualized spread %s below the floor %s',
-                    to_char(coalesce(figures.excess_volatility * sqrt(252), 0), 'FM9.99EEEE'),
+                    trim(to_char(coalesce(figures.excess_volatility * sqrt(252), 0), '9.9EEEE')),
                     factor_settings.sharpe_min_excess_volatility
                 )
         end as sharpe_null_reason
