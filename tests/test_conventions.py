@@ -265,7 +265,9 @@ def test_sharpe_is_null_with_a_reason_for_flat_or_unquoted_returns(conn) -> None
     assert live_risk["1D"]["sharpe_null_reason"] == "fewer than two returns"
 
     # The floor is a setting: at 1e-9 the flat portfolio's ratio is published (and useless).
-    conn.execute("update ops.settings set value = '1e-9' where key = 'sharpe_min_excess_volatility'")
+    conn.execute(
+        "update ops.settings set value = '1e-9' where key = 'sharpe_min_excess_volatility'"
+    )
     assert refresh(conn, "full")["status"] == "succeeded"
     assert risk(conn, flat)["MAX"]["sharpe_ratio"] < -1000
 
@@ -357,7 +359,9 @@ def test_a_risk_free_symbol_without_data_is_said(conn, use_db) -> None:
     assert refresh(conn)["status"] == "succeeded"
     found = risk(conn, pid)
     assert {row["risk_free_coverage"] for row in found.values()} == {"none"}
-    assert found["MAX"]["risk_free_note"] == "NODATA has no prices: the risk-free rate is taken as 0"
+    assert (
+        found["MAX"]["risk_free_note"] == "NODATA has no prices: the risk-free rate is taken as 0"
+    )
     assert found["MAX"]["risk_free_annual_rate"] == 0
 
     result = CliRunner().invoke(cli, ["exposures", str(pid), "--json"])

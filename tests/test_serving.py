@@ -372,7 +372,9 @@ def test_marts_agree_with_the_independent_pandas_implementation(db_url, conn) ->
     snaps["session_date"] = pd.to_datetime(snaps["session_date"])
     with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 after a wipeout
         charts_pd, points_pd = P.compute_charts(snaps, inputs.sessions)
-    ranked_pd, excluded_pd = P.compute_leaderboards(charts_pd, inputs.portfolios, inputs.rank_tie_tolerance)
+    ranked_pd, excluded_pd = P.compute_leaderboards(
+        charts_pd, inputs.portfolios, inputs.rank_tie_tolerance
+    )
 
     cur = conn.execute(
         "select portfolio_id, period, start_date, end_date, period_twr, benchmark_return,"

@@ -519,7 +519,9 @@ class PortfolioService:
 
     # leaderboards
     def rank_tie_tolerance(self) -> float:
-        value = self.s.scalar(text("select value from ops.settings where key = 'rank_tie_tolerance'"))
+        value = self.s.scalar(
+            text("select value from ops.settings where key = 'rank_tie_tolerance'")
+        )
         return float(value) if value is not None else 1e-10
 
     def rebuild_leaderboards(self, portfolio_ids: list[int]) -> None:

@@ -62,22 +62,23 @@ candidates as (
 ),
 
 -- competition rank (1, 2, 2, 4) with a tolerance: a portfolio's rank is 1 + the number of
--- portfolios whose return is at least rank_tie_tolerance higher (the frame: the rows at least
--- the tolerance before it in descending order), so returns closer than the tolerance share a
--- rank and float noise never orders them. percentile = 100 × the share of the other ranked
--- portfolios that do not rank above it (tied leaders: 100; a single one: 100).
+-- portfolios whose return is at least rank_tie_tolerance higher, so returns closer than the
+-- tolerance share a rank and float noise never orders them. Measured in tolerances, those are
+-- the rows at least 1 before it in descending order (a frame offset must be a constant).
+-- percentile = 100 × the share of the other ranked portfolios that do not rank above it
+-- (tied leaders: 100; a single one: 100).
 ranked as (
     select
         candidates.period,
         candidates.portfolio_id,
         1 + count(*) over (
             partition by candidates.period
-            order by candidates.period_twr desc
-            range between unbounded preceding
-            and (select factor_settings.rank_tie_tolerance from factor_settings) preceding
+            order by candidates.period_twr / factor_settings.rank_tie_tolerance desc
+            range between unbounded preceding and 1 preceding
         ) as rank,
         count(*) over (partition by candidates.period) as n_ranked
     from candidates
+    cross join factor_settings
     where candidates.exclusion_reason is null
 ),
 

@@ -47,7 +47,10 @@ prices_filled as not materialized (
 stale_limit as (
     select
         coalesce(
-            (select settings.value::integer from settings where settings.key = 'stale_price_sessions'), 5
+            (
+                select settings.value::integer from settings
+                where settings.key = 'stale_price_sessions'
+            ), 5
         ) as stale_price_sessions
 ),
 
@@ -140,7 +143,7 @@ final as (
         inner join prices_filled
             on
                 positions.symbol = prices_filled.symbol
-                and prices_filled.session_idx = periods.end_idx
+                and periods.end_idx = prices_filled.session_idx
         where
             positions.portfolio_id = portfolios.portfolio_id
             and positions.investment_class <> 'PRIVATE'
