@@ -73,9 +73,8 @@
 
     One rule for what is a real return (docs/factors.md): a return has a real quote when it is
     a close-to-close move between two sessions that both have a real quote, not a carried-forward
-    close. The portfolio has a real quote on a session when at least one held position is
-    valued at its close of that session (n_close > 0); so the session before from_idx is read
-    too, for the first session's previous one. The benchmark's side is its quoted_returns. The
+    close. The portfolio's side is the snapshot's is_quoted_return (a position valued at its own
+    close on the session and the one before); the benchmark's is its quoted_returns. The
     benchmark's return of a pair is null unless both sides are real. -#}
 {% macro risk_path(portfolio, from_idx, through_idx, counted_from, piece) -%}
     select
@@ -89,33 +88,21 @@
     -- noqa: ST05
     from (
         select
-            quoted.session_idx,
-            quoted.piece,
-            quoted.daily_return,
-            quoted.growth,
-            quoted.is_quoted,
-            case when quoted.is_quoted then quoted.benchmark_quoted_return end as benchmark_return,
-            quoted.risk_free_return
-        -- noqa: ST05
-        from (
-            select
-                snapshots.session_idx,
-                {{ piece }} as piece,
-                snapshots.daily_return,
-                1 + snapshots.cum_twr as growth,
-                snapshots.n_close > 0
-                and coalesce(lag(snapshots.n_close) over (order by snapshots.session_idx) > 0, false)
-                    as is_quoted,
-                nullif(benchmark.quoted_returns[snapshots.session_idx - benchmark.first_idx + 1], 'NaN')
-                    as benchmark_quoted_return,
-                coalesce(nullif(risk_free.returns[snapshots.session_idx - risk_free.first_idx + 1], 'NaN'), 0)
-                    as risk_free_return
-            from snapshots
-            where
-                snapshots.portfolio_id = {{ portfolio }}
-                and snapshots.session_idx between {{ from_idx }} - 1 and {{ through_idx }}
-        ) as quoted
-        where quoted.session_idx >= {{ from_idx }}
+            snapshots.session_idx,
+            {{ piece }} as piece,
+            snapshots.daily_return,
+            1 + snapshots.cum_twr as growth,
+            snapshots.is_quoted_return as is_quoted,
+            case
+                when snapshots.is_quoted_return
+                    then nullif(benchmark.quoted_returns[snapshots.session_idx - benchmark.first_idx + 1], 'NaN')
+            end as benchmark_return,
+            coalesce(nullif(risk_free.returns[snapshots.session_idx - risk_free.first_idx + 1], 'NaN'), 0)
+                as risk_free_return
+        from snapshots
+        where
+            snapshots.portfolio_id = {{ portfolio }}
+            and snapshots.session_idx between {{ from_idx }} and {{ through_idx }}
     ) as series
 {%- endmacro %}
 
