@@ -569,7 +569,9 @@ def pandas_frames(inputs: P.Inputs) -> dict[str, pd.DataFrame]:
     with np.errstate(invalid="ignore", divide="ignore"):
         snaps = P.compute_snapshots(inputs)
         charts, points = P.compute_charts(snaps, inputs.sessions)
-        ranked, excluded = P.compute_leaderboards(charts, inputs.portfolios)
+        ranked, excluded = P.compute_leaderboards(
+            charts, inputs.portfolios, inputs.rank_tie_tolerance
+        )
     return {
         "snapshots": snaps,
         "chart_caches": charts,

@@ -67,6 +67,10 @@ def risk_table(rows: list[dict]) -> Table:
             _pct(row["best_day_return"]),
             _pct(row["worst_day_return"]),
         )
+    # a risk-free proxy without data means a rate of 0: say so under the table
+    notes = dict.fromkeys(row["risk_free_note"] for row in rows if row.get("risk_free_note"))
+    if notes:
+        table.caption = "; ".join(notes)
     return table
 
 

@@ -41,10 +41,11 @@ order by exposures.is_market desc, factors.created_at, exposures.factor
 
 _RISK = """
 select
-    period, start_date, end_date, is_partial, n_returns, annualized_volatility,
-    max_drawdown, drawdown_peak_date, drawdown_trough_date, sharpe_ratio, risk_free_symbol,
-    risk_free_annual_rate, benchmark_beta, benchmark_correlation, best_day_return,
-    best_day_date, worst_day_return, worst_day_date
+    period, start_date, end_date, is_partial, n_returns, n_quoted_returns, annualized_volatility,
+    max_drawdown, drawdown_peak_date, drawdown_trough_date, sharpe_ratio, sharpe_null_reason,
+    risk_free_symbol, risk_free_annual_rate, risk_free_coverage, risk_free_note, benchmark_beta,
+    benchmark_correlation, n_benchmark_returns, best_day_return, best_day_date,
+    worst_day_return, worst_day_date
 from analytics.fct_portfolio_risk
 where portfolio_id = %s
 order by period_order
@@ -126,11 +127,13 @@ def portfolio_exposures(portfolio: str | int, url: str | None = None) -> dict[st
 def portfolio_risk(portfolio: str | int, url: str | None = None) -> list[dict[str, Any]]:
     """A portfolio's risk figures, one dict per chart period (1D … MAX), as of the last refresh.
 
-    Keys: period, start_date, end_date, is_partial, n_returns, annualized_volatility,
-    max_drawdown (≤ 0), drawdown_peak_date, drawdown_trough_date, sharpe_ratio,
-    risk_free_symbol, risk_free_annual_rate, benchmark_beta, benchmark_correlation,
-    best_day_return, best_day_date, worst_day_return, worst_day_date. Empty before the first
-    refresh.
+    Keys: period, start_date, end_date, is_partial, n_returns, n_quoted_returns,
+    annualized_volatility, max_drawdown (≤ 0), drawdown_peak_date, drawdown_trough_date,
+    sharpe_ratio, sharpe_null_reason (why it is null), risk_free_symbol,
+    risk_free_annual_rate, risk_free_coverage (zero rate / full / partial / none),
+    risk_free_note, benchmark_beta, benchmark_correlation, n_benchmark_returns (real-quote
+    pairs), best_day_return, best_day_date, worst_day_return, worst_day_date. Empty before the
+    first refresh.
     """
     with connect(url) as conn:
         portfolio_id = resolve_portfolio(conn, portfolio)

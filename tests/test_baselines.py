@@ -96,7 +96,7 @@ def test_orm_baseline_matches_pandas(tiny: dict, db_url: str) -> None:
     inputs = P.load(db_url)
     snaps = P.compute_snapshots(inputs)
     charts, points = P.compute_charts(snaps, inputs.sessions)
-    ranked, excluded = P.compute_leaderboards(charts, inputs.portfolios)
+    ranked, excluded = P.compute_leaderboards(charts, inputs.portfolios, inputs.rank_tie_tolerance)
     assert (charts["n_sessions"] > 260).any()  # thinning is exercised (reference portfolio)
 
     stats = O.run(db_url)
@@ -120,7 +120,7 @@ def test_pandas_write_back_matches_its_frames(tiny: dict, db_url: str) -> None:
     inputs = P.load(db_url)
     snaps = P.compute_snapshots(inputs)
     charts, points = P.compute_charts(snaps, inputs.sessions)
-    ranked, excluded = P.compute_leaderboards(charts, inputs.portfolios)
+    ranked, excluded = P.compute_leaderboards(charts, inputs.portfolios, inputs.rank_tie_tolerance)
     P.write_back(db_url, snaps, charts, points, ranked, excluded)
     diffs = compare.compare_schema(
         db_url,

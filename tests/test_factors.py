@@ -379,6 +379,18 @@ def daily_returns(conn: psycopg.Connection, portfolio_id: int) -> pd.DataFrame:
 def test_risk_figures_agree_with_empyrical(market, risk_free: str) -> None:
     conn, closes = market
     conn.execute("update ops.settings set value = %s where key = 'risk_free_symbol'", [risk_free])
+    # Gaps: ^GSPC has no quote on four sessions, HIBETA none on session 10 (when it is all the
+    # portfolio holds). Beta and correlation pair only the sessions where the portfolio and the
+    # benchmark both have a real quote on the session and the one before.
+    gaps = {"^GSPC": [50, 120, 250, 297], "HIBETA": [10]}
+    conn.execute(
+        "delete from market.prices where (symbol = '^GSPC' and price_date = any(%s))"
+        " or (symbol = 'HIBETA' and price_date = any(%s))",
+        [[closes.index[i] for i in gaps["^GSPC"]], [closes.index[i] for i in gaps["HIBETA"]]],
+    )
+    quoted = closes.copy()
+    for symbol, at in gaps.items():
+        quoted.iloc[at, quoted.columns.get_loc(symbol)] = np.nan
     pid = add_portfolio(conn)
     add_position(conn, pid, "HIBETA", 10, str(closes.index[0]), 100)
     # A second lot bought mid-history at its close, and a sale: flows, not gains or losses.
@@ -388,9 +400,28 @@ def test_risk_figures_agree_with_empyrical(market, risk_free: str) -> None:
 
     returns = daily_returns(conn, pid)
     by_date = closes.copy()
-    benchmark = (by_date["^GSPC"] / by_date["^GSPC"].shift(1) - 1).to_numpy()
+    filled = quoted.ffill()
+    benchmark = (filled["^GSPC"] / filled["^GSPC"].shift(1) - 1).to_numpy()
     rf_all = (by_date["BIL"] / by_date["BIL"].shift(1) - 1).to_numpy()
     position = {day: i for i, day in enumerate(by_date.index)}
+    # a real quote of the portfolio: a held position quoted that session (HIBETA from 0, VUG
+    # 20 … 199, LOWVOL from 150); of the benchmark: ^GSPC quoted
+    k = np.arange(len(closes))
+    has = quoted.notna().to_numpy()
+    col = {symbol: quoted.columns.get_loc(symbol) for symbol in quoted.columns}
+    portfolio_quoted = (
+        has[:, col["HIBETA"]]
+        | ((k >= 20) & (k < 200) & has[:, col["VUG"]])
+        | ((k >= 150) & has[:, col["LOWVOL"]])
+    )
+    pair_ok = np.zeros(len(k), dtype=bool)
+    pair_ok[1:] = (
+        portfolio_quoted[1:]
+        & portfolio_quoted[:-1]
+        & has[1:, col["^GSPC"]]
+        & has[:-1, col["^GSPC"]]
+    )
+    assert (~pair_ok[1:]).sum() == 10  # 4 benchmark gaps × 2 returns + 2 around HIBETA's
 
     rows = risk_rows(conn, pid)
     assert set(rows) == {"1D", "5D", "1M", "3M", "6M", "YTD", "1Y", "5Y", "MAX"}
@@ -399,16 +430,20 @@ def test_risk_figures_agree_with_empyrical(market, risk_free: str) -> None:
         series = returns.loc[row["start_idx"] + 1 : row["end_idx"]]
         r = series["r"].to_numpy()
         at = [position[day] for day in series["session_date"]]
-        b = benchmark[at]
+        b = np.where(pair_ok[at], benchmark[at], np.nan)
         rf = rf_all[at] if risk_free == "BIL" else np.zeros(len(r))
         assert row["n_returns"] == len(r)
+        assert row["n_benchmark_returns"] == int(pair_ok[at].sum())
+        paired = ~np.isnan(b)
         assert row["risk_free_symbol"] == (None if risk_free == "0" else "BIL")
         expected = {
             "annualized_volatility": empyrical.annual_volatility(r),
             "sharpe_ratio": empyrical.sharpe_ratio(r, risk_free=rf),
             "max_drawdown": empyrical.max_drawdown(r),
-            "benchmark_beta": empyrical.beta(r, b),
-            "benchmark_correlation": np.corrcoef(r, b)[0, 1] if len(r) > 1 else np.nan,
+            "benchmark_beta": empyrical.beta(r, b) if paired.sum() > 1 else np.nan,
+            "benchmark_correlation": (
+                np.corrcoef(r[paired], b[paired])[0, 1] if paired.sum() > 1 else np.nan
+            ),
             "best_day_return": r.max(),
             "worst_day_return": r.min(),
         }
@@ -435,8 +470,9 @@ def test_risk_figures_agree_with_empyrical(market, risk_free: str) -> None:
 
 
 RISK_COLUMNS = (
-    "n_returns, mean_daily_return, annualized_volatility, max_drawdown, drawdown_peak_date,"
-    " drawdown_trough_date, sharpe_ratio, risk_free_annual_rate, benchmark_beta,"
+    "n_returns, n_quoted_returns, mean_daily_return, annualized_volatility, max_drawdown,"
+    " drawdown_peak_date, drawdown_trough_date, sharpe_ratio, sharpe_null_reason,"
+    " risk_free_annual_rate, risk_free_coverage, risk_free_note, benchmark_beta,"
     " benchmark_correlation, n_benchmark_returns, best_day_return, best_day_date,"
     " worst_day_return, worst_day_date"
 )

@@ -284,17 +284,18 @@ def chart_world(db_url: str):
     return ids, charts.set_index("period"), points
 
 
-def test_ytd_starts_at_the_years_first_session(chart_world) -> None:
+def test_ytd_starts_at_the_previous_years_last_close(chart_world) -> None:
     _, charts, _ = chart_world
     ytd = charts.loc["YTD"]
-    # 2025-01-01 is a holiday: the first session of 2025 is 01-02.
-    assert ytd["start_date"] == pd.Timestamp("2025-01-02")
+    # 2025-01-01 is a holiday: the first session of 2025 is 01-02, and YTD runs from the close
+    # before it, 2024-12-31 (40), so 01-02's +25 % is in.
+    assert ytd["start_date"] == pd.Timestamp("2024-12-31")
     assert ytd["end_date"] == pd.Timestamp("2025-01-13")
-    # (1 + 60/40 - 1) / (1 + 50/40 - 1) - 1 = 60/50 - 1 = 0.2; benchmark 1100/1000 - 1 = 0.1
-    assert ytd["period_twr"] == pytest.approx(0.2, abs=1e-12)
+    # (1 + 60/40 - 1) / (1 + 40/40 - 1) - 1 = 60/40 - 1 = 0.5; benchmark 1100/1000 - 1 = 0.1
+    assert ytd["period_twr"] == pytest.approx(0.5, abs=1e-12)
     assert ytd["benchmark_return"] == pytest.approx(0.1, abs=1e-12)
-    assert ytd["excess_return"] == pytest.approx(0.1, abs=1e-12)
-    assert (ytd["start_value"], ytd["end_value"]) == (50, 60)
+    assert ytd["excess_return"] == pytest.approx(0.4, abs=1e-12)
+    assert (ytd["start_value"], ytd["end_value"]) == (40, 60)
     assert not ytd["is_partial"]
 
 
@@ -383,7 +384,7 @@ def test_leaderboard_tie_shares_a_rank_and_short_history_is_excluded() -> None:
         [
             _chart(1, "1Y", 0.30),
             _chart(2, "1Y", 0.20),
-            _chart(3, "1Y", 0.20),
+            _chart(3, "1Y", 0.20 + 3e-15),  # float noise: within the tolerance, a tie
             _chart(4, "1Y", 0.10),
             _chart(5, "1Y", 0.90, partial=True),  # younger than 1Y
             _chart(6, "1Y", 0.50),  # not public
@@ -396,10 +397,11 @@ def test_leaderboard_tie_shares_a_rank_and_short_history_is_excluded() -> None:
     )
     ranked, excluded = P.compute_leaderboards(charts, portfolios)
     one = ranked[ranked["period"] == "1Y"].set_index("portfolio_id")
-    # competition ranks by TWR descending: 0.30 -> 1, 0.20 -> 2, 0.20 -> 2, 0.10 -> 4
+    # competition ranks by TWR descending, returns within 1e-10 tied: 0.30 -> 1, 0.20 -> 2,
+    # 0.20 + 3e-15 -> 2, 0.10 -> 4
     assert one["rank"].to_dict() == {1: 1, 2: 2, 3: 2, 4: 4}
-    # percent_rank ascending = (ascending rank - 1)/(4 - 1): 0.10 -> 0, 0.20 -> 1/3, 0.30 -> 1
-    assert one["percentile"].to_dict() == pytest.approx({1: 100, 2: 100 / 3, 3: 100 / 3, 4: 0})
+    # percentile = 100 (n - rank) / (n - 1), n = 4: 100, 200/3, 200/3, 0
+    assert one["percentile"].to_dict() == pytest.approx({1: 100, 2: 200 / 3, 3: 200 / 3, 4: 0})
     # relative to the benchmark's 0.05
     assert one.loc[1, "relative_return"] == pytest.approx(0.25)
     assert set(excluded.itertuples(index=False, name=None)) == {
@@ -415,7 +417,7 @@ def test_write_back_round_trips(world, db_url: str) -> None:
     _, snaps = world
     inputs = P.load(db_url)
     charts, points = P.compute_charts(snaps, inputs.sessions)
-    ranked, excluded = P.compute_leaderboards(charts, inputs.portfolios)
+    ranked, excluded = P.compute_leaderboards(charts, inputs.portfolios, inputs.rank_tie_tolerance)
     P.write_back(db_url, snaps, charts, points, ranked, excluded)
     with psycopg.connect(db_url) as conn:
         n = conn.execute("select count(*) from bench_pandas.snapshots").fetchone()[0]

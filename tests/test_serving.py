@@ -44,7 +44,7 @@ def market(conn):
     return conn
 
 
-def test_ytd_starts_on_the_years_first_session_and_1d_has_two_points(market) -> None:
+def test_ytd_starts_at_the_previous_years_last_close_and_1d_has_two_points(market) -> None:
     conn = market
     pid = add_portfolio(conn)
     add_position(conn, pid, "AAA", 10, "2024-12-30", 10)
@@ -52,23 +52,31 @@ def test_ytd_starts_on_the_years_first_session_and_1d_has_two_points(market) -> 
     chart = charts(conn, pid)
     # Values 100, 110, 120, 126, 132; cum_twr 0, 0.1, 0.2, 0.26, 0.32 (bought at the close).
 
-    # YTD: END 2025-01-06, START = 2025-01-02 (not 01-01, a holiday; not 2024-12-31).
+    # YTD: END 2025-01-06, START = 2024-12-31, the last close of 2024 (the return runs from the
+    # close before the year's first session, 2025-01-02; 01-01 is a holiday).
     ytd = chart["YTD"]
     assert (str(ytd["start_date"]), str(ytd["end_date"]), ytd["is_partial"]) == (
-        "2025-01-02",
+        "2024-12-31",
         "2025-01-06",
         False,
     )
-    # period_twr = 1.32 / 1.20 − 1 = 0.10; benchmark 104 / 101 − 1
-    assert ytd["period_twr"] == pytest.approx(0.10, abs=1e-12)
-    assert ytd["benchmark_return"] == pytest.approx(104 / 101 - 1, abs=1e-12)
-    assert ytd["excess_return"] == pytest.approx(0.10 - (104 / 101 - 1), abs=1e-12)
-    assert [str(d) for d in ytd["point_dates"]] == ["2025-01-02", "2025-01-03", "2025-01-06"]
-    assert ytd["point_values"] == [120, 126, 132]
-    # cum returns from START: 1.26/1.2 − 1 = 0.05, 1.32/1.2 − 1 = 0.10
-    assert ytd["point_cum_returns"] == pytest.approx([0, 0.05, 0.10], abs=1e-12)
+    # period_twr = 1.32 / 1.10 − 1 = 0.20; benchmark 104 / 102 − 1
+    assert ytd["period_twr"] == pytest.approx(0.20, abs=1e-12)
+    assert ytd["benchmark_return"] == pytest.approx(104 / 102 - 1, abs=1e-12)
+    assert ytd["excess_return"] == pytest.approx(0.20 - (104 / 102 - 1), abs=1e-12)
+    assert [str(d) for d in ytd["point_dates"]] == [
+        "2024-12-31",
+        "2025-01-02",
+        "2025-01-03",
+        "2025-01-06",
+    ]
+    assert ytd["point_values"] == [110, 120, 126, 132]
+    # cum returns from START: 1.2/1.1 − 1, 1.26/1.1 − 1, 1.32/1.1 − 1 = 0.2
+    assert ytd["point_cum_returns"] == pytest.approx(
+        [0, 1.2 / 1.1 - 1, 1.26 / 1.1 - 1, 0.2], abs=1e-12
+    )
     assert ytd["point_benchmark_cum_returns"] == pytest.approx(
-        [0, 103 / 101 - 1, 104 / 101 - 1], abs=1e-12
+        [0, 101 / 102 - 1, 103 / 102 - 1, 104 / 102 - 1], abs=1e-12
     )
 
     # 1D: the last two closes, 126 → 132: 1.32 / 1.26 − 1 = 0.047619…; ^GSPC 104 / 103 − 1
@@ -151,12 +159,12 @@ def test_leaderboard_tie_shares_a_rank_and_short_history_is_excluded(market) -> 
     assert refresh(conn)["status"] == "succeeded"
 
     # 1D (2025-01-03 → 01-06): ZZZ 50 → 60 = +20 %, BBB 20 → 22 = +10 % (twice), CCC −1 %.
-    # Ranks 1, 2, 2, 4. Percentile = 100 × (ascending rank − 1) / (4 − 1): 100, 33.3, 33.3, 0.
+    # Ranks 1, 2, 2, 4. Percentile = 100 × (n − rank) / (n − 1), n = 4: 100, 66.7, 66.7, 0.
     rows = board(conn, "1D")
     bench = 104 / 103 - 1
     ranked = [r for r in rows if r[1] is not None]
     assert [(r[0], r[1]) for r in ranked] == [(best, 1), (tie_small, 2), (tie_big, 2), (worst, 4)]
-    assert [r[2] for r in ranked] == pytest.approx([100, 100 / 3, 100 / 3, 0], abs=1e-9)
+    assert [r[2] for r in ranked] == pytest.approx([100, 200 / 3, 200 / 3, 0], abs=1e-9)
     assert [r[3] for r in ranked] == pytest.approx([0.2, 0.1, 0.1, -0.01], abs=1e-12)
     assert ranked[0][4] == pytest.approx(0.2 - bench, abs=1e-12)
     # The young portfolio's 1D starts before its first session: listed, not ranked.
@@ -218,14 +226,17 @@ def test_read_only_role_reads_the_contract_and_nothing_else(market) -> None:
         assert len(dashboard) == 1
         cur = conn.execute(CONTRACT_QUERIES["portfolio_dashboard"], {"pid": pid})
         row = dict(zip([c.name for c in cur.description], cur.fetchone(), strict=True))
-        assert row["market_value"] == 132 and row["twr_ytd"] == pytest.approx(0.10, abs=1e-12)
+        # YTD from 2024-12-31's close (110): 132 / 110 − 1 = 0.2
+        assert row["market_value"] == 132 and row["twr_ytd"] == pytest.approx(0.20, abs=1e-12)
         assert row["partial_periods"] == ["5D", "1M", "3M", "6M", "1Y", "5Y"]
         assert row["is_stale"] and row["has_analytics"] and not row["is_refresh_pending"]
+        assert row["is_refresh_behind"] and not row["has_stale_prices"]
         points = conn.execute(CONTRACT_QUERIES["chart_points"], {"pid": pid}).fetchall()
         assert [(p[2], str(p[3]), p[4]) for p in points] == [
-            (1, "2025-01-02", 120),
-            (2, "2025-01-03", 126),
-            (3, "2025-01-06", 132),
+            (1, "2024-12-31", 110),
+            (2, "2025-01-02", 120),
+            (3, "2025-01-03", 126),
+            (4, "2025-01-06", 132),
         ]
         assert conn.execute(CONTRACT_QUERIES["leaderboards"]).fetchone()[:3] == ("1D", 1, pid)
         status = conn.execute(
@@ -297,13 +308,14 @@ def test_cli_show_leaderboard_chart(served, tmp_path) -> None:
     pid = served
     res = runner.invoke(cli, ["show", str(pid)])
     assert res.exit_code == 0, res.output
-    assert "Growth" in res.output and "132.00" in res.output and "+10.00%" in res.output
+    # YTD from 2024-12-31's close: 132 / 110 − 1 = +20 %
+    assert "Growth" in res.output and "132.00" in res.output and "+20.00%" in res.output
 
     res = runner.invoke(cli, ["show", "growth", "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     ytd = next(p for p in data["periods"] if p["period"] == "YTD")
-    assert ytd["twr"] == pytest.approx(0.10, abs=1e-12) and ytd["n_points"] == 3
+    assert ytd["twr"] == pytest.approx(0.20, abs=1e-12) and ytd["n_points"] == 4
 
     res = runner.invoke(cli, ["leaderboard", "--period", "1d", "--json"])
     assert res.exit_code == 0, res.output
@@ -316,7 +328,7 @@ def test_cli_show_leaderboard_chart(served, tmp_path) -> None:
     res = runner.invoke(cli, ["chart", str(pid), "--period", "YTD", "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(json.loads(res.output)["points"]) == 3
+    assert len(json.loads(res.output)["points"]) == 4
 
 
 def test_cli_errors_and_help(served) -> None:
@@ -360,7 +372,9 @@ def test_marts_agree_with_the_independent_pandas_implementation(db_url, conn) ->
     snaps["session_date"] = pd.to_datetime(snaps["session_date"])
     with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 after a wipeout
         charts_pd, points_pd = P.compute_charts(snaps, inputs.sessions)
-    ranked_pd, excluded_pd = P.compute_leaderboards(charts_pd, inputs.portfolios)
+    ranked_pd, excluded_pd = P.compute_leaderboards(
+        charts_pd, inputs.portfolios, inputs.rank_tie_tolerance
+    )
 
     cur = conn.execute(
         "select portfolio_id, period, start_date, end_date, period_twr, benchmark_return,"

@@ -414,7 +414,8 @@ class PortfolioService:
         elif period == "5D":
             day = self.sessions_before(end, 5)
         elif period == "YTD":
-            day = self.session_on_or_after(date(end.year, 1, 1))
+            # from the previous year's last close (the session before the year's first)
+            day = self.session_on_or_before(date(end.year - 1, 12, 31))
         elif period == "MAX":
             return first
         else:
@@ -517,7 +518,14 @@ class PortfolioService:
         return keep
 
     # leaderboards
+    def rank_tie_tolerance(self) -> float:
+        value = self.s.scalar(
+            text("select value from ops.settings where key = 'rank_tie_tolerance'")
+        )
+        return float(value) if value is not None else 1e-10
+
     def rebuild_leaderboards(self, portfolio_ids: list[int]) -> None:
+        tolerance = self.rank_tie_tolerance()
         self.s.execute(delete(LeaderboardEntry))
         self.s.execute(delete(LeaderboardExclusion))
         for period in PERIODS:
@@ -547,17 +555,17 @@ class PortfolioService:
             ranked.sort(key=lambda c: (-c.period_twr, c.portfolio_id))
             ascending = sorted(c.period_twr for c in ranked)
             n = len(ranked)
-            rank = 0
-            for i, cache in enumerate(ranked):
-                if i == 0 or cache.period_twr != ranked[i - 1].period_twr:
-                    rank = i + 1
-                below = _count_below(ascending, cache.period_twr)
+            for cache in ranked:
+                # returns closer than the tolerance share a rank; the percentile is the share
+                # of the others that do not rank above it (tied leaders: 100)
+                above = n - _count_below(ascending, cache.period_twr + tolerance)
+                rank = above + 1
                 self.s.add(
                     LeaderboardEntry(
                         period=period,
                         portfolio_id=cache.portfolio_id,
                         rank=rank,
-                        percentile=100.0 if n == 1 else 100.0 * below / (n - 1),
+                        percentile=100.0 if n == 1 else 100.0 * (n - rank) / (n - 1),
                         period_twr=cache.period_twr,
                         benchmark_return=cache.benchmark_return,
                         relative_return=(

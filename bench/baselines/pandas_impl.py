@@ -115,6 +115,7 @@ class Inputs:
     valuations: pd.DataFrame
     sessions: pd.DataFrame
     as_of: pd.Timestamp | None
+    rank_tie_tolerance: float = 1e-10  # ops.settings.rank_tie_tolerance as shipped (migration 0090)
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,6 +144,9 @@ def load(url: str) -> Inputs:
             "select coalesce((select value from ops.settings where key = 'default_benchmark'),"
             " '^GSPC')"
         ).fetchone()[0]
+        tolerance = conn.execute(
+            "select value from ops.settings where key = 'rank_tie_tolerance'"
+        ).fetchone()
         sessions = _frame(
             conn,
             "select session_date, session_idx from market.trading_days"
@@ -195,6 +199,7 @@ def load(url: str) -> Inputs:
         valuations=_dates(valuations, "valuation_date").astype({"value": float}),
         sessions=_dates(sessions, "session_date"),
         as_of=None if as_of is None else pd.Timestamp(as_of),
+        **({} if tolerance is None else {"rank_tie_tolerance": float(tolerance[0])}),
     )
 
 
@@ -499,7 +504,8 @@ def compute_charts(
         "1D": end_pos - 1,
         "5D": end_pos - 5,
         **{p: last_on_or_before(_months_back(end_dates, m)) for p, m in MONTHS.items()},
-        "YTD": np.searchsorted(sess_dates, years.astype("datetime64[ns]"), side="left"),
+        # from the previous year's last close: the session before the year's first
+        "YTD": np.searchsorted(sess_dates, years.astype("datetime64[ns]"), side="left") - 1,
         "MAX": first_pos,
     }
     recent_start = np.searchsorted(sess_dates, _months_back(end_dates, 1), side="right")
@@ -580,9 +586,14 @@ def compute_charts(
 
 
 def compute_leaderboards(
-    charts: pd.DataFrame, portfolios: pd.DataFrame
+    charts: pd.DataFrame, portfolios: pd.DataFrame, tie_tolerance: float = 1e-10
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per period: public portfolios ranked by period TWR, and those excluded (with the reason)."""
+    """Per period: public portfolios ranked by period TWR, and those excluded (with the reason).
+
+    Returns closer than ``tie_tolerance`` (``Inputs.rank_tie_tolerance``) share a rank: a
+    portfolio's rank is 1 + the number whose return is at least the tolerance higher; its
+    percentile is 100 × the share of the others that do not rank above it.
+    """
     public = set(portfolios.loc[portfolios["is_public"].astype(bool), "portfolio_id"])
     cand = charts[charts["portfolio_id"].isin(public)].copy()
     too_short = cand["is_partial"].astype(bool) | (
@@ -592,11 +603,18 @@ def compute_leaderboards(
     excluded["reason"] = EXCLUDED_REASON
     ranked = cand.loc[~too_short].copy()
     grp = ranked.groupby("period")["period_twr"]
-    ranked["rank"] = grp.rank(method="min", ascending=False).astype(np.int64)
-    asc = grp.rank(method="min", ascending=True)
+
+    def tolerant_rank(twr: pd.Series) -> pd.Series:
+        values = twr.to_numpy(dtype=float)
+        higher = len(values) - np.searchsorted(np.sort(values), values + tie_tolerance, side="left")
+        return pd.Series(higher + 1, index=twr.index)
+
+    ranked["rank"] = grp.transform(tolerant_rank).astype(np.int64)
     ranked["n_ranked"] = grp.transform("size").astype(np.int64)
     ranked["percentile"] = np.where(
-        ranked["n_ranked"] > 1, 100.0 * (asc - 1) / (ranked["n_ranked"] - 1).clip(lower=1), 100.0
+        ranked["n_ranked"] > 1,
+        100.0 * (ranked["n_ranked"] - ranked["rank"]) / (ranked["n_ranked"] - 1).clip(lower=1),
+        100.0,
     )
     ranked["relative_return"] = ranked["period_twr"] - ranked["benchmark_return"]
     order = {p: i for i, p in enumerate(PERIODS)}

@@ -6,13 +6,16 @@
   `risk_piece_aggregates(path)` is the select list that summarizes the rows of `path`, which has
   the columns
       session_idx, daily_return, growth (1 + cum_twr), benchmark_return, risk_free_return,
+      is_quoted     -- the portfolio's return has a real quote on both days (risk_path)
       is_counted    -- the session's return belongs to the period (false for a period's START)
       running_high  -- the highest [growth, session_idx] of the piece up to this session
   and yields, per piece:
       first_idx, last_idx
       n_returns, mean_return, m2_return          -- count, mean, sum of squared deviations
+      n_quoted                                   -- returns with a real quote on both days
       mean_excess, m2_excess, mean_risk_free     -- of r − rf, and of rf
-      n_pairs, mean_pair_return, mean_benchmark, -- sessions with a benchmark return too:
+      n_pairs, mean_pair_return, mean_benchmark, -- sessions where the portfolio and the
+                                                 -- benchmark both have a real quote on both days:
       m2_pair_return, m2_benchmark, co_moment    -- means, squared and cross deviations
       best_day [r, −idx], worst_day [r, idx]     -- the earliest on ties
       high_point [growth, idx]                   -- the highest, its last session
@@ -28,6 +31,7 @@
     avg({{ path }}.daily_return) filter (where {{ path }}.is_counted) as mean_return,
     var_pop({{ path }}.daily_return) filter (where {{ path }}.is_counted)
     * count(*) filter (where {{ path }}.is_counted) as m2_return,
+    count(*) filter (where {{ path }}.is_counted and {{ path }}.is_quoted)::integer as n_quoted,
     avg({{ path }}.daily_return - {{ path }}.risk_free_return) filter (where {{ path }}.is_counted)
         as mean_excess,
     var_pop({{ path }}.daily_return - {{ path }}.risk_free_return) filter (where {{ path }}.is_counted)
@@ -63,9 +67,15 @@
 
 {#- The rows a piece summarizes, `path` above: one portfolio's snapshots from_idx .. through_idx
     with its benchmark's and the risk-free proxy's return on each session, looked up by
-    position in the arrays of the relations `benchmark` and `risk_free` (first_idx, returns),
-    which the caller joins; counted from counted_from on; running highs restart at each
-    `piece` (an expression of session_idx: all one piece, or fixed blocks). -#}
+    position in the arrays of the relations `benchmark` and `risk_free` (first_idx, returns,
+    quoted_returns), which the caller joins; counted from counted_from on; running highs
+    restart at each `piece` (an expression of session_idx: all one piece, or fixed blocks).
+
+    One rule for what is a real return (docs/factors.md): a return has a real quote when it is
+    a close-to-close move between two sessions that both have a real quote, not a carried-forward
+    close. The portfolio's side is the snapshot's is_quoted_return (a position valued at its own
+    close on the session and the one before); the benchmark's is its quoted_returns. The
+    benchmark's return of a pair is null unless both sides are real. -#}
 {% macro risk_path(portfolio, from_idx, through_idx, counted_from, piece) -%}
     select
         series.*,
@@ -82,8 +92,11 @@
             {{ piece }} as piece,
             snapshots.daily_return,
             1 + snapshots.cum_twr as growth,
-            nullif(benchmark.returns[snapshots.session_idx - benchmark.first_idx + 1], 'NaN')
-                as benchmark_return,
+            snapshots.is_quoted_return as is_quoted,
+            case
+                when snapshots.is_quoted_return
+                    then nullif(benchmark.quoted_returns[snapshots.session_idx - benchmark.first_idx + 1], 'NaN')
+            end as benchmark_return,
             coalesce(nullif(risk_free.returns[snapshots.session_idx - risk_free.first_idx + 1], 'NaN'), 0)
                 as risk_free_return
         from snapshots
@@ -98,7 +111,7 @@
     back as a piece). -#}
 {% macro risk_piece_columns(relation) -%}
     {%- set names = [
-        'first_idx', 'last_idx', 'n_returns', 'mean_return', 'm2_return', 'mean_excess', 'm2_excess',
+        'first_idx', 'last_idx', 'n_returns', 'mean_return', 'm2_return', 'n_quoted', 'mean_excess', 'm2_excess',
         'mean_risk_free', 'n_pairs', 'mean_pair_return', 'mean_benchmark', 'm2_pair_return',
         'm2_benchmark', 'co_moment', 'best_day', 'worst_day', 'high_point', 'low_point', 'deepest',
     ] -%}
@@ -118,6 +131,7 @@
     {{ a }}.n_returns + {{ b }}.n_returns,
     {{ _combine_mean(a, b, 'n_returns', 'mean_return') }},
     {{ _combine_m2(a, b, 'n_returns', 'mean_return', 'mean_return', 'm2_return') }},
+    {{ a }}.n_quoted + {{ b }}.n_quoted,
     {{ _combine_mean(a, b, 'n_returns', 'mean_excess') }},
     {{ _combine_m2(a, b, 'n_returns', 'mean_excess', 'mean_excess', 'm2_excess') }},
     {{ _combine_mean(a, b, 'n_returns', 'mean_risk_free') }},

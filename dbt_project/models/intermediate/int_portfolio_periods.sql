@@ -70,7 +70,10 @@ periods as (
     ) as period_list (period, period_order, lookback, is_year_to_date)
 ),
 
--- the last session on or before a date is the session before the first one after it
+-- START is the close the period's return runs from: the close before the period's first
+-- session (1D: END's previous session; YTD: the previous year's last session; 1M … 5Y: the
+-- last session on or before END's date minus the lookback). The last session on or before a
+-- date is the session before the first one after it.
 starts as (
     select
         ends.portfolio_id,
@@ -83,7 +86,8 @@ starts as (
             when periods.period = '1D' then ends.end_idx - 1
             when periods.period = '5D' then ends.end_idx - 5
             when periods.period = 'MAX' then ends.first_idx
-            when periods.is_year_to_date then year_start.session_idx
+            -- the previous year's last session: the session before the year's first
+            when periods.is_year_to_date then year_start.session_idx - 1
             else after_lookback.session_idx - 1
         end as wanted_start_idx
     from ends

@@ -407,7 +407,13 @@ valued as (
                 partition by accumulated.portfolio_id order by accumulated.session_idx
             ),
             0
-        ) as previous_value
+        ) as previous_value,
+        -- positions valued at their own close on the previous session (the real-quote rule)
+        lag(
+            accumulated.positions_held - accumulated.n_entry - accumulated.n_manual - accumulated.n_stale
+        ) over (
+            partition by accumulated.portfolio_id order by accumulated.session_idx
+        ) as previous_n_close
     from accumulated
 ),
 
@@ -465,6 +471,10 @@ final as (
         chained.max_stale_sessions,
         chained.n_entry,
         chained.n_manual,
+        -- the day's return has a real quote: positions valued at their own close on this
+        -- session and on the previous one (docs/factors.md; beta pairs and Sharpe use it)
+        chained.positions_held - chained.n_entry - chained.n_manual - chained.n_stale > 0
+        and coalesce(chained.previous_n_close > 0, false) as is_quoted_return,
         chained.inflow,
         chained.outflow,
         chained.daily_return,

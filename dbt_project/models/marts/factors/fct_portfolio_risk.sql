@@ -133,6 +133,7 @@ statistics as (
         max(placed.period_mean_return) as mean_daily_return,
         sum(placed.m2_return + placed.n_returns * (placed.mean_return - placed.period_mean_return) ^ 2)
             as m2_return,
+        sum(placed.n_quoted) as n_quoted_returns,
         max(placed.period_mean_excess) as mean_excess_return,
         sum(placed.m2_excess + placed.n_returns * (placed.mean_excess - placed.period_mean_excess) ^ 2)
             as m2_excess,
@@ -175,6 +176,7 @@ figures as (
         statistics.portfolio_id,
         statistics.period_order,
         statistics.n_returns,
+        statistics.n_quoted_returns,
         statistics.mean_daily_return,
         case
             when statistics.n_returns > 1 then sqrt(statistics.m2_return / (statistics.n_returns - 1))
@@ -198,6 +200,33 @@ figures as (
     from statistics
 ),
 
+-- A Sharpe ratio is published only when it means something (docs/factors.md): at least two
+-- returns, at least risk_min_quoted_share of them with a real quote on both days, and an
+-- annualized spread of the excess returns of at least sharpe_min_excess_volatility (a frozen
+-- value over a T-bill rate gives a ratio of about −1,000,000: right by the formula, useless).
+published as (
+    select
+        figures.*,
+        figures.excess_volatility * sqrt(252) as annualized_excess_volatility,
+        case
+            when figures.n_returns < 2 then 'fewer than two returns'
+            when figures.n_quoted_returns < factor_settings.risk_min_quoted_share * figures.n_returns
+                then format(
+                    'too few sessions with a real quote: %s of %s returns (at least %s %% needed)',
+                    figures.n_quoted_returns, figures.n_returns, factor_settings.risk_min_quoted_share * 100
+                )
+            when
+                coalesce(figures.excess_volatility * sqrt(252), 0) < factor_settings.sharpe_min_excess_volatility
+                then format(
+                    'excess returns too flat: annualized spread %s below the floor %s',
+                    trim(to_char(coalesce(figures.excess_volatility * sqrt(252), 0), '9.9EEEE')),
+                    factor_settings.sharpe_min_excess_volatility
+                )
+        end as sharpe_null_reason
+    from figures
+    cross join factor_settings
+),
+
 final as (
     select
         periods.portfolio_id,
@@ -207,14 +236,49 @@ final as (
         periods.end_date,
         periods.is_partial,
         coalesce(figures.n_returns, 0)::integer as n_returns,
+        coalesce(figures.n_quoted_returns, 0)::integer as n_quoted_returns,
         figures.mean_daily_return,
         figures.daily_volatility * sqrt(252) as annualized_volatility,
         figures.max_drawdown,
         case when figures.max_drawdown < 0 then peak_sessions.session_date end as drawdown_peak_date,
         case when figures.max_drawdown < 0 then trough_sessions.session_date end as drawdown_trough_date,
-        figures.mean_excess_return / nullif(figures.excess_volatility, 0) * sqrt(252) as sharpe_ratio,
+        case
+            when figures.sharpe_null_reason is null
+                then figures.mean_excess_return / nullif(figures.excess_volatility, 0) * sqrt(252)
+        end as sharpe_ratio,
+        case
+            when figures.portfolio_id is null then 'fewer than two returns'
+            else figures.sharpe_null_reason
+        end as sharpe_null_reason,
         factor_settings.risk_free_symbol,
         figures.mean_risk_free_return * 252 as risk_free_annual_rate,
+        -- whether the risk-free proxy had data for the period: a named symbol without prices is
+        -- a rate of 0, and says so
+        case
+            when factor_settings.risk_free_symbol is null then 'zero rate'
+            when
+                risk_free.symbol is null
+                or risk_free.last_quote_idx is null
+                or risk_free.last_quote_idx <= periods.start_idx
+                or risk_free.first_idx >= periods.end_idx
+                then 'none'
+            when risk_free.first_idx > periods.start_idx then 'partial'
+            else 'full'
+        end as risk_free_coverage,
+        case
+            when factor_settings.risk_free_symbol is null then null
+            when risk_free.symbol is null or risk_free.last_quote_idx is null
+                then format('%s has no prices: the risk-free rate is taken as 0', factor_settings.risk_free_symbol)
+            when risk_free.last_quote_idx <= periods.start_idx or risk_free.first_idx >= periods.end_idx
+                then format(
+                    '%s has no quote in the period: the risk-free rate is taken as 0', factor_settings.risk_free_symbol
+                )
+            when risk_free.first_idx > periods.start_idx
+                then format(
+                    '%s has prices only from %s: the risk-free rate is 0 before',
+                    factor_settings.risk_free_symbol, risk_free_sessions.session_date
+                )
+        end as risk_free_note,
         figures.beta as benchmark_beta,
         figures.correlation as benchmark_correlation,
         coalesce(figures.n_benchmark_returns, 0)::integer as n_benchmark_returns,
@@ -226,10 +290,12 @@ final as (
     from periods
     inner join scopes on periods.portfolio_id = scopes.portfolio_id
     cross join factor_settings
-    left join figures
+    left join published as figures
         on
             periods.portfolio_id = figures.portfolio_id
             and periods.period_order = figures.period_order
+    left join symbol_returns as risk_free on factor_settings.risk_free_symbol = risk_free.symbol
+    left join sessions as risk_free_sessions on risk_free.first_idx = risk_free_sessions.session_idx
     left join sessions as peak_sessions on figures.peak_idx = peak_sessions.session_idx
     left join sessions as trough_sessions on figures.trough_idx = trough_sessions.session_idx
     left join sessions as best_sessions on figures.best_day_idx = best_sessions.session_idx

@@ -35,6 +35,10 @@ scopes as (
     select * from {{ ref('stg_ops__refresh_scopes') }}
 ),
 
+factor_settings as (
+    select * from {{ ref('int_factor_settings_pivoted') }}
+),
+
 -- public portfolios; a partial chart (for MAX: fewer than 21 sessions) is not ranked
 candidates as (
     select
@@ -57,15 +61,24 @@ candidates as (
     where portfolios.is_public
 ),
 
--- competition rank (1, 2, 2, 4); percentile = 100 × percent_rank ascending
+-- competition rank (1, 2, 2, 4) with a tolerance: a portfolio's rank is 1 + the number of
+-- portfolios whose return is at least rank_tie_tolerance higher, so returns closer than the
+-- tolerance share a rank and float noise never orders them. Measured in tolerances, those are
+-- the rows at least 1 before it in descending order (a frame offset must be a constant).
+-- percentile = 100 × the share of the other ranked portfolios that do not rank above it
+-- (tied leaders: 100; a single one: 100).
 ranked as (
     select
         candidates.period,
         candidates.portfolio_id,
-        rank() over (partition by candidates.period order by candidates.period_twr desc) as rank,
-        count(*) over (partition by candidates.period) as n_ranked,
-        percent_rank() over (partition by candidates.period order by candidates.period_twr) as percent_rank
+        1 + count(*) over (
+            partition by candidates.period
+            order by candidates.period_twr / factor_settings.rank_tie_tolerance desc
+            range between unbounded preceding and 1 preceding
+        ) as rank,
+        count(*) over (partition by candidates.period) as n_ranked
     from candidates
+    cross join factor_settings
     where candidates.exclusion_reason is null
 ),
 
@@ -78,7 +91,10 @@ final as (
         ranked.rank is not null as is_ranked,
         ranked.rank,
         ranked.n_ranked,
-        case when ranked.n_ranked = 1 then 100 else 100 * ranked.percent_rank end as percentile,
+        case
+            when ranked.n_ranked = 1 then 100
+            else 100 * (ranked.n_ranked - ranked.rank)::float8 / (ranked.n_ranked - 1)
+        end as percentile,
         candidates.period_twr,
         candidates.benchmark_return,
         candidates.period_twr - candidates.benchmark_return as relative_return,

@@ -33,6 +33,27 @@ dirty_portfolios as (
     select * from {{ source('ops_ledger', 'dirty_portfolios') }}
 ),
 
+-- not materialized: a portfolio's positions and its symbols' closes at END, looked up by key,
+-- only for a portfolio whose oldest close is older than the setting
+positions as not materialized (
+    select * from {{ ref('int_positions_resolved') }}
+),
+
+prices_filled as not materialized (
+    select * from {{ ref('int_prices_filled_daily') }}
+),
+
+-- a holding priced from a close more than this many sessions old is a stale price
+stale_limit as (
+    select
+        coalesce(
+            (
+                select settings.value::integer from settings
+                where settings.key = 'stale_price_sessions'
+            ), 5
+        ) as stale_price_sessions
+),
+
 -- the last session of the calendar that has closed, now (not when the refresh ran)
 last_closed as (
     select max(trading_days.session_date) as session_date
@@ -72,8 +93,15 @@ final as (
         {%- endfor %}
         periods.partial_periods,
         periods.as_of is not null as has_analytics,
-        -- behind the last closed session while still holding something
+        -- two facts, two names: the refresh is behind (the last snapshot is before the last
+        -- closed session while something is still held), and some holdings are priced from
+        -- closes older than stale_price_sessions sessions (how many, and the oldest)
+        coalesce(periods.as_of < last_closed.session_date and latest.positions_held > 0, false)
+            as is_refresh_behind,
         coalesce(periods.as_of < last_closed.session_date and latest.positions_held > 0, false) as is_stale,
+        stale_limit.stale_price_sessions,
+        coalesce(stale_prices.n_stale_prices, 0) as n_stale_prices,
+        coalesce(stale_prices.n_stale_prices, 0) > 0 as has_stale_prices,
         exists(
             select from dirty_portfolios
             where dirty_portfolios.portfolio_id = portfolios.portfolio_id
@@ -106,6 +134,23 @@ final as (
             portfolios.portfolio_id = latest.portfolio_id
             and periods.end_idx = latest.session_idx
     cross join last_closed
+    cross join stale_limit
+    -- the held PUBLIC and OPTIONS positions valued at END from a close older than the limit
+    -- (the snapshot's stale rule: its symbol's close at END is carried forward)
+    left join lateral (
+        select count(*)::integer as n_stale_prices
+        from positions
+        inner join prices_filled
+            on
+                positions.symbol = prices_filled.symbol
+                and periods.end_idx = prices_filled.session_idx
+        where
+            positions.portfolio_id = portfolios.portfolio_id
+            and positions.investment_class <> 'PRIVATE'
+            and positions.entry_idx <= periods.end_idx
+            and coalesce(positions.exit_idx, 2147483647) > periods.end_idx
+            and prices_filled.stale_sessions > stale_limit.stale_price_sessions
+    ) as stale_prices on latest.max_stale_sessions > stale_limit.stale_price_sessions
 )
 
 select * from final
