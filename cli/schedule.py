@@ -19,21 +19,35 @@ def schedule() -> None:
     """
 
 
+def _short_name(jobname: str) -> str:
+    """``foliodb:refresh`` → ``refresh``: every job of a database shares the prefix."""
+    return jobname.partition(":")[2] or jobname
+
+
 def _print_jobs(jobs: list[dict]) -> None:
-    table = Table(title="pg_cron jobs (UTC)")
-    for column in ("job", "schedule", "command", "database", "last run", "status", "seconds"):
-        table.add_column(column)
+    """The jobs at 80 columns: short names and the schedule in the table, commands below it."""
+    prefixes = sorted({job["jobname"].partition(":")[0] for job in jobs})
+    title = "pg_cron jobs (schedules in UTC)"
+    if prefixes:
+        title = f"pg_cron jobs of {', '.join(prefixes)} (schedules in UTC)"
+    table = Table(title=title)
+    table.add_column("job", no_wrap=True)
+    table.add_column("schedule", no_wrap=True)
+    table.add_column("last run")
+    table.add_column("status", no_wrap=True)
+    table.add_column("seconds", justify="right", no_wrap=True)
     for job in jobs:
         table.add_row(
-            job["jobname"],
+            _short_name(job["jobname"]),
             job["schedule"],
-            job["command"],
-            job["database"],
             f"{job['last_start']:%Y-%m-%d %H:%M}" if job["last_start"] else "never",
             job["last_status"] or "",
             str(job["last_seconds"] or ""),
         )
     out.print(table)
+    for job in jobs:
+        where = "" if job["database"] in prefixes else f" (in database {job['database']})"
+        out.print(f"  {_short_name(job['jobname'])}: {job['command']}{where}", highlight=False)
 
 
 @schedule.command(context_settings=CONTEXT_SETTINGS)

@@ -26,6 +26,10 @@ def _period(value: str) -> str:
         raise click.BadParameter(str(exc), param_hint="--period") from exc
 
 
+# the sparkline's width: the returns table then needs 75 columns, so it reads at 80
+SPARK_WIDTH = 16
+
+
 def _pct(value: float | None, digits: int = 2) -> str:
     if value is None:
         return "[dim]n/a"
@@ -71,8 +75,8 @@ def show(portfolio: str, as_json: bool) -> None:
     head.add_row(
         "valued by",
         f"close {data['n_close']} · stale close {data['n_stale']}"
-        f" (oldest {data['max_stale_sessions']} sessions) · entry price {data['n_entry']}"
-        f" · manual {data['n_manual']}",
+        f" (oldest {data['max_stale_sessions']} sessions)\n"
+        f"entry price {data['n_entry']} · manual {data['n_manual']}",
     )
     head.add_row("benchmark", data["benchmark_symbol"])
     head.add_row("public", "yes" if data["is_public"] else "no")
@@ -89,7 +93,7 @@ def show(portfolio: str, as_json: bool) -> None:
         ("excess", "right"),
         ("chart", "left"),
     ):
-        periods.add_column(column, justify=justify)
+        periods.add_column(column, justify=justify, no_wrap=True)
     for period in data["periods"]:
         since = str(period["start_date"] or "")
         if period["is_partial"]:
@@ -100,7 +104,7 @@ def show(portfolio: str, as_json: bool) -> None:
             _pct(period["twr"]),
             _pct(period["benchmark_return"]),
             _pct(period["excess_return"]),
-            serving.sparkline(period["cum_returns"]),
+            serving.sparkline(period["cum_returns"], width=SPARK_WIDTH),
         )
     out.print(periods)
     if any(p["is_partial"] for p in data["periods"]):
