@@ -34,6 +34,16 @@ def friendly(func):
     return wrapper
 
 
+def require_file(path: str | Path, param_hint: str) -> Path:
+    """A readable input file, else a bad-argument error (exit 2) naming the path once."""
+    file = Path(path)
+    if not file.exists():
+        raise click.BadParameter(f"file {str(file)!r} does not exist", param_hint=param_hint)
+    if not file.is_file():
+        raise click.BadParameter(f"{str(file)!r} is not a file", param_hint=param_hint)
+    return file
+
+
 def jsonable(value: Any) -> Any:
     """The same data in JSON's own types: numbers as numbers, whatever the source type.
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
+from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out, require_file
 from foliodb import portfolio_edit, portfolio_io
 from foliodb.errors import FolioError
 
@@ -105,8 +105,7 @@ def import_cmd(
 
         folio portfolio import examples/reference_portfolio.csv --user ann@example.com --name Reference --source demo --json
     """
-    if not file.exists():
-        raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
+    require_file(file, "FILE")
     if not name.strip():
         raise click.BadParameter("must not be blank", param_hint="--name")
     result = portfolio_io.import_portfolio(
