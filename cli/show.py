@@ -9,6 +9,7 @@ from rich.table import Table
 
 from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
 from foliodb import serving
+from foliodb.errors import FolioError
 
 PERIOD = click.option(
     "--period",
@@ -181,20 +182,32 @@ def leaderboard(period: str, limit: int, excluded: bool, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("chart.png"),
     show_default=True,
-    help="PNG file to write.",
+    help="Image to write: .png or .svg (its directory must exist).",
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the points as JSON (PNG still written)."
 )
 @friendly
 def chart(portfolio: str, period: str, out_path: Path, as_json: bool) -> None:
-    """Draw a portfolio's cumulative return against its benchmark over a period (PNG).
+    """Draw a portfolio's cumulative return against its benchmark over a period (PNG or SVG).
+
+    The suffix of --out picks the format; a directory that does not exist is refused, not
+    created. The x axis shows sessions only; the legend sits below the plot.
 
     Example:
 
         folio chart 42 --period 1Y --out chart.png
-        folio chart "Retirement" --period MAX --out max.png --json
+        folio chart "Retirement" --period MAX --out max.svg --json
     """
+    try:
+        serving.chart_format(out_path)
+    except FolioError as exc:
+        raise click.BadParameter(str(exc), param_hint="--out") from exc
+    if not out_path.parent.is_dir():
+        raise click.BadParameter(
+            f"directory {str(out_path.parent)!r} does not exist (create it first)",
+            param_hint="--out",
+        )
     data = serving.chart(portfolio, period)
     path = serving.render_chart(data, out_path)
     if as_json:
