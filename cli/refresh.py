@@ -8,6 +8,7 @@ from rich.table import Table
 from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
 from foliodb import models as models_module
 from foliodb import refresh as refresh_module
+from foliodb import serving
 from foliodb.errors import FolioError
 
 
@@ -39,6 +40,8 @@ def refresh(full: bool, portfolio_id: int | None, via: str, as_json: bool) -> No
     """
     if full and portfolio_id is not None:
         raise click.UsageError("choose --full or --portfolio, not both")
+    if portfolio_id is not None:  # (cli) a missing portfolio is an error, not a no-op
+        serving.require_portfolio(portfolio_id)
     run = refresh_module.run_refresh(full=full, portfolio_id=portfolio_id, via=via)
     if as_json:
         emit_json(run)

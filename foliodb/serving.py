@@ -78,6 +78,16 @@ def resolve(conn: psycopg.Connection, portfolio: str | int) -> int:
     return rows[0]["portfolio_id"]
 
 
+def require_portfolio(portfolio: str | int, url: str | None = None) -> int:
+    """The id of an existing portfolio (id or unique name); FolioError naming it if none.
+
+    `folio refresh --portfolio ID` asks this first, so a typo fails instead of refreshing
+    nothing and reporting success.
+    """
+    with _open(url) as conn:
+        return resolve(conn, portfolio)
+
+
 def sparkline(values: Sequence[float | None], width: int = 24) -> str:
     """A unicode sparkline of at most ``width`` characters (``▁▂▃▄▅▆▇█``).
 
