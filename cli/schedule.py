@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import click
+import psycopg
 from rich.table import Table
 
 from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
@@ -50,11 +53,37 @@ def _print_jobs(jobs: list[dict]) -> None:
         out.print(f"  {_short_name(job['jobname'])}: {job['command']}{where}", highlight=False)
 
 
+# one field of a cron expression: *, a number or a range, each with an optional /step, in a list
+_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_CRON_NAMES = ("minute", "hour", "day of month", "month", "day of week")
+
+
+def _cron(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A five-field cron expression (minute hour day month weekday, UTC), else exit 2."""
+    fields = value.split()
+    example = "e.g. '15 22 * * 1-5' (22:15 UTC, Monday to Friday)"
+    if len(fields) != 5:
+        raise click.BadParameter(
+            f"{value!r} is not a cron expression: expected 5 fields"
+            f" (minute hour day-of-month month day-of-week), got {len(fields)}; {example}"
+        )
+    for text, (low, high), name in zip(fields, _CRON_RANGES, _CRON_NAMES, strict=True):
+        numbers = [int(n) for n in re.findall(r"\d+", text.split("/")[0])] if text else []
+        if not _CRON_FIELD.match(text) or any(not low <= n <= high for n in numbers):
+            raise click.BadParameter(
+                f"{value!r}: the {name} field {text!r} is not valid"
+                f" (*, a number {low}-{high}, a range a-b, lists a,b and steps /n); {example}"
+            )
+    return " ".join(fields)
+
+
 @schedule.command(context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--refresh-at",
     default=schedule_module.NIGHTLY_REFRESH,
     show_default=True,
+    callback=_cron,
     help="cron expression (UTC) of the nightly refresh.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON.")
@@ -70,7 +99,10 @@ def install(refresh_at: str, as_json: bool) -> None:
 
         folio schedule install --refresh-at '15 22 * * 1-5'
     """
-    jobs = schedule_module.install(refresh_schedule=refresh_at)
+    try:
+        jobs = schedule_module.install(refresh_schedule=refresh_at)
+    except psycopg.errors.InvalidParameterValue as exc:  # what pg_cron itself refuses
+        raise click.BadParameter(str(exc).strip(), param_hint="--refresh-at") from exc
     if as_json:
         emit_json(jobs)
     else:
