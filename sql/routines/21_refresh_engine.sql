@@ -405,6 +405,14 @@ begin
             else runs.heartbeat_at < clock_timestamp() - ops.setting('reap_after')::interval
         end;
     get diagnostics v_count = row_count;
+    -- (cli) each pass is a run in the ledger, so app.run_status shows the reaper's last one;
+    -- passes that failed nothing replace each other (one row), reapings stay.
+    delete from ops.runs where runs.kind = 'reap' and runs.rows = 0;
+    insert into ops.runs (kind, status, finished_at, rows, message)
+    values (
+        'reap', 'succeeded', clock_timestamp(), v_count,
+        case when v_count = 0 then 'no run to reap' else format('failed %s run(s) left running', v_count) end
+    );
     return v_count;
 end
 $$;
