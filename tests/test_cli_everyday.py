@@ -457,3 +457,22 @@ def test_an_unknown_symbol_is_still_marked_when_yahoo_answers(demo: dict) -> Non
     summary = ingest_prices(demo["url"], symbols=["NOSUCHCO"], provider=provider)
     assert summary.status == "failed"
     assert _marked(demo["url"], ["NOSUCHCO"]) == {"NOSUCHCO": "unknown"}
+
+
+# ----------------------------------------------------------------------------- run status
+
+
+def test_run_status_shows_the_calendar_fill_the_reaper_and_housekeeping(demo: dict) -> None:
+    with psycopg.connect(demo["url"], autocommit=True) as conn:
+        for _ in range(3):
+            conn.execute("select ops.reap()")
+        conn.execute("select ops.housekeeping()")
+        status = dict(
+            conn.execute(
+                "select kind, last_status from app.run_status"
+                " where kind in ('ingest_calendar', 'reap', 'housekeeping')"
+            ).fetchall()
+        )
+        passes = conn.execute("select count(*) from ops.runs where kind = 'reap'").fetchone()[0]
+    assert status == dict.fromkeys(("ingest_calendar", "reap", "housekeeping"), "succeeded")
+    assert passes == 1  # passes that reap nothing replace each other

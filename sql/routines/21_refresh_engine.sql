@@ -433,6 +433,9 @@ begin
         get diagnostics v_more = row_count;
         v_count := v_count + v_more;
     end if;
+    -- (cli) recorded like every other kind of run, for app.run_status
+    insert into ops.runs (kind, status, finished_at, rows, message)
+    values ('housekeeping', 'succeeded', clock_timestamp(), v_count, format('purged %s rows', v_count));
     return v_count;
 end
 $$;
