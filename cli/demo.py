@@ -132,7 +132,14 @@ def demo(ctx: click.Context, out_dir: Path | None, as_json: bool) -> None:
         f"run {run['run_id']} {run['status']} ({run['target']}) in {run['duration_ms'] or 0:,.0f} ms",
     )
     scheduled = result["schedule"]
-    summary.add_row("schedule", ", ".join(scheduled) if isinstance(scheduled, list) else scheduled)
+    summary.add_row(
+        "schedule",
+        (
+            "pg_cron jobs " + ", ".join(name.partition(":")[2] or name for name in scheduled)
+            if isinstance(scheduled, list)
+            else scheduled
+        ),
+    )
     summary.add_row("took", f"{result['timings_ms']['total'] / 1000:.1f} s")
     out.print(summary)
     pid = str(result["featured_portfolio_id"])

@@ -124,6 +124,16 @@ def test_every_table_reads_at_80_columns(demo: dict, narrow: None, command: list
     assert max(len(line) for line in result.output.splitlines()) <= 80, result.output
 
 
+def test_the_whole_demo_reads_at_80_columns(demo: dict, narrow: None, tmp_path: Path) -> None:
+    result = run("demo", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output, result.output
+    # tables at most 80 wide (the hints are commands: they stay whole, one per line)
+    tables = [line for line in result.output.splitlines() if set(line) & set("│┃┏┗┌└")]
+    assert tables and max(len(line) for line in tables) <= 80
+    assert "Explore further" in result.output
+
+
 def test_risk_table_keeps_every_figure_and_date_whole(demo: dict, narrow: None) -> None:
     result = run("exposures", pid_of(demo))
     assert result.exit_code == 0, result.output
