@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 import json
 import math
 from decimal import Decimal
@@ -82,10 +83,11 @@ def keep_example_blocks(help_text: str | None) -> str | None:
     """
     if not help_text or "Example:" not in help_text:
         return help_text
-    head, marker, tail = help_text.partition("Example:")
+    # dedent first (as click would): the marker line then shares the text's left margin
+    head, marker, tail = inspect.cleandoc(help_text).partition("Example:")
     paragraphs = tail.split("\n\n")
     kept = [
-        p if not p.strip() or p.lstrip("\n").startswith("\b") else "\b\n" + p.lstrip("\n")
+        p if not p.strip() or p.strip().startswith("\b") else "\b\n" + p.lstrip("\n")
         for p in paragraphs[1:]
     ]
     return head + marker + "\n\n".join([paragraphs[0], *kept])

@@ -342,6 +342,8 @@ def test_help_shows_each_example_line_as_written(path: tuple[str, ...], command)
     assert result.exit_code == 0, result.output
     assert "Example:" in result.output
     written = command.help.split("Example:", 1)[1]
+    prose = result.output.split("Example:", 1)[0].split("\n\n", 1)[1]
+    assert not re.search(r"^ {3}\S|\S {2,}\S", prose, re.M), prose  # dedented and rewrapped
     shown = [line.strip() for line in result.output.splitlines()]
     for line in written.splitlines():
         line = line.strip()
