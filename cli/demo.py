@@ -106,7 +106,7 @@ def demo(ctx: click.Context, out_dir: Path | None, as_json: bool) -> None:
         return
     summary = Table(title="folio demo", show_header=False)
     summary.add_column("what", style="bold")
-    summary.add_column("value")
+    summary.add_column("value", overflow="fold")
     summary.add_row(
         "portfolios",
         f"{result['portfolios']} demo ({result['public_portfolios']} public)"

@@ -187,8 +187,8 @@ def _print_summary(summary) -> None:
     out.print(table)
     if summary.failures or summary.skipped:
         failures = Table(title="failures")
-        failures.add_column("symbol / file", style="bold")
-        failures.add_column("reason")
+        failures.add_column("symbol / file", style="bold", overflow="fold")
+        failures.add_column("reason", overflow="fold")  # long tokens fold, never "…"
         for name, reason in summary.failures.items():
             failures.add_row(name, reason)
         for name, reason in summary.skipped.items():

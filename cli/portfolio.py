@@ -121,7 +121,7 @@ def import_cmd(
         return
     table = Table(title=f"import of {file.name}", show_header=False)
     table.add_column("what", style="bold")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")
     table.add_row("status", result.status)
     table.add_row("portfolio_id", str(result.portfolio_id))
     table.add_row("positions", str(result.positions))
@@ -200,7 +200,7 @@ def positions_cmd(
     table.add_column("quantity", justify="right", no_wrap=True)
     table.add_column("entry", no_wrap=True)
     table.add_column("exit", no_wrap=True)
-    table.add_column("state / last valuation")
+    table.add_column("state / last valuation", overflow="fold")
     for row in data["positions"]:
         state = row["state"]
         if row["last_valuation_date"] is not None:

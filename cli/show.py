@@ -65,7 +65,7 @@ def show(portfolio: str, as_json: bool) -> None:
         title=f"{data['portfolio_name']} (portfolio {data['portfolio_id']})", show_header=False
     )
     head.add_column("what", style="bold")
-    head.add_column("value")
+    head.add_column("value", overflow="fold")
     if not data["has_analytics"]:
         head.add_row("status", "not computed yet: run `folio refresh`")
     head.add_row("as of", f"{data['as_of']}" + ("  [yellow](stale)" if data["is_stale"] else ""))
@@ -145,7 +145,7 @@ def leaderboard(period: str, limit: int, excluded: bool, as_json: bool) -> None:
         ("relative", "right"),
         ("percentile", "right"),
     ):
-        table.add_column(column, justify=justify)
+        table.add_column(column, justify=justify, overflow="fold")
     for row in board["ranked"]:
         table.add_row(
             str(row["rank"]),
@@ -160,7 +160,7 @@ def leaderboard(period: str, limit: int, excluded: bool, as_json: bool) -> None:
     if board["excluded"]:
         left_out = Table(title="left out")
         for column in ("portfolio", "id", "reason", "history from"):
-            left_out.add_column(column)
+            left_out.add_column(column, overflow="fold")
         for row in board["excluded"]:
             left_out.add_row(
                 row["portfolio_name"],

@@ -134,6 +134,21 @@ def test_the_whole_demo_reads_at_80_columns(demo: dict, narrow: None, tmp_path: 
     assert "Explore further" in result.output
 
 
+def test_a_csv_failure_table_keeps_long_paths_whole(
+    demo: dict, narrow: None, tmp_path: Path
+) -> None:
+    deep = tmp_path / ("a-rather-long-directory-name-" * 3)
+    deep.mkdir()
+    bad = deep / "prices_with_an_error_in_line_two.csv"
+    bad.write_text("symbol,date,close\nSPY,2025-01-06,-1\n")
+    good = tmp_path / "good.csv"
+    good.write_text("symbol,date,close\nSPY,2025-01-06,590\n")
+    result = run("ingest", "prices", "--source", "csv", str(good), str(bad))
+    assert result.exit_code == 1, result.output
+    assert "…" not in result.output, result.output
+    assert "".join(str(bad).split()) in "".join(re.sub(r"[│┃]", "", result.output).split())
+
+
 def test_risk_table_keeps_every_figure_and_date_whole(demo: dict, narrow: None) -> None:
     result = run("exposures", pid_of(demo))
     assert result.exit_code == 0, result.output
