@@ -50,8 +50,11 @@ bench: db ## Run the benchmarks; report under bench/results/
 	@$(BIN)/python -m bench.factors_bench > bench/results/factors.json
 	@echo "factor models (2,000 symbols x 5 years): bench/results/factors.json" 
 
-docs: db ## Generate the dbt docs site (.folio/dbt/target)
-	@$(FOLIO) dbt docs generate
+docs: db ## Generate the dbt docs site (.folio/dbt/<database>/target/index.html) and say how to open it
+	@$(FOLIO) dbt docs generate --quiet
+	@target=$$($(BIN)/python -c "from foliodb import models; print(models.dbt_env()['DBT_TARGET_PATH'])"); \
+	echo "dbt docs: $$target/index.html"; \
+	echo "open it:  ./folio dbt docs serve --port 8080 --no-browser   (then http://localhost:8080)"
 
 clean: ## Stop the database and delete .folio and .venv
 	-@$(FOLIO) db down

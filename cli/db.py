@@ -169,7 +169,7 @@ def status(as_json: bool) -> None:
         return
     table = Table(title="foliodb database", show_header=False)
     table.add_column("what", style="bold")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")  # (cli) a long URL folds at 80 columns, never "…"
     table.add_row("PostgreSQL", info["server_version"])
     table.add_row("pg_cron", info["pg_cron_version"])
     table.add_row("database", f"{info['database']} ({info['database_size']})")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 import click
@@ -11,19 +15,67 @@ from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
 from cli.db import status as db_status
 from cli.factors import exposures
 from cli.show import _pct, leaderboard, show
+from foliodb import config
 from foliodb import demo as demo_module
 
-EXPLORE = """\
-Explore further:
-  folio show {pid}                          the dashboard above
-  folio show {pid} --json                   the same, for scripts
-  folio leaderboard --period YTD --excluded  who leads this year, who is too young to rank
-  folio chart {pid} --period MAX --out max.png
-  folio exposures {pid}                     factor exposures and risk per period
-  folio status                               freshness, last runs, the refresh queue
-  folio schedule status                      the pg_cron jobs (nightly refresh in the database)
-  psql "$(folio db url)" -c "select * from app.portfolio_dashboard where portfolio_id = {pid}"
-"""
+# (what it shows, the command): each command line runs as printed, from where `folio demo` ran
+EXPLORE: list[tuple[str, str]] = [
+    ("the dashboard above, and the same for scripts", "{folio} show {pid}"),
+    ("", "{folio} show {pid} --json"),
+    (
+        "its positions with their ids (for value, close, delete)",
+        "{folio} portfolio positions {pid}",
+    ),
+    (
+        "who leads this year, who is too young to rank",
+        "{folio} leaderboard --period YTD --excluded",
+    ),
+    ("the whole history as a chart", "{folio} chart {pid} --period MAX --out {chart_dir}max.png"),
+    ("factor exposures and risk per period", "{folio} exposures {pid}"),
+    ("freshness, last runs, the refresh queue", "{folio} status"),
+    ("the pg_cron jobs (the nightly refresh runs in the database)", "{folio} schedule status"),
+    (
+        "what an app reads: one indexed lookup",
+        "{folio} db psql -x -c 'select * from app.portfolio_dashboard where portfolio_id = {pid}'",
+    ),
+]
+
+
+def folio_command(cwd: Path | None = None) -> str:
+    """How to type `folio` so that it runs from ``cwd``, as printed.
+
+    ``folio`` when it is on PATH (an activated venv, an installed package); else the
+    wrapper at the repository root: ``./folio`` from the root, its full path elsewhere;
+    else this interpreter's own ``folio`` script.
+    """
+    here = Path(cwd or Path.cwd()).resolve()
+    mine = Path(sys.prefix) / "bin" / "folio"
+    on_path = shutil.which("folio")
+    if on_path and mine.exists() and Path(on_path).resolve() == mine.resolve():
+        return "folio"
+    wrapper = config.project_root() / "folio"
+    if wrapper.is_file() and os.access(wrapper, os.X_OK):
+        return "./folio" if wrapper.parent.resolve() == here else shlex.quote(str(wrapper))
+    return shlex.quote(str(mine)) if mine.exists() else "folio"
+
+
+def explore_hints(pid: int | str, chart_dir: Path | None = None, cwd: Path | None = None) -> str:
+    """The "Explore further" lines: a comment saying what each shows, then the command."""
+    here = Path(cwd or Path.cwd()).resolve()
+    where = ""
+    if chart_dir is not None:
+        chart_dir = Path(chart_dir).resolve()
+        where = (
+            os.path.relpath(chart_dir, here) if chart_dir.is_relative_to(here) else str(chart_dir)
+        )
+        where = "" if where == "." else shlex.quote(where + os.sep)
+    values = {"folio": folio_command(here), "pid": pid, "chart_dir": where}
+    lines = ["Explore further (each line runs as printed, from this directory):"]
+    for what, command in EXPLORE:
+        if what:
+            lines.append(f"  # {what}")
+        lines.append("  " + command.format(**values))
+    return "\n".join(lines)
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -54,7 +106,7 @@ def demo(ctx: click.Context, out_dir: Path | None, as_json: bool) -> None:
         return
     summary = Table(title="folio demo", show_header=False)
     summary.add_column("what", style="bold")
-    summary.add_column("value")
+    summary.add_column("value", overflow="fold")
     summary.add_row(
         "portfolios",
         f"{result['portfolios']} demo ({result['public_portfolios']} public)"
@@ -80,7 +132,14 @@ def demo(ctx: click.Context, out_dir: Path | None, as_json: bool) -> None:
         f"run {run['run_id']} {run['status']} ({run['target']}) in {run['duration_ms'] or 0:,.0f} ms",
     )
     scheduled = result["schedule"]
-    summary.add_row("schedule", ", ".join(scheduled) if isinstance(scheduled, list) else scheduled)
+    summary.add_row(
+        "schedule",
+        (
+            "pg_cron jobs " + ", ".join(name.partition(":")[2] or name for name in scheduled)
+            if isinstance(scheduled, list)
+            else scheduled
+        ),
+    )
     summary.add_row("took", f"{result['timings_ms']['total'] / 1000:.1f} s")
     out.print(summary)
     pid = str(result["featured_portfolio_id"])
@@ -96,7 +155,7 @@ def demo(ctx: click.Context, out_dir: Path | None, as_json: bool) -> None:
         f" {_pct(next(p['twr'] for p in data['periods'] if p['period'] == '1Y'))})"
     )
     ctx.invoke(db_status, as_json=False)
-    click.echo(EXPLORE.format(pid=pid))
+    click.echo(explore_hints(pid, Path(result["chart"]).parent))
 
 
 def register(cli: click.Group) -> None:

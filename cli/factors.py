@@ -14,24 +14,26 @@ def _num(value: float | None, fmt: str = "{:.2f}") -> str:
 
 
 def _pct(value: float | None) -> str:
-    return _num(None if value is None else 100 * value, "{:.1f} %")
+    # no space before %: a table cell or a title never breaks a number from its unit
+    return _num(None if value is None else 100 * value, "{:.1f}%")
 
 
 def exposures_table(data: dict) -> Table:
-    """The exposures table (shared with `folio show`)."""
+    """The exposures table (shared with `folio show`); it reads at 80 columns."""
     shares = data["shares"]
     table = Table(
-        title=(
-            f"factor exposures of portfolio {data['portfolio_id']} as of {data['as_of_date']}"
-            f" — public {_pct(shares['public'])}, options {_pct(shares['options'])},"
-            f" private {_pct(shares['private'])}, without exposures {_pct(shares['missing'])}"
-        )
+        title=f"factor exposures · portfolio {data['portfolio_id']} · as of {data['as_of_date']}",
+        caption=(
+            f"share of value: public {_pct(shares['public'])} · options {_pct(shares['options'])}"
+            f" · private {_pct(shares['private'])} · without exposures {_pct(shares['missing'])}"
+        ),
     )
     table.add_column("factor")
     table.add_column("proxy")
     table.add_column("exposure", justify="right")
     table.add_column("covered", justify="right")
-    table.add_column("missing symbols")
+    # a long list wraps at its commas; a symbol longer than the column folds, never "…"
+    table.add_column("missing symbols", overflow="fold")
     for row in data["factors"]:
         table.add_row(
             row["factor"] + (" (beta)" if row["is_market"] else ""),
@@ -43,24 +45,27 @@ def exposures_table(data: dict) -> Table:
     return table
 
 
+RISK_LEGEND = (
+    "vol: annualized volatility · max dd: maximum drawdown · best/worst: best and worst day"
+    " · beta, corr: to the benchmark · * younger than the period"
+)
+
+
 def risk_table(rows: list[dict]) -> Table:
-    """The risk table, one row per chart period (shared with `folio show`)."""
-    table = Table(title="risk by period")
-    for name in ("period", "volatility", "max drawdown", "peak → trough", "Sharpe"):
-        table.add_column(name, justify="left" if name in ("period", "peak → trough") else "right")
-    for name in ("beta", "corr", "best day", "worst day"):
-        table.add_column(name, justify="right")
+    """The risk table, one row per chart period (shared with `folio show`).
+
+    Eight short numeric columns (abbreviated, with the legend as the caption) so it reads at
+    80 columns; the drawdowns' dates are in :func:`drawdown_table`.
+    """
+    table = Table(title="risk by period", caption=RISK_LEGEND)
+    table.add_column("period", no_wrap=True)
+    for name in ("vol", "max dd", "Sharpe", "beta", "corr", "best", "worst"):
+        table.add_column(name, justify="right", no_wrap=True)
     for row in rows:
-        span = (
-            f"{row['drawdown_peak_date']} → {row['drawdown_trough_date']}"
-            if row["drawdown_trough_date"]
-            else ""
-        )
         table.add_row(
             row["period"] + (" *" if row["is_partial"] else ""),
             _pct(row["annualized_volatility"]),
             _pct(row["max_drawdown"]),
-            span,
             _num(row["sharpe_ratio"]),
             _num(row["benchmark_beta"]),
             _num(row["benchmark_correlation"]),
@@ -71,6 +76,27 @@ def risk_table(rows: list[dict]) -> Table:
     notes = dict.fromkeys(row["risk_free_note"] for row in rows if row.get("risk_free_note"))
     if notes:
         table.caption = "; ".join(notes)
+    return table
+
+
+def drawdown_table(rows: list[dict]) -> Table:
+    """Each period's maximum drawdown with its peak and trough sessions."""
+    table = Table(title="risk dates by period: drawdown peak and trough, best and worst day")
+    table.add_column("period", no_wrap=True)
+    table.add_column("max dd", justify="right", no_wrap=True)
+    table.add_column("peak", no_wrap=True)
+    table.add_column("trough", no_wrap=True)
+    table.add_column("best day", no_wrap=True)
+    table.add_column("worst day", no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row["period"] + (" *" if row["is_partial"] else ""),
+            _pct(row["max_drawdown"]),
+            str(row["drawdown_peak_date"] or ""),
+            str(row["drawdown_trough_date"] or ""),
+            str(row.get("best_day_date") or ""),
+            str(row.get("worst_day_date") or ""),
+        )
     return table
 
 
@@ -103,6 +129,7 @@ def exposures(portfolio_ref: str, risk: bool, as_json: bool) -> None:
     out.print(exposures_table(data))
     if risk_rows:
         out.print(risk_table(risk_rows))
+        out.print(drawdown_table(risk_rows))
 
 
 def register(cli: click.Group) -> None:

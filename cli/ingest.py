@@ -9,7 +9,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
+from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out, require_file
 from foliodb import config
 from foliodb.errors import FolioError
 
@@ -78,6 +78,12 @@ def _symbols(ctx: click.Context, param: click.Parameter, value: str | None) -> l
     show_default=True,
     help="Download threads per chunk (yfinance).",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    show_default="FOLIO_YF_TIMEOUT, else 10",
+    help="Seconds each request to Yahoo may take; an unreachable Yahoo fails the run at once.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @friendly
 def prices(
@@ -87,6 +93,7 @@ def prices(
     chunk_size: int,
     rate: float,
     threads: int,
+    timeout: float | None,
     as_json: bool,
 ) -> None:
     """Fetch daily prices and load them (incremental, resumable, validated).
@@ -95,6 +102,8 @@ def prices(
     from a year before their earliest entry, else five years) through the last closed
     session. Chunks commit on their own: an interrupted run, started again, continues.
     Invalid rows go to market.quarantine; a changed past close queues a refresh.
+    When Yahoo cannot be reached at all (no network), the run fails within --timeout
+    seconds with that message, and no symbol is marked unknown or delisted.
 
     CSV files (--source csv PATH…) have a header row: symbol,date,close and optionally
     adj_close,volume; a file with any error loads nothing and the errors name the line
@@ -114,6 +123,8 @@ def prices(
         raise click.UsageError("--source csv needs at least one PATH")
     if source != "csv" and paths:
         raise click.UsageError(f"PATHS are only read with --source csv (got {paths[0]!r})")
+    for path in paths:
+        require_file(path, "PATHS")
     if source == "demo":
         err.print(
             "[yellow]demo source: prices are SYNTHETIC (seeded random walks), not market data[/]"
@@ -142,6 +153,7 @@ def prices(
             chunk_size=chunk_size,
             rate=rate,
             threads=threads,
+            timeout=timeout,
         )
     if as_json:
         emit_json(summary.to_dict())
@@ -175,8 +187,8 @@ def _print_summary(summary) -> None:
     out.print(table)
     if summary.failures or summary.skipped:
         failures = Table(title="failures")
-        failures.add_column("symbol / file", style="bold")
-        failures.add_column("reason")
+        failures.add_column("symbol / file", style="bold", overflow="fold")
+        failures.add_column("reason", overflow="fold")  # long tokens fold, never "…"
         for name, reason in summary.failures.items():
             failures.add_row(name, reason)
         for name, reason in summary.skipped.items():

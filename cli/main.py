@@ -7,7 +7,14 @@ from importlib.metadata import version
 
 import click
 
-from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out  # noqa: F401
+from cli.common import (  # noqa: F401
+    CONTEXT_SETTINGS,
+    emit_json,
+    err,
+    friendly,
+    keep_examples_everywhere,
+    out,
+)
 from foliodb import clock
 
 
@@ -42,6 +49,7 @@ def _register() -> None:
     for module_name in (
         "ingest",
         "refresh",
+        "status",
         "schedule",
         "show",
         "portfolio",
@@ -56,6 +64,7 @@ def _register() -> None:
                 raise
             continue
         module.register(cli)
+    keep_examples_everywhere(cli)
 
 
 _register()

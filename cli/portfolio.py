@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
+from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out, require_file
 from foliodb import portfolio_edit, portfolio_io
 from foliodb.errors import FolioError
 
@@ -58,7 +58,7 @@ def _refresh_after(portfolio_ids: list[int], refresh: bool) -> None:
 
 @click.group(context_settings=CONTEXT_SETTINGS)
 def portfolio() -> None:
-    """Portfolios: import a CSV file, export it, value PRIVATE positions, edit positions.
+    """Portfolios: import a CSV file, export it, list positions, value and edit them.
 
     CSV columns: symbol, quantity, entry_date, entry_price, investment_class (PUBLIC,
     OPTIONS or PRIVATE; default PUBLIC), exit_date, exit_price, notes. OPTIONS symbols are
@@ -105,8 +105,7 @@ def import_cmd(
 
         folio portfolio import examples/reference_portfolio.csv --user ann@example.com --name Reference --source demo --json
     """
-    if not file.exists():
-        raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
+    require_file(file, "FILE")
     if not name.strip():
         raise click.BadParameter("must not be blank", param_hint="--name")
     result = portfolio_io.import_portfolio(
@@ -122,7 +121,7 @@ def import_cmd(
         return
     table = Table(title=f"import of {file.name}", show_header=False)
     table.add_column("what", style="bold")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")
     table.add_row("status", result.status)
     table.add_row("portfolio_id", str(result.portfolio_id))
     table.add_row("positions", str(result.positions))
@@ -159,6 +158,67 @@ def export_cmd(portfolio_ref: str, email: str | None, out_file: Path | None) -> 
         return
     out_file.write_text(text, encoding="utf-8")
     err.print(f"wrote {text.count(chr(10)) - 1} positions to {out_file}")
+
+
+def _qty(value: Decimal) -> str:
+    text = f"{value:,f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@portfolio.command("positions", context_settings=CONTEXT_SETTINGS)
+@click.argument("portfolio_ref", metavar="PORTFOLIO")
+@click.option("--user", "email", help="Owner's email, when several portfolios share the name.")
+@click.option("--all", "include_deleted", is_flag=True, help="Include soft-deleted positions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the positions as JSON.")
+@friendly
+def positions_cmd(
+    portfolio_ref: str, email: str | None, include_deleted: bool, as_json: bool
+) -> None:
+    """List a portfolio's positions with their ids (id or name).
+
+    The ids are what `folio portfolio value`, `close` and `delete` take. PRIVATE and
+    OPTIONS positions show their last manual valuation.
+
+    Example:
+
+        folio portfolio positions 37
+        folio portfolio positions "Reference ETF portfolio" --all --json
+    """
+    data = portfolio_edit.list_positions(
+        portfolio_ref, email=email, include_deleted=include_deleted
+    )
+    if as_json:
+        emit_json(data)
+        return
+    table = Table(
+        title=f"positions of {data['portfolio_name']} (portfolio {data['portfolio_id']})",
+        caption="entry and exit: date, then price per unit",
+    )
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("symbol", no_wrap=True)
+    table.add_column("class", no_wrap=True)
+    table.add_column("quantity", justify="right", no_wrap=True)
+    table.add_column("entry", no_wrap=True)
+    table.add_column("exit", no_wrap=True)
+    table.add_column("state / last valuation", overflow="fold")
+    for row in data["positions"]:
+        state = row["state"]
+        if row["last_valuation_date"] is not None:
+            state += f"\n{row['last_valuation_date']}: {_qty(row['last_valuation'])}"
+        table.add_row(
+            str(row["position_id"]),
+            row["symbol"],
+            row["investment_class"],
+            _qty(row["quantity"]),
+            f"{row['entry_date']}\n{_qty(row['entry_price'])}",
+            f"{row['exit_date']}\n{_qty(row['exit_price'])}"
+            if row["exit_price"] is not None
+            else str(row["exit_date"] or ""),
+            state,
+        )
+    out.print(table)
+    if not data["positions"]:
+        err.print("no positions" + ("" if include_deleted else " (--all shows deleted ones)"))
 
 
 @portfolio.command("value", context_settings=CONTEXT_SETTINGS)

@@ -11,7 +11,7 @@ from rich.table import Table
 from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
 from foliodb import models as models_module
 from foliodb import refresh as refresh_module
-from foliodb import status as status_module
+from foliodb import serving
 from foliodb.errors import FolioError
 
 
@@ -46,6 +46,8 @@ def refresh(full: bool, portfolio_id: int | None, via: str, as_json: bool) -> No
     """
     if full and portfolio_id is not None:
         raise click.UsageError("choose --full or --portfolio, not both")
+    if portfolio_id is not None:  # a missing portfolio is an error, not a no-op
+        serving.require_portfolio(portfolio_id)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
     try:
@@ -93,65 +95,6 @@ def _print_run(run: dict, as_json: bool) -> None:
     out.print(table)
 
 
-@click.command(context_settings=CONTEXT_SETTINGS)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-@friendly
-def status(as_json: bool) -> None:
-    """Price freshness, the last run of each kind, the dirty queue and quarantined rows.
-
-    Example:
-
-        folio status --json
-    """
-    info = status_module.gather()
-    if as_json:
-        emit_json(info)
-        return
-    fresh = info["freshness"] or {}
-    table = Table(title=f"freshness ({info['calendar']})", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value")
-    table.add_row("last closed session", str(fresh.get("last_closed_session")))
-    table.add_row("latest price", str(fresh.get("latest_price_date")))
-    table.add_row(
-        "symbols current / behind",
-        f"{fresh.get('symbols_current', 0)} / {fresh.get('symbols_behind', 0)}",
-    )
-    table.add_row("analytics through", str(fresh.get("refreshed_through")))
-    table.add_row("refreshed at", str(fresh.get("refreshed_at")))
-    out.print(table)
-
-    runs = Table(title="last runs")
-    for column in ("kind", "run", "status", "started", "seconds", "rows", "note"):
-        runs.add_column(column)
-    for run in info["last_runs"]:
-        runs.add_row(
-            run["kind"],
-            str(run["run_id"]),
-            run["status"],
-            f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
-            str(run["seconds"]),
-            str(run["rows"] or ""),
-            (run["note"] or "")[:60],
-        )
-    out.print(runs)
-
-    queue = Table(title="dirty queue")
-    for column in ("queue", "entries", "oldest from"):
-        queue.add_column(column)
-    for row in info["queue"]:
-        queue.add_row(row["queue"], str(row["entries"]), str(row["oldest_from"] or ""))
-    out.print(queue)
-
-    if info["quarantine"]:
-        quarantine = Table(title="quarantined price rows")
-        for column in ("reason", "rows", "latest"):
-            quarantine.add_column(column)
-        for row in info["quarantine"]:
-            quarantine.add_row(row["reason"], str(row["rows"]), str(row["latest"]))
-        out.print(quarantine)
-
-
 @click.command(
     context_settings={"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]},
     add_help_option=False,
@@ -174,5 +117,4 @@ def dbt(dbt_args: tuple[str, ...]) -> None:
 
 def register(cli: click.Group) -> None:
     cli.add_command(refresh)
-    cli.add_command(status)
     cli.add_command(dbt)

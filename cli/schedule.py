@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import click
+import psycopg
 from rich.table import Table
 
 from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
@@ -19,21 +22,60 @@ def schedule() -> None:
     """
 
 
+def _short_name(jobname: str) -> str:
+    """``foliodb:refresh`` → ``refresh``: every job of a database shares the prefix."""
+    return jobname.partition(":")[2] or jobname
+
+
 def _print_jobs(jobs: list[dict]) -> None:
-    table = Table(title="pg_cron jobs (UTC)")
-    for column in ("job", "schedule", "command", "database", "last run", "status", "seconds"):
-        table.add_column(column)
+    """The jobs at 80 columns: short names and the schedule in the table, commands below it."""
+    prefixes = sorted({job["jobname"].partition(":")[0] for job in jobs})
+    title = "pg_cron jobs (schedules in UTC)"
+    if prefixes:
+        title = f"pg_cron jobs of {', '.join(prefixes)} (schedules in UTC)"
+    table = Table(title=title)
+    table.add_column("job", no_wrap=True)
+    table.add_column("schedule", no_wrap=True)
+    table.add_column("last run")
+    table.add_column("status", no_wrap=True)
+    table.add_column("seconds", justify="right", no_wrap=True)
     for job in jobs:
         table.add_row(
-            job["jobname"],
+            _short_name(job["jobname"]),
             job["schedule"],
-            job["command"],
-            job["database"],
             f"{job['last_start']:%Y-%m-%d %H:%M}" if job["last_start"] else "never",
             job["last_status"] or "",
             str(job["last_seconds"] or ""),
         )
     out.print(table)
+    for job in jobs:
+        where = "" if job["database"] in prefixes else f" (in database {job['database']})"
+        out.print(f"  {_short_name(job['jobname'])}: {job['command']}{where}", highlight=False)
+
+
+# one field of a cron expression: *, a number or a range, each with an optional /step, in a list
+_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_CRON_NAMES = ("minute", "hour", "day of month", "month", "day of week")
+
+
+def _cron(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A five-field cron expression (minute hour day month weekday, UTC), else exit 2."""
+    fields = value.split()
+    example = "e.g. '15 22 * * 1-5' (22:15 UTC, Monday to Friday)"
+    if len(fields) != 5:
+        raise click.BadParameter(
+            f"{value!r} is not a cron expression: expected 5 fields"
+            f" (minute hour day-of-month month day-of-week), got {len(fields)}; {example}"
+        )
+    for text, (low, high), name in zip(fields, _CRON_RANGES, _CRON_NAMES, strict=True):
+        numbers = [int(n) for n in re.findall(r"\d+", text.split("/")[0])] if text else []
+        if not _CRON_FIELD.match(text) or any(not low <= n <= high for n in numbers):
+            raise click.BadParameter(
+                f"{value!r}: the {name} field {text!r} is not valid"
+                f" (*, a number {low}-{high}, a range a-b, lists a,b and steps /n); {example}"
+            )
+    return " ".join(fields)
 
 
 @schedule.command(context_settings=CONTEXT_SETTINGS)
@@ -41,6 +83,7 @@ def _print_jobs(jobs: list[dict]) -> None:
     "--refresh-at",
     default=schedule_module.NIGHTLY_REFRESH,
     show_default=True,
+    callback=_cron,
     help="cron expression (UTC) of the nightly refresh.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON.")
@@ -56,7 +99,10 @@ def install(refresh_at: str, as_json: bool) -> None:
 
         folio schedule install --refresh-at '15 22 * * 1-5'
     """
-    jobs = schedule_module.install(refresh_schedule=refresh_at)
+    try:
+        jobs = schedule_module.install(refresh_schedule=refresh_at)
+    except psycopg.errors.InvalidParameterValue as exc:  # what pg_cron itself refuses
+        raise click.BadParameter(str(exc).strip(), param_hint="--refresh-at") from exc
     if as_json:
         emit_json(jobs)
     else:

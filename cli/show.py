@@ -9,6 +9,7 @@ from rich.table import Table
 
 from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
 from foliodb import serving
+from foliodb.errors import FolioError
 
 PERIOD = click.option(
     "--period",
@@ -24,6 +25,10 @@ def _period(value: str) -> str:
         return serving.check_period(value)
     except Exception as exc:
         raise click.BadParameter(str(exc), param_hint="--period") from exc
+
+
+# the sparkline's width: the returns table then needs 75 columns, so it reads at 80
+SPARK_WIDTH = 16
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
@@ -60,7 +65,7 @@ def show(portfolio: str, as_json: bool) -> None:
         title=f"{data['portfolio_name']} (portfolio {data['portfolio_id']})", show_header=False
     )
     head.add_column("what", style="bold")
-    head.add_column("value")
+    head.add_column("value", overflow="fold")
     if not data["has_analytics"]:
         head.add_row("status", "not computed yet: run `folio refresh`")
     head.add_row("as of", f"{data['as_of']}" + ("  [yellow](stale)" if data["is_stale"] else ""))
@@ -71,8 +76,8 @@ def show(portfolio: str, as_json: bool) -> None:
     head.add_row(
         "valued by",
         f"close {data['n_close']} · stale close {data['n_stale']}"
-        f" (oldest {data['max_stale_sessions']} sessions) · entry price {data['n_entry']}"
-        f" · manual {data['n_manual']}",
+        f" (oldest {data['max_stale_sessions']} sessions)\n"
+        f"entry price {data['n_entry']} · manual {data['n_manual']}",
     )
     head.add_row("benchmark", data["benchmark_symbol"])
     head.add_row("public", "yes" if data["is_public"] else "no")
@@ -89,7 +94,7 @@ def show(portfolio: str, as_json: bool) -> None:
         ("excess", "right"),
         ("chart", "left"),
     ):
-        periods.add_column(column, justify=justify)
+        periods.add_column(column, justify=justify, no_wrap=True)
     for period in data["periods"]:
         since = str(period["start_date"] or "")
         if period["is_partial"]:
@@ -100,7 +105,7 @@ def show(portfolio: str, as_json: bool) -> None:
             _pct(period["twr"]),
             _pct(period["benchmark_return"]),
             _pct(period["excess_return"]),
-            serving.sparkline(period["cum_returns"]),
+            serving.sparkline(period["cum_returns"], width=SPARK_WIDTH),
         )
     out.print(periods)
     if any(p["is_partial"] for p in data["periods"]):
@@ -140,7 +145,7 @@ def leaderboard(period: str, limit: int, excluded: bool, as_json: bool) -> None:
         ("relative", "right"),
         ("percentile", "right"),
     ):
-        table.add_column(column, justify=justify)
+        table.add_column(column, justify=justify, overflow="fold")
     for row in board["ranked"]:
         table.add_row(
             str(row["rank"]),
@@ -155,7 +160,7 @@ def leaderboard(period: str, limit: int, excluded: bool, as_json: bool) -> None:
     if board["excluded"]:
         left_out = Table(title="left out")
         for column in ("portfolio", "id", "reason", "history from"):
-            left_out.add_column(column)
+            left_out.add_column(column, overflow="fold")
         for row in board["excluded"]:
             left_out.add_row(
                 row["portfolio_name"],
@@ -177,20 +182,32 @@ def leaderboard(period: str, limit: int, excluded: bool, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("chart.png"),
     show_default=True,
-    help="PNG file to write.",
+    help="Image to write: .png or .svg (its directory must exist).",
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the points as JSON (PNG still written)."
 )
 @friendly
 def chart(portfolio: str, period: str, out_path: Path, as_json: bool) -> None:
-    """Draw a portfolio's cumulative return against its benchmark over a period (PNG).
+    """Draw a portfolio's cumulative return against its benchmark over a period (PNG or SVG).
+
+    The suffix of --out picks the format; a directory that does not exist is refused, not
+    created. The x axis shows sessions only; the legend sits below the plot.
 
     Example:
 
         folio chart 42 --period 1Y --out chart.png
-        folio chart "Retirement" --period MAX --out max.png --json
+        folio chart "Retirement" --period MAX --out max.svg --json
     """
+    try:
+        serving.chart_format(out_path)
+    except FolioError as exc:
+        raise click.BadParameter(str(exc), param_hint="--out") from exc
+    if not out_path.parent.is_dir():
+        raise click.BadParameter(
+            f"directory {str(out_path.parent)!r} does not exist (create it first)",
+            param_hint="--out",
+        )
     data = serving.chart(portfolio, period)
     path = serving.render_chart(data, out_path)
     if as_json:

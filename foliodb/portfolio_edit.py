@@ -290,3 +290,60 @@ def delete_position(position_id: int, url: str | None = None) -> int:
             [position_id],
         )
     return pos["portfolio_id"]
+
+
+def list_positions(
+    portfolio: str | int,
+    email: str | None = None,
+    include_deleted: bool = False,
+    url: str | None = None,
+) -> dict[str, Any]:
+    """A portfolio's positions with their ids (what `value`, `close` and `delete` take).
+
+    One dict per position, oldest entry first: position_id, symbol, investment_class,
+    quantity, entry_date, entry_price, exit_date, exit_price, notes, state (``open``,
+    ``closed`` when an exit is recorded, ``deleted``), and for PRIVATE and OPTIONS positions
+    the last manual valuation (date and value). Soft-deleted positions only on request.
+    """
+    with connect(url) as conn:
+        portfolio_id = resolve_portfolio(conn, portfolio, email)
+        name = conn.execute(
+            "select name from core.portfolios where portfolio_id = %s", [portfolio_id]
+        ).fetchone()[0]
+        cur = conn.execute(
+            """
+            select
+                positions.position_id,
+                positions.symbol,
+                positions.investment_class::text as investment_class,
+                positions.quantity,
+                positions.entry_date,
+                positions.entry_price,
+                positions.exit_date,
+                positions.exit_price,
+                positions.notes,
+                case
+                    when positions.deleted_at is not null then 'deleted'
+                    when positions.exit_date is not null then 'closed'
+                    else 'open'
+                end as state,
+                last_valuation.valuation_date as last_valuation_date,
+                last_valuation.value as last_valuation
+            from core.positions as positions
+            left join lateral (
+                select valuations.valuation_date, valuations.value
+                from core.valuations as valuations
+                where valuations.portfolio_id = positions.portfolio_id
+                    and valuations.position_id = positions.position_id
+                order by valuations.valuation_date desc
+                limit 1
+            ) as last_valuation on true
+            where positions.portfolio_id = %s
+                and (%s or positions.deleted_at is null)
+            order by positions.entry_date, positions.position_id
+            """,
+            [portfolio_id, include_deleted],
+        )
+        names = [column.name for column in cur.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    return {"portfolio_id": portfolio_id, "portfolio_name": name, "positions": rows}

@@ -1042,8 +1042,13 @@ def ingest_missing(
         _call_ingest(ingest_prices, url, price_source, names, start)
     except Exception as exc:  # one bad symbol must not fail the import
         note = f"ingest failed: {exc}"
-        log.warning("price ingest for %d symbols failed (%s); retrying one by one", len(names), exc)
-        for name in names:
+        # a provider that cannot be reached fails every symbol alike: say so once (cli)
+        unreachable = type(exc).__name__ == "ProviderUnreachable"
+        if not unreachable:
+            log.warning(
+                "price ingest for %d symbols failed (%s); retrying one by one", len(names), exc
+            )
+        for name in [] if unreachable else names:
             try:
                 _call_ingest(ingest_prices, url, price_source, [name], start)
             except Exception as one_exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,16 @@ def resolve(conn: psycopg.Connection, portfolio: str | int) -> int:
         ids = ", ".join(str(r["portfolio_id"]) for r in rows[:5])
         raise FolioError(f"{len(rows)} portfolios are named {text!r} (ids {ids}…): give the id")
     return rows[0]["portfolio_id"]
+
+
+def require_portfolio(portfolio: str | int, url: str | None = None) -> int:
+    """The id of an existing portfolio (id or unique name); FolioError naming it if none.
+
+    `folio refresh --portfolio ID` asks this first, so a typo fails instead of refreshing
+    nothing and reporting success.
+    """
+    with _open(url) as conn:
+        return resolve(conn, portfolio)
 
 
 def sparkline(values: Sequence[float | None], width: int = 24) -> str:
@@ -210,20 +221,74 @@ def chart(portfolio: str | int, period: str, url: str | None = None) -> dict[str
     }
 
 
-def _pct(value: float | None, digits: int = 1) -> str:
+def _pct(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value * 100:+.{digits}f}%"
 
 
+CHART_FORMATS = ("png", "svg")
+
+
+def chart_format(out: str | Path) -> str:
+    """The image format a chart file name asks for (its suffix); FolioError if unsupported."""
+    suffix = Path(out).suffix.lower().lstrip(".")
+    if suffix not in CHART_FORMATS:
+        raise FolioError(
+            f"{str(out)!r}: a chart is written as {' or '.join(CHART_FORMATS)};"
+            " name the file with one of those suffixes"
+        )
+    return suffix
+
+
+def session_positions(dates: Sequence[dt.date]) -> list[int]:
+    """x positions of session dates: weekdays counted from the first date.
+
+    Weekends take no room on the axis (a 1D chart spans one step, not a weekend of hours);
+    a holiday leaves a one-step gap, which keeps long thinned charts true to time.
+    """
+    import numpy as np
+
+    if not dates:
+        return []
+    days = np.array(dates, dtype="datetime64[D]")
+    return [int(n) for n in np.busday_count(days[0], days)]
+
+
+def _date_ticks(dates: Sequence[dt.date], positions: Sequence[int], most: int = 7):
+    """At most ``most`` ticks, on the points' own sessions, first and last included."""
+    n = len(dates)
+    if n <= most:
+        chosen = list(range(n))
+    else:
+        chosen = sorted({round(i * (n - 1) / (most - 1)) for i in range(most)})
+    span = (dates[-1] - dates[0]).days if dates else 0
+    fmt = "%d %b" if span <= 370 else "%b %Y"
+    if span <= 370 and dates and dates[0].year != dates[-1].year:
+        fmt = "%d %b %y"
+    return [positions[i] for i in chosen], [dates[i].strftime(fmt) for i in chosen]
+
+
 def render_chart(data: dict[str, Any], out: str | Path) -> Path:
-    """Portfolio against benchmark, cumulative return in percent, as a PNG (matplotlib, Agg)."""
+    """Portfolio against benchmark, cumulative return in percent (matplotlib, Agg).
+
+    The file's suffix picks the format (``.png`` or ``.svg``); its directory must exist.
+    The x axis shows sessions only (no weekend days, no hours), the y axis even percent
+    steps, and the legend sits below the plot, never over the lines.
+    """
+    fmt = chart_format(out)
+    path = Path(out)
+    if not path.parent.is_dir():
+        raise FolioError(
+            f"cannot write the chart to {path}: directory {path.parent} does not exist"
+        )
+
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     dates = [p["point_date"] for p in data["points"]]
+    xs = session_positions(dates)
     mine = [
         100 * p["cum_return"] if p["cum_return"] is not None else math.nan for p in data["points"]
     ]
@@ -232,36 +297,41 @@ def render_chart(data: dict[str, Any], out: str | Path) -> Path:
         for p in data["points"]
     ]
     portfolio_color, benchmark_color = "#1f5fbf", "#8a8f98"
-    fig, ax = plt.subplots(figsize=(10, 5.2), dpi=150)
+    fig, ax = plt.subplots(figsize=(10, 5.6), dpi=150)
     fig.patch.set_facecolor("white")
     ax.axhline(0, color="#c9ccd1", linewidth=1, zorder=1)
     ax.plot(
-        dates, bench, color=benchmark_color, linewidth=1.6, linestyle="--",
+        xs, bench, color=benchmark_color, linewidth=1.6, linestyle="--",
         label=f"{data['benchmark_symbol']} {_pct(data['benchmark_return'])}", zorder=2,
     )  # fmt: skip
     ax.plot(
-        dates, mine, color=portfolio_color, linewidth=2.2,
+        xs, mine, color=portfolio_color, linewidth=2.2,
         label=f"{data['portfolio_name']} {_pct(data['twr'])}", zorder=3,
     )  # fmt: skip
-    ax.fill_between(dates, mine, 0, color=portfolio_color, alpha=0.08, zorder=1)
-    if dates:
-        ax.scatter([dates[-1]], [mine[-1]], color=portfolio_color, s=28, zorder=4)
+    ax.fill_between(xs, mine, 0, color=portfolio_color, alpha=0.08, zorder=1)
+    if xs:
+        ax.scatter([xs[-1]], [mine[-1]], color=portfolio_color, s=28, zorder=4)
         ax.annotate(
-            _pct(data["twr"]), (dates[-1], mine[-1]), xytext=(6, 0), textcoords="offset points",
+            _pct(data["twr"]), (xs[-1], mine[-1]), xytext=(6, 0), textcoords="offset points",
             va="center", fontsize=10, fontweight="bold", color=portfolio_color,
         )  # fmt: skip
-    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0 if _span(mine, bench) > 8 else 1))
-    locator = mdates.AutoDateLocator(minticks=4, maxticks=9)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    ax.set_xlabel("Session date")
+    # even steps (1, 2, 2.5 or 5 times a power of ten) and as many decimals as the step needs
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+    ticks = [t for t in ax.get_yticks() if math.isfinite(t)]
+    step = min((b - a for a, b in zip(ticks, ticks[1:], strict=False)), default=1.0) or 1.0
+    exponent = Decimal(repr(round(float(step), 8))).normalize().as_tuple().exponent
+    decimals = max(0, -exponent) if isinstance(exponent, int) else 1
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=min(decimals, 4)))
+    tick_x, tick_labels = _date_ticks(dates, xs)
+    ax.set_xticks(tick_x, tick_labels)
+    ax.set_xlabel("Session")
     ax.set_ylabel("Cumulative return (time-weighted)")
     ax.grid(axis="y", color="#eceef1", linewidth=0.8)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     for side in ("left", "bottom"):
         ax.spines[side].set_color("#9aa0a6")
-    ax.margins(x=0.02)
+    ax.margins(x=0.04)
     title = f"{data['portfolio_name']} vs {data['benchmark_symbol']} · {data['period']}"
     ax.set_title(title, loc="left", fontsize=14, fontweight="bold", pad=22)
     notes = [f"{_fmt_date(data['start_date'])} → {_fmt_date(data['end_date'])}"]
@@ -272,12 +342,17 @@ def render_chart(data: dict[str, Any], out: str | Path) -> Path:
         notes.append("stale: behind the last closed session")
     ax.text(0, 1.02, "  ·  ".join(notes), transform=ax.transAxes, fontsize=9.5, color="#5f6368")
     handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles[::-1], labels[::-1], loc="upper left", frameon=False, fontsize=10)
+    ax.legend(
+        handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(0, -0.16), ncol=2,
+        frameon=False, fontsize=10,
+    )  # fmt: skip
     fig.tight_layout()
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    try:
+        fig.savefig(path, format=fmt)
+    except OSError as exc:
+        raise FolioError(f"cannot write the chart to {path}: {exc.strerror or exc}") from exc
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -98,7 +98,19 @@ def _sync(conn: psycopg.Connection, calendar: str, frame: pd.DataFrame) -> int:
                 """,
                 {"calendar": calendar},
             )
-            return cur.rowcount
+            added = cur.rowcount
+            # (cli) the fill is a run like any other: app.run_status shows its last one
+            cur.execute(
+                """
+                insert into ops.runs (kind, target, status, finished_at, rows, message)
+                select 'ingest_calendar', %(calendar)s::text, 'succeeded', clock_timestamp(),
+                    %(added)s::bigint,
+                    format('%%s sessions added; %%s filled through %%s', %(added)s::bigint,
+                        %(calendar)s::text, (select max(session_date) from calendar_stage))
+                """,
+                {"calendar": calendar, "added": added},
+            )
+            return added
 
 
 def ensure_calendar(

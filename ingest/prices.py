@@ -391,14 +391,17 @@ def ingest_prices(
     sleep: Callable[[float], None] = time.sleep,
     provider: Provider | None = None,
     conn: psycopg.Connection | None = None,
+    timeout: float | None = None,
 ) -> IngestSummary:
     """Fetch and load prices; returns what was done (also recorded in ops.runs).
 
     ``source``: ``yfinance`` (``fetch`` replaces the network call, see
     :data:`ingest.providers.yahoo.DownloadFn`), ``csv`` (``paths``; each file is loaded
     whole or not at all) or ``demo`` (synthetic). ``provider`` overrides the source's
-    provider. Pass ``conn`` to use an open connection (autocommit recommended: each chunk
-    commits on its own; inside a caller's transaction chunks become savepoints).
+    provider; ``timeout`` bounds each request to Yahoo (None: FOLIO_YF_TIMEOUT, else 10 s;
+    a provider that cannot be reached raises ProviderUnreachable and marks no symbol).
+    Pass ``conn`` to use an open connection (autocommit recommended: each chunk commits on
+    its own; inside a caller's transaction chunks become savepoints).
     """
     if source not in SOURCES:
         raise FolioError(f"unknown price source {source!r}: use one of {', '.join(SOURCES)}")
@@ -424,6 +427,7 @@ def ingest_prices(
                 sleep=sleep,
                 provider=provider,
                 conn=own,
+                timeout=timeout,
             )
 
     started = time.monotonic()
@@ -468,6 +472,7 @@ def ingest_prices(
                     "max_attempts": max_attempts,
                     "backoff": backoff,
                     "sleep": sleep,
+                    "timeout": timeout,
                 }
                 provider = provider or _make_provider(
                     source, conn, calendar, last_closed, fetch, options

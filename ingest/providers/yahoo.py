@@ -7,6 +7,13 @@ are paced to stay under a rate (tickers per second: yfinance makes one request p
 After the last attempt the ticker is reported ``unknown`` / ``delisted`` (from yfinance's own
 message) or ``failed``, and the others are kept.
 
+A provider that cannot be reached is not a symbol that does not exist: yfinance reports both
+the same way (a per-ticker "possibly delisted; no timezone found", or the network error). So
+before the first request, and again whenever every ticker of an attempt comes back empty, the
+provider checks that Yahoo answers at all (``reach``: one request, bounded by ``timeout``);
+when it does not, :class:`ProviderUnreachable` is raised at once: no retries, no backoff, and
+no symbol is marked.
+
 The network call is injectable (``download=``) so tests hand in frames shaped like
 ``yf.download``'s: columns MultiIndex (Price, Ticker), index the union of the tickers' dates.
 """
@@ -15,7 +22,10 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import functools
 import logging
+import math
+import os
 import random
 import re
 import time
@@ -24,10 +34,42 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from foliodb.errors import FolioError
 from ingest.providers import FRAME_COLUMNS, Failure, Fetched, Request, empty_frame
 
 # download(tickers, start, end_exclusive, threads) -> a frame shaped like yf.download's
 DownloadFn = Callable[[list[str], dt.date, dt.date, int], pd.DataFrame]
+# reach(timeout_seconds) -> None when Yahoo answers; raises OSError (or any error) when not
+ReachFn = Callable[[float], None]
+
+YAHOO_HOST = "query2.finance.yahoo.com"
+# seconds each request to Yahoo may take (FOLIO_YF_TIMEOUT, `folio ingest prices --timeout`)
+DEFAULT_TIMEOUT = 10.0
+TIMEOUT_ENV = "FOLIO_YF_TIMEOUT"
+# what a network failure looks like in yfinance's per-ticker messages and in exceptions
+NETWORK_ERROR = re.compile(
+    r"could not resolve host|dnserror|name or service not known|temporary failure in name"
+    r"|failed to connect|connection (refused|reset|aborted|error)|network is unreachable"
+    r"|timed out|timeout|curl: \((6|7|28|35|56)\)|max retries exceeded|no route to host",
+    re.I,
+)
+
+
+class ProviderUnreachable(FolioError):
+    """The price provider could not be reached at all (network, DNS, firewall)."""
+
+
+def default_timeout() -> float:
+    """FOLIO_YF_TIMEOUT (seconds) when set to a positive number, else DEFAULT_TIMEOUT."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        value = float(text) if text else DEFAULT_TIMEOUT
+    except ValueError as exc:
+        raise FolioError(f"{TIMEOUT_ENV}={text!r}: expected a number of seconds") from exc
+    if not math.isfinite(value) or value <= 0:
+        raise FolioError(f"{TIMEOUT_ENV}={text!r}: expected a positive number of seconds")
+    return value
+
 
 PRICE_FIELDS = {"Open", "High", "Low", "Close", "Adj Close", "Volume", "Dividends"}
 LOG_LINE = re.compile(r"^\[(?P<tickers>[^\]]*)\]: (?P<message>.*)$", re.S)
@@ -52,7 +94,24 @@ class _ErrorCapture(logging.Handler):
             self.errors[str(ticker).upper()] = match["message"].strip()
 
 
-def yf_download(tickers: list[str], start: dt.date, end: dt.date, threads: int) -> pd.DataFrame:
+def reach_yahoo(timeout: float) -> None:
+    """Does Yahoo Finance answer? One HTTPS request (any HTTP status counts as an answer).
+
+    Uses curl_cffi, yfinance's own HTTP client, so proxies configured for yfinance apply.
+    Raises when the host cannot be resolved or connected to within ``timeout`` seconds.
+    """
+    from curl_cffi import requests as curl_requests
+
+    curl_requests.head(f"https://{YAHOO_HOST}/", timeout=timeout, allow_redirects=False)
+
+
+def yf_download(
+    tickers: list[str],
+    start: dt.date,
+    end: dt.date,
+    threads: int,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> pd.DataFrame:
     """The network: one bulk request. Per-ticker error messages land in ``frame.attrs``."""
     import yfinance as yf
 
@@ -75,7 +134,7 @@ def yf_download(tickers: list[str], start: dt.date, end: dt.date, threads: int) 
                 threads=max(1, threads),
                 progress=False,
                 multi_level_index=True,
-                timeout=20,
+                timeout=timeout,
             )
     finally:
         logger.removeHandler(capture)
@@ -188,8 +247,23 @@ class YahooProvider:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        timeout: float | None = None,
+        reach: ReachFn | None = None,
     ) -> None:
-        self.download = download or yf_download
+        """``timeout``: seconds per request to Yahoo (the real download and ``reach``);
+        None: :func:`default_timeout`.
+
+        ``reach`` checks that the provider answers; by default :func:`reach_yahoo` when the
+        download is the real one, and no check for an injected download (tests hand in
+        their own ``reach`` to simulate a network that is down).
+        """
+        self.timeout = timeout if timeout is not None else default_timeout()
+        if download is None:
+            download = functools.partial(yf_download, timeout=self.timeout)
+            reach = reach or reach_yahoo
+        self.download = download
+        self.reach = reach
+        self.reached = False  # Yahoo answered once during this provider's life
         self.threads = threads
         self.max_attempts = max(1, max_attempts)
         self.backoff = backoff
@@ -202,6 +276,32 @@ class YahooProvider:
         """Backoff before attempt ``attempt`` (1-based retries): base·2^(n-1) plus jitter."""
         return self.backoff * 2 ** (attempt - 1) + self.rng.uniform(0, self.backoff)
 
+    def check_reachable(self, seen: str | None = None) -> None:
+        """Raise :class:`ProviderUnreachable` when Yahoo does not answer (see the module doc).
+
+        ``seen`` is the network error that made us ask again, if any (it may have been
+        transient: only ``reach`` decides). Without ``reach``, nothing is checked.
+        """
+        if self.reach is None:
+            return
+        if self.reached and seen is None:
+            return
+        try:
+            self.reach(self.timeout)
+        except Exception as exc:  # DNS, connect, TLS, timeout: all mean "not reachable"
+            cause = f"{type(exc).__name__}: {exc}"
+            if seen and seen not in cause:
+                cause += f"; the download said: {seen}"
+            raise self._unreachable(cause) from exc
+        self.reached = True
+
+    def _unreachable(self, cause: str) -> ProviderUnreachable:
+        return ProviderUnreachable(
+            f"cannot reach Yahoo Finance ({YAHOO_HOST}; timeout {self.timeout:g} s):"
+            f" {cause[:300].rstrip('. ')}. No symbol was marked. Check the network (or proxy), raise"
+            " --timeout, or load prices with --source csv FILE or --source demo"
+        )
+
     def fetch(self, requests: list[Request]) -> Fetched:
         if not requests:
             return Fetched()
@@ -211,6 +311,7 @@ class YahooProvider:
         pending = list(by_symbol)
         reasons: dict[str, str] = {}
         got: list[pd.DataFrame] = []
+        self.check_reachable()
         for attempt in range(self.max_attempts):
             if attempt:
                 self.sleep(self.delay(attempt))
@@ -219,10 +320,17 @@ class YahooProvider:
             try:
                 frame = self.download(pending, start, end, min(self.threads, len(pending)))
             except Exception as exc:  # network, HTTP, parsing: all worth another try
-                reasons.update({s: f"{type(exc).__name__}: {exc}" for s in pending})
+                reason = f"{type(exc).__name__}: {exc}"
+                reasons.update({s: reason for s in pending})
+                if isinstance(exc, OSError) or NETWORK_ERROR.search(reason):
+                    self.check_reachable(reason)  # it answered before: does it still?
                 continue
             errors = frame.attrs.get("errors", {}) if frame is not None else {}
             found = frame_by_ticker(frame, pending)
+            network = [m for m in errors.values() if NETWORK_ERROR.search(m)]
+            if not found and network:
+                # every ticker empty and yfinance saw network errors: does Yahoo still answer?
+                self.check_reachable(network[0])
             for symbol, long in found.items():
                 req = by_symbol[symbol]
                 dates = long["price_date"]

@@ -520,6 +520,14 @@ begin
     from written
     where runs.run_id = written.run_id;
     get diagnostics v_count = row_count;
+    -- (cli) each pass is a run in the ledger, so app.run_status shows the reaper's last one;
+    -- passes that failed nothing replace each other (one row), reapings stay.
+    delete from ops.runs where runs.kind = 'reap' and runs.rows = 0;
+    insert into ops.runs (kind, status, finished_at, rows, message)
+    values (
+        'reap', 'succeeded', clock_timestamp(), v_count,
+        case when v_count = 0 then 'no run to reap' else format('failed %s run(s) left running', v_count) end
+    );
     return v_count;
 end
 $$;
@@ -540,6 +548,9 @@ begin
         get diagnostics v_more = row_count;
         v_count := v_count + v_more;
     end if;
+    -- (cli) recorded like every other kind of run, for app.run_status
+    insert into ops.runs (kind, status, finished_at, rows, message)
+    values ('housekeeping', 'succeeded', clock_timestamp(), v_count, format('purged %s rows', v_count));
     return v_count;
 end
 $$;
