@@ -219,7 +219,7 @@ grant usage on schema market, ops, core to folio_ingest;
 grant select on all tables in schema market to folio_ingest;
 grant insert, update, delete on all tables in schema market to folio_ingest;
 grant usage, select on all sequences in schema market, ops to folio_ingest;
-grant select on ops.settings, ops.runs, core.positions, core.portfolios to folio_ingest;
+grant select on ops.settings, ops.runs, ops.refresh_state, core.positions, core.portfolios to folio_ingest;
 grant insert, update on ops.runs to folio_ingest;
 grant insert on ops.dirty_symbols to folio_ingest;
 
@@ -345,3 +345,18 @@ alter function ops.apply_security() owner to folio_owner;
 revoke execute on function ops.apply_security() from public, folio_refresh;
 
 select ops.apply_security();
+
+-- 7. pg_cron's metadata (only in the database named by cron.database_name): by default any
+--    role may read its own jobs and schedule new ones as itself. Only the admin schedules
+--    (as folio_refresh, foliodb/schedule.py); the refresh role may purge its run details.
+do $$
+begin
+    if to_regnamespace('cron') is not null then
+        revoke all on schema cron from public;
+        revoke execute on all functions in schema cron from public;
+        grant usage on schema cron to folio_refresh;
+        grant select, delete on cron.job_run_details to folio_refresh;
+        grant select on cron.job to folio_refresh;
+    end if;
+end
+$$;
