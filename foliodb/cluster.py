@@ -353,13 +353,12 @@ def up(tcp: bool | None = None) -> UpResult:
     started = restarted = False
     if is_running():
         running_port = _running_port(p)
-        if running_port is not None and running_port != config.port():
-            if config.port_is_explicit():
-                raise FolioError(
-                    f"the embedded cluster in {p.data} already runs on port {running_port}, "
-                    f"but FOLIO_PG_PORT says {config.port()}: unset FOLIO_PG_PORT (the running "
-                    "port is remembered) or stop it first with `folio db down`."
-                )
+        if running_port not in (None, config.port()) and config.port_is_explicit():
+            raise FolioError(
+                f"the embedded cluster in {p.data} already runs on port {running_port}, "
+                f"but FOLIO_PG_PORT says {config.port()}: unset FOLIO_PG_PORT (the running "
+                "port is remembered) or stop it first with `folio db down`."
+            )
         port = running_port or config.port()
         if _running_listens_on_tcp(p) != tcp:
             os.environ["FOLIO_PG_PORT"] = str(port)

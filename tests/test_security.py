@@ -338,9 +338,11 @@ def test_copy_to_program_is_refused_to_every_non_owner_role(conn, db_url, secret
         finally:
             conn.execute("reset role")
     for role in cluster.APP_LOGIN_ROLES:
-        with login(role, db_url, autocommit=True) as app:
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                app.execute("copy (select 1) to program 'id'")
+        with (
+            login(role, db_url, autocommit=True) as app,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            app.execute("copy (select 1) to program 'id'")
 
 
 def test_every_cron_job_runs_as_the_refresh_role(use_db, cron_url) -> None:
@@ -472,9 +474,11 @@ def test_a_role_over_its_connection_limit_is_refused(conn, db_url) -> None:
         ).format(sql.Identifier(role))
     )
     try:
-        with login(role, db_url, password="pw-limit"):
-            with pytest.raises(psycopg.OperationalError, match="too many connections for role"):
-                login(role, db_url, password="pw-limit")
+        with (
+            login(role, db_url, password="pw-limit"),
+            pytest.raises(psycopg.OperationalError, match="too many connections for role"),
+        ):
+            login(role, db_url, password="pw-limit")
     finally:
         conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
 
@@ -629,7 +633,7 @@ def test_per_user_login_role_sees_only_its_own_whatever_it_sets(
         seen = _visible(app, ids["a_user"])
         assert seen["portfolio_dashboard"] == b_sees and seen["chart_points"] == b_sees
         assert seen["leaderboards"] == {ids["a_public"], ids["b_public"]}
-        app.execute("set foliodb.user_id = %s" % ids["a_user"])
+        app.execute(f"set foliodb.user_id = {int(ids['a_user'])}")
         assert app.execute("select app.acting_user_id()").fetchone()[0] == ids["b_user"]
         # it sees its own mapping only
         assert app.execute("select login_role from app.user_logins").fetchall() == [(role,)]
@@ -653,7 +657,7 @@ def test_app_writer_writes_only_for_the_user_it_acts_for(conn, two_users, db_url
     ids = two_users
     before = _counts(conn)
     with login("folio_writer", db_url, autocommit=True) as writer:
-        writer.execute("set foliodb.user_id = %s" % ids["a_user"])
+        writer.execute(f"set foliodb.user_id = {int(ids['a_user'])}")
         refused = [
             (
                 "select core.import_portfolio('b@example.com', 'sneaky', false, %s)",
@@ -729,7 +733,7 @@ def test_per_user_writer_role_cannot_write_for_another_user(
     conn.execute(sql.SQL("grant folio_writer to {}").format(sql.Identifier(role)))
     before = _counts(conn)
     with login(role, db_url, password="pw-user", autocommit=True) as writer:
-        writer.execute("set foliodb.user_id = %s" % ids["b_user"])  # ignored: mapped to A
+        writer.execute(f"set foliodb.user_id = {int(ids['b_user'])}")  # ignored: mapped to A
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="another user"):
             writer.execute("select core.delete_position(%s)", [ids["b_public_position"]])
         assert (
