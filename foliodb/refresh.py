@@ -55,7 +55,7 @@ def run_refresh(
     if full and portfolio_id is not None:
         raise FolioError("choose --full or --portfolio, not both")
     mode = "full" if full else "portfolio" if portfolio_id is not None else "incremental"
-    with connect(url, autocommit=True, row_factory=dict_row) as conn:
+    with connect(url, role="folio_refresh", autocommit=True, row_factory=dict_row) as conn:
         before = conn.execute("select coalesce(max(run_id), 0) as n from ops.runs").fetchone()["n"]
         if via == "dbt":
             if portfolio_id is not None:
