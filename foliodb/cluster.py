@@ -398,10 +398,10 @@ def secrets_dir() -> Path:
     return paths().state / SECRETS_DIR
 
 
-def _scram_verifier(password: str, iterations: int = 4096) -> str:
+def _scram_verifier(password: str, iterations: int = 4096, salt: bytes | None = None) -> str:
     """A SCRAM-SHA-256 verifier (RFC 5802/7677), as PostgreSQL stores it: the password itself
     never reaches the server or its logs."""
-    salt = secrets.token_bytes(16)
+    salt = salt if salt is not None else secrets.token_bytes(16)
     salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
     client_key = hmac.new(salted, b"Client Key", "sha256").digest()
     stored_key = hashlib.sha256(client_key).digest()
@@ -411,6 +411,19 @@ def _scram_verifier(password: str, iterations: int = 4096) -> str:
         f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}"
         f"${b64(stored_key).decode()}:{b64(server_key).decode()}"
     )
+
+
+def _verifies(stored: str | None, password: str) -> bool:
+    """Whether a stored SCRAM verifier is the one of ``password`` (then nothing to change)."""
+    if not stored or not stored.startswith("SCRAM-SHA-256$"):
+        return False
+    try:
+        head = stored.split("$")[1]
+        iterations, salt = head.split(":")
+        expected = _scram_verifier(password, int(iterations), base64.b64decode(salt))
+    except (IndexError, ValueError):
+        return False
+    return hmac.compare_digest(expected, stored)
 
 
 def read_secret(role: str) -> str:
@@ -428,7 +441,8 @@ def read_secret(role: str) -> str:
 def ensure_secrets() -> list[str]:
     """Give every app login role that exists a generated password, kept in
     ``.folio/secrets/ROLE`` (0600); existing files are kept and their passwords re-applied.
-    Returns the roles set. Roles appear with the first ``folio db migrate``."""
+    Returns the roles that have their password. Roles appear with the first ``folio db
+    migrate``. The catalog is written only when a stored verifier does not match its file."""
     if config.external_url():
         return []
     directory = secrets_dir()
@@ -436,13 +450,12 @@ def ensure_secrets() -> list[str]:
     directory.chmod(0o700)
     done = []
     with psycopg.connect(admin_url(), autocommit=True) as conn:
-        existing = {
-            row[0]
-            for row in conn.execute(
-                "select rolname from pg_roles where rolname = any(%s) and rolcanlogin",
+        existing = dict(
+            conn.execute(
+                "select rolname, rolpassword from pg_authid where rolname = any(%s) and rolcanlogin",
                 [list(APP_LOGIN_ROLES)],
             ).fetchall()
-        }
+        )
         for role in APP_LOGIN_ROLES:
             if role not in existing:
                 continue
@@ -452,6 +465,9 @@ def ensure_secrets() -> list[str]:
                 with os.fdopen(fd, "w") as handle:
                     handle.write(secrets.token_urlsafe(24) + "\n")
             path.chmod(0o600)
+            if _verifies(existing[role], read_secret(role)):
+                done.append(role)
+                continue
             conn.execute(
                 sql.SQL("alter role {} password {}").format(
                     sql.Identifier(role), sql.Literal(_scram_verifier(read_secret(role)))
