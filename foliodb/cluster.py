@@ -191,10 +191,10 @@ def _write_auth(p: config.LocalPaths) -> None:
     _write_owned(p.data / "pg_ident.conf", "\n".join(_ident_lines()) + "\n")
 
 
-def _write_settings(p: config.LocalPaths, tcp: bool) -> None:
+def _write_settings(p: config.LocalPaths, tcp: bool, port: int) -> None:
     settings = dict(SERVER_SETTINGS)
     settings["listen_addresses"] = "'127.0.0.1'" if tcp else "''"
-    settings["port"] = str(config.port())
+    settings["port"] = str(port)
     settings["unix_socket_directories"] = f"'{p.socket_dir}'"
     lines = ["# Written by `folio db up` on every start; edit foliodb/cluster.py instead."]
     lines += [f"{k} = {v}" for k, v in settings.items()]
@@ -265,11 +265,10 @@ def _log_tail(log: Path, lines: int = 8) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _start(p: config.LocalPaths, tcp: bool) -> None:
-    port = config.port()
+def _start(p: config.LocalPaths, tcp: bool, port: int) -> None:
     if tcp and _port_in_use(port):
         raise _busy_port_error(port, p.log)
-    _write_settings(p, tcp)
+    _write_settings(p, tcp, port)
     _write_auth(p)
     res = _run_pg(
         ["pg_ctl", "-D", str(p.data), "-l", str(p.log), "-w", "-t", "60", "start"], check=False
@@ -361,34 +360,21 @@ def up(tcp: bool | None = None) -> UpResult:
             )
         port = running_port or config.port()
         if _running_listens_on_tcp(p) != tcp:
-            os.environ["FOLIO_PG_PORT"] = str(port)
             _run_pg(["pg_ctl", "-D", str(p.data), "-m", "fast", "-w", "stop"])
-            _start(p, tcp)
+            _start(p, tcp, port)
             restarted = True
         else:
-            _write_settings_for_port(p, tcp, port)
+            _write_settings(p, tcp, port)
             _write_auth(p)
             _run_pg(["pg_ctl", "-D", str(p.data), "reload"])
             _remember(p, port, tcp)
     else:
-        _start(p, tcp)
+        _start(p, tcp, config.port())
         started = True
     url = config.local_url(config.DEFAULT_DBNAME, p.socket_dir)
     ensure_database(config.DEFAULT_DBNAME)
     ensure_secrets()
     return UpResult(initialized, started, url, tcp, restarted)
-
-
-def _write_settings_for_port(p: config.LocalPaths, tcp: bool, port: int) -> None:
-    saved = os.environ.get("FOLIO_PG_PORT")
-    os.environ["FOLIO_PG_PORT"] = str(port)
-    try:
-        _write_settings(p, tcp)
-    finally:
-        if saved is None:
-            os.environ.pop("FOLIO_PG_PORT", None)
-        else:
-            os.environ["FOLIO_PG_PORT"] = saved
 
 
 # --- app role secrets ---------------------------------------------------------------------

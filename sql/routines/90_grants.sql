@@ -357,6 +357,12 @@ begin
         grant usage on schema cron to folio_refresh;
         grant select, delete on cron.job_run_details to folio_refresh;
         grant select on cron.job to folio_refresh;
+        -- jobs an older foliodb scheduled as a superuser (names DATABASE:JOB) run as the
+        -- refresh role from now on
+        update cron.job
+        set username = 'folio_refresh'
+        where jobname like '%:%'
+            and username in (select roles.rolname from pg_roles as roles where roles.rolsuper);
     end if;
 end
 $$;
