@@ -46,7 +46,9 @@ def main(dbname: str) -> None:
             " (select count(*) from analytics.fct_portfolio_snapshots),"
             " (select count(*) from analytics.fct_chart_caches)"
         ).fetchone()
-        owner = conn.execute("select user_id from core.portfolios where portfolio_id = 42").fetchone()
+        owner = conn.execute(
+            "select user_id from core.portfolios where portfolio_id = 42"
+        ).fetchone()
         print(HEADER.format(portfolios=counts[0], snapshots=counts[1], charts=counts[2]))
         for query in QUERIES:
             with conn.transaction():

@@ -8,23 +8,28 @@
 --   per transaction, by the app backend (`set local foliodb.user_id = 42`);
 --   else nobody (null).
 create or replace function app.acting_user_id() returns bigint
-language sql stable security invoker parallel safe
-set search_path = pg_catalog, pg_temp
+language plpgsql stable security invoker parallel safe
+-- plpgsql, no SET clause, everything schema-qualified: its plans are cached per session, so
+-- the policies' InitPlans cost a cached lookup per query (an SQL function with a subquery is
+-- not inlined and would be planned again on every call)
 as $$
-    select coalesce(
-        (
-            select logins.user_id
-            from app.user_logins as logins
-            where logins.login_role in (current_user, session_user)
-            order by logins.login_role = current_user desc
-            limit 1
-        ),
-        case
-            when pg_has_role(session_user, 'folio_trusted', 'member')
-                or pg_has_role(current_user, 'folio_trusted', 'member')
-                then nullif(btrim(current_setting('foliodb.user_id', true)), '')::bigint
-        end
-    )
+declare
+    v_user bigint;
+begin
+    select logins.user_id into v_user
+    from app.user_logins as logins
+    where logins.login_role operator(pg_catalog.=) any(array[current_user, session_user])
+    order by logins.login_role operator(pg_catalog.=) current_user desc
+    limit 1;
+    if v_user is not null then
+        return v_user;
+    end if;
+    if pg_catalog.pg_has_role(session_user, 'folio_trusted', 'member')
+        or pg_catalog.pg_has_role(current_user, 'folio_trusted', 'member') then
+        return nullif(pg_catalog.btrim(pg_catalog.current_setting('foliodb.user_id', true)), '')::pg_catalog.int8;
+    end if;
+    return null;
+end
 $$;
 comment on function app.acting_user_id() is
     'The foliodb user this session acts for: a mapped login role''s user, else foliodb.user_id '
@@ -34,13 +39,18 @@ comment on function app.acting_user_id() is
 -- ingest) that set no user act for everyone: the CLI shows any portfolio. Apps never log in
 -- as such a role.
 create or replace function app.acts_for_everyone() returns boolean
-language sql stable security invoker parallel safe
-set search_path = pg_catalog, pg_temp
+language plpgsql stable security invoker parallel safe
 as $$
-    select coalesce(
-        (select roles.rolsuper or roles.rolbypassrls from pg_roles as roles where roles.rolname = session_user),
+begin
+    return coalesce(
+        (
+            select roles.rolsuper or roles.rolbypassrls
+            from pg_catalog.pg_roles as roles
+            where roles.rolname operator(pg_catalog.=) session_user
+        ),
         false
-    ) and nullif(btrim(current_setting('foliodb.user_id', true)), '') is null
+    ) and nullif(pg_catalog.btrim(pg_catalog.current_setting('foliodb.user_id', true)), '') is null;
+end
 $$;
 
 -- Writes to a portfolio, its positions or valuations are allowed only for the user the

@@ -157,6 +157,7 @@ grant all on ops.refresh_window, ops.refresh_scope, ops.refresh_symbol_scope to 
 -- 3. No function is executable by PUBLIC, now or later; each role gets what it needs.
 revoke execute on all routines in schema core, market, ops, analytics, app from public;
 alter default privileges for role folio_owner revoke execute on routines from public;
+alter default privileges revoke execute on routines from public;  -- the migrator's own
 -- large objects: nobody in foliodb needs them; refuse creating them in this database
 revoke execute on function
     pg_catalog.lo_creat(integer), pg_catalog.lo_create(oid), pg_catalog.lo_from_bytea(oid, bytea),
@@ -304,9 +305,11 @@ begin
         if not exists (
             select from pg_policy where polrelid = rel.table_name and polname = 'portfolio_visible'
         ) then
+            -- a scalar subquery, not exists: one primary-key probe per row read (exists
+            -- may become a hash of every visible portfolio). Changing a policy: a new name.
             execute format(
-                'create policy portfolio_visible on %s for select using (exists ('
-                'select from core.portfolios as visible where visible.portfolio_id = %I.portfolio_id))',
+                'create policy portfolio_visible on %s for select using (('
+                'select true from core.portfolios as visible where visible.portfolio_id = %I.portfolio_id))',
                 rel.table_name, rel.relname
             );
         end if;
