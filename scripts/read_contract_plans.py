@@ -33,9 +33,11 @@ costs off, summary on) …` on generated data (`bench/datagen.py` scale `small`:
 portfolios, {snapshots:,} snapshot rows, {charts:,} chart rows), after a full refresh.
 `tests/test_serving.py::test_each_contract_relation_is_an_indexed_lookup` checks on every test
 run that none of these reads needs a sequential scan of a mart, of the snapshots, of
-core.portfolios or of ops.runs. The policies add one primary-key lookup of the portfolio per
-row read (`exists (select from core.portfolios …)`, itself filtered by the portfolio policy),
-and two InitPlans per query that say who the session acts for.
+core.portfolios or of ops.runs (the tiny ops tables of a fresh dataset — settings, the queues,
+a run or two — are read by sequential scan here: a handful of rows). The policies add one
+primary-key lookup of the portfolio per row read (`(select true from core.portfolios …)`,
+itself filtered by the portfolio policy), and two InitPlans per query that say who the session
+acts for (`app.acting_user_id()`, `app.acts_for_everyone()`).
 """
 
 
