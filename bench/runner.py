@@ -42,7 +42,7 @@ import pandas as pd
 import psycopg
 import sqlalchemy.exc
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from bench import datagen
 from bench.baselines import compare
@@ -188,11 +188,10 @@ class Server:
         return config.with_dbname(self.admin_url, dbname)
 
     def tcp_url(self, dbname: str) -> str:
-        """Loopback TCP to the same server (what an app on the same host would use)."""
-        params = conninfo_to_dict(self.url(dbname))
-        if str(params.get("host", "")).startswith("/"):
-            params["host"] = "127.0.0.1"
-        return make_conninfo(**params)
+        """The readers' connection: the embedded cluster's Unix socket (its admin login takes
+        folio_reader per client); TCP only for an external server given by host name (the
+        embedded cluster refuses its admin role over TCP)."""
+        return self.url(dbname)
 
     def admin(self) -> psycopg.Connection:
         return psycopg.connect(self.admin_url, autocommit=True)
@@ -1142,13 +1141,55 @@ class Runner:
                     f"  reads {name}, {ph}: p50 {a['p50']} ms, p99 {a['p99']} ms,"
                     f" {res[ph]['qps']} q/s"
                 )
+        rls = self.rls_overhead(url)
         return {
-            "connection": "TCP 127.0.0.1, one psycopg connection per client thread (32 threads"
+            "connection": "Unix socket, one psycopg connection per client thread (32 threads"
             " in one Python process), set role folio_reader; latency measured client side",
             "queries": CONTRACT_QUERIES,
             "idle": idle,
             "during_full_refresh": busy,
+            "rls_on_vs_off": rls,
         }
+
+    def rls_overhead(self, url: str) -> dict[str, Any]:
+        """The same paced idle reads with the row-level security policies on, then off (on a
+        clone): what the policies cost a read. The admin login taking folio_reader acts for
+        everyone, so both runs return the same rows and only the policies' checks differ."""
+        dbname = conninfo_to_dict(url)["dbname"]
+        out: dict[str, Any] = {}
+        with self.server.clone(dbname, "rls") as clone_url:
+            reader_url = self.server.tcp_url(conninfo_to_dict(clone_url)["dbname"])
+            for state in ("on", "off"):
+                if state == "off":
+                    with psycopg.connect(clone_url, autocommit=True) as conn:
+                        tables = conn.execute(
+                            "select distinct polrelid::regclass::text from pg_policy"
+                        ).fetchall()
+                        for (table,) in tables:
+                            conn.execute(f"alter table {table} disable row level security")
+                res = read_load(
+                    reader_url,
+                    self.plan.read_clients,
+                    self.plan.read_idle_s,
+                    self.log,
+                    paced_s=self.plan.read_idle_s,
+                )
+                out[state] = {
+                    "p50_ms": res["paced"]["all"]["p50"],
+                    "p99_ms": res["paced"]["all"]["p99"],
+                    "qps": res["paced"]["qps"],
+                    "queries": res["paced"]["queries"],
+                    "by_relation": res["paced"]["by_relation"],
+                    "errors": res["errors"],
+                }
+        for key in ("p50_ms", "p99_ms"):
+            on, off = out["on"][key], out["off"][key]
+            out[f"{key[:3]}_on_over_off"] = round(on / off, 3) if on and off else None
+        self.log(
+            f"  reads with RLS on: p50 {out['on']['p50_ms']} ms, p99 {out['on']['p99_ms']} ms;"
+            f" off: p50 {out['off']['p50_ms']} ms, p99 {out['off']['p99_ms']} ms"
+        )
+        return out
 
     def onboarding(self, url: str) -> dict[str, Any]:
         from foliodb.portfolio_io import import_portfolio

@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
-from foliodb import cluster, config, migrate
+from foliodb import cluster, config, migrate, security
 from foliodb.db import connect
 from foliodb.errors import FolioError
 
@@ -19,7 +19,8 @@ def db() -> None:
     """The database: start, stop, migrate and inspect it.
 
     Without DATABASE_URL foliodb runs its own PostgreSQL 15 + pg_cron cluster under
-    .folio/pg (port 54329, FOLIO_PG_PORT to change; socket in .folio/run).
+    .folio/pg (port 54329, FOLIO_PG_PORT to change; socket in .folio/run, only its owner
+    can enter; TCP on 127.0.0.1 with `folio db up --tcp`).
 
     Example:
 
@@ -28,24 +29,40 @@ def db() -> None:
 
 
 @db.command(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--tcp/--no-tcp",
+    default=None,
+    help="Also listen on 127.0.0.1 (scram passwords), or socket only. Default: as before, "
+    "else FOLIO_PG_TCP, else socket only.",
+)
 @friendly
-def up() -> None:
+def up(tcp: bool | None) -> None:
     """Initialize (first time) and start the embedded cluster; create the database.
 
-    A no-op when it already runs. As root the server runs as the `postgres` OS user.
+    A no-op when it already runs (its authentication files are rewritten and reloaded). As
+    root the server runs as the `postgres` OS user. Only its owner can enter: Unix socket
+    only, peer authentication for the admin role, scram passwords for app roles.
 
     Example:
 
         folio db up
+        folio db up --tcp      # apps running as another OS user connect by TCP
     """
-    res = cluster.up()
+    res = cluster.up(tcp=tcp)
     if config.external_url():
         err.print("DATABASE_URL is set: using that server, not starting one.")
         return
     state = (
-        "initialized and started" if res.initialized else "started" if res.started else "running"
+        "initialized and started"
+        if res.initialized
+        else "started"
+        if res.started
+        else "restarted"
+        if res.restarted
+        else "running"
     )
-    err.print(f"embedded PostgreSQL {state} on port {config.port()}")
+    where = "socket and 127.0.0.1" if res.tcp else "socket only"
+    err.print(f"embedded PostgreSQL {state} on port {config.port()} ({where})")
     click.echo(res.url)
 
 
@@ -79,13 +96,35 @@ def reset(yes: bool) -> None:
 
 
 @db.command(context_settings=CONTEXT_SETTINGS)
-def url() -> None:
-    """Print the connection URL foliodb uses (for psql, dbt, apps).
+@click.option(
+    "--role",
+    "role",
+    type=click.Choice(list(cluster.APP_LOGIN_ROLES)),
+    help="A URL that logs in as this app role, with its generated password (a secret).",
+)
+@click.option("--tcp", is_flag=True, help="With --role: by TCP on 127.0.0.1 instead of the socket.")
+@friendly
+def url(role: str | None, tcp: bool) -> None:
+    """Print the connection URL foliodb uses (for psql, dbt), or an app role's (for apps).
+
+    Without --role: the admin URL (peer authentication, no password). With --role the URL
+    holds that role's password: it is a secret (stderr says so).
 
     Example:
 
         psql "$(folio db url)"
+        APP_DATABASE_URL="$(folio db url --role folio_app)"
     """
+    if tcp and not role:
+        raise click.UsageError("--tcp needs --role (the admin role logs in by the socket only)")
+    if role:
+        text = cluster.role_url(role, tcp=tcp)
+        err.print(
+            f"note: this URL holds the password of {role} (a secret, from "
+            f"{cluster.secrets_dir() / role}); keep it out of logs and shell history."
+        )
+        click.echo(text)
+        return
     click.echo(config.database_url())
 
 
@@ -124,6 +163,8 @@ def migrate_cmd() -> None:
     )
     if added:
         err.print(f"trading calendar: {added} sessions added")
+    if not config.external_url():
+        cluster.ensure_secrets()
 
 
 def gather_status() -> dict:
@@ -142,7 +183,7 @@ def gather_status() -> dict:
         ).fetchone()
         applied, pending = migrate.status(conn)
         return {
-            "url": config.database_url(),
+            "url": config.mask_url(config.database_url()),
             "server_version": server,
             "pg_cron_version": cron_version,
             "database": conn.info.dbname,
@@ -179,6 +220,51 @@ def status(as_json: bool) -> None:
     out.print(table)
     if not info["migrations_current"]:
         raise FolioError("migrations are not current: run `folio db migrate`")
+
+
+@db.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@friendly
+def roles(as_json: bool) -> None:
+    """Who can do what: foliodb's roles, read from the database's catalog.
+
+    For each role: whether it logs in, its connection limit and statement timeout, what it
+    is a member of, and what it may read, write and execute in foliodb's schemas.
+
+    Example:
+
+        folio db roles
+    """
+    rows = security.roles_report()
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table(title="who can do what", show_lines=True)
+    table.add_column("role", style="bold", no_wrap=True)
+    table.add_column("login")
+    table.add_column("may")
+    for row in rows:
+        login = "yes" if row["can_login"] else "no"
+        if row["can_login"] and row["connection_limit"] >= 0:
+            login += f", max {row['connection_limit']}"
+        if row["statement_timeout"]:
+            login += f", timeout {row['statement_timeout']}"
+        if row["bypass_rls"]:
+            login += ", bypassrls"
+        if row["superuser"]:
+            login += ", superuser"
+        may = [row["purpose"] or ""]
+        for key, label in (
+            ("member_of", "member of"),
+            ("owns", "owns"),
+            ("reads", "reads"),
+            ("writes", "writes"),
+            ("executes", "executes"),
+        ):
+            if row[key]:
+                may.append(f"{label}: {', '.join(row[key])}")
+        table.add_row(row["role"], login, "\n".join(may))
+    out.print(table)
 
 
 __all__ = ["db", "subprocess"]

@@ -3,7 +3,10 @@
 Everything is derived from the environment so that the CLI, dbt and the tests agree:
 
 - ``DATABASE_URL``: use that server and never start the embedded one.
-- ``FOLIO_PG_PORT`` (default 54329): port of the embedded cluster.
+- ``FOLIO_PG_PORT`` (default: the port the embedded cluster was last started on, recorded in
+  ``.folio/port``, else 54329): port of the embedded cluster.
+- ``FOLIO_PG_TCP=1``: the embedded cluster also listens on 127.0.0.1 (``folio db up --tcp``);
+  by default it listens on its Unix socket only.
 - ``FOLIO_HOME``: project directory (default: the checkout this package lives in).
 - ``FOLIO_PG_BIN``: directory holding ``pg_ctl`` and ``initdb`` (default: PostgreSQL 15's).
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -42,7 +46,35 @@ def external_url() -> str | None:
 
 
 def port() -> int:
-    return int(os.environ.get("FOLIO_PG_PORT", DEFAULT_PORT))
+    """FOLIO_PG_PORT, else the port the embedded cluster was started on, else the default."""
+    env = os.environ.get("FOLIO_PG_PORT")
+    if env:
+        return int(env)
+    remembered = remembered_port()
+    return remembered if remembered is not None else DEFAULT_PORT
+
+
+def port_is_explicit() -> bool:
+    return bool(os.environ.get("FOLIO_PG_PORT"))
+
+
+PORT_FILE = "port"
+
+
+def remembered_port() -> int | None:
+    """The port recorded by the last `folio db up` of this project's cluster, if any."""
+    for state in (project_root() / ".folio", fallback_state_dir()):
+        try:
+            text = (state / PORT_FILE).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            return int(text)
+    return None
+
+
+def tcp_requested() -> bool:
+    return os.environ.get("FOLIO_PG_TCP", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _short_hash(text: str) -> str:
@@ -74,9 +106,37 @@ def fallback_state_dir() -> Path:
     return Path("/var/tmp") / f"foliodb-{_short_hash(str(project_root()))}"
 
 
-def local_url(dbname: str = DEFAULT_DBNAME, socket_dir: Path | None = None) -> str:
+def local_url(
+    dbname: str = DEFAULT_DBNAME,
+    socket_dir: Path | None = None,
+    user: str = SUPERUSER,
+    password: str | None = None,
+    tcp: bool = False,
+) -> str:
+    """A URL of the embedded cluster: by its Unix socket (peer for the admin role, scram for
+    app roles), or by TCP on 127.0.0.1 (scram) when ``tcp``."""
+    auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+    if tcp:
+        return f"postgresql://{auth}@127.0.0.1:{port()}/{dbname}"
     sock = socket_dir or local_paths().socket_dir
-    return f"postgresql://{SUPERUSER}@/{dbname}?host={quote(str(sock), safe='')}&port={port()}"
+    return f"postgresql://{auth}@/{dbname}?host={quote(str(sock), safe='')}&port={port()}"
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for status output and logs)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    if "://" in url:
+        masked = re.sub(r"(://[^:/@?#]*:)[^/?#]*@", r"\1***@", url)
+        masked = re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", masked)
+    else:  # key=value connection string
+        masked = re.sub(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
+    try:
+        if conninfo_to_dict(masked).get("password") not in (None, "***"):
+            return "(a connection string holding a password)"
+    except Exception:  # noqa: BLE001 - unparsable: show nothing of it
+        return "(a connection string that cannot be parsed)"
+    return masked
 
 
 def database_url(dbname: str | None = None) -> str:

@@ -8,11 +8,59 @@ from foliodb import config
 from foliodb.errors import FolioError
 
 
-def connect(url: str | None = None, **kwargs) -> psycopg.Connection:
-    """Open a connection; a server that is not there becomes an error a person can act on."""
+def _embedded_hint() -> str:
+    """What to do when the embedded cluster cannot be reached."""
+    from foliodb import cluster
+
+    try:
+        running_port = cluster._running_port(cluster.paths())
+    except OSError:
+        running_port = None
+    if running_port is not None and cluster.is_running() and running_port != config.port():
+        return (
+            f" The embedded cluster runs on port {running_port}, not {config.port()}: "
+            f"unset FOLIO_PG_PORT or set FOLIO_PG_PORT={running_port}."
+        )
+    return " Start the embedded server with `folio db up`."
+
+
+def connect(url: str | None = None, role: str | None = None, **kwargs) -> psycopg.Connection:
+    """Open a connection; a server that is not there becomes an error a person can act on.
+
+    ``role``: the least role for the job (``folio_refresh``, ``folio_ingest``): the session
+    takes it (``set role``) when its login may, so the work runs with that role's privileges
+    only; a login that is not a member (an external server's own user) keeps its identity.
+    """
     target = url or config.database_url()
     try:
-        return psycopg.connect(target, **kwargs)
+        conn = psycopg.connect(target, **kwargs)
     except psycopg.OperationalError as exc:
-        hint = "" if config.external_url() else " Start the embedded server with `folio db up`."
-        raise FolioError(f"cannot connect to the database: {str(exc).strip()}.{hint}") from exc
+        hint = "" if config.external_url() else _embedded_hint()
+        message = str(exc).strip()
+        if config.external_url():
+            message = message.replace(config.external_url() or "", config.mask_url(target))
+        raise FolioError(f"cannot connect to the database: {message}.{hint}") from exc
+    if role:
+        try:
+            take_role(conn, role)
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+def take_role(conn: psycopg.Connection, role: str) -> bool:
+    """``set role`` for the rest of the session, if the login is a member of ``role``."""
+    from psycopg import sql
+
+    row = conn.execute(
+        "select exists (select from pg_roles where rolname = %(role)s)"
+        " and pg_has_role(session_user, %(role)s, 'member')",
+        {"role": role},
+    ).fetchone()
+    may = bool(row and (row[0] if not isinstance(row, dict) else next(iter(row.values()))))
+    if may:
+        conn.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
+    if not conn.autocommit:
+        conn.commit()  # a SET in a transaction rolled back later would be undone
+    return may

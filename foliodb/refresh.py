@@ -79,7 +79,8 @@ def models_installed(conn: psycopg.Connection) -> bool:
 
 
 def _connect(url: str | None) -> psycopg.Connection:
-    return connect(url, autocommit=True, row_factory=dict_row)
+    # The refresh runs with the refresh role's privileges only (foliodb.db.connect: role).
+    return connect(url, role="folio_refresh", autocommit=True, row_factory=dict_row)
 
 
 def _reconnect(url: str | None, patience: float) -> psycopg.Connection:

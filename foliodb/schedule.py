@@ -4,6 +4,9 @@ pg_cron keeps its jobs in one database per server (``cron.database_name``); foli
 its jobs there with ``cron.schedule_in_database`` so they run in the foliodb database. Job
 names start with the database name, so several databases on one server (tests, staging)
 keep separate jobs. Schedules are UTC: pg_cron 1.4 has no time zones.
+
+Every job runs as ``folio_refresh`` (``cron.job.username``), never as a superuser: pg_cron's
+background worker logs in as that role, which may run the refresh and nothing more.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ log = logging.getLogger(__name__)
 NIGHTLY_REFRESH = "15 22 * * 1-5"
 REAPER = "*/5 * * * *"
 HOUSEKEEPING = "30 4 * * *"
+# The role every job runs as (sql/routines/90_grants.sql gives it what the jobs need).
+JOB_ROLE = "folio_refresh"
 
 
 @dataclass(frozen=True)
@@ -80,9 +85,21 @@ def install(
         cron_db = cron.info.dbname
         for job in jobs(refresh_schedule):
             name = job_name(dbname, job.suffix)
+            # a job of the same name under another role (older foliodb: the superuser) goes
+            for row in cron.execute(
+                "select jobid from cron.job where jobname = %s and username <> %s",
+                [name, JOB_ROLE],
+            ).fetchall():
+                cron.execute("select cron.unschedule(%s::bigint)", [row["jobid"]])
             cron.execute(
-                "select cron.schedule_in_database(%s, %s, %s, %s)",
-                [name, job.schedule, job.command, cron_db if job.in_cron_database else dbname],
+                "select cron.schedule_in_database(%s, %s, %s, %s, %s)",
+                [
+                    name,
+                    job.schedule,
+                    job.command,
+                    cron_db if job.in_cron_database else dbname,
+                    JOB_ROLE,
+                ],
             )
         refresh_role = cron.execute(
             "select username from cron.job where jobname = %s", [job_name(dbname, "refresh")]
@@ -114,10 +131,10 @@ def remove(url: str | None = None) -> int:
     cron, dbname = _cron_conn(url)
     with cron:
         rows = cron.execute(
-            "select jobname from cron.job where jobname like %s", [f"{dbname}:%"]
+            "select jobid from cron.job where jobname like %s", [f"{dbname}:%"]
         ).fetchall()
         for row in rows:
-            cron.execute("select cron.unschedule(%s)", [row["jobname"]])
+            cron.execute("select cron.unschedule(%s::bigint)", [row["jobid"]])
     return len(rows)
 
 
@@ -126,7 +143,8 @@ def status(url: str | None = None) -> list[dict[str, Any]]:
     with cron:
         return cron.execute(
             """
-            select job.jobid, job.jobname, job.schedule, job.command, job.database, job.active,
+            select job.jobid, job.jobname, job.schedule, job.command, job.database,
+                job.username, job.active,
                 last.status as last_status, last.start_time as last_start,
                 round(extract(epoch from last.end_time - last.start_time)::numeric, 3) as last_seconds,
                 last.return_message as last_message

@@ -124,7 +124,7 @@ def ensure_calendar(
     frame = sessions(calendar, through)
     if conn is not None:
         return _sync(conn, calendar, frame)
-    with connect(url, autocommit=True) as own:
+    with connect(url, role="folio_ingest", autocommit=True) as own:
         return _sync(own, calendar, frame)
 
 

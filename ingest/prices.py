@@ -412,7 +412,7 @@ def ingest_prices(
     if chunk_size < 1:
         raise FolioError("chunk size must be at least 1")
     if conn is None:
-        with connect(url, autocommit=True) as own:
+        with connect(url, role="folio_ingest", autocommit=True) as own:
             return ingest_prices(
                 source=source,
                 symbols=symbols,

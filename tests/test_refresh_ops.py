@@ -159,8 +159,8 @@ def test_pg_cron_runs_the_refresh_job_in_the_database(priced, db_url, cron_url) 
     job = f"{dbname}:test-refresh"
     with psycopg.connect(cron_url, autocommit=True) as cron:
         cron.execute(
-            "select cron.schedule_in_database(%s, '* * * * *', 'CALL ops.refresh()', %s)",
-            [job, dbname],
+            "select cron.schedule_in_database(%s, '* * * * *', 'CALL ops.refresh()', %s, %s)",
+            [job, dbname, schedule.JOB_ROLE],
         )
         try:
             last = conn.execute("select max(run_id) from ops.runs").fetchone()[0]
@@ -181,7 +181,7 @@ def test_pg_cron_runs_the_refresh_job_in_the_database(priced, db_url, cron_url) 
             ).fetchone()
             assert details[0] == "succeeded"
         finally:
-            cron.execute("select cron.unschedule(%s)", [job])
+            cron.execute("delete from cron.job where jobname = %s", [job])
 
 
 def test_schedule_install_is_idempotent_and_removable(use_db, cron_url) -> None:

@@ -261,17 +261,24 @@ def test_read_only_role_reads_the_contract_and_nothing_else(market) -> None:
             conn.execute("delete from app.leaderboards")
     finally:
         conn.execute("reset role")
-    # What the role holds: SELECT on the four app views, nothing anywhere else.
+    # What the role holds: SELECT on the four app views (and app.user_logins, its own row);
+    # elsewhere only SELECT on what the security_invoker views read, in schemas it cannot use.
     grants = conn.execute(
         "select table_schema, table_name, privilege_type from information_schema.role_table_grants"
         " where grantee = 'folio_reader' order by table_name"
     ).fetchall()
-    assert grants == [
+    assert sorted(g for g in grants if g[0] == "app") == [
         ("app", "chart_points", "SELECT"),
         ("app", "leaderboards", "SELECT"),
         ("app", "portfolio_dashboard", "SELECT"),
         ("app", "run_status", "SELECT"),
+        ("app", "user_logins", "SELECT"),
     ]
+    assert {g[2] for g in grants} == {"SELECT"}
+    assert not conn.execute(
+        "select array_agg(nspname) from pg_namespace where nspname in"
+        " ('core', 'market', 'ops', 'analytics') and has_schema_privilege('folio_reader', oid, 'usage')"
+    ).fetchone()[0]
 
 
 def test_each_contract_relation_is_an_indexed_lookup(market) -> None:

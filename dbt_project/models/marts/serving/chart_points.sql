@@ -3,6 +3,7 @@
         materialized='view',
         schema='app',
         grants={'select': ['folio_reader']},
+        post_hook=["alter view {{ this }} set (security_invoker = true)"],
     )
 }}
 -- Read contract: the points of a portfolio's chart, one row per point, in order. Read it with

@@ -3,6 +3,7 @@
         materialized='view',
         schema='app',
         grants={'select': ['folio_reader']},
+        post_hook=["alter view {{ this }} set (security_invoker = true)"],
     )
 }}
 -- Read contract: the leaderboard of a period, ranked portfolios first, then the excluded ones

@@ -3,6 +3,7 @@
         materialized='view',
         schema='app',
         grants={'select': ['folio_reader']},
+        post_hook=["alter view {{ this }} set (security_invoker = true)"],
     )
 }}
 {%- set periods = ['1D', '5D', '1M', '3M', '6M', 'YTD', '1Y', '5Y', 'MAX'] %}
@@ -70,7 +71,11 @@ final as (
     select
         portfolios.portfolio_id,
         portfolios.portfolio_name,
-        portfolios.user_id,
+        -- another user's id is not exposed (the row is visible when the portfolio is public)
+        case
+            when portfolios.user_id = (select app.acting_user_id()) or (select app.acts_for_everyone())
+                then portfolios.user_id
+        end as user_id,
         portfolios.is_public,
         portfolios.benchmark_symbol,
         periods.as_of,

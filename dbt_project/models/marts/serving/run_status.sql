@@ -3,6 +3,7 @@
         materialized='view',
         schema='app',
         grants={'select': ['folio_reader']},
+        post_hook=["alter view {{ this }} set (security_invoker = true)"],
     )
 }}
 -- Read contract: one row per kind of run (refresh, ingest_prices, …) with the last run and the

@@ -1,0 +1,212 @@
+-- Who a session acts for, and the rule that an app writes only its own user's portfolios.
+-- Policies (sql/routines/90_grants.sql, ops.apply_security) and the write triggers below use
+-- these two functions, so the rule is defined once.
+
+-- The foliodb user this session acts for:
+--   a per-user login role (app.user_logins, by current or session user) → its user, always;
+--   else a member of folio_trusted (folio_app, folio_writer) → `foliodb.user_id` as set,
+--   per transaction, by the app backend (`set local foliodb.user_id = 42`);
+--   else nobody (null).
+create or replace function app.acting_user_id() returns bigint
+language plpgsql stable security invoker parallel safe
+-- plpgsql, no SET clause, everything schema-qualified: its plans are cached per session, so
+-- the policies' InitPlans cost a cached lookup per query (an SQL function with a subquery is
+-- not inlined and would be planned again on every call)
+as $$
+declare
+    v_user bigint;
+begin
+    select logins.user_id into v_user
+    from app.user_logins as logins
+    where logins.login_role operator(pg_catalog.=) any(array[current_user, session_user])
+    order by logins.login_role operator(pg_catalog.=) current_user desc
+    limit 1;
+    if v_user is not null then
+        return v_user;
+    end if;
+    if pg_catalog.pg_has_role(session_user, 'folio_trusted', 'member')
+        or pg_catalog.pg_has_role(current_user, 'folio_trusted', 'member') then
+        return nullif(pg_catalog.btrim(pg_catalog.current_setting('foliodb.user_id', true)), '')::pg_catalog.int8;
+    end if;
+    return null;
+end
+$$;
+comment on function app.acting_user_id() is
+    'The foliodb user this session acts for: a mapped login role''s user, else foliodb.user_id '
+    'as set by a trusted backend (folio_trusted), else null (public rows only).';
+
+-- The operator's own sessions (a superuser login, or a BYPASSRLS batch role: refresh,
+-- ingest) that set no user act for everyone: the CLI shows any portfolio. Apps never log in
+-- as such a role.
+create or replace function app.acts_for_everyone() returns boolean
+language plpgsql stable security invoker parallel safe
+as $$
+begin
+    return coalesce(
+        (
+            select roles.rolsuper or roles.rolbypassrls
+            from pg_catalog.pg_roles as roles
+            where roles.rolname operator(pg_catalog.=) session_user
+        ),
+        false
+    ) and nullif(pg_catalog.btrim(pg_catalog.current_setting('foliodb.user_id', true)), '') is null;
+end
+$$;
+
+-- Writes to a portfolio, its positions or valuations are allowed only for the user the
+-- session acts for (or by the operator). Statement-level, on the transition tables: one check
+-- per statement, inside the SECURITY DEFINER import and edit functions too.
+create or replace function core.refuse_writes_for_others() returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_acting bigint;
+    v_foreign bigint;
+begin
+    if app.acts_for_everyone() then
+        return null;
+    end if;
+    v_acting := app.acting_user_id();
+    if v_acting is null then
+        raise exception using errcode = '42501',
+            message = format('permission denied: this session acts for no foliodb user, so it may not write %s',
+                tg_table_name),
+            hint = 'a trusted app backend sets the user per transaction: set local foliodb.user_id = <user_id>';
+    end if;
+    if tg_table_name = 'portfolios' then
+        if tg_op in ('INSERT', 'UPDATE') then
+            select min(new_rows.portfolio_id) into v_foreign from new_rows where new_rows.user_id <> v_acting;
+        end if;
+        if v_foreign is null and tg_op in ('UPDATE', 'DELETE') then
+            select min(old_rows.portfolio_id) into v_foreign from old_rows where old_rows.user_id <> v_acting;
+        end if;
+    else
+        if tg_op in ('INSERT', 'UPDATE') then
+            select min(new_rows.portfolio_id) into v_foreign
+            from new_rows
+            inner join core.portfolios as portfolios on new_rows.portfolio_id = portfolios.portfolio_id
+            where portfolios.user_id <> v_acting;
+        end if;
+        if v_foreign is null and tg_op in ('UPDATE', 'DELETE') then
+            select min(old_rows.portfolio_id) into v_foreign
+            from old_rows
+            inner join core.portfolios as portfolios on old_rows.portfolio_id = portfolios.portfolio_id
+            where portfolios.user_id <> v_acting;
+        end if;
+    end if;
+    if v_foreign is not null then
+        raise exception using errcode = '42501',
+            message = format(
+                'permission denied: this session acts for user %s; portfolio %s belongs to another user, '
+                'nothing written', v_acting, v_foreign
+            );
+    end if;
+    return null;
+end
+$$;
+
+create or replace trigger portfolios_acting_user_insert after insert on core.portfolios
+referencing new table as new_rows
+for each statement execute function core.refuse_writes_for_others();
+create or replace trigger portfolios_acting_user_update after update on core.portfolios
+referencing old table as old_rows new table as new_rows
+for each statement execute function core.refuse_writes_for_others();
+create or replace trigger portfolios_acting_user_delete after delete on core.portfolios
+referencing old table as old_rows
+for each statement execute function core.refuse_writes_for_others();
+create or replace trigger positions_acting_user_insert after insert on core.positions
+referencing new table as new_rows
+for each statement execute function core.refuse_writes_for_others();
+create or replace trigger positions_acting_user_update after update on core.positions
+referencing old table as old_rows new table as new_rows
+for each statement execute function core.refuse_writes_for_others();
+create or replace trigger positions_acting_user_delete after delete on core.positions
+referencing old table as old_rows
+for each statement execute function core.refuse_writes_for_others();
+create or replace trigger valuations_acting_user_insert after insert on core.valuations
+referencing new table as new_rows
+for each statement execute function core.refuse_writes_for_others();
+create or replace trigger valuations_acting_user_update after update on core.valuations
+referencing old table as old_rows new table as new_rows
+for each statement execute function core.refuse_writes_for_others();
+create or replace trigger valuations_acting_user_delete after delete on core.valuations
+referencing old table as old_rows
+for each statement execute function core.refuse_writes_for_others();
+
+-- The edit functions an app writer may call (besides core.import_portfolio and
+-- core.add_positions). SECURITY DEFINER (sql/routines/90_grants.sql pins their search_path):
+-- the writer has no privilege on the tables; the triggers above refuse other users' rows.
+create or replace function core.close_position(
+    p_position_id bigint, p_exit_date date, p_exit_price numeric
+) returns bigint
+language plpgsql
+as $$
+declare
+    v_portfolio_id bigint;
+begin
+    update core.positions
+    set exit_date = p_exit_date, exit_price = p_exit_price, updated_at = now()
+    where position_id = p_position_id and deleted_at is null
+    returning portfolio_id into v_portfolio_id;
+    if v_portfolio_id is null then
+        raise exception using errcode = '22023',
+            message = format('no position with position_id %s', p_position_id);
+    end if;
+    return v_portfolio_id;
+end
+$$;
+
+create or replace function core.delete_position(p_position_id bigint) returns bigint
+language plpgsql
+as $$
+declare
+    v_portfolio_id bigint;
+begin
+    update core.positions
+    set deleted_at = now(), updated_at = now()
+    where position_id = p_position_id and deleted_at is null
+    returning portfolio_id into v_portfolio_id;
+    if v_portfolio_id is null then
+        raise exception using errcode = '22023',
+            message = format('no position with position_id %s', p_position_id);
+    end if;
+    return v_portfolio_id;
+end
+$$;
+
+create or replace function core.set_valuation(
+    p_position_id bigint, p_valuation_date date, p_value numeric
+) returns bigint
+language plpgsql
+as $$
+declare
+    v_portfolio_id bigint;
+begin
+    insert into core.valuations (portfolio_id, position_id, valuation_date, value, source)
+    select positions.portfolio_id, positions.position_id, p_valuation_date, p_value, 'manual'
+    from core.positions as positions
+    where positions.position_id = p_position_id and positions.deleted_at is null
+    on conflict (portfolio_id, position_id, valuation_date)
+        do update set value = excluded.value, source = excluded.source, created_at = now()
+    returning portfolio_id into v_portfolio_id;
+    if v_portfolio_id is null then
+        raise exception using errcode = '22023',
+            message = format('no position with position_id %s', p_position_id);
+    end if;
+    return v_portfolio_id;
+end
+$$;
+
+create or replace function core.delete_portfolio(p_portfolio_id bigint) returns bigint
+language plpgsql
+as $$
+begin
+    delete from core.portfolios where portfolio_id = p_portfolio_id;
+    if not found then
+        raise exception using errcode = '22023',
+            message = format('no portfolio with portfolio_id %s', p_portfolio_id);
+    end if;
+    return p_portfolio_id;
+end
+$$;
