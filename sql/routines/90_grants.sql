@@ -233,6 +233,8 @@ grant usage on schema app to folio_reader;
 grant select on all tables in schema app to folio_reader;
 alter default privileges for role folio_owner in schema app grant select on tables to folio_reader;
 grant execute on function app.acting_user_id(), app.acts_for_everyone() to folio_reader;
+-- the project's clock (migration 0045): the app views read it for freshness
+grant execute on function ops.now(), ops.today() to folio_reader, folio_writer, folio_ingest;
 grant select on core.portfolios to folio_reader;
 revoke all on schema core, market, ops, analytics from folio_reader;
 revoke insert, update, delete, truncate, references, trigger on all tables in schema app from folio_reader;
