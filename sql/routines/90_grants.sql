@@ -223,6 +223,9 @@ grant usage, select on all sequences in schema market, ops to folio_ingest;
 grant select on ops.settings, ops.runs, ops.refresh_state, core.positions, core.portfolios to folio_ingest;
 grant insert, update on ops.runs to folio_ingest;
 grant insert on ops.dirty_symbols to folio_ingest;
+-- the bounds every price is checked against (migration 0050) and how a refused number is shown
+grant select on ops.input_bounds to folio_ingest;
+grant execute on function core.number_shown(numeric) to folio_ingest;
 
 -- folio_writer: the import and edit functions (granted above) and nothing else.
 grant usage on schema core to folio_writer;
