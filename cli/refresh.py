@@ -71,7 +71,7 @@ def refresh(full: bool, portfolio_id: int | None, via: str, as_json: bool) -> No
     if run["status"] == "skipped":
         err.print(f"refresh run {run['run_id']} skipped: {run['message']}")
     if run["status"] == "partial":  # portfolios isolated by the refresh (docs/semantics.md)
-        err.print(f"refresh run {run['run_id']} partial: {run['message']}\n{run['error']}")
+        err.print(f"partial: {run['message']}\n{run['error']}")
     if run.get("dbt_tests") not in (None, "passed"):
         raise FolioError(f"refresh run {run['run_id']} succeeded, but {run['dbt_tests']}")
 

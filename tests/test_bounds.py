@@ -246,7 +246,8 @@ PRICE_POISON = [
     pytest.param(
         f"SPY,2025-01-07,{TINY_400},,",
         "close",
-        f"{PRICE_EXPECTED}, got 1e-400",
+        # refused by the reader already: numbers have at most 30 digits on each side
+        f"expected a finite positive number, got '{TINY_400[:40]}'… (402 characters)",
         id="close 1e-400 written out",
     ),
     pytest.param(

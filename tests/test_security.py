@@ -372,13 +372,13 @@ def test_refresh_and_reaper_run_as_the_refresh_role(conn) -> None:
         assert (run["status"], run["error"]) == ("succeeded", None), run
         conn.execute("select ops.reap()")
         conn.execute("select ops.housekeeping()")
-        # YTD from 2025-01-02 (120) to 2025-01-06 (132): +10 %
+        # YTD from the previous year's last close, 2024-12-31 (110), to 2025-01-06 (132): +20 %
         twr = conn.execute(
             "select period_twr from analytics.fct_chart_caches"
             " where portfolio_id = %s and period = 'YTD'",
             [pid],
         ).fetchone()[0]
-        assert twr == pytest.approx(0.10, abs=1e-12)
+        assert twr == pytest.approx(0.20, abs=1e-12)
         # it may not write app data or call the writer's functions
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("delete from core.positions")
