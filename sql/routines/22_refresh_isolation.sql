@@ -29,7 +29,7 @@
 -- Every model step of the open window once (from step p_from_step on), in order, recording
 -- each in ops.run_steps.
 drop function if exists ops.run_model_steps_once(bigint);  -- an earlier signature
-create or replace function ops.run_model_steps_once(p_run_id bigint, p_from_step integer default 1)
+create or replace function ops.run_model_steps_once(p_run_id bigint, p_from_step integer default null)
 returns bigint
 language plpgsql as $$
 declare
@@ -38,7 +38,11 @@ declare
     v_rows bigint;
     v_total bigint := 0;
 begin
-    for v_step in select * from ops.model_steps where step_no >= p_from_step order by step_no loop
+    for v_step in
+        select * from ops.model_steps
+        where p_from_step is null or step_no >= p_from_step  -- null: every step
+        order by step_no
+    loop
         v_started := clock_timestamp();
         execute format('select %s()', v_step.refresh_function) into v_rows;
         insert into ops.run_steps (run_id, step_no, step, rows, started_at, duration_ms)
