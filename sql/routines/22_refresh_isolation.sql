@@ -26,10 +26,14 @@
 -- costs about 2·k·log2(n) trial runs, bounded by ops.settings refresh_isolation_attempts.
 -- Statement and lock timeouts (class 57, 55) are never retried: they end the run failed.
 
--- Every model step of the open window once (from step p_from_step on), in order, recording
--- each in ops.run_steps.
-drop function if exists ops.run_model_steps_once(bigint);  -- an earlier signature
-create or replace function ops.run_model_steps_once(p_run_id bigint, p_from_step integer default null)
+-- The model steps of the open window numbered from p_from_step up to (not including)
+-- p_until_step, null meaning no bound, once, in order, recording each in ops.run_steps.
+drop function if exists ops.run_model_steps_once(bigint);  -- earlier signatures
+drop function if exists ops.run_model_steps_once(bigint, integer);
+drop function if exists ops.run_model_steps_once_until(bigint, integer);
+create or replace function ops.run_model_steps_once(
+    p_run_id bigint, p_from_step integer default null, p_until_step integer default null
+)
 returns bigint
 language plpgsql as $$
 declare
@@ -40,7 +44,8 @@ declare
 begin
     for v_step in
         select * from ops.model_steps
-        where p_from_step is null or step_no >= p_from_step  -- null: every step
+        where (p_from_step is null or step_no >= p_from_step)
+            and (p_until_step is null or step_no < p_until_step)
         order by step_no
     loop
         v_started := clock_timestamp();
@@ -70,30 +75,6 @@ language sql stable as $$
     select coalesce(min(steps.step_no), 2147483647)
     from ops.model_steps as steps
     where steps.model <> all(string_to_array(coalesce(ops.setting('refresh_market_models'), ''), ','))
-$$;
-
--- The model steps before p_until_step, once, recording each in ops.run_steps.
-create or replace function ops.run_model_steps_once_until(p_run_id bigint, p_until_step integer)
-returns bigint
-language plpgsql as $$
-declare
-    v_step record;
-    v_started timestamptz;
-    v_rows bigint;
-    v_total bigint := 0;
-begin
-    for v_step in select * from ops.model_steps where step_no < p_until_step order by step_no loop
-        v_started := clock_timestamp();
-        execute format('select %s()', v_step.refresh_function) into v_rows;
-        insert into ops.run_steps (run_id, step_no, step, rows, started_at, duration_ms)
-        values (
-            p_run_id, v_step.step_no, v_step.model, v_rows, v_started,
-            round(extract(epoch from clock_timestamp() - v_started)::numeric * 1000, 3)
-        );
-        v_total := v_total + coalesce(v_rows, 0);
-    end loop;
-    return v_total;
-end
 $$;
 
 -- One trial: the portfolio steps for p_members alone (the scope restricted to them, every
@@ -240,7 +221,7 @@ begin
 
     -- The leading market-only steps read no portfolio: computed once, for real (a failure
     -- there is market-wide and fails the run), not again in every trial.
-    perform ops.run_model_steps_once_until(p_run_id, ops.first_portfolio_step());
+    perform ops.run_model_steps_once(p_run_id, null, ops.first_portfolio_step());
 
     -- Market-wide? Then no portfolio is to blame.
     select * into v_trial from ops.try_model_steps(p_run_id, '{}');
