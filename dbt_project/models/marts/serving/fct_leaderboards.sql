@@ -1,7 +1,7 @@
 {{
     config(
         materialized='foliodb_refresh',
-        unique_key=['period', 'portfolio_id'],
+        unique_key=['portfolio_id', 'period'],
         delete_where="exists (
             select from ops.refresh_scope as scope
             left join core.portfolios as portfolios on scope.portfolio_id = portfolios.portfolio_id
@@ -9,7 +9,7 @@
                 portfolios.is_public
                 or exists (select from analytics.fct_leaderboards as listed where listed.portfolio_id = scope.portfolio_id)
         )",
-        indexes=[{'columns': ['period', 'rank']}, {'columns': ['portfolio_id']}],
+        indexes=[{'columns': ['period', 'rank']}],
     )
 }}
 -- One row per period per public portfolio: ranked by the period's TWR, or listed as excluded
