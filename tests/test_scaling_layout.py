@@ -121,12 +121,16 @@ def test_foreign_keys_between_portfolio_tables_stay_within_one_portfolio(
     for name, source, target, source_columns, target_columns in rows:
         if target in tables and source not in tables:
             # a reference or local table may not point into distributed data
-            assert source in COORDINATOR_LOCAL, f"{name}: {source} references portfolio table {target}"
+            assert source in COORDINATOR_LOCAL, (
+                f"{name}: {source} references portfolio table {target}"
+            )
         if source in tables and target in tables:
             checked += 1
             # co-located: portfolio_id matched to portfolio_id, in the same key position
             pairs = list(zip(source_columns, target_columns, strict=True))
-            assert ("portfolio_id", "portfolio_id") in pairs, f"{name}: {source} -> {target} {pairs}"
+            assert ("portfolio_id", "portfolio_id") in pairs, (
+                f"{name}: {source} -> {target} {pairs}"
+            )
     assert checked >= 2  # positions -> portfolios, valuations -> positions
 
 
