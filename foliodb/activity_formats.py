@@ -836,7 +836,7 @@ PP_TYPES = {
     "deposit": ("DEPOSIT", "cash"),
     "einlage": ("DEPOSIT", "cash"),
     "withdrawal": ("WITHDRAWAL", "cash"),
-    "removal": ("WITHDRAWAL", "cash"),  # the English label before 0.70
+    "removal": ("WITHDRAWAL", "cash"),  # the English label of older versions
     "entnahme": ("WITHDRAWAL", "cash"),
     "fees": ("FEE", "cash"),
     "gebühren": ("FEE", "cash"),

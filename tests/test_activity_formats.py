@@ -512,3 +512,16 @@ def test_as_json_is_exact_text() -> None:
         "source": "pp",
         "external_id": row["external_id"],
     }
+
+
+def test_pp_buy_from_the_account_and_the_portfolio_export_is_one_activity(tmp_path: Path) -> None:
+    # CSVExporter writes a buy into the account's file with a negative Value (a debit) and into
+    # the portfolio's file with a positive one, both with the portfolio transaction's details
+    header = "Date,Type,Value,Transaction Currency,Fees,Taxes,Shares,Ticker Symbol,Note\n"
+    account = tmp_path / "account.csv"
+    portfolio = tmp_path / "portfolio.csv"
+    account.write_text(header + "2024-01-03T00:00,Buy,-964.36,USD,1.00,,2,NVDA,\n")
+    portfolio.write_text(header + "2024-01-03T00:00,Buy,964.36,USD,1.00,,2,NVDA,\n")
+    [(_, from_account)] = af.read_activities(account, "pp")
+    [(_, from_portfolio)] = af.read_activities(portfolio, "pp")
+    assert from_account == from_portfolio
