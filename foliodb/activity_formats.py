@@ -101,7 +101,8 @@ def read_activities(path: str | Path, fmt: str | None = None) -> list[tuple[int,
     """The canonical rows of an activity file (format detected when ``fmt`` is None); raises
     ValidationError naming every problem, and then hands over nothing."""
     path = Path(path)
-    return parse_activities(path.read_bytes(), fmt or detect_format(path.read_bytes()), str(path))
+    data = path.read_bytes()
+    return parse_activities(data, fmt or detect_format(data, str(path)), str(path))
 
 
 def parse_activities(data: bytes, fmt: str, source: str) -> list[tuple[int, Row]]:
@@ -139,7 +140,7 @@ def iter_activities(
         yield line, {name: row.get(name) for name in FIELDS}
 
 
-def detect_format(data: bytes) -> str:
+def detect_format(data: bytes, source: str = "file") -> str:
     """The format of a file by its first bytes: JSON is Ghostfolio's; a CSV by its header."""
     head = data[:4096].lstrip(b"\xef\xbb\xbf").lstrip()
     if head.startswith(b"{"):
@@ -153,7 +154,7 @@ def detect_format(data: bytes) -> str:
     if names & {"activitytype", "unitprice", "type"}:
         return "wealthfolio"
     raise ValidationError(
-        "file",
+        source,
         [
             Issue(
                 1,
@@ -491,24 +492,26 @@ def _json_positions(text: str) -> tuple[Any, list[int]]:
         return document, []
     decoder = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal)
     whitespace = re.compile(r"[ \t\n\r]*")
+    offsets: list[int] = []
     index = whitespace.match(text, 0).end() + 1  # after "{"
-    while True:
+    while True:  # every top-level key: json.loads keeps the last of a repeated one
         index = whitespace.match(text, index).end()
         key, index = json.decoder.scanstring(text, index + 1)
         index = whitespace.match(text, index).end() + 1  # after ":"
         index = whitespace.match(text, index).end()
-        if key == "activities":
-            break
-        _, index = decoder.raw_decode(text, index)
-        index = whitespace.match(text, index).end() + 1  # after ","
-    offsets = []
-    index += 1  # after "["
-    for _ in document["activities"]:
-        index = whitespace.match(text, index).end()
-        offsets.append(index)
-        _, index = decoder.raw_decode(text, index)
-        index = whitespace.match(text, index).end() + 1  # after "," or "]"
-    return document, offsets
+        value, end = decoder.raw_decode(text, index)
+        if key == "activities" and isinstance(value, list):
+            offsets = []
+            element = index + 1  # after "["
+            for _ in value:
+                element = whitespace.match(text, element).end()
+                offsets.append(element)
+                _, element = decoder.raw_decode(text, element)
+                element = whitespace.match(text, element).end() + 1  # after "," or "]"
+        index = whitespace.match(text, end).end()
+        if text[index] == "}":
+            return document, offsets
+        index += 1  # after ","
 
 
 def read_ghostfolio(data: bytes, source: str, issues: Issues) -> Iterator[tuple[int, Row]]:

@@ -525,3 +525,22 @@ def test_pp_buy_from_the_account_and_the_portfolio_export_is_one_activity(tmp_pa
     [(_, from_account)] = af.read_activities(account, "pp")
     [(_, from_portfolio)] = af.read_activities(portfolio, "pp")
     assert from_account == from_portfolio
+
+
+def test_ghostfolio_lines_follow_the_activities_json_keeps(tmp_path: Path) -> None:
+    # a repeated key: json.loads keeps the last "activities", and so do the line numbers
+    path = tmp_path / "twice.json"
+    path.write_text(
+        '{"activities": [],\n "meta": {"version": "3.58.0"},\n "activities": [\n'
+        '  {"type": "GIFT", "date": "2024-01-02", "currency": "USD",'
+        ' "quantity": 1, "unitPrice": 5, "fee": 0, "symbol": "VTI"}\n ]\n}\n'
+    )
+    assert where(problems(path)) == [(4, "type")]
+
+
+def test_a_file_of_no_known_format_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "what.csv"
+    path.write_text("when,what,how much\n2024-01-02,deposit,5\n")
+    with pytest.raises(ValidationError) as caught:
+        af.read_activities(path)
+    assert str(path) in str(caught.value) and "--format" in str(caught.value)
