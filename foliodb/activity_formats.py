@@ -369,6 +369,23 @@ class _Fields:
         return text.upper() if text.isascii() else text  # the database checks its pattern
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _control_characters(
+    line: int, values: dict[str, str], free_text: str, labels: dict[str, str] | None = None
+) -> list[Issue]:
+    """NUL and other control characters, each named with its column (the free-text column may
+    hold tabs and line breaks). One search of the whole record first: most have none."""
+    if not any(CONTROL.search(value) for value in values.values()):
+        return []
+    labels = labels or {}
+    return [
+        Problem(issue.line, labels.get(issue.field, issue.field), issue.message)
+        for issue in control_character_issues(line, values, frozenset({free_text}))
+    ]
+
+
 def _iso_date(text: str, pattern: re.Pattern[str]) -> dt.date | None:
     """The date a value starts with when it has the pattern's shape and is a real day."""
     match = pattern.fullmatch(text.strip())
@@ -423,7 +440,7 @@ def read_foliodb(data: bytes, source: str, issues: Issues) -> Iterator[tuple[int
             continue
         row_issues: list[Issue] = []
         values = {name: record[i] if i < len(record) else "" for name, i in mapping.items()}
-        row_issues.extend(control_character_issues(line, values, frozenset({"notes"})))
+        row_issues.extend(_control_characters(line, values, "notes"))
         if len(record) > width:
             row_issues.append(
                 problem(line, None, ",".join(record), f"{width} fields, as many as the header")
@@ -486,32 +503,67 @@ GHOSTFOLIO_KEYS = {
 
 def _json_positions(text: str) -> tuple[Any, list[int]]:
     """The document and the character offset of each element of its top-level "activities"
-    array (for line numbers: JSON parsers do not report them)."""
-    document = json.loads(text, parse_float=Decimal, parse_int=Decimal)
-    if not isinstance(document, dict) or not isinstance(document.get("activities"), list):
-        return document, []
+    array (for line numbers: JSON parsers do not report them), in one pass: the top-level
+    object is walked key by key and each activity decoded on its own. A repeated key keeps
+    its last value, as json.loads does; anything malformed raises json.loads's own error."""
     decoder = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal)
     whitespace = re.compile(r"[ \t\n\r]*")
+
+    def malformed() -> json.JSONDecodeError:
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            return exc
+        return json.JSONDecodeError("unexpected structure", text, 0)  # pragma: no cover
+
+    def at(index: int, char: str) -> int:
+        index = whitespace.match(text, index).end()
+        if text[index : index + 1] != char:
+            raise malformed()
+        return index + 1
+
+    index = whitespace.match(text, 0).end()
+    if text[index : index + 1] != "{":
+        return decoder.decode(text), []
+    document: dict[str, Any] = {}
     offsets: list[int] = []
-    index = whitespace.match(text, 0).end() + 1  # after "{"
-    while True:  # every top-level key: json.loads keeps the last of a repeated one
-        index = whitespace.match(text, index).end()
-        key, index = json.decoder.scanstring(text, index + 1)
-        index = whitespace.match(text, index).end() + 1  # after ":"
-        index = whitespace.match(text, index).end()
-        value, end = decoder.raw_decode(text, index)
-        if key == "activities" and isinstance(value, list):
-            offsets = []
-            element = index + 1  # after "["
-            for _ in value:
-                element = whitespace.match(text, element).end()
-                offsets.append(element)
-                _, element = decoder.raw_decode(text, element)
-                element = whitespace.match(text, element).end() + 1  # after "," or "]"
-        index = whitespace.match(text, end).end()
-        if text[index] == "}":
-            return document, offsets
-        index += 1  # after ","
+    index += 1
+    if text[whitespace.match(text, index).end() :][:1] == "}":
+        index = whitespace.match(text, index).end() + 1
+    else:
+        while True:
+            index = at(index, '"')
+            key, index = json.decoder.scanstring(text, index)
+            index = whitespace.match(text, at(index, ":")).end()
+            if key == "activities" and text[index : index + 1] == "[":
+                elements: list[Any] = []
+                element_offsets: list[int] = []
+                index = whitespace.match(text, index + 1).end()
+                if text[index : index + 1] == "]":
+                    index += 1
+                else:
+                    while True:
+                        element_offsets.append(index)
+                        value, index = decoder.raw_decode(text, index)
+                        elements.append(value)
+                        index = whitespace.match(text, index).end()
+                        if text[index : index + 1] == "]":
+                            index += 1
+                            break
+                        index = whitespace.match(text, at(index, ",")).end()
+                document[key], offsets = elements, element_offsets
+            else:
+                document[key], index = decoder.raw_decode(text, index)
+                if key == "activities":
+                    offsets = []
+            index = whitespace.match(text, index).end()
+            if text[index : index + 1] == "}":
+                index += 1
+                break
+            index = at(index, ",")
+    if whitespace.match(text, index).end() != len(text):
+        raise malformed()
+    return document, offsets
 
 
 def read_ghostfolio(data: bytes, source: str, issues: Issues) -> Iterator[tuple[int, Row]]:
@@ -537,8 +589,10 @@ def read_ghostfolio(data: bytes, source: str, issues: Issues) -> Iterator[tuple[
             )
         )
         return
+    line, counted = 1, 0
     for element, offset in zip(document["activities"], offsets, strict=True):
-        line = text.count("\n", 0, offset) + 1
+        line += text.count("\n", counted, offset)  # lines counted once, element by element
+        counted = offset
         if not isinstance(element, dict):
             issues.append(problem(line, None, element, "an activity object {…}"))
             continue
@@ -562,8 +616,11 @@ class _GhostfolioActivity:
         self.issues: list[Issue] = []
 
     def field_line(self, key: str) -> int:
+        # the key's first occurrence after the element's start (activities are flat objects)
         found = re.compile(rf'"{re.escape(key)}"\s*:').search(self.text, self.offset)
-        return self.text.count("\n", 0, found.start()) + 1 if found else self.line
+        if not found:
+            return self.line
+        return self.line + self.text.count("\n", self.offset, found.start())
 
     def bad(self, key: str, value: Any, expected: str) -> None:
         self.issues.append(problem(self.field_line(key), key, value, expected))
@@ -718,10 +775,7 @@ def read_wealthfolio(data: bytes, source: str, issues: Issues) -> Iterator[tuple
             continue
         row_issues: list[Issue] = []
         values = {name: record[i] if i < len(record) else "" for name, i in mapping.items()}
-        row_issues.extend(
-            Problem(i.line, labels.get(i.field, i.field), i.message)
-            for i in control_character_issues(line, values, frozenset({"comment"}))
-        )
+        row_issues.extend(_control_characters(line, values, "comment", labels))
         fields = _Fields(line, values, row_issues, labels)
         kind_text = fields.text("activityType")
         kind = re.sub(r"[\s-]+", "_", kind_text.upper()) if kind_text.isascii() else kind_text
@@ -908,10 +962,7 @@ def read_pp(data: bytes, source: str, issues: Issues) -> Iterator[tuple[int, Row
             continue
         row_issues: list[Issue] = []
         values = {name: record[i] if i < len(record) else "" for name, i in mapping.items()}
-        row_issues.extend(
-            Problem(i.line, labels.get(i.field, i.field), i.message)
-            for i in control_character_issues(line, values, frozenset({"note"}))
-        )
+        row_issues.extend(_control_characters(line, values, "note", labels))
         fields = _Fields(line, values, row_issues, labels)
         kind_text = fields.text("type")
         rule = PP_TYPES.get(kind_text.lower())

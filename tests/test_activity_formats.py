@@ -544,3 +544,12 @@ def test_a_file_of_no_known_format_is_named(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as caught:
         af.read_activities(path)
     assert str(path) in str(caught.value) and "--format" in str(caught.value)
+
+
+def test_ghostfolio_malformed_json_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{\n  "activities": [\n    {"type": "BUY",}\n  ]\n}\n')
+    issues = problems(path, "ghostfolio")
+    assert len(issues) == 1 and issues[0].line == 3 and "JSON" in issues[0].message
+    path.write_text('{"meta": {}, "activities": {"type": "BUY"}}')
+    assert where(problems(path, "ghostfolio")) == [(1, "activities")]
