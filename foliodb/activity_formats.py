@@ -24,11 +24,11 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from foliodb.errors import shown
 from foliodb.portfolio_io import (
@@ -177,6 +177,29 @@ def activity_as_json(line: int, row: Row) -> dict[str, Any]:
             value = decimal_text(value)
         out[name] = value
     return out
+
+
+def write_foliodb_csv(rows: Iterable[Row], stream: TextIO) -> int:
+    """Rows as a foliodb CSV (every field, source and external_id included), which reads back
+    as the same activities: what `folio activities export` writes. Returns the rows written."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(FIELDS)
+    count = 0
+    for row in rows:
+        values = []
+        for name in FIELDS:
+            value = row.get(name)
+            if value is None:
+                values.append("")
+            elif isinstance(value, Decimal):
+                values.append(decimal_text(value))
+            elif isinstance(value, dt.date):
+                values.append(value.isoformat())
+            else:
+                values.append(str(value))
+        writer.writerow(values)
+        count += 1
+    return count
 
 
 def decimal_text(value: Decimal) -> str:

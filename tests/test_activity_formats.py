@@ -553,3 +553,15 @@ def test_ghostfolio_malformed_json_names_its_line(tmp_path: Path) -> None:
     assert len(issues) == 1 and issues[0].line == 3 and "JSON" in issues[0].message
     path.write_text('{"meta": {}, "activities": {"type": "BUY"}}')
     assert where(problems(path, "ghostfolio")) == [(1, "activities")]
+
+
+@pytest.mark.parametrize(("name", "fmt", "expected"), SAMPLES, ids=[s[0] for s in SAMPLES])
+def test_written_as_foliodb_csv_reads_back_as_the_same_activities(
+    tmp_path: Path, name: str, fmt: str, expected: list
+) -> None:
+    rows = [row for _line, row in af.read_activities(EXAMPLES / name, fmt)]
+    path = tmp_path / "export.csv"
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        assert af.write_foliodb_csv(rows, stream) == len(rows)
+    again = [row for _line, row in af.read_activities(path)]
+    assert again == rows  # every field, source and external id included
