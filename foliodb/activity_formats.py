@@ -309,9 +309,11 @@ def _header(
             bad = True
             continue
         mapping[target] = index
+    first_names = {target: name for name, target in reversed(names.items())}
     for name in required:
         if name not in mapping:
-            issues.append(problem(line, name, None, f"a column {name!r}"))
+            column = first_names.get(name, name)
+            issues.append(problem(line, column, None, f"a column {column!r}"))
             bad = True
     return None if bad else mapping
 

@@ -565,3 +565,12 @@ def test_written_as_foliodb_csv_reads_back_as_the_same_activities(
         assert af.write_foliodb_csv(rows, stream) == len(rows)
     again = [row for _line, row in af.read_activities(path)]
     assert again == rows  # every field, source and external id included
+
+
+def test_a_missing_column_is_named_as_the_format_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "pp.csv"
+    path.write_text("Date,Type,Transaction Currency\n2024-01-02T00:00,Deposit,USD\n")
+    issues = problems(path, "pp")
+    assert where(issues) == [(1, "Value")] and "a column 'Value'" in issues[0].message
+    path.write_text("date,symbol,currency\n2024-01-02,,USD\n")
+    assert where(problems(path, "wealthfolio")) == [(1, "activityType")]
