@@ -471,7 +471,8 @@ def read_foliodb(data: bytes, source: str, issues: Issues) -> Iterator[tuple[int
                 problem(line, None, ",".join(record), f"{width} fields, as many as the header")
             )
         fields = _Fields(line, values, row_issues)
-        kind = fields.text("activity_type").upper()
+        kind_text = fields.text("activity_type")
+        kind = kind_text.upper() if kind_text.isascii() else kind_text  # 'ſell' is not SELL
         if kind not in TYPES:
             fields.bad("activity_type", fields.text("activity_type"), f"one of {', '.join(TYPES)}")
         row = _row(
@@ -990,7 +991,9 @@ def read_pp(data: bytes, source: str, issues: Issues) -> Iterator[tuple[int, Row
         row_issues.extend(_control_characters(line, values, "note", labels))
         fields = _Fields(line, values, row_issues, labels)
         kind_text = fields.text("type")
-        rule = PP_TYPES.get(kind_text.lower())
+        # lower-cased only from ASCII and German letters (the Kelvin sign is not a 'k')
+        plain = all(c.isascii() or c in "äöüÄÖÜ" for c in kind_text)
+        rule = PP_TYPES.get(kind_text.lower()) if plain else None
         if rule is None:
             fields.bad(
                 "type",

@@ -574,3 +574,14 @@ def test_a_missing_column_is_named_as_the_format_names_it(tmp_path: Path) -> Non
     assert where(issues) == [(1, "Value")] and "a column 'Value'" in issues[0].message
     path.write_text("date,symbol,currency\n2024-01-02,,USD\n")
     assert where(problems(path, "wealthfolio")) == [(1, "activityType")]
+
+
+def test_a_type_is_upper_cased_only_when_ascii(tmp_path: Path) -> None:
+    path = tmp_path / "long_s.csv"
+    path.write_text(
+        "activity_date,activity_type,symbol,quantity,unit_price,currency\n"
+        "2024-01-03,\u017fell,VTI,1,250,USD\n"
+        "2024-01-03,sell,VTI,1,250,USD\n",
+        encoding="utf-8",
+    )
+    assert where(problems(path)) == [(2, "activity_type")]
