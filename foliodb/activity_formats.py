@@ -1,0 +1,1116 @@
+"""Activity files in four formats, read into foliodb's canonical activity rows.
+
+Formats (what maps to what, and what is refused: docs/activities.md):
+
+- ``foliodb``: foliodb's own CSV, one canonical row per line (the header names the fields);
+- ``ghostfolio``: Ghostfolio's JSON export (its ``activities`` array);
+- ``wealthfolio``: Wealthfolio's activity CSV (its import template);
+- ``pp``: Portfolio Performance's CSV export of account or portfolio transactions.
+
+Each reader yields ``(line, row)``: the physical line the record starts on and a dict with
+exactly the keys of FIELDS. A file is read whole before anything is handed over: every problem
+is collected (file, line, field, the value shortened to 40 characters with its length, what was
+expected) and reported together (the first 50 and a count), and a file with any problem hands
+over no row. Python reads the files, maps headers and types, and parses dates and numbers; the
+rules of the data (symbol pattern, bounds, dates not in the future, which fields a type needs
+beyond what the mapping reads) are the database's, checked by the SQL import.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TextIO
+
+from foliodb.errors import shown
+from foliodb.portfolio_io import (
+    Issue,
+    Issues,
+    ValidationError,
+    control_character_issues,
+    parse_number,
+    suggest,
+)
+
+FIELDS = (
+    "activity_date",
+    "activity_type",
+    "symbol",
+    "quantity",
+    "unit_price",
+    "amount",
+    "fee",
+    "currency",
+    "notes",
+    "source",
+    "external_id",
+)
+TYPES = (
+    "BUY",
+    "SELL",
+    "DIVIDEND",
+    "INTEREST",
+    "FEE",
+    "TAX",
+    "DEPOSIT",
+    "WITHDRAWAL",
+    "TRANSFER_IN",
+    "TRANSFER_OUT",
+    "SPLIT",
+)
+FORMATS = ("foliodb", "ghostfolio", "wealthfolio", "pp")
+NUMERIC = ("quantity", "unit_price", "amount", "fee")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+ISO_DAY = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})$")
+# a date, or a date and time as the formats write them (2024-01-15T00:00, …T00:00:00.000Z)
+ISO_DAY_TIME = re.compile(
+    r"^([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?"
+    r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
+)
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Problem(Issue):
+    """One problem of an activity file: where (line, field), the value, what was expected."""
+
+    value: str | None = None
+    expected: str | None = None
+
+
+def problem(line: int | None, field: str | None, value: Any, expected: str) -> Problem:
+    if value is None:
+        return Problem(line, field, f"missing: expected {expected}", None, expected)
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return Problem(line, field, f"got {shown(text)}, expected {expected}", text, expected)
+
+
+# ---------------------------------------------------------------------------- entry points
+
+
+def read_activities(path: str | Path, fmt: str | None = None) -> list[tuple[int, Row]]:
+    """The canonical rows of an activity file (format detected when ``fmt`` is None); raises
+    ValidationError naming every problem, and then hands over nothing."""
+    path = Path(path)
+    data = path.read_bytes()
+    return parse_activities(data, fmt or detect_format(data, str(path)), str(path))
+
+
+def parse_activities(data: bytes, fmt: str, source: str) -> list[tuple[int, Row]]:
+    """All rows of ``data`` in format ``fmt``, or ValidationError with every problem."""
+    issues = Issues()
+    rows = list(iter_activities(data, fmt, source, issues))
+    if issues:
+        raise issues.error(source)
+    return rows
+
+
+def iter_activities(
+    data: bytes, fmt: str, source: str, issues: Issues
+) -> Iterator[tuple[int, Row]]:
+    """(line, canonical row) of each activity of ``data``; problems go to ``issues`` (a caller
+    that finds any must discard the rows). External ids are given here (docs/activities.md):
+    the format's own id when it has one, else a hash of the row's mapped fields and how many
+    identical rows came before it in the file."""
+    if fmt not in READERS:
+        raise ValueError(f"unknown activity format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    seen_hashes: dict[str, int] = {}
+    seen_ids: dict[str, int] = {}
+    for line, row in READERS[fmt](data, source, issues):
+        row["source"] = row.get("source") or fmt
+        if not row.get("external_id"):
+            digest = row_hash(row)
+            seen_hashes[digest] = seen_hashes.get(digest, 0) + 1
+            row["external_id"] = f"{digest}-{seen_hashes[digest]}"
+        elif (first := seen_ids.setdefault(row["external_id"], line)) != line:
+            issues.append(
+                problem(
+                    line, "external_id", row["external_id"], f"a unique id (also on line {first})"
+                )
+            )
+        yield line, {name: row.get(name) for name in FIELDS}
+
+
+def detect_format(data: bytes, source: str = "file") -> str:
+    """The format of a file by its first bytes: JSON is Ghostfolio's; a CSV by its header."""
+    head = data[:4096].lstrip(b"\xef\xbb\xbf").lstrip()
+    if head.startswith(b"{"):
+        return "ghostfolio"
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace").lower()
+    names = {re.sub(r"[\s_]+", "", name.strip().strip('"')) for name in re.split(r"[,;]", first)}
+    if "activitydate" in names and "activitytype" in names:
+        return "foliodb"
+    if names & {"transactioncurrency", "buchungswährung"}:
+        return "pp"
+    if names & {"activitytype", "unitprice", "type"}:
+        return "wealthfolio"
+    raise ValidationError(
+        source,
+        [
+            Issue(
+                1,
+                None,
+                "cannot tell the format from the first line: name it with --format "
+                f"({', '.join(FORMATS)})",
+            )
+        ],
+    )
+
+
+def activity_as_json(line: int, row: Row) -> dict[str, Any]:
+    """A row as JSON for the SQL import: dates ISO, numbers as exact text, its line."""
+    out: dict[str, Any] = {"line": line}
+    for name in FIELDS:
+        value = row.get(name)
+        if isinstance(value, dt.date):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = decimal_text(value)
+        out[name] = value
+    return out
+
+
+def write_foliodb_csv(rows: Iterable[Row], stream: TextIO) -> int:
+    """Rows as a foliodb CSV (every field, source and external_id included), which reads back
+    as the same activities: what `folio activities export` writes. Returns the rows written."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(FIELDS)
+    count = 0
+    for row in rows:
+        values = []
+        for name in FIELDS:
+            value = row.get(name)
+            if value is None:
+                values.append("")
+            elif isinstance(value, Decimal):
+                values.append(decimal_text(value))
+            elif isinstance(value, dt.date):
+                values.append(value.isoformat())
+            else:
+                values.append(str(value))
+        writer.writerow(values)
+        count += 1
+    return count
+
+
+def decimal_text(value: Decimal) -> str:
+    """A number as plain text without exponent or trailing zeros: 10.50 → '10.5', 1E+3 → '1000'."""
+    text = format(value.normalize(), "f")
+    return text if text != "-0" else "0"
+
+
+def row_hash(row: Row) -> str:
+    """sha256 of the mapped fields (all but external_id), each written ``name=value`` in FIELDS
+    order and joined by U+001F: dates ISO, numbers by decimal_text (10.50 and 10.5 are the
+    same), empty for none; the first 32 hex digits."""
+    parts = []
+    for name in FIELDS:
+        if name == "external_id":
+            continue
+        value = row.get(name)
+        if value is None:
+            text = ""
+        elif isinstance(value, Decimal):
+            text = decimal_text(value)
+        elif isinstance(value, dt.date):
+            text = value.isoformat()
+        else:
+            text = str(value)
+        parts.append(f"{name}={text}")
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+# ---------------------------------------------------------------------------- shared parsing
+
+
+def _csv_records(data: bytes, source: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+    """(physical line where it starts, fields) of each non-blank record; UTF-8 (a BOM is
+    dropped). A quoted value may span lines; later records keep their physical lines."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValidationError(
+            source,
+            [Issue(line, None, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8")],
+        ) from exc
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    previous_end = 0
+    try:
+        for record in reader:
+            start = previous_end + 1
+            previous_end = reader.line_num
+            if all(not value.strip() for value in record):
+                continue
+            yield start, record
+    except csv.Error as exc:
+        raise ValidationError(
+            source, [Issue(reader.line_num, None, f"unreadable CSV: {exc}")]
+        ) from exc
+
+
+def _header(
+    line: int,
+    record: list[str],
+    names: dict[str, str],
+    required: tuple[str, ...],
+    issues: Issues,
+    ignored: frozenset[str] = frozenset(),
+) -> dict[str, int] | None:
+    """Column name (the reader's own) → index. ``names`` maps each accepted header, compared
+    case-insensitively without spaces or underscores, to the reader's name; ``ignored``
+    headers are accepted and not mapped. None when the header has problems."""
+
+    def key(text: str) -> str:
+        return re.sub(r"[\s_\-]+", "", text.strip().lower())
+
+    keys = {key(name): target for name, target in names.items()}
+    skipped = {key(name) for name in ignored}
+    mapping: dict[str, int] = {}
+    bad = False
+    for index, raw in enumerate(record):
+        k = key(raw)
+        if k in skipped:
+            continue
+        if k not in keys:
+            hint = suggest(k, list(keys))
+            did_you_mean = f"; did you mean {names_by_key(names)[hint]!r}?" if hint else ""
+            issues.append(
+                problem(
+                    line,
+                    f"column {index + 1}",
+                    raw.strip(),
+                    f"one of the columns {', '.join(dict.fromkeys(names))}{did_you_mean}",
+                )
+            )
+            bad = True
+            continue
+        target = keys[k]
+        if target in mapping:
+            issues.append(
+                problem(
+                    line,
+                    f"column {index + 1}",
+                    raw.strip(),
+                    f"each column once ({target!r} is also column {mapping[target] + 1})",
+                )
+            )
+            bad = True
+            continue
+        mapping[target] = index
+    first_names = {target: name for name, target in reversed(names.items())}
+    for name in required:
+        if name not in mapping:
+            column = first_names.get(name, name)
+            issues.append(problem(line, column, None, f"a column {column!r}"))
+            bad = True
+    return None if bad else mapping
+
+
+def names_by_key(names: dict[str, str]) -> dict[str, str]:
+    return {re.sub(r"[\s_\-]+", "", name.strip().lower()): name for name in names}
+
+
+class _Fields:
+    """The values of one record by the reader's column names; parses them, collecting problems."""
+
+    def __init__(
+        self,
+        line: int,
+        values: dict[str, str],
+        issues: list[Issue],
+        labels: dict[str, str] | None = None,
+    ):
+        self.line = line
+        self.values = values
+        self.issues = issues
+        self.labels = labels or {}  # the file's own column names, for messages
+
+    def label(self, name: str) -> str:
+        return self.labels.get(name, name)
+
+    def bad(self, name: str, value: Any, expected: str) -> None:
+        self.issues.append(problem(self.line, self.label(name), value, expected))
+
+    def text(self, name: str) -> str:
+        return (self.values.get(name) or "").strip()
+
+    def date(self, name: str, pattern: re.Pattern[str] = ISO_DAY) -> dt.date | None:
+        text = self.text(name)
+        example = (
+            "YYYY-MM-DD, e.g. 2025-01-06"
+            if pattern is ISO_DAY
+            else "2025-01-06 or 2025-01-06T00:00"
+        )
+        if not text:
+            self.bad(name, None, f"a date ({example})")
+            return None
+        value = _iso_date(text, pattern)
+        if value is None:
+            self.bad(name, text, f"a date ({example})")
+        return value
+
+    def number(
+        self,
+        name: str,
+        parse: Callable[[str], Decimal | None] = parse_number,
+        expected: str = "a number such as 10.5 (ASCII digits, '.' for decimals)",
+    ) -> Decimal | None:
+        text = self.text(name)
+        if not text:
+            return None
+        value = parse(text)
+        if value is None or not value.is_finite():
+            self.bad(name, text, expected)
+            return None
+        return value
+
+    def currency(self, name: str) -> str | None:
+        text = self.text(name)
+        if not text:
+            self.bad(name, None, "an ISO currency code such as USD")
+            return None
+        code = text.upper() if text.isascii() else text
+        if not CURRENCY.fullmatch(code):
+            self.bad(name, text, "an ISO currency code such as USD (three letters)")
+            return None
+        return code
+
+    def symbol(self, name: str) -> str | None:
+        text = self.text(name)
+        if not text:
+            return None
+        return text.upper() if text.isascii() else text  # the database checks its pattern
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _control_characters(
+    line: int, values: dict[str, str], free_text: str, labels: dict[str, str] | None = None
+) -> list[Issue]:
+    """NUL and other control characters, each named with its column (the free-text column may
+    hold tabs and line breaks). One search of the whole record first: most have none."""
+    if not any(CONTROL.search(value) for value in values.values()):
+        return []
+    labels = labels or {}
+    return [
+        Problem(issue.line, labels.get(issue.field, issue.field), issue.message)
+        for issue in control_character_issues(line, values, frozenset({free_text}))
+    ]
+
+
+def _iso_date(text: str, pattern: re.Pattern[str]) -> dt.date | None:
+    """The date a value starts with when it has the pattern's shape and is a real day."""
+    match = pattern.fullmatch(text.strip())
+    if not match:
+        return None
+    try:
+        return dt.date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+
+
+def _product(a: Decimal | None, b: Decimal | None) -> Decimal | None:
+    return a * b if a is not None and b is not None else None
+
+
+def _row(
+    activity_date: dt.date | None,
+    activity_type: str,
+    currency: str | None,
+    **values: Any,
+) -> Row:
+    row: Row = dict.fromkeys(FIELDS)
+    row.update(activity_date=activity_date, activity_type=activity_type, currency=currency)
+    row.update(values)
+    return row
+
+
+def _refusal(value: str, refused: dict[str, str], accepted: list[str] | tuple[str, ...]) -> str:
+    """What a type problem expects: the accepted types, and why a known type is refused."""
+    expected = f"one of {', '.join(accepted)}"
+    return f"{expected}: {refused[value]}" if value in refused else expected
+
+
+# ---------------------------------------------------------------------------- foliodb
+
+
+FOLIODB_NAMES = {name: name for name in FIELDS}
+FOLIODB_REQUIRED = ("activity_date", "activity_type", "currency")
+
+
+def read_foliodb(data: bytes, source: str, issues: Issues) -> Iterator[tuple[int, Row]]:
+    """foliodb's CSV: the canonical fields as columns. Rows are taken as written (an empty
+    amount of a BUY, SELL or transfer of securities is quantity × unit_price); source and
+    external_id, when given (a file `folio activities export` wrote), are kept."""
+    mapping = None
+    for line, record in _csv_records(data, source):
+        if mapping is None:
+            mapping = _header(line, record, FOLIODB_NAMES, FOLIODB_REQUIRED, issues)
+            if mapping is None:
+                return
+            width = len(record)
+            continue
+        row_issues: list[Issue] = []
+        values = {name: record[i] if i < len(record) else "" for name, i in mapping.items()}
+        row_issues.extend(_control_characters(line, values, "notes"))
+        if len(record) > width:
+            row_issues.append(
+                problem(line, None, ",".join(record), f"{width} fields, as many as the header")
+            )
+        fields = _Fields(line, values, row_issues)
+        kind_text = fields.text("activity_type")
+        kind = kind_text.upper() if kind_text.isascii() else kind_text  # 'ſell' is not SELL
+        if kind not in TYPES:
+            fields.bad("activity_type", fields.text("activity_type"), f"one of {', '.join(TYPES)}")
+        row = _row(
+            fields.date("activity_date"),
+            kind,
+            fields.currency("currency"),
+            symbol=fields.symbol("symbol"),
+            notes=fields.text("notes") or None,
+            source=fields.text("source") or None,
+            external_id=fields.text("external_id") or None,
+            **{name: fields.number(name) for name in NUMERIC},
+        )
+        if row["amount"] is None and kind in ("BUY", "SELL", "TRANSFER_IN", "TRANSFER_OUT"):
+            row["amount"] = _product(row["quantity"], row["unit_price"])
+        if row_issues:
+            issues.extend(row_issues)
+            continue
+        yield line, row
+    if mapping is None:
+        issues.append(
+            problem(1, None, None, f"a header line naming the columns ({', '.join(FIELDS)})")
+        )
+
+
+# ---------------------------------------------------------------------------- Ghostfolio
+
+
+GHOSTFOLIO_TYPES = ("BUY", "SELL", "DIVIDEND", "FEE", "INTEREST")
+GHOSTFOLIO_REFUSED = {
+    "LIABILITY": "a LIABILITY (a debt) has no foliodb activity type",
+    "ITEM": "ITEM is Ghostfolio's deprecated type for a valuable; record it as a BUY",
+}
+GHOSTFOLIO_KEYS = {
+    "accountId",
+    "comment",
+    "currency",
+    "dataSource",
+    "date",
+    "fee",
+    "id",
+    "quantity",
+    "symbol",
+    "tags",
+    "type",
+    "unitPrice",
+    # accepted by Ghostfolio's import (CreateOrderDto), not mapped
+    "accountUserId",
+    "assetClass",
+    "assetSubClass",
+    "customCurrency",
+    "updateAccountBalance",
+}
+
+
+def _json_positions(text: str) -> tuple[Any, list[int]]:
+    """The document and the character offset of each element of its top-level "activities"
+    array (for line numbers: JSON parsers do not report them), in one pass: the top-level
+    object is walked key by key and each activity decoded on its own. A repeated key keeps
+    its last value, as json.loads does; anything malformed raises json.loads's own error."""
+    decoder = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal)
+    whitespace = re.compile(r"[ \t\n\r]*")
+
+    def malformed() -> json.JSONDecodeError:
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            return exc
+        return json.JSONDecodeError("unexpected structure", text, 0)  # pragma: no cover
+
+    def at(index: int, char: str) -> int:
+        index = whitespace.match(text, index).end()
+        if text[index : index + 1] != char:
+            raise malformed()
+        return index + 1
+
+    index = whitespace.match(text, 0).end()
+    if text[index : index + 1] != "{":
+        return decoder.decode(text), []
+    document: dict[str, Any] = {}
+    offsets: list[int] = []
+    index += 1
+    if text[whitespace.match(text, index).end() :][:1] == "}":
+        index = whitespace.match(text, index).end() + 1
+    else:
+        while True:
+            index = at(index, '"')
+            key, index = json.decoder.scanstring(text, index)
+            index = whitespace.match(text, at(index, ":")).end()
+            if key == "activities" and text[index : index + 1] == "[":
+                elements: list[Any] = []
+                element_offsets: list[int] = []
+                index = whitespace.match(text, index + 1).end()
+                if text[index : index + 1] == "]":
+                    index += 1
+                else:
+                    while True:
+                        element_offsets.append(index)
+                        value, index = decoder.raw_decode(text, index)
+                        elements.append(value)
+                        index = whitespace.match(text, index).end()
+                        if text[index : index + 1] == "]":
+                            index += 1
+                            break
+                        index = whitespace.match(text, at(index, ",")).end()
+                document[key], offsets = elements, element_offsets
+            else:
+                document[key], index = decoder.raw_decode(text, index)
+                if key == "activities":
+                    offsets = []
+            index = whitespace.match(text, index).end()
+            if text[index : index + 1] == "}":
+                index += 1
+                break
+            index = at(index, ",")
+    if whitespace.match(text, index).end() != len(text):
+        raise malformed()
+    return document, offsets
+
+
+def read_ghostfolio(data: bytes, source: str, issues: Issues) -> Iterator[tuple[int, Row]]:
+    """Ghostfolio's export (JSON): each element of ``activities`` is one activity."""
+    try:
+        text = data.decode("utf-8-sig")
+        document, offsets = _json_positions(text)
+    except UnicodeDecodeError as exc:
+        issues.append(Issue(None, None, f"not UTF-8 text (byte 0x{data[exc.start]:02x})"))
+        return
+    except json.JSONDecodeError as exc:
+        issues.append(
+            problem(exc.lineno, None, exc.doc[exc.pos : exc.pos + 40], f"JSON ({exc.msg})")
+        )
+        return
+    if not offsets and not (isinstance(document, dict) and document.get("activities") == []):
+        issues.append(
+            problem(
+                1,
+                "activities",
+                None,
+                'a JSON object with an array "activities" (Ghostfolio\'s export)',
+            )
+        )
+        return
+    line, counted = 1, 0
+    for element, offset in zip(document["activities"], offsets, strict=True):
+        line += text.count("\n", counted, offset)  # lines counted once, element by element
+        counted = offset
+        if not isinstance(element, dict):
+            issues.append(problem(line, None, element, "an activity object {…}"))
+            continue
+        activity = _GhostfolioActivity(text, element, offset, line)
+        row = activity.row()
+        if activity.issues:
+            issues.extend(activity.issues)
+            continue
+        yield line, row
+
+
+class _GhostfolioActivity:
+    """One element of a Ghostfolio export's activities; its problems name the line of the
+    field (found after the element's start) or of the element."""
+
+    def __init__(self, text: str, element: dict[str, Any], offset: int, line: int):
+        self.text = text
+        self.element = element
+        self.offset = offset
+        self.line = line
+        self.issues: list[Issue] = []
+
+    def field_line(self, key: str) -> int:
+        # the key's first occurrence after the element's start (activities are flat objects)
+        found = re.compile(rf'"{re.escape(key)}"\s*:').search(self.text, self.offset)
+        if not found:
+            return self.line
+        return self.line + self.text.count("\n", self.offset, found.start())
+
+    def bad(self, key: str, value: Any, expected: str) -> None:
+        self.issues.append(problem(self.field_line(key), key, value, expected))
+
+    def string(self, key: str, required: bool, expected: str = "a string") -> str | None:
+        value = self.element.get(key)
+        if value is None:
+            if required:
+                self.bad(key, None, expected)
+            return None
+        if not isinstance(value, str):
+            self.bad(key, value, expected)
+            return None
+        self.issues.extend(
+            Problem(self.field_line(key), i.field, i.message)
+            for i in control_character_issues(None, {key: value}, frozenset({"comment"}))
+        )
+        return value
+
+    def number(self, key: str) -> Decimal | None:
+        value = self.element.get(key)
+        if isinstance(value, Decimal) and value.is_finite():
+            return value
+        self.bad(key, value, "a JSON number")
+        return None
+
+    def row(self) -> Row:
+        for key in self.element:
+            if key not in GHOSTFOLIO_KEYS:
+                hint = suggest(key, sorted(GHOSTFOLIO_KEYS))
+                self.bad(
+                    key,
+                    key,
+                    "a field of Ghostfolio's activities"
+                    + (f" (did you mean {hint!r}?)" if hint else ""),
+                )
+        kind_text = self.string("type", True, f"one of {', '.join(GHOSTFOLIO_TYPES)}")
+        kind = kind_text.upper() if kind_text and kind_text.isascii() else kind_text
+        if kind_text is not None and kind not in GHOSTFOLIO_TYPES:
+            self.bad(
+                "type",
+                kind_text,
+                _refusal(kind, GHOSTFOLIO_REFUSED, GHOSTFOLIO_TYPES),
+            )
+        date_text = self.string("date", True, "an ISO 8601 date such as 2021-09-16T00:00:00.000Z")
+        activity_date = None
+        if date_text is not None:
+            activity_date = _iso_date(date_text, ISO_DAY_TIME)
+            if activity_date is None:
+                self.bad("date", date_text, "an ISO 8601 date such as 2021-09-16T00:00:00.000Z")
+        currency_text = self.string("currency", True, "an ISO currency code such as USD")
+        currency = None
+        if currency_text is not None:
+            currency = currency_text.strip().upper() if currency_text.isascii() else currency_text
+            if not CURRENCY.fullmatch(currency):
+                self.bad("currency", currency_text, "an ISO currency code such as USD")
+                currency = None
+        quantity, unit_price, fee = (
+            self.number("quantity"),
+            self.number("unitPrice"),
+            self.number("fee"),
+        )
+        data_source = self.string("dataSource", False)
+        symbol_text = self.string("symbol", kind in ("BUY", "SELL", "DIVIDEND"))
+        comment = self.string("comment", False)
+        external_id = self.string("id", False)
+        # FEE and INTEREST point at a MANUAL placeholder asset (a uuid): cash events in foliodb
+        is_cash = kind in ("FEE", "INTEREST") and (
+            data_source in (None, "MANUAL") or not symbol_text
+        )
+        symbol = None
+        if symbol_text and not is_cash:
+            symbol = symbol_text.strip().upper() if symbol_text.isascii() else symbol_text
+        gross = _product(quantity, unit_price)
+        if kind == "INTEREST":
+            row = _row(activity_date, kind, currency, symbol=symbol, amount=gross, fee=fee)
+        elif kind == "FEE":  # Ghostfolio writes the charge in "fee" (quantity and unitPrice 0)
+            total = fee + gross if fee is not None and gross is not None else None
+            row = _row(activity_date, kind, currency, symbol=symbol, amount=total, fee=Decimal(0))
+        else:  # BUY, SELL, DIVIDEND
+            row = _row(
+                activity_date,
+                kind,
+                currency,
+                symbol=symbol,
+                quantity=quantity,
+                unit_price=unit_price,
+                amount=gross,
+                fee=fee,
+            )
+        row["notes"] = (comment.strip() or None) if comment else None
+        row["external_id"] = external_id.strip() or None if external_id else None
+        return row
+
+
+# ---------------------------------------------------------------------------- Wealthfolio
+
+
+WEALTHFOLIO_NAMES = {
+    "date": "date",
+    "symbol": "symbol",
+    "quantity": "quantity",
+    "activityType": "activityType",
+    "type": "activityType",
+    "unitPrice": "unitPrice",
+    "currency": "currency",
+    "fee": "fee",
+    "amount": "amount",
+    "comment": "comment",
+    "subtype": "subtype",
+}
+WEALTHFOLIO_IGNORED = frozenset({"instrumentType", "fxRate", "isin", "accountId"})
+WEALTHFOLIO_REQUIRED = ("date", "activityType", "currency")
+WEALTHFOLIO_TYPES = (
+    "BUY",
+    "SELL",
+    "SPLIT",
+    "DIVIDEND",
+    "INTEREST",
+    "DEPOSIT",
+    "WITHDRAWAL",
+    "TRANSFER_IN",
+    "TRANSFER_OUT",
+    "FEE",
+    "TAX",
+)
+WEALTHFOLIO_REFUSED = {
+    "CREDIT": "CREDIT (a refund, rebate or bonus) has no foliodb type; record it as INTEREST "
+    "(income) or DEPOSIT (new money)",
+    "ADJUSTMENT": "ADJUSTMENT has no foliodb type; record what happened (SPLIT, TRANSFER_IN, "
+    "TRANSFER_OUT)",
+    "UNKNOWN": "UNKNOWN activities are not imported; give each its type",
+}
+
+
+def _is_cash_symbol(symbol: str | None) -> bool:
+    return not symbol or symbol.startswith("$CASH") or symbol.startswith("CASH:")
+
+
+def read_wealthfolio(data: bytes, source: str, issues: Issues) -> Iterator[tuple[int, Row]]:
+    """Wealthfolio's activity CSV (its import template, v3)."""
+    mapping = None
+    labels: dict[str, str] = {}
+    for line, record in _csv_records(data, source):
+        if mapping is None:
+            mapping = _header(
+                line, record, WEALTHFOLIO_NAMES, WEALTHFOLIO_REQUIRED, issues, WEALTHFOLIO_IGNORED
+            )
+            if mapping is None:
+                return
+            labels = {name: record[i].strip() for name, i in mapping.items()}
+            continue
+        row_issues: list[Issue] = []
+        values = {name: record[i] if i < len(record) else "" for name, i in mapping.items()}
+        row_issues.extend(_control_characters(line, values, "comment", labels))
+        fields = _Fields(line, values, row_issues, labels)
+        kind_text = fields.text("activityType")
+        kind = re.sub(r"[\s-]+", "_", kind_text.upper()) if kind_text.isascii() else kind_text
+        if kind not in WEALTHFOLIO_TYPES:
+            fields.bad(
+                "activityType",
+                kind_text,
+                _refusal(kind, WEALTHFOLIO_REFUSED, WEALTHFOLIO_TYPES),
+            )
+        activity_date = fields.date("date", ISO_DAY_TIME)
+        currency = fields.currency("currency")
+        symbol = fields.symbol("symbol")
+        quantity, unit_price = fields.number("quantity"), fields.number("unitPrice")
+        amount, fee = fields.number("amount"), fields.number("fee")
+        subtype, comment = fields.text("subtype"), fields.text("comment")
+        notes = " ".join(part for part in (f"[{subtype}]" if subtype else "", comment) if part)
+        if (
+            kind in ("BUY", "SELL")
+            or (kind in ("TRANSFER_IN", "TRANSFER_OUT") and not _is_cash_symbol(symbol))
+            or kind == "DIVIDEND"
+        ):
+            row = _row(
+                activity_date,
+                kind,
+                currency,
+                symbol=symbol,
+                quantity=quantity,
+                unit_price=unit_price,
+                amount=amount if amount is not None else _product(quantity, unit_price),
+                fee=fee,
+            )
+        elif kind == "SPLIT":
+            # the ratio is in amount (Wealthfolio's docs); its sample file writes it in quantity
+            row = _row(
+                activity_date,
+                kind,
+                currency,
+                symbol=symbol,
+                quantity=amount if amount is not None else quantity,
+            )
+        else:  # cash events: amount (quantity and unitPrice are placeholders, 1 and 1)
+            total = amount if amount is not None else _product(quantity, unit_price)
+            if kind == "FEE" and total is None and fee is not None:
+                total, fee = fee, Decimal(0)
+            row = _row(
+                activity_date,
+                kind,
+                currency,
+                symbol=None if _is_cash_symbol(symbol) else symbol,
+                amount=total,
+                fee=fee,
+            )
+        row["notes"] = notes or None
+        if row_issues:
+            issues.extend(row_issues)
+            continue
+        yield line, row
+    if mapping is None:
+        issues.append(problem(1, None, None, "a header line naming the columns"))
+
+
+# ---------------------------------------------------------------------------- Portfolio Performance
+
+
+# the header of CSVExporter.exportTransactions, English and German (messages*.properties)
+PP_NAMES = {
+    "Date": "date",
+    "Datum": "date",
+    "Type": "type",
+    "Typ": "type",
+    "Value": "value",
+    "Wert": "value",
+    "Transaction Currency": "currency",
+    "Buchungswährung": "currency",
+    "Gross Amount": "gross",
+    "Bruttobetrag": "gross",
+    "Currency Gross Amount": "gross_currency",
+    "Währung Bruttobetrag": "gross_currency",
+    "Exchange Rate": "exchange_rate",
+    "Wechselkurs": "exchange_rate",
+    "Fees": "fees",
+    "Gebühren": "fees",
+    "Taxes": "taxes",
+    "Steuern": "taxes",
+    "Shares": "shares",
+    "Stück": "shares",
+    "ISIN": "isin",
+    "WKN": "wkn",
+    "Ticker Symbol": "ticker",
+    "Ticker-Symbol": "ticker",
+    "Security Name": "name",
+    "Wertpapiername": "name",
+    "Note": "note",
+    "Notiz": "note",
+}
+PP_REQUIRED = ("date", "type", "value", "currency")
+# labels.properties (account.* and portfolio.*), English and German → (foliodb type, rule)
+PP_TYPES = {
+    "buy": ("BUY", "buy"),
+    "kauf": ("BUY", "buy"),
+    "sell": ("SELL", "sell"),
+    "verkauf": ("SELL", "sell"),
+    "delivery (inbound)": ("TRANSFER_IN", "buy"),
+    "einlieferung": ("TRANSFER_IN", "buy"),
+    "delivery (outbound)": ("TRANSFER_OUT", "sell"),
+    "auslieferung": ("TRANSFER_OUT", "sell"),
+    "transfer (inbound)": ("TRANSFER_IN", "transfer"),
+    "umbuchung (eingang)": ("TRANSFER_IN", "transfer"),
+    "transfer (outbound)": ("TRANSFER_OUT", "transfer"),
+    "umbuchung (ausgang)": ("TRANSFER_OUT", "transfer"),
+    "dividend": ("DIVIDEND", "income"),
+    "dividende": ("DIVIDEND", "income"),
+    "interest": ("INTEREST", "income"),
+    "zinsen": ("INTEREST", "income"),
+    "deposit": ("DEPOSIT", "cash"),
+    "einlage": ("DEPOSIT", "cash"),
+    "withdrawal": ("WITHDRAWAL", "cash"),
+    "removal": ("WITHDRAWAL", "cash"),  # the English label of older versions
+    "entnahme": ("WITHDRAWAL", "cash"),
+    "fees": ("FEE", "cash"),
+    "gebühren": ("FEE", "cash"),
+    "interest charge": ("FEE", "cash"),
+    "zinsbelastung": ("FEE", "cash"),
+    "taxes": ("TAX", "cash"),
+    "steuern": ("TAX", "cash"),
+}
+PP_REFUSED = {
+    "fees refund": "a fee refund has no foliodb type; correct or delete the fee it refunds",
+    "gebührenerstattung": "a fee refund has no foliodb type; correct or delete the fee it refunds",
+    "tax refund": "a tax refund has no foliodb type; correct or delete the tax it refunds",
+    "steuerrückerstattung": "a tax refund has no foliodb type; correct or delete the tax it "
+    "refunds",
+}
+PP_ACCEPTED = (
+    "Buy",
+    "Sell",
+    "Dividend",
+    "Interest",
+    "Deposit",
+    "Withdrawal",
+    "Fees",
+    "Taxes",
+    "Interest Charge",
+    "Delivery (Inbound)",
+    "Delivery (Outbound)",
+    "Transfer (Inbound)",
+    "Transfer (Outbound)",
+    "or their German names",
+)
+PP_AMOUNT = re.compile(r"^-?[0-9 '’.,\u00a0\u202f]*[0-9]([.,])[0-9]{2}$")
+
+
+def pp_number(text: str, decimal_mark: str) -> Decimal | None:
+    """A number as Portfolio Performance writes it in the file's locale (Java's %,.2f and
+    #,##0.########): '1,234.56' with a '.' decimal mark, '1.234,56' or "1'234.56" or
+    '1 234,56' with the others; groups of three digits only."""
+    grouping = "[,'’\u00a0\u202f ]" if decimal_mark == "." else "[.'’\u00a0\u202f ]"
+    mark = re.escape(decimal_mark)
+    pattern = rf"^(-?)([0-9]{{1,3}}(?:{grouping}[0-9]{{3}})*|[0-9]+)(?:{mark}([0-9]+))?$"
+    match = re.fullmatch(pattern, text.strip())
+    if not match:
+        return None
+    digits = re.sub(r"[^0-9]", "", match.group(2))
+    try:
+        fraction = f".{match.group(3)}" if match.group(3) else ""
+        return Decimal(f"{match.group(1)}{digits}{fraction}")
+    except InvalidOperation:  # pragma: no cover - the pattern admits only digits
+        return None
+
+
+def read_pp(data: bytes, source: str, issues: Issues) -> Iterator[tuple[int, Row]]:
+    """Portfolio Performance's CSV export of transactions (CSVExporter: an account's or a
+    portfolio's), English or German headers and type names, ',' or ';' separated."""
+    first = data.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0]
+    delimiter = ";" if first.count(b";") > first.count(b",") else ","
+    mapping = None
+    labels: dict[str, str] = {}
+    for line, record in _csv_records(data, source, delimiter):
+        if mapping is None:
+            mapping = _header(line, record, PP_NAMES, PP_REQUIRED, issues)
+            if mapping is None:
+                return
+            labels = {name: record[i].strip() for name, i in mapping.items()}
+            continue
+        row_issues: list[Issue] = []
+        values = {name: record[i] if i < len(record) else "" for name, i in mapping.items()}
+        row_issues.extend(_control_characters(line, values, "note", labels))
+        fields = _Fields(line, values, row_issues, labels)
+        kind_text = fields.text("type")
+        # lower-cased only from ASCII and German letters (the Kelvin sign is not a 'k')
+        plain = all(c.isascii() or c in "äöüÄÖÜ" for c in kind_text)
+        rule = PP_TYPES.get(kind_text.lower()) if plain else None
+        if rule is None:
+            fields.bad(
+                "type",
+                kind_text,
+                _refusal(kind_text.lower(), PP_REFUSED, PP_ACCEPTED),
+            )
+        activity_date = fields.date("date", ISO_DAY_TIME)
+        currency = fields.currency("currency")
+        # the decimal mark of this row: Value is always written with two decimals
+        value_text = fields.text("value")
+        amount_match = PP_AMOUNT.fullmatch(value_text)
+        value = None
+        if not value_text:
+            fields.bad("value", None, "an amount such as 1,234.56 or 1.234,56")
+            decimal_mark = "."
+        elif amount_match is None:
+            fields.bad(
+                "value", value_text, "an amount with two decimals such as 1,234.56 or 1.234,56"
+            )
+            decimal_mark = "."
+        else:
+            decimal_mark = amount_match.group(1)
+            value = pp_number(value_text, decimal_mark)
+            if value is None:
+                fields.bad("value", value_text, "an amount such as 1,234.56 or 1.234,56")
+
+        def number(name: str, mark: str = decimal_mark, fields: _Fields = fields) -> Decimal:
+            example = "1,234.5" if mark == "." else "1.234,5"
+            parsed = fields.number(
+                name,
+                lambda text: pp_number(text, mark),
+                f"a number written like this row's Value ({example})",
+            )
+            return abs(parsed) if parsed is not None else Decimal(0)
+
+        fees, taxes = number("fees"), number("taxes")
+        shares = number("shares") if fields.text("shares") else None
+        symbol = next((fields.symbol(n) for n in ("ticker", "isin", "wkn") if fields.text(n)), None)
+        note = fields.text("note") or None
+        rows: list[Row] = []
+        if rule is not None and value is not None:
+            kind, how = rule
+            total = abs(value)
+            if how in ("buy", "sell") or (how == "transfer" and shares is not None):
+                # Value is what was paid (buy: gross + fees + taxes) or received (sell: gross - …)
+                if how == "buy":
+                    gross = total - fees - taxes
+                elif how == "sell":
+                    gross = total + fees + taxes
+                else:
+                    gross = total
+                unit_price = gross / shares if shares else None
+                if shares is None:
+                    fields.bad("shares", None, f"the number of shares of the {kind_text}")
+                rows.append(
+                    _row(
+                        activity_date,
+                        kind,
+                        currency,
+                        symbol=symbol,
+                        quantity=shares,
+                        unit_price=unit_price,
+                        amount=gross,
+                        fee=fees,
+                    )
+                )
+            elif how == "income":
+                # Value is what was credited: gross - fees - taxes
+                rows.append(
+                    _row(
+                        activity_date,
+                        kind,
+                        currency,
+                        symbol=symbol,
+                        quantity=shares,
+                        amount=total + fees + taxes,
+                        fee=fees,
+                    )
+                )
+            else:  # cash events and transfers of cash
+                rows.append(
+                    _row(
+                        activity_date,
+                        kind,
+                        currency,
+                        symbol=symbol,
+                        amount=total,
+                        fee=fees if kind in ("DEPOSIT", "WITHDRAWAL") else Decimal(0),
+                    )
+                )
+                if kind not in ("DEPOSIT", "WITHDRAWAL") and fees:
+                    fields.bad("fees", fields.text("fees"), f"no fees on a {kind_text}")
+            for row in rows:
+                row["notes"] = note
+            if taxes and rows and kind != "TAX":
+                rows.append(
+                    _row(
+                        activity_date,
+                        "TAX",
+                        currency,
+                        symbol=symbol,
+                        amount=taxes,
+                        notes=f"taxes of the {kind_text} on line {line}",
+                    )
+                )
+        if row_issues:
+            issues.extend(row_issues)
+            continue
+        for row in rows:
+            yield line, row
+    if mapping is None:
+        issues.append(problem(1, None, None, "a header line naming the columns"))
+
+
+READERS: dict[str, Callable[[bytes, str, Issues], Iterator[tuple[int, Row]]]] = {
+    "foliodb": read_foliodb,
+    "ghostfolio": read_ghostfolio,
+    "wealthfolio": read_wealthfolio,
+    "pp": read_pp,
+}
