@@ -39,9 +39,10 @@ core.portfolios, analytics.fct_chart_caches and analytics.fct_leaderboards are a
 (`is_public or user_id = $n or $m`: the portfolio's visibility carried on the row) whose two
 InitPlans say who the session acts for (`app.acting_user_id()`, `app.acts_for_everyone()`),
 evaluated once per query and only when `is_public` is false; the leaderboard's index scan keeps
-its (period, rank) order, so the top 20 are read and no sort is needed. The snapshots' policy
-adds one primary-key lookup of the portfolio for the dashboard's one snapshot row
-(`(select true from core.portfolios …)`, itself filtered by the portfolio policy).
+its (period, rank) order, so the top 20 are read and no sort is needed. The other tables'
+policy (snapshots, positions) adds one primary-key lookup of the portfolio per row read
+(`(select true from core.portfolios …)`, itself filtered by the portfolio policy): the
+dashboard's one snapshot row and the positions of its stale-price count.
 """
 
 
