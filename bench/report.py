@@ -594,6 +594,36 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             "![read latency](read_latency.png)",
         ]
+        rls = f.get("rls_on_vs_off")
+        if rls and rls.get("on") and rls.get("off"):
+            rls_rows = [
+                (
+                    relation,
+                    fmt_ms(on["p50"]),
+                    fmt_ms(rls["off"]["by_relation"][relation]["p50"]),
+                    fmt_ms(on["p99"]),
+                    fmt_ms(rls["off"]["by_relation"][relation]["p99"]),
+                )
+                for relation, on in rls["on"]["by_relation"].items()
+            ]
+            rls_rows.append(
+                (
+                    "all",
+                    fmt_ms(rls["on"]["p50_ms"]),
+                    fmt_ms(rls["off"]["p50_ms"]),
+                    fmt_ms(rls["on"]["p99_ms"]),
+                    fmt_ms(rls["off"]["p99_ms"]),
+                )
+            )
+            parts += [
+                "",
+                "### Row-level security on vs off",
+                "",
+                f"Paced idle reads, {rls.get('method', 'on, then off')}; on / off:"
+                f" p50 {rls.get('p50_on_over_off')}, p99 {rls.get('p99_on_over_off')}.",
+                "",
+                _md_table(["relation", "on p50", "off p50", "on p99", "off p99"], rls_rows),
+            ]
     checks = results.get("checks", {})
     if checks:
         parts += [

@@ -264,7 +264,12 @@ def run_demo(
     dashboard = serving.dashboard(featured, url)
     board = serving.leaderboard("1Y", limit=10, url=url)
     chart_data = serving.chart(featured, "1Y", url)
-    out = Path(out_dir) if out_dir else config.project_root() / ".folio" / "demo"
+    if out_dir:
+        out = Path(out_dir)
+    else:
+        # the demo's own directory: made here (a fresh clone has none, whoever runs it)
+        out = config.project_root() / ".folio" / "demo"
+        out.mkdir(parents=True, exist_ok=True)
     png = serving.render_chart(chart_data, out / "chart.png")
     lap("show", t)
     timings["total"] = round((time.perf_counter() - started) * 1000, 1)

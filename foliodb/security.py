@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
 
 from foliodb import config
@@ -97,6 +98,7 @@ select
     roles.rolsuper as superuser,
     roles.rolbypassrls as bypass_rls,
     roles.rolconnlimit as connection_limit,
+    has_database_privilege(roles.oid, current_database(), 'temporary') as temporary_tables,
     (
         select substring(config.item from 'statement_timeout=(.*)')
         from pg_db_role_setting as settings
@@ -142,6 +144,8 @@ def _describe(row: dict[str, Any]) -> dict[str, Any]:
         else:
             reads.append(f"{item['schema']} ({item['n']}, only through the app views)")
     writes = [f"{item['schema']} ({item['n']})" for item in row["writes"]]
+    if row["temporary_tables"]:
+        writes.append("temporary tables")
     executes = []
     for item in row["executes"]:
         if item["n"] <= LISTED_FUNCTIONS:
@@ -163,6 +167,7 @@ def _describe(row: dict[str, Any]) -> dict[str, Any]:
         "superuser": row["superuser"],
         "bypass_rls": row["bypass_rls"],
         "connection_limit": row["connection_limit"],
+        "temporary_tables": row["temporary_tables"],
         "statement_timeout": row["statement_timeout"],
         "member_of": row["member_of"],
         "owns": owns,
@@ -177,3 +182,16 @@ def roles_report(url: str | None = None) -> list[dict[str, Any]]:
     with connect(url, row_factory=dict_row) as conn:
         rows = conn.execute(REPORT_SQL, {"roles": list(ROLES), "schemas": list(SCHEMAS)}).fetchall()
     return [_describe(row) for row in rows]
+
+
+DATABASE_PRIVILEGES = "routines/91_database_privileges.sql"
+
+
+def apply_database_privileges(url: str) -> None:
+    """Apply the database's own privileges (who may create temporary tables) to the database
+    of ``url``, as `folio db migrate` does: a database cloned by `create database … template …`
+    starts with PostgreSQL's defaults instead (tests' clones call this)."""
+    from foliodb import migrate
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute((migrate.sql_dir() / DATABASE_PRIVILEGES).read_text())

@@ -34,10 +34,15 @@ portfolios, {snapshots:,} snapshot rows, {charts:,} chart rows), after a full re
 `tests/test_serving.py::test_each_contract_relation_is_an_indexed_lookup` checks on every test
 run that none of these reads needs a sequential scan of a mart, of the snapshots, of
 core.portfolios or of ops.runs (the tiny ops tables of a fresh dataset — settings, the queues,
-a run or two — are read by sequential scan here: a handful of rows). The policies add one
-primary-key lookup of the portfolio per row read (`(select true from core.portfolios …)`,
-itself filtered by the portfolio policy), and two InitPlans per query that say who the session
-acts for (`app.acting_user_id()`, `app.acts_for_everyone()`).
+a run or two — are read by sequential scan here: a handful of rows). The policies of
+core.portfolios, analytics.fct_chart_caches and analytics.fct_leaderboards are a column test
+(`is_public or user_id = $n or $m`: the portfolio's visibility carried on the row) whose two
+InitPlans say who the session acts for (`app.acting_user_id()`, `app.acts_for_everyone()`),
+evaluated once per query and only when `is_public` is false; the leaderboard's index scan keeps
+its (period, rank) order, so the top 20 are read and no sort is needed. The other tables'
+policy (snapshots, positions) adds one primary-key lookup of the portfolio per row read
+(`(select true from core.portfolios …)`, itself filtered by the portfolio policy): the
+dashboard's one snapshot row and the positions of its stale-price count.
 """
 
 

@@ -28,7 +28,7 @@ from psycopg import sql
 PINNED_TODAY = "2026-12-01"
 os.environ.setdefault("FOLIO_TODAY", PINNED_TODAY)
 
-from foliodb import clock, cluster, config, migrate, models  # noqa: E402
+from foliodb import clock, cluster, config, migrate, models, security  # noqa: E402
 
 clock.export()
 
@@ -137,6 +137,8 @@ def db_url(server: str, template_db: str) -> Iterator[str]:
             )
         )
     pin_clock(server, name)
+    # a clone starts with PostgreSQL's database privileges: give it foliodb's, as migrate does
+    security.apply_database_privileges(config.with_dbname(server, name))
     try:
         yield config.with_dbname(server, name)
     finally:

@@ -11,6 +11,8 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -639,6 +641,249 @@ def test_per_user_login_role_sees_only_its_own_whatever_it_sets(
         assert app.execute("select login_role from app.user_logins").fetchall() == [(role,)]
 
 
+# --- visibility changes: seen by every app relation in the same transaction ---------------
+
+
+def _visible_as(conn: psycopg.Connection, user_id: int) -> dict[str, set[int]]:
+    """What a trusted app backend acting for user_id sees now, inside conn's transaction."""
+    conn.execute("set local role folio_app")
+    seen = _visible(conn, user_id)
+    # back to the operator, acting for everyone
+    conn.execute("reset role")
+    conn.execute("select set_config('foliodb.user_id', '', true)")
+    return seen
+
+
+def _carried(conn: psycopg.Connection, portfolio_id: int) -> set[tuple]:
+    """The (user_id, is_public) the analytics tables behind the app views carry for it."""
+    return {
+        row
+        for table in ("fct_chart_caches", "fct_leaderboards")
+        for row in conn.execute(
+            sql.SQL("select user_id, is_public from analytics.{} where portfolio_id = %s").format(
+                sql.Identifier(table)
+            ),
+            [portfolio_id],
+        ).fetchall()
+    }
+
+
+def test_tables_behind_the_app_views_test_carried_visibility_columns(conn, two_users) -> None:
+    policies = dict(
+        conn.execute(
+            "select polrelid::regclass::text, polname from pg_policy"
+            " where polrelid::regclass::text like 'analytics.fct\\_%'"
+        ).fetchall()
+    )
+    assert policies["analytics.fct_chart_caches"] == "portfolio_visible_carried"
+    assert policies["analytics.fct_leaderboards"] == "portfolio_visible_carried"
+    # the refresh wrote the portfolio's facts: A's public portfolio is A's, and public
+    ids = two_users
+    assert _carried(conn, ids["a_public"]) == {(ids["a_user"], True)}
+    assert _carried(conn, ids["a_private"]) == {(ids["a_user"], False)}
+
+
+def test_portfolio_made_private_disappears_for_others_in_the_same_transaction(
+    conn, two_users
+) -> None:
+    ids = two_users
+    with conn.transaction(force_rollback=True):
+        before = _visible_as(conn, ids["b_user"])
+        assert all(ids["a_public"] in seen for seen in before.values()), before
+        conn.execute(
+            "update core.portfolios set is_public = false where portfolio_id = %s",
+            [ids["a_public"]],
+        )
+        seen = _visible_as(conn, ids["b_user"])
+        assert all(ids["a_public"] not in rows for rows in seen.values()), seen
+        # its owner still sees it everywhere (its leaderboard rows until the next refresh)
+        own = _visible_as(conn, ids["a_user"])
+        assert all(ids["a_public"] in rows for rows in own.values()), own
+    # committed, a new session acting for B sees the same
+    conn.execute(
+        "update core.portfolios set is_public = false where portfolio_id = %s", [ids["a_public"]]
+    )
+    with conn.transaction():
+        seen = _visible_as(conn, ids["b_user"])
+    assert all(ids["a_public"] not in rows for rows in seen.values()), seen
+
+
+def test_portfolio_made_public_appears_for_others_in_the_same_transaction(conn, two_users) -> None:
+    ids = two_users
+    with conn.transaction(force_rollback=True):
+        assert ids["b_private"] not in _visible_as(conn, ids["a_user"])["chart_points"]
+        conn.execute(
+            "update core.portfolios set is_public = true where portfolio_id = %s",
+            [ids["b_private"]],
+        )
+        seen = _visible_as(conn, ids["a_user"])
+        assert ids["b_private"] in seen["portfolio_dashboard"]
+        assert ids["b_private"] in seen["chart_points"]
+        # the leaderboard ranks it from the next refresh on (it was private at the last one)
+        assert ids["b_private"] not in seen["leaderboards"]
+        assert _carried(conn, ids["b_private"]) == {(ids["b_user"], True)}
+    assert _carried(conn, ids["b_private"]) == {(ids["b_user"], False)}
+
+
+def test_portfolio_moved_to_another_user_follows_its_new_user_in_the_same_transaction(
+    conn, two_users
+) -> None:
+    ids = two_users
+    with conn.transaction(force_rollback=True):
+        conn.execute(
+            "update core.portfolios set user_id = %s where portfolio_id = %s",
+            [ids["b_user"], ids["a_private"]],
+        )
+        assert all(
+            ids["a_private"] not in rows for rows in _visible_as(conn, ids["a_user"]).values()
+        )
+        seen = _visible_as(conn, ids["b_user"])
+        assert ids["a_private"] in seen["portfolio_dashboard"]
+        assert ids["a_private"] in seen["chart_points"]
+        assert _carried(conn, ids["a_private"]) == {(ids["b_user"], False)}
+        # and its user_id is shown to its new user only
+        conn.execute("set local role folio_app")
+        conn.execute("select set_config('foliodb.user_id', %s, true)", [str(ids["b_user"])])
+        shown = conn.execute(
+            "select user_id from app.portfolio_dashboard where portfolio_id = %s",
+            [ids["a_private"]],
+        ).fetchone()
+        assert shown == (ids["b_user"],)
+
+
+def test_deleted_portfolio_disappears_from_every_app_relation_in_the_same_transaction(
+    conn, two_users
+) -> None:
+    ids = two_users
+    with conn.transaction(force_rollback=True):
+        conn.execute("delete from core.portfolios where portfolio_id = %s", [ids["b_public"]])
+        for user in ("a_user", "b_user"):
+            seen = _visible_as(conn, ids[user])
+            assert all(ids["b_public"] not in rows for rows in seen.values()), (user, seen)
+        # its derived rows (gone at the next refresh) carry no user and are not public
+        assert _carried(conn, ids["b_public"]) == {(None, False)}
+
+
+def test_visibility_change_waits_for_a_refresh_writing_the_old_facts(
+    conn, two_users, db_url
+) -> None:
+    """A refresh that read the portfolio as public and is rewriting its rows when the owner
+    makes it private: the change waits for it to publish, then hides the rows it wrote."""
+    ids = two_users
+    portfolio = ids["a_public"]
+    with psycopg.connect(db_url) as stale_refresh:
+        # the refresh's delete and insert of the portfolio's rows, with the facts it read
+        rows = stale_refresh.execute(
+            "delete from analytics.fct_chart_caches where portfolio_id = %s returning *",
+            [portfolio],
+        ).fetchall()
+        assert rows
+        columns = [
+            column.name
+            for column in stale_refresh.execute(
+                "select * from analytics.fct_chart_caches limit 0"
+            ).description
+        ]
+        with stale_refresh.cursor() as cur:
+            cur.executemany(
+                sql.SQL("insert into analytics.fct_chart_caches ({}) values ({})").format(
+                    sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+                ),
+                rows,
+            )
+        done = threading.Event()
+        errors: list[BaseException] = []
+
+        def make_private() -> None:
+            try:
+                with psycopg.connect(db_url, autocommit=True) as owner:
+                    owner.execute(
+                        "update core.portfolios set is_public = false where portfolio_id = %s",
+                        [portfolio],
+                    )
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                done.set()
+
+        changer = threading.Thread(target=make_private, daemon=True)
+        changer.start()
+        # wait (bounded) until the change waits for the refresh's lock
+        deadline = time.monotonic() + 30
+        while not conn.execute(
+            "select exists (select from pg_stat_activity where datname = current_database()"
+            " and wait_event_type = 'Lock' and query like 'update core.portfolios%%')"
+        ).fetchone()[0]:
+            assert not done.is_set(), errors
+            assert time.monotonic() < deadline, "the change did not wait for the refresh"
+            time.sleep(0.01)
+        stale_refresh.commit()
+    changer.join(timeout=30)
+    assert done.is_set() and not errors, errors
+    assert _carried(conn, portfolio) == {(ids["a_user"], False)}
+    with conn.transaction():
+        seen = _visible_as(conn, ids["b_user"])
+    assert all(portfolio not in rows for rows in seen.values()), seen
+
+
+def test_a_rename_changes_no_carried_visibility(conn, two_users) -> None:
+    ids = two_users
+    with conn.transaction(force_rollback=True):
+        conn.execute(
+            "update core.portfolios set name = 'renamed' where portfolio_id = %s", [ids["a_public"]]
+        )
+        assert _carried(conn, ids["a_public"]) == {(ids["a_user"], True)}
+
+
+def test_leaderboard_top_n_is_read_in_index_order_with_the_policy_on(conn, two_users) -> None:
+    """The policy is a column test and the view a plain select: `order by rank limit n` is an
+    index scan of (period, rank) under the limit, with no sort of the period's rows."""
+    ids = two_users
+    with conn.transaction(force_rollback=True):
+        # the test data is a few rows: make the planner pick an index, as on real data
+        conn.execute("set local enable_seqscan = off")
+        conn.execute("set local enable_bitmapscan = off")
+        conn.execute("set local role folio_app")
+        conn.execute("select set_config('foliodb.user_id', %s, true)", [str(ids["a_user"])])
+        plan = "\n".join(
+            row[0]
+            for row in conn.execute(
+                "explain select rank, portfolio_id from app.leaderboards"
+                " where period = '1Y' and is_ranked order by rank limit 20"
+            ).fetchall()
+        )
+    assert "Sort" not in plan and "SubPlan" not in plan, plan
+    assert "Index Scan using fct_leaderboards__period_rank" in plan, plan
+    assert "is_public OR (user_id = $" in plan, plan
+
+
+# --- database privileges ----------------------------------------------------------------------
+
+
+def test_only_the_batch_roles_may_create_temporary_tables(conn, db_url, secrets) -> None:
+    # the test's clone got them as migrate applies them (security.apply_database_privileges)
+    grantees = {
+        row[0]
+        for row in conn.execute(
+            "select coalesce(grantee::regrole::text, 'PUBLIC') from pg_database,"
+            " aclexplode(datacl) where datname = current_database()"
+            " and privilege_type = 'TEMPORARY' and grantee <> datdba"
+        ).fetchall()
+    }
+    assert grantees == {"folio_owner", "folio_refresh", "folio_ingest"}
+    for role in cluster.APP_LOGIN_ROLES:
+        with (
+            login(role, db_url, autocommit=True) as app,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            app.execute("create temp table mine (a int)")
+    for role in ("folio_refresh", "folio_ingest", "folio_owner"):
+        with psycopg.connect(db_url, autocommit=True) as batch:
+            batch.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
+            batch.execute("create temp table mine (a int)")
+
+
 # --- the app writer ------------------------------------------------------------------------
 
 POSITIONS = [{"symbol": "AAA", "quantity": "5", "entry_date": "2025-01-02", "entry_price": "12"}]
@@ -801,5 +1046,7 @@ def test_db_roles_reports_the_catalog(use_db) -> None:
         "core.delete_position, core.import_portfolio, core.set_valuation"
     ]
     assert roles["folio_refresh"]["bypass_rls"] and not roles["folio_refresh"]["superuser"]
+    assert "temporary tables" in roles["folio_refresh"]["writes"]
+    assert not any(roles[role]["temporary_tables"] for role in cluster.APP_LOGIN_ROLES)
     table = CliRunner().invoke(cli, ["db", "roles"])
     assert table.exit_code == 0 and "folio_writer" in table.output

@@ -205,3 +205,72 @@ begin
     return p_portfolio_id;
 end
 $$;
+
+-- The visibility facts the analytics tables behind the app views carry (user_id, is_public:
+-- the row-level security policy tests those columns, sql/routines/90_grants.sql) follow the
+-- portfolio in the same transaction: made public or private, moved to another user (the new
+-- user_id), deleted (no user, not public). The refresh writes them from core.portfolios in the
+-- statement that inserts the rows. A refresh in progress may have read the old facts: the
+-- SHARE ROW EXCLUSIVE lock waits for it to publish (then the update below sees its rows) and
+-- keeps a later one from writing these tables until this transaction commits (then it reads
+-- the new facts). Readers are never blocked. SECURITY DEFINER: the owner's update is not
+-- filtered by the tables' policies, whoever changed the portfolio.
+create or replace function core.carry_portfolio_visibility() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_table regclass;
+begin
+    -- a rename or a new benchmark changes no visibility: nothing to lock
+    if tg_op = 'UPDATE' then
+        if not exists (
+            select from new_rows
+            inner join old_rows on new_rows.portfolio_id = old_rows.portfolio_id
+            where (new_rows.user_id, new_rows.is_public) is distinct from (old_rows.user_id, old_rows.is_public)
+        ) then
+            return null;
+        end if;
+    end if;
+    -- by name: the refresh writes fct_chart_caches before fct_leaderboards, so both lock in
+    -- the same order
+    for v_table in
+        select classes.oid::regclass
+        from pg_class as classes
+        inner join pg_namespace as namespaces on classes.relnamespace = namespaces.oid
+        where namespaces.nspname = 'analytics'
+            and classes.relkind in ('r', 'p')
+            and (
+                select count(*) from pg_attribute as attributes
+                where attributes.attrelid = classes.oid and not attributes.attisdropped
+                    and attributes.attname in ('portfolio_id', 'user_id', 'is_public')
+            ) = 3
+        order by classes.relname
+    loop
+        execute format('lock table %s in share row exclusive mode', v_table);
+        if tg_op = 'DELETE' then
+            execute format(
+                'update %s as carried set user_id = null, is_public = false'
+                ' from old_rows where carried.portfolio_id = old_rows.portfolio_id'
+                ' and (carried.user_id is not null or carried.is_public is distinct from false)',
+                v_table
+            );
+        else
+            execute format(
+                'update %s as carried set user_id = new_rows.user_id, is_public = new_rows.is_public'
+                ' from new_rows where carried.portfolio_id = new_rows.portfolio_id'
+                ' and (carried.user_id, carried.is_public) is distinct from (new_rows.user_id, new_rows.is_public)',
+                v_table
+            );
+        end if;
+    end loop;
+    return null;
+end
+$$;
+
+create or replace trigger portfolios_visibility_carried_update after update on core.portfolios
+referencing old table as old_rows new table as new_rows
+for each statement execute function core.carry_portfolio_visibility();
+create or replace trigger portfolios_visibility_carried_delete after delete on core.portfolios
+referencing old table as old_rows
+for each statement execute function core.carry_portfolio_visibility();

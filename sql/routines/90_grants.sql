@@ -269,20 +269,21 @@ as $$
 declare
     rel record;
     v_count integer := 0;
+    -- a portfolio is visible when public, or its user's, or to the operator; the rule is
+    -- written once, here: on core.portfolios and on the tables that carry a portfolio's
+    -- user_id and is_public (kept current by core.carry_portfolio_visibility). Its two
+    -- calls are InitPlans, evaluated once per query; the rest is a column test, so an index
+    -- scan keeps its order (the leaderboard's top 20 need no sort).
+    v_visible constant text :=
+        'is_public or user_id = (select app.acting_user_id()) or (select app.acts_for_everyone())';
 begin
-    -- a portfolio is visible when public, or its user's; its rows everywhere follow it
     if not (select classes.relrowsecurity from pg_class as classes where classes.oid = 'core.portfolios'::regclass) then
         alter table core.portfolios enable row level security;
     end if;
     if not exists (
         select from pg_policy where polrelid = 'core.portfolios'::regclass and polname = 'portfolios_visible'
     ) then
-        create policy portfolios_visible on core.portfolios for select
-        using (
-            is_public
-            or user_id = (select app.acting_user_id())
-            or (select app.acts_for_everyone())
-        );
+        execute format('create policy portfolios_visible on core.portfolios for select using (%s)', v_visible);
     end if;
     if not (select classes.relrowsecurity from pg_class as classes where classes.oid = 'app.user_logins'::regclass) then
         alter table app.user_logins enable row level security;
@@ -294,7 +295,14 @@ begin
         using (login_role in (current_user, session_user));
     end if;
     for rel in
-        select classes.oid::regclass as table_name, classes.relname
+        select
+            classes.oid::regclass as table_name,
+            classes.relname,
+            namespaces.nspname = 'analytics' and (
+                select count(*) from pg_attribute as carried
+                where carried.attrelid = classes.oid and not carried.attisdropped
+                    and carried.attname in ('user_id', 'is_public')
+            ) = 2 as carries_visibility
         from pg_class as classes
         inner join pg_namespace as namespaces on classes.relnamespace = namespaces.oid
         inner join pg_attribute as attributes
@@ -307,7 +315,21 @@ begin
         if not (select classes.relrowsecurity from pg_class as classes where classes.oid = rel.table_name) then
             execute format('alter table %s enable row level security', rel.table_name);
         end if;
-        if not exists (
+        if rel.carries_visibility then
+            -- the visibility carried on the row (fct_chart_caches, fct_leaderboards)
+            if exists (
+                select from pg_policy where polrelid = rel.table_name and polname = 'portfolio_visible'
+            ) then
+                execute format('drop policy portfolio_visible on %s', rel.table_name);
+            end if;
+            if not exists (
+                select from pg_policy where polrelid = rel.table_name and polname = 'portfolio_visible_carried'
+            ) then
+                execute format(
+                    'create policy portfolio_visible_carried on %s for select using (%s)', rel.table_name, v_visible
+                );
+            end if;
+        elsif not exists (
             select from pg_policy where polrelid = rel.table_name and polname = 'portfolio_visible'
         ) then
             -- a scalar subquery, not exists: one primary-key probe per row read (exists

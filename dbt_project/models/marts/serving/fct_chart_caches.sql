@@ -49,6 +49,12 @@ trading_days as (
     select * from {{ ref('stg_market__trading_days') }}
 ),
 
+-- not materialized: the scope's portfolios, by key. Read in this statement (the insert), so
+-- the visibility carried below is the one committed when the rows are written
+portfolios as not materialized (
+    select * from {{ ref('stg_core__portfolios') }}
+),
+
 -- the last session of the calendar that has closed when the refresh runs
 last_closed as (
     select max(trading_days.session_date) as session_date
@@ -340,8 +346,12 @@ final as (
         returns.point_values,
         returns.point_cum_returns,
         returns.point_benchmark_cum_returns,
-        refresh_windows.run_id as computed_by_run
+        refresh_windows.run_id as computed_by_run,
+        -- what the row-level security policy tests (sql/routines/90_grants.sql)
+        portfolios.user_id,
+        portfolios.is_public
     from returns
+    inner join portfolios on returns.portfolio_id = portfolios.portfolio_id
     cross join last_closed
     cross join refresh_windows
 )

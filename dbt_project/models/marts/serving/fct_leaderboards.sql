@@ -46,6 +46,8 @@ candidates as (
         chart_caches.period_order,
         chart_caches.portfolio_id,
         portfolios.portfolio_name,
+        portfolios.user_id,
+        portfolios.is_public,
         chart_caches.period_twr,
         chart_caches.benchmark_return,
         chart_caches.start_date,
@@ -102,7 +104,11 @@ final as (
         candidates.start_date,
         candidates.end_date,
         candidates.n_sessions,
-        refresh_windows.run_id as computed_by_run
+        refresh_windows.run_id as computed_by_run,
+        -- what the row-level security policy tests (sql/routines/90_grants.sql), as read by
+        -- this statement (the insert)
+        candidates.user_id,
+        candidates.is_public
     from candidates
     left join ranked
         on
