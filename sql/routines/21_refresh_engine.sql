@@ -41,7 +41,7 @@ language sql stable as $$
     select days.session_date, days.session_idx
     from market.trading_days as days
     where days.calendar = p_calendar
-        and days.close_at <= ops.now()
+        and days.session_date <= (select closed.session_date from market.last_closed_session(p_calendar) as closed)
         and exists (select from market.prices as prices where prices.price_date = days.session_date)
     order by days.session_date desc
     limit 1
@@ -89,24 +89,13 @@ begin
         insert into ops.refresh_scope (portfolio_id, from_idx) values (p_portfolio_id, 0);
         delete from ops.dirty_portfolios
         where portfolio_id = p_portfolio_id and queued_at <= v_queued_until;
-        -- The series this portfolio reads (its symbols, option underlyings, its benchmark, the
-        -- factor proxies) must be complete: from a queued correction or a new symbol's first
-        -- price, and up to the as-of session if it moved on. Queued symbol entries stay queued:
-        -- the next incremental refresh still recomputes every other holder.
+        -- The series this portfolio reads (ops.symbols_needed: its symbols, option underlyings,
+        -- its benchmark, the factor proxies, the risk-free proxy) must be complete: from a
+        -- queued correction or a new symbol's first price, and up to the as-of session if it
+        -- moved on. Queued symbol entries stay queued: the next incremental refresh still
+        -- recomputes every other holder.
         with needed as (
-            select positions.symbol from core.positions as positions
-            where positions.portfolio_id = p_portfolio_id
-            union
-            select contracts.underlying from market.option_contracts as contracts
-            inner join core.positions as positions on positions.symbol = contracts.symbol
-            where positions.portfolio_id = p_portfolio_id
-            union
-            select portfolios.benchmark_symbol from core.portfolios as portfolios
-            where portfolios.portfolio_id = p_portfolio_id
-            union
-            select factors.proxy_symbol from market.factors as factors
-            union
-            select ops.setting('risk_free_symbol')
+            select distinct symbols_needed.symbol from ops.symbols_needed(p_portfolio_id) as symbols_needed
         ),
 
         starts as (
