@@ -9,9 +9,10 @@ The format (one position per line; header names are case-insensitive)::
 
 symbol, quantity, entry_date and entry_price are required; investment_class defaults to
 PUBLIC. The whole file is validated before anything is written and every problem is reported
-with its line and field; any problem means nothing is written. The write goes through the
-database function ``core.import_portfolio`` (sql/routines/30_portfolio_import.sql), which
-validates the same rules again, in one transaction.
+with its line and field; any problem means nothing is written. Python reads the file, maps
+its header and parses the fields; the rules of a position are the database's
+(``core.import_problems``, sql/routines/30_portfolio_import.sql), asked before the write and
+enforced again by the write itself (``core.import_portfolio``, one transaction).
 """
 
 from __future__ import annotations
