@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -30,10 +29,13 @@ def ingest() -> None:
 def _symbols(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
     if value is None:
         return None
-    from ingest.prices import SYMBOL_FORMAT
+    from ingest.prices import bad_symbols
 
     symbols = [s.strip().upper() for s in value.split(",") if s.strip()]
-    bad = [s for s in symbols if not re.match(SYMBOL_FORMAT, s)]
+    try:
+        bad = bad_symbols(symbols) if symbols else []
+    except Exception:  # no database to ask yet: ingest_prices asks it again and says so
+        bad = []
     if not symbols or bad:
         raise click.BadParameter(
             f"expected tickers separated by commas, e.g. SPY,^GSPC; not a ticker: "

@@ -24,6 +24,7 @@ from foliodb.portfolio_io import (
     Issue,
     ValidationError,
     _db_error,
+    database_issues,
     map_header,
     parse_date,
     parse_number,
@@ -221,10 +222,15 @@ def add_position(
 ) -> tuple[int, int]:
     """Validate one position like an import line and add it; (portfolio_id, position_id)."""
     row, issues = validate_position(values)
-    if issues:
-        raise ValidationError("position", issues)
-    assert row is not None
     with connect(url) as conn:
+        # the position's rules are the database's (core.import_problems)
+        reported = {issue.field for issue in issues}
+        issues += [
+            issue for issue in database_issues(conn, [dict(values)]) if issue.field not in reported
+        ]
+        if issues:
+            raise ValidationError("position", issues)
+        assert row is not None
         pid = resolve_portfolio(conn, portfolio, email)
         try:
             found = conn.execute(

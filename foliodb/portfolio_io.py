@@ -9,9 +9,10 @@ The format (one position per line; header names are case-insensitive)::
 
 symbol, quantity, entry_date and entry_price are required; investment_class defaults to
 PUBLIC. The whole file is validated before anything is written and every problem is reported
-with its line and field; any problem means nothing is written. The write goes through the
-database function ``core.import_portfolio`` (sql/routines/30_portfolio_import.sql), which
-validates the same rules again, in one transaction.
+with its line and field; any problem means nothing is written. Python reads the file, maps
+its header and parses the fields; the rules of a position are the database's
+(``core.import_problems``, sql/routines/30_portfolio_import.sql), asked before the write and
+enforced again by the write itself (``core.import_portfolio``, one transaction).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any, BinaryIO
 import psycopg
 from psycopg.types.json import Jsonb
 
-from foliodb import bounds, clock, occ
+from foliodb import bounds, clock
 from foliodb.db import connect
 from foliodb.errors import FolioError, odd_character, shown
 
@@ -79,10 +80,10 @@ ALIASES = {
     "comment": "notes",
     "comments": "notes",
 }
-SYMBOL_FORMAT = re.compile(r"^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$")
 NUMBER = re.compile(r"^[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?$|^[+-]?\.[0-9]+$")
 ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 MAX_SHOWN = 50  # problems printed in one error message
+WRITE_CHUNK = 5_000  # positions per statement of a portfolio write (and of its check)
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,6 @@ class PositionRow:
     exit_date: dt.date | None = None
     exit_price: Decimal | None = None
     notes: str | None = None
-    contract: occ.OccContract | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The element core.import_portfolio / core.add_positions take (numbers as exact text)."""
@@ -430,34 +430,11 @@ def validate_position(
         )
         investment_class = None
 
+    # The symbol's rules (its format, OCC option symbols, one class per symbol, kinds already
+    # stored) are the database's: core.import_problems reports them (database_issues).
     symbol = _ascii_upper(row.text("symbol"))
-    contract: occ.OccContract | None = None
     if not symbol:
         row.problem("symbol", "required: a ticker, an OCC option symbol or a private asset id")
-    elif not symbol.isascii() or len(symbol) > 32:
-        odd = odd_character(symbol)
-        why = f"it contains {odd}" if odd else "it is longer than 32 characters"
-        row.problem(
-            "symbol",
-            f"{shown(symbol)} is not a valid symbol: {why} (expected ASCII letters, digits and "
-            ". _ = ^ / -, at most 32 characters)",
-        )
-    elif investment_class == "OPTIONS":
-        try:
-            contract = occ.parse(symbol)
-            symbol = contract.symbol
-        except occ.OccError as exc:
-            row.problem("symbol", str(exc))
-    elif not SYMBOL_FORMAT.fullmatch(symbol):
-        row.problem(
-            "symbol",
-            f"{shown(symbol)} is not a valid symbol (letters, digits and . _ = ^ / -, at most 32 "
-            "characters)",
-        )
-    elif investment_class == "PUBLIC" and occ.looks_like_occ(symbol):
-        row.problem(
-            "symbol", f"{symbol!r} is an OCC option symbol: set investment_class to OPTIONS"
-        )
 
     quantity = row.number("quantity", True, "1,355 or 12.5")
     if quantity is not None:
@@ -471,10 +448,6 @@ def validate_position(
             row.problem("quantity", too_far)
 
     entry_date = row.date("entry_date", True, on)
-    if entry_date and contract and entry_date > contract.expiry_date:
-        row.problem(
-            "entry_date", f"{entry_date} is after the option's expiry {contract.expiry_date}"
-        )
 
     entry_price = row.number("entry_price", True, "91.44")
     if entry_price is not None and entry_price <= 0:
@@ -513,20 +486,27 @@ def validate_position(
             exit_date=exit_date,
             exit_price=exit_price,
             notes=row.text("notes") or None,
-            contract=contract,
         ),
         [],
     )
 
 
 def parse_portfolio_csv(
-    source: str | Path | bytes, name: str | None = None, on: dt.date | None = None
+    source: str | Path | bytes,
+    name: str | None = None,
+    on: dt.date | None = None,
+    conn: psycopg.Connection | None = None,
 ) -> list[PositionRow]:
     """Validate a whole portfolio file; raise ValidationError listing its problems (the
     first MAX_SHOWN by line, and how many there are). A file is read as a stream of
-    records, never decoded or listed whole."""
+    records, never decoded or listed whole.
+
+    Python reads the file, maps the header and parses each field; the rules of a position
+    (the symbol's format, OCC option symbols, one class per symbol, ...) are the database's
+    (core.import_problems, sql/routines/30_portfolio_import.sql): with ``conn`` its problems
+    are reported with their line and field, with those of the file."""
     if isinstance(source, bytes):
-        return _parse_records(io.BytesIO(source), name or "<data>", on)
+        return _parse_records(io.BytesIO(source), name or "<data>", on, conn)
     path = Path(source)
     label = name or str(path)
     try:
@@ -534,10 +514,39 @@ def parse_portfolio_csv(
     except OSError as exc:
         raise FolioError(f"cannot read {path}: {exc.strerror}") from exc
     with stream:
-        return _parse_records(stream, label, on)
+        return _parse_records(stream, label, on, conn)
 
 
-def _parse_records(stream: BinaryIO, label: str, on: dt.date | None) -> list[PositionRow]:
+# "line 4 (quantity): ..." as core.import_problems words a problem
+_PROBLEM = re.compile(r"^(line|position) ([0-9]+) \(([^)]*)\): (.*)$", re.DOTALL)
+
+
+def database_issues(
+    conn: psycopg.Connection,
+    records: list[dict[str, Any]],
+    absent: frozenset[str] = frozenset(),
+    chunk: int = WRITE_CHUNK,
+) -> list[Issue]:
+    """The problems core.import_problems finds in positions given as text (each with its
+    ``line``), as Issues; none for the columns the header lacks (reported there)."""
+    issues = []
+    for start in range(0, len(records), chunk):
+        found = conn.execute(
+            "select core.import_problems(%s)", [Jsonb(records[start : start + chunk])]
+        ).fetchone()
+        for text in found[0] if found else []:
+            match = _PROBLEM.match(text)
+            if match is None:  # pragma: no cover - every record carries its line
+                issues.append(Issue(None, None, text))
+            elif match.group(3) not in absent:
+                line = int(match.group(2)) if match.group(1) == "line" else None
+                issues.append(Issue(line, match.group(3), match.group(4)))
+    return issues
+
+
+def _parse_records(
+    stream: BinaryIO, label: str, on: dt.date | None, conn: psycopg.Connection | None = None
+) -> list[PositionRow]:
     records = iter_csv_records(stream, label)
     expected = ",".join(COLUMNS)
     first = next(records, None)
@@ -551,6 +560,8 @@ def _parse_records(stream: BinaryIO, label: str, on: dt.date | None) -> list[Pos
     issues.extend(header_issues)
     absent = frozenset(c for c in REQUIRED if c not in mapping)
     rows: list[PositionRow] = []
+    texts: list[dict[str, Any]] = []  # each readable record as text, for the database's check
+    reported: set[tuple[int | None, str | None]] = set()
     any_record = False
     for line, record in records:
         any_record = True
@@ -571,34 +582,24 @@ def _parse_records(stream: BinaryIO, label: str, on: dt.date | None) -> list[Pos
             continue
         row, row_issues = validate_position(values, line, on, absent)
         issues.extend(row_issues)
+        reported.update((issue.line, issue.field) for issue in row_issues)
+        if conn is not None:
+            texts.append({"line": line, **values})
         if row:
             rows.append(row)
     if not any_record:
         issues.append(
             Issue(header_line, None, "no positions: the file has a header but no data rows")
         )
-    issues.extend(_cross_row_issues(rows))
+    if conn is not None and texts:
+        issues.extend(
+            issue
+            for issue in database_issues(conn, texts, absent)
+            if (issue.line, issue.field) not in reported
+        )
     if issues:
         raise issues.error(label)
     return rows
-
-
-def _cross_row_issues(rows: list[PositionRow]) -> list[Issue]:
-    """A symbol has one investment class within a portfolio."""
-    first: dict[str, PositionRow] = {}
-    issues = []
-    for row in rows:
-        seen = first.setdefault(row.symbol, row)
-        if seen.investment_class != row.investment_class:
-            issues.append(
-                Issue(
-                    row.line,
-                    "symbol",
-                    f"{row.symbol!r} is {seen.investment_class} on line {seen.line} and "
-                    f"{row.investment_class} here; one symbol has one investment class",
-                )
-            )
-    return issues
 
 
 # ---------------------------------------------------------------------------- import
@@ -626,9 +627,6 @@ def _db_error(exc: psycopg.Error) -> FolioError:
     """A refusal by the database as an error a person can act on."""
     primary = exc.diag.message_primary if exc.diag else None
     return FolioError(primary or str(exc).strip())
-
-
-WRITE_CHUNK = 5_000  # positions per statement of a portfolio write
 
 
 def write_portfolio(
@@ -669,10 +667,8 @@ def portfolio_exists(conn: psycopg.Connection, email: str, name: str) -> int | N
 
 
 def start_run(conn: psycopg.Connection, kind: str, target: str, details: dict[str, Any]) -> int:
-    row = conn.execute(
-        "insert into ops.runs (kind, target, details) values (%s, %s, %s) returning run_id",
-        [kind, target, Jsonb(details)],
-    ).fetchone()
+    """Open a run in the ledger (ops.open_run)."""
+    row = conn.execute("select ops.open_run(%s, %s, %s)", [kind, target, Jsonb(details)]).fetchone()
     assert row is not None
     return row[0]
 
@@ -687,21 +683,15 @@ def finish_run(
     rows: int | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
+    """End a run (ops.end_run)."""
     conn.execute(
-        "update ops.runs set status = %s, finished_at = clock_timestamp(),"
-        " heartbeat_at = clock_timestamp(), message = %s, error = %s,"
-        " rows = coalesce(%s, rows), details = details || %s"
-        " where run_id = %s",
-        [status, message, error, rows, Jsonb(details or {}), run_id],
+        "select ops.end_run(%s, %s, %s, %s, %s, %s)",
+        [run_id, status, message, error, rows, Jsonb(details or {})],
     )
 
 
 def heartbeat(conn: psycopg.Connection, run_id: int, details: dict[str, Any]) -> None:
-    conn.execute(
-        "update ops.runs set heartbeat_at = clock_timestamp(), details = details || %s"
-        " where run_id = %s",
-        [Jsonb(details), run_id],
-    )
+    conn.execute("select ops.run_heartbeat(%s, p_details => %s)", [run_id, Jsonb(details)])
 
 
 def import_portfolio(
@@ -735,14 +725,14 @@ def import_portfolio(
     """
     t0 = time.perf_counter()
     label = "<data>" if isinstance(source, bytes) else str(source)
-    rows = parse_portfolio_csv(source, label)
-    timings = {"validate": _ms(t0)}
     email, name = email.strip(), name.strip()
-    if not name:
-        raise FolioError("the portfolio name must not be blank")
-    positions_json = [r.as_json() for r in rows]
-    fingerprint = positions_fingerprint(positions_json, is_public)
     with connect(url, autocommit=True) as ledger:
+        rows = parse_portfolio_csv(source, label, conn=ledger)
+        timings = {"validate": _ms(t0)}
+        if not name:
+            raise FolioError("the portfolio name must not be blank")
+        positions_json = [r.as_json() for r in rows]
+        fingerprint = positions_fingerprint(positions_json, is_public)
         existing = portfolio_exists(ledger, email, name)
         resumed_from: int | None = None
         if existing is not None:
@@ -972,44 +962,28 @@ def _summary(result: ImportResult, backfill: bool, resumed_from: int | None = No
 def symbols_needing_prices(
     conn: psycopg.Connection, portfolio_id: int
 ) -> list[tuple[str, dt.date]]:
-    """Priced symbols of a portfolio (PUBLIC ones, option underlyings, its benchmark) whose
-    history does not reach back to their first entry: (symbol, first entry date)."""
+    """Priced symbols of a portfolio (ops.symbols_needed: PUBLIC ones, option underlyings,
+    its benchmark) whose history does not reach back to their first entry: (symbol, first
+    entry date)."""
     rows = conn.execute(
         """
         with needed as (
-            select positions.symbol, min(positions.entry_date) as from_date
-            from core.positions as positions
-            where positions.portfolio_id = %(pid)s
-                and positions.deleted_at is null
-                and positions.investment_class = 'PUBLIC'
-            group by positions.symbol
-            union all
-            select contracts.underlying, min(positions.entry_date)
-            from core.positions as positions
-            inner join market.option_contracts as contracts using (symbol)
-            where positions.portfolio_id = %(pid)s
-                and positions.deleted_at is null
-            group by contracts.underlying
-            union all
-            -- the benchmark, measured over the same days
-            select portfolios.benchmark_symbol, min(positions.entry_date)
-            from core.portfolios as portfolios
-            inner join core.positions as positions using (portfolio_id)
-            where portfolios.portfolio_id = %(pid)s
-                and positions.deleted_at is null
-            group by portfolios.benchmark_symbol
+            select symbols_needed.symbol, min(symbols_needed.needed_from) as from_date
+            from ops.symbols_needed(%(pid)s) as symbols_needed
+            where symbols_needed.reason in ('held', 'underlying', 'benchmark')
+                and symbols_needed.needed_from is not null
+            group by symbols_needed.symbol
         )
 
-        select needed.symbol, min(needed.from_date) as from_date
+        select needed.symbol, needed.from_date
         from needed
         inner join market.symbols as symbols using (symbol)
         where symbols.kind not in ('private', 'option')
-        group by needed.symbol
-        having coalesce(
-            (select min(prices.price_date) from market.prices as prices
-             where prices.symbol = needed.symbol),
-            'infinity'::date
-        ) > min(needed.from_date) + 7
+            and coalesce(
+                (select min(prices.price_date) from market.prices as prices
+                 where prices.symbol = needed.symbol),
+                'infinity'::date
+            ) > needed.from_date + 7
         order by needed.symbol
         """,
         {"pid": portfolio_id},

@@ -179,8 +179,8 @@ def call_refresh(
             if run_id is None:
                 raise FolioError(f"refresh refused: {error}") from exc
             conn.execute(
-                "update ops.runs set status = 'failed', finished_at = clock_timestamp(),"
-                " error = %s where run_id = %s and status = 'running'",
+                "select ops.end_run(runs.run_id, 'failed', p_error => %s)"
+                " from ops.runs where runs.run_id = %s and runs.status = 'running'",
                 [error, run_id],
             )
             return read_run(conn, run_id)

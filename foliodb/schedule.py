@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from foliodb import config
@@ -46,10 +47,13 @@ def jobs(refresh_schedule: str = NIGHTLY_REFRESH) -> list[Job]:
         Job("refresh", refresh_schedule, "CALL ops.refresh()"),
         Job("reap", REAPER, "select ops.reap()"),
         Job("housekeeping", HOUSEKEEPING, "select ops.housekeeping()"),
+        # ops.housekeeping purges the history when pg_cron lives in the foliodb database;
+        # this job does it in the cron database, keeping it as long (the setting
+        # run_details_keep, filled in by install)
         Job(
             "purge-cron-history",
             HOUSEKEEPING,
-            "delete from cron.job_run_details where end_time < now() - interval '14 days'",
+            "delete from cron.job_run_details where end_time < now() - {keep}::interval",
             in_cron_database=True,
         ),
     ]
@@ -80,10 +84,13 @@ def install(
     url: str | None = None, refresh_schedule: str = NIGHTLY_REFRESH
 ) -> list[dict[str, Any]]:
     """Register (or update) every job; idempotent."""
+    with connect(url) as conn:
+        keep = conn.execute("select ops.setting('run_details_keep')").fetchone()[0]
     cron, dbname = _cron_conn(url)
     with cron:
         cron_db = cron.info.dbname
         for job in jobs(refresh_schedule):
+            command = sql.SQL(job.command).format(keep=sql.Literal(keep)).as_string(cron)
             name = job_name(dbname, job.suffix)
             # a job of the same name under another role (older foliodb: the superuser) goes
             for row in cron.execute(
@@ -96,7 +103,7 @@ def install(
                 [
                     name,
                     job.schedule,
-                    job.command,
+                    command,
                     cron_db if job.in_cron_database else dbname,
                     JOB_ROLE,
                 ],

@@ -1,4 +1,10 @@
-"""What an operator looks at: freshness, last runs, the queue, quarantine."""
+"""What an operator looks at: freshness, last runs, the queue, quarantine.
+
+Freshness and the last run of each kind are read from ``app.run_status`` (the read contract
+apps use, dbt_project/models/marts/serving/run_status.sql), not derived again here; the
+price-level counts, the queue's oldest dates and the quarantine are operator details the
+contract does not carry.
+"""
 
 from __future__ import annotations
 
@@ -7,42 +13,53 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from foliodb.db import connect
+from foliodb.errors import FolioError
 
 
 def gather(url: str | None = None) -> dict[str, Any]:
     with connect(url, row_factory=dict_row) as conn:
+        if conn.execute("select to_regclass('app.run_status') as view").fetchone()["view"] is None:
+            raise FolioError(
+                "app.run_status does not exist yet: install the models (`folio refresh --full`)"
+            )
         calendar = conn.execute("select ops.setting('calendar') as c").fetchone()["c"]
+        status_rows = conn.execute("select * from app.run_status order by kind").fetchall()
+        first = status_rows[0] if status_rows else {}
         freshness = conn.execute(
             """
-            with last_closed as (
-                select max(closed.session_date) as session_date, max(closed.session_idx) as session_idx
-                from market.last_closed_session(%(cal)s) as closed
-            ),
-            latest as (
+            with latest as (
                 select prices.symbol, max(prices.price_date) as last_price_date
-                from market.prices group by prices.symbol
+                from market.prices as prices group by prices.symbol
             )
+
             select
-                last_closed.session_date as last_closed_session,
-                (select max(last_price_date) from latest) as latest_price_date,
-                count(*) filter (where latest.last_price_date >= last_closed.session_date) as symbols_current,
-                count(*) filter (where latest.last_price_date < last_closed.session_date) as symbols_behind,
-                (select as_of_date from ops.refresh_state) as refreshed_through,
-                (select refreshed_at from ops.refresh_state) as refreshed_at
-            from last_closed left join latest on true
-            group by last_closed.session_date
+                %(last_closed)s::date as last_closed_session,
+                (select max(latest.last_price_date) from latest) as latest_price_date,
+                (select count(*) from latest where latest.last_price_date >= %(last_closed)s)
+                    as symbols_current,
+                (select count(*) from latest where latest.last_price_date < %(last_closed)s)
+                    as symbols_behind
             """,
-            {"cal": calendar},
+            {"last_closed": first.get("last_closed_session")},
         ).fetchone()
-        runs = conn.execute(
-            """
-            select distinct on (kind) kind, run_id, target, status, started_at,
-                round(extract(epoch from coalesce(finished_at, clock_timestamp()) - started_at)::numeric, 3)
-                    as seconds,
-                rows, coalesce(error, message) as note
-            from ops.runs order by kind, run_id desc
-            """
-        ).fetchall()
+        freshness |= {
+            key: first.get(key)
+            for key in ("refreshed_through", "refreshed_at", "sessions_behind", "is_fresh")
+        }
+        runs = [
+            {
+                "kind": row["kind"],
+                "run_id": row["last_run_id"],
+                "target": row["last_target"],
+                "status": row["last_status"],
+                "started_at": row["last_started_at"],
+                "seconds": row["last_seconds"],
+                "rows": row["last_rows"],
+                "note": row["last_note"],
+            }
+            for row in status_rows
+            if row["last_run_id"] is not None
+        ]
         queue = conn.execute(
             """
             select 'portfolios' as queue, count(distinct portfolio_id) as entries, min(from_date) as oldest_from
@@ -57,14 +74,11 @@ def gather(url: str | None = None) -> dict[str, Any]:
             from market.quarantine group by reason order by rows desc limit 10
             """
         ).fetchall()
-        running = conn.execute(
-            "select count(*) as n from ops.runs where status = 'running'"
-        ).fetchone()["n"]
     return {
         "calendar": calendar,
         "freshness": freshness,
         "last_runs": runs,
-        "running": running,
+        "running": sum(1 for row in status_rows if row["is_running"]),
         "queue": queue,
         "quarantine": quarantine,
     }

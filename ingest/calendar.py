@@ -102,11 +102,12 @@ def _sync(conn: psycopg.Connection, calendar: str, frame: pd.DataFrame) -> int:
             # (cli) the fill is a run like any other: app.run_status shows its last one
             cur.execute(
                 """
-                insert into ops.runs (kind, target, status, finished_at, rows, message)
-                select 'ingest_calendar', %(calendar)s::text, 'succeeded', clock_timestamp(),
-                    %(added)s::bigint,
+                select ops.record_run(
+                    'ingest_calendar', %(calendar)s::text, 'succeeded',
                     format('%%s sessions added; %%s filled through %%s', %(added)s::bigint,
-                        %(calendar)s::text, (select max(session_date) from calendar_stage))
+                        %(calendar)s::text, (select max(session_date) from calendar_stage)),
+                    %(added)s::bigint
+                )
                 """,
                 {"calendar": calendar, "added": added},
             )

@@ -13,7 +13,8 @@ with the input; the checks and the upsert then run once, set-based, on everythin
 - A close that moved more than ops.settings ``max_daily_move`` since the previous session is
   loaded and flagged in market.quarantine as a warning.
 - A changed historical price, or history inserted before a symbol's last stored date,
-  queues (symbol, earliest date) in ops.dirty_symbols so the analytics recompute from there.
+  queues (symbol, earliest date) in ops.dirty_symbols so the analytics recompute from there
+  (the prices triggers write the queue; the load reports what they queued).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ duplicates as (
 
 -- the format check once per distinct symbol, not per row
 symbols as (
-    select symbol, symbol ~ '^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$' as is_wellformed
+    select symbol, market.symbol_problem(symbol) is null as is_wellformed
     from (select distinct symbol from ingest_stage) as distinct_symbols
 ),
 
@@ -196,42 +197,12 @@ on conflict (symbol) do nothing
 returning symbol
 """
 
-# The one upsert. Every CTE sees the table as it was before the statement, so `corrected`
-# and `backfilled` compare with the old rows, and `moves` with the old neighbours.
+# The one upsert. Every CTE sees the table as it was before the statement, so `moves`
+# compares with the old neighbours. The prices triggers (ops.queue_prices_*, 20_refresh_queue.sql)
+# queue corrected and backfilled symbols in ops.dirty_symbols.
 UPSERT_SQL = f"""
 with valid as materialized (
     {VALID_ROWS}
-),
-
-stored as (
-    select prices.symbol, max(prices.price_date) as last_date
-    from market.prices as prices
-    where prices.symbol in (select distinct symbol from valid)
-    group by prices.symbol
-),
-
--- a historical close (or adj_close) that changed (only symbols with stored rows)
-corrected as (
-    select valid.symbol, min(valid.price_date) as from_date
-    from valid
-    inner join stored on stored.symbol = valid.symbol
-    inner join market.prices as prices
-        on prices.symbol = valid.symbol and prices.price_date = valid.price_date
-    where (prices.close, prices.adj_close) is distinct from (valid.close, valid.adj_close)
-    group by valid.symbol
-),
-
--- rows new to a symbol but older than its last stored date (a gap or older history)
-backfilled as (
-    select valid.symbol, min(valid.price_date) as from_date
-    from valid
-    inner join stored on stored.symbol = valid.symbol
-    where valid.price_date < stored.last_date
-        and not exists (
-            select from market.prices as prices
-            where prices.symbol = valid.symbol and prices.price_date = valid.price_date
-        )
-    group by valid.symbol
 ),
 
 upserted as (
@@ -292,14 +263,6 @@ flagged as (
     where moves.previous_close is not null
         and abs(moves.close / moves.previous_close - 1) > settings.value::numeric
     returning 1
-),
-
-dirty as (
-    insert into ops.dirty_symbols (symbol, from_date, reason)
-    select symbol, from_date, 'price corrected' from corrected
-    union all
-    select symbol, from_date, 'history backfilled' from backfilled
-    returning symbol, from_date
 )
 
 select
@@ -307,10 +270,6 @@ select
     (select count(*) from upserted where is_insert) as inserted,
     (select count(*) from upserted where not is_insert) as updated,
     (select count(*) from flagged) as flagged,
-    (
-        select coalesce(jsonb_object_agg(symbol, from_date), '{{}}')
-        from (select symbol, min(from_date) as from_date from dirty group by symbol) as earliest
-    ) as dirty,
     (select coalesce(array_agg(distinct symbol), '{{}}') from valid) as symbols
 """
 
@@ -564,9 +523,17 @@ def load_rows(
             cur.execute(QUARANTINE_SQL, {"run_id": run_id, "source": source})
             result.quarantined = cur.rowcount
         cur.execute(NEW_SYMBOLS_SQL)
-        valid, inserted, updated, flagged, dirty, symbols = cur.execute(
+        since = cur.execute("select clock_timestamp()").fetchone()[0]
+        valid, inserted, updated, flagged, symbols = cur.execute(
             UPSERT_SQL, {"source": source, "run_id": run_id}
         ).fetchone()
+        dirty = dict(
+            cur.execute(
+                "select symbol, min(from_date) from ops.dirty_symbols where queued_at >= %s"
+                " group by symbol",
+                [since],
+            ).fetchall()
+        )
         result.inserted, result.updated, result.flagged = inserted, updated, flagged
         result.unchanged = valid - inserted - updated
         result.dirty = {symbol: str(day) for symbol, day in dirty.items()}

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -43,13 +42,9 @@ from ingest.providers.yahoo import DownloadFn, YahooProvider
 SOURCES = ("yfinance", "csv", "demo")
 # advisory lock key a price ingest holds while it runs (its value spells 'Foli')
 INGEST_LOCK = 0x466F6C69
-FACTOR_ETFS = ("SPY", "VUG", "VTV", "MTUM", "QUAL", "IWM", "USMV", "TLT", "BIL")
 OVERLAP_SESSIONS = 5
 DEFAULT_YEARS = 5
 HISTORY_BEFORE_ENTRY = "1 year"
-# OCC option symbol: root (1–6 letters), expiry YYMMDD, C/P, strike × 1000 in 8 digits.
-OCC_ROOT = r"^([A-Z]{1,6}) *[0-9]{6}[CP][0-9]{8}$"
-SYMBOL_FORMAT = r"^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$"
 
 
 @dataclass
@@ -105,41 +100,34 @@ class IngestSummary:
         return data
 
 
-def option_root(symbol: str) -> str | None:
-    """The underlying of an OCC option symbol (``AAPL240119C00150000`` → ``AAPL``)."""
-    match = re.match(OCC_ROOT, symbol)
-    return match.group(1) if match else None
+def bad_symbols(
+    symbols: Sequence[str], conn: psycopg.Connection | None = None, url: str | None = None
+) -> list[str]:
+    """The given texts that are not symbols, in order: the rule is the database's
+    (market.symbol_problem)."""
+    if conn is None:
+        with connect(url, role="folio_ingest", autocommit=True) as own:
+            return bad_symbols(symbols, own)
+    rows = conn.execute(
+        "select given.symbol from unnest(%s::text[]) with ordinality as given (symbol, n)"
+        " where market.symbol_problem(given.symbol) is not null order by given.n",
+        [list(symbols)],
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def default_symbols(conn: psycopg.Connection) -> tuple[list[str], dict[str, str]]:
-    """Every symbol that matters, and those skipped for their status (symbol → reason)."""
+    """Every symbol that matters (ops.symbols_needed: held, option underlyings, benchmarks,
+    the factor proxies of market.factors, the risk-free proxy, the universe), and those skipped
+    for their status (symbol → reason)."""
     rows = conn.execute(
         """
-        with held as (
-            select symbol, investment_class
-            from core.positions
-            where deleted_at is null
-        ),
-
-        wanted as (
-            select symbol from held where investment_class = 'PUBLIC'
-            union
-            select substring(symbol from %(occ)s) from held where investment_class = 'OPTIONS'
-            union
-            select benchmark_symbol from core.portfolios
-            union
-            select unnest(%(factors)s::text[])
-            union
-            select symbol from market.symbols where is_universe
-        )
-
         select wanted.symbol, symbols.status::text, symbols.status_reason
-        from wanted
+        from (select distinct symbol from ops.symbols_needed()) as wanted
         left join market.symbols as symbols on symbols.symbol = wanted.symbol
         where wanted.symbol is not null
         order by wanted.symbol
-        """,
-        {"occ": OCC_ROOT, "factors": list(FACTOR_ETFS)},
+        """
     ).fetchall()
     wanted = [s for s, status, _ in rows if status not in ("unknown", "delisted")]
     skipped = {s: f"{status}: {reason}" for s, status, reason in rows if s not in wanted}
@@ -158,12 +146,10 @@ def plan(
 
         -- earliest entry of a held position on the symbol (PUBLIC, or an option on it)
         held as (
-            select
-                coalesce(substring(positions.symbol from %(occ)s), positions.symbol) as symbol,
-                min(positions.entry_date) as first_entry
-            from core.positions as positions
-            where positions.deleted_at is null and positions.investment_class <> 'PRIVATE'
-            group by 1
+            select needed.symbol, min(needed.needed_from) as first_entry
+            from ops.symbols_needed() as needed
+            where needed.reason in ('held', 'underlying')
+            group by needed.symbol
         ),
 
         horizon as (
@@ -219,7 +205,6 @@ def plan(
         """,
         {
             "symbols": list(symbols),
-            "occ": OCC_ROOT,
             "last_closed": last_closed,
             "years": DEFAULT_YEARS,
             "before": HISTORY_BEFORE_ENTRY,
@@ -284,17 +269,11 @@ def _record_chunk(
         )
     if run_id is not None:
         conn.execute(
-            """
-            update ops.runs
-            set heartbeat_at = clock_timestamp(),
-                rows = %s,
-                details = details || %s
-            where run_id = %s
-            """,
+            "select ops.run_heartbeat(%s, %s, %s)",
             [
+                run_id,
                 summary.rows_written,
                 Jsonb({"chunks_done": summary.chunks, "symbols_done": summary.symbols_fetched}),
-                run_id,
             ],
         )
 
@@ -302,9 +281,7 @@ def _record_chunk(
 def _start_run(conn: psycopg.Connection, source: str, details: dict) -> int:
     with conn.transaction():
         return conn.execute(
-            "insert into ops.runs (kind, target, details) values ('ingest_prices', %s, %s)"
-            " returning run_id",
-            [source, Jsonb(details)],
+            "select ops.open_run('ingest_prices', %s, %s)", [source, Jsonb(details)]
         ).fetchone()[0]
 
 
@@ -316,19 +293,14 @@ def _finish_run(conn: psycopg.Connection, summary: IngestSummary, error: str | N
     }
     with conn.transaction():
         conn.execute(
-            """
-            update ops.runs
-            set status = %s, finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(),
-                rows = %s, error = %s, message = %s, details = details || %s
-            where run_id = %s
-            """,
+            "select ops.end_run(%s, %s, %s, %s, %s, %s)",
             [
-                summary.status,
-                summary.rows_written,
-                error,
-                summary.message,
-                Jsonb(details),
                 summary.run_id,
+                summary.status,
+                summary.message,
+                error,
+                summary.rows_written,
+                Jsonb(details),
             ],
         )
 
@@ -439,7 +411,7 @@ def ingest_prices(
         )
     if symbols is not None:
         symbols = list(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
-        bad = [s for s in symbols if not re.match(SYMBOL_FORMAT, s)]
+        bad = bad_symbols(symbols, conn)
         if bad:
             raise FolioError(f"not a ticker: {', '.join(bad)} (A-Z, 0-9 and ^ . _ = / -)")
     summary = IngestSummary(
@@ -508,8 +480,7 @@ def _skip_run(conn: psycopg.Connection, summary: IngestSummary) -> IngestSummary
     summary.message = "another price ingest is running" + (f" (run {holder})" if holder else "")
     with conn.transaction():
         summary.run_id = conn.execute(
-            "insert into ops.runs (kind, target, status, finished_at, message)"
-            " values ('ingest_prices', %s, 'skipped', clock_timestamp(), %s) returning run_id",
+            "select ops.record_run('ingest_prices', %s, 'skipped', %s)",
             [summary.source, summary.message],
         ).fetchone()[0]
     return summary
@@ -581,9 +552,7 @@ def _ingest_files(
                 symbols |= res.symbols
                 if summary.run_id is not None:
                     conn.execute(
-                        "update ops.runs set heartbeat_at = clock_timestamp(), rows = %s"
-                        " where run_id = %s",
-                        [summary.rows_written, summary.run_id],
+                        "select ops.run_heartbeat(%s, %s)", [summary.run_id, summary.rows_written]
                     )
         except LoadError as exc:
             summary.failures[str(path)] = str(exc)

@@ -10,15 +10,16 @@ import pytest
 
 from ingest import calendar
 from ingest.prices import (
-    FACTOR_ETFS,
     INGEST_LOCK,
     default_symbols,
     ingest_prices,
-    option_root,
     plan,
 )
 from ingest.providers.demo import CATALOGUE
 from tests.ingest_fakes import demo_download
+
+# The factor proxies migration 0040 seeds in market.factors, and the risk-free proxy (BIL).
+FACTOR_ETFS = ("SPY", "VUG", "VTV", "MTUM", "QUAL", "IWM", "USMV", "TLT", "BIL")
 
 
 def sessions(conn: psycopg.Connection) -> pd.DataFrame:
@@ -55,12 +56,6 @@ def price_rows(conn: psycopg.Connection) -> list[tuple]:
     ).fetchall()
 
 
-def test_option_root_is_the_occ_underlying() -> None:
-    assert option_root("AAPL240119C00150000") == "AAPL"
-    assert option_root("F250117P00010000") == "F"
-    assert option_root("AAPL") is None
-
-
 def test_default_symbols_are_held_underlyings_benchmarks_factors_and_universe(
     conn: psycopg.Connection,
 ) -> None:
@@ -77,6 +72,24 @@ def test_default_symbols_are_held_underlyings_benchmarks_factors_and_universe(
     wanted, skipped = default_symbols(conn)
     assert set(wanted) == {"AAPL", "MSFT", "NVDA", "SPY", *FACTOR_ETFS}
     assert skipped == {"OLDCO": "delisted: possibly delisted"}
+
+
+def test_the_factor_proxies_fetched_are_the_rows_of_market_factors(
+    conn: psycopg.Connection,
+) -> None:
+    # README: an operator edits market.factors, no code
+    conn.execute(
+        "insert into market.symbols (symbol, kind) values ('SCHD', 'etf'), ('VOOG', 'etf')"
+    )
+    conn.execute(
+        "insert into market.factors (factor, proxy_symbol, description)"
+        " values ('dividend', 'SCHD', 'Dividend payers over the market.')"
+    )
+    conn.execute("update market.factors set proxy_symbol = 'VOOG' where factor = 'growth'")
+    conn.execute("update ops.settings set value = '0' where key = 'risk_free_symbol'")
+    wanted, _ = default_symbols(conn)
+    expected = (set(FACTOR_ETFS) - {"VUG", "BIL"}) | {"SCHD", "VOOG"}
+    assert set(wanted) == expected
 
 
 def test_plan_new_held_symbol_starts_a_year_before_entry_others_five_years_back(

@@ -1,4 +1,4 @@
-"""OCC option symbols: the Python parser, and the SQL twin (market.occ_error / parse_occ)."""
+"""OCC option symbols: the one parser, in the database (market.occ_match / occ_error / parse_occ)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ WELL_FORMED = [
     ("BRKB250620P00412500", "BRKB", dt.date(2025, 6, 20), "put", Decimal("412.5")),
     ("GOOGL241220C00000500", "GOOGL", dt.date(2024, 12, 20), "call", Decimal("0.5")),
     ("AAPL1240119C00150000", "AAPL1", dt.date(2024, 1, 19), "call", Decimal("150")),
+    # the OSI root is 1 to 6 letters or digits, in any order (an adjusted contract's root)
+    ("1AAP240119C00150000", "1AAP", dt.date(2024, 1, 19), "call", Decimal("150")),
+    ("2B     240119C00150000", "2B", dt.date(2024, 1, 19), "call", Decimal("150")),
     (" aapl240119c00150000 ", "AAPL", dt.date(2024, 1, 19), "call", Decimal("150")),
 ]
 
@@ -35,27 +38,33 @@ MALFORMED = [
     ("AAPL240231C00150000", "expiry '240231' is not a calendar date"),
     ("AAPL241301C00150000", "expiry '241301' is not a calendar date"),
     ("AAPL240119C00000000", "strike must be greater than 0"),
-    ("1AAP240119C00150000", "starting with a letter"),
-    ("BRK.B240119C00150000", "letters and digits"),
+    ("BRK.B240119C00150000", "letters A-Z and digits 0-9, found 'BRK.B'"),
+    ("BRK/B240119C00150000", "letters A-Z and digits 0-9, found 'BRK/B'"),
     ("12345", "no root and no C/P"),
 ]
 
 
 @pytest.mark.parametrize(("symbol", "underlying", "expiry", "kind", "strike"), WELL_FORMED)
 def test_occ_symbol_is_split_into_its_parts(
-    symbol: str, underlying: str, expiry: dt.date, kind: str, strike: Decimal
+    conn: psycopg.Connection,
+    symbol: str,
+    underlying: str,
+    expiry: dt.date,
+    kind: str,
+    strike: Decimal,
 ) -> None:
-    contract = occ.parse(symbol)
+    contract = occ.parse(conn, symbol)
     assert contract.underlying == underlying
     assert contract.expiry_date == expiry
     assert contract.option_type == kind
     assert contract.strike == strike
     assert contract.multiplier == 100
     assert " " not in contract.symbol and contract.symbol == contract.symbol.upper()
+    assert occ.diagnose(conn, symbol) is None
 
 
-def test_one_letter_underlying() -> None:
-    contract = occ.parse("F260116P00012500")
+def test_one_letter_underlying(conn: psycopg.Connection) -> None:
+    contract = occ.parse(conn, "F260116P00012500")
     assert (contract.underlying, contract.strike, contract.option_type) == (
         "F",
         Decimal("12.500"),
@@ -64,36 +73,43 @@ def test_one_letter_underlying() -> None:
 
 
 @pytest.mark.parametrize(("symbol", "words"), MALFORMED)
-def test_malformed_occ_symbol_names_the_wrong_part(symbol: str, words: str) -> None:
+def test_malformed_occ_symbol_names_the_wrong_part(
+    conn: psycopg.Connection, symbol: str, words: str
+) -> None:
     with pytest.raises(occ.OccError) as info:
-        occ.parse(symbol)
+        occ.parse(conn, symbol)
     assert words in str(info.value)
+    # the import refuses it with the same words, and market.parse_occ raises
+    assert words in occ.diagnose(conn, symbol)
+    with pytest.raises(psycopg.errors.InvalidParameterValue), conn.transaction():
+        conn.execute("select * from market.parse_occ(%s)", [symbol])
 
 
-def test_intrinsic_value_at_expiry() -> None:
-    call = occ.parse("AAPL240119C00150000")
-    put = occ.parse("F260116P00012500")
+def test_intrinsic_value_at_expiry(conn: psycopg.Connection) -> None:
+    call = occ.parse(conn, "AAPL240119C00150000")
+    put = occ.parse(conn, "F260116P00012500")
     assert call.intrinsic_value(Decimal("162.30")) == Decimal("12.30")  # in the money
     assert call.intrinsic_value(Decimal("149.99")) == 0  # expires worthless
     assert put.intrinsic_value(Decimal("10.25")) == Decimal("2.25")
     assert put.intrinsic_value(Decimal("13")) == 0
 
 
-@pytest.mark.parametrize("symbol", [m[0] for m in MALFORMED] + [w[0] for w in WELL_FORMED])
-def test_sql_parser_agrees_with_python(conn: psycopg.Connection, symbol: str) -> None:
-    sql_problem = conn.execute("select market.occ_error(%s)", [symbol]).fetchone()[0]
-    assert sql_problem == occ.diagnose(symbol)
-    if sql_problem is None:
-        row = conn.execute(
-            "select symbol, underlying, expiry_date, option_type, strike, multiplier"
-            " from market.parse_occ(%s)",
-            [symbol],
-        ).fetchone()
-        c = occ.parse(symbol)
-        assert row == (c.symbol, c.underlying, c.expiry_date, c.option_type, c.strike, 100)
-    else:
-        with pytest.raises(psycopg.errors.InvalidParameterValue):
-            conn.execute("select * from market.parse_occ(%s)", [symbol])
+def test_the_ingester_finds_the_underlying_of_a_root_with_digits(conn: psycopg.Connection) -> None:
+    # one rule: the price ingester's "which symbols matter" uses market.occ_match too
+    conn.execute("insert into core.users (email) values ('o@example.com')")
+    conn.execute("insert into core.portfolios (user_id, name) select user_id, 'p' from core.users")
+    conn.execute(
+        "insert into market.symbols (symbol, kind) values ('AAPL1240119C00150000', 'option')"
+    )
+    conn.execute(
+        "insert into core.positions (portfolio_id, symbol, investment_class, quantity,"
+        " entry_date, entry_price) select portfolio_id, 'AAPL1240119C00150000', 'OPTIONS', 1,"
+        " '2023-11-01', 4 from core.portfolios"
+    )
+    rows = conn.execute(
+        "select symbol, needed_from from ops.symbols_needed() where reason = 'underlying'"
+    ).fetchall()
+    assert rows == [("AAPL1", dt.date(2023, 11, 1))]
 
 
 def test_option_contract_rules_are_enforced_by_the_database(conn: psycopg.Connection) -> None:

@@ -1122,7 +1122,8 @@ ASCII_SYMBOL = "(expected ASCII letters, digits and . _ = ^ / -, at most 32 char
             "A" * 10_000 + ",1,2025-01-06,10\n",
             2,
             "symbol",
-            f"{'A' * 40!r}… (10,000 characters) is not a valid symbol: it is longer than 32 "
+            # the database's rule and wording (market.symbol_problem, core.shortened)
+            f"'{'A' * 40}… (10,000 characters)' is not a valid symbol: it is longer than 32 "
             f"characters {ASCII_SYMBOL}",
             id="10,000-character value",
         ),

@@ -194,6 +194,20 @@ def test_schedule_install_is_idempotent_and_removable(use_db, cron_url) -> None:
         refresh_job = next(job for job in second if job["jobname"].endswith(":refresh"))
         assert refresh_job["command"] == "CALL ops.refresh()"
         assert refresh_job["schedule"] == schedule.NIGHTLY_REFRESH
+        # the cron history is kept as long as ops.settings run_details_keep says, as
+        # ops.housekeeping keeps it: the job is written from the setting
+        purge = next(job for job in second if job["jobname"].endswith(":purge-cron-history"))
+        assert purge["command"].endswith("< now() - '14 days'::interval")
+        with psycopg.connect(use_db, autocommit=True) as conn:
+            conn.execute("update ops.settings set value = '3 days' where key = 'run_details_keep'")
+            try:
+                third = schedule.install(use_db)
+            finally:
+                conn.execute(
+                    "update ops.settings set value = '14 days' where key = 'run_details_keep'"
+                )
+        purge = next(job for job in third if job["jobname"].endswith(":purge-cron-history"))
+        assert purge["command"].endswith("< now() - '3 days'::interval")
     finally:
         assert schedule.remove(use_db) == len(schedule.jobs())
     assert schedule.status(use_db) == []

@@ -132,17 +132,65 @@ create or replace trigger portfolios_queue_delete after delete on core.portfolio
 referencing old table as old_rows
 for each statement execute function ops.queue_portfolios_deleted();
 
--- Prices written for a session that an earlier refresh already covered (a correction, or a
--- late quote) queue the symbol from that date. New sessions need no queue entry: a refresh
--- always extends every series to the new as-of session.
+-- The one writer of ops.dirty_symbols for prices (the loader writes no queue entry itself):
+-- prices that change what a refresh computed queue their symbol from the earliest such date.
+-- A close or adj_close corrected for a stored session ('price corrected'); history written
+-- before a symbol's latest stored session, a gap or older history ('history backfilled'); any
+-- other price written for a session an earlier refresh covered, a late quote ('prices written
+-- for covered sessions'). A new latest session needs no entry: every refresh extends every
+-- series to its as-of session. One row per symbol and statement.
 create or replace function ops.queue_prices_changed() returns trigger
 language plpgsql as $$
+declare
+    -- each written row: its symbol and session, and whether it changed history (a
+    -- backfill on insert, a correction on update)
+    v_symbols text[];
+    v_dates date[];
+    v_changes boolean[];
 begin
+    if tg_op = 'INSERT' then
+        -- each written symbol's latest session stored before this statement (anti-join, hashed)
+        with stored_before as (
+            select prices.symbol, max(prices.price_date) as last_date
+            from market.prices as prices
+            left join new_rows as written
+                on written.symbol = prices.symbol and written.price_date = prices.price_date
+            where prices.symbol in (select distinct new_rows.symbol from new_rows)
+                and written.symbol is null
+            group by prices.symbol
+        )
+
+        select
+            array_agg(new_rows.symbol),
+            array_agg(new_rows.price_date),
+            array_agg(coalesce(new_rows.price_date < stored_before.last_date, false))
+        into v_symbols, v_dates, v_changes
+        from new_rows
+        left join stored_before on stored_before.symbol = new_rows.symbol;
+    else
+        select
+            array_agg(new_rows.symbol),
+            array_agg(new_rows.price_date),
+            array_agg((old_rows.close, old_rows.adj_close) is distinct from (new_rows.close, new_rows.adj_close))
+        into v_symbols, v_dates, v_changes
+        from new_rows
+        inner join old_rows
+            on old_rows.symbol = new_rows.symbol and old_rows.price_date = new_rows.price_date;
+    end if;
+
     insert into ops.dirty_symbols (symbol, from_date, reason)
-    select new_rows.symbol, min(new_rows.price_date), 'prices written for covered sessions'
-    from new_rows
-    where new_rows.price_date <= (select refresh_state.as_of_date from ops.refresh_state)
-    group by new_rows.symbol;
+    select
+        written.symbol,
+        min(written.price_date),
+        case
+            when not bool_or(written.is_change) then 'prices written for covered sessions'
+            when tg_op = 'INSERT' then 'history backfilled'
+            else 'price corrected'
+        end
+    from unnest(v_symbols, v_dates, v_changes) as written (symbol, price_date, is_change)
+    where written.is_change
+        or written.price_date <= (select refresh_state.as_of_date from ops.refresh_state)
+    group by written.symbol;
     return null;
 end
 $$;
@@ -151,5 +199,5 @@ create or replace trigger prices_queue_insert after insert on market.prices
 referencing new table as new_rows
 for each statement execute function ops.queue_prices_changed();
 create or replace trigger prices_queue_update after update on market.prices
-referencing new table as new_rows
+referencing old table as old_rows new table as new_rows
 for each statement execute function ops.queue_prices_changed();

@@ -41,7 +41,7 @@ language sql stable as $$
     select days.session_date, days.session_idx
     from market.trading_days as days
     where days.calendar = p_calendar
-        and days.close_at <= ops.now()
+        and days.session_date <= (select closed.session_date from market.last_closed_session(p_calendar) as closed)
         and exists (select from market.prices as prices where prices.price_date = days.session_date)
     order by days.session_date desc
     limit 1
@@ -89,24 +89,13 @@ begin
         insert into ops.refresh_scope (portfolio_id, from_idx) values (p_portfolio_id, 0);
         delete from ops.dirty_portfolios
         where portfolio_id = p_portfolio_id and queued_at <= v_queued_until;
-        -- The series this portfolio reads (its symbols, option underlyings, its benchmark, the
-        -- factor proxies) must be complete: from a queued correction or a new symbol's first
-        -- price, and up to the as-of session if it moved on. Queued symbol entries stay queued:
-        -- the next incremental refresh still recomputes every other holder.
+        -- The series this portfolio reads (ops.symbols_needed: its symbols, option underlyings,
+        -- its benchmark, the factor proxies, the risk-free proxy) must be complete: from a
+        -- queued correction or a new symbol's first price, and up to the as-of session if it
+        -- moved on. Queued symbol entries stay queued: the next incremental refresh still
+        -- recomputes every other holder.
         with needed as (
-            select positions.symbol from core.positions as positions
-            where positions.portfolio_id = p_portfolio_id
-            union
-            select contracts.underlying from market.option_contracts as contracts
-            inner join core.positions as positions on positions.symbol = contracts.symbol
-            where positions.portfolio_id = p_portfolio_id
-            union
-            select portfolios.benchmark_symbol from core.portfolios as portfolios
-            where portfolios.portfolio_id = p_portfolio_id
-            union
-            select factors.proxy_symbol from market.factors as factors
-            union
-            select ops.setting('risk_free_symbol')
+            select distinct symbols_needed.symbol from ops.symbols_needed(p_portfolio_id) as symbols_needed
         ),
 
         starts as (
@@ -296,12 +285,10 @@ begin
     end if;
     select max(runs.run_id) into v_holder from ops.runs
     where runs.kind = 'refresh' and runs.status = 'running';
-    insert into ops.runs (kind, target, status, finished_at, message)
-    values (
-        'refresh', p_target, 'skipped', clock_timestamp(),
+    v_run_id := ops.record_run(
+        'refresh', p_target, 'skipped',
         'another refresh is running' || coalesce(' (run ' || v_holder || ')', '')
-    )
-    returning run_id into v_run_id;
+    );
     return v_run_id;
 end
 $$;
@@ -388,12 +375,9 @@ begin
         return;
     end if;
 
-    insert into ops.runs (kind, target, status, details)
-    values (
-        'refresh', v_target, 'running',
-        jsonb_build_object('statement_timeout', current_setting('statement_timeout'))
-    )
-    returning run_id into p_run_id;
+    p_run_id := ops.open_run(
+        'refresh', v_target, jsonb_build_object('statement_timeout', current_setting('statement_timeout'))
+    );
     commit;
 
     begin
@@ -401,10 +385,10 @@ begin
         v_scope := ops.open_window(p_run_id, p_mode, p_portfolio_id);
         v_rows := ops.run_model_steps(p_run_id);
         perform ops.close_window(true);
-        update ops.runs
-        set status = 'succeeded', finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(),
-            rows = v_rows, details = runs.details || jsonb_build_object('portfolios_in_scope', v_scope)
-        where runs.run_id = p_run_id;
+        perform ops.end_run(
+            p_run_id, 'succeeded', p_rows => v_rows,
+            p_details => jsonb_build_object('portfolios_in_scope', v_scope)
+        );
         perform ops.mark_partial(p_run_id);  -- portfolios isolated by run_model_steps
     exception
         when query_canceled then
@@ -418,10 +402,9 @@ begin
             get stacked diagnostics v_error = message_text, v_detail = pg_exception_context;
     end;
     if v_error is not null then
-        update ops.runs
-        set status = 'failed', finished_at = clock_timestamp(), error = v_error,
-            details = runs.details || jsonb_build_object('context', v_detail)
-        where runs.run_id = p_run_id;
+        perform ops.end_run(
+            p_run_id, 'failed', p_error => v_error, p_details => jsonb_build_object('context', v_detail)
+        );
     end if;
     perform pg_advisory_unlock(v_lock_key);
     commit;
@@ -523,10 +506,10 @@ begin
     -- (cli) each pass is a run in the ledger, so app.run_status shows the reaper's last one;
     -- passes that failed nothing replace each other (one row), reapings stay.
     delete from ops.runs where runs.kind = 'reap' and runs.rows = 0;
-    insert into ops.runs (kind, status, finished_at, rows, message)
-    values (
-        'reap', 'succeeded', clock_timestamp(), v_count,
-        case when v_count = 0 then 'no run to reap' else format('failed %s run(s) left running', v_count) end
+    perform ops.record_run(
+        'reap', null, 'succeeded',
+        case when v_count = 0 then 'no run to reap' else format('failed %s run(s) left running', v_count) end,
+        v_count
     );
     return v_count;
 end
@@ -549,8 +532,7 @@ begin
         v_count := v_count + v_more;
     end if;
     -- (cli) recorded like every other kind of run, for app.run_status
-    insert into ops.runs (kind, status, finished_at, rows, message)
-    values ('housekeeping', 'succeeded', clock_timestamp(), v_count, format('purged %s rows', v_count));
+    perform ops.record_run('housekeeping', null, 'succeeded', format('purged %s rows', v_count), v_count);
     return v_count;
 end
 $$;

@@ -7,8 +7,8 @@
 -- what was expected; the first 50 listed and the rest counted, values shortened: see
 -- 25_input_text.sql) in one error and nothing is written. Then user (by email, created if
 -- missing), portfolio, symbols, option contracts and positions are written by set-based
--- statements in the caller's transaction. foliodb/portfolio_io.py validates CSV files the same
--- way and writes through this function; foliodb/occ.py is the Python twin of market.occ_error.
+-- statements in the caller's transaction. foliodb/portfolio_io.py reads CSV files, maps their
+-- headers and writes through this function; foliodb/occ.py asks market.parse_occ.
 
 -- A decimal number as people type it: optional sign, thousands separators in groups of three.
 create or replace function core.parse_decimal(p_text text) returns numeric
@@ -88,7 +88,22 @@ as $$
         and d <= extract(day from make_date(y, m, 1) + interval '1 month' - interval '1 day')
 $$;
 
--- What is wrong with an OCC option symbol (ROOT(1-6) YYMMDD C|P 8-digit strike/1000), or null.
+-- OCC option symbols (the OSI symbology every US options exchange uses), defined once here:
+-- ROOT + YYMMDD + C|P + strike in thousandths on 8 digits, e.g. AAPL240119C00150000. The root
+-- is 1 to 6 letters or digits (the OSI standard: 6 alphanumeric characters, padded with
+-- spaces, so the 21-character 'F     260116P00012500' is the same contract as the compact
+-- 'F260116P00012500'; a digit may stand anywhere in the root, as in adjusted contracts).
+-- market.occ_match: the compact form's parts (root, YY, MM, DD, C|P, strike), or null.
+create or replace function market.occ_match(p_symbol text) returns text[]
+language sql immutable parallel safe
+as $$
+    select regexp_match(
+        regexp_replace(upper(coalesce(btrim(p_symbol), '')), '\s+', '', 'g'),
+        '^([A-Z0-9]{1,6})([0-9]{2})([0-9]{2})([0-9]{2})([CP])([0-9]{8})$'
+    )
+$$;
+
+-- What is wrong with an OCC option symbol, or null.
 create or replace function market.occ_error(p_symbol text) returns text
 language plpgsql immutable
 as $$
@@ -107,7 +122,7 @@ begin
     if s = '' then
         return 'the option symbol is empty; expected ' || hint;
     end if;
-    m := regexp_match(s, '^([A-Z][A-Z0-9]{0,5})([0-9]{2})([0-9]{2})([0-9]{2})([CP])([0-9]{8})$');
+    m := market.occ_match(s);
     if m is null then
         -- Split at the last non-digit: the C/P letter, the strike after it, root + expiry before.
         last_letter := length(s) - length(substring(s from '[0-9]*$'));
@@ -147,7 +162,7 @@ begin
             );
         end if;
         return format(
-            'the underlying root must be letters and digits starting with a letter, found ''%s'' in ''%s''',
+            'the underlying root must be letters A-Z and digits 0-9, found ''%s'' in ''%s''',
             root, s
         );
     end if;
@@ -180,8 +195,8 @@ begin
     if problem is not null then
         raise exception using errcode = '22023', message = problem;
     end if;
-    symbol := regexp_replace(upper(btrim(p_symbol)), '\s+', '', 'g');
-    m := regexp_match(symbol, '^([A-Z][A-Z0-9]{0,5})([0-9]{2})([0-9]{2})([0-9]{2})([CP])([0-9]{8})$');
+    m := market.occ_match(p_symbol);
+    symbol := array_to_string(m, '');
     underlying := m[1];
     expiry_date := make_date(2000 + m[2]::int, m[3]::int, m[4]::int);
     option_type := case m[5] when 'C' then 'call' else 'put' end;
@@ -317,13 +332,15 @@ as $$
                 when not rows.is_object then null
                 when rows.symbol is null then 'required: a ticker, an OCC option symbol or a private asset id'
                 when rows.occ_problem is not null then rows.occ_problem
-                when rows.symbol !~ '^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$' then format(
-                    '''%s'' is not a valid symbol (letters, digits and . _ = ^ / -, at most 32 characters)',
-                    rows.symbol)
+                when market.symbol_problem(rows.symbol) is not null then format(
+                    '%L is not a valid symbol: %s (expected ASCII letters, digits and . _ = ^ / -, '
+                    'at most 32 characters)',
+                    rows.symbol, market.symbol_problem(rows.symbol))
                 when rows.investment_class = 'PUBLIC' and market.occ_error(rows.symbol) is null then
                     format('''%s'' is an OCC option symbol: set investment_class to OPTIONS', rows.symbol)
                 when rows.has_mixed_classes then format(
-                    '''%s'' appears with different investment classes in this portfolio', rows.symbol)
+                    '''%s'' appears with different investment classes in this portfolio: one symbol '
+                    'has one investment class', rows.symbol)
                 when rows.investment_class = 'PRIVATE' and rows.existing_kind <> 'private' then format(
                     '''%s'' is already a %s symbol; give the private asset its own id', rows.symbol, rows.existing_kind)
                 when rows.investment_class = 'PUBLIC' and rows.existing_kind in ('private', 'option') then format(

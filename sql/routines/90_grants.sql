@@ -239,6 +239,9 @@ grant execute on function app.acting_user_id(), app.acts_for_everyone() to folio
 -- the project's clock (migration 0045): the app views read it for freshness
 grant execute on function ops.now(), ops.today() to folio_reader, folio_writer, folio_ingest;
 grant select on core.portfolios to folio_reader;
+-- the app views' freshness: the last closed session of the exchange calendar (a SECURITY
+-- DEFINER function reading only market.trading_days, sql/routines/10_clock.sql)
+grant execute on function market.last_closed_session(text, timestamptz) to folio_reader, folio_ingest;
 revoke all on schema core, market, ops, analytics from folio_reader;
 revoke insert, update, delete, truncate, references, trigger on all tables in schema app from folio_reader;
 revoke create on schema app from folio_reader;

@@ -45,10 +45,6 @@ chart_heads as (
     select * from {{ ref('int_chart_heads') }}
 ),
 
-trading_days as (
-    select * from {{ ref('stg_market__trading_days') }}
-),
-
 -- not materialized: the scope's portfolios, by key. Read in this statement (the insert), so
 -- the visibility carried below is the one committed when the rows are written
 portfolios as not materialized (
@@ -57,10 +53,9 @@ portfolios as not materialized (
 
 -- the last session of the calendar that has closed when the refresh runs
 last_closed as (
-    select max(trading_days.session_date) as session_date
-    from trading_days
-    inner join refresh_windows on trading_days.calendar = refresh_windows.calendar
-    where trading_days.close_at <= ops.now()
+    select max(closed.session_date) as session_date
+    from refresh_windows
+    cross join lateral market.last_closed_session(refresh_windows.calendar) as closed
 ),
 
 -- the period's two ends, with the snapshot rows at START and END

@@ -22,10 +22,6 @@ snapshots as (
     select * from {{ ref('fct_portfolio_snapshots') }}
 ),
 
-trading_days as (
-    select * from {{ ref('stg_market__trading_days') }}
-),
-
 settings as (
     select * from {{ source('ops_ledger', 'settings') }}
 ),
@@ -57,14 +53,10 @@ stale_limit as (
 
 -- the last session of the calendar that has closed, now (not when the refresh ran)
 last_closed as (
-    select max(trading_days.session_date) as session_date
-    from trading_days
-    where
-        trading_days.calendar = (
-            select settings.value from settings
-            where settings.key = 'calendar'
-        )
-        and trading_days.close_at <= ops.now()
+    select max(closed.session_date) as session_date
+    from settings
+    cross join lateral market.last_closed_session(settings.value) as closed
+    where settings.key = 'calendar'
 ),
 
 final as (

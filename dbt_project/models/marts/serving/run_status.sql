@@ -30,10 +30,6 @@ settings as (
     select * from {{ source('ops_ledger', 'settings') }}
 ),
 
-trading_days as (
-    select * from {{ ref('stg_market__trading_days') }}
-),
-
 kinds as (
     select *
     from (
@@ -49,15 +45,11 @@ kinds as (
 
 last_closed as (
     select
-        max(trading_days.session_date) as session_date,
-        max(trading_days.session_idx) as session_idx
-    from trading_days
-    where
-        trading_days.calendar = (
-            select settings.value from settings
-            where settings.key = 'calendar'
-        )
-        and trading_days.close_at <= ops.now()
+        max(closed.session_date) as session_date,
+        max(closed.session_idx) as session_idx
+    from settings
+    cross join lateral market.last_closed_session(settings.value) as closed
+    where settings.key = 'calendar'
 ),
 
 -- how far the analytics are behind the last closed session, in sessions
