@@ -36,8 +36,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from foliodb import bounds, clock, occ
-from foliodb.db import connect
-from foliodb.errors import FolioError, odd_character, shown
+from foliodb.db import act_for_user, connect
+from foliodb.errors import BadArgument, FolioError, odd_character, shown
+from foliodb.refresh import run_refresh
+from foliodb.security import REFRESH, WRITER
 
 log = logging.getLogger(__name__)
 
@@ -668,6 +670,14 @@ def portfolio_exists(conn: psycopg.Connection, email: str, name: str) -> int | N
     return row[0] if row else None
 
 
+def user_id_of(conn: psycopg.Connection, email: str) -> int | None:
+    """The foliodb user with this email (case-insensitive), if there is one."""
+    row = conn.execute(
+        "select user_id from core.users where lower(email) = lower(%s)", [email.strip()]
+    ).fetchone()
+    return row[0] if row else None
+
+
 def start_run(conn: psycopg.Connection, kind: str, target: str, details: dict[str, Any]) -> int:
     row = conn.execute(
         "insert into ops.runs (kind, target, details) values (%s, %s, %s) returning run_id",
@@ -714,6 +724,7 @@ def import_portfolio(
     price_source: str = "yfinance",
     url: str | None = None,
     refresh_wait: float | None = None,
+    fetch_prices: PriceFetch | None = None,
 ) -> ImportResult:
     """Validate a portfolio file, write it in one transaction, then backfill its history.
 
@@ -735,15 +746,18 @@ def import_portfolio(
     """
     t0 = time.perf_counter()
     label = "<data>" if isinstance(source, bytes) else str(source)
-    rows = parse_portfolio_csv(source, label)
-    timings = {"validate": _ms(t0)}
     email, name = email.strip(), name.strip()
     if not name:
-        raise FolioError("the portfolio name must not be blank")
+        raise BadArgument("the portfolio name must not be blank", param_hint="--name")
+    rows = parse_portfolio_csv(source, label)
+    timings = {"validate": _ms(t0)}
     positions_json = [r.as_json() for r in rows]
     fingerprint = positions_fingerprint(positions_json, is_public)
-    with connect(url, autocommit=True) as ledger:
+    # the ledger and the lookups as the operator's refresh role (ops.runs, core); the write
+    # as the app writer, acting for the owner when the owner exists
+    with connect(url, role=REFRESH, autocommit=True) as ledger:
         existing = portfolio_exists(ledger, email, name)
+        owner_id = user_id_of(ledger, email)
         resumed_from: int | None = None
         if existing is not None:
             # A retry of an import that was written (its refresh skipped, failed or killed):
@@ -773,8 +787,9 @@ def import_portfolio(
         try:
             t1 = time.perf_counter()
             if existing is None:
-                with connect(url) as conn:
+                with connect(url, role=WRITER) as conn:
                     try:
+                        act_for_user(conn, owner_id)
                         result.portfolio_id, _ = write_portfolio(conn, email, name, is_public, rows)
                     except psycopg.Error as exc:
                         raise _db_error(exc) from exc
@@ -787,6 +802,7 @@ def import_portfolio(
                     url=url,
                     on_progress=lambda d: heartbeat(ledger, run_id, d),
                     refresh_wait=refresh_wait,
+                    fetch_prices=fetch_prices,
                 )
                 result.symbols_ingested = outcome["symbols_ingested"]
                 result.symbols_failed = outcome["symbols_failed"]
@@ -918,7 +934,7 @@ def _record_failure(
     except Exception:
         log.warning("ledger connection lost; recording the failure of run %s afresh", run_id)
     try:
-        with connect(url, autocommit=True) as conn:
+        with connect(url, role=REFRESH, autocommit=True) as conn:
             finish_run(conn, run_id, status, error=reason, message=message, details=details)
     except Exception:  # the reaper closes it later (its backend is gone)
         log.exception("could not record the failure of import run %s", run_id)
@@ -1024,22 +1040,28 @@ def _priced(conn: psycopg.Connection, symbols: list[str]) -> set[str]:
     return {r[0] for r in rows}
 
 
+# How an import fetches the prices its symbols lack: ``ingest.prices.ingest_prices`` (called
+# with url, source and symbols), passed in by the caller (cli, demo, bench), since foliodb
+# never imports ingest (cli → ingest → foliodb).
+PriceFetch = Callable[..., Any]
+
+
 def ingest_missing(
-    symbols: list[tuple[str, dt.date]], price_source: str, url: str | None
+    symbols: list[tuple[str, dt.date]],
+    price_source: str,
+    url: str | None,
+    fetch_prices: PriceFetch | None = None,
 ) -> tuple[list[str], list[str], str | None]:
-    """Ingest through ingest.prices; (ingested, failed, note). A symbol failed when it still
-    has no prices afterwards, whatever the ingester said."""
+    """Fetch prices with ``fetch_prices``; (ingested, failed, note). A symbol failed when it
+    still has no prices afterwards, whatever the fetcher said."""
     if not symbols:
         return [], [], None
     names = [s for s, _ in symbols]
-    try:
-        from ingest.prices import ingest_prices
-    except ImportError:
-        return [], names, "the price ingester (ingest.prices) is not installed"
-    start = min(d for _, d in symbols)
+    if fetch_prices is None:
+        return [], names, "no price fetcher was given: prices were not fetched"
     note = None
     try:
-        _call_ingest(ingest_prices, url, price_source, names, start)
+        fetch_prices(url=url, source=price_source, symbols=names)
     except Exception as exc:  # one bad symbol must not fail the import
         note = f"ingest failed: {exc}"
         # a provider that cannot be reached fails every symbol alike: say so once (cli)
@@ -1050,26 +1072,12 @@ def ingest_missing(
             )
         for name in [] if unreachable else names:
             try:
-                _call_ingest(ingest_prices, url, price_source, [name], start)
+                fetch_prices(url=url, source=price_source, symbols=[name])
             except Exception as one_exc:
                 log.warning("no prices for %s: %s", name, one_exc)
-    with connect(url) as conn:
+    with connect(url, role=REFRESH) as conn:
         priced = _priced(conn, names)
     return [n for n in names if n in priced], [n for n in names if n not in priced], note
-
-
-def _call_ingest(
-    ingest_prices: Any, url: str | None, source: str, names: list[str], start: dt.date
-):
-    import inspect
-
-    params = inspect.signature(ingest_prices).parameters
-    kwargs: dict[str, Any] = {"url": url, "source": source, "symbols": names}
-    for candidate in ("start", "start_date", "since", "from_date"):
-        if candidate in params:
-            kwargs[candidate] = start
-            break
-    return ingest_prices(**kwargs)
 
 
 # How long an import waits for a refresh that is running before it says it is queued (s).
@@ -1082,7 +1090,7 @@ def refresh_wait_default() -> float:
 
 
 def _running_refresh(url: str | None) -> int | None:
-    with connect(url, autocommit=True) as conn:
+    with connect(url, role=REFRESH, autocommit=True) as conn:
         row = conn.execute(
             "select max(run_id) from ops.runs where kind = 'refresh' and status = 'running'"
         ).fetchone()
@@ -1092,15 +1100,11 @@ def _running_refresh(url: str | None) -> int | None:
 def run_portfolio_refresh(
     portfolio_id: int, url: str | None, wait: float | None = None
 ) -> dict[str, Any] | None:
-    """Refresh one portfolio now (None when the refresh engine is not installed).
+    """Refresh one portfolio now.
 
     Skipped because another refresh runs: wait for it (polling, at most ``wait`` seconds) and
     try again; still skipped, the run returned says so (the portfolio stays queued).
     """
-    try:
-        from foliodb.refresh import run_refresh
-    except ImportError:
-        return None
     wait = refresh_wait_default() if wait is None else wait
     deadline = time.monotonic() + wait
     while True:
@@ -1120,14 +1124,15 @@ def backfill_portfolio(
     url: str | None = None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     refresh_wait: float | None = None,
+    fetch_prices: PriceFetch | None = None,
 ) -> dict[str, Any]:
     """Prices for the symbols that lack them, then a refresh of that portfolio alone (its
     run returned as is: succeeded, skipped or failed)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    with connect(url) as conn:
+    with connect(url, role=REFRESH) as conn:
         missing = symbols_needing_prices(conn, portfolio_id)
-    ingested, failed, note = ingest_missing(missing, price_source, url)
+    ingested, failed, note = ingest_missing(missing, price_source, url, fetch_prices)
     timings["ingest"] = _ms(t0)
     if note:
         log.warning(note)
@@ -1203,7 +1208,3 @@ def export_portfolio(portfolio: str | int, url: str | None = None, email: str | 
     for row in rows:
         writer.writerow([_fmt(v) for v in row])
     return buffer.getvalue()
-
-
-def to_json(rows: list[PositionRow]) -> str:
-    return json.dumps([r.as_json() for r in rows])

@@ -18,7 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from foliodb.db import connect
-from foliodb.errors import FolioError
+from foliodb.errors import BadArgument, FolioError
 
 PERIODS: tuple[str, ...] = ("1D", "5D", "1M", "3M", "6M", "YTD", "1Y", "5Y", "MAX")
 SPARK_BARS = "▁▂▃▄▅▆▇█"
@@ -29,7 +29,9 @@ def check_period(period: str) -> str:
     """The canonical spelling of a period (``1y`` → ``1Y``); FolioError if unknown."""
     canonical = period.strip().upper()
     if canonical not in PERIODS:
-        raise FolioError(f"unknown period {period!r}: use one of {', '.join(PERIODS)}")
+        raise BadArgument(
+            f"unknown period {period!r}: use one of {', '.join(PERIODS)}", param_hint="--period"
+        )
     return canonical
 
 
@@ -229,12 +231,13 @@ CHART_FORMATS = ("png", "svg")
 
 
 def chart_format(out: str | Path) -> str:
-    """The image format a chart file name asks for (its suffix); FolioError if unsupported."""
+    """The image format a chart file name asks for (its suffix); BadArgument if unsupported."""
     suffix = Path(out).suffix.lower().lstrip(".")
     if suffix not in CHART_FORMATS:
-        raise FolioError(
+        raise BadArgument(
             f"{str(out)!r}: a chart is written as {' or '.join(CHART_FORMATS)};"
-            " name the file with one of those suffixes"
+            " name the file with one of those suffixes",
+            param_hint="--out",
         )
     return suffix
 

@@ -32,7 +32,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from foliodb.db import connect
-from foliodb.errors import FolioError
+from foliodb.errors import BadArgument, FolioError
 from ingest import calendar as cal
 from ingest.load import LoadError, LoadResult, load_rows
 from ingest.providers import Fetched, Provider, Request
@@ -103,12 +103,6 @@ class IngestSummary:
         data = asdict(self)
         data["last_closed"] = self.last_closed.isoformat() if self.last_closed else None
         return data
-
-
-def option_root(symbol: str) -> str | None:
-    """The underlying of an OCC option symbol (``AAPL240119C00150000`` → ``AAPL``)."""
-    match = re.match(OCC_ROOT, symbol)
-    return match.group(1) if match else None
 
 
 def default_symbols(conn: psycopg.Connection) -> tuple[list[str], dict[str, str]]:
@@ -440,8 +434,12 @@ def ingest_prices(
     if symbols is not None:
         symbols = list(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
         bad = [s for s in symbols if not re.match(SYMBOL_FORMAT, s)]
-        if bad:
-            raise FolioError(f"not a ticker: {', '.join(bad)} (A-Z, 0-9 and ^ . _ = / -)")
+        if not symbols or bad:
+            raise BadArgument(
+                "expected tickers separated by commas, e.g. SPY,^GSPC (A-Z, 0-9 and ^ . _ = / -);"
+                f" not a ticker: {', '.join(bad) or 'none given'}",
+                param_hint="--symbols",
+            )
     summary = IngestSummary(
         run_id=None, source=source, synthetic=source == "demo", last_closed=last_closed
     )

@@ -14,7 +14,6 @@ from ingest.prices import (
     INGEST_LOCK,
     default_symbols,
     ingest_prices,
-    option_root,
     plan,
 )
 from ingest.providers.demo import CATALOGUE
@@ -53,12 +52,6 @@ def price_rows(conn: psycopg.Connection) -> list[tuple]:
         "select symbol, price_date, close, adj_close, volume, source from market.prices"
         " order by symbol, price_date"
     ).fetchall()
-
-
-def test_option_root_is_the_occ_underlying() -> None:
-    assert option_root("AAPL240119C00150000") == "AAPL"
-    assert option_root("F250117P00010000") == "F"
-    assert option_root("AAPL") is None
 
 
 def test_default_symbols_are_held_underlyings_benchmarks_factors_and_universe(
