@@ -48,7 +48,8 @@ def refresh(full: bool, portfolio_id: int | None, via: str, as_json: bool) -> No
     if full and portfolio_id is not None:
         raise click.UsageError("choose --full or --portfolio, not both")
     if portfolio_id is not None:  # a missing portfolio is an error, not a no-op
-        serving.require_portfolio(portfolio_id)
+        with serving.open_reader() as conn:
+            serving.require_portfolio(conn, portfolio_id)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
     try:

@@ -50,7 +50,8 @@ def show(portfolio: str, as_json: bool) -> None:
         folio show 42
         folio show "Retirement" --json
     """
-    data = serving.dashboard(portfolio)
+    with serving.open_reader() as conn:
+        data = serving.dashboard(conn, portfolio)
     if as_json:
         emit_json(data)
         return
@@ -107,7 +108,7 @@ def show(portfolio: str, as_json: bool) -> None:
 
 @base.command(role=READER)
 @PERIOD
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--limit", default=20, show_default=True, type=int, help="At least 1.")
 @click.option(
     "--excluded", is_flag=True, help="Also list the portfolios left out, with the reason."
 )
@@ -123,7 +124,8 @@ def leaderboard(period: str, limit: int, excluded: bool, as_json: bool) -> None:
         folio leaderboard --period 1Y --limit 10
         folio leaderboard --period YTD --excluded --json
     """
-    board = serving.leaderboard(period, limit=limit, include_excluded=excluded)
+    with serving.open_reader() as conn:
+        board = serving.leaderboard(conn, period, limit=limit, include_excluded=excluded)
     if as_json:
         emit_json(board)
         return
@@ -194,7 +196,8 @@ def chart(portfolio: str, period: str, out_path: Path, as_json: bool) -> None:
             f"directory {str(out_path.parent)!r} does not exist (create it first)",
             param_hint="--out",
         )
-    data = serving.chart(portfolio, period)
+    with serving.open_reader() as conn:
+        data = serving.chart(conn, portfolio, period)
     path = serving.render_chart(data, out_path)
     if as_json:
         emit_json({**data, "out": str(path)})

@@ -251,9 +251,10 @@ def run_demo(
             " where users.email like %s and users.email <> %s",
             [f"%@{EMAIL_DOMAIN}", REFERENCE_EMAIL],
         ).fetchone()
-    dashboard = serving.dashboard(featured, url)
-    board = serving.leaderboard("1Y", limit=10, url=url)
-    chart_data = serving.chart(featured, "1Y", url)
+    with serving.open_reader(url) as conn:
+        dashboard = serving.dashboard(conn, featured)
+        board = serving.leaderboard(conn, "1Y", limit=10)
+        chart_data = serving.chart(conn, featured, "1Y")
     out = Path(out_dir) if out_dir else config.project_root() / ".folio" / "demo"
     png = serving.render_chart(chart_data, out / "chart.png")
     lap("show", t)
