@@ -64,7 +64,7 @@ SCALES: dict[str, Params] = {
     "large": Params(portfolios=100_000, symbols=2_000, years=5),
 }
 
-# The reference upload of issue 6: (symbol, entry_date, entry_price, quantity).
+# The reference upload (13 ETF and mutual-fund positions entered 2025-01-06): (symbol, entry_date, entry_price, quantity).
 REFERENCE_PORTFOLIO: list[tuple[str, str, float, int]] = [
     ("BIL", "2025-01-06", 91.44, 8202),
     ("GGIPX", "2025-01-06", 22.40, 11160),
@@ -549,7 +549,7 @@ def add_reference_portfolio(
     seed: int = 6,
     is_public: bool = False,
 ) -> dict:
-    """Insert the 13-position reference portfolio of issue 6 (entered 2025-01-06).
+    """Insert the 13-position reference portfolio (entered 2025-01-06).
 
     Its symbols are created if missing; any of them (and ^GSPC) without prices back to
     2025-01-06 gets generated ones: a walk through the entry price on 2025-01-06 for symbols with

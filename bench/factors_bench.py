@@ -118,11 +118,12 @@ def main() -> None:  # pragma: no cover - command line
     if len(sys.argv) > 1:
         url = sys.argv[1]
     else:
-        from foliodb import cluster, migrate
+        from foliodb import cluster
+        from ingest import calendar
 
         cluster.ensure_database(BENCH_DATABASE)
         url = config.with_dbname(config.database_url(), BENCH_DATABASE)
-        migrate.prepare(url)
+        calendar.prepare(url)
     print(json.dumps(run(url), indent=2, default=str))
 
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# Targets of issue 8 on this 2-core machine (at 10k portfolios).
+# The benchmark's targets on this 2-core machine (at 10k portfolios).
 TARGET_PORTFOLIOS = 10_000
 FLAT_HISTORY_MAX_RATIO = 1.25  # "does not grow with history": 5 y costs at most 1.25x 1 y
 
@@ -446,7 +446,7 @@ def markdown(results: dict[str, Any]) -> str:
             summary_rows(results),
         ),
         "",
-        "## Targets (issue 8)",
+        "## Targets",
         "",
         _md_table(
             ["target", "measured", "met", "by how much", "note"],

@@ -1,4 +1,4 @@
-"""The benchmark runner behind `folio bench` (issue 8): datasets, scenarios, raw results.
+"""The benchmark runner behind `folio bench`: datasets, scenarios, raw results.
 
 Everything runs in the runner's own databases on the same server, never in the user's
 ``foliodb`` database:
@@ -11,7 +11,7 @@ Everything runs in the runner's own databases on the same server, never in the u
 - ``folio_bench_work_<pid>_<n>``: clones a scenario mutates (``create database … template …``),
   dropped when the scenario ends.
 
-Scenarios (issue 8): a onboarding, b nightly incremental, c chart-cache rebuild, d full rebuild,
+Scenarios: a onboarding, b nightly incremental, c chart-cache rebuild, d full rebuild,
 e price ingest, f reads under refresh, g cost growth. Baselines (bench/baselines) are checked
 equal to foliodb's results (compare.py tolerances) before they are timed; the check result is
 part of the results. :func:`run` returns a JSON-able dict; bench/report.py renders it.
@@ -48,9 +48,11 @@ from bench import datagen
 from bench.baselines import compare
 from bench.baselines import orm_impl as O
 from bench.baselines import pandas_impl as P
-from foliodb import config, migrate, models
+from foliodb import config, models
 from foliodb.models import definition_hash
 from foliodb.refresh import run_refresh
+from ingest import calendar
+from ingest.prices import ingest_prices
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ("a", "b", "c", "d", "e", "f", "g")
@@ -240,7 +242,7 @@ def _models_template(server: Server, log: Callable[[str], None]) -> str:
                 admin.execute(sql.SQL("create database {}").format(sql.Identifier(building)))
                 url = server.url(building)
                 log(f"building the models template {name} (migrate, calendar, dbt run)")
-                migrate.prepare(url)
+                calendar.prepare(url)
                 models.install(url)
                 with psycopg.connect(url, autocommit=True) as conn:
                     conn.execute(
@@ -1233,6 +1235,7 @@ class Runner:
                 f"Reference upload {i + 1}",
                 price_source="demo",
                 url=url,
+                fetch_prices=ingest_prices,
             )
             wall = time.perf_counter() - t0
             if res.status != "succeeded" or not res.refresh:

@@ -8,13 +8,16 @@ import subprocess
 import click
 from rich.table import Table
 
-from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
+from cli import base
+from cli.common import emit_json, err, out
 from foliodb import cluster, config, migrate, security
 from foliodb.db import connect
 from foliodb.errors import FolioError
+from foliodb.security import ADMIN
+from ingest import calendar
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@base.group()
 def db() -> None:
     """The database: start, stop, migrate and inspect it.
 
@@ -28,14 +31,13 @@ def db() -> None:
     """
 
 
-@db.command(context_settings=CONTEXT_SETTINGS)
+@db.command(role=ADMIN)
 @click.option(
     "--tcp/--no-tcp",
     default=None,
     help="Also listen on 127.0.0.1 (scram passwords), or socket only. Default: as before, "
     "else FOLIO_PG_TCP, else socket only.",
 )
-@friendly
 def up(tcp: bool | None) -> None:
     """Initialize (first time) and start the embedded cluster; create the database.
 
@@ -66,8 +68,7 @@ def up(tcp: bool | None) -> None:
     click.echo(res.url)
 
 
-@db.command(context_settings=CONTEXT_SETTINGS)
-@friendly
+@db.command(role=ADMIN)
 def down() -> None:
     """Stop the embedded cluster (its data is kept).
 
@@ -79,9 +80,8 @@ def down() -> None:
     err.print("stopped" if stopped else "was not running")
 
 
-@db.command(context_settings=CONTEXT_SETTINGS)
+@db.command(role=ADMIN)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@friendly
 def reset(yes: bool) -> None:
     """Stop the embedded cluster and delete all its data.
 
@@ -95,7 +95,7 @@ def reset(yes: bool) -> None:
     err.print("embedded cluster deleted")
 
 
-@db.command(context_settings=CONTEXT_SETTINGS)
+@db.command(role=ADMIN)
 @click.option(
     "--role",
     "role",
@@ -103,7 +103,6 @@ def reset(yes: bool) -> None:
     help="A URL that logs in as this app role, with its generated password (a secret).",
 )
 @click.option("--tcp", is_flag=True, help="With --role: by TCP on 127.0.0.1 instead of the socket.")
-@friendly
 def url(role: str | None, tcp: bool) -> None:
     """Print the connection URL foliodb uses (for psql, dbt), or an app role's (for apps).
 
@@ -128,7 +127,7 @@ def url(role: str | None, tcp: bool) -> None:
     click.echo(config.database_url())
 
 
-@db.command(context_settings={**CONTEXT_SETTINGS, "ignore_unknown_options": True})
+@db.command(context_settings={"ignore_unknown_options": True}, role=ADMIN)
 @click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
 def psql(psql_args: tuple[str, ...]) -> None:
     """Open psql on the foliodb database; extra arguments go to psql.
@@ -142,8 +141,7 @@ def psql(psql_args: tuple[str, ...]) -> None:
     os.execvp(exe, [exe, config.database_url(), *psql_args])
 
 
-@db.command("migrate", context_settings=CONTEXT_SETTINGS)
-@friendly
+@db.command("migrate", role=ADMIN)
 def migrate_cmd() -> None:
     """Apply pending SQL migrations, then the re-runnable routines; fill the calendar.
 
@@ -154,7 +152,7 @@ def migrate_cmd() -> None:
 
         folio db migrate
     """
-    res, added = migrate.prepare()
+    res, added = calendar.prepare()
     for name in res.applied:
         err.print(f"applied {name}")
     err.print(
@@ -194,9 +192,8 @@ def gather_status() -> dict:
         }
 
 
-@db.command(context_settings=CONTEXT_SETTINGS)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@friendly
+@db.command(role=ADMIN)
+@base.json_option("Print JSON instead of a table.")
 def status(as_json: bool) -> None:
     """Server and pg_cron versions, database size, whether migrations are current.
 
@@ -222,9 +219,8 @@ def status(as_json: bool) -> None:
         raise FolioError("migrations are not current: run `folio db migrate`")
 
 
-@db.command(context_settings=CONTEXT_SETTINGS)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@friendly
+@db.command(role=ADMIN)
+@base.json_option("Print JSON instead of a table.")
 def roles(as_json: bool) -> None:
     """Who can do what: foliodb's roles, read from the database's catalog.
 

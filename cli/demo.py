@@ -11,12 +11,14 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
+from cli import base
+from cli.common import emit_json, err, out
 from cli.db import status as db_status
 from cli.factors import exposures
 from cli.show import _pct, leaderboard, show
 from foliodb import config
-from foliodb import demo as demo_module
+from foliodb.security import ADMIN
+from ingest import demo as demo_module
 
 # (what it shows, the command): each command line runs as printed, from where `folio demo` ran
 EXPLORE: list[tuple[str, str]] = [
@@ -78,7 +80,7 @@ def explore_hints(pid: int | str, chart_dir: Path | None = None, cwd: Path | Non
     return "\n".join(lines)
 
 
-@click.command(context_settings=CONTEXT_SETTINGS)
+@base.command(role=ADMIN)
 @click.option(
     "--out",
     "out_dir",
@@ -86,9 +88,8 @@ def explore_hints(pid: int | str, chart_dir: Path | None = None, cwd: Path | Non
     default=None,
     help="Directory for the chart PNG (default .folio/demo).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+@base.json_option("Print what was done as JSON.")
 @click.pass_context
-@friendly
 def demo(ctx: click.Context, out_dir: Path | None, as_json: bool) -> None:
     """Demo prices, a few dozen users and portfolios, a refresh, the schedule, then a
     dashboard, a leaderboard and a chart PNG.

@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from cli.common import CONTEXT_SETTINGS, emit_json, friendly, out
+from cli import base
+from cli.common import emit_json, out
 from foliodb import factors as factors_module
+from foliodb.security import REFRESH
 
 
 def _num(value: float | None, fmt: str = "{:.2f}") -> str:
@@ -100,13 +102,12 @@ def drawdown_table(rows: list[dict]) -> Table:
     return table
 
 
-@click.command(context_settings=CONTEXT_SETTINGS)
+@base.command(role=REFRESH)
 @click.argument("portfolio_ref", metavar="PORTFOLIO")
 @click.option(
     "--risk/--no-risk", default=True, show_default=True, help="Show the risk figures too."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-@friendly
+@base.json_option("Print JSON instead of tables.")
 def exposures(portfolio_ref: str, risk: bool, as_json: bool) -> None:
     """A portfolio's factor exposures (market beta and styles) and risk figures (id or name).
 

@@ -8,12 +8,14 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out, require_file
+from cli import base
+from cli.common import emit_json, err, out, require_file
 from foliodb import config
 from foliodb.errors import FolioError
+from foliodb.security import INGEST
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@base.group()
 def ingest() -> None:
     """Bring market data in: daily prices and the exchange calendar.
 
@@ -27,24 +29,11 @@ def ingest() -> None:
 
 
 def _symbols(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    from ingest.prices import bad_symbols
-
-    symbols = [s.strip().upper() for s in value.split(",") if s.strip()]
-    try:
-        bad = bad_symbols(symbols) if symbols else []
-    except Exception:  # no database to ask yet: ingest_prices asks it again and says so
-        bad = []
-    if not symbols or bad:
-        raise click.BadParameter(
-            f"expected tickers separated by commas, e.g. SPY,^GSPC; not a ticker: "
-            f"{', '.join(bad) or repr(value)}"
-        )
-    return symbols
+    """The comma-separated tickers; ingest.prices checks them (exit 2 naming --symbols)."""
+    return None if value is None else value.split(",")
 
 
-@ingest.command("prices", context_settings=CONTEXT_SETTINGS)
+@ingest.command("prices", role=INGEST)
 @click.argument("paths", nargs=-1, type=click.Path(dir_okay=False))
 @click.option(
     "--source",
@@ -86,8 +75,7 @@ def _symbols(ctx: click.Context, param: click.Parameter, value: str | None) -> l
     show_default="FOLIO_YF_TIMEOUT, else 10",
     help="Seconds each request to Yahoo may take; an unreachable Yahoo fails the run at once.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@friendly
+@base.json_option("Print the summary as JSON.")
 def prices(
     paths: tuple[str, ...],
     source: str,
@@ -198,7 +186,7 @@ def _print_summary(summary) -> None:
         out.print(failures)
 
 
-@ingest.command("calendar", context_settings=CONTEXT_SETTINGS)
+@ingest.command("calendar", role=INGEST)
 @click.option(
     "--calendar",
     "calendar_name",
@@ -211,8 +199,7 @@ def _print_summary(summary) -> None:
     type=click.DateTime(formats=["%Y-%m-%d"]),
     help="Last date to fill (default: the end of next year).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@friendly
+@base.json_option("Print the result as JSON.")
 def calendar_cmd(calendar_name: str, through: dt.datetime | None, as_json: bool) -> None:
     """Fill market.trading_days with exchange sessions (special closures included).
 

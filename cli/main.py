@@ -7,18 +7,12 @@ from importlib.metadata import version
 
 import click
 
-from cli.common import (  # noqa: F401
-    CONTEXT_SETTINGS,
-    emit_json,
-    err,
-    friendly,
-    keep_examples_everywhere,
-    out,
-)
+from cli import base
+from cli.common import keep_examples_everywhere
 from foliodb import clock
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@base.group()
 @click.version_option(version("foliodb"), "--version", prog_name="folio")
 def cli() -> None:
     """foliodb: portfolio analytics computed inside Postgres.
@@ -57,12 +51,7 @@ def _register() -> None:
         "bench",
         "demo",
     ):
-        try:
-            module = __import__(f"cli.{module_name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"cli.{module_name}":
-                raise
-            continue
+        module = __import__(f"cli.{module_name}", fromlist=["register"])
         module.register(cli)
     keep_examples_everywhere(cli)
 

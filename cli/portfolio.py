@@ -10,9 +10,12 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out, require_file
+from cli import base
+from cli.common import emit_json, err, out, require_file
 from foliodb import portfolio_edit, portfolio_io
 from foliodb.errors import FolioError
+from foliodb.security import REFRESH, WRITER
+from ingest.prices import ingest_prices
 
 SOURCES = ("yfinance", "demo")
 
@@ -42,12 +45,6 @@ def _refresh_after(portfolio_ids: list[int], refresh: bool) -> None:
         return
     for pid in portfolio_ids:
         outcome = portfolio_io.run_portfolio_refresh(pid, None)
-        if outcome is None:
-            err.print(
-                "[yellow]the refresh engine (foliodb.refresh) is not installed; the change is "
-                "queued for the next refresh[/yellow]"
-            )
-            return
         status = outcome.get("status", "?")
         err.print(f"portfolio {pid} refreshed: {status} (run {outcome.get('run_id')})")
         if status == "failed":
@@ -56,7 +53,7 @@ def _refresh_after(portfolio_ids: list[int], refresh: bool) -> None:
             )
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@base.group()
 def portfolio() -> None:
     """Portfolios: import a CSV file, export it, list positions, value and edit them.
 
@@ -70,7 +67,7 @@ def portfolio() -> None:
     """
 
 
-@portfolio.command("import", context_settings=CONTEXT_SETTINGS)
+@portfolio.command("import", role=WRITER)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--user", "email", required=True, help="Owner's email (created if missing).")
 @click.option("--name", required=True, help="Portfolio name, unique per user.")
@@ -83,8 +80,7 @@ def portfolio() -> None:
     help="Where missing prices come from (demo: synthetic, no network).",
 )
 @click.option("--no-backfill", is_flag=True, help="Only write; the next refresh values it.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@friendly
+@base.json_option("Print the result as JSON.")
 def import_cmd(
     file: Path,
     email: str,
@@ -106,8 +102,6 @@ def import_cmd(
         folio portfolio import examples/reference_portfolio.csv --user ann@example.com --name Reference --source demo --json
     """
     require_file(file, "FILE")
-    if not name.strip():
-        raise click.BadParameter("must not be blank", param_hint="--name")
     result = portfolio_io.import_portfolio(
         file,
         email,
@@ -115,6 +109,7 @@ def import_cmd(
         is_public=is_public,
         backfill=not no_backfill,
         price_source=source,
+        fetch_prices=ingest_prices,
     )
     if as_json:
         emit_json(result.as_dict())
@@ -136,13 +131,12 @@ def import_cmd(
     out.print(table)
 
 
-@portfolio.command("export", context_settings=CONTEXT_SETTINGS)
+@portfolio.command("export", role=REFRESH)
 @click.argument("portfolio_ref", metavar="PORTFOLIO")
 @click.option("--user", "email", help="Owner's email, when several portfolios share the name.")
 @click.option(
     "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file."
 )
-@friendly
 def export_cmd(portfolio_ref: str, email: str | None, out_file: Path | None) -> None:
     """Write a portfolio's positions in the import CSV format (id or name).
 
@@ -165,12 +159,11 @@ def _qty(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-@portfolio.command("positions", context_settings=CONTEXT_SETTINGS)
+@portfolio.command("positions", role=REFRESH)
 @click.argument("portfolio_ref", metavar="PORTFOLIO")
 @click.option("--user", "email", help="Owner's email, when several portfolios share the name.")
 @click.option("--all", "include_deleted", is_flag=True, help="Include soft-deleted positions.")
-@click.option("--json", "as_json", is_flag=True, help="Print the positions as JSON.")
-@friendly
+@base.json_option("Print the positions as JSON.")
 def positions_cmd(
     portfolio_ref: str, email: str | None, include_deleted: bool, as_json: bool
 ) -> None:
@@ -221,7 +214,7 @@ def positions_cmd(
         err.print("no positions" + ("" if include_deleted else " (--all shows deleted ones)"))
 
 
-@portfolio.command("value", context_settings=CONTEXT_SETTINGS)
+@portfolio.command("value", role=WRITER)
 @click.argument("position_id", type=int, required=False)
 @click.option("--date", "valuation_date", callback=_date, help="Valuation date (YYYY-MM-DD).")
 @click.option("--value", callback=_number, help="Total value of the position on that date.")
@@ -232,7 +225,6 @@ def positions_cmd(
     help="A file of position_id,date,value rows.",
 )
 @click.option("--refresh", is_flag=True, help="Refresh the portfolio now.")
-@friendly
 def value_cmd(
     position_id: int | None,
     valuation_date: dt.date | None,
@@ -275,7 +267,7 @@ def value_cmd(
     _refresh_after(touched, refresh)
 
 
-@portfolio.command("add", context_settings=CONTEXT_SETTINGS)
+@portfolio.command("add", role=WRITER)
 @click.argument("portfolio_ref", metavar="PORTFOLIO")
 @click.option("--symbol", required=True, help="Ticker, OCC symbol or private asset id.")
 @click.option("--quantity", required=True, help="Units (contracts for OPTIONS).")
@@ -293,7 +285,6 @@ def value_cmd(
 @click.option("--notes")
 @click.option("--user", "email", help="Owner's email, when several portfolios share the name.")
 @click.option("--refresh", is_flag=True, help="Refresh the portfolio now.")
-@friendly
 def add_cmd(portfolio_ref: str, email: str | None, refresh: bool, **fields: str | None) -> None:
     """Add one position to a portfolio, validated like an import line.
 
@@ -308,12 +299,11 @@ def add_cmd(portfolio_ref: str, email: str | None, refresh: bool, **fields: str 
     _refresh_after([pid], refresh)
 
 
-@portfolio.command("close", context_settings=CONTEXT_SETTINGS)
+@portfolio.command("close", role=WRITER)
 @click.argument("position_id", type=int)
 @click.option("--date", "exit_date", required=True, callback=_date, help="Exit date (YYYY-MM-DD).")
 @click.option("--price", "exit_price", callback=_number, help="Exit price per unit.")
 @click.option("--refresh", is_flag=True, help="Refresh the portfolio now.")
-@friendly
 def close_cmd(
     position_id: int, exit_date: dt.date, exit_price: Decimal | None, refresh: bool
 ) -> None:
@@ -330,10 +320,9 @@ def close_cmd(
     _refresh_after([pid], refresh)
 
 
-@portfolio.command("delete", context_settings=CONTEXT_SETTINGS)
+@portfolio.command("delete", role=WRITER)
 @click.argument("position_id", type=int)
 @click.option("--refresh", is_flag=True, help="Refresh the portfolio now.")
-@friendly
 def delete_cmd(position_id: int, refresh: bool) -> None:
     """Soft-delete a position: kept in the table, ignored by every analytic.
 

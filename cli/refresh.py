@@ -8,14 +8,16 @@ import threading
 import click
 from rich.table import Table
 
-from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
+from cli import base
+from cli.common import emit_json, err, out
 from foliodb import models as models_module
 from foliodb import refresh as refresh_module
 from foliodb import serving
 from foliodb.errors import FolioError
+from foliodb.security import OWNER, REFRESH
 
 
-@click.command(context_settings=CONTEXT_SETTINGS)
+@base.command(role=REFRESH)
 @click.option("--full", is_flag=True, help="Rebuild every portfolio's whole history.")
 @click.option("--portfolio", "portfolio_id", type=int, help="Refresh one portfolio, whole history.")
 @click.option(
@@ -26,8 +28,7 @@ from foliodb.errors import FolioError
     help="db: call ops.refresh() in the database (what pg_cron runs); dbt: dbt installs the"
     " models, the same call publishes, then dbt test.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the ledger row as JSON.")
-@friendly
+@base.json_option("Print the ledger row as JSON.")
 def refresh(full: bool, portfolio_id: int | None, via: str, as_json: bool) -> None:
     """Recompute what changed: queued portfolios and symbols, and new sessions.
 
@@ -47,7 +48,8 @@ def refresh(full: bool, portfolio_id: int | None, via: str, as_json: bool) -> No
     if full and portfolio_id is not None:
         raise click.UsageError("choose --full or --portfolio, not both")
     if portfolio_id is not None:  # a missing portfolio is an error, not a no-op
-        serving.require_portfolio(portfolio_id)
+        with serving.open_reader() as conn:
+            serving.require_portfolio(conn, portfolio_id)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
     try:
@@ -95,12 +97,12 @@ def _print_run(run: dict, as_json: bool) -> None:
     out.print(table)
 
 
-@click.command(
+@base.command(
     context_settings={"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]},
     add_help_option=False,
+    role=OWNER,
 )
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
-@friendly
 def dbt(dbt_args: tuple[str, ...]) -> None:
     """Run dbt against foliodb's database (the connection comes from DATABASE_URL or .folio).
 

@@ -8,11 +8,13 @@ import click
 import psycopg
 from rich.table import Table
 
-from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
+from cli import base
+from cli.common import emit_json, err, out
 from foliodb import schedule as schedule_module
+from foliodb.security import ADMIN
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@base.group()
 def schedule() -> None:
     """The in-database schedule (pg_cron): nightly refresh, reaper, housekeeping.
 
@@ -78,7 +80,7 @@ def _cron(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return " ".join(fields)
 
 
-@schedule.command(context_settings=CONTEXT_SETTINGS)
+@schedule.command(role=ADMIN)
 @click.option(
     "--refresh-at",
     default=schedule_module.NIGHTLY_REFRESH,
@@ -86,8 +88,7 @@ def _cron(ctx: click.Context, param: click.Parameter, value: str) -> str:
     callback=_cron,
     help="cron expression (UTC) of the nightly refresh.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON.")
-@friendly
+@base.json_option("Print the jobs as JSON.")
 def install(refresh_at: str, as_json: bool) -> None:
     """Register the jobs (idempotent: running it again updates them).
 
@@ -109,9 +110,8 @@ def install(refresh_at: str, as_json: bool) -> None:
         _print_jobs(jobs)
 
 
-@schedule.command(context_settings=CONTEXT_SETTINGS)
-@click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON.")
-@friendly
+@schedule.command(role=ADMIN)
+@base.json_option("Print the jobs as JSON.")
 def status(as_json: bool) -> None:
     """The jobs and their last runs.
 
@@ -126,8 +126,7 @@ def status(as_json: bool) -> None:
         _print_jobs(jobs)
 
 
-@schedule.command(context_settings=CONTEXT_SETTINGS)
-@friendly
+@schedule.command(role=ADMIN)
 def remove() -> None:
     """Unschedule every job of this database.
 

@@ -7,24 +7,18 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out
+from cli import base
+from cli.common import emit_json, err, out
 from foliodb import serving
-from foliodb.errors import FolioError
+from foliodb.security import READER
 
 PERIOD = click.option(
     "--period",
     default="1Y",
     show_default=True,
     help=f"One of {', '.join(serving.PERIODS)}.",
-    callback=lambda _ctx, _param, value: _period(value),
+    callback=lambda _ctx, _param, value: serving.check_period(value),
 )
-
-
-def _period(value: str) -> str:
-    try:
-        return serving.check_period(value)
-    except Exception as exc:
-        raise click.BadParameter(str(exc), param_hint="--period") from exc
 
 
 # the sparkline's width: the returns table then needs 75 columns, so it reads at 80
@@ -42,10 +36,9 @@ def _money(value) -> str:
     return "n/a" if value is None else f"{value:,.2f}"
 
 
-@click.command(context_settings=CONTEXT_SETTINGS)
+@base.command(role=READER)
 @click.argument("portfolio")
-@click.option("--json", "as_json", is_flag=True, help="Print the dashboard as JSON.")
-@friendly
+@base.json_option("Print the dashboard as JSON.")
 def show(portfolio: str, as_json: bool) -> None:
     """A portfolio's dashboard: value, valuation fallbacks, and every period against its benchmark.
 
@@ -57,7 +50,8 @@ def show(portfolio: str, as_json: bool) -> None:
         folio show 42
         folio show "Retirement" --json
     """
-    data = serving.dashboard(portfolio)
+    with serving.open_reader() as conn:
+        data = serving.dashboard(conn, portfolio)
     if as_json:
         emit_json(data)
         return
@@ -112,14 +106,13 @@ def show(portfolio: str, as_json: bool) -> None:
         out.print("[dim]* younger than the period: measured from the portfolio's first session")
 
 
-@click.command(context_settings=CONTEXT_SETTINGS)
+@base.command(role=READER)
 @PERIOD
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--limit", default=20, show_default=True, type=int, help="At least 1.")
 @click.option(
     "--excluded", is_flag=True, help="Also list the portfolios left out, with the reason."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the leaderboard as JSON.")
-@friendly
+@base.json_option("Print the leaderboard as JSON.")
 def leaderboard(period: str, limit: int, excluded: bool, as_json: bool) -> None:
     """Public portfolios ranked by time-weighted return over a period.
 
@@ -131,7 +124,8 @@ def leaderboard(period: str, limit: int, excluded: bool, as_json: bool) -> None:
         folio leaderboard --period 1Y --limit 10
         folio leaderboard --period YTD --excluded --json
     """
-    board = serving.leaderboard(period, limit=limit, include_excluded=excluded)
+    with serving.open_reader() as conn:
+        board = serving.leaderboard(conn, period, limit=limit, include_excluded=excluded)
     if as_json:
         emit_json(board)
         return
@@ -173,7 +167,7 @@ def leaderboard(period: str, limit: int, excluded: bool, as_json: bool) -> None:
         err.print(f"{board['n_excluded']} portfolio(s) left out (history shorter): --excluded")
 
 
-@click.command(context_settings=CONTEXT_SETTINGS)
+@base.command(role=READER)
 @click.argument("portfolio")
 @PERIOD
 @click.option(
@@ -184,10 +178,7 @@ def leaderboard(period: str, limit: int, excluded: bool, as_json: bool) -> None:
     show_default=True,
     help="Image to write: .png or .svg (its directory must exist).",
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the points as JSON (PNG still written)."
-)
-@friendly
+@base.json_option("Print the points as JSON (PNG still written).")
 def chart(portfolio: str, period: str, out_path: Path, as_json: bool) -> None:
     """Draw a portfolio's cumulative return against its benchmark over a period (PNG or SVG).
 
@@ -199,16 +190,14 @@ def chart(portfolio: str, period: str, out_path: Path, as_json: bool) -> None:
         folio chart 42 --period 1Y --out chart.png
         folio chart "Retirement" --period MAX --out max.svg --json
     """
-    try:
-        serving.chart_format(out_path)
-    except FolioError as exc:
-        raise click.BadParameter(str(exc), param_hint="--out") from exc
+    serving.chart_format(out_path)
     if not out_path.parent.is_dir():
         raise click.BadParameter(
             f"directory {str(out_path.parent)!r} does not exist (create it first)",
             param_hint="--out",
         )
-    data = serving.chart(portfolio, period)
+    with serving.open_reader() as conn:
+        data = serving.chart(conn, portfolio, period)
     path = serving.render_chart(data, out_path)
     if as_json:
         emit_json({**data, "out": str(path)})

@@ -7,17 +7,18 @@ import datetime as dt
 import click
 from rich.table import Table
 
-from cli.common import CONTEXT_SETTINGS, emit_json, friendly, out
+from cli import base
+from cli.common import emit_json, out
 from foliodb import status as status_module
+from foliodb.security import REFRESH
 
 
 def _when(value: dt.datetime | None) -> str:
     return "" if value is None else f"{value.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
-@click.command(context_settings=CONTEXT_SETTINGS)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-@friendly
+@base.command(role=REFRESH)
+@base.json_option("Print JSON instead of tables.")
 def status(as_json: bool) -> None:
     """Price freshness, the last run of each kind, the dirty queue and quarantined rows.
 

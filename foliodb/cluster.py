@@ -73,28 +73,12 @@ REQUIRED_DEBIAN_PACKAGES = [f"postgresql-{config.PG_MAJOR}", f"postgresql-{confi
 
 
 def _is_root() -> bool:
-    return os.geteuid() == 0
-
-
-def _postgres_can_reach(path: Path) -> bool:
-    res = subprocess.run(
-        ["runuser", "-u", "postgres", "--", "test", "-x", str(path)],
-        capture_output=True,
-    )
-    return res.returncode == 0
+    return config.is_root()
 
 
 def state_dir() -> Path:
-    """The directory holding the cluster: ``.folio`` unless the postgres user cannot reach it."""
-    project_state = config.project_root() / ".folio"
-    fallback = config.fallback_state_dir()
-    if (project_state / "pg").exists():
-        return project_state
-    if (fallback / "pg").exists():
-        return fallback
-    if _is_root() and not _postgres_can_reach(config.project_root()):
-        return fallback
-    return project_state
+    """The directory holding the cluster (see :func:`foliodb.config.state_dir`)."""
+    return config.state_dir()
 
 
 def paths() -> config.LocalPaths:

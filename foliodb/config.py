@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -144,9 +145,7 @@ def database_url(dbname: str | None = None) -> str:
     ext = external_url()
     if ext:
         return with_dbname(ext, dbname) if dbname else ext
-    from foliodb.cluster import current_socket_dir
-
-    return local_url(dbname or DEFAULT_DBNAME, current_socket_dir())
+    return local_url(dbname or DEFAULT_DBNAME, local_paths(state_dir()).socket_dir)
 
 
 def with_dbname(url: str, dbname: str) -> str:
@@ -156,3 +155,32 @@ def with_dbname(url: str, dbname: str) -> str:
     params = conninfo_to_dict(url)
     params["dbname"] = dbname
     return make_conninfo(**params)
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _postgres_can_reach(path: Path) -> bool:
+    res = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "test", "-x", str(path)],
+        capture_output=True,
+    )
+    return res.returncode == 0
+
+
+def state_dir() -> Path:
+    """The directory holding the cluster: ``.folio`` unless the postgres user cannot reach it.
+
+    Configuration, not the cluster's business: the connection URL needs it too, so it lives
+    here and ``foliodb.cluster`` (which starts and stops the server) reads it from here.
+    """
+    project_state = project_root() / ".folio"
+    fallback = fallback_state_dir()
+    if (project_state / "pg").exists():
+        return project_state
+    if (fallback / "pg").exists():
+        return fallback
+    if is_root() and not _postgres_can_reach(project_root()):
+        return fallback
+    return project_state

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+
 import psycopg
 
 from foliodb import config
 from foliodb.errors import FolioError
+
+# The role a command declared (cli.base): connections opened while it runs take it unless
+# they name their own. None: the login's own role (the admin, for db and schedule commands).
+_command_role: ContextVar[str | None] = ContextVar("foliodb_command_role", default=None)
+
+
+@contextlib.contextmanager
+def running_as(role: str | None) -> Iterator[None]:
+    """Every :func:`connect` inside the block that names no role takes ``role``."""
+    token = _command_role.set(role)
+    try:
+        yield
+    finally:
+        _command_role.reset(token)
+
+
+def default_role() -> str | None:
+    """The role :func:`connect` takes when it is given none (see :func:`running_as`)."""
+    return _command_role.get()
 
 
 def _embedded_hint() -> str:
@@ -30,7 +53,11 @@ def connect(url: str | None = None, role: str | None = None, **kwargs) -> psycop
     ``role``: the least role for the job (``folio_refresh``, ``folio_ingest``): the session
     takes it (``set role``) when its login may, so the work runs with that role's privileges
     only; a login that is not a member (an external server's own user) keeps its identity.
+    Without ``role``, the role of the running command (:func:`running_as`), if any.
     """
+    role = role or default_role()
+    if role == config.SUPERUSER:
+        role = None  # the login itself
     target = url or config.database_url()
     try:
         conn = psycopg.connect(target, **kwargs)
@@ -64,3 +91,13 @@ def take_role(conn: psycopg.Connection, role: str) -> bool:
     if not conn.autocommit:
         conn.commit()  # a SET in a transaction rolled back later would be undone
     return may
+
+
+def act_for_user(conn: psycopg.Connection, user_id: int | None) -> None:
+    """Act for one foliodb user for the rest of the current transaction (``foliodb.user_id``,
+    as a trusted app backend does): the write triggers then refuse other users' portfolios.
+    ``None`` clears it (the operator's session acts for everyone)."""
+    conn.execute(
+        "select set_config('foliodb.user_id', %s, true)",
+        ["" if user_id is None else str(user_id)],
+    )

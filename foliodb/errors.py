@@ -5,6 +5,17 @@ class FolioError(Exception):
     """An expected failure: bad data, a missing prerequisite, a refused operation."""
 
 
+class BadArgument(FolioError):
+    """A value given by the caller is not acceptable (the CLI exits 2 naming the option).
+
+    Raised by the library where the rule lives, so a command does not check it a second time.
+    """
+
+    def __init__(self, message: str, param_hint: str | None = None):
+        super().__init__(message)
+        self.param_hint = param_hint
+
+
 SHOWN_CHARACTERS = 40  # a value longer than this is shortened in messages
 
 

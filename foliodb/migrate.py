@@ -131,15 +131,6 @@ def migrate(url: str | None = None) -> MigrateResult:
     return result
 
 
-def prepare(url: str | None = None) -> tuple[MigrateResult, int]:
-    """What every foliodb database holds before data: migrations, routines and the trading
-    calendar. Returns the migration result and the number of calendar sessions added."""
-    from ingest import calendar
-
-    result = migrate(url)
-    return result, calendar.ensure_calendar(url)
-
-
 def status(conn: psycopg.Connection) -> tuple[int, int]:
     """(applied, pending) migration counts; raises if an applied file was edited."""
     done = applied(conn)

@@ -1,6 +1,9 @@
 """Edits of an imported portfolio: manual valuations, adding, closing and deleting positions.
 
-Every edit is one transaction; the dirty-queue triggers on core.positions and core.valuations
+Every edit reads what it checks as the operator's refresh role, then writes through the app
+writer's edit functions (core.add_positions, close_position, delete_position, set_valuation)
+acting for the portfolio's owner, so the database's write rules apply to the CLI as to an app.
+Every write is one transaction; the dirty-queue triggers on core.positions and core.valuations
 (sql/routines/20_refresh_queue.sql) re-queue the portfolio from the affected date, so the next
 refresh (or `--refresh` on the command) makes every period consistent again.
 """
@@ -18,7 +21,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from foliodb import bounds
-from foliodb.db import connect
+from foliodb.db import act_for_user, connect, take_role
 from foliodb.errors import FolioError
 from foliodb.portfolio_io import (
     Issue,
@@ -33,6 +36,7 @@ from foliodb.portfolio_io import (
     today,
     validate_position,
 )
+from foliodb.security import REFRESH, WRITER
 
 VALUATION_COLUMNS = ("position_id", "date", "value")
 
@@ -189,32 +193,49 @@ def _check_against_positions(conn: psycopg.Connection, valuations: list[Valuatio
     return issues
 
 
+def _write_as_owner(conn: psycopg.Connection, user_id: int) -> None:
+    """From here on the session writes as the app writer acting for ``user_id``."""
+    take_role(conn, WRITER)
+    act_for_user(conn, user_id)
+
+
+def _owners(conn: psycopg.Connection, position_ids: list[int]) -> dict[int, int]:
+    """position_id → the user owning its portfolio."""
+    rows = conn.execute(
+        "select positions.position_id, portfolios.user_id from core.positions as positions"
+        " inner join core.portfolios as portfolios using (portfolio_id)"
+        " where positions.position_id = any(%s)",
+        [position_ids],
+    ).fetchall()
+    return dict(rows)
+
+
 def set_valuations(
     valuations: list[Valuation], url: str | None = None, source: str = "<arguments>"
 ) -> list[int]:
-    """Write (or replace) manual valuations in one statement; returns the portfolios touched."""
-    with connect(url) as conn:
+    """Write (or replace) manual valuations in one transaction; returns the portfolios touched."""
+    with connect(url, role=REFRESH) as conn:
         issues = _check_against_positions(conn, valuations)
         if issues:
             raise ValidationError(source, issues)
-        rows = conn.execute(
-            """
-            insert into core.valuations (portfolio_id, position_id, valuation_date, value, source)
-            select positions.portfolio_id, given.position_id, given.valuation_date, given.value, 'manual'
-            from unnest(%s::bigint[], %s::date[], %s::numeric[])
-                as given (position_id, valuation_date, value)
-            inner join core.positions as positions using (position_id)
-            on conflict (portfolio_id, position_id, valuation_date)
-                do update set value = excluded.value, source = excluded.source, created_at = now()
-            returning portfolio_id
-            """,
-            [
-                [v.position_id for v in valuations],
-                [v.valuation_date for v in valuations],
-                [v.value for v in valuations],
-            ],
-        ).fetchall()
-    return sorted({r[0] for r in rows})
+        owners = _owners(conn, [v.position_id for v in valuations])
+        take_role(conn, WRITER)
+        touched: set[int] = set()
+        for user_id in sorted(set(owners.values())):
+            act_for_user(conn, user_id)
+            mine = [v for v in valuations if owners[v.position_id] == user_id]
+            rows = conn.execute(
+                "select core.set_valuation(given.position_id, given.valuation_date, given.value)"
+                " from unnest(%s::bigint[], %s::date[], %s::numeric[])"
+                " as given (position_id, valuation_date, value)",
+                [
+                    [v.position_id for v in mine],
+                    [v.valuation_date for v in mine],
+                    [v.value for v in mine],
+                ],
+            ).fetchall()
+            touched.update(r[0] for r in rows)
+    return sorted(touched)
 
 
 def add_position(
@@ -222,7 +243,7 @@ def add_position(
 ) -> tuple[int, int]:
     """Validate one position like an import line and add it; (portfolio_id, position_id)."""
     row, issues = validate_position(values)
-    with connect(url) as conn:
+    with connect(url, role=REFRESH) as conn:
         # the position's rules are the database's (core.import_problems)
         reported = {issue.field for issue in issues}
         issues += [
@@ -232,6 +253,10 @@ def add_position(
             raise ValidationError("position", issues)
         assert row is not None
         pid = resolve_portfolio(conn, portfolio, email)
+        owner = conn.execute(
+            "select user_id from core.portfolios where portfolio_id = %s", [pid]
+        ).fetchone()[0]
+        _write_as_owner(conn, owner)
         try:
             found = conn.execute(
                 "select core.add_positions(%s, %s)", [pid, Jsonb([row.as_json()])]
@@ -244,13 +269,16 @@ def add_position(
 
 def _live_position(conn: psycopg.Connection, position_id: int) -> dict[str, Any]:
     row = conn.execute(
-        "select portfolio_id, symbol, entry_date, exit_date, deleted_at"
-        " from core.positions where position_id = %s for update",
+        "select positions.portfolio_id, positions.symbol, positions.entry_date,"
+        " positions.exit_date, positions.deleted_at, portfolios.user_id"
+        " from core.positions as positions"
+        " inner join core.portfolios as portfolios using (portfolio_id)"
+        " where positions.position_id = %s",
         [position_id],
     ).fetchone()
     if row is None:
         raise FolioError(f"no position with id {position_id}")
-    keys = ("portfolio_id", "symbol", "entry_date", "exit_date", "deleted_at")
+    keys = ("portfolio_id", "symbol", "entry_date", "exit_date", "deleted_at", "user_id")
     found = dict(zip(keys, row, strict=True))
     if found["deleted_at"] is not None:
         raise FolioError(
@@ -269,7 +297,7 @@ def close_position(
         raise FolioError(f"exit price must be greater than 0, got {exit_price}")
     if exit_price is not None and (too_far := bounds.PRICE.problem(exit_price)) is not None:
         raise FolioError(f"exit price {too_far}")
-    with connect(url) as conn:
+    with connect(url, role=REFRESH) as conn:
         pos = _live_position(conn, position_id)
         if pos["exit_date"] is not None:
             raise FolioError(
@@ -279,22 +307,25 @@ def close_position(
             raise FolioError(
                 f"exit date {exit_date} is not after position {position_id}'s entry {pos['entry_date']}"
             )
-        conn.execute(
-            "update core.positions set exit_date = %s, exit_price = %s, updated_at = now()"
-            " where position_id = %s",
-            [exit_date, exit_price, position_id],
-        )
+        _write_as_owner(conn, pos["user_id"])
+        try:
+            conn.execute(
+                "select core.close_position(%s, %s, %s)", [position_id, exit_date, exit_price]
+            )
+        except psycopg.Error as exc:
+            raise _db_error(exc) from exc
     return pos["portfolio_id"]
 
 
 def delete_position(position_id: int, url: str | None = None) -> int:
     """Soft-delete a position (kept, ignored everywhere); returns its portfolio."""
-    with connect(url) as conn:
+    with connect(url, role=REFRESH) as conn:
         pos = _live_position(conn, position_id)
-        conn.execute(
-            "update core.positions set deleted_at = now(), updated_at = now() where position_id = %s",
-            [position_id],
-        )
+        _write_as_owner(conn, pos["user_id"])
+        try:
+            conn.execute("select core.delete_position(%s)", [position_id])
+        except psycopg.Error as exc:
+            raise _db_error(exc) from exc
     return pos["portfolio_id"]
 
 

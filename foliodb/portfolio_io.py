@@ -37,8 +37,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from foliodb import bounds, clock
-from foliodb.db import connect
-from foliodb.errors import FolioError, odd_character, shown
+from foliodb.db import act_for_user, connect
+from foliodb.errors import BadArgument, FolioError, odd_character, shown
+from foliodb.refresh import run_refresh
+from foliodb.security import REFRESH, WRITER
 
 log = logging.getLogger(__name__)
 
@@ -666,6 +668,14 @@ def portfolio_exists(conn: psycopg.Connection, email: str, name: str) -> int | N
     return row[0] if row else None
 
 
+def user_id_of(conn: psycopg.Connection, email: str) -> int | None:
+    """The foliodb user with this email (case-insensitive), if there is one."""
+    row = conn.execute(
+        "select user_id from core.users where lower(email) = lower(%s)", [email.strip()]
+    ).fetchone()
+    return row[0] if row else None
+
+
 def start_run(conn: psycopg.Connection, kind: str, target: str, details: dict[str, Any]) -> int:
     """Open a run in the ledger (ops.open_run)."""
     row = conn.execute("select ops.open_run(%s, %s, %s)", [kind, target, Jsonb(details)]).fetchone()
@@ -704,6 +714,7 @@ def import_portfolio(
     price_source: str = "yfinance",
     url: str | None = None,
     refresh_wait: float | None = None,
+    fetch_prices: PriceFetch | None = None,
 ) -> ImportResult:
     """Validate a portfolio file, write it in one transaction, then backfill its history.
 
@@ -726,14 +737,17 @@ def import_portfolio(
     t0 = time.perf_counter()
     label = "<data>" if isinstance(source, bytes) else str(source)
     email, name = email.strip(), name.strip()
-    with connect(url, autocommit=True) as ledger:
+    if not name:
+        raise BadArgument("the portfolio name must not be blank", param_hint="--name")
+    # the ledger and the lookups as the operator's refresh role (ops.runs, core); the write
+    # as the app writer, acting for the owner when the owner exists
+    with connect(url, role=REFRESH, autocommit=True) as ledger:
         rows = parse_portfolio_csv(source, label, conn=ledger)
         timings = {"validate": _ms(t0)}
-        if not name:
-            raise FolioError("the portfolio name must not be blank")
         positions_json = [r.as_json() for r in rows]
         fingerprint = positions_fingerprint(positions_json, is_public)
         existing = portfolio_exists(ledger, email, name)
+        owner_id = user_id_of(ledger, email)
         resumed_from: int | None = None
         if existing is not None:
             # A retry of an import that was written (its refresh skipped, failed or killed):
@@ -763,8 +777,9 @@ def import_portfolio(
         try:
             t1 = time.perf_counter()
             if existing is None:
-                with connect(url) as conn:
+                with connect(url, role=WRITER) as conn:
                     try:
+                        act_for_user(conn, owner_id)
                         result.portfolio_id, _ = write_portfolio(conn, email, name, is_public, rows)
                     except psycopg.Error as exc:
                         raise _db_error(exc) from exc
@@ -777,6 +792,7 @@ def import_portfolio(
                     url=url,
                     on_progress=lambda d: heartbeat(ledger, run_id, d),
                     refresh_wait=refresh_wait,
+                    fetch_prices=fetch_prices,
                 )
                 result.symbols_ingested = outcome["symbols_ingested"]
                 result.symbols_failed = outcome["symbols_failed"]
@@ -908,7 +924,7 @@ def _record_failure(
     except Exception:
         log.warning("ledger connection lost; recording the failure of run %s afresh", run_id)
     try:
-        with connect(url, autocommit=True) as conn:
+        with connect(url, role=REFRESH, autocommit=True) as conn:
             finish_run(conn, run_id, status, error=reason, message=message, details=details)
     except Exception:  # the reaper closes it later (its backend is gone)
         log.exception("could not record the failure of import run %s", run_id)
@@ -998,22 +1014,28 @@ def _priced(conn: psycopg.Connection, symbols: list[str]) -> set[str]:
     return {r[0] for r in rows}
 
 
+# How an import fetches the prices its symbols lack: ``ingest.prices.ingest_prices`` (called
+# with url, source and symbols), passed in by the caller (cli, demo, bench), since foliodb
+# never imports ingest (cli → ingest → foliodb).
+PriceFetch = Callable[..., Any]
+
+
 def ingest_missing(
-    symbols: list[tuple[str, dt.date]], price_source: str, url: str | None
+    symbols: list[tuple[str, dt.date]],
+    price_source: str,
+    url: str | None,
+    fetch_prices: PriceFetch | None = None,
 ) -> tuple[list[str], list[str], str | None]:
-    """Ingest through ingest.prices; (ingested, failed, note). A symbol failed when it still
-    has no prices afterwards, whatever the ingester said."""
+    """Fetch prices with ``fetch_prices``; (ingested, failed, note). A symbol failed when it
+    still has no prices afterwards, whatever the fetcher said."""
     if not symbols:
         return [], [], None
     names = [s for s, _ in symbols]
-    try:
-        from ingest.prices import ingest_prices
-    except ImportError:
-        return [], names, "the price ingester (ingest.prices) is not installed"
-    start = min(d for _, d in symbols)
+    if fetch_prices is None:
+        return [], names, "no price fetcher was given: prices were not fetched"
     note = None
     try:
-        _call_ingest(ingest_prices, url, price_source, names, start)
+        fetch_prices(url=url, source=price_source, symbols=names)
     except Exception as exc:  # one bad symbol must not fail the import
         note = f"ingest failed: {exc}"
         # a provider that cannot be reached fails every symbol alike: say so once (cli)
@@ -1024,26 +1046,12 @@ def ingest_missing(
             )
         for name in [] if unreachable else names:
             try:
-                _call_ingest(ingest_prices, url, price_source, [name], start)
+                fetch_prices(url=url, source=price_source, symbols=[name])
             except Exception as one_exc:
                 log.warning("no prices for %s: %s", name, one_exc)
-    with connect(url) as conn:
+    with connect(url, role=REFRESH) as conn:
         priced = _priced(conn, names)
     return [n for n in names if n in priced], [n for n in names if n not in priced], note
-
-
-def _call_ingest(
-    ingest_prices: Any, url: str | None, source: str, names: list[str], start: dt.date
-):
-    import inspect
-
-    params = inspect.signature(ingest_prices).parameters
-    kwargs: dict[str, Any] = {"url": url, "source": source, "symbols": names}
-    for candidate in ("start", "start_date", "since", "from_date"):
-        if candidate in params:
-            kwargs[candidate] = start
-            break
-    return ingest_prices(**kwargs)
 
 
 # How long an import waits for a refresh that is running before it says it is queued (s).
@@ -1056,7 +1064,7 @@ def refresh_wait_default() -> float:
 
 
 def _running_refresh(url: str | None) -> int | None:
-    with connect(url, autocommit=True) as conn:
+    with connect(url, role=REFRESH, autocommit=True) as conn:
         row = conn.execute(
             "select max(run_id) from ops.runs where kind = 'refresh' and status = 'running'"
         ).fetchone()
@@ -1066,15 +1074,11 @@ def _running_refresh(url: str | None) -> int | None:
 def run_portfolio_refresh(
     portfolio_id: int, url: str | None, wait: float | None = None
 ) -> dict[str, Any] | None:
-    """Refresh one portfolio now (None when the refresh engine is not installed).
+    """Refresh one portfolio now.
 
     Skipped because another refresh runs: wait for it (polling, at most ``wait`` seconds) and
     try again; still skipped, the run returned says so (the portfolio stays queued).
     """
-    try:
-        from foliodb.refresh import run_refresh
-    except ImportError:
-        return None
     wait = refresh_wait_default() if wait is None else wait
     deadline = time.monotonic() + wait
     while True:
@@ -1094,14 +1098,15 @@ def backfill_portfolio(
     url: str | None = None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     refresh_wait: float | None = None,
+    fetch_prices: PriceFetch | None = None,
 ) -> dict[str, Any]:
     """Prices for the symbols that lack them, then a refresh of that portfolio alone (its
     run returned as is: succeeded, skipped or failed)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    with connect(url) as conn:
+    with connect(url, role=REFRESH) as conn:
         missing = symbols_needing_prices(conn, portfolio_id)
-    ingested, failed, note = ingest_missing(missing, price_source, url)
+    ingested, failed, note = ingest_missing(missing, price_source, url, fetch_prices)
     timings["ingest"] = _ms(t0)
     if note:
         log.warning(note)
@@ -1177,7 +1182,3 @@ def export_portfolio(portfolio: str | int, url: str | None = None, email: str | 
     for row in rows:
         writer.writerow([_fmt(v) for v in row])
     return buffer.getvalue()
-
-
-def to_json(rows: list[PositionRow]) -> str:
-    return json.dumps([r.as_json() for r in rows])

@@ -16,13 +16,21 @@ from foliodb import config
 from foliodb.db import connect
 
 SCHEMAS = ("core", "market", "ops", "analytics", "app")
+# The roles by purpose (README "Who can do what"); each `folio` command declares one of them
+# (cli.base) and library steps that need another name it where they connect.
+ADMIN = config.SUPERUSER  # the login itself: cluster, migrations, schedule
+OWNER = "folio_owner"  # owns the objects; dbt runs as it
+REFRESH = "folio_refresh"  # ops.refresh, the pg_cron jobs, operator reads of core/ops/analytics
+INGEST = "folio_ingest"  # market data
+WRITER = "folio_writer"  # the import and edit functions, acting for a portfolio's user
+READER = "folio_reader"  # the app views
 ROLES = (
-    config.SUPERUSER,
-    "folio_owner",
-    "folio_refresh",
-    "folio_ingest",
-    "folio_writer",
-    "folio_reader",
+    ADMIN,
+    OWNER,
+    REFRESH,
+    INGEST,
+    WRITER,
+    READER,
     "folio_app",
     "folio_trusted",
 )

@@ -18,7 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from foliodb.db import connect
-from foliodb.errors import FolioError
+from foliodb.errors import BadArgument, FolioError
 
 PERIODS: tuple[str, ...] = ("1D", "5D", "1M", "3M", "6M", "YTD", "1Y", "5Y", "MAX")
 SPARK_BARS = "▁▂▃▄▅▆▇█"
@@ -29,7 +29,9 @@ def check_period(period: str) -> str:
     """The canonical spelling of a period (``1y`` → ``1Y``); FolioError if unknown."""
     canonical = period.strip().upper()
     if canonical not in PERIODS:
-        raise FolioError(f"unknown period {period!r}: use one of {', '.join(PERIODS)}")
+        raise BadArgument(
+            f"unknown period {period!r}: use one of {', '.join(PERIODS)}", param_hint="--period"
+        )
     return canonical
 
 
@@ -44,7 +46,12 @@ def _reader(conn: psycopg.Connection) -> None:
         conn.execute(f"set local role {READER_ROLE}")
 
 
-def _open(url: str | None) -> psycopg.Connection:
+def open_reader(url: str | None = None) -> psycopg.Connection:
+    """A connection for the reads below (rows as dicts), as the reader when the login may.
+
+    A caller opens one and passes it to each read (``dashboard``, ``leaderboard``, ``chart``):
+    one connection per command, not one per function.
+    """
     conn = connect(url, row_factory=dict_row)
     try:
         _reader(conn)
@@ -78,14 +85,14 @@ def resolve(conn: psycopg.Connection, portfolio: str | int) -> int:
     return rows[0]["portfolio_id"]
 
 
-def require_portfolio(portfolio: str | int, url: str | None = None) -> int:
+def require_portfolio(conn: psycopg.Connection, portfolio: str | int) -> int:
     """The id of an existing portfolio (id or unique name); FolioError naming it if none.
 
     `folio refresh --portfolio ID` asks this first, so a typo fails instead of refreshing
     nothing and reporting success.
     """
-    with _open(url) as conn:
-        return resolve(conn, portfolio)
+    _reader(conn)
+    return resolve(conn, portfolio)
 
 
 def sparkline(values: Sequence[float | None], width: int = 24) -> str:
@@ -113,19 +120,19 @@ def sparkline(values: Sequence[float | None], width: int = 24) -> str:
     return "".join(SPARK_BARS[round((v - low) * scale)] for v in points)
 
 
-def dashboard(portfolio: str | int, url: str | None = None) -> dict[str, Any]:
+def dashboard(conn: psycopg.Connection, portfolio: str | int) -> dict[str, Any]:
     """A portfolio's dashboard: its app.portfolio_dashboard row and, per period, the return,
     the benchmark's, the start date and the points (for sparklines)."""
-    with _open(url) as conn:
-        portfolio_id = resolve(conn, portfolio)
-        row = conn.execute(
-            "select * from app.portfolio_dashboard where portfolio_id = %s", [portfolio_id]
-        ).fetchone()
-        points = conn.execute(
-            "select period, point_date, value, cum_return, benchmark_cum_return"
-            " from app.chart_points where portfolio_id = %s order by period, point_no",
-            [portfolio_id],
-        ).fetchall()
+    _reader(conn)
+    portfolio_id = resolve(conn, portfolio)
+    row = conn.execute(
+        "select * from app.portfolio_dashboard where portfolio_id = %s", [portfolio_id]
+    ).fetchone()
+    points = conn.execute(
+        "select period, point_date, value, cum_return, benchmark_cum_return"
+        " from app.chart_points where portfolio_id = %s order by period, point_no",
+        [portfolio_id],
+    ).fetchall()
     by_period: dict[str, list[dict[str, Any]]] = {}
     for point in points:
         by_period.setdefault(point["period"], []).append(point)
@@ -156,31 +163,30 @@ def dashboard(portfolio: str | int, url: str | None = None) -> dict[str, Any]:
 
 
 def leaderboard(
-    period: str, limit: int = 20, include_excluded: bool = False, url: str | None = None
+    conn: psycopg.Connection, period: str, limit: int = 20, include_excluded: bool = False
 ) -> dict[str, Any]:
     """The leaderboard of a period: ranked rows (best first) and, on request, the excluded."""
     period = check_period(period)
     if limit < 1:
-        raise FolioError("--limit must be at least 1")
-    with _open(url) as conn:
-        ranked = conn.execute(
-            "select rank, portfolio_id, portfolio_name, period_twr, benchmark_return,"
-            " relative_return, percentile, n_ranked, start_date, as_of"
-            " from app.leaderboards where period = %s and is_ranked"
-            " order by rank, portfolio_id limit %s",
-            [period, limit],
-        ).fetchall()
-        excluded = conn.execute(
-            "select portfolio_id, portfolio_name, exclusion_reason, start_date, as_of"
-            " from app.leaderboards where period = %s and not is_ranked"
-            " order by portfolio_id limit %s",
-            [period, limit if include_excluded else 0],
-        ).fetchall()
-        n_excluded = conn.execute(
-            "select count(*) filter (where not is_ranked) as n from app.leaderboards"
-            " where period = %s",
-            [period],
-        ).fetchone()["n"]
+        raise BadArgument(f"must be at least 1, got {limit}", param_hint="--limit")
+    _reader(conn)
+    ranked = conn.execute(
+        "select rank, portfolio_id, portfolio_name, period_twr, benchmark_return,"
+        " relative_return, percentile, n_ranked, start_date, as_of"
+        " from app.leaderboards where period = %s and is_ranked"
+        " order by rank, portfolio_id limit %s",
+        [period, limit],
+    ).fetchall()
+    excluded = conn.execute(
+        "select portfolio_id, portfolio_name, exclusion_reason, start_date, as_of"
+        " from app.leaderboards where period = %s and not is_ranked"
+        " order by portfolio_id limit %s",
+        [period, limit if include_excluded else 0],
+    ).fetchall()
+    n_excluded = conn.execute(
+        "select count(*) filter (where not is_ranked) as n from app.leaderboards where period = %s",
+        [period],
+    ).fetchone()["n"]
     return {
         "period": period,
         "n_ranked": ranked[0]["n_ranked"] if ranked else 0,
@@ -190,17 +196,16 @@ def leaderboard(
     }
 
 
-def chart(portfolio: str | int, period: str, url: str | None = None) -> dict[str, Any]:
+def chart(conn: psycopg.Connection, portfolio: str | int, period: str) -> dict[str, Any]:
     """A chart's data: the summary (returns, dates, partial) and its points."""
     period = check_period(period)
-    data = dashboard(portfolio, url)
+    data = dashboard(conn, portfolio)
     info = next(p for p in data["periods"] if p["period"] == period)
-    with _open(url) as conn:
-        points = conn.execute(
-            "select point_no, point_date, value, cum_return, benchmark_cum_return"
-            " from app.chart_points where portfolio_id = %s and period = %s order by point_no",
-            [data["portfolio_id"], period],
-        ).fetchall()
+    points = conn.execute(
+        "select point_no, point_date, value, cum_return, benchmark_cum_return"
+        " from app.chart_points where portfolio_id = %s and period = %s order by point_no",
+        [data["portfolio_id"], period],
+    ).fetchall()
     if not points:
         raise FolioError(
             f"portfolio {data['portfolio_id']} has no {period} chart yet: run `folio refresh`"
@@ -229,12 +234,13 @@ CHART_FORMATS = ("png", "svg")
 
 
 def chart_format(out: str | Path) -> str:
-    """The image format a chart file name asks for (its suffix); FolioError if unsupported."""
+    """The image format a chart file name asks for (its suffix); BadArgument if unsupported."""
     suffix = Path(out).suffix.lower().lstrip(".")
     if suffix not in CHART_FORMATS:
-        raise FolioError(
+        raise BadArgument(
             f"{str(out)!r}: a chart is written as {' or '.join(CHART_FORMATS)};"
-            " name the file with one of those suffixes"
+            " name the file with one of those suffixes",
+            param_hint="--out",
         )
     return suffix
 

@@ -14,7 +14,7 @@ import exchange_calendars as xcals
 import pandas as pd
 import psycopg
 
-from foliodb import clock
+from foliodb import clock, migrate
 from foliodb.bounds import CALENDAR_START  # also the lower bound of every stored date
 from foliodb.db import connect
 from foliodb.errors import FolioError
@@ -154,3 +154,13 @@ def calendar_through(conn: psycopg.Connection, calendar: str | None = None) -> d
         "select max(session_date) from market.trading_days where calendar = %s", [calendar]
     ).fetchone()
     return row[0] if row else None
+
+
+def prepare(url: str | None = None) -> tuple[migrate.MigrateResult, int]:
+    """What every foliodb database holds before data: migrations, routines and the trading
+    calendar. Returns the migration result and the number of calendar sessions added.
+
+    Here, not in foliodb.migrate: foliodb never imports ingest (cli → ingest → foliodb).
+    """
+    result = migrate.migrate(url)
+    return result, ensure_calendar(url)

@@ -31,7 +31,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from foliodb.db import connect
-from foliodb.errors import FolioError
+from foliodb.errors import BadArgument, FolioError
 from ingest import calendar as cal
 from ingest.load import LoadError, LoadResult, load_rows
 from ingest.providers import Fetched, Provider, Request
@@ -412,8 +412,12 @@ def ingest_prices(
     if symbols is not None:
         symbols = list(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
         bad = bad_symbols(symbols, conn)
-        if bad:
-            raise FolioError(f"not a ticker: {', '.join(bad)} (A-Z, 0-9 and ^ . _ = / -)")
+        if not symbols or bad:
+            raise BadArgument(
+                "expected tickers separated by commas, e.g. SPY,^GSPC (A-Z, 0-9 and ^ . _ = / -);"
+                f" not a ticker: {', '.join(bad) or 'none given'}",
+                param_hint="--symbols",
+            )
     summary = IngestSummary(
         run_id=None, source=source, synthetic=source == "demo", last_closed=last_closed
     )

@@ -28,7 +28,8 @@ from psycopg import sql
 PINNED_TODAY = "2026-12-01"
 os.environ.setdefault("FOLIO_TODAY", PINNED_TODAY)
 
-from foliodb import clock, cluster, config, migrate, models, security  # noqa: E402
+from foliodb import clock, cluster, config, models, security  # noqa: E402
+from ingest import calendar  # noqa: E402
 
 clock.export()
 
@@ -44,7 +45,7 @@ def _tree_hash() -> str:
 
 def build_database(url: str) -> None:
     """Everything a foliodb database holds before data: migrations, calendar, dbt models."""
-    migrate.prepare(url)
+    calendar.prepare(url)
     if not os.environ.get("FOLIO_TEST_SKIP_MODELS"):
         models.install(url)
     # A sequence hands out up to 32 values per WAL record; a database cloned from this one

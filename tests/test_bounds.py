@@ -1,4 +1,4 @@
-"""Bounds on stored inputs (issue 12): refused at every entry point with line and field,
+"""Bounds on stored inputs: refused at every entry point with line and field,
 refused by the database itself, and a refresh that isolates a portfolio whose computation
 still fails; dates before the trading calendar refused with a message that says where it
 starts."""

@@ -27,7 +27,7 @@ import cli.common as common
 from cli.demo import explore_hints
 from cli.main import cli
 from foliodb import config, schedule
-from foliodb import demo as demo_module
+from ingest import demo as demo_module
 from ingest.prices import ingest_prices
 from ingest.providers import Request, yahoo
 from tests.conftest import _drop_database

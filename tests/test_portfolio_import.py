@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
-import types
 from decimal import Decimal
 from pathlib import Path
 
@@ -391,11 +389,13 @@ def test_import_run_is_recorded_and_ends_succeeded(conn: psycopg.Connection, db_
     assert total == (13, Decimal("4998827.75"))
 
 
-def _fake_ingester(monkeypatch: pytest.MonkeyPatch, db_url: str, fail: set[str]) -> list[list[str]]:
-    """An ingest.prices stand-in: writes one demo price per symbol, raises for `fail`."""
+def _fake_ingester(fail: set[str]) -> tuple[list[list[str]], object]:
+    """An ingest.prices stand-in (the calls, the fetcher): writes one demo price per symbol on
+    the entry date of these tests, raises for `fail`."""
     calls: list[list[str]] = []
+    start = dt.date(2025, 1, 6)
 
-    def ingest_prices(url=None, source="yfinance", symbols=(), start=None):
+    def ingest_prices(url=None, source="yfinance", symbols=()):
         calls.append(list(symbols))
         if fail & set(symbols):
             raise RuntimeError(f"provider has no data for {sorted(fail & set(symbols))}")
@@ -407,22 +407,19 @@ def _fake_ingester(monkeypatch: pytest.MonkeyPatch, db_url: str, fail: set[str])
                     [s, start],
                 )
 
-    module = types.ModuleType("ingest.prices")
-    module.ingest_prices = ingest_prices  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ingest.prices", module)
-    return calls
+    return calls, ingest_prices
 
 
 def test_failed_ingest_of_one_symbol_does_not_fail_the_import(
     conn: psycopg.Connection, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = _fake_ingester(monkeypatch, db_url, fail={"NOPE"})
+    calls, fake = _fake_ingester(fail={"NOPE"})
     monkeypatch.setattr(
         portfolio_io, "run_portfolio_refresh", lambda pid, url: {"status": "succeeded", "run_id": 0}
     )
     content = HEADER + "VTI,1,2025-01-06,290\nNOPE,1,2025-01-06,10\nACME,1,2025-01-06,5,PRIVATE\n"
     result = portfolio_io.import_portfolio(
-        content.encode(), "a@example.com", "p", url=db_url, price_source="demo"
+        content.encode(), "a@example.com", "p", url=db_url, price_source="demo", fetch_prices=fake
     )
     assert result.status == "succeeded"
     assert result.symbols_ingested == ["VTI", "^GSPC"]
@@ -438,7 +435,7 @@ def test_failed_ingest_of_one_symbol_does_not_fail_the_import(
 def test_failed_refresh_of_a_written_import_is_recorded_partial_with_the_reason(
     conn: psycopg.Connection, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _fake_ingester(monkeypatch, db_url, fail=set())
+    _calls, fake = _fake_ingester(fail=set())
 
     seen: list[tuple] = []
 
@@ -455,7 +452,11 @@ def test_failed_refresh_of_a_written_import_is_recorded_partial_with_the_reason(
     monkeypatch.setattr(portfolio_io, "run_portfolio_refresh", broken_refresh)
     with pytest.raises(RuntimeError):
         portfolio_io.import_portfolio(
-            (HEADER + "VTI,1,2025-01-06,290\n").encode(), "a@example.com", "p", url=db_url
+            (HEADER + "VTI,1,2025-01-06,290\n").encode(),
+            "a@example.com",
+            "p",
+            url=db_url,
+            fetch_prices=fake,
         )
     run = conn.execute(
         "select status::text, error, finished_at is not null, details ->> 'refresh', message"
@@ -1035,6 +1036,7 @@ def test_options_expiring_in_the_money_and_worthless(use_db: str, conn: psycopg.
         "u",
         url=use_db,
         price_source="demo",
+        fetch_prices=ingest_prices,
     )
     ingest_prices(url=use_db, source="demo", symbols=["XOM"])
     s = _close(conn, "XOM", expiry)
@@ -1047,6 +1049,7 @@ def test_options_expiring_in_the_money_and_worthless(use_db: str, conn: psycopg.
         "options",
         url=use_db,
         price_source="demo",
+        fetch_prices=ingest_prices,
     )
     pid = result.portfolio_id
     # Call: 2 x 100 x (S - K) = 2 x 100 x 10-ish; the put expires worthless: 0.

@@ -1,4 +1,4 @@
-"""The trust boundary (issue 13): who can get into the cluster, what each role may do, and
+"""The trust boundary: who can get into the cluster, what each role may do, and
 row-level security for apps acting for one foliodb user.
 
 Every check runs against the real cluster, logging in as the real roles (by the socket, with

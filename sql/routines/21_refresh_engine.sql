@@ -13,9 +13,6 @@ language sql stable as $$
     select settings.value from ops.settings as settings where settings.key = p_key
 $$;
 
--- Nothing calls it (the models read ops.refresh_window directly).
-drop function if exists ops.window_as_of_idx();
-
 create or replace function ops.window_calendar() returns text
 language sql stable as $$
     select coalesce(

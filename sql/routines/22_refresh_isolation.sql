@@ -1,4 +1,4 @@
--- Isolating a failing portfolio inside a refresh (issue 12, defence in depth).
+-- Isolating a failing portfolio inside a refresh (defence in depth).
 --
 -- ops.run_model_steps (21_refresh_engine.sql) runs every model step for the whole scope inside
 -- one savepoint: in the normal case that is all it costs. When a step fails on a data error

@@ -1,4 +1,4 @@
--- How input text is shown in messages and seen by the import checks (issue 12, item 8).
+-- How input text is shown in messages and seen by the import checks.
 --
 -- Messages quote what was typed, but never more than its first 40 characters (with the
 -- length): a 10,000-character value must not become a 10 kB error in the client and in the

@@ -422,10 +422,9 @@ valued as (
 daily_returns as (
     select
         valued.*,
-        case
-            when valued.previous_value + valued.inflow = 0 then 0
-            else (valued.market_value + valued.outflow) / (valued.previous_value + valued.inflow) - 1
-        end as daily_return
+        {{ flow_adjusted_return(
+            'valued.market_value', 'valued.outflow', 'valued.previous_value', 'valued.inflow'
+        ) }} as daily_return
     from valued
     where valued.session_idx >= valued.from_idx
 ),

@@ -18,9 +18,13 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from foliodb import config, serving
+from foliodb import config, portfolio_io, refresh, schedule, serving
 from foliodb.db import connect
 from foliodb.errors import FolioError
+from ingest import calendar
+from ingest.prices import ingest_prices
+from ingest.providers import Request
+from ingest.providers.demo import DemoProvider
 
 SEED = 2025
 EMAIL_DOMAIN = "demo.foliodb.example"
@@ -49,9 +53,6 @@ STRATEGIES: list[tuple[str, list[str]]] = [
 def _closes(conn: psycopg.Connection, symbols: list[str], start: dt.date, end: dt.date):
     """Demo closes (the ones `ingest_prices(source='demo')` stores) by (symbol, date)."""
     import pandas as pd
-
-    from ingest.providers import Request
-    from ingest.providers.demo import DemoProvider
 
     days = pd.DataFrame(
         conn.execute(
@@ -183,11 +184,7 @@ def create_portfolios(conn: psycopg.Connection) -> int:
 
 
 def import_reference(url: str | None) -> int | None:
-    """The reference portfolio through the portfolio importer (if installed); its id."""
-    try:
-        from foliodb import portfolio_io
-    except ImportError:
-        return None
+    """The reference portfolio through the portfolio importer; its id."""
     path = config.project_root() / "examples" / "reference_portfolio.csv"
     if not path.exists():
         return None
@@ -207,8 +204,6 @@ def run_demo(
     log: Callable[[str], None] = lambda _msg: None,
 ) -> dict[str, Any]:
     """Set up (or reuse) the demo data, refresh, schedule, and gather what to show."""
-    from foliodb import refresh, schedule
-
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -217,11 +212,6 @@ def run_demo(
         return time.perf_counter()
 
     t = time.perf_counter()
-    try:
-        from ingest import calendar
-        from ingest.prices import ingest_prices
-    except ImportError as exc:
-        raise FolioError(f"the demo needs the price ingester (ingest.prices): {exc}") from exc
     with connect(url, autocommit=True) as conn:
         if conn.execute("select not exists (select from market.trading_days)").fetchone()[0]:
             log("loading the trading calendar")
@@ -261,9 +251,10 @@ def run_demo(
             " where users.email like %s and users.email <> %s",
             [f"%@{EMAIL_DOMAIN}", REFERENCE_EMAIL],
         ).fetchone()
-    dashboard = serving.dashboard(featured, url)
-    board = serving.leaderboard("1Y", limit=10, url=url)
-    chart_data = serving.chart(featured, "1Y", url)
+    with serving.open_reader(url) as conn:
+        dashboard = serving.dashboard(conn, featured)
+        board = serving.leaderboard(conn, "1Y", limit=10)
+        chart_data = serving.chart(conn, featured, "1Y")
     if out_dir:
         out = Path(out_dir)
     else:
