@@ -249,6 +249,24 @@ revoke create on schema app from folio_reader;
 -- the functions the triggers and policies need when run by the refresh and ingest roles
 grant execute on all routines in schema ops, analytics, market to folio_refresh;
 grant execute on function app.acting_user_id(), app.acts_for_everyone() to folio_refresh;
+-- the CLI checks a positions file on its refresh-role connection before it writes as the writer
+-- (foliodb/portfolio_io.py database_issues): core's parsers and position rules (its invoker
+-- functions, which read as the caller and write nothing), not its definer writes
+do $$
+declare
+    fn record;
+begin
+    for fn in
+        select procs.oid::regprocedure as signature
+        from pg_proc as procs
+        inner join pg_namespace as namespaces on procs.pronamespace = namespaces.oid
+        where namespaces.nspname = 'core' and not procs.prosecdef
+            and procs.prorettype <> 'trigger'::regtype
+    loop
+        execute format('grant execute on function %s to folio_refresh', fn.signature);
+    end loop;
+end
+$$;
 do $$
 declare
     fn record;
