@@ -53,6 +53,7 @@ def _register() -> None:
         "schedule",
         "show",
         "portfolio",
+        "activities",
         "factors",
         "bench",
         "demo",

@@ -116,9 +116,14 @@ def default_symbols(conn: psycopg.Connection) -> tuple[list[str], dict[str, str]
     rows = conn.execute(
         """
         with held as (
-            select symbol, investment_class
+            select symbol, investment_class::text as investment_class
             from core.positions
             where deleted_at is null
+            union all
+            -- the ledger holds public securities (sql/migrations/0140_activities.sql)
+            select symbol, 'PUBLIC'
+            from core.activities
+            where symbol is not null
         ),
 
         wanted as (
@@ -158,19 +163,29 @@ def plan(
 
         -- earliest entry of a held position on the symbol (PUBLIC, or an option on it)
         held as (
-            select
-                coalesce(substring(positions.symbol from %(occ)s), positions.symbol) as symbol,
-                min(positions.entry_date) as first_entry
-            from core.positions as positions
-            where positions.deleted_at is null and positions.investment_class <> 'PRIVATE'
-            group by 1
+            select entries.symbol, min(entries.first_entry) as first_entry
+            from (
+                select
+                    coalesce(substring(positions.symbol from %(occ)s), positions.symbol) as symbol,
+                    positions.entry_date as first_entry
+                from core.positions as positions
+                where positions.deleted_at is null and positions.investment_class <> 'PRIVATE'
+                union all
+                -- and the ledger's (sql/migrations/0140_activities.sql)
+                select activities.symbol, activities.activity_date
+                from core.activities as activities
+                where activities.symbol is not null
+            ) as entries
+            group by entries.symbol
         ),
 
         horizon as (
             select least(
                 %(last_closed)s::date - make_interval(years => %(years)s),
-                (select min(entry_date) from core.positions where deleted_at is null)
-                    - %(before)s::interval
+                least(
+                    (select min(entry_date) from core.positions where deleted_at is null),
+                    (select min(activity_date) from core.activities where symbol is not null)
+                ) - %(before)s::interval
             )::date as default_from
         ),
 

@@ -798,7 +798,7 @@ def test_db_roles_reports_the_catalog(use_db) -> None:
     )
     assert roles["folio_writer"]["executes"] == [
         "core.add_positions, core.close_position, core.delete_portfolio, "
-        "core.delete_position, core.import_portfolio, core.set_valuation"
+        "core.delete_position, core.import_activities, core.import_portfolio, core.set_valuation"
     ]
     assert roles["folio_refresh"]["bypass_rls"] and not roles["folio_refresh"]["superuser"]
     table = CliRunner().invoke(cli, ["db", "roles"])

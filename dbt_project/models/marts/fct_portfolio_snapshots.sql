@@ -28,8 +28,23 @@ portfolios as (
     select * from {{ ref('stg_core__portfolios') }}
 ),
 
+-- positions, and the ledger's lot pieces (valued the same way; their flows are the cash's)
 positions as not materialized (
-    select * from {{ ref('int_positions_in_scope') }}
+    select
+        *,
+        false as is_ledger,
+        null::numeric as realized_gain
+    from {{ ref('int_positions_in_scope') }}
+    union all
+    select
+        portfolio_id, position_id, symbol, investment_class, quantity, entry_price, exit_price,
+        entry_date, exit_date, multiplier, entry_idx, exit_idx, expiry_idx, expiry_value, is_ledger,
+        realized_gain
+    from {{ ref('int_lots_in_scope') }}
+),
+
+ledger_cash as not materialized (
+    select * from {{ ref('int_cash_in_scope') }}
 ),
 
 valuations as not materialized (
@@ -57,6 +72,8 @@ scoped_positions as (
         positions.exit_idx,
         positions.expiry_idx,
         positions.expiry_value::float8 as expiry_value,
+        positions.is_ledger,
+        positions.realized_gain::float8 as realized_gain,
         scopes.from_idx
     from positions
     inner join scopes on positions.portfolio_id = scopes.portfolio_id
@@ -65,20 +82,38 @@ scoped_positions as (
 
 -- first session, and last: the as-of session while anything is open, else the last exit;
 -- start: the first session computed (one before the scope, for the previous value)
+-- (a ledger's cash events count as held from their session on: a ledger runs to the as-of session)
+span_inputs as (
+    select
+        portfolio_id,
+        from_idx,
+        entry_idx,
+        exit_idx
+    from scoped_positions
+    union all
+    select
+        ledger_cash.portfolio_id,
+        scopes.from_idx,
+        ledger_cash.session_idx,
+        null
+    from ledger_cash
+    inner join scopes on ledger_cash.portfolio_id = scopes.portfolio_id
+),
+
 spans as (
     select
-        scoped_positions.portfolio_id,
-        min(scoped_positions.from_idx) as from_idx,
-        min(scoped_positions.entry_idx) as first_idx,
-        greatest(min(scoped_positions.entry_idx), min(scoped_positions.from_idx) - 1) as start_idx,
+        span_inputs.portfolio_id,
+        min(span_inputs.from_idx) as from_idx,
+        min(span_inputs.entry_idx) as first_idx,
+        greatest(min(span_inputs.entry_idx), min(span_inputs.from_idx) - 1) as start_idx,
         case
-            when bool_or(scoped_positions.exit_idx is null or scoped_positions.exit_idx > refresh_windows.as_of_idx)
+            when bool_or(span_inputs.exit_idx is null or span_inputs.exit_idx > refresh_windows.as_of_idx)
                 then refresh_windows.as_of_idx
-            else max(scoped_positions.exit_idx)
+            else max(span_inputs.exit_idx)
         end as last_idx
-    from scoped_positions
+    from span_inputs
     cross join refresh_windows
-    group by scoped_positions.portfolio_id, refresh_windows.as_of_idx
+    group by span_inputs.portfolio_id, refresh_windows.as_of_idx
 ),
 
 span_positions as (
@@ -304,7 +339,7 @@ flows as (
         units * entry_price as inflow,
         0::float8 as outflow
     from span_positions
-    where entry_idx >= start_idx
+    where entry_idx >= start_idx and not is_ledger
     union all
     select
         public_positions.portfolio_id,
@@ -317,7 +352,9 @@ flows as (
         )
     from public_positions
     left join symbol_series on public_positions.symbol = symbol_series.symbol
-    where public_positions.exit_idx between public_positions.start_idx and public_positions.last_idx
+    where
+        public_positions.exit_idx between public_positions.start_idx and public_positions.last_idx
+        and not public_positions.is_ledger
     union all
     select
         span_positions.portfolio_id,
@@ -336,6 +373,42 @@ flows as (
     where
         span_positions.is_private
         and span_positions.exit_idx between span_positions.start_idx and span_positions.last_idx
+    -- the ledger's external flows: deposits, withdrawals, transfers, implicit deposits
+    union all
+    select
+        ledger_cash.portfolio_id,
+        ledger_cash.session_idx,
+        ledger_cash.inflow::float8,
+        ledger_cash.outflow::float8
+    from ledger_cash
+    inner join spans on ledger_cash.portfolio_id = spans.portfolio_id
+    where ledger_cash.session_idx between spans.start_idx and spans.last_idx
+),
+
+-- the ledger's gains realized by sells, on the sell's session
+realized as (
+    select
+        portfolio_id,
+        exit_idx as session_idx,
+        sum(realized_gain) as realized_gain
+    from span_positions
+    where realized_gain is not null and exit_idx between start_idx and last_idx
+    group by portfolio_id, exit_idx
+),
+
+-- the ledger's cash changes, income and costs; changes before the start count at the start
+-- (the balance), income and costs only on their own session
+clamped_cash as (
+    select
+        ledger_cash.portfolio_id,
+        greatest(ledger_cash.session_idx, spans.start_idx) as session_idx,
+        sum(ledger_cash.cash_change)::float8 as cash_change,
+        sum(ledger_cash.income) filter (where ledger_cash.session_idx >= spans.start_idx)::float8 as income,
+        sum(ledger_cash.costs) filter (where ledger_cash.session_idx >= spans.start_idx)::float8 as costs
+    from ledger_cash
+    inner join spans on ledger_cash.portfolio_id = spans.portfolio_id
+    where ledger_cash.session_idx <= spans.last_idx
+    group by ledger_cash.portfolio_id, greatest(ledger_cash.session_idx, spans.start_idx)
 ),
 
 daily_flows as (
@@ -369,6 +442,10 @@ accumulated as (
         coalesce(stale.max_stale_sessions, 0) as max_stale_sessions,
         coalesce(daily_flows.inflow, 0) as inflow,
         coalesce(daily_flows.outflow, 0) as outflow,
+        coalesce(clamped_cash.income, 0) as income,
+        coalesce(clamped_cash.costs, 0) as costs,
+        coalesce(realized.realized_gain, 0) as realized_gain,
+        sum(coalesce(clamped_cash.cash_change, 0)) over running as cash_balance,
         sum(coalesce(clamped_events.d_held, 0)) over running as positions_held,
         sum(coalesce(clamped_events.d_cost, 0)) over running as cost_basis,
         sum(coalesce(clamped_events.d_entry, 0)) over running as n_entry,
@@ -391,6 +468,14 @@ accumulated as (
         on
             span_days.portfolio_id = daily_flows.portfolio_id
             and span_days.session_idx = daily_flows.session_idx
+    left join clamped_cash
+        on
+            span_days.portfolio_id = clamped_cash.portfolio_id
+            and span_days.session_idx = clamped_cash.session_idx
+    left join realized
+        on
+            span_days.portfolio_id = realized.portfolio_id
+            and span_days.session_idx = realized.session_idx
     window running as (
         partition by span_days.portfolio_id
         order by span_days.session_idx
@@ -401,9 +486,9 @@ accumulated as (
 valued as (
     select
         accumulated.*,
-        accumulated.public_value + accumulated.private_value as market_value,
+        accumulated.public_value + accumulated.private_value + accumulated.cash_balance as market_value,
         coalesce(
-            lag(accumulated.public_value + accumulated.private_value) over (
+            lag(accumulated.public_value + accumulated.private_value + accumulated.cash_balance) over (
                 partition by accumulated.portfolio_id order by accumulated.session_idx
             ),
             0
@@ -464,7 +549,7 @@ final as (
         sessions.session_date,
         chained.market_value,
         chained.cost_basis,
-        chained.market_value - chained.cost_basis as unrealized_pnl,
+        chained.market_value - chained.cash_balance - chained.cost_basis as unrealized_pnl,
         chained.positions_held,
         chained.positions_held - chained.n_entry - chained.n_manual - chained.n_stale as n_close,
         chained.n_stale,
@@ -487,7 +572,11 @@ final as (
         benchmark.closes[chained.session_idx - benchmark.base_idx + 1]
         / nullif(benchmark.closes[chained.first_idx - benchmark.base_idx + 1], 0) - 1 as benchmark_cum_return,
         chained.first_idx,
-        refresh_windows.run_id as computed_by_run
+        refresh_windows.run_id as computed_by_run,
+        chained.cash_balance,
+        chained.income,
+        chained.costs,
+        chained.realized_gain
     from chained
     inner join sessions on chained.session_idx = sessions.session_idx
     inner join portfolios on chained.portfolio_id = portfolios.portfolio_id
