@@ -499,3 +499,77 @@ def test_cli_imports_lists_and_exports_a_ledger(use_db, conn, tmp_path) -> None:
         ["activities", "import", str(tmp_path / "nope.csv"), "--user", EMAIL, "--portfolio", "x"],
     )
     assert missing.exit_code == 2
+
+
+def test_a_market_split_is_followed_and_counted_once(conn) -> None:
+    add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
+    add_prices(conn, "BBB", dict(zip(SESSIONS, [100, 104, 26.5, 27, 26], strict=True)))
+    conn.execute(
+        "insert into market.splits (symbol, ex_date, ratio) values ('BBB', '2025-01-08', 4)"
+    )
+    # the market's 4:1 makes the 10 bought 40: all 40 may be sold
+    pid, _, _ = import_activities(
+        conn, [buy("2025-01-06", 10, 100, "BBB"), sell("2025-01-10", 40, 27, "BBB")]
+    )
+    # a second ledger records the same split itself, on its ex-date: the same split, once
+    recorded, _, _ = import_activities(
+        conn,
+        [
+            buy("2025-01-06", 10, 100, "BBB"),
+            {
+                "activity_date": "2025-01-08",
+                "activity_type": "SPLIT",
+                "symbol": "BBB",
+                "quantity": "4",
+            },
+        ],
+        name="recorded",
+    )
+    refresh(conn)
+    snaps, other = snapshots(conn, pid), snapshots(conn, recorded)
+    # 01-08: 40 × 26.5 = 1060 in both (not 160 × 26.5)
+    assert snaps["2025-01-08"]["market_value"] == 1060
+    assert other["2025-01-08"]["market_value"] == 1060
+    # 01-10: 40 sold at 27, cost 100 / 4 = 25 a share: realized 40 × 2 = 80; 1080 in cash
+    s = snaps["2025-01-10"]
+    assert (s["realized_gain"], s["cash_balance"], s["positions_held"]) == (80, 1080, 0)
+    # a split stored later queues the ledgers trading the symbol from its ex-date
+    refresh(conn)
+    conn.execute(
+        "insert into market.splits (symbol, ex_date, ratio) values ('BBB', '2025-01-13', 2)"
+    )
+    queued = conn.execute(
+        "select portfolio_id, from_date from ops.dirty_portfolios order by portfolio_id"
+    ).fetchall()
+    assert [(p, str(d)) for p, d in queued] == [(pid, "2025-01-13"), (recorded, "2025-01-13")]
+
+
+def test_a_market_dividend_is_paid_on_the_ex_date_unless_the_ledger_records_it(market) -> None:
+    conn = market
+    conn.execute(
+        "insert into market.dividends (symbol, ex_date, amount_per_share) values ('AAA', '2025-01-10', 0.5)"
+    )
+    pid, _, _ = import_activities(
+        conn,
+        [buy("2025-01-06", 50, 10), buy("2025-01-10", 10, 12)],  # the second on the ex-date
+    )
+    recorded, _, _ = import_activities(
+        conn,
+        [buy("2025-01-06", 50, 10), cash("2025-01-13", "DIVIDEND", 21.25, symbol="AAA")],
+        name="recorded",
+    )
+    refresh(conn)
+    snaps, other = snapshots(conn, pid), snapshots(conn, recorded)
+    # 01-10: paid on the 50 held before the ex-date (not on the 10 bought on it): 50 × 0.5 = 25
+    # of income; the session's cash is −120 + 25: the buy takes the dividend and 95 deposited
+    # implicitly (the inflow)
+    s = snaps["2025-01-10"]
+    assert (s["income"], s["inflow"], s["cash_balance"]) == (25, 95, 0)
+    # AAA flat at 12: the return is the dividend: (720 + 0) / (600 + 95) − 1 = 25 / 695
+    assert s["market_value"] == 720
+    assert s["daily_return"] == pytest.approx(25 / 695, abs=1e-12)
+    # the ledger that records the payment (21.25 after withholding, on 01-13, 3 days after
+    # the ex-date) gets that, once: nothing on the ex-date
+    assert other["2025-01-10"]["income"] == 0
+    s = other["2025-01-13"]
+    assert (s["income"], s["cash_balance"], s["market_value"]) == (21.25, 21.25, 650 + 21.25)

@@ -364,6 +364,26 @@ as $$
             and exists (select from field_problems having count(*) = 0)
     ),
 
+    -- the ledger's splits and the market's (market.splits) of its symbols; a SPLIT activity
+    -- dated on the market split's ex-date is that split
+    all_splits as (
+        select ledger.symbol, ledger.activity_date, ledger.quantity as ratio
+        from ledger
+        where ledger.activity_type = 'SPLIT'
+        union all
+        select market_splits.symbol, market_splits.ex_date, market_splits.ratio
+        from market.splits as market_splits
+        where
+            market_splits.symbol in (select ledger.symbol from ledger)
+            and not exists (
+                select from ledger
+                where
+                    ledger.activity_type = 'SPLIT'
+                    and ledger.symbol = market_splits.symbol
+                    and ledger.activity_date = market_splits.ex_date
+            )
+    ),
+
     -- units in the symbol's latest terms (times the ratios of the later splits: exact), so
     -- one running sum per symbol gives the units held after each trade
     trades as (
@@ -375,11 +395,10 @@ as $$
             case when ledger.activity_type in ('BUY', 'TRANSFER_IN') then 0 else 1 end as day_order
         from ledger
         left join lateral (
-            select ops.product(splits.quantity) as factor
-            from ledger as splits
+            select ops.product(splits.ratio) as factor
+            from all_splits as splits
             where
-                splits.activity_type = 'SPLIT'
-                and splits.symbol = ledger.symbol
+                splits.symbol = ledger.symbol
                 and splits.activity_date > ledger.activity_date
         ) as later on true
         where ledger.activity_type <> 'SPLIT'
@@ -512,3 +531,48 @@ comment on function core.import_activities(text, text, jsonb) is
     'Import activities (a JSON array of canonical rows) into a user''s portfolio, created when '
     'missing: validated whole, all or nothing, idempotent by (source, external_id). Returns the '
     'portfolio_id and how many rows were added or already present.';
+
+-- A split or dividend written queues, from its ex-date, every portfolio whose ledger trades
+-- the symbol.
+create or replace function ops.queue_corporate_actions_changed() returns trigger
+language plpgsql as $$
+begin
+    if tg_op in ('INSERT', 'UPDATE') then
+        insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
+        select activities.portfolio_id, min(new_rows.ex_date), 'corporate actions changed'
+        from new_rows
+        inner join core.activities as activities on new_rows.symbol = activities.symbol
+        group by activities.portfolio_id;
+    end if;
+    if tg_op in ('UPDATE', 'DELETE') then
+        insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
+        select activities.portfolio_id, min(old_rows.ex_date), 'corporate actions changed'
+        from old_rows
+        inner join core.activities as activities on old_rows.symbol = activities.symbol
+        group by activities.portfolio_id;
+    end if;
+    return null;
+end
+$$;
+
+do $$
+declare
+    v_table text;
+    v_event text;
+begin
+    foreach v_table in array array['splits', 'dividends'] loop
+        foreach v_event in array array['insert', 'update', 'delete'] loop
+            execute format(
+                'create or replace trigger %1$I after %2$s on market.%3$I referencing %4$s'
+                ' for each statement execute function ops.queue_corporate_actions_changed()',
+                v_table || '_queue_' || v_event, v_event, v_table,
+                case v_event
+                    when 'insert' then 'new table as new_rows'
+                    when 'update' then 'old table as old_rows new table as new_rows'
+                    else 'old table as old_rows'
+                end
+            );
+        end loop;
+    end loop;
+end
+$$;

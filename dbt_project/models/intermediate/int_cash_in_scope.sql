@@ -5,6 +5,8 @@
 --   FEE, TAX −amount − fee (costs); DEPOSIT +amount − fee, WITHDRAWAL −amount − fee (flows);
 --   TRANSFER_IN/OUT of cash: as a deposit/withdrawal; of securities: no cash, a flow at the
 --   stated value q·p; every fee is a cost.
+-- The market's dividends (market.dividends) are paid on the lots held, unless the ledger
+-- records the payment itself.
 -- A debit with no cash to pay it is funded by an implicit deposit: the cash balance would go
 -- below zero, so the running minimum of the cumulative cash change, once below zero, is the
 -- total deposited implicitly (an inflow on the session it grows). A ledger of buys alone
@@ -20,6 +22,57 @@ activities as not materialized (
 
 calendar_dates as not materialized (
     select * from {{ ref('int_calendar_dates_mapped') }}
+),
+
+lots as not materialized (
+    select * from {{ ref('int_lots_in_scope') }}
+),
+
+market_dividends as not materialized (
+    select * from {{ ref('stg_market__dividends') }}
+),
+
+-- the ledger's own dividend payments of a symbol: each is the payment of the market's latest
+-- dividend of that symbol with an ex-date on or before it, at most 45 days before
+recorded_dividends as (
+    select
+        activities.portfolio_id,
+        activities.symbol,
+        (
+            select max(market_dividends.ex_date)
+            from market_dividends
+            where
+                market_dividends.symbol = activities.symbol
+                and market_dividends.ex_date <= activities.activity_date
+                and market_dividends.ex_date >= activities.activity_date - 45
+        ) as ex_date
+    from activities
+    where activities.activity_type = 'DIVIDEND' and activities.symbol is not null
+),
+
+-- the market's dividends paid on the units held at the close before the ex-date (a buy on
+-- the ex-date does not get it, a sell on it does), credited on the ex-date, unless recorded
+paid_dividends as (
+    select
+        lots.portfolio_id,
+        ex_sessions.session_idx,
+        sum(lots.quantity) * market_dividends.amount_per_share as amount
+    from market_dividends
+    inner join calendar_dates as ex_sessions on market_dividends.ex_date = ex_sessions.calendar_date
+    inner join lots
+        on
+            market_dividends.symbol = lots.symbol
+            and ex_sessions.session_idx > lots.entry_idx
+            and ex_sessions.session_idx <= coalesce(lots.exit_idx, 2147483647)
+    where
+        not exists (
+            select from recorded_dividends
+            where
+                recorded_dividends.portfolio_id = lots.portfolio_id
+                and recorded_dividends.symbol = market_dividends.symbol
+                and recorded_dividends.ex_date = market_dividends.ex_date
+        )
+    group by lots.portfolio_id, ex_sessions.session_idx, market_dividends.symbol, market_dividends.amount_per_share
 ),
 
 effects as (
@@ -50,6 +103,16 @@ effects as (
         + activities.fee as costs
     from activities
     inner join calendar_dates on activities.activity_date = calendar_dates.calendar_date
+    union all
+    select
+        paid_dividends.portfolio_id,
+        paid_dividends.session_idx,
+        paid_dividends.amount as cash_change,
+        0 as external_inflow,
+        0 as external_outflow,
+        paid_dividends.amount as income,
+        0 as costs
+    from paid_dividends
 ),
 
 per_session as (

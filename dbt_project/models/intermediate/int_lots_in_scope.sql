@@ -6,7 +6,8 @@
 -- cumulative units [from, to); sells (and transfers out) too; a lot piece is the overlap of a
 -- buy's interval with a sell's (sold on the sell's session at its price), and what is left of a
 -- buy past the total sold is open. Units are counted in the symbol's latest terms (times the
--- ratios of the splits recorded after the trade: exact), so splits do not break the matching.
+-- ratios of the later splits, the ledger's and the market's: exact), so splits do not break
+-- the matching.
 -- Average cost ('average'): per symbol, the units held after each trade are one pool at its
 -- moving average cost; a piece is the pool between two trades. The pool's cost is a running
 -- product and sum (no loop): after trade k, cost(k) = M(k) × Σ over buys j ≤ k of q·p / M(j),
@@ -40,7 +41,11 @@ mapped as (
     inner join calendar_dates on activities.activity_date = calendar_dates.calendar_date
 ),
 
-splits as (
+market_splits as not materialized (
+    select * from {{ ref('stg_market__splits') }}
+),
+
+ledger_splits as (
     select
         portfolio_id,
         symbol,
@@ -49,6 +54,37 @@ splits as (
         quantity as ratio
     from mapped
     where activity_type = 'SPLIT'
+),
+
+traded_symbols as (
+    select distinct
+        portfolio_id,
+        symbol
+    from mapped
+    where symbol is not null
+),
+
+-- the ledger's splits, and the market's for every symbol it trades; a SPLIT activity dated on
+-- the market split's ex-date is that split (counted once)
+splits as (
+    select * from ledger_splits
+    union all
+    select
+        traded_symbols.portfolio_id,
+        traded_symbols.symbol,
+        market_splits.ex_date,
+        calendar_dates.session_idx,
+        market_splits.ratio
+    from traded_symbols
+    inner join market_splits on traded_symbols.symbol = market_splits.symbol
+    inner join calendar_dates on market_splits.ex_date = calendar_dates.calendar_date
+    where not exists (
+        select from ledger_splits
+        where
+            ledger_splits.portfolio_id = traded_symbols.portfolio_id
+            and ledger_splits.symbol = market_splits.symbol
+            and ledger_splits.activity_date = market_splits.ex_date
+    )
 ),
 
 -- each trade with the product of the ratios of the splits after its date
