@@ -573,3 +573,74 @@ def test_a_market_dividend_is_paid_on_the_ex_date_unless_the_ledger_records_it(m
     assert other["2025-01-10"]["income"] == 0
     s = other["2025-01-13"]
     assert (s["income"], s["cash_balance"], s["market_value"]) == (21.25, 21.25, 650 + 21.25)
+
+
+def test_holdings_and_dashboard_of_a_ledger(market) -> None:
+    conn = market
+    pid, _, _ = import_activities(
+        conn,
+        [
+            cash("2025-01-06", "DEPOSIT", 500),
+            buy("2025-01-06", 10, 10),
+            buy("2025-01-07", 10, 11),
+            sell("2025-01-08", 15, 12),
+            cash("2025-01-10", "DIVIDEND", 2, symbol="AAA"),
+            cash("2025-01-10", "FEE", 1.5),
+        ],
+    )
+    refresh(conn)
+    holding = conn.execute(
+        "select symbol, as_of::text, quantity, cost_basis, market_value, unrealized_pnl, weight,"
+        " day_change from app.holdings where portfolio_id = %s",
+        [pid],
+    ).fetchall()
+    # 01-13: 5 left of the lot bought at 11 (FIFO): cost 55, worth 5 × 13 = 65; cash
+    # 500 − 100 − 110 + 180 + 2 − 1.5 = 470.5 (no implicit deposit: it never ran out);
+    # weight 65 / (65 + 470.5); day change 5 × (13 − 12)
+    assert holding == [("AAA", "2025-01-13", 5, 55, 65, 10, pytest.approx(65 / 535.5), 5)]
+    dashboard = conn.execute(
+        "select market_value, cash_balance, income_to_date, costs_to_date, realized_gain_to_date"
+        " from app.portfolio_dashboard where portfolio_id = %s",
+        [pid],
+    ).fetchone()
+    # realized: 10 × (12 − 10) + 5 × (12 − 11) = 25
+    assert dashboard == (535.5, 470.5, 2, 1.5, 25)
+    listed = conn.execute(
+        "select activity_type, amount from app.activities where portfolio_id = %s"
+        " order by activity_date, activity_id",
+        [pid],
+    ).fetchall()
+    assert [t for t, _ in listed] == ["DEPOSIT", "BUY", "BUY", "SELL", "DIVIDEND", "FEE"]
+
+
+def test_the_app_writer_imports_only_for_its_own_user(conn, db_url) -> None:
+    from psycopg.types.json import Jsonb
+
+    from foliodb import cluster
+    from tests.test_security import login
+
+    cluster.ensure_secrets()
+    add_prices(conn, "AAA", {"2025-01-06": 10})
+    _, _, _ = import_activities(conn, [buy("2025-01-06", 10, 10)], name="b's")  # EMAIL's
+    a_user = conn.execute(
+        "insert into core.users (email) values ('a@example.com') returning user_id"
+    ).fetchone()[0]
+    with login("folio_writer", db_url, autocommit=True) as writer:
+        writer.execute(f"set foliodb.user_id = {int(a_user)}")
+        # another user's ledger: refused before it is read (no holdings shown), nothing written
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as refused:
+            writer.execute(
+                "select * from core.import_activities(%s, %s, %s)",
+                [EMAIL, "b's", Jsonb([sell("2025-01-06", 1000, 10)])],
+            )
+        assert "belongs to another user, nothing written" in str(refused.value)
+        assert "held" not in str(refused.value)
+        # its own: written
+        pid, added, _ = writer.execute(
+            "select * from core.import_activities('a@example.com', 'mine', %s)",
+            [Jsonb([buy("2025-01-06", 1, 10)])],
+        ).fetchone()
+        assert added == 1
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            writer.execute("select * from core.activities")
+    assert conn.execute("select count(*) from core.activities").fetchone()[0] == 2

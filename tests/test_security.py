@@ -563,7 +563,13 @@ def _visible(app: psycopg.Connection, user_id: int | None = None) -> dict[str, s
 
 
 def test_app_relations_with_portfolios_are_the_expected_ones(conn, two_users) -> None:
-    assert _app_relations(conn) == ["chart_points", "leaderboards", "portfolio_dashboard"]
+    assert _app_relations(conn) == [
+        "activities",
+        "chart_points",
+        "holdings",
+        "leaderboards",
+        "portfolio_dashboard",
+    ]
 
 
 def test_trusted_backend_acting_for_a_sees_as_own_and_bs_public_only(

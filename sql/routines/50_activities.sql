@@ -473,10 +473,20 @@ begin
             message = 'activities import refused: expected a non-empty JSON array of activities';
     end if;
 
-    select portfolios.portfolio_id into v_portfolio_id
+    select portfolios.portfolio_id, portfolios.user_id into v_portfolio_id, v_user_id
     from core.portfolios as portfolios
     inner join core.users as users on portfolios.user_id = users.user_id
     where lower(users.email) = lower(v_email) and portfolios.name = v_name;
+    -- another user's portfolio is refused before its ledger is read (the oversell check would
+    -- show its holdings); the write triggers refuse the rest (sql/routines/85_trust.sql)
+    if v_portfolio_id is not null and not app.acts_for_everyone()
+        and v_user_id is distinct from app.acting_user_id() then
+        raise exception using errcode = '42501',
+            message = format(
+                'permission denied: this session acts for user %s; portfolio %s belongs to another user, '
+                'nothing written', coalesce(app.acting_user_id()::text, 'nobody'), v_portfolio_id
+            );
+    end if;
 
     v_problems := core.activity_problems(v_portfolio_id, p_activities);
     if cardinality(v_problems) > 0 then

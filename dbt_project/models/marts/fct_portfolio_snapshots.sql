@@ -519,7 +519,10 @@ daily_returns as (
 bases as (
     select
         kept.portfolio_id,
-        kept.cum_twr
+        kept.cum_twr,
+        kept.income_to_date,
+        kept.costs_to_date,
+        kept.realized_gain_to_date
     from {{ this }} as kept
     inner join scopes
         on
@@ -531,6 +534,10 @@ chained as (
     select
         daily_returns.*,
         coalesce(bases.cum_twr, 0) as base_twr,
+        coalesce(bases.income_to_date, 0) + sum(daily_returns.income) over running as income_to_date,
+        coalesce(bases.costs_to_date, 0) + sum(daily_returns.costs) over running as costs_to_date,
+        coalesce(bases.realized_gain_to_date, 0) + sum(daily_returns.realized_gain) over running
+            as realized_gain_to_date,
         sum(ln(greatest(1 + daily_returns.daily_return, 1e-300))) over running as log_growth,
         count(*) filter (where daily_returns.daily_return <= -1) over running as wipeouts
     from daily_returns
@@ -576,7 +583,10 @@ final as (
         chained.cash_balance,
         chained.income,
         chained.costs,
-        chained.realized_gain
+        chained.realized_gain,
+        chained.income_to_date,
+        chained.costs_to_date,
+        chained.realized_gain_to_date
     from chained
     inner join sessions on chained.session_idx = sessions.session_idx
     inner join portfolios on chained.portfolio_id = portfolios.portfolio_id

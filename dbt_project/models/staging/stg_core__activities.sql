@@ -9,6 +9,7 @@ select
     amount,
     fee,
     currency,
+    notes,
     source,
     external_id
 from {{ source('core', 'activities') }}
