@@ -644,3 +644,38 @@ def test_the_app_writer_imports_only_for_its_own_user(conn, db_url) -> None:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             writer.execute("select * from core.activities")
     assert conn.execute("select count(*) from core.activities").fetchone()[0] == 2
+
+
+def test_incremental_refreshes_of_a_ledger_equal_a_full_rebuild(conn) -> None:
+    closes = dict(zip(SESSIONS, [10, 11, 12, 12, 13], strict=True))
+    add_prices(conn, "^GSPC", dict(zip(SESSIONS[:4], [100, 101, 102, 104], strict=True)))
+    add_prices(conn, "AAA", dict(list(closes.items())[:4]))
+    pid, _, _ = import_activities(
+        conn, [cash("2025-01-06", "DEPOSIT", 1000), buy("2025-01-07", 10, 11)]
+    )
+    refresh(conn, "full")
+    assert list(snapshots(conn, pid)) == SESSIONS[:4]
+    # a new session: the ledger (cash and lots) is extended by the incremental refresh
+    add_prices(conn, "^GSPC", {"2025-01-13": 105})
+    add_prices(conn, "AAA", {"2025-01-13": 13})
+    assert refresh(conn)["status"] == "succeeded"
+    # a backdated sell and a corrected close: queued and recomputed from their dates
+    import_activities(conn, [sell("2025-01-08", 4, 12)])
+    conn.execute(
+        "update market.prices set close = 12.5 where symbol = 'AAA' and price_date = '2025-01-10'"
+    )
+    refresh(conn)
+    incremental = snapshots(conn, pid)
+    refresh(conn, "full")
+    full = snapshots(conn, pid)
+    assert list(incremental) == SESSIONS
+    columns = ("market_value", "cash_balance", "cost_basis", "inflow", "daily_return", "cum_twr")
+    for day in SESSIONS:
+        for column in (*columns, "realized_gain_to_date"):
+            assert incremental[day][column] == pytest.approx(full[day][column], abs=1e-12), (
+                day,
+                column,
+            )
+    # 01-13 by hand: 6 × 13 + (1000 − 110 + 48) = 1016; realized 4 × (12 − 11) = 4
+    assert full["2025-01-13"]["market_value"] == 1016
+    assert full["2025-01-13"]["realized_gain_to_date"] == 4
