@@ -679,3 +679,19 @@ def test_incremental_refreshes_of_a_ledger_equal_a_full_rebuild(conn) -> None:
     # 01-13 by hand: 6 × 13 + (1000 − 110 + 48) = 1016; realized 4 × (12 − 11) = 4
     assert full["2025-01-13"]["market_value"] == 1016
     assert full["2025-01-13"]["realized_gain_to_date"] == 4
+
+
+def test_the_reader_sees_the_activities_of_public_portfolios_only(conn, db_url) -> None:
+    from foliodb import cluster
+    from tests.test_security import login
+
+    cluster.ensure_secrets()
+    private, _, _ = import_activities(conn, [cash("2025-01-06", "DEPOSIT", 10)], name="private")
+    public, _, _ = import_activities(conn, [cash("2025-01-06", "DEPOSIT", 20)], name="public")
+    conn.execute("update core.portfolios set is_public = true where portfolio_id = %s", [public])
+    with login("folio_reader", db_url, autocommit=True) as reader:
+        rows = reader.execute("select portfolio_id, amount from app.activities").fetchall()
+        assert rows == [(public, 20)]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            reader.execute("select * from core.activities")
+    assert private != public
