@@ -151,7 +151,6 @@ def test_buys_only_ledger_equals_the_same_positions(market) -> None:
             "outflow",
             "daily_return",
             "cum_twr",
-            "n_close",
             "benchmark_cum_return",
         ):
             assert ledger[day][column] == pytest.approx(row[column], rel=1e-12, abs=1e-12), (
@@ -159,6 +158,12 @@ def test_buys_only_ledger_equals_the_same_positions(market) -> None:
                 column,
             )
         assert ledger[day]["cash_balance"] == 0
+    # a ledger counts holdings (symbols), positions count rows: AAA twice is one holding
+    assert (expected["2025-01-13"]["positions_held"], ledger["2025-01-13"]["positions_held"]) == (
+        3,
+        2,
+    )
+    assert ledger["2025-01-13"]["n_close"] == 2
 
 
 def test_deposit_and_withdrawal_are_flows_not_returns(market) -> None:

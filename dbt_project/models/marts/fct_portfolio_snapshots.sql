@@ -28,19 +28,74 @@ portfolios as (
     select * from {{ ref('stg_core__portfolios') }}
 ),
 
--- positions, and the ledger's lot pieces (valued the same way; their flows are the cash's)
+-- the ledger's lot pieces (read twice: holdings and realized gains)
+lots as (
+    select * from {{ ref('int_lots_in_scope') }}
+),
+
+-- the ledger's holdings: per symbol, the units and cost held from a session where they change
+-- until the next (valued like positions: one row per symbol held, not per lot)
+holding_changes as (
+    select
+        portfolio_id,
+        symbol,
+        entry_idx as session_idx,
+        quantity as d_units,
+        quantity * entry_price as d_cost
+    from lots
+    union all
+    select
+        portfolio_id,
+        symbol,
+        exit_idx,
+        -quantity,
+        -quantity * entry_price
+    from lots
+    where exit_idx is not null
+),
+
+holding_levels as (
+    select
+        portfolio_id,
+        symbol,
+        session_idx,
+        sum(sum(d_units)) over symbol_changes as units,
+        sum(sum(d_cost)) over symbol_changes as cost,
+        lead(session_idx) over (partition by portfolio_id, symbol order by session_idx) as next_idx
+    from holding_changes
+    group by portfolio_id, symbol, session_idx
+    window symbol_changes as (
+        partition by portfolio_id, symbol
+        order by session_idx
+        rows between unbounded preceding and current row
+    )
+),
+
+-- positions, and the ledger's holdings (valued the same way; their flows are the cash's)
 positions as not materialized (
     select
         *,
-        false as is_ledger,
-        null::numeric as realized_gain
+        false as is_ledger
     from {{ ref('int_positions_in_scope') }}
     union all
     select
-        portfolio_id, position_id, symbol, investment_class, quantity, entry_price, exit_price,
-        entry_date, exit_date, multiplier, entry_idx, exit_idx, expiry_idx, expiry_value, is_ledger,
-        realized_gain
-    from {{ ref('int_lots_in_scope') }}
+        portfolio_id,
+        null::bigint as position_id,
+        symbol,
+        'PUBLIC' as investment_class,
+        units as quantity,
+        cost / units as entry_price,
+        null::numeric as exit_price,
+        null::date as entry_date,
+        null::date as exit_date,
+        1 as multiplier,
+        session_idx as entry_idx,
+        next_idx as exit_idx,
+        null::integer as expiry_idx,
+        null::numeric as expiry_value,
+        true as is_ledger
+    from holding_levels
+    where units > 0
 ),
 
 ledger_cash as not materialized (
@@ -73,7 +128,6 @@ scoped_positions as (
         positions.expiry_idx,
         positions.expiry_value::float8 as expiry_value,
         positions.is_ledger,
-        positions.realized_gain::float8 as realized_gain,
         scopes.from_idx
     from positions
     inner join scopes on positions.portfolio_id = scopes.portfolio_id
@@ -388,12 +442,13 @@ flows as (
 -- the ledger's gains realized by sells, on the sell's session
 realized as (
     select
-        portfolio_id,
-        exit_idx as session_idx,
-        sum(realized_gain) as realized_gain
-    from span_positions
-    where realized_gain is not null and exit_idx between start_idx and last_idx
-    group by portfolio_id, exit_idx
+        lots.portfolio_id,
+        lots.exit_idx as session_idx,
+        sum(lots.realized_gain)::float8 as realized_gain
+    from lots
+    inner join spans on lots.portfolio_id = spans.portfolio_id
+    where lots.realized_gain is not null and lots.exit_idx between spans.start_idx and spans.last_idx
+    group by lots.portfolio_id, lots.exit_idx
 ),
 
 -- the ledger's cash changes, income and costs; changes before the start count at the start
