@@ -142,15 +142,6 @@ sells as (
     where not is_opening and cost_method = 'fifo'
 ),
 
-sold_totals as (
-    select
-        portfolio_id,
-        symbol,
-        max(units_to) as units_sold
-    from sells
-    group by portfolio_id, symbol
-),
-
 -- average cost: the pool after each trade, in date order (on one date buys first)
 pooled as (
     select
@@ -255,6 +246,87 @@ average_segments as (
     where units_after > 0
 ),
 
+-- FIFO matching without a pairwise join: the ends of the buys' and of the sells' cumulative
+-- intervals, in order. Between two consecutive ends the units belong to exactly one buy (the
+-- one whose interval ends at the next end at or above) and to at most one sell (none past
+-- everything sold: still open). Counting the buys' (and the sells') ends from the top gives
+-- each stretch its owners.
+fifo_ends as (
+    select
+        portfolio_id,
+        symbol,
+        units_to as point,
+        activity_id as buy_id,
+        null::bigint as sell_id
+    from buys
+    union all
+    select
+        portfolio_id,
+        symbol,
+        units_to,
+        null,
+        activity_id
+    from sells
+),
+
+fifo_groups as (
+    select
+        portfolio_id,
+        symbol,
+        point,
+        buy_id,
+        sell_id,
+        count(buy_id) over from_top as buy_group,
+        count(sell_id) over from_top as sell_group
+    from fifo_ends
+    window from_top as (
+        partition by portfolio_id, symbol
+        order by point desc
+        range between unbounded preceding and current row
+    )
+),
+
+fifo_owners as (
+    select
+        portfolio_id,
+        symbol,
+        point,
+        max(buy_id) over (partition by portfolio_id, symbol, buy_group) as buy_id,
+        max(sell_id) over (partition by portfolio_id, symbol, sell_group) as sell_id,
+        sell_group
+    from fifo_groups
+),
+
+fifo_points as (
+    select distinct
+        portfolio_id,
+        symbol,
+        point,
+        buy_id,
+        case when sell_group > 0 then sell_id end as sell_id
+    from fifo_owners
+),
+
+fifo_stretches as (
+    select
+        portfolio_id,
+        symbol,
+        buy_id,
+        sell_id,
+        point - coalesce(lag(point) over (partition by portfolio_id, symbol order by point), 0) as units
+    from fifo_points
+),
+
+fifo_matches as (
+    select
+        buy_id,
+        sell_id,
+        sum(units) as latest_units
+    from fifo_stretches
+    where units > 0 and buy_id is not null
+    group by buy_id, sell_id
+),
+
 -- a sell consumes only lots bought on or before it (a sell of more than held is refused at
 -- import; a stored one matches nothing past the lots it has)
 segments as (
@@ -269,39 +341,16 @@ segments as (
         sells.activity_date as exit_date,
         sells.session_idx as exit_idx,
         sells.latest_price as exit_latest_price,
-        least(buys.units_to, sells.units_to) - greatest(buys.units_from, sells.units_from) as latest_units,
+        fifo_matches.latest_units,
         -- realized by a sale (a transfer out realizes nothing): (sell price − cost) × units
-        case when sells.activity_type = 'SELL' then 1 else 0 end
-        * (least(buys.units_to, sells.units_to) - greatest(buys.units_from, sells.units_from))
-        * (sells.latest_price - buys.latest_price) as realized_gain
-    from buys
-    inner join sells
-        on
-            buys.portfolio_id = sells.portfolio_id
-            and buys.symbol = sells.symbol
-            and buys.units_to > sells.units_from
-            and buys.units_from < sells.units_to
-            and buys.activity_date <= sells.activity_date
-    union all
-    select
-        buys.portfolio_id,
-        buys.activity_id,
-        null,
-        buys.symbol,
-        buys.activity_date,
-        buys.session_idx,
-        buys.latest_price,
-        null,
-        null,
-        null,
-        buys.units_to - greatest(buys.units_from, coalesce(sold_totals.units_sold, 0)),
-        null
-    from buys
-    left join sold_totals
-        on
-            buys.portfolio_id = sold_totals.portfolio_id
-            and buys.symbol = sold_totals.symbol
-    where buys.units_to > coalesce(sold_totals.units_sold, 0)
+        case
+            when sells.activity_type = 'SELL'
+                then fifo_matches.latest_units * (sells.latest_price - buys.latest_price)
+        end as realized_gain
+    from fifo_matches
+    inner join buys on fifo_matches.buy_id = buys.activity_id
+    left join sells on fifo_matches.sell_id = sells.activity_id
+    where fifo_matches.sell_id is null or buys.activity_date <= sells.activity_date
     union all
     select
         portfolio_id,
