@@ -257,7 +257,14 @@ fifo_ends as (
         symbol,
         units_to as point,
         activity_id as buy_id,
-        null::bigint as sell_id
+        activity_date as buy_date,
+        session_idx as buy_idx,
+        latest_price as buy_price,
+        null::bigint as sell_id,
+        null::date as sell_date,
+        null::integer as sell_idx,
+        null::numeric as sell_price,
+        null::boolean as is_sale
     from buys
     union all
     select
@@ -265,92 +272,84 @@ fifo_ends as (
         symbol,
         units_to,
         null,
-        activity_id
+        null,
+        null,
+        null,
+        activity_id,
+        activity_date,
+        session_idx,
+        latest_price,
+        activity_type = 'SELL'
     from sells
 ),
 
 fifo_groups as (
     select
-        portfolio_id,
-        symbol,
-        point,
-        buy_id,
-        sell_id,
-        count(buy_id) over from_top as buy_group,
-        count(sell_id) over from_top as sell_group
+        fifo_ends.*,
+        count(fifo_ends.buy_id) over from_top as buy_group,
+        count(fifo_ends.sell_id) over from_top as sell_group
     from fifo_ends
     window from_top as (
-        partition by portfolio_id, symbol
-        order by point desc
+        partition by fifo_ends.portfolio_id, fifo_ends.symbol
+        order by fifo_ends.point desc
         range between unbounded preceding and current row
     )
 ),
 
+-- each end with its stretch's buy and sell (the one end of each group that names it)
 fifo_owners as (
     select
         portfolio_id,
         symbol,
         point,
-        max(buy_id) over (partition by portfolio_id, symbol, buy_group) as buy_id,
-        max(sell_id) over (partition by portfolio_id, symbol, sell_group) as sell_id,
-        sell_group
+        max(buy_id) over buy_stretch as buy_id,
+        max(buy_date) over buy_stretch as buy_date,
+        max(buy_idx) over buy_stretch as buy_idx,
+        max(buy_price) over buy_stretch as buy_price,
+        case when sell_group > 0 then max(sell_id) over sell_stretch end as sell_id,
+        case when sell_group > 0 then max(sell_date) over sell_stretch end as sell_date,
+        case when sell_group > 0 then max(sell_idx) over sell_stretch end as sell_idx,
+        case when sell_group > 0 then max(sell_price) over sell_stretch end as sell_price,
+        case when sell_group > 0 then bool_or(is_sale) over sell_stretch end as is_sale
     from fifo_groups
+    window
+        buy_stretch as (partition by portfolio_id, symbol, buy_group),
+        sell_stretch as (partition by portfolio_id, symbol, sell_group)
 ),
 
 fifo_points as (
-    select distinct
-        portfolio_id,
-        symbol,
-        point,
-        buy_id,
-        case when sell_group > 0 then sell_id end as sell_id
+    select distinct *
     from fifo_owners
 ),
 
 fifo_stretches as (
     select
-        portfolio_id,
-        symbol,
-        buy_id,
-        sell_id,
+        *,
         point - coalesce(lag(point) over (partition by portfolio_id, symbol order by point), 0) as units
     from fifo_points
-),
-
-fifo_matches as (
-    select
-        buy_id,
-        sell_id,
-        sum(units) as latest_units
-    from fifo_stretches
-    where units > 0 and buy_id is not null
-    group by buy_id, sell_id
 ),
 
 -- a sell consumes only lots bought on or before it (a sell of more than held is refused at
 -- import; a stored one matches nothing past the lots it has)
 segments as (
     select
-        buys.portfolio_id,
-        buys.activity_id as opened_by,
-        sells.activity_id as closed_by,
-        buys.symbol,
-        buys.activity_date as entry_date,
-        buys.session_idx as entry_idx,
-        buys.latest_price as entry_latest_price,
-        sells.activity_date as exit_date,
-        sells.session_idx as exit_idx,
-        sells.latest_price as exit_latest_price,
-        fifo_matches.latest_units,
+        portfolio_id,
+        buy_id as opened_by,
+        sell_id as closed_by,
+        symbol,
+        buy_date as entry_date,
+        buy_idx as entry_idx,
+        buy_price as entry_latest_price,
+        sell_date as exit_date,
+        sell_idx as exit_idx,
+        sell_price as exit_latest_price,
+        sum(units) as latest_units,
         -- realized by a sale (a transfer out realizes nothing): (sell price − cost) × units
-        case
-            when sells.activity_type = 'SELL'
-                then fifo_matches.latest_units * (sells.latest_price - buys.latest_price)
-        end as realized_gain
-    from fifo_matches
-    inner join buys on fifo_matches.buy_id = buys.activity_id
-    left join sells on fifo_matches.sell_id = sells.activity_id
-    where fifo_matches.sell_id is null or buys.activity_date <= sells.activity_date
+        case when bool_or(is_sale) then sum(units) * (sell_price - buy_price) end as realized_gain
+    from fifo_stretches
+    where units > 0 and buy_id is not null and (sell_id is null or buy_date <= sell_date)
+    group by
+        portfolio_id, buy_id, sell_id, symbol, buy_date, buy_idx, buy_price, sell_date, sell_idx, sell_price
     union all
     select
         portfolio_id,
