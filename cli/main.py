@@ -47,6 +47,7 @@ def _register() -> None:
         "schedule",
         "show",
         "portfolio",
+        "activities",
         "factors",
         "bench",
         "demo",

@@ -155,8 +155,10 @@ def plan(
         horizon as (
             select least(
                 %(last_closed)s::date - make_interval(years => %(years)s),
-                (select min(entry_date) from core.positions where deleted_at is null)
-                    - %(before)s::interval
+                least(
+                    (select min(entry_date) from core.positions where deleted_at is null),
+                    (select min(activity_date) from core.activities where symbol is not null)
+                ) - %(before)s::interval
             )::date as default_from
         ),
 

@@ -565,7 +565,13 @@ def _visible(app: psycopg.Connection, user_id: int | None = None) -> dict[str, s
 
 
 def test_app_relations_with_portfolios_are_the_expected_ones(conn, two_users) -> None:
-    assert _app_relations(conn) == ["chart_points", "leaderboards", "portfolio_dashboard"]
+    assert _app_relations(conn) == [
+        "activities",
+        "chart_points",
+        "holdings",
+        "leaderboards",
+        "portfolio_dashboard",
+    ]
 
 
 def test_trusted_backend_acting_for_a_sees_as_own_and_bs_public_only(
@@ -616,11 +622,12 @@ def test_no_user_set_sees_public_rows_only(two_users, db_url, secrets) -> None:
     for role in ("folio_reader", "folio_app"):
         with login(role, db_url) as app:
             seen = _visible(app)
-            assert seen == {relation: public for relation in seen}, role
+            # (these portfolios have positions, no activities: app.activities shows none)
+            assert seen == {relation: public for relation in seen} | {"activities": set()}, role
     # the plain reader is not trusted: setting a user id changes nothing
     with login("folio_reader", db_url) as reader:
         seen = _visible(reader, ids["a_user"])
-        assert seen == {relation: public for relation in seen}
+        assert seen == {relation: public for relation in seen} | {"activities": set()}
 
 
 def test_per_user_login_role_sees_only_its_own_whatever_it_sets(
@@ -1043,7 +1050,7 @@ def test_db_roles_reports_the_catalog(use_db) -> None:
     )
     assert roles["folio_writer"]["executes"] == [
         "core.add_positions, core.close_position, core.delete_portfolio, "
-        "core.delete_position, core.import_portfolio, core.set_valuation"
+        "core.delete_position, core.import_activities, core.import_portfolio, core.set_valuation"
     ]
     assert roles["folio_refresh"]["bypass_rls"] and not roles["folio_refresh"]["superuser"]
     assert "temporary tables" in roles["folio_refresh"]["writes"]

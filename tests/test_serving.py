@@ -212,6 +212,9 @@ CONTRACT_QUERIES = {
     " and period = 'YTD' order by point_no",
     "leaderboards": "select * from app.leaderboards where period = '1D' order by rank limit 20",
     "run_status": "select * from app.run_status where kind = 'refresh'",
+    "holdings": "select * from app.holdings where portfolio_id = %(pid)s",
+    "activities": "select * from app.activities where portfolio_id = %(pid)s"
+    " order by activity_date, activity_id",
 }
 
 
@@ -261,14 +264,16 @@ def test_read_only_role_reads_the_contract_and_nothing_else(market) -> None:
             conn.execute("delete from app.leaderboards")
     finally:
         conn.execute("reset role")
-    # What the role holds: SELECT on the four app views (and app.user_logins, its own row);
+    # What the role holds: SELECT on the six app views (and app.user_logins, its own row);
     # elsewhere only SELECT on what the security_invoker views read, in schemas it cannot use.
     grants = conn.execute(
         "select table_schema, table_name, privilege_type from information_schema.role_table_grants"
         " where grantee = 'folio_reader' order by table_name"
     ).fetchall()
     assert sorted(g for g in grants if g[0] == "app") == [
+        ("app", "activities", "SELECT"),
         ("app", "chart_points", "SELECT"),
+        ("app", "holdings", "SELECT"),
         ("app", "leaderboards", "SELECT"),
         ("app", "portfolio_dashboard", "SELECT"),
         ("app", "run_status", "SELECT"),
@@ -291,8 +296,10 @@ def test_each_contract_relation_is_an_indexed_lookup(market) -> None:
     for name, query in CONTRACT_QUERIES.items():
         plan = "\n".join(r[0] for r in conn.execute("explain " + query, {"pid": pid}).fetchall())
         for table in (
+            "activities",
             "fct_chart_caches",
             "fct_leaderboards",
+            "fct_portfolio_holdings",
             "fct_portfolio_snapshots",
             "portfolios",
             "runs",

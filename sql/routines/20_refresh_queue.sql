@@ -101,7 +101,7 @@ create or replace trigger valuations_queue_delete after delete on core.valuation
 referencing old table as old_rows
 for each statement execute function ops.queue_valuations_deleted();
 
--- A portfolio's benchmark or visibility changed: recompute it whole (cheap, and rare).
+-- A portfolio's benchmark, visibility or cost method changed: recompute it whole (cheap, and rare).
 create or replace function ops.queue_portfolios_changed() returns trigger
 language plpgsql as $$
 begin
@@ -109,8 +109,8 @@ begin
     select new_rows.portfolio_id, date '1900-01-01', 'portfolio settings changed'
     from new_rows
     inner join old_rows on old_rows.portfolio_id = new_rows.portfolio_id
-    where (old_rows.benchmark_symbol, old_rows.is_public)
-        is distinct from (new_rows.benchmark_symbol, new_rows.is_public);
+    where (old_rows.benchmark_symbol, old_rows.is_public, old_rows.cost_method)
+        is distinct from (new_rows.benchmark_symbol, new_rows.is_public, new_rows.cost_method);
     return null;
 end
 $$;

@@ -164,6 +164,12 @@ begin
             where scope.from_idx <= coalesce(v_previous, 0)
             group by positions.portfolio_id
             union all
+            select activities.portfolio_id, min(greatest(scope.from_idx, 0))
+            from ops.refresh_symbol_scope as scope
+            inner join core.activities as activities on activities.symbol = scope.symbol
+            where scope.from_idx <= coalesce(v_previous, 0)
+            group by activities.portfolio_id
+            union all
             select portfolios.portfolio_id, min(scope.from_idx)
             from ops.refresh_symbol_scope as scope
             inner join core.portfolios as portfolios on portfolios.benchmark_symbol = scope.symbol
@@ -184,6 +190,11 @@ begin
             from core.positions as positions
             where v_as_of_idx > v_previous
                 and positions.deleted_at is null
+            union
+            -- a ledger runs to the as-of session (its cash stays)
+            select distinct activities.portfolio_id, v_previous + 1
+            from core.activities as activities
+            where v_as_of_idx > v_previous
         )
 
         insert into ops.refresh_scope (portfolio_id, from_idx)

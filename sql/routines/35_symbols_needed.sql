@@ -6,7 +6,8 @@
 --   select * from ops.symbols_needed(42);    -- what portfolio 42 reads
 --
 -- One row per symbol and reason:
---   held        a live PUBLIC position (needed_from: its earliest entry)
+--   held        a live PUBLIC position or a ledger's security (needed_from: its earliest entry
+--               or activity)
 --   underlying  the underlying of a live OPTIONS position (needed_from: its earliest entry)
 --   benchmark   a portfolio's benchmark (needed_from: the portfolio's earliest entry, if any)
 --   factor      a factor's proxy in market.factors (an operator edits the table, no code)
@@ -23,6 +24,14 @@ as $$
         where
             positions.deleted_at is null
             and (p_portfolio_id is null or positions.portfolio_id = p_portfolio_id)
+        union all
+        -- the ledger's securities (sql/migrations/0140_activities.sql): public, from the first
+        -- activity on the symbol
+        select activities.portfolio_id, activities.symbol, 'PUBLIC'::core.investment_class, activities.activity_date
+        from core.activities as activities
+        where
+            activities.symbol is not null
+            and (p_portfolio_id is null or activities.portfolio_id = p_portfolio_id)
     ),
 
     portfolios as (

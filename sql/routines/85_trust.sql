@@ -106,13 +106,13 @@ begin
 end
 $$;
 
--- One statement-level trigger per table and write: portfolios, positions and valuations.
+-- One statement-level trigger per table and write: portfolios, positions, valuations, activities.
 do $$
 declare
     v_table text;
     v_event text;
 begin
-    foreach v_table in array array['portfolios', 'positions', 'valuations'] loop
+    foreach v_table in array array['portfolios', 'positions', 'valuations', 'activities'] loop
         foreach v_event in array array['insert', 'update', 'delete'] loop
             execute format(
                 'create or replace trigger %1$I after %2$s on core.%3$I referencing %4$s'

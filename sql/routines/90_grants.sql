@@ -179,7 +179,7 @@ begin
         where namespaces.nspname = 'core'
             and procs.proname in (
                 'import_portfolio', 'add_positions', 'close_position', 'delete_position',
-                'set_valuation', 'delete_portfolio'
+                'set_valuation', 'delete_portfolio', 'import_activities'
             )
     loop
         execute format(
@@ -220,7 +220,8 @@ grant usage on schema market, ops, core to folio_ingest;
 grant select on all tables in schema market to folio_ingest;
 grant insert, update, delete on all tables in schema market to folio_ingest;
 grant usage, select on all sequences in schema market, ops to folio_ingest;
-grant select on ops.settings, ops.runs, ops.refresh_state, core.positions, core.portfolios to folio_ingest;
+grant select on ops.settings, ops.runs, ops.refresh_state, core.positions, core.portfolios, core.activities
+    to folio_ingest;
 grant insert, update on ops.runs to folio_ingest;
 grant insert on ops.dirty_symbols to folio_ingest;
 -- the bounds every price is checked against (migration 0050) and how a refused number is shown

@@ -28,8 +28,78 @@ portfolios as (
     select * from {{ ref('stg_core__portfolios') }}
 ),
 
+-- the ledger's lot pieces (read twice: holdings and realized gains)
+lots as (
+    select * from {{ ref('int_lots_in_scope') }}
+),
+
+-- the ledger's holdings: per symbol, the units and cost held from a session where they change
+-- until the next (valued like positions: one row per symbol held, not per lot)
+holding_changes as (
+    select
+        portfolio_id,
+        symbol,
+        entry_idx as session_idx,
+        quantity as d_units,
+        quantity * entry_price as d_cost
+    from lots
+    union all
+    select
+        portfolio_id,
+        symbol,
+        exit_idx,
+        -quantity,
+        -quantity * entry_price
+    from lots
+    where exit_idx is not null
+),
+
+holding_levels as (
+    select
+        portfolio_id,
+        symbol,
+        session_idx,
+        sum(sum(d_units)) over symbol_changes as units,
+        sum(sum(d_cost)) over symbol_changes as cost,
+        lead(session_idx) over (partition by portfolio_id, symbol order by session_idx) as next_idx
+    from holding_changes
+    group by portfolio_id, symbol, session_idx
+    window symbol_changes as (
+        partition by portfolio_id, symbol
+        order by session_idx
+        rows between unbounded preceding and current row
+    )
+),
+
+-- positions, and the ledger's holdings (valued the same way; their flows are the cash's)
 positions as not materialized (
-    select * from {{ ref('int_positions_in_scope') }}
+    select
+        *,
+        false as is_ledger
+    from {{ ref('int_positions_in_scope') }}
+    union all
+    select
+        portfolio_id,
+        null::bigint as position_id,
+        symbol,
+        'PUBLIC' as investment_class,
+        units as quantity,
+        cost / units as entry_price,
+        null::numeric as exit_price,
+        null::date as entry_date,
+        null::date as exit_date,
+        1 as multiplier,
+        session_idx as entry_idx,
+        next_idx as exit_idx,
+        null::integer as expiry_idx,
+        null::numeric as expiry_value,
+        true as is_ledger
+    from holding_levels
+    where units > 0
+),
+
+ledger_cash as not materialized (
+    select * from {{ ref('int_cash_in_scope') }}
 ),
 
 valuations as not materialized (
@@ -57,6 +127,7 @@ scoped_positions as (
         positions.exit_idx,
         positions.expiry_idx,
         positions.expiry_value::float8 as expiry_value,
+        positions.is_ledger,
         scopes.from_idx
     from positions
     inner join scopes on positions.portfolio_id = scopes.portfolio_id
@@ -65,20 +136,38 @@ scoped_positions as (
 
 -- first session, and last: the as-of session while anything is open, else the last exit;
 -- start: the first session computed (one before the scope, for the previous value)
+-- (a ledger's cash events count as held from their session on: a ledger runs to the as-of session)
+span_inputs as (
+    select
+        portfolio_id,
+        from_idx,
+        entry_idx,
+        exit_idx
+    from scoped_positions
+    union all
+    select
+        ledger_cash.portfolio_id,
+        scopes.from_idx,
+        ledger_cash.session_idx,
+        null
+    from ledger_cash
+    inner join scopes on ledger_cash.portfolio_id = scopes.portfolio_id
+),
+
 spans as (
     select
-        scoped_positions.portfolio_id,
-        min(scoped_positions.from_idx) as from_idx,
-        min(scoped_positions.entry_idx) as first_idx,
-        greatest(min(scoped_positions.entry_idx), min(scoped_positions.from_idx) - 1) as start_idx,
+        span_inputs.portfolio_id,
+        min(span_inputs.from_idx) as from_idx,
+        min(span_inputs.entry_idx) as first_idx,
+        greatest(min(span_inputs.entry_idx), min(span_inputs.from_idx) - 1) as start_idx,
         case
-            when bool_or(scoped_positions.exit_idx is null or scoped_positions.exit_idx > refresh_windows.as_of_idx)
+            when bool_or(span_inputs.exit_idx is null or span_inputs.exit_idx > refresh_windows.as_of_idx)
                 then refresh_windows.as_of_idx
-            else max(scoped_positions.exit_idx)
+            else max(span_inputs.exit_idx)
         end as last_idx
-    from scoped_positions
+    from span_inputs
     cross join refresh_windows
-    group by scoped_positions.portfolio_id, refresh_windows.as_of_idx
+    group by span_inputs.portfolio_id, refresh_windows.as_of_idx
 ),
 
 span_positions as (
@@ -304,7 +393,7 @@ flows as (
         units * entry_price as inflow,
         0::float8 as outflow
     from span_positions
-    where entry_idx >= start_idx
+    where entry_idx >= start_idx and not is_ledger
     union all
     select
         public_positions.portfolio_id,
@@ -317,7 +406,9 @@ flows as (
         )
     from public_positions
     left join symbol_series on public_positions.symbol = symbol_series.symbol
-    where public_positions.exit_idx between public_positions.start_idx and public_positions.last_idx
+    where
+        public_positions.exit_idx between public_positions.start_idx and public_positions.last_idx
+        and not public_positions.is_ledger
     union all
     select
         span_positions.portfolio_id,
@@ -336,6 +427,43 @@ flows as (
     where
         span_positions.is_private
         and span_positions.exit_idx between span_positions.start_idx and span_positions.last_idx
+    -- the ledger's external flows: deposits, withdrawals, transfers, implicit deposits
+    union all
+    select
+        ledger_cash.portfolio_id,
+        ledger_cash.session_idx,
+        ledger_cash.inflow::float8,
+        ledger_cash.outflow::float8
+    from ledger_cash
+    inner join spans on ledger_cash.portfolio_id = spans.portfolio_id
+    where ledger_cash.session_idx between spans.start_idx and spans.last_idx
+),
+
+-- the ledger's gains realized by sells, on the sell's session
+realized as (
+    select
+        lots.portfolio_id,
+        lots.exit_idx as session_idx,
+        sum(lots.realized_gain)::float8 as realized_gain
+    from lots
+    inner join spans on lots.portfolio_id = spans.portfolio_id
+    where lots.realized_gain is not null and lots.exit_idx between spans.start_idx and spans.last_idx
+    group by lots.portfolio_id, lots.exit_idx
+),
+
+-- the ledger's cash changes, income and costs; changes before the start count at the start
+-- (the balance), income and costs only on their own session
+clamped_cash as (
+    select
+        ledger_cash.portfolio_id,
+        greatest(ledger_cash.session_idx, spans.start_idx) as session_idx,
+        sum(ledger_cash.cash_change)::float8 as cash_change,
+        sum(ledger_cash.income) filter (where ledger_cash.session_idx >= spans.start_idx)::float8 as income,
+        sum(ledger_cash.costs) filter (where ledger_cash.session_idx >= spans.start_idx)::float8 as costs
+    from ledger_cash
+    inner join spans on ledger_cash.portfolio_id = spans.portfolio_id
+    where ledger_cash.session_idx <= spans.last_idx
+    group by ledger_cash.portfolio_id, greatest(ledger_cash.session_idx, spans.start_idx)
 ),
 
 daily_flows as (
@@ -369,6 +497,10 @@ accumulated as (
         coalesce(stale.max_stale_sessions, 0) as max_stale_sessions,
         coalesce(daily_flows.inflow, 0) as inflow,
         coalesce(daily_flows.outflow, 0) as outflow,
+        coalesce(clamped_cash.income, 0) as income,
+        coalesce(clamped_cash.costs, 0) as costs,
+        coalesce(realized.realized_gain, 0) as realized_gain,
+        sum(coalesce(clamped_cash.cash_change, 0)) over running as cash_balance,
         sum(coalesce(clamped_events.d_held, 0)) over running as positions_held,
         sum(coalesce(clamped_events.d_cost, 0)) over running as cost_basis,
         sum(coalesce(clamped_events.d_entry, 0)) over running as n_entry,
@@ -391,6 +523,14 @@ accumulated as (
         on
             span_days.portfolio_id = daily_flows.portfolio_id
             and span_days.session_idx = daily_flows.session_idx
+    left join clamped_cash
+        on
+            span_days.portfolio_id = clamped_cash.portfolio_id
+            and span_days.session_idx = clamped_cash.session_idx
+    left join realized
+        on
+            span_days.portfolio_id = realized.portfolio_id
+            and span_days.session_idx = realized.session_idx
     window running as (
         partition by span_days.portfolio_id
         order by span_days.session_idx
@@ -401,9 +541,9 @@ accumulated as (
 valued as (
     select
         accumulated.*,
-        accumulated.public_value + accumulated.private_value as market_value,
+        accumulated.public_value + accumulated.private_value + accumulated.cash_balance as market_value,
         coalesce(
-            lag(accumulated.public_value + accumulated.private_value) over (
+            lag(accumulated.public_value + accumulated.private_value + accumulated.cash_balance) over (
                 partition by accumulated.portfolio_id order by accumulated.session_idx
             ),
             0
@@ -433,7 +573,10 @@ daily_returns as (
 bases as (
     select
         kept.portfolio_id,
-        kept.cum_twr
+        kept.cum_twr,
+        kept.income_to_date,
+        kept.costs_to_date,
+        kept.realized_gain_to_date
     from {{ this }} as kept
     inner join scopes
         on
@@ -445,6 +588,10 @@ chained as (
     select
         daily_returns.*,
         coalesce(bases.cum_twr, 0) as base_twr,
+        coalesce(bases.income_to_date, 0) + sum(daily_returns.income) over running as income_to_date,
+        coalesce(bases.costs_to_date, 0) + sum(daily_returns.costs) over running as costs_to_date,
+        coalesce(bases.realized_gain_to_date, 0) + sum(daily_returns.realized_gain) over running
+            as realized_gain_to_date,
         sum(ln(greatest(1 + daily_returns.daily_return, 1e-300))) over running as log_growth,
         count(*) filter (where daily_returns.daily_return <= -1) over running as wipeouts
     from daily_returns
@@ -463,7 +610,7 @@ final as (
         sessions.session_date,
         chained.market_value,
         chained.cost_basis,
-        chained.market_value - chained.cost_basis as unrealized_pnl,
+        chained.market_value - chained.cash_balance - chained.cost_basis as unrealized_pnl,
         chained.positions_held,
         chained.positions_held - chained.n_entry - chained.n_manual - chained.n_stale as n_close,
         chained.n_stale,
@@ -486,7 +633,14 @@ final as (
         benchmark.closes[chained.session_idx - benchmark.base_idx + 1]
         / nullif(benchmark.closes[chained.first_idx - benchmark.base_idx + 1], 0) - 1 as benchmark_cum_return,
         chained.first_idx,
-        refresh_windows.run_id as computed_by_run
+        refresh_windows.run_id as computed_by_run,
+        chained.cash_balance,
+        chained.income,
+        chained.costs,
+        chained.realized_gain,
+        chained.income_to_date,
+        chained.costs_to_date,
+        chained.realized_gain_to_date
     from chained
     inner join sessions on chained.session_idx = sessions.session_idx
     inner join portfolios on chained.portfolio_id = portfolios.portfolio_id

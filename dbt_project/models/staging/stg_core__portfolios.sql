@@ -4,5 +4,6 @@ select
     name as portfolio_name,
     benchmark_symbol,
     is_public,
-    created_at
+    created_at,
+    cost_method::text as cost_method
 from {{ source('core', 'portfolios') }}

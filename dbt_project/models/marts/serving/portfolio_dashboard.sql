@@ -104,7 +104,13 @@ final as (
             where dirty_portfolios.portfolio_id = portfolios.portfolio_id
         ) as is_refresh_pending,
         last_closed.session_date as last_closed_session,
-        periods.computed_by_run
+        periods.computed_by_run,
+        -- the ledger's (docs/semantics.md, "Activities"): cash at END, and sums since the first
+        -- session (0 for positions)
+        latest.cash_balance,
+        latest.income_to_date,
+        latest.costs_to_date,
+        latest.realized_gain_to_date
     from portfolios
     left join lateral (
         select

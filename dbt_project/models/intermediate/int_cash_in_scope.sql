@@ -1,0 +1,184 @@
+-- The ledger's cash of the portfolios of the refresh in progress: one row per portfolio per
+-- session with activities. What each activity does to cash, to the external flows and to
+-- income and costs (docs/semantics.md, "Activities"):
+--   BUY −(q·p + fee); SELL +(q·p − fee); DIVIDEND, INTEREST +amount − fee (income);
+--   FEE, TAX −amount − fee (costs); DEPOSIT +amount − fee, WITHDRAWAL −amount − fee (flows);
+--   TRANSFER_IN/OUT of cash: as a deposit/withdrawal; of securities: no cash, a flow at the
+--   stated value q·p; every fee is a cost.
+-- The market's dividends (market.dividends) are paid on the lots held, unless the ledger
+-- records the payment itself.
+-- A debit with no cash to pay it is funded by an implicit deposit: the cash balance would go
+-- below zero, so the running minimum of the cumulative cash change, once below zero, is the
+-- total deposited implicitly (an inflow on the session it grows). A ledger of buys alone
+-- therefore has no cash and flows equal to its buys: the positions semantics.
+with scopes as (
+    select * from {{ ref('stg_ops__refresh_scopes') }}
+),
+
+activities as not materialized (
+    select * from {{ ref('stg_core__activities') }}
+    where portfolio_id in (select scopes.portfolio_id from scopes)
+),
+
+calendar_dates as not materialized (
+    select * from {{ ref('int_calendar_dates_mapped') }}
+),
+
+lots as not materialized (
+    select * from {{ ref('int_lots_in_scope') }}
+),
+
+market_dividends as not materialized (
+    select * from {{ ref('stg_market__dividends') }}
+),
+
+-- the ledger's own dividend payments of a symbol: each is the payment of the market's latest
+-- dividend of that symbol with an ex-date on or before it, at most 45 days before
+recorded_dividends as (
+    select
+        activities.portfolio_id,
+        activities.symbol,
+        (
+            select max(market_dividends.ex_date)
+            from market_dividends
+            where
+                market_dividends.symbol = activities.symbol
+                and market_dividends.ex_date <= activities.activity_date
+                and market_dividends.ex_date >= activities.activity_date - 45
+        ) as ex_date
+    from activities
+    where activities.activity_type = 'DIVIDEND' and activities.symbol is not null
+),
+
+-- the market's dividends paid on the units held at the close before the ex-date (a buy on
+-- the ex-date does not get it, a sell on it does), credited on the ex-date, unless recorded
+paid_dividends as (
+    select
+        lots.portfolio_id,
+        ex_sessions.session_idx,
+        sum(lots.quantity) * market_dividends.amount_per_share as amount
+    from market_dividends
+    inner join calendar_dates as ex_sessions on market_dividends.ex_date = ex_sessions.calendar_date
+    inner join lots
+        on
+            market_dividends.symbol = lots.symbol
+            and ex_sessions.session_idx > lots.entry_idx
+            and ex_sessions.session_idx <= coalesce(lots.exit_idx, 2147483647)
+    where
+        not exists (
+            select from recorded_dividends
+            where
+                recorded_dividends.portfolio_id = lots.portfolio_id
+                and recorded_dividends.symbol = market_dividends.symbol
+                and recorded_dividends.ex_date = market_dividends.ex_date
+        )
+    group by lots.portfolio_id, ex_sessions.session_idx, market_dividends.symbol, market_dividends.amount_per_share
+),
+
+effects as (
+    select
+        activities.portfolio_id,
+        calendar_dates.session_idx,
+        case
+            when activities.activity_type = 'BUY' then -activities.quantity * activities.unit_price
+            when activities.activity_type = 'SELL' then activities.quantity * activities.unit_price
+            when activities.activity_type in ('DIVIDEND', 'INTEREST', 'DEPOSIT') then activities.amount
+            when activities.activity_type in ('FEE', 'TAX', 'WITHDRAWAL') then -activities.amount
+            when activities.activity_type = 'TRANSFER_IN' then coalesce(activities.amount, 0)
+            when activities.activity_type = 'TRANSFER_OUT' then -coalesce(activities.amount, 0)
+            else 0
+        end - activities.fee as cash_change,
+        case
+            when activities.activity_type in ('DEPOSIT', 'TRANSFER_IN')
+                then coalesce(activities.amount, activities.quantity * activities.unit_price)
+            else 0
+        end as external_inflow,
+        case
+            when activities.activity_type in ('WITHDRAWAL', 'TRANSFER_OUT')
+                then coalesce(activities.amount, activities.quantity * activities.unit_price)
+            else 0
+        end as external_outflow,
+        case when activities.activity_type in ('DIVIDEND', 'INTEREST') then activities.amount else 0 end as income,
+        case when activities.activity_type in ('FEE', 'TAX') then activities.amount else 0 end
+        + activities.fee as costs
+    from activities
+    inner join calendar_dates on activities.activity_date = calendar_dates.calendar_date
+    union all
+    select
+        paid_dividends.portfolio_id,
+        paid_dividends.session_idx,
+        paid_dividends.amount as cash_change,
+        0 as external_inflow,
+        0 as external_outflow,
+        paid_dividends.amount as income,
+        0 as costs
+    from paid_dividends
+),
+
+per_session as (
+    select
+        portfolio_id,
+        session_idx,
+        sum(cash_change) as cash_change,
+        sum(external_inflow) as external_inflow,
+        sum(external_outflow) as external_outflow,
+        sum(income) as income,
+        sum(costs) as costs
+    from effects
+    group by portfolio_id, session_idx
+),
+
+cumulated as (
+    select
+        per_session.*,
+        sum(per_session.cash_change) over (
+            partition by per_session.portfolio_id
+            order by per_session.session_idx
+            rows between unbounded preceding and current row
+        ) as cumulative_change
+    from per_session
+),
+
+-- the total deposited implicitly up to each session: what keeps the balance at or above zero
+funded as (
+    select
+        cumulated.*,
+        greatest(
+            0,
+            -min(cumulated.cumulative_change) over (
+                partition by cumulated.portfolio_id
+                order by cumulated.session_idx
+                rows between unbounded preceding and current row
+            )
+        ) as implicit_total
+    from cumulated
+),
+
+final as (
+    select
+        portfolio_id,
+        session_idx,
+        implicit_total - coalesce(
+            lag(implicit_total) over (partition by portfolio_id order by session_idx), 0
+        ) as implicit_deposit,
+        cash_change,
+        external_inflow,
+        external_outflow,
+        income,
+        costs
+    from funded
+)
+
+select
+    portfolio_id,
+    session_idx,
+    -- the session's change of the cash balance, implicit deposit included
+    cash_change + implicit_deposit as cash_change,
+    -- external flows: deposits and transfers in (and the implicit deposit), withdrawals and
+    -- transfers out
+    external_inflow + implicit_deposit as inflow,
+    external_outflow as outflow,
+    implicit_deposit,
+    income,
+    costs
+from final

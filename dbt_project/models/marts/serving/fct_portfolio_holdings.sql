@@ -1,0 +1,132 @@
+{{
+    config(
+        materialized='foliodb_refresh',
+        unique_key=['portfolio_id', 'symbol'],
+        delete_using='ops.refresh_scope as scope',
+        delete_where='target.portfolio_id = scope.portfolio_id',
+    )
+}}
+-- One row per portfolio per holding (symbol) at the portfolio's last snapshot session END:
+-- positions and the ledger's lots held then, valued by the snapshot's rules (close, last
+-- close, entry price; PRIVATE: last valuation, else cost). docs/semantics.md, "Holdings".
+with scopes as (
+    select * from {{ ref('stg_ops__refresh_scopes') }}
+),
+
+refresh_windows as (
+    select * from {{ ref('stg_ops__refresh_windows') }}
+),
+
+snapshots as (
+    select * from {{ ref('fct_portfolio_snapshots') }}
+),
+
+positions as not materialized (
+    select
+        portfolio_id, position_id, symbol, investment_class, quantity, multiplier, entry_price,
+        entry_idx, exit_idx
+    from {{ ref('int_positions_in_scope') }}
+    union all
+    select
+        portfolio_id, position_id, symbol, investment_class, quantity, multiplier, entry_price,
+        entry_idx, exit_idx
+    from {{ ref('int_lots_in_scope') }}
+),
+
+valuations as not materialized (
+    select * from {{ ref('int_valuations_in_scope') }}
+),
+
+prices_filled as not materialized (
+    select * from {{ ref('int_prices_filled_daily') }}
+),
+
+ends as (
+    select
+        snapshots.portfolio_id,
+        max(snapshots.session_idx) as end_idx
+    from snapshots
+    inner join scopes on snapshots.portfolio_id = scopes.portfolio_id
+    group by snapshots.portfolio_id
+),
+
+latest as (
+    select snapshots.*
+    from snapshots
+    inner join ends
+        on
+            snapshots.portfolio_id = ends.portfolio_id
+            and snapshots.session_idx = ends.end_idx
+),
+
+held as (
+    select
+        positions.*,
+        ends.end_idx,
+        (positions.quantity * positions.multiplier) as units
+    from positions
+    inner join ends on positions.portfolio_id = ends.portfolio_id
+    where
+        positions.entry_idx <= ends.end_idx
+        and coalesce(positions.exit_idx, 2147483647) > ends.end_idx
+),
+
+-- each held position or lot at END, and (held the session before) at the session before
+valued as (
+    select
+        held.portfolio_id,
+        held.symbol,
+        held.investment_class,
+        held.units,
+        held.units * held.entry_price as cost,
+        case
+            when held.investment_class = 'PRIVATE'
+                then coalesce(end_valuations.valuation_value, held.units * held.entry_price)
+            else held.units * coalesce(end_prices.close_price, held.entry_price)
+        end as market_value,
+        case
+            when held.entry_idx = held.end_idx then held.units * held.entry_price
+            when held.investment_class = 'PRIVATE'
+                then coalesce(before_valuations.valuation_value, held.units * held.entry_price)
+            else held.units * coalesce(before_prices.close_price, held.entry_price)
+        end as previous_value
+    from held
+    left join prices_filled as end_prices
+        on
+            held.symbol = end_prices.symbol
+            and held.end_idx = end_prices.session_idx
+    left join prices_filled as before_prices
+        on
+            held.symbol = before_prices.symbol
+            and held.end_idx - 1 = before_prices.session_idx
+    left join valuations as end_valuations
+        on
+            held.position_id = end_valuations.position_id
+            and held.end_idx between end_valuations.from_idx and end_valuations.to_idx
+    left join valuations as before_valuations
+        on
+            held.position_id = before_valuations.position_id
+            and held.end_idx - 1 between before_valuations.from_idx and before_valuations.to_idx
+),
+
+final as (
+    select
+        valued.portfolio_id,
+        valued.symbol,
+        min(valued.investment_class) as investment_class,
+        latest.session_date as as_of,
+        sum(valued.units)::float8 as quantity,
+        sum(valued.cost)::float8 as cost_basis,
+        sum(valued.market_value)::float8 as market_value,
+        sum(valued.market_value - valued.cost)::float8 as unrealized_pnl,
+        (sum(valued.market_value) / nullif(latest.market_value, 0))::float8 as weight,
+        -- the session's change: from the previous close (from the price paid if bought on END)
+        sum(valued.market_value - valued.previous_value)::float8 as day_change,
+        refresh_windows.run_id as computed_by_run
+    from valued
+    inner join latest on valued.portfolio_id = latest.portfolio_id
+    cross join refresh_windows
+    group by valued.portfolio_id, valued.symbol, latest.session_date, latest.market_value, refresh_windows.run_id
+)
+
+select * from final

@@ -1,0 +1,15 @@
+select
+    portfolio_id,
+    activity_id,
+    activity_date,
+    activity_type::text as activity_type,
+    symbol,
+    quantity,
+    unit_price,
+    amount,
+    fee,
+    currency,
+    notes,
+    source,
+    external_id
+from {{ source('core', 'activities') }}

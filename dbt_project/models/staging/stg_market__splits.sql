@@ -1,0 +1,5 @@
+select
+    symbol,
+    ex_date,
+    ratio
+from {{ source('market', 'splits') }}

@@ -1,0 +1,588 @@
+-- The transactions ledger in the database (issue 15): change capture of activities, and the
+-- import function apps call (the SQL twin of `folio activities import`).
+--
+--   select * from core.import_activities('ann@example.com', 'Brokerage',
+--       '[{"activity_date": "2025-01-06", "activity_type": "BUY", "symbol": "VTI",
+--          "quantity": "10", "unit_price": "290.5", "line": 2}]');
+--
+-- Like core.import_portfolio: the whole array is validated first, every problem reported with
+-- its line and field, and nothing is written unless all rows are good. Re-importing the same
+-- rows adds nothing: a row is identified by (portfolio, source, external_id); a row without an
+-- external_id gets a digest of its fields (and of how many identical rows precede it in the
+-- array) as its id.
+
+-- An exact product of numbers (split ratios): numeric multiplication, no ln/exp rounding.
+create or replace aggregate ops.product(numeric) (
+    sfunc = numeric_mul,
+    stype = numeric,
+    initcond = '1'
+);
+
+-- An activity written queues its portfolio from its date (and from the old date when moved).
+create or replace function ops.queue_activities_changed() returns trigger
+language plpgsql as $$
+begin
+    if tg_op in ('INSERT', 'UPDATE') then
+        insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
+        select new_rows.portfolio_id, min(new_rows.activity_date), 'activities changed'
+        from new_rows
+        group by new_rows.portfolio_id;
+    end if;
+    if tg_op in ('UPDATE', 'DELETE') then
+        insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
+        select old_rows.portfolio_id, min(old_rows.activity_date), 'activities changed'
+        from old_rows
+        group by old_rows.portfolio_id;
+    end if;
+    return null;
+end
+$$;
+
+create or replace trigger activities_queue_insert after insert on core.activities
+referencing new table as new_rows
+for each statement execute function ops.queue_activities_changed();
+create or replace trigger activities_queue_update after update on core.activities
+referencing old table as old_rows new table as new_rows
+for each statement execute function ops.queue_activities_changed();
+create or replace trigger activities_queue_delete after delete on core.activities
+referencing old table as old_rows
+for each statement execute function ops.queue_activities_changed();
+
+-- What each activity type carries: 'trade' (symbol, quantity, unit_price), 'split' (symbol,
+-- quantity = ratio), 'income' (amount; may name a symbol), 'cash' (amount, no symbol).
+-- TRANSFER_IN/OUT are trades when they name a symbol (securities at a stated value), else cash.
+create or replace function core.activity_shape(p_type core.activity_type, p_has_symbol boolean)
+returns text
+language sql immutable parallel safe
+as $$
+    select case
+        when p_type in ('BUY', 'SELL') then 'trade'
+        when p_type in ('TRANSFER_IN', 'TRANSFER_OUT') and p_has_symbol then 'trade'
+        when p_type = 'SPLIT' then 'split'
+        when p_type in ('DIVIDEND', 'FEE', 'TAX') then 'income'
+        else 'cash'
+    end
+$$;
+
+-- The activities array parsed: texts as typed (shortened for messages) and typed values.
+create or replace function core.activity_rows(p_activities jsonb)
+returns table (
+    ord bigint,
+    at text,
+    is_object boolean,
+    unknown_keys text[],
+    activity_date_text text,
+    activity_date date,
+    type_text text,
+    activity_type core.activity_type,
+    symbol text,
+    quantity_text text,
+    quantity numeric,
+    unit_price_text text,
+    unit_price numeric,
+    amount_text text,
+    amount numeric,
+    fee_text text,
+    fee numeric,
+    currency text,
+    notes text,
+    source text,
+    external_id text,
+    has_external_id boolean
+)
+language sql stable
+as $$
+    with elements as (
+        select
+            e.ord,
+            jsonb_typeof(e.elem) = 'object' as is_object,
+            case when jsonb_typeof(e.elem) = 'object' then e.elem else '{}'::jsonb end as obj
+        from jsonb_array_elements(p_activities) with ordinality as e (elem, ord)
+    ),
+
+    texts as (
+        select
+            ord,
+            is_object,
+            core.shortened(coalesce('line ' || nullif(btrim(obj ->> 'line'), ''), 'activity ' || ord)) as at,
+            array(
+                select core.shortened(k)
+                from jsonb_object_keys(obj) as k
+                where k not in (
+                    'activity_date', 'activity_type', 'symbol', 'quantity', 'unit_price', 'amount',
+                    'fee', 'currency', 'notes', 'source', 'external_id', 'line'
+                )
+                order by k
+            ) as unknown_keys,
+            nullif(btrim(obj ->> 'activity_date'), '') as activity_date_text,
+            nullif(btrim(obj ->> 'activity_type'), '') as type_text,
+            nullif(btrim(obj ->> 'symbol'), '') as symbol_text,
+            nullif(btrim(obj ->> 'quantity'), '') as quantity_text,
+            nullif(btrim(obj ->> 'unit_price'), '') as unit_price_text,
+            nullif(btrim(obj ->> 'amount'), '') as amount_text,
+            nullif(btrim(obj ->> 'fee'), '') as fee_text,
+            nullif(btrim(obj ->> 'currency'), '') as currency_text,
+            nullif(btrim(obj ->> 'notes'), '') as notes,
+            nullif(btrim(obj ->> 'source'), '') as source_text,
+            nullif(btrim(obj ->> 'external_id'), '') as external_id
+        from elements
+    ),
+
+    parsed as (
+    select
+        ord,
+        at,
+        is_object,
+        unknown_keys,
+        core.shortened(activity_date_text) as activity_date_text,
+        core.parse_iso_date(activity_date_text) as activity_date,
+        -- upper() only on ASCII: it folds some other letters into ASCII ones
+        core.shortened(case when type_text ~ '[^\x01-\x7f]' then type_text else upper(type_text) end) as type_text,
+        case
+            when upper(type_text) in (
+                'BUY', 'SELL', 'DIVIDEND', 'INTEREST', 'FEE', 'TAX', 'DEPOSIT', 'WITHDRAWAL',
+                'TRANSFER_IN', 'TRANSFER_OUT', 'SPLIT'
+            ) and type_text !~ '[^\x01-\x7f]' then upper(type_text)::core.activity_type
+        end as activity_type,
+        case when symbol_text ~ '[^\x01-\x7f]' then symbol_text else upper(symbol_text) end as symbol,
+        quantity_text,
+        core.parse_decimal(quantity_text) as quantity,
+        unit_price_text,
+        core.parse_decimal(unit_price_text) as unit_price,
+        amount_text,
+        core.parse_decimal(amount_text) as amount,
+        fee_text,
+        coalesce(core.parse_decimal(fee_text), case when fee_text is null then 0 end) as fee,
+        coalesce(
+            case when currency_text ~ '[^\x01-\x7f]' then currency_text else upper(currency_text) end, 'USD'
+        ) as currency,
+        notes,
+        coalesce(source_text, 'foliodb') as source,
+        external_id
+    from texts
+    )
+
+    select
+        parsed.ord, parsed.at, parsed.is_object, parsed.unknown_keys, parsed.activity_date_text,
+        parsed.activity_date, parsed.type_text, parsed.activity_type, parsed.symbol, parsed.quantity_text,
+        parsed.quantity, parsed.unit_price_text, parsed.unit_price, parsed.amount_text, parsed.amount,
+        parsed.fee_text, parsed.fee, parsed.currency, parsed.notes, parsed.source,
+        -- a row without an id is named by its fields and by how many identical rows come
+        -- before it in the array (two equal buys on one day are two activities)
+        coalesce(
+            parsed.external_id,
+            'row:' || md5(concat_ws(
+                '|', parsed.activity_date, parsed.activity_type, parsed.symbol,
+                trim_scale(parsed.quantity), trim_scale(parsed.unit_price), trim_scale(parsed.amount),
+                trim_scale(parsed.fee), parsed.currency, parsed.notes
+            )) || ':' || row_number() over (
+                partition by parsed.source, parsed.external_id, parsed.activity_date, parsed.activity_type,
+                parsed.symbol, trim_scale(parsed.quantity), trim_scale(parsed.unit_price),
+                trim_scale(parsed.amount), trim_scale(parsed.fee), parsed.currency, parsed.notes
+                order by parsed.ord
+            )
+        ),
+        parsed.external_id is not null
+    from parsed
+$$;
+
+-- Every problem of an activities array for a portfolio (null: a new one), one line each
+-- ("line 4 (quantity): ..."); empty if none. Selling more than is held is a problem of the
+-- sell's line, checked against the portfolio's stored activities and the new ones together.
+create or replace function core.activity_problems(p_portfolio_id bigint, p_activities jsonb)
+returns text[]
+language sql stable
+as $$
+    with rows as (
+        select
+            r.*,
+            core.activity_shape(r.activity_type, r.symbol is not null) as shape,
+            existing.kind as existing_kind,
+            limits.*,
+            value_bounds.min_value as value_min,
+            value_bounds.max_value as value_max,
+            value_bounds.expected as value_expected,
+            count(*) over (partition by r.source, r.external_id) as id_uses
+        from core.activity_rows(p_activities) as r
+        left join market.symbols as existing on existing.symbol = r.symbol
+        cross join core.import_limits() as limits
+        cross join ops.input_bounds as value_bounds
+        where value_bounds.kind = 'value'
+    ),
+
+    field_problems as (
+        select rows.ord, checks.n, rows.at, checks.field, checks.problem
+        from rows
+        cross join lateral (
+            values
+            (0, 'activity', case when not rows.is_object then
+                'expected a JSON object with activity_date, activity_type and the fields of its type' end),
+            (0, coalesce(rows.unknown_keys[1], '-'), case when cardinality(rows.unknown_keys) > 0 then
+                format('unknown field(s) %s; expected activity_date, activity_type, symbol, quantity, '
+                    'unit_price, amount, fee, currency, notes, source, external_id',
+                    array_to_string(rows.unknown_keys, ', ')) end),
+            (1, 'activity_date', case
+                when not rows.is_object then null
+                when rows.activity_date_text is null then 'required: an ISO date YYYY-MM-DD'
+                when rows.activity_date is null then format(
+                    '''%s'' is not an ISO date (expected YYYY-MM-DD, e.g. 2025-01-06)', rows.activity_date_text)
+                when rows.activity_date > ops.today() then format(
+                    '%s is in the future (today is %s)', rows.activity_date, ops.today())
+                when rows.activity_date < rows.calendar_start then format(
+                    '%s is before the first session of the %s calendar, %s: sessions are kept from %s on, '
+                    'so nothing earlier can be valued (expected a date on or after %s)',
+                    rows.activity_date, rows.calendar, rows.first_session, rows.calendar_start, rows.calendar_start)
+            end),
+            (2, 'activity_type', case
+                when not rows.is_object then null
+                when rows.type_text is null then 'required: BUY, SELL, DIVIDEND, INTEREST, FEE, TAX, DEPOSIT, '
+                    'WITHDRAWAL, TRANSFER_IN, TRANSFER_OUT or SPLIT'
+                when rows.activity_type is null then format(
+                    '''%s'' is not an activity type (expected BUY, SELL, DIVIDEND, INTEREST, FEE, TAX, DEPOSIT, '
+                    'WITHDRAWAL, TRANSFER_IN, TRANSFER_OUT or SPLIT)', rows.type_text)
+            end),
+            (3, 'symbol', case
+                when rows.activity_type is null then null
+                when rows.symbol is null and rows.shape in ('trade', 'split') then format(
+                    'required for %s: the ticker', rows.activity_type)
+                when rows.symbol is not null and rows.shape = 'cash' then format(
+                    '%s is a cash event: give no symbol', rows.activity_type)
+                when rows.symbol is null then null
+                when rows.symbol !~ '^[A-Z0-9^][A-Z0-9._=^/-]{0,31}$' then format(
+                    '''%s'' is not a valid symbol (letters, digits and . _ = ^ / -, at most 32 characters)',
+                    core.shortened(rows.symbol))
+                when market.occ_error(rows.symbol) is null then format(
+                    '''%s'' is an OCC option symbol: options are not yet held through activities', rows.symbol)
+                when rows.existing_kind in ('private', 'option') then format(
+                    '''%s'' is a %s symbol: the ledger holds public securities only for now',
+                    rows.symbol, rows.existing_kind)
+            end),
+            (4, 'quantity', case
+                when rows.activity_type is null then null
+                when rows.shape in ('income', 'cash') and rows.quantity_text is not null then format(
+                    '%s has an amount, not a quantity: leave quantity empty', rows.activity_type)
+                when rows.shape in ('income', 'cash') then null
+                when rows.quantity_text is null and rows.shape = 'split' then
+                    'required for SPLIT: the ratio, new units per old unit (4 for a 4:1 split, 0.1 for 1:10)'
+                when rows.quantity_text is null then format(
+                    'required for %s: the units, e.g. 10 or 2.5', rows.activity_type)
+                when rows.quantity is null then format(
+                    '''%s'' is not a number (expected e.g. 1,355 or 12.5)', core.shortened(rows.quantity_text))
+                when rows.quantity <= 0 then 'must be greater than 0'
+                when rows.shape = 'split' and rows.quantity = 1 then 'a ratio of 1 is no split'
+                when rows.quantity not between rows.quantity_min and rows.quantity_max then format(
+                    '%s is too %s: expected %s', core.number_shown(rows.quantity),
+                    case when rows.quantity > rows.quantity_max then 'large' else 'small' end,
+                    rows.quantity_expected)
+            end),
+            (5, 'unit_price', case
+                when rows.activity_type is null then null
+                when rows.shape <> 'trade' and rows.unit_price_text is not null then format(
+                    '%s has no unit price: leave unit_price empty', rows.activity_type)
+                when rows.shape <> 'trade' then null
+                when rows.unit_price_text is null then format(
+                    'required for %s: the price per unit, e.g. 91.44%s', rows.activity_type,
+                    case when rows.activity_type in ('TRANSFER_IN', 'TRANSFER_OUT')
+                        then ' (the stated value of the securities transferred)' else '' end)
+                when rows.unit_price is null then format(
+                    '''%s'' is not a number (expected e.g. 91.44)', core.shortened(rows.unit_price_text))
+                when rows.unit_price <= 0 then 'must be greater than 0'
+                when rows.unit_price not between rows.price_min and rows.price_max then format(
+                    '%s is too %s: expected %s', core.number_shown(rows.unit_price),
+                    case when rows.unit_price > rows.price_max then 'large' else 'small' end,
+                    rows.price_expected)
+            end),
+            (6, 'amount', case
+                when rows.activity_type is null then null
+                when rows.shape in ('trade', 'split') and rows.amount_text is not null then format(
+                    '%s has quantity and unit_price, not an amount: leave amount empty', rows.activity_type)
+                when rows.shape in ('trade', 'split') then null
+                when rows.amount_text is null then format(
+                    'required for %s: the amount in %s, e.g. 120.50', rows.activity_type, rows.currency)
+                when rows.amount is null then format(
+                    '''%s'' is not a number (expected e.g. 120.50)', core.shortened(rows.amount_text))
+                when rows.amount <= 0 then 'must be greater than 0'
+                when rows.amount not between rows.value_min and rows.value_max then format(
+                    '%s is too %s: expected an amount between %s and %s', core.number_shown(rows.amount),
+                    case when rows.amount > rows.value_max then 'large' else 'small' end,
+                    core.number_shown(rows.value_min), core.number_shown(rows.value_max))
+            end),
+            (7, 'fee', case
+                when rows.fee_text is null then null
+                when rows.fee is null then format(
+                    '''%s'' is not a number (expected e.g. 1.25)', core.shortened(rows.fee_text))
+                when rows.fee < 0 then 'must not be negative'
+                when rows.fee > 0 and rows.fee not between rows.value_min and rows.value_max then format(
+                    '%s is too %s: expected 0 or between %s and %s', core.number_shown(rows.fee),
+                    case when rows.fee > rows.value_max then 'large' else 'small' end,
+                    core.number_shown(rows.value_min), core.number_shown(rows.value_max))
+            end),
+            (8, 'currency', case
+                when rows.currency <> 'USD' then format(
+                    '''%s'' is not supported yet: every amount is in USD until foliodb converts currencies',
+                    core.shortened(rows.currency))
+            end),
+            (9, 'external_id', case
+                when rows.has_external_id and rows.id_uses > 1 then format(
+                    '''%s'' appears %s times for source %s in this file: an id names one activity',
+                    core.shortened(rows.external_id), rows.id_uses, core.shortened(rows.source))
+            end)
+        ) as checks (n, field, problem)
+        where checks.problem is not null
+    ),
+
+    -- the ledger after the import: stored rows and the new ones not already stored
+    new_rows as (
+        select rows.*
+        from rows
+        where
+            not exists (select from field_problems)
+            and not exists (
+                select from core.activities as stored
+                where
+                    stored.portfolio_id = p_portfolio_id
+                    and stored.source = rows.source
+                    and stored.external_id = rows.external_id
+            )
+    ),
+
+    ledger as (
+        select
+            new_rows.at, new_rows.ord, null::bigint as activity_id, new_rows.activity_date,
+            new_rows.activity_type, new_rows.symbol, new_rows.quantity
+        from new_rows
+        where new_rows.shape in ('trade', 'split')
+        union all
+        select
+            null, null, stored.activity_id, stored.activity_date, stored.activity_type,
+            stored.symbol, stored.quantity
+        from core.activities as stored
+        where
+            stored.portfolio_id = p_portfolio_id
+            and stored.symbol is not null
+            and core.activity_shape(stored.activity_type, true) in ('trade', 'split')
+            and exists (select from field_problems having count(*) = 0)
+    ),
+
+    -- the ledger's splits and the market's (market.splits) of its symbols; a SPLIT activity
+    -- dated on the market split's ex-date is that split
+    all_splits as (
+        select ledger.symbol, ledger.activity_date, ledger.quantity as ratio
+        from ledger
+        where ledger.activity_type = 'SPLIT'
+        union all
+        select market_splits.symbol, market_splits.ex_date, market_splits.ratio
+        from market.splits as market_splits
+        where
+            market_splits.symbol in (select ledger.symbol from ledger)
+            and not exists (
+                select from ledger
+                where
+                    ledger.activity_type = 'SPLIT'
+                    and ledger.symbol = market_splits.symbol
+                    and ledger.activity_date = market_splits.ex_date
+            )
+    ),
+
+    -- units in the symbol's latest terms (times the ratios of the later splits: exact), so
+    -- one running sum per symbol gives the units held after each trade
+    trades as (
+        select
+            ledger.*,
+            coalesce(later.factor, 1) as later_factor,
+            case when ledger.activity_type in ('BUY', 'TRANSFER_IN') then 1 else -1 end
+            * ledger.quantity * coalesce(later.factor, 1) as latest_units,
+            case when ledger.activity_type in ('BUY', 'TRANSFER_IN') then 0 else 1 end as day_order
+        from ledger
+        left join lateral (
+            select ops.product(splits.ratio) as factor
+            from all_splits as splits
+            where
+                splits.symbol = ledger.symbol
+                and splits.activity_date > ledger.activity_date
+        ) as later on true
+        where ledger.activity_type <> 'SPLIT'
+    ),
+
+    held as (
+        select
+            trades.*,
+            sum(trades.latest_units) over (
+                partition by trades.symbol
+                order by trades.activity_date, trades.day_order, trades.activity_id nulls last, trades.ord
+                rows between unbounded preceding and current row
+            ) as latest_held_after
+        from trades
+    ),
+
+    oversold as (
+        select
+            coalesce(held.ord, 0) as ord,
+            10 as n,
+            coalesce(held.at, 'stored activity ' || held.activity_id) as at,
+            'quantity' as field,
+            format(
+                '%s of %s %s on %s is more than is held: %s %s held then',
+                held.activity_type, core.number_shown(held.quantity), held.symbol, held.activity_date,
+                core.number_shown(trim_scale((held.latest_held_after - held.latest_units) / held.later_factor)),
+                held.symbol
+            ) as problem
+        from held
+        where held.latest_units < 0 and held.latest_held_after < 0
+    ),
+
+    problems as (
+        select * from field_problems
+        union all
+        select * from oversold
+    )
+
+    select coalesce(array_agg(format('%s (%s): %s', at, field, problem) order by ord, n), '{}')
+    from problems
+$$;
+
+-- Import activities into a user's portfolio (user and portfolio created when missing).
+-- Validated whole; all or nothing; rows already stored (same source and external_id) are
+-- counted, not added again.
+create or replace function core.import_activities(
+    p_email text,
+    p_portfolio text,
+    p_activities jsonb
+) returns table (portfolio_id bigint, added integer, already_present integer)
+language plpgsql
+as $$
+declare
+    v_email text := btrim(p_email);
+    v_name text := btrim(p_portfolio);
+    v_problems text[];
+    v_user_id bigint;
+    v_portfolio_id bigint;
+    v_total integer;
+    v_added integer;
+begin
+    if v_email is null or v_email !~ '^[^@\s]+@[^@\s]+$' then
+        raise exception using errcode = '22023',
+            message = format('activities import refused: %L is not an email address', p_email);
+    end if;
+    if v_name is null or v_name = '' then
+        raise exception using errcode = '22023',
+            message = 'activities import refused: the portfolio name must not be blank';
+    end if;
+    if p_activities is null or jsonb_typeof(p_activities) <> 'array' or jsonb_array_length(p_activities) = 0 then
+        raise exception using errcode = '22023',
+            message = 'activities import refused: expected a non-empty JSON array of activities';
+    end if;
+
+    select portfolios.portfolio_id, portfolios.user_id into v_portfolio_id, v_user_id
+    from core.portfolios as portfolios
+    inner join core.users as users on portfolios.user_id = users.user_id
+    where lower(users.email) = lower(v_email) and portfolios.name = v_name;
+    -- another user's portfolio is refused before its ledger is read (the oversell check would
+    -- show its holdings); the write triggers refuse the rest (sql/routines/85_trust.sql)
+    if v_portfolio_id is not null and not app.acts_for_everyone()
+        and v_user_id is distinct from app.acting_user_id() then
+        raise exception using errcode = '42501',
+            message = format(
+                'permission denied: this session acts for user %s; portfolio %s belongs to another user, '
+                'nothing written', coalesce(app.acting_user_id()::text, 'nobody'), v_portfolio_id
+            );
+    end if;
+
+    v_problems := core.activity_problems(v_portfolio_id, p_activities);
+    if cardinality(v_problems) > 0 then
+        raise exception using errcode = '22023',
+            message = format(
+                'activities import refused, nothing written (%s problem%s):%s%s',
+                cardinality(v_problems),
+                case when cardinality(v_problems) > 1 then 's' else '' end,
+                E'\n', core.problem_list(v_problems)
+            );
+    end if;
+
+    if v_portfolio_id is null then
+        insert into core.users (email) values (v_email) on conflict ((lower(email))) do nothing;
+        select users.user_id into v_user_id from core.users as users where lower(users.email) = lower(v_email);
+        insert into core.portfolios (user_id, name) values (v_user_id, v_name)
+        returning core.portfolios.portfolio_id into v_portfolio_id;
+    end if;
+
+    insert into market.symbols (symbol)
+    select distinct parsed.symbol
+    from core.activity_rows(p_activities) as parsed
+    where parsed.symbol is not null
+    on conflict (symbol) do nothing;
+
+    with parsed as (
+        select * from core.activity_rows(p_activities)
+    ),
+
+    inserted as (
+        insert into core.activities (
+            portfolio_id, activity_date, activity_type, symbol, quantity, unit_price, amount, fee,
+            currency, notes, source, external_id
+        )
+        select
+            v_portfolio_id, parsed.activity_date, parsed.activity_type, parsed.symbol, parsed.quantity,
+            parsed.unit_price, parsed.amount, parsed.fee, parsed.currency, parsed.notes, parsed.source,
+            parsed.external_id
+        from parsed
+        order by parsed.ord
+        on conflict on constraint activities_external_id_unique do nothing
+        returning 1
+    )
+
+    select count(*) into v_added from inserted;
+    v_total := jsonb_array_length(p_activities);
+    return query select v_portfolio_id, v_added, v_total - v_added;
+end
+$$;
+
+comment on function core.import_activities(text, text, jsonb) is
+    'Import activities (a JSON array of canonical rows) into a user''s portfolio, created when '
+    'missing: validated whole, all or nothing, idempotent by (source, external_id). Returns the '
+    'portfolio_id and how many rows were added or already present.';
+
+-- A split or dividend written queues, from its ex-date, every portfolio whose ledger trades
+-- the symbol.
+create or replace function ops.queue_corporate_actions_changed() returns trigger
+language plpgsql as $$
+begin
+    if tg_op in ('INSERT', 'UPDATE') then
+        insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
+        select activities.portfolio_id, min(new_rows.ex_date), 'corporate actions changed'
+        from new_rows
+        inner join core.activities as activities on new_rows.symbol = activities.symbol
+        group by activities.portfolio_id;
+    end if;
+    if tg_op in ('UPDATE', 'DELETE') then
+        insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
+        select activities.portfolio_id, min(old_rows.ex_date), 'corporate actions changed'
+        from old_rows
+        inner join core.activities as activities on old_rows.symbol = activities.symbol
+        group by activities.portfolio_id;
+    end if;
+    return null;
+end
+$$;
+
+do $$
+declare
+    v_table text;
+    v_event text;
+begin
+    foreach v_table in array array['splits', 'dividends'] loop
+        foreach v_event in array array['insert', 'update', 'delete'] loop
+            execute format(
+                'create or replace trigger %1$I after %2$s on market.%3$I referencing %4$s'
+                ' for each statement execute function ops.queue_corporate_actions_changed()',
+                v_table || '_queue_' || v_event, v_event, v_table,
+                case v_event
+                    when 'insert' then 'new table as new_rows'
+                    when 'update' then 'old table as old_rows new table as new_rows'
+                    else 'old table as old_rows'
+                end
+            );
+        end loop;
+    end loop;
+end
+$$;
