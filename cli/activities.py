@@ -7,12 +7,16 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from cli.common import CONTEXT_SETTINGS, emit_json, err, friendly, out, require_file
+from cli import base
+from cli.common import emit_json, err, out, require_file
 from foliodb import activities as ledger
-from foliodb.db import connect
+from foliodb import activity_formats
+from foliodb.db import act_for_user, connect
+from foliodb.portfolio_io import user_id_of
+from foliodb.security import REFRESH, WRITER
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@base.group()
 def activities() -> None:
     """The transactions ledger: buys, sells, dividends, fees, cash flows, splits.
 
@@ -27,7 +31,7 @@ def activities() -> None:
     """
 
 
-@activities.command("import", context_settings=CONTEXT_SETTINGS)
+@activities.command("import", role=WRITER)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--user", "email", required=True, help="Owner's email (created if missing).")
 @click.option("--portfolio", "name", required=True, help="Portfolio name (created if missing).")
@@ -39,8 +43,7 @@ def activities() -> None:
     show_default=True,
     help="The file's format.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@friendly
+@base.json_option("Print the result as JSON.")
 def import_cmd(file: Path, email: str, name: str, fmt: str, as_json: bool) -> None:
     """Import an activity file into a portfolio: validated whole, all or nothing.
 
@@ -57,7 +60,12 @@ def import_cmd(file: Path, email: str, name: str, fmt: str, as_json: bool) -> No
     if not name.strip():
         raise click.BadParameter("must not be blank", param_hint="--portfolio")
     rows = ledger.read_activities(file, fmt)
-    with connect() as conn:
+    # the owner is looked up as the operator's refresh role; the write is the app writer's,
+    # acting for the owner when the owner exists (as `folio portfolio import`)
+    with connect(role=REFRESH) as lookup:
+        owner_id = user_id_of(lookup, email)
+    with connect(role=WRITER) as conn:
+        act_for_user(conn, owner_id)
         result = ledger.import_activities(conn, email, name, rows, str(file))
     if as_json:
         emit_json(result.as_dict())
@@ -69,10 +77,9 @@ def import_cmd(file: Path, email: str, name: str, fmt: str, as_json: bool) -> No
     err.print("queued for the next refresh (`folio refresh`, or the nightly pg_cron job)")
 
 
-@activities.command("list", context_settings=CONTEXT_SETTINGS)
+@activities.command("list", role=REFRESH)
 @click.argument("portfolio_ref", metavar="PORTFOLIO")
-@click.option("--json", "as_json", is_flag=True, help="Print the activities as JSON.")
-@friendly
+@base.json_option("Print the activities as JSON.")
 def list_cmd(portfolio_ref: str, as_json: bool) -> None:
     """List a portfolio's activities with their ids (id or name), in date order.
 
@@ -97,19 +104,18 @@ def list_cmd(portfolio_ref: str, as_json: bool) -> None:
             row["activity_type"],
             row["symbol"] or "",
             *(
-                "" if row[key] is None else ledger._plain(row[key])
+                "" if row[key] is None else activity_formats.decimal_text(row[key])
                 for key in ("quantity", "unit_price", "amount", "fee")
             ),
         )
     out.print(table)
 
 
-@activities.command("export", context_settings=CONTEXT_SETTINGS)
+@activities.command("export", role=REFRESH)
 @click.argument("portfolio_ref", metavar="PORTFOLIO")
 @click.option(
     "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file."
 )
-@friendly
 def export_cmd(portfolio_ref: str, out_file: Path | None) -> None:
     """Write a portfolio's activities in foliodb's CSV format (id or name).
 

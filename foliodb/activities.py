@@ -2,21 +2,14 @@
 
 The rules of an activity live once, in the database: ``core.import_activities``
 (``sql/routines/50_activities.sql``) validates the whole file, names every bad line and field,
-writes all or nothing and adds nothing twice. This module only reads the file into canonical rows
-(each with its line) and hands them over; a parser of another tracker's export
-(``foliodb.activity_formats``, when present) yields the same canonical rows.
-
-foliodb's own CSV format (UTF-8, a header, one activity per line)::
-
-    activity_date,activity_type,symbol,quantity,unit_price,amount,fee,currency,notes,external_id
-    2025-01-06,DEPOSIT,,,,10000,,USD,,
-    2025-01-06,BUY,VTI,10,290.50,,1.00,USD,,b-1
+writes all or nothing and adds nothing twice. The files are read by
+``foliodb.activity_formats`` (foliodb's CSV, Ghostfolio, Wealthfolio, Portfolio Performance:
+docs/activities.md), which yields canonical rows; this module hands them over and lists and
+exports what is stored.
 """
 
 from __future__ import annotations
 
-import csv
-import importlib
 import io
 import json
 from dataclasses import dataclass
@@ -25,31 +18,11 @@ from typing import Any
 
 import psycopg
 
+from foliodb import activity_formats
 from foliodb.errors import FolioError
-from foliodb.portfolio_io import (
-    Issue,
-    ValidationError,
-    control_character_issues,
-    map_header,
-    read_csv_records,
-)
 
-COLUMNS = (
-    "activity_date",
-    "activity_type",
-    "symbol",
-    "quantity",
-    "unit_price",
-    "amount",
-    "fee",
-    "currency",
-    "notes",
-    "source",
-    "external_id",
-)
-REQUIRED = ("activity_date", "activity_type")
-FORMATS = ("foliodb", "ghostfolio", "wealthfolio", "pp")
-EXPORT_COLUMNS = (*COLUMNS, "activity_id")
+FORMATS = activity_formats.FORMATS
+TRADES = ("BUY", "SELL", "TRANSFER_IN", "TRANSFER_OUT")
 
 
 @dataclass
@@ -66,51 +39,22 @@ class ActivityImport:
         }
 
 
-def read_foliodb_csv(data: bytes, label: str) -> list[dict[str, str]]:
-    """foliodb's activity CSV as canonical rows (texts as typed, each with its line)."""
-    records = read_csv_records(data, label)
-    if not records:
-        raise ValidationError(label, [Issue(None, None, "the file is empty: expected a header")])
-    header_line, header = records[0]
-    mapping, issues = map_header(header, header_line, COLUMNS, REQUIRED)
-    if issues:
-        raise ValidationError(label, issues)
+def read_activities(path: Path, fmt: str | None = "foliodb") -> list[dict[str, Any]]:
+    """The canonical rows of an activity file in one of FORMATS (detected when ``fmt`` is
+    None), as the SQL import takes them: texts, each with its line. The database keeps one
+    figure of each: a trade of securities is worth quantity × unit_price, so a file's amount
+    for it (the readers fill it in) is not handed over; an income or cash event is its amount,
+    so the shares and the per-share figure a tracker records beside it are not either."""
     rows = []
-    for line, fields in records[1:]:
-        if len(fields) > len(header):
-            issues.append(
-                Issue(line, None, f"{len(fields)} fields, the header has {len(header)} columns")
-            )
-            continue
-        values = {name: fields[idx].strip() for name, idx in mapping.items() if idx < len(fields)}
-        issues.extend(control_character_issues(line, values, frozenset({"notes"})))
-        rows.append({"line": str(line), **{k: v for k, v in values.items() if v != ""}})
-    if issues:
-        raise ValidationError(label, issues)
-    if not rows:
-        raise ValidationError(label, [Issue(None, None, "no activities: only a header")])
+    for line, row in activity_formats.read_activities(path, fmt):
+        record = activity_formats.activity_as_json(line, row)
+        kind = record["activity_type"]
+        if kind in TRADES and record.get("symbol") and record.get("quantity"):
+            record["amount"] = None
+        elif kind not in (*TRADES, "SPLIT") and record.get("amount"):
+            record["quantity"] = record["unit_price"] = None
+        rows.append({key: str(value) for key, value in record.items() if value is not None})
     return rows
-
-
-def read_activities(path: Path, fmt: str = "foliodb") -> list[dict[str, Any]]:
-    """The canonical rows of an activity file in one of FORMATS."""
-    data = path.read_bytes()
-    if fmt == "foliodb":
-        return read_foliodb_csv(data, str(path))
-    try:
-        formats = importlib.import_module("foliodb.activity_formats")
-    except ImportError as exc:
-        raise FolioError(
-            f"the {fmt} format is not available yet in this installation (foliodb.activity_formats)"
-        ) from exc
-    rows = []
-    for row in formats.parse(fmt, data, str(path)):  # canonical rows, with their line
-        rows.append({key: _text(value) for key, value in dict(row).items() if value is not None})
-    return rows
-
-
-def _text(value: Any) -> Any:
-    return value if isinstance(value, str) else str(value)
 
 
 def import_activities(
@@ -169,15 +113,5 @@ def list_activities(conn: psycopg.Connection, pid: int) -> list[dict[str, Any]]:
 def export_csv(rows: list[dict[str, Any]]) -> str:
     """The activities in foliodb's CSV format (importable again: same ids, nothing added)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in rows:
-        writer.writerow(["" if row[name] is None else _plain(row[name]) for name in COLUMNS])
+    activity_formats.write_foliodb_csv(rows, buffer)
     return buffer.getvalue()
-
-
-def _plain(value: Any) -> str:
-    if hasattr(value, "normalize") and hasattr(value, "as_tuple"):  # Decimal
-        text = format(value.normalize(), "f")
-        return text
-    return str(value)

@@ -376,10 +376,11 @@ class _Fields:
             return None
         return value
 
-    def currency(self, name: str) -> str | None:
+    def currency(self, name: str, required: bool = True) -> str | None:
         text = self.text(name)
         if not text:
-            self.bad(name, None, "an ISO currency code such as USD")
+            if required:
+                self.bad(name, None, "an ISO currency code such as USD")
             return None
         code = text.upper() if text.isascii() else text
         if not CURRENCY.fullmatch(code):
@@ -448,7 +449,7 @@ def _refusal(value: str, refused: dict[str, str], accepted: list[str] | tuple[st
 
 
 FOLIODB_NAMES = {name: name for name in FIELDS}
-FOLIODB_REQUIRED = ("activity_date", "activity_type", "currency")
+FOLIODB_REQUIRED = ("activity_date", "activity_type")
 
 
 def read_foliodb(data: bytes, source: str, issues: Issues) -> Iterator[tuple[int, Row]]:
@@ -478,7 +479,8 @@ def read_foliodb(data: bytes, source: str, issues: Issues) -> Iterator[tuple[int
         row = _row(
             fields.date("activity_date"),
             kind,
-            fields.currency("currency"),
+            # optional in foliodb's own file: the database's default (USD) when absent
+            fields.currency("currency", required=False),
             symbol=fields.symbol("symbol"),
             notes=fields.text("notes") or None,
             source=fields.text("source") or None,

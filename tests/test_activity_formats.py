@@ -356,7 +356,7 @@ def test_foliodb_bad_rows_are_each_named() -> None:
         (2, "activity_date"),
         (3, "activity_type"),
         (4, "quantity"),
-        (5, "currency"),
+        (5, "fee"),
         (6, "quantity"),
         (7, "currency"),
     ]

@@ -4,6 +4,7 @@ in the comments from the closes and the activities, never taken from the code's 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -700,3 +701,42 @@ def test_the_reader_sees_the_activities_of_public_portfolios_only(conn, db_url) 
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             reader.execute("select * from core.activities")
     assert private != public
+
+
+@pytest.mark.parametrize(
+    "sample, fmt",
+    [
+        ("foliodb.csv", "foliodb"),
+        ("ghostfolio.json", "ghostfolio"),
+        ("wealthfolio.csv", "wealthfolio"),
+        ("pp.csv", "pp"),
+    ],
+)
+def test_each_format_sample_imports_whole_and_again_adds_nothing(use_db, conn, sample, fmt) -> None:
+    """The readers (foliodb.activity_formats) and the SQL import agree on the canonical row."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from foliodb.activity_formats import read_activities
+
+    path = Path(__file__).parent.parent / "examples" / "activities" / sample
+    expected = len(read_activities(path, fmt))
+    args = ["activities", "import", str(path), "--user", EMAIL, "--portfolio", fmt, "--json"]
+    args += ["--format", fmt]
+    runner = CliRunner()
+    first = runner.invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["added"] == expected
+    again = runner.invoke(cli, args)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) | {"portfolio_id": None} == {
+        "portfolio_id": None,
+        "added": 0,
+        "already_present": expected,
+    }
+    stored = conn.execute(
+        "select count(*) from core.activities as activities"
+        " inner join core.portfolios as portfolios using (portfolio_id) where portfolios.name = %s",
+        [fmt],
+    ).fetchone()[0]
+    assert stored == expected
