@@ -2,17 +2,9 @@
     config(
         materialized='foliodb_refresh',
         unique_key=['portfolio_id', 'start_idx', 'step'],
-        delete_using='ops.refresh_scope as scope',
-        delete_where="target.portfolio_id = scope.portfolio_id and (
-            target.end_idx >= scope.from_idx
-            or not exists (
-                select from " ~ this.schema ~ ".int_portfolio_periods as periods
-                where periods.portfolio_id = target.portfolio_id
-                    and periods.start_idx = target.start_idx
-                    and periods.period in ('5Y', 'MAX')
-                    and periods.end_idx - target.until_idx <= 240
-            )
-        )",
+        refresh_scope='portfolios_from_session',
+        refresh_session_column='end_idx',
+        refresh_keep='chart_head_is_current',
         post_hook=[
             "alter table {{ this }}
                 alter column head_dates set storage external,

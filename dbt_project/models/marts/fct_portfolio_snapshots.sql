@@ -2,8 +2,7 @@
     config(
         materialized='foliodb_refresh',
         unique_key=['portfolio_id', 'session_idx'],
-        delete_using='ops.refresh_scope as scope',
-        delete_where='target.portfolio_id = scope.portfolio_id and target.session_idx >= scope.from_idx',
+        refresh_scope='portfolios_from_session',
         indexes=[{'columns': ['session_date']}],
         chunk_by_portfolio=true,
     )
