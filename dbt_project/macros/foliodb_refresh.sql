@@ -26,18 +26,21 @@
   session_column: the column compared with a portfolio's first recomputed session
   (portfolios_from_session). keep: the name of a macro giving a condition on `target` that a row
   of a portfolio in scope must meet to be kept, besides being older than the first recomputed
-  session (chart heads: their chart must still be able to continue them).
+  session (chart heads: their chart must still be able to continue them). chunked: the
+  portfolios are those of the chunk being computed (chunk_by_portfolio).
 -#}
-{% macro foliodb_refresh_delete(relation, refresh_scope, session_column='session_idx', keep=none) %}
+{% macro foliodb_refresh_delete(relation, refresh_scope, session_column='session_idx', keep=none, chunked=false) %}
+    {#- a chunked model deletes, as it computes, one chunk of the portfolio scope at a time -#}
+    {%- set portfolio_scope = 'stg_ops__refresh_scope_chunks' if chunked else 'stg_ops__refresh_scopes' -%}
     {%- if refresh_scope == 'all' -%}
         delete from {{ relation }};
     {%- elif refresh_scope == 'portfolios' -%}
         delete from {{ relation }} as target
-        using {{ ref('stg_ops__refresh_scopes') }} as scope
+        using {{ ref(portfolio_scope) }} as scope
         where target.portfolio_id = scope.portfolio_id;
     {%- elif refresh_scope == 'portfolios_from_session' -%}
         delete from {{ relation }} as target
-        using {{ ref('stg_ops__refresh_scopes') }} as scope
+        using {{ ref(portfolio_scope) }} as scope
         where
             target.portfolio_id = scope.portfolio_id
             {%- if keep %}
@@ -144,6 +147,7 @@
         local_relation, refresh_scope,
         session_column=config.get('refresh_session_column', 'session_idx'),
         keep=config.get('refresh_keep'),
+        chunked=config.get('chunk_by_portfolio', false),
     ) | replace('"' ~ this.database ~ '".', '') -%}
     {%- set insert_statement -%}
             insert into {{ local_relation }} ({{ column_names }})
@@ -159,46 +163,28 @@
         declare
             v_rows bigint := 0;
             v_chunk_rows bigint;
-            v_chunk_size integer;
-            v_chunks integer;
         begin
             -- big scopes (a full rebuild) aggregate millions of rows: keep them in memory
             perform set_config('work_mem', coalesce(ops.setting('refresh_work_mem'), '256MB'), true);
             {%- if config.get('chunk_by_portfolio', false) %}
-            -- A big scope is done in chunks of portfolios, each a set-based statement, so every
+            -- A big scope is done in chunks of portfolios (numbered by ops.open_window), each a
+            -- set-based statement reading its chunk (stg_ops__refresh_scope_chunks), so every
             -- chunk's aggregates fit in memory (the whole scope at 10k+ portfolios spills to disk).
-            v_chunk_size := coalesce(ops.setting('refresh_chunk_portfolios')::integer, 2000);
-            if (select count(*) from ops.refresh_scope) > v_chunk_size then
-                create temp table if not exists refresh_scope_chunks (
-                    portfolio_id bigint, from_idx integer, chunk integer
-                ) on commit drop;
-                truncate refresh_scope_chunks;
-                insert into refresh_scope_chunks (portfolio_id, from_idx, chunk)
-                select scope.portfolio_id, scope.from_idx,
-                    ((row_number() over (order by scope.portfolio_id)) - 1) / v_chunk_size
-                from ops.refresh_scope as scope;
-                select max(chunk) + 1 into v_chunks from refresh_scope_chunks;
-                for v_chunk in 0 .. v_chunks - 1 loop
-                    delete from ops.refresh_scope;
-                    insert into ops.refresh_scope (portfolio_id, from_idx)
-                    select portfolio_id, from_idx from refresh_scope_chunks where chunk = v_chunk;
-                    analyze ops.refresh_scope;
-                    {{ delete_statement | indent(8) }}
-                    {{ insert_statement | indent(8) }}
-                    get diagnostics v_chunk_rows = row_count;
-                    v_rows := v_rows + v_chunk_rows;
-                end loop;
-                delete from ops.refresh_scope;
-                insert into ops.refresh_scope (portfolio_id, from_idx)
-                select portfolio_id, from_idx from refresh_scope_chunks;
-                analyze ops.refresh_scope;
-                return v_rows;
-            end if;
-            {%- endif %}
+            for v_chunk in 0 .. coalesce((select max(scope.chunk_no) from ops.refresh_scope as scope), -1) loop
+                perform set_config('foliodb.refresh_chunk', v_chunk::text, true);
+                {{ delete_statement | indent(8) }}
+                {{ insert_statement | indent(8) }}
+                get diagnostics v_chunk_rows = row_count;
+                v_rows := v_rows + v_chunk_rows;
+            end loop;
+            perform set_config('foliodb.refresh_chunk', '', true);
+            return v_rows;
+            {%- else %}
             {{ delete_statement }}
             {{ insert_statement }}
             get diagnostics v_rows = row_count;
             return v_rows;
+            {%- endif %}
         end
         $refresh$;
         comment on function {{ refresh_function }}() is

@@ -20,3 +20,11 @@ comment on table ops.refresh_exposure_subjects is
 alter table ops.refresh_window add column is_reranking boolean not null default false;
 comment on column ops.refresh_window.is_reranking is
     'The leaderboards are re-ranked whole in this run (a public or listed portfolio is in scope).';
+
+-- The chunks a big scope is computed in (ops.settings refresh_chunk_portfolios portfolios
+-- each, numbered by ops.derive_portfolio_scopes): a chunked model (the snapshots) computes one
+-- chunk per statement, reading the chunk named by the setting foliodb.refresh_chunk, so each
+-- statement's aggregates fit in memory; the scope itself is never rewritten for it.
+alter table ops.refresh_scope add column chunk_no integer not null default 0;
+comment on column ops.refresh_scope.chunk_no is
+    'Chunk of the scope a chunked model computes this portfolio in (0, 1, ...).';

@@ -233,13 +233,12 @@ begin
             select from market.prices as prices
             where prices.symbol = symbols.symbol and prices.price_date <= v_as_of_date
         );
-    perform ops.derive_portfolio_scopes();
-
-    -- Fresh statistics: the models' plans depend on how big the scope is.
+    -- Fresh statistics: the models' plans depend on how big the scopes are (the portfolio
+    -- scopes are analyzed as they are derived).
     analyze ops.refresh_window;
-    analyze ops.refresh_scope;
     analyze ops.refresh_symbol_scope;
     analyze ops.refresh_exposure_symbols;
+    perform ops.derive_portfolio_scopes();
     select count(*) into v_count from ops.refresh_scope;
     return v_count;
 end
@@ -248,6 +247,8 @@ $$;
 -- The scopes that follow from the portfolio scope (ops.refresh_scope, less
 -- ops.refresh_excluded), written by ops.open_window and again whenever the isolation of
 -- failing portfolios (22_refresh_isolation.sql) narrows that scope:
+--   ops.refresh_scope.chunk_no: chunks of ops.settings refresh_chunk_portfolios portfolios,
+--     in portfolio order; a chunked model computes one per statement (foliodb_refresh.sql);
 --   ops.refresh_exposure_subjects: the portfolios in scope and every other holder of a
 --     symbol whose exposures are re-fitted (a one-portfolio refresh, onboarding, recomputes
 --     that portfolio only: the next incremental refresh brings the other holders up to date);
@@ -257,7 +258,21 @@ create or replace function ops.derive_portfolio_scopes() returns void
 language plpgsql as $$
 declare
     v_is_listed boolean := false;
+    v_chunk_size integer := coalesce(ops.setting('refresh_chunk_portfolios')::integer, 2000);
 begin
+    update ops.refresh_scope
+    set chunk_no = numbered.chunk_no
+    from (
+        select
+            scope.portfolio_id,
+            ((row_number() over (order by scope.portfolio_id)) - 1) / v_chunk_size as chunk_no
+        from ops.refresh_scope as scope
+    ) as numbered
+    where refresh_scope.portfolio_id = numbered.portfolio_id
+        and refresh_scope.chunk_no is distinct from numbered.chunk_no;
+    -- fresh statistics: the models' plans depend on how big the scope and its chunks are
+    analyze ops.refresh_scope;
+
     delete from ops.refresh_exposure_subjects;
     insert into ops.refresh_exposure_subjects (portfolio_id)
     select scope.portfolio_id from ops.refresh_scope as scope

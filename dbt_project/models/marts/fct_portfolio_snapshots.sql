@@ -15,8 +15,9 @@
 -- session. Everything else (positions held, cost, entry-price and manual valuations, PRIVATE
 -- values) is a step function, computed from a handful of change events per position and
 -- accumulated with a running sum; stale closes are rare symbol-days joined directly.
+-- the chunk of the scope this statement computes (the model is chunked: chunk_by_portfolio)
 with scopes as (
-    select * from {{ ref('stg_ops__refresh_scopes') }}
+    select * from {{ ref('stg_ops__refresh_scope_chunks') }}
 ),
 
 refresh_windows as (
