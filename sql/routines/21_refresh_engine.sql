@@ -47,8 +47,10 @@ language sql stable as $$
     limit 1
 $$;
 
--- Fix the window of a run once, up front, and consume the queue entries it covers.
--- Returns the number of portfolios in scope.
+-- Fix the window of a run once, up front, and consume the queue entries it covers: write
+-- every scope the models read (docs/refresh.md): the window, the portfolios and the symbols
+-- from a session, the exposure symbols, then (ops.derive_portfolio_scopes) the exposure
+-- subjects, the re-rank decision and the chunks. Returns the number of portfolios in scope.
 create or replace function ops.open_window(
     p_run_id bigint, p_mode text, p_portfolio_id bigint default null
 ) returns bigint

@@ -26,7 +26,7 @@
 -- long its history. A row is dropped, and recomputed, when a snapshot it was computed from may
 -- have changed (the scope starts at or before its END), or when no 5Y or MAX chart starts at
 -- its START and ends at most 240 sessions after its until_idx any more (further on, its
--- continuation would need more than the last 260 sessions). A row whose step is no longer
+-- continuation would need more than the last 260 sessions: macro chart_head_is_current). A row whose step is no longer
 -- current is left unused until then (the step changes about once a year).
 with scopes as (
     select * from {{ ref('stg_ops__refresh_scopes') }}
