@@ -19,3 +19,18 @@
         1
     )
 {%- endmacro %}
+
+{#- A stored chart head (int_chart_heads, the row `head`) can still be continued: a 5Y or MAX
+    chart of its portfolio starts at its START and ends at most 240 sessions after its until_idx
+    (further on, its continuation would need more than the last 260 sessions). The refresh keeps
+    such a row (foliodb_refresh's refresh_keep) unless a snapshot it was computed from changed. -#}
+{% macro chart_head_is_current(head) -%}
+    exists (
+        select from {{ ref('int_portfolio_periods') }} as periods
+        where
+            periods.portfolio_id = {{ head }}.portfolio_id
+            and periods.start_idx = {{ head }}.start_idx
+            and periods.period in ('5Y', 'MAX')
+            and periods.end_idx - {{ head }}.until_idx <= 240
+    )
+{%- endmacro %}

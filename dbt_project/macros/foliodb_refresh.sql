@@ -5,13 +5,13 @@
   For a model configured with
       materialized='foliodb_refresh',
       unique_key=['portfolio_id', 'session_idx'],
-      delete_where="target.portfolio_id = scope.portfolio_id and target.session_idx >= scope.from_idx",
-      delete_using='ops.refresh_scope as scope'
+      refresh_scope='portfolios_from_session'
   it
     1. creates the table from the columns (and data types) documented in the model's YAML,
        with the unique key as primary key (recreated when the columns change, or on --full-refresh);
-    2. installs `<schema>.refresh__<model>() returns bigint`: delete the rows of the window's
-       scope, insert the model's rows for that scope, return the row count;
+    2. installs `<schema>.refresh__<model>() returns bigint`: delete the rows of the run's
+       scope (refresh_scope, one of the names of foliodb_refresh_delete below, docs/refresh.md),
+       insert the model's rows for that scope, return the row count;
   and computes nothing: dbt only installs definitions. The publish is always one
   `call ops.refresh(...)` (pg_cron's, `folio refresh`, `folio refresh --via dbt` after dbt has
   installed the models): it calls these functions in dependency order (ops.model_steps) in one
@@ -19,6 +19,68 @@
   run killed at any moment leaves the previous results and working functions behind.
   A table rebuilt here (columns changed, --full-refresh) is empty: the next refresh is full.
 -#}
+
+{#-
+  The delete of a refresh: which of the table's rows the run recomputes, by the name of a scope
+  ops.open_window wrote (sql/routines/21_refresh_engine.sql; the vocabulary: docs/refresh.md).
+  session_column: the column compared with a portfolio's first recomputed session
+  (portfolios_from_session). keep: the name of a macro giving a condition on `target` that a row
+  of a portfolio in scope must meet to be kept, besides being older than the first recomputed
+  session (chart heads: their chart must still be able to continue them). chunked: the
+  portfolios are those of the chunk being computed (chunk_by_portfolio).
+-#}
+{% macro foliodb_refresh_delete(relation, refresh_scope, session_column='session_idx', keep=none, chunked=false) %}
+    {#- a chunked model deletes, as it computes, one chunk of the portfolio scope at a time -#}
+    {%- set portfolio_scope = 'stg_ops__refresh_scope_chunks' if chunked else 'stg_ops__refresh_scopes' -%}
+    {%- if refresh_scope == 'all' -%}
+        delete from {{ relation }};
+    {%- elif refresh_scope == 'portfolios' -%}
+        delete from {{ relation }} as target
+        using {{ ref(portfolio_scope) }} as scope
+        where target.portfolio_id = scope.portfolio_id;
+    {%- elif refresh_scope == 'portfolios_from_session' -%}
+        delete from {{ relation }} as target
+        using {{ ref(portfolio_scope) }} as scope
+        where
+            target.portfolio_id = scope.portfolio_id
+            {%- if keep %}
+            and (target.{{ session_column }} >= scope.from_idx or not ({{ context[keep]('target') }}));
+            {%- else %}
+            and target.{{ session_column }} >= scope.from_idx;
+            {%- endif %}
+    {%- elif refresh_scope == 'portfolio_blocks_from_block' -%}
+        delete from {{ relation }} as target
+        using {{ ref('int_risk_block_scopes') }} as scope
+        where target.portfolio_id = scope.portfolio_id and target.block_no >= scope.from_block;
+    {%- elif refresh_scope == 'symbols_from_session' -%}
+        delete from {{ relation }} as target
+        using {{ ref('stg_ops__refresh_symbol_scopes') }} as scope
+        where target.symbol = scope.symbol and target.session_idx >= scope.from_idx;
+    {%- elif refresh_scope == 'exposure_symbols' -%}
+        delete from {{ relation }} as target
+        using {{ ref('stg_ops__refresh_exposure_symbols') }} as scope
+        where
+            target.symbol = scope.symbol
+            and target.as_of_idx = (select windows.as_of_idx from {{ ref('stg_ops__refresh_windows') }} as windows);
+    {%- elif refresh_scope == 'exposure_subjects' -%}
+        delete from {{ relation }} as target
+        using {{ ref('stg_ops__refresh_exposure_subjects') }} as scope
+        where target.portfolio_id = scope.portfolio_id;
+    {%- elif refresh_scope == 'reranking' -%}
+        delete from {{ relation }}
+        where (select windows.is_reranking from {{ ref('stg_ops__refresh_windows') }} as windows);
+    {%- elif refresh_scope == 'calendar_changed' -%}
+        delete from {{ relation }}
+        where not ops.calendar_map_is_current('{{ relation }}');
+    {%- else -%}
+        {{ exceptions.raise_compiler_error(
+            "foliodb_refresh: unknown refresh_scope " ~ refresh_scope ~ " of " ~ this
+            ~ " (all, portfolios, portfolios_from_session, portfolio_blocks_from_block,"
+            ~ " symbols_from_session, exposure_symbols, exposure_subjects, reranking, calendar_changed)"
+        ) }}
+    {%- endif -%}
+{% endmacro %}
+
 {% materialization foliodb_refresh, adapter='postgres' %}
     {%- set target_relation = this.incorporate(type='table') -%}
     {#- The function body is stored as text: name relations without the database, so a
@@ -27,8 +89,10 @@
     {%- set local_sql = sql | replace('"' ~ this.database ~ '".', '') -%}
     {%- set existing = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) -%}
     {%- set unique_key = config.get('unique_key') -%}
-    {%- set delete_where = config.get('delete_where') -%}
-    {%- set delete_using = config.get('delete_using') -%}
+    {%- set refresh_scope = config.get('refresh_scope') -%}
+    {%- if not refresh_scope -%}
+        {{ exceptions.raise_compiler_error("foliodb_refresh: " ~ this ~ " names no refresh_scope") }}
+    {%- endif -%}
     {%- set indexes = config.get('indexes', []) -%}
     {%- set refresh_function = this.schema ~ '.refresh__' ~ this.identifier -%}
 
@@ -79,17 +143,12 @@
         {%- endif %}
     {%- endcall %}
 
-    {%- set delete_statement -%}
-            {%- if delete_where == 'all' %}
-            delete from {{ local_relation }};
-            {%- else %}
-            delete from {{ local_relation }} as target
-            {%- if delete_using %}
-            using {{ delete_using }}
-            {%- endif %}
-            where {{ delete_where }};
-            {%- endif %}
-    {%- endset -%}
+    {%- set delete_statement = foliodb_refresh_delete(
+        local_relation, refresh_scope,
+        session_column=config.get('refresh_session_column', 'session_idx'),
+        keep=config.get('refresh_keep'),
+        chunked=config.get('chunk_by_portfolio', false),
+    ) | replace('"' ~ this.database ~ '".', '') -%}
     {%- set insert_statement -%}
             insert into {{ local_relation }} ({{ column_names }})
             select {{ column_names }}
@@ -104,46 +163,28 @@
         declare
             v_rows bigint := 0;
             v_chunk_rows bigint;
-            v_chunk_size integer;
-            v_chunks integer;
         begin
             -- big scopes (a full rebuild) aggregate millions of rows: keep them in memory
             perform set_config('work_mem', coalesce(ops.setting('refresh_work_mem'), '256MB'), true);
             {%- if config.get('chunk_by_portfolio', false) %}
-            -- A big scope is done in chunks of portfolios, each a set-based statement, so every
+            -- A big scope is done in chunks of portfolios (numbered by ops.open_window), each a
+            -- set-based statement reading its chunk (stg_ops__refresh_scope_chunks), so every
             -- chunk's aggregates fit in memory (the whole scope at 10k+ portfolios spills to disk).
-            v_chunk_size := coalesce(ops.setting('refresh_chunk_portfolios')::integer, 2000);
-            if (select count(*) from ops.refresh_scope) > v_chunk_size then
-                create temp table if not exists refresh_scope_chunks (
-                    portfolio_id bigint, from_idx integer, chunk integer
-                ) on commit drop;
-                truncate refresh_scope_chunks;
-                insert into refresh_scope_chunks (portfolio_id, from_idx, chunk)
-                select scope.portfolio_id, scope.from_idx,
-                    ((row_number() over (order by scope.portfolio_id)) - 1) / v_chunk_size
-                from ops.refresh_scope as scope;
-                select max(chunk) + 1 into v_chunks from refresh_scope_chunks;
-                for v_chunk in 0 .. v_chunks - 1 loop
-                    delete from ops.refresh_scope;
-                    insert into ops.refresh_scope (portfolio_id, from_idx)
-                    select portfolio_id, from_idx from refresh_scope_chunks where chunk = v_chunk;
-                    analyze ops.refresh_scope;
-                    {{ delete_statement | indent(8) }}
-                    {{ insert_statement | indent(8) }}
-                    get diagnostics v_chunk_rows = row_count;
-                    v_rows := v_rows + v_chunk_rows;
-                end loop;
-                delete from ops.refresh_scope;
-                insert into ops.refresh_scope (portfolio_id, from_idx)
-                select portfolio_id, from_idx from refresh_scope_chunks;
-                analyze ops.refresh_scope;
-                return v_rows;
-            end if;
-            {%- endif %}
+            for v_chunk in 0 .. coalesce((select max(scope.chunk_no) from ops.refresh_scope as scope), -1) loop
+                perform set_config('foliodb.refresh_chunk', v_chunk::text, true);
+                {{ delete_statement | indent(8) }}
+                {{ insert_statement | indent(8) }}
+                get diagnostics v_chunk_rows = row_count;
+                v_rows := v_rows + v_chunk_rows;
+            end loop;
+            perform set_config('foliodb.refresh_chunk', '', true);
+            return v_rows;
+            {%- else %}
             {{ delete_statement }}
             {{ insert_statement }}
             get diagnostics v_rows = row_count;
             return v_rows;
+            {%- endif %}
         end
         $refresh$;
         comment on function {{ refresh_function }}() is

@@ -1,7 +1,8 @@
 {#-
   The SQL of int_positions_resolved / int_valuations_ranged, written once. With
-  in_scope_only=true it reads only the portfolios of the refresh in progress (by index), which
-  is what a refresh of a few portfolios needs; the unscoped views serve models that need all.
+  in_scope_only=true it reads only the portfolios of the chunk of the refresh's scope being
+  computed (by index; stg_ops__refresh_scope_chunks), which is what a refresh of a few
+  portfolios needs; the unscoped views serve models that need all.
   portfolio_filter (optional): a query returning portfolio ids; only those portfolios are read
   (by index). A model embeds the macro as a CTE body and names its own subject portfolios, e.g.
   positions_resolved(portfolio_filter='select subjects.portfolio_id from subjects').
@@ -17,7 +18,7 @@ with positions as not materialized (
     where
         true
         {%- if in_scope_only %}
-        and portfolio_id in (select scopes.portfolio_id from {{ ref('stg_ops__refresh_scopes') }} as scopes)
+        and portfolio_id in (select scopes.portfolio_id from {{ ref('stg_ops__refresh_scope_chunks') }} as scopes)
         {%- endif %}
         {%- if portfolio_filter %}
         and portfolio_id in ({{ portfolio_filter }})
@@ -98,7 +99,7 @@ with valuations as (
     where
         true
         {%- if in_scope_only %}
-        and portfolio_id in (select scopes.portfolio_id from {{ ref('stg_ops__refresh_scopes') }} as scopes)
+        and portfolio_id in (select scopes.portfolio_id from {{ ref('stg_ops__refresh_scope_chunks') }} as scopes)
         {%- endif %}
         {%- if portfolio_filter %}
         and portfolio_id in ({{ portfolio_filter }})

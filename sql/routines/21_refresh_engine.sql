@@ -38,14 +38,16 @@ language sql stable as $$
     select days.session_date, days.session_idx
     from market.trading_days as days
     where days.calendar = p_calendar
-        and days.session_date <= (select closed.session_date from market.last_closed_session(p_calendar) as closed)
+        and days.session_idx <= (select closed.session_idx from market.last_closed_session(p_calendar) as closed)
         and exists (select from market.prices as prices where prices.price_date = days.session_date)
     order by days.session_date desc
     limit 1
 $$;
 
--- Fix the window of a run once, up front, and consume the queue entries it covers.
--- Returns the number of portfolios in scope.
+-- Fix the window of a run once, up front, and consume the queue entries it covers: write
+-- every scope the models read (docs/refresh.md): the window, the portfolios and the symbols
+-- from a session, the exposure symbols, then (ops.derive_portfolio_scopes) the exposure
+-- subjects, the re-rank decision and the chunks. Returns the number of portfolios in scope.
 create or replace function ops.open_window(
     p_run_id bigint, p_mode text, p_portfolio_id bigint default null
 ) returns bigint
@@ -69,6 +71,8 @@ begin
     delete from ops.refresh_window;
     delete from ops.refresh_scope;
     delete from ops.refresh_symbol_scope;
+    delete from ops.refresh_exposure_symbols;
+    delete from ops.refresh_exposure_subjects;
     insert into ops.refresh_window (run_id, mode, calendar, as_of_date, as_of_idx, previous_as_of_idx)
     values (p_run_id, p_mode, v_calendar, v_as_of_date, v_as_of_idx, v_previous);
 
@@ -209,12 +213,96 @@ begin
         delete from ops.dirty_portfolios where queued_at <= v_queued_until;
         delete from ops.dirty_symbols where queued_at <= v_queued_until;
     end if;
-    -- Fresh statistics: the models' plans depend on how big the scope is.
+
+    -- Exposures are fitted at the as-of session for the symbols of the symbol scope, and for
+    -- every symbol priced by then when an active factor's proxy is in it (every fit regresses
+    -- on the proxies' returns).
+    insert into ops.refresh_exposure_symbols (symbol)
+    select scope.symbol from ops.refresh_symbol_scope as scope
+    union
+    select symbols.symbol
+    from market.symbols as symbols
+    where
+        exists (
+            select from ops.refresh_symbol_scope as scope
+            inner join market.factors as factors on scope.symbol = factors.proxy_symbol
+            where factors.is_active
+        )
+        and exists (
+            select from market.prices as prices
+            where prices.symbol = symbols.symbol and prices.price_date <= v_as_of_date
+        );
+    -- Fresh statistics: the models' plans depend on how big the scopes are (the portfolio
+    -- scopes are analyzed as they are derived).
     analyze ops.refresh_window;
-    analyze ops.refresh_scope;
     analyze ops.refresh_symbol_scope;
+    analyze ops.refresh_exposure_symbols;
+    perform ops.derive_portfolio_scopes();
     select count(*) into v_count from ops.refresh_scope;
     return v_count;
+end
+$$;
+
+-- The scopes that follow from the portfolio scope (ops.refresh_scope, less
+-- ops.refresh_excluded), written by ops.open_window and again whenever the isolation of
+-- failing portfolios (22_refresh_isolation.sql) narrows that scope:
+--   ops.refresh_scope.chunk_no: chunks of ops.settings refresh_chunk_portfolios portfolios,
+--     in portfolio order; a chunked model computes one per statement (foliodb_refresh.sql);
+--   ops.refresh_exposure_subjects: the portfolios in scope and every other holder of a
+--     symbol whose exposures are re-fitted (a one-portfolio refresh, onboarding, recomputes
+--     that portfolio only: the next incremental refresh brings the other holders up to date);
+--   ops.refresh_window.is_reranking: the leaderboards are re-ranked whole when a public
+--     portfolio is in scope or one listed before (since made private, renamed or deleted).
+create or replace function ops.derive_portfolio_scopes() returns void
+language plpgsql as $$
+declare
+    v_is_listed boolean := false;
+    v_chunk_size integer := coalesce(ops.setting('refresh_chunk_portfolios')::integer, 2000);
+begin
+    update ops.refresh_scope
+    set chunk_no = numbered.chunk_no
+    from (
+        select
+            scope.portfolio_id,
+            ((row_number() over (order by scope.portfolio_id)) - 1) / v_chunk_size as chunk_no
+        from ops.refresh_scope as scope
+    ) as numbered
+    where refresh_scope.portfolio_id = numbered.portfolio_id
+        and refresh_scope.chunk_no is distinct from numbered.chunk_no;
+    -- fresh statistics: the models' plans depend on how big the scope and its chunks are
+    analyze ops.refresh_scope;
+
+    delete from ops.refresh_exposure_subjects;
+    insert into ops.refresh_exposure_subjects (portfolio_id)
+    select scope.portfolio_id from ops.refresh_scope as scope
+    union
+    select positions.portfolio_id
+    from core.positions as positions
+    inner join ops.refresh_exposure_symbols as refitted on positions.symbol = refitted.symbol
+    where
+        (select refresh_window.mode from ops.refresh_window) <> 'portfolio'
+        and positions.deleted_at is null
+        and not exists (
+            select from ops.refresh_excluded as excluded
+            where excluded.portfolio_id = positions.portfolio_id
+        );
+    analyze ops.refresh_exposure_subjects;
+
+    -- the leaderboard table exists once dbt has installed the models
+    if to_regclass('analytics.fct_leaderboards') is not null then
+        execute $q$
+            select exists (
+                select from ops.refresh_scope as scope
+                inner join analytics.fct_leaderboards as listed on scope.portfolio_id = listed.portfolio_id
+            )
+        $q$ into v_is_listed;
+    end if;
+    update ops.refresh_window
+    set is_reranking = v_is_listed or exists (
+        select from ops.refresh_scope as scope
+        inner join core.portfolios as portfolios on scope.portfolio_id = portfolios.portfolio_id
+        where portfolios.is_public
+    );
 end
 $$;
 
@@ -240,6 +328,8 @@ begin
     end if;
     delete from ops.refresh_scope;
     delete from ops.refresh_symbol_scope;
+    delete from ops.refresh_exposure_symbols;
+    delete from ops.refresh_exposure_subjects;
     delete from ops.refresh_window;
 end
 $$;

@@ -12,7 +12,8 @@
 --      back, the failing halves are split again, down to single portfolios;
 --   3. the failing portfolios are taken out of ops.refresh_scope and listed in
 --      ops.refresh_excluded (so no model computes them, not even fct_portfolio_exposures,
---      which also recomputes holders of re-fitted symbols outside the scope), recorded in
+--      which also recomputes holders of re-fitted symbols outside the scope: the scopes that
+--      follow from the portfolio scope are derived again, ops.derive_portfolio_scopes), recorded in
 --      ops.refresh_isolated and put back on ops.dirty_portfolios from where their scope
 --      started.
 --
@@ -115,6 +116,7 @@ begin
         );
         analyze ops.refresh_scope;
         analyze ops.refresh_excluded;
+        perform ops.derive_portfolio_scopes();
         perform ops.run_model_steps_once(p_run_id, ops.first_portfolio_step());
         -- it went through: roll it back anyway (only the final run publishes)
         raise exception using errcode = 'FB001', message = 'trial run succeeded';
@@ -240,6 +242,7 @@ begin
     select isolated.portfolio_id from refresh_isolated_now as isolated;
     analyze ops.refresh_scope;
     analyze ops.refresh_excluded;
+    perform ops.derive_portfolio_scopes();
 
     -- a holder outside the scope (its exposures failed) is queued from the as-of session
     insert into ops.refresh_isolated (run_id, portfolio_id, from_idx, error, error_sqlstate)

@@ -152,7 +152,12 @@ $$;
 alter table ops.refresh_window owner to folio_refresh;
 alter table ops.refresh_scope owner to folio_refresh;
 alter table ops.refresh_symbol_scope owner to folio_refresh;
-grant all on ops.refresh_window, ops.refresh_scope, ops.refresh_symbol_scope to folio_owner;
+alter table ops.refresh_exposure_symbols owner to folio_refresh;
+alter table ops.refresh_exposure_subjects owner to folio_refresh;
+grant all on
+    ops.refresh_window, ops.refresh_scope, ops.refresh_symbol_scope,
+    ops.refresh_exposure_symbols, ops.refresh_exposure_subjects
+to folio_owner;
 
 -- 3. No function is executable by PUBLIC, now or later; each role gets what it needs.
 revoke execute on all routines in schema core, market, ops, analytics, app from public;

@@ -2,7 +2,7 @@
     config(
         materialized='foliodb_refresh',
         unique_key=['calendar_date'],
-        delete_where="not ops.calendar_map_is_current('" ~ this.schema ~ "." ~ this.identifier ~ "')",
+        refresh_scope='calendar_changed',
     )
 }}
 -- Every calendar date from the start of the kept calendar (market.calendar_start(), on or

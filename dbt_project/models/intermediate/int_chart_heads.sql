@@ -2,17 +2,9 @@
     config(
         materialized='foliodb_refresh',
         unique_key=['portfolio_id', 'start_idx', 'step'],
-        delete_using='ops.refresh_scope as scope',
-        delete_where="target.portfolio_id = scope.portfolio_id and (
-            target.end_idx >= scope.from_idx
-            or not exists (
-                select from " ~ this.schema ~ ".int_portfolio_periods as periods
-                where periods.portfolio_id = target.portfolio_id
-                    and periods.start_idx = target.start_idx
-                    and periods.period in ('5Y', 'MAX')
-                    and periods.end_idx - target.until_idx <= 240
-            )
-        )",
+        refresh_scope='portfolios_from_session',
+        refresh_session_column='end_idx',
+        refresh_keep='chart_head_is_current',
         post_hook=[
             "alter table {{ this }}
                 alter column head_dates set storage external,
@@ -34,7 +26,7 @@
 -- long its history. A row is dropped, and recomputed, when a snapshot it was computed from may
 -- have changed (the scope starts at or before its END), or when no 5Y or MAX chart starts at
 -- its START and ends at most 240 sessions after its until_idx any more (further on, its
--- continuation would need more than the last 260 sessions). A row whose step is no longer
+-- continuation would need more than the last 260 sessions: macro chart_head_is_current). A row whose step is no longer
 -- current is left unused until then (the step changes about once a year).
 with scopes as (
     select * from {{ ref('stg_ops__refresh_scopes') }}

@@ -2,8 +2,7 @@
     config(
         materialized='foliodb_refresh',
         unique_key=['symbol', 'session_idx'],
-        delete_using='ops.refresh_symbol_scope as scope',
-        delete_where='target.symbol = scope.symbol and target.session_idx >= scope.from_idx',
+        refresh_scope='symbols_from_session',
         indexes=[
             {'columns': ['session_idx']},
             {'columns': ['symbol', 'session_idx'], 'where': 'stale_sessions > 0', 'name': 'stale'},

@@ -2,8 +2,7 @@
     config(
         materialized='foliodb_refresh',
         unique_key=['portfolio_id', 'session_idx'],
-        delete_using='ops.refresh_scope as scope',
-        delete_where='target.portfolio_id = scope.portfolio_id and target.session_idx >= scope.from_idx',
+        refresh_scope='portfolios_from_session',
         indexes=[{'columns': ['session_date']}],
         chunk_by_portfolio=true,
     )
@@ -16,8 +15,9 @@
 -- session. Everything else (positions held, cost, entry-price and manual valuations, PRIVATE
 -- values) is a step function, computed from a handful of change events per position and
 -- accumulated with a running sum; stale closes are rare symbol-days joined directly.
+-- the chunk of the scope this statement computes (the model is chunked: chunk_by_portfolio)
 with scopes as (
-    select * from {{ ref('stg_ops__refresh_scopes') }}
+    select * from {{ ref('stg_ops__refresh_scope_chunks') }}
 ),
 
 refresh_windows as (

@@ -1,4 +1,5 @@
 select
     portfolio_id,
-    from_idx
+    from_idx,
+    chunk_no
 from {{ source('ops', 'refresh_scope') }}

@@ -4,5 +4,6 @@ select
     calendar,
     as_of_date,
     as_of_idx,
-    previous_as_of_idx
+    previous_as_of_idx,
+    is_reranking
 from {{ source('ops', 'refresh_window') }}

@@ -2,8 +2,7 @@
     config(
         materialized='foliodb_refresh',
         unique_key=['portfolio_id', 'block_no'],
-        delete_using='analytics.int_risk_block_scopes as scope',
-        delete_where='target.portfolio_id = scope.portfolio_id and target.block_no >= scope.from_block',
+        refresh_scope='portfolio_blocks_from_block',
     )
 }}
 -- One row per portfolio per risk block: the risk piece of the portfolio's history from its

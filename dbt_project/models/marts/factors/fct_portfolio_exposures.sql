@@ -2,28 +2,7 @@
     config(
         materialized='foliodb_refresh',
         unique_key=['portfolio_id', 'factor'],
-        delete_using="(
-            select scope.portfolio_id from ops.refresh_scope as scope
-            union
-            select positions.portfolio_id
-            from core.positions as positions
-            where
-                positions.deleted_at is null
-                and positions.symbol = any(array(
-                    select exposures.symbol
-                    from analytics.fct_symbol_exposures as exposures
-                    inner join ops.refresh_window on exposures.as_of_idx = refresh_window.as_of_idx
-                    where
-                        exposures.computed_by_run = refresh_window.run_id
-                        and refresh_window.mode <> 'portfolio'
-                        and exists (select from ops.refresh_symbol_scope)
-                ))
-                and not exists (
-                    select from ops.refresh_excluded as excluded
-                    where excluded.portfolio_id = positions.portfolio_id
-                )
-        ) as subjects",
-        delete_where="target.portfolio_id = subjects.portfolio_id",
+        refresh_scope='exposure_subjects',
     )
 }}
 -- One row per portfolio per active factor, as of the as-of session: the market-value-weighted
@@ -32,25 +11,12 @@
 -- exposure, with those symbols listed. Positions are valued as in the snapshots
 -- (docs/semantics.md). Recomputed for the portfolios in scope and for every portfolio holding a
 -- symbol whose exposures this run recomputed.
-with refresh_windows as (
-    select * from {{ ref('stg_ops__refresh_windows') }}
-),
-
-factor_settings as (
+with factor_settings as (
     select * from {{ ref('int_factor_settings_pivoted') }}
-),
-
-scopes as (
-    select * from {{ ref('stg_ops__refresh_scopes') }}
 ),
 
 portfolios as (
     select * from {{ ref('stg_core__portfolios') }}
-),
-
--- holdings by symbol, unresolved: only to find the holders of re-fitted symbols (by index)
-positions_held_by_symbol as (
-    select * from {{ ref('stg_core__positions') }}
 ),
 
 prices_filled as (
@@ -67,50 +33,16 @@ symbol_exposures as not materialized (
     select * from {{ ref('fct_symbol_exposures') }}
 ),
 
-symbol_scopes as (
-    select * from {{ ref('stg_ops__refresh_symbol_scopes') }}
-),
-
--- portfolios left out of this run (a refresh isolating failing ones; empty otherwise)
-exclusions as (
-    select * from {{ ref('stg_ops__refresh_exclusions') }}
-),
-
 current_exposures as not materialized (
     select symbol_exposures.*
     from symbol_exposures
     inner join factor_settings on symbol_exposures.as_of_idx = factor_settings.as_of_idx
 ),
 
--- symbols whose exposures this run re-fitted: only symbols of the symbol scope, or every
--- priced one (a proxy in it), so none when the symbol scope is empty. A one-portfolio refresh
--- (onboarding) recomputes that portfolio only: the next incremental refresh brings the other
--- holders of re-fitted symbols up to date.
-refitted_symbols as (
-    select symbol_exposures.symbol
-    from symbol_exposures
-    where
-        symbol_exposures.as_of_idx = (select factor_settings.as_of_idx from factor_settings)
-        and symbol_exposures.computed_by_run = (select factor_settings.run_id from factor_settings)
-        and exists (select from symbol_scopes)
-        and (select refresh_windows.refresh_mode from refresh_windows) <> 'portfolio'
-),
-
--- the portfolios in scope and every holder of a re-fitted symbol; materialized: a few ids
+-- the portfolios in scope and every holder of a re-fitted symbol (ops.open_window); a few ids
 -- (one portfolio when onboarding), read by index below
 subject_portfolios as materialized (
-    select scopes.portfolio_id
-    from scopes
-    union
-    select positions_held_by_symbol.portfolio_id
-    from positions_held_by_symbol
-    -- an array of the symbols: estimated as a few, so the plan stays keyed for a small scope
-    where
-        positions_held_by_symbol.symbol = any(array(select refitted_symbols.symbol from refitted_symbols))
-        and not exists (
-            select from exclusions
-            where exclusions.portfolio_id = positions_held_by_symbol.portfolio_id
-        )
+    select * from {{ ref('stg_ops__refresh_exposure_subjects') }}
 ),
 
 -- the subject portfolios' positions only, resolved as in int_positions_resolved

@@ -2,8 +2,7 @@
     config(
         materialized='foliodb_refresh',
         unique_key=['portfolio_id', 'period'],
-        delete_using='ops.refresh_scope as scope',
-        delete_where='target.portfolio_id = scope.portfolio_id',
+        refresh_scope='portfolios',
     )
 }}
 -- One row per portfolio per chart period (int_portfolio_periods): risk figures of the daily

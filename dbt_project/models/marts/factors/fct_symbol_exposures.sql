@@ -2,18 +2,11 @@
     config(
         materialized='foliodb_refresh',
         unique_key=['symbol', 'as_of_idx', 'factor'],
-        delete_where="
-            target.as_of_idx = (select refresh_window.as_of_idx from ops.refresh_window)
-            and (
-                target.symbol in (select scope.symbol from ops.refresh_symbol_scope as scope)
-                or exists (
-                    select from ops.refresh_symbol_scope as scope
-                    inner join market.factors as factors on scope.symbol = factors.proxy_symbol
-                )
-            )",
+        refresh_scope='exposure_symbols',
         indexes=[{'columns': ['as_of_idx', 'factor']}],
     )
 }}
+-- depends_on: {{ ref('stg_ops__refresh_windows') }} (the refresh's delete reads the as-of session)
 -- One row per symbol per as-of session per active factor: the symbol's exposure to the factor
 -- fitted on the trailing window of daily returns (docs/factors.md). Rows of earlier as-of
 -- sessions are kept as history; a refresh computes the as-of session only, for the symbols in
@@ -36,32 +29,10 @@ symbol_returns as (
     select * from {{ ref('int_symbol_returns_windowed') }}
 ),
 
-symbol_scopes as (
-    select * from {{ ref('stg_ops__refresh_symbol_scopes') }}
-),
-
-prices_filled as (
-    select * from {{ ref('int_prices_filled_daily') }}
-),
-
--- a factor proxy whose prices changed moves every symbol's fit
-proxies_changed as (
-    select count(*) > 0 as has_changed
-    from symbol_scopes
-    inner join factors on symbol_scopes.symbol = factors.proxy_symbol
-),
-
+-- the symbols re-fitted: the symbol scope, every priced symbol when a factor proxy's prices
+-- changed (every fit depends on them): ops.open_window
 subjects as (
-    select symbol_scopes.symbol
-    from symbol_scopes
-    union
-    select prices_filled.symbol
-    from prices_filled
-    cross join factor_settings
-    cross join proxies_changed
-    where
-        proxies_changed.has_changed
-        and prices_filled.session_idx = factor_settings.as_of_idx
+    select * from {{ ref('stg_ops__refresh_exposure_symbols') }}
 ),
 
 -- materialized: the proxies' few rows, so the planner never joins all symbols first

@@ -2,21 +2,16 @@
     config(
         materialized='foliodb_refresh',
         unique_key=['portfolio_id', 'period'],
-        delete_where="exists (
-            select from ops.refresh_scope as scope
-            left join core.portfolios as portfolios on scope.portfolio_id = portfolios.portfolio_id
-            where
-                portfolios.is_public
-                or exists (select from analytics.fct_leaderboards as listed where listed.portfolio_id = scope.portfolio_id)
-        )",
+        refresh_scope='reranking',
         indexes=[{'columns': ['period', 'rank']}],
     )
 }}
 -- One row per period per public portfolio: ranked by the period's TWR, or listed as excluded
 -- with the reason. Re-ranked whole, set-based (a rank depends on every portfolio), when the
--- refresh's scope has a public portfolio or one listed before (made private, renamed, deleted):
--- the delete above then empties the table. Otherwise no listed value can have changed and the
--- table is kept as it is: the rows below are written only into an empty table.
+-- refresh's scope has a public portfolio or one listed before (made private, renamed, deleted;
+-- ops.open_window decides, refresh_windows.is_reranking): the delete above then empties the
+-- table. Otherwise no listed value can have changed and the table is kept as it is: the rows
+-- below are written only into an empty table.
 -- Definitions: docs/semantics.md, "Leaderboards".
 with chart_caches as (
     select * from {{ ref('fct_chart_caches') }}
@@ -29,10 +24,6 @@ portfolios as not materialized (
 
 refresh_windows as (
     select * from {{ ref('stg_ops__refresh_windows') }}
-),
-
-scopes as (
-    select * from {{ ref('stg_ops__refresh_scopes') }}
 ),
 
 factor_settings as (
@@ -115,17 +106,11 @@ final as (
             candidates.period = ranked.period
             and candidates.portfolio_id = ranked.portfolio_id
     cross join refresh_windows
-    -- a public portfolio in scope: the delete emptied the table. Otherwise look for a first row
-    -- by the primary key (a probe, evaluated only then; a scan would first cross the rows the
-    -- last rebuild deleted)
+    -- re-ranking: the delete emptied the table. Otherwise look for a first row by the primary
+    -- key (a probe, evaluated only then; a scan would first cross the rows the last rebuild
+    -- deleted)
     where
-        exists (
-            select from scopes
-            where exists (
-                select from portfolios
-                where portfolios.portfolio_id = scopes.portfolio_id and portfolios.is_public
-            )
-        )
+        refresh_windows.is_reranking
         or (
             select listed.period from {{ this }} as listed
             order by listed.period asc, listed.portfolio_id asc

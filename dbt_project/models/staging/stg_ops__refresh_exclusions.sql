@@ -1,2 +1,0 @@
-select portfolio_id
-from {{ source('ops', 'refresh_excluded') }}

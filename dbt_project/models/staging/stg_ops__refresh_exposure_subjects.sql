@@ -1,0 +1,2 @@
+select portfolio_id
+from {{ source('ops', 'refresh_exposure_subjects') }}

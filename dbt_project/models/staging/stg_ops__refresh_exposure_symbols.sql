@@ -1,0 +1,2 @@
+select symbol
+from {{ source('ops', 'refresh_exposure_symbols') }}
