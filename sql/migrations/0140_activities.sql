@@ -33,7 +33,6 @@ create table core.activities (
     external_id text not null constraint external_id_not_blank check (btrim(external_id) <> ''),
     created_at timestamptz not null default now(),
     primary key (portfolio_id, activity_id),
-    unique (activity_id),
     -- re-importing the same file adds nothing
     constraint activities_external_id_unique unique (portfolio_id, source, external_id),
     -- what each type carries (docs/semantics.md, "Activities")
@@ -57,6 +56,9 @@ create table core.activities (
         false
     ))
 );
+-- by id alone (an identity: unique already) without a second unique key, which a Citus shard
+-- could not check (docs/scaling.md)
+create index activities_activity_id on core.activities (activity_id);
 comment on table core.activities is
     'The ledger: one row per dated event of a portfolio (buys, sells, income, costs, cash flows, '
     'transfers, splits). Lots, cash and gains are derived from it.';
