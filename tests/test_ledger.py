@@ -740,3 +740,39 @@ def test_each_format_sample_imports_whole_and_again_adds_nothing(use_db, conn, s
         [fmt],
     ).fetchone()[0]
     assert stored == expected
+
+
+def test_a_refresh_in_chunks_of_one_portfolio_equals_one_in_a_single_chunk(market) -> None:
+    """Lots, cash and holdings read the chunk being computed, as positions do: three
+    portfolios (two ledgers, one of positions) in chunks of one give the same rows."""
+    conn = market
+    ledger_a, _, _ = import_activities(
+        conn, [cash("2025-01-06", "DEPOSIT", 500), buy("2025-01-07", 10, 11)], "a"
+    )
+    ledger_b, _, _ = import_activities(
+        conn, [buy("2025-01-06", 4, 10), sell("2025-01-10", 1, 12)], "b"
+    )
+    positions = add_portfolio(conn, "c", "carol@example.com")
+    add_position(conn, positions, "AAA", 3, "2025-01-07", 11)
+
+    def published() -> tuple[list, list]:
+        snaps = conn.execute(
+            "select portfolio_id, session_idx, market_value, cash_balance, cost_basis, cum_twr"
+            " from analytics.fct_portfolio_snapshots order by 1, 2"
+        ).fetchall()
+        holdings = conn.execute(
+            "select portfolio_id, symbol, quantity, market_value from analytics.fct_portfolio_holdings"
+            " order by 1, 2"
+        ).fetchall()
+        return snaps, holdings
+
+    assert refresh(conn, "full")["status"] == "succeeded"
+    whole = published()
+    conn.execute("update ops.settings set value = '1' where key = 'refresh_chunk_portfolios'")
+    assert refresh(conn, "full")["status"] == "succeeded"
+    chunked = published()
+    assert chunked == whole
+    assert {row[0] for row in whole[1]} == {ledger_a, ledger_b, positions}
+    # by hand, 01-13: a holds 10 × 13 + 500 − 110 = 520; b holds 3 × 13 + 12 (the sale) = 51
+    last = {row[0]: row[2] for row in whole[0] if row[1] == max(r[1] for r in whole[0])}
+    assert last[ledger_a] == 520 and last[ledger_b] == 51

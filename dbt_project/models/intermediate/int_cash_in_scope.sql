@@ -12,7 +12,7 @@
 -- total deposited implicitly (an inflow on the session it grows). A ledger of buys alone
 -- therefore has no cash and flows equal to its buys: the positions semantics.
 with scopes as (
-    select * from {{ ref('stg_ops__refresh_scopes') }}
+    select * from {{ ref('stg_ops__refresh_scope_chunks') }}
 ),
 
 activities as not materialized (

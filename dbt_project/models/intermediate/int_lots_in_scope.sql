@@ -16,7 +16,7 @@
 -- A piece is cut at each split while held: after a 4:1 split it holds 4x the units at 1/4 of
 -- the price, so value and cost are continuous (docs/semantics.md, "Activities").
 with scopes as (
-    select * from {{ ref('stg_ops__refresh_scopes') }}
+    select * from {{ ref('stg_ops__refresh_scope_chunks') }}
 ),
 
 activities as not materialized (

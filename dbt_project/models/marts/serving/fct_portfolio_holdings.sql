@@ -3,13 +3,14 @@
         materialized='foliodb_refresh',
         unique_key=['portfolio_id', 'symbol'],
         refresh_scope='portfolios',
+        chunk_by_portfolio=true,
     )
 }}
 -- One row per portfolio per holding (symbol) at the portfolio's last snapshot session END:
 -- positions and the ledger's lots held then, valued by the snapshot's rules (close, last
 -- close, entry price; PRIVATE: last valuation, else cost). docs/semantics.md, "Holdings".
 with scopes as (
-    select * from {{ ref('stg_ops__refresh_scopes') }}
+    select * from {{ ref('stg_ops__refresh_scope_chunks') }}
 ),
 
 refresh_windows as (
