@@ -1,10 +1,13 @@
-"""Loading price rows: COPY into a staging table, validate set-based, one upsert.
+"""Loading price rows: COPY into a staging table, validate set-based, one write.
+
+Python streams the rows into the session's staging table; the checks, the quarantine and
+the write are SQL functions in the database (sql/routines/40_price_load.sql).
 
 Every load is one transaction (a savepoint when the caller already holds one): a chunk is
 loaded whole or not at all, and loading the same rows again changes nothing. The input is
 streamed into the staging table in COPY chunks of at most ``CHUNK_ROWS`` rows as it is
 produced (a price file, a generator, a frame), so the loading process's memory does not grow
-with the input; the checks and the upsert then run once, set-based, on everything staged.
+with the input; the checks and the write then run once, set-based, on everything staged.
 
 - Invalid rows (not a finite positive close or adj_close, a date after the last closed
   session or not a trading day, a malformed symbol, a key given twice) go to

@@ -306,3 +306,26 @@ def test_a_delete_of_a_symbol_waits_for_the_transaction_writing_its_prices(
         conn.transaction(),
     ):
         conn.execute("delete from market.symbols where symbol = 'ZZZ'")
+
+
+def test_a_move_is_measured_against_stored_neighbours_and_staged_rows_win(
+    conn: psycopg.Connection,
+) -> None:
+    load_rows(conn, frame(base_rows()[:3]), "yfinance", last_closed=LAST_CLOSED)  # 590 591 592
+    res = load_rows(
+        conn, frame([("SPY", JAN[3], 1000.0, None, None)]), "yfinance", last_closed=LAST_CLOSED
+    )
+    assert (res.inserted, res.flagged) == (1, 1)  # 1000 / 592 (stored) = +68.9 %
+    # A correction of 01-08 to 900 with 01-10 at 1000: 01-10 is measured against the staged
+    # 900 (+11.1 %, not flagged), 01-08 against the stored 591 of 01-07 (+52.3 %).
+    rows = [("SPY", JAN[2], 900.0, None, None), ("SPY", JAN[3], 1000.0, None, None)]
+    res = load_rows(conn, frame(rows), "yfinance", last_closed=LAST_CLOSED)
+    assert (res.inserted, res.updated, res.unchanged, res.flagged) == (0, 1, 1, 1)
+    assert res.dirty == {"SPY": "2025-01-08"}
+    reasons = [
+        r[0] for r in conn.execute("select reason from market.quarantine order by quarantine_id")
+    ]
+    assert reasons == [
+        "warning: close moved +68.9% from 592 on 2025-01-08 (max_daily_move 0.5); loaded",
+        "warning: close moved +52.3% from 591 on 2025-01-07 (max_daily_move 0.5); loaded",
+    ]
