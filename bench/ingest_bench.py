@@ -222,6 +222,23 @@ def _load_in_child(url: str, path: Path) -> dict:
     }
 
 
+def raw_copy_s(url: str, path: Path) -> float:
+    """The yardstick: the same file COPY-ed as it is into an unindexed temporary table with
+    the staging table's types, nothing checked, nothing written to market.prices."""
+    with psycopg.connect(url) as conn, conn.cursor() as cur, path.open("rb") as data:
+        cur.execute(
+            "create temp table raw_copy (symbol text, price_date date, close numeric,"
+            " adj_close numeric, volume numeric)"
+        )
+        t0 = time.perf_counter()
+        with cur.copy("copy raw_copy from stdin (format csv, header)") as copy:
+            while block := data.read(1 << 20):
+                copy.write(block)
+        elapsed = time.perf_counter() - t0
+        conn.rollback()
+    return elapsed
+
+
 def csv_run(url: str | None = None, sizes: tuple[int, ...] = (100_000, 1_000_000)) -> dict:
     """Load price CSVs of each size (a fresh start each: the rows are deleted between)."""
     url = url or config.database_url()
@@ -234,11 +251,14 @@ def csv_run(url: str | None = None, sizes: tuple[int, ...] = (100_000, 1_000_000
             size = write_csv(path, dates, rows)
             with psycopg.connect(url, autocommit=True) as conn:
                 _cleanup(conn)
+            load_before = os.getloadavg()[0]
             try:
                 result = _load_in_child(url, path)
             finally:
                 with psycopg.connect(url, autocommit=True) as conn:
                     _cleanup(conn)
+            load_after = os.getloadavg()[0]
+            raw_s = raw_copy_s(url, path)
             path.unlink()
             if result["rows_inserted"] != rows:
                 raise RuntimeError(f"loaded {result['rows_inserted']} of {rows} rows")
@@ -250,6 +270,9 @@ def csv_run(url: str | None = None, sizes: tuple[int, ...] = (100_000, 1_000_000
                     "rows_per_s": round(rows / result["load_s"]),
                     "process_wall_s": result["process_wall_s"],
                     "peak_rss_mb": result["peak_rss_mb"],
+                    "raw_copy_s": round(raw_s, 3),
+                    "raw_copy_rows_per_s": round(rows / raw_s),
+                    "load_average_1min": [round(load_before, 2), round(load_after, 2)],
                 }
             )
     small, large = by_rows[0], by_rows[-1]
@@ -264,7 +287,9 @@ def csv_run(url: str | None = None, sizes: tuple[int, ...] = (100_000, 1_000_000
         },
         "note": "`folio ingest prices --source csv` (ingest_prices) in a child process per file;"
         " rows/s = rows / the load's own time (interpreter start-up excluded); peak RSS of"
-        " the child (os.wait4), Python and its libraries included",
+        " the child (os.wait4), Python and its libraries included; raw_copy: the same file"
+        " COPY-ed into an unindexed temporary table (the yardstick); load average (1 min)"
+        " before and after the load: the machine is shared",
     }
 
 

@@ -370,7 +370,12 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
                 (
                     f"e. price CSV load, {size['rows']:,} rows ({size['file_mb']} MB)",
                     f"{fmt_stats(size['load_ms'])}; {size['rows_per_s']['median']:,.0f} rows/s;"
-                    f" peak RSS {size['peak_rss_mb']['median']} MB (loading process)",
+                    f" peak RSS {size['peak_rss_mb']['median']} MB (loading process)"
+                    + (
+                        f"; raw COPY of the file {fmt_stats(size['raw_copy_ms'])}"
+                        if "raw_copy_ms" in size
+                        else ""
+                    ),
                     "–",
                     "–",
                     "–",

@@ -1331,6 +1331,8 @@ class Runner:
                     "load_ms": summarize([_ms(r["load_s"]) for r in per_run]),
                     "rows_per_s": summarize([r["rows_per_s"] for r in per_run]),
                     "peak_rss_mb": summarize([r["peak_rss_mb"] for r in per_run]),
+                    "raw_copy_ms": summarize([_ms(r["raw_copy_s"]) for r in per_run]),
+                    "load_average_1min": [r["load_average_1min"] for r in per_run],
                 }
             )
         return {

@@ -1,10 +1,13 @@
-"""Loading price rows: COPY into a staging table, validate set-based, one upsert.
+"""Loading price rows: COPY into a staging table, validate set-based, one write.
+
+Python streams the rows into the session's staging table; the checks, the quarantine and
+the write are SQL functions in the database (sql/routines/40_price_load.sql).
 
 Every load is one transaction (a savepoint when the caller already holds one): a chunk is
 loaded whole or not at all, and loading the same rows again changes nothing. The input is
 streamed into the staging table in COPY chunks of at most ``CHUNK_ROWS`` rows as it is
 produced (a price file, a generator, a frame), so the loading process's memory does not grow
-with the input; the checks and the upsert then run once, set-based, on everything staged.
+with the input; the checks and the write then run once, set-based, on everything staged.
 
 - Invalid rows (not a finite positive close or adj_close, a date after the last closed
   session or not a trading day, a malformed symbol, a key given twice) go to
@@ -38,240 +41,13 @@ MAX_REPORTED_ERRORS = 50  # problems named in one error; the rest are counted
 # Rows per COPY write: what the loading process holds at once, whatever the input's size.
 CHUNK_ROWS = 20_000
 
-STAGE_DDL = """
-create temp table if not exists ingest_stage (
-    line bigint not null,
-    symbol text,
-    price_date date,
-    close numeric,
-    adj_close numeric,
-    volume numeric
-)
-"""
-
-# One problem per staged row, the first that applies; `field` and `expected` name it for a
-# person ("close: expected a positive number, got -3").
-CHECK_SQL = """
-create temp table ingest_problems on commit drop as
-with settings as (
-    select
-        calendars.calendar,
-        %(last_closed)s::date as last_closed,
-        -- sessions are kept from market.calendar_start() on (its first session named)
-        market.calendar_start() as calendar_start,
-        coalesce(
-            (select min(days.session_date) from market.trading_days as days
-             where days.calendar = calendars.calendar),
-            market.calendar_start()
-        ) as first_session,
-        -- the bounds of stored inputs (ops.input_bounds, migration 0050)
-        bounds.price_min,
-        bounds.price_max,
-        bounds.price_expected,
-        bounds.volume_max,
-        bounds.volume_expected
-    from (select value as calendar from ops.settings where key = 'calendar') as calendars
-    cross join (
-        select
-            max(min_value) filter (where kind = 'price') as price_min,
-            max(max_value) filter (where kind = 'price') as price_max,
-            max(expected) filter (where kind = 'price') as price_expected,
-            max(max_value) filter (where kind = 'volume') as volume_max,
-            max(expected) filter (where kind = 'volume') as volume_expected
-        from ops.input_bounds
-    ) as bounds
-),
-
--- keys given more than once: every copy is refused
-duplicates as (
-    select symbol, price_date, min(line) as first_line
-    from ingest_stage
-    group by symbol, price_date
-    having count(*) > 1
-),
-
--- the format check once per distinct symbol, not per row
-symbols as (
-    select symbol, market.symbol_problem(symbol) is null as is_wellformed
-    from (select distinct symbol from ingest_stage) as distinct_symbols
-),
-
-checked as (
-    select
-        stage.*,
-        case
-            when not coalesce(symbols.is_wellformed, false)
-                then 'symbol'
-            when stage.price_date is null then 'date'
-            when stage.price_date > settings.last_closed then 'date'
-            when stage.price_date < settings.calendar_start then 'date'
-            when trading_days.session_date is null then 'date'
-            when stage.close is null or stage.close in ('NaN', 'Infinity', '-Infinity')
-                then 'close'
-            when stage.close <= 0 then 'close'
-            when stage.close not between settings.price_min and settings.price_max then 'close'
-            when stage.adj_close in ('NaN', 'Infinity', '-Infinity') or stage.adj_close <= 0
-                or stage.adj_close not between settings.price_min and settings.price_max
-                then 'adj_close'
-            when stage.volume in ('NaN', 'Infinity', '-Infinity') or stage.volume < 0
-                or stage.volume <> trunc(stage.volume) or stage.volume > settings.volume_max
-                then 'volume'
-            when duplicates.symbol is not null then 'symbol,date'
-        end as problem_field,
-        case
-            when not coalesce(symbols.is_wellformed, false)
-                then 'a ticker of A-Z, 0-9 and ^ . _ = / - (at most 32 characters)'
-            when stage.price_date is null then 'a date'
-            when stage.price_date > settings.last_closed
-                then 'a date on or before the last closed session ' || settings.last_closed
-            when stage.price_date < settings.calendar_start
-                then 'a date on or after ' || settings.calendar_start || ': the '
-                    || settings.calendar || ' calendar starts at ' || settings.first_session
-                    || ' (sessions are kept from ' || settings.calendar_start || ' on)'
-            when trading_days.session_date is null
-                then 'a ' || settings.calendar || ' trading day'
-            when stage.close is null or stage.close in ('NaN', 'Infinity', '-Infinity')
-                then 'a finite number'
-            when stage.close <= 0 then 'a positive number'
-            when stage.close not between settings.price_min and settings.price_max
-                then settings.price_expected
-            when stage.adj_close in ('NaN', 'Infinity', '-Infinity') or stage.adj_close <= 0
-                then 'a finite positive number or nothing'
-            when stage.adj_close not between settings.price_min and settings.price_max
-                then settings.price_expected || ', or nothing'
-            when stage.volume in ('NaN', 'Infinity', '-Infinity') or stage.volume < 0
-                or stage.volume <> trunc(stage.volume)
-                then 'a non-negative whole number or nothing'
-            when stage.volume > settings.volume_max
-                then settings.volume_expected || ', or nothing'
-            when duplicates.symbol is not null
-                then 'one row per symbol and date (also given on line '
-                    || duplicates.first_line || ')'
-        end as expected
-    from ingest_stage as stage
-    cross join settings
-    left join symbols on symbols.symbol = stage.symbol
-    left join market.trading_days as trading_days
-        on trading_days.calendar = settings.calendar
-        and trading_days.session_date = stage.price_date
-    left join duplicates
-        on duplicates.symbol = stage.symbol
-        and duplicates.price_date = stage.price_date
-)
-
-select * from checked where problem_field is not null
-"""
-
-QUARANTINE_SQL = """
-insert into market.quarantine
-    (run_id, symbol, price_date, close, adj_close, volume, source, reason)
-select
-    %(run_id)s, symbol, price_date, close::text, adj_close::text, volume::text, %(source)s,
-    problem_field || ': expected ' || expected || ', got ' || coalesce(
-        case problem_field
-            when 'symbol' then quote_nullable(symbol)
-            when 'date' then price_date::text
-            when 'close' then core.number_shown(close)
-            when 'adj_close' then core.number_shown(adj_close)
-            when 'volume' then core.number_shown(volume)
-            else symbol || ' ' || price_date
-        end,
-        'nothing'
-    )
-from ingest_problems
-"""
-
-VALID_ROWS = """
-select stage.symbol, stage.price_date, stage.close, stage.adj_close, stage.volume::bigint as volume
-from ingest_stage as stage
-where not exists (select from ingest_problems as problems where problems.line = stage.line)
-"""
-
-NEW_SYMBOLS_SQL = f"""
-insert into market.symbols (symbol, kind)
-select
-    symbol,
-    (case when left(symbol, 1) = '^' then 'index' else 'unknown' end)::market.symbol_kind
-from (select distinct symbol from ({VALID_ROWS}) as valid_rows) as valid
-on conflict (symbol) do nothing
-returning symbol
-"""
-
-# The one upsert. Every CTE sees the table as it was before the statement, so `moves`
-# compares with the old neighbours. The prices triggers (ops.queue_prices_*, 20_refresh_queue.sql)
-# queue corrected and backfilled symbols in ops.dirty_symbols.
-UPSERT_SQL = f"""
-with valid as materialized (
-    {VALID_ROWS}
-),
-
-upserted as (
-    insert into market.prices as prices
-        (symbol, price_date, close, adj_close, volume, source, loaded_at)
-    select symbol, price_date, close, adj_close, volume, %(source)s, now()
-    from valid
-    on conflict (symbol, price_date) do update
-        set close = excluded.close,
-            adj_close = excluded.adj_close,
-            volume = excluded.volume,
-            source = excluded.source,
-            loaded_at = excluded.loaded_at
-        where (prices.close, prices.adj_close, prices.volume, prices.source)
-            is distinct from (excluded.close, excluded.adj_close, excluded.volume, excluded.source)
-    returning prices.symbol, prices.price_date, prices.close, (prices.xmax = 0) as is_insert
-),
-
--- each loaded row's previous close: staged rows win over stored ones
-neighbours as (
-    select symbol, price_date, close from valid
-    union all
-    select prices.symbol, prices.price_date, prices.close
-    from market.prices as prices
-    inner join (
-        select symbol, min(price_date) as first_date, max(price_date) as last_date
-        from valid group by symbol
-    ) as span on span.symbol = prices.symbol
-    where prices.price_date between span.first_date - 31 and span.last_date
-        and not exists (
-            select from valid
-            where valid.symbol = prices.symbol and valid.price_date = prices.price_date
-        )
-),
-
-moves as (
-    select
-        symbol,
-        price_date,
-        close,
-        lag(close) over (partition by symbol order by price_date) as previous_close,
-        lag(price_date) over (partition by symbol order by price_date) as previous_date
-    from neighbours
-),
-
-flagged as (
-    insert into market.quarantine
-        (run_id, symbol, price_date, close, source, reason)
-    select
-        %(run_id)s, moves.symbol, moves.price_date, moves.close::text, %(source)s,
-        'warning: close moved ' || to_char(100 * (moves.close / moves.previous_close - 1), 'FMSG999990.0')
-        || '%% from ' || trim_scale(moves.previous_close) || ' on ' || moves.previous_date
-        || ' (max_daily_move ' || settings.value || '); loaded'
-    from moves
-    inner join upserted
-        on upserted.symbol = moves.symbol and upserted.price_date = moves.price_date
-    cross join (select value from ops.settings where key = 'max_daily_move') as settings
-    where moves.previous_close is not null
-        and abs(moves.close / moves.previous_close - 1) > settings.value::numeric
-    returning 1
-)
-
-select
-    (select count(*) from valid) as valid,
-    (select count(*) from upserted where is_insert) as inserted,
-    (select count(*) from upserted where not is_insert) as updated,
-    (select count(*) from flagged) as flagged,
-    (select coalesce(array_agg(distinct symbol), '{{}}') from valid) as symbols
-"""
+# The SQL lives in the database (sql/routines/40_price_load.sql): the staging table
+# pg_temp.ingest_stage, the set-based checks, the quarantine and the one write.
+STAGE_SQL = "select market.stage_prices()"
+CHECK_SQL = "select market.check_staged_prices(%(last_closed)s)"
+PROBLEMS_SQL = "select * from market.staged_price_problems(%(limit)s)"
+QUARANTINE_SQL = "select market.quarantine_staged_prices(%(run_id)s, %(source)s)"
+PUBLISH_SQL = "select * from market.publish_staged_prices(%(source)s, %(run_id)s)"
 
 
 @dataclass
@@ -439,7 +215,7 @@ def _copy_all(cur: psycopg.Cursor, chunks: Iterable[CopyChunk], result: LoadResu
             if (chunk.columns, chunk.csv) != shape:
                 stack.close()
                 shape = (chunk.columns, chunk.csv)
-                statement = sql.SQL("copy ingest_stage ({}) from stdin{}").format(
+                statement = sql.SQL("copy pg_temp.ingest_stage ({}) from stdin{}").format(
                     sql.SQL(", ").join(map(sql.Identifier, chunk.columns)),
                     sql.SQL(" (format csv)" if chunk.csv else ""),
                 )
@@ -491,49 +267,27 @@ def load_rows(
         chunks = _tuple_chunks(rows, chunk_rows)  # type: ignore[arg-type]
     result = LoadResult()
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute(STAGE_DDL)
-        cur.execute("truncate ingest_stage")
-        cur.execute("drop table if exists ingest_problems")
-        cur.execute("drop table if exists ingest_valid")
+        cur.execute(STAGE_SQL)
         _copy_all(cur, chunks, result, on_chunk)
-        result.staged = cur.execute("select count(*) from ingest_stage").fetchone()[0]
+        result.staged = cur.execute("select count(*) from pg_temp.ingest_stage").fetchone()[0]
         read_problems = stream.problems if stream is not None else Problems()  # type: ignore[union-attr]
         if strict and result.staged == 0 and read_problems.total:
             raise LoadError(origin, read_problems.first, read_problems.total)
         if result.staged == 0:
             return result
-        cur.execute(CHECK_SQL, {"last_closed": last_closed})
-        bad = cur.execute("select count(*) from ingest_problems").fetchone()[0]
+        bad = cur.execute(CHECK_SQL, {"last_closed": last_closed}).fetchone()[0]
         if strict:
             if bad or read_problems.total:
-                rows_ = cur.execute(
-                    """
-                    select line, problem_field, expected, symbol, price_date,
-                        core.number_shown(close), core.number_shown(adj_close),
-                        core.number_shown(volume)
-                    from ingest_problems
-                    order by line limit %s
-                    """,
-                    [MAX_REPORTED_ERRORS],
-                ).fetchall()
-                errors = [_row_error(origin, r) for r in rows_] + read_problems.first
+                listed = cur.execute(PROBLEMS_SQL, {"limit": MAX_REPORTED_ERRORS}).fetchall()
+                errors = [_row_error(origin, r) for r in listed] + read_problems.first
                 errors.sort(key=lambda e: e.line)
                 raise LoadError(origin, errors, bad + read_problems.total)
         elif bad:
-            cur.execute(QUARANTINE_SQL, {"run_id": run_id, "source": source})
-            result.quarantined = cur.rowcount
-        cur.execute(NEW_SYMBOLS_SQL)
-        since = cur.execute("select clock_timestamp()").fetchone()[0]
-        valid, inserted, updated, flagged, symbols = cur.execute(
-            UPSERT_SQL, {"source": source, "run_id": run_id}
+            params = {"run_id": run_id, "source": source}
+            result.quarantined = cur.execute(QUARANTINE_SQL, params).fetchone()[0]
+        valid, inserted, updated, flagged, dirty, symbols = cur.execute(
+            PUBLISH_SQL, {"source": source, "run_id": run_id}
         ).fetchone()
-        dirty = dict(
-            cur.execute(
-                "select symbol, min(from_date) from ops.dirty_symbols where queued_at >= %s"
-                " group by symbol",
-                [since],
-            ).fetchall()
-        )
         result.inserted, result.updated, result.flagged = inserted, updated, flagged
         result.unchanged = valid - inserted - updated
         result.dirty = {symbol: str(day) for symbol, day in dirty.items()}

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingest.load import LoadError, load_rows
+from ingest.load import LoadError, LoadResult, _copy_all, load_rows
 from ingest.prices import ingest_prices
 from ingest.providers.csvfile import DATE, CsvError, PriceCsv, read_prices
 
@@ -370,7 +370,7 @@ def test_the_date_pattern_accepts_exactly_the_real_dates(year: str) -> None:
 
 
 def test_switching_to_the_careful_reader_mid_file_keeps_physical_line_numbers(
-    tmp_path: Path,
+    conn: psycopg.Connection, tmp_path: Path
 ) -> None:
     text = (
         "symbol,date,close\n"  # 1
@@ -382,10 +382,23 @@ def test_switching_to_the_careful_reader_mid_file_keeps_physical_line_numbers(
         "VTV,2025-01-10,6\n"  # 10
     )
     path = write(tmp_path, text)
-    with PriceCsv(path) as source:
+    with PriceCsv(path) as source, conn.transaction(force_rollback=True), conn.cursor() as cur:
         chunks = list(source.copy_chunks(chunk_rows=2))
-        lines = [int(row.split(",")[0]) for c in chunks for row in str(c.data).splitlines()]
-        assert lines == [2, 3, 4, 6, 10]
         assert [c.csv for c in chunks] == [True] * len(chunks)
-        assert chunks[0].columns == ("line", "symbol", "price_date", "close")
+        # the plain chunk is the file's bytes, numbered by the staging table; the careful
+        # reader's rows carry their line
+        assert chunks[0].columns == ("symbol", "price_date", "close")
+        assert chunks[-1].columns[0] == "line"
+        cur.execute("select market.stage_prices()")
+        _copy_all(cur, chunks, LoadResult(), None)
+        staged = cur.execute(
+            "select line, symbol, price_date::text, close from pg_temp.ingest_stage order by line"
+        ).fetchall()
+        assert staged == [
+            (2, "SPY", "2025-01-06", 1),
+            (3, "SPY", "2025-01-07", 2),
+            (4, "SPY", "2025-01-08", 3),
+            (6, "VTV", "2025-01-06", 4),
+            (10, "VTV", "2025-01-10", 6),
+        ]
         assert [(e.line, e.field) for e in source.problems.first] == [(7, "symbol"), (9, "close")]

@@ -248,3 +248,84 @@ def test_strict_mode_reports_the_first_50_problems_and_counts_the_rest(
     assert [e.line for e in info.value.errors] == list(range(1, 51))
     assert str(info.value).endswith("… and 1,150 more")
     assert conn.execute("select count(*) from market.prices").fetchone() == (0,)
+
+
+# ---------------------------------------------------------------- prices → symbols, per statement
+
+
+def test_a_price_of_an_unknown_symbol_is_refused_by_the_database(conn: psycopg.Connection) -> None:
+    """Any writer, not only the loader: the rule is a statement-level trigger."""
+    with (
+        pytest.raises(psycopg.errors.ForeignKeyViolation, match="'NOPE' is not in market.symbols"),
+        conn.transaction(),
+    ):
+        conn.execute(
+            "insert into market.prices (symbol, price_date, close, source) values"
+            " ('SPY', '2025-01-06', 1, 'manual'), ('NOPE', '2025-01-06', 1, 'manual')"
+        )
+    load_rows(conn, frame(base_rows()), "yfinance", last_closed=LAST_CLOSED)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation, match="'NOPE'"), conn.transaction():
+        conn.execute("update market.prices set symbol = 'NOPE' where price_date = '2025-01-06'")
+    assert len(prices(conn)) == 5
+
+
+def test_a_symbol_with_prices_is_not_deleted_and_a_rename_takes_its_prices(
+    conn: psycopg.Connection,
+) -> None:
+    rows = [("OLD", *row[1:]) for row in base_rows()]
+    load_rows(conn, frame(rows), "yfinance", last_closed=LAST_CLOSED)  # a new symbol, OLD
+    conn.execute("insert into market.symbols (symbol) values ('UNUSED')")
+    conn.execute("delete from market.symbols where symbol = 'UNUSED'")  # no prices: deleted
+    with (
+        pytest.raises(psycopg.errors.ForeignKeyViolation, match="'OLD' still has prices"),
+        conn.transaction(),
+    ):
+        conn.execute("delete from market.symbols where symbol in ('OLD', 'UNUSED')")
+    conn.execute("update market.symbols set symbol = 'NEW' where symbol = 'OLD'")
+    assert len(prices(conn, "NEW")) == 5 and prices(conn, "OLD") == []
+
+
+def test_a_delete_of_a_symbol_waits_for_the_transaction_writing_its_prices(
+    conn: psycopg.Connection, db_url: str
+) -> None:
+    """The symbols are locked for key share, as the foreign key locked them: a delete of a
+    symbol an open transaction just wrote prices for waits for it, then sees its prices."""
+    conn.execute("insert into market.symbols (symbol) values ('ZZZ')")
+    with psycopg.connect(db_url) as other:
+        other.execute(
+            "insert into market.prices (symbol, price_date, close, source)"
+            " values ('ZZZ', '2025-01-06', 1, 'manual')"
+        )
+        with psycopg.connect(db_url, autocommit=True) as deleter:
+            deleter.execute("set lock_timeout = '300ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                deleter.execute("delete from market.symbols where symbol = 'ZZZ'")
+        other.commit()
+    with (
+        pytest.raises(psycopg.errors.ForeignKeyViolation, match="'ZZZ' still has prices"),
+        conn.transaction(),
+    ):
+        conn.execute("delete from market.symbols where symbol = 'ZZZ'")
+
+
+def test_a_move_is_measured_against_stored_neighbours_and_staged_rows_win(
+    conn: psycopg.Connection,
+) -> None:
+    load_rows(conn, frame(base_rows()[:3]), "yfinance", last_closed=LAST_CLOSED)  # 590 591 592
+    res = load_rows(
+        conn, frame([("SPY", JAN[3], 1000.0, None, None)]), "yfinance", last_closed=LAST_CLOSED
+    )
+    assert (res.inserted, res.flagged) == (1, 1)  # 1000 / 592 (stored) = +68.9 %
+    # A correction of 01-08 to 900 with 01-10 at 1000: 01-10 is measured against the staged
+    # 900 (+11.1 %, not flagged), 01-08 against the stored 591 of 01-07 (+52.3 %).
+    rows = [("SPY", JAN[2], 900.0, None, None), ("SPY", JAN[3], 1000.0, None, None)]
+    res = load_rows(conn, frame(rows), "yfinance", last_closed=LAST_CLOSED)
+    assert (res.inserted, res.updated, res.unchanged, res.flagged) == (0, 1, 1, 1)
+    assert res.dirty == {"SPY": "2025-01-08"}
+    reasons = [
+        r[0] for r in conn.execute("select reason from market.quarantine order by quarantine_id")
+    ]
+    assert reasons == [
+        "warning: close moved +68.9% from 592 on 2025-01-08 (max_daily_move 0.5); loaded",
+        "warning: close moved +52.3% from 591 on 2025-01-07 (max_daily_move 0.5); loaded",
+    ]

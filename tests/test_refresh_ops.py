@@ -579,6 +579,56 @@ def test_killed_dbt_build_leaves_the_in_database_refresh_working(priced, db_url,
     assert conn.execute("select count(*) from ops.runs where status = 'running'").fetchone()[0] == 0
 
 
+def test_dbt_full_refresh_of_one_model_leaves_its_dependents_working(priced, db_url) -> None:
+    """`--full-refresh` of the snapshots table alone: the views built on it (the app views,
+    which this run does not select) and its refresh function stay; rows stay readable."""
+    conn, pid = priced
+    from foliodb import models
+
+    def dependents() -> list[str]:
+        return [
+            row[0]
+            for row in conn.execute(
+                "select distinct views.relname::text from pg_depend as dep"
+                " join pg_rewrite as rules on rules.oid = dep.objid"
+                " join pg_class as views on views.oid = rules.ev_class"
+                " where dep.refobjid = 'analytics.fct_portfolio_snapshots'::regclass"
+                " and views.oid <> dep.refobjid order by 1"
+            ).fetchall()
+        ]
+
+    def dashboard():
+        return conn.execute(
+            "select market_value from app.portfolio_dashboard where portfolio_id = %s", [pid]
+        ).fetchone()
+
+    views_before, table_before = (
+        dependents(),
+        conn.execute("select 'analytics.fct_portfolio_snapshots'::regclass::oid").fetchone()[0],
+    )
+    assert views_before and dashboard() == (120,)  # 10 AAA x 12 on 2025-01-08
+    done = subprocess.run(
+        [models.dbt_executable(), "run", "--full-refresh", "--select", "fct_portfolio_snapshots"],
+        cwd=ROOT,
+        env=models.dbt_env(db_url),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert (
+        conn.execute("select 'analytics.fct_portfolio_snapshots'::regclass::oid").fetchone()[0]
+        == table_before
+    )
+    assert dependents() == views_before
+    assert dashboard() == (120,)
+    conn.execute(
+        "update market.prices set close = 13 where symbol = 'AAA' and price_date = '2025-01-08'"
+    )
+    assert refresh(conn, "full")["status"] == "succeeded"
+    assert dashboard() == (130,)
+
+
 def _values(rows: dict[str, dict]) -> dict[str, dict]:
     """Snapshots without the run that computed them."""
     return {

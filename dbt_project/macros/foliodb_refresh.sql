@@ -8,7 +8,9 @@
       refresh_scope='portfolios_from_session'
   it
     1. creates the table from the columns (and data types) documented in the model's YAML,
-       with the unique key as primary key (recreated when the columns change, or on --full-refresh);
+       with the unique key as primary key (recreated, with its dependents, only when the columns
+       change: --full-refresh keeps the table, its rows and the views built on it, and
+       re-installs the definitions; `folio refresh --full` recomputes the rows);
     2. installs `<schema>.refresh__<model>() returns bigint`: delete the rows of the run's
        scope (refresh_scope, one of the names of foliodb_refresh_delete below, docs/refresh.md),
        insert the model's rows for that scope, return the row count;
@@ -17,7 +19,7 @@
   installed the models): it calls these functions in dependency order (ops.model_steps) in one
   transaction under one advisory lock, so readers never see the marts of two runs, and a dbt
   run killed at any moment leaves the previous results and working functions behind.
-  A table rebuilt here (columns changed, --full-refresh) is empty: the next refresh is full.
+  A table rebuilt here (columns changed) is empty: the next refresh is full.
 -#}
 
 {#-
@@ -108,9 +110,11 @@
     {%- endif -%}
     {%- set column_names = columns | map(attribute='name') | join(', ') -%}
 
-    {#- A table whose columns differ from the YAML is rebuilt. -#}
-    {%- set rebuild = should_full_refresh() -%}
-    {%- if existing is not none and not rebuild -%}
+    {#- A table whose columns differ from the YAML is rebuilt. Not on --full-refresh alone:
+        dropping the table would drop every view built on it (the app views) with it, also
+        those the run does not select; its rows are recomputed by the publish. -#}
+    {%- set rebuild = false -%}
+    {%- if existing is not none -%}
         {%- set current = adapter.get_columns_in_relation(existing) | map(attribute='name') | list -%}
         {%- if current != (columns | map(attribute='name') | list) -%}
             {%- set rebuild = true -%}

@@ -9,15 +9,17 @@
 
   Here a view is replaced in one statement: its dependents keep pointing at it and nothing is
   ever missing. Only when the new columns cannot replace the old ones (a column dropped,
-  renamed or retyped: Postgres refuses `create or replace`), or on --full-refresh, is the view
-  dropped with its dependents and created again, in the same transaction; dbt re-creates the
-  dependents when it reaches them (a schema change, not an ordinary run).
+  renamed or retyped: Postgres refuses `create or replace`) is the view dropped with its
+  dependents and created again, in the same transaction; dbt re-creates the dependents when
+  it reaches them (a schema change, not an ordinary run). --full-refresh replaces the view in
+  place like any run: a view holds no rows to rebuild, and dropping it would take the views
+  built on it along, also those the run does not select.
 -#}
 {% materialization view, adapter='postgres' %}
     {%- set existing = load_cached_relation(this) -%}
     {%- set target_relation = this.incorporate(type='view') -%}
     {%- set grant_config = config.get('grants') -%}
-    {%- set recreate = existing is not none and (existing.type != 'view' or should_full_refresh()) -%}
+    {%- set recreate = existing is not none and existing.type != 'view' -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}

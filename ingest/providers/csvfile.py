@@ -187,8 +187,9 @@ class PriceCsv:
         self._names = names
 
     # -- streaming
-    def _plain_lines(self) -> re.Pattern[str]:
-        """Lines of the file's columns, each value plain (what a program writes)."""
+    def _plain_lines(self) -> re.Pattern[bytes]:
+        """Lines of the file's columns, each value plain (what a program writes); a pattern
+        on bytes, ASCII only, so a chunk it matches needs no decoding."""
         value = {
             "symbol": SYMBOL_TEXT,
             "date": DATE_TEXT,
@@ -197,7 +198,7 @@ class PriceCsv:
             "volume": f"(?:{NUMBER_TEXT})?",
         }
         row = ",".join(value[name] for name in self._names)
-        return re.compile(rf"(?:{row}\r?\n)*+")
+        return re.compile(rf"(?:{row}\r?\n)*+".encode())
 
     def _read_lines(self, limit: int) -> list[bytes]:
         lines: list[bytes] = []
@@ -210,28 +211,30 @@ class PriceCsv:
         return lines
 
     def copy_chunks(self, chunk_rows: int = CHUNK_ROWS) -> Iterator[CopyChunk]:
-        """The rows, at most ``chunk_rows`` per chunk; unreadable ones go to ``problems``."""
+        """The rows, at most ``chunk_rows`` per chunk; unreadable ones go to ``problems``.
+
+        A plain chunk is handed on as the file's own bytes (upper-cased: ASCII only by then,
+        so only the symbols and an exponent's e fold), without a line column: the staging
+        table numbers such rows itself from line 2, which is right as long as every line
+        before them was a plain row, as it is (the first chunk that is not plain ends this).
+        """
         if self._file is None:
             raise RuntimeError("open the file first: with PriceCsv(path) as prices: ...")
         plain = self._plain_lines()
-        columns = ("line", *(STAGED_AS[name] for name in self._names))
+        columns = tuple(STAGED_AS[name] for name in self._names)
         while lines := self._read_lines(chunk_rows):
             first = self._line + 1
             if not lines[-1].endswith(b"\n"):
                 lines[-1] += b"\n"  # the last line of a file may lack its newline
-            text = self._decode(b"".join(lines), first)
-            if plain.fullmatch(text) is None:
-                yield from self._careful(text, first, chunk_rows)
+            data = b"".join(lines)
+            if plain.fullmatch(data) is None:
+                yield from self._careful(self._decode(data, first), first, chunk_rows)
                 return
             self._line += len(lines)
-            if "\r" in text:
-                text = text.replace("\r", "")
-            # ASCII only by now: upper() folds the symbols (and an exponent's e), nothing else
-            parts = text.upper().split("\n")
-            parts.pop()
-            self.rows += len(parts)
-            data = "".join([f"{n},{part}\n" for n, part in enumerate(parts, first)])
-            yield CopyChunk(columns, data, len(parts), csv=True)
+            if b"\r" in data:
+                data = data.replace(b"\r", b"")  # the pattern allows \r only before \n
+            self.rows += len(lines)
+            yield CopyChunk(columns, data.upper(), len(lines), csv=True)
         self._no_rows_check()
 
     def _no_rows_check(self) -> None:
@@ -337,9 +340,14 @@ def read_prices(path: str | Path) -> list[Row]:
     :class:`PriceCsv` instead of holding a list."""
     rows: list[Row] = []
     with PriceCsv(path) as prices:
+        plain_line = 1  # plain chunks carry no line column: their rows follow the header
         for chunk in prices.copy_chunks():
-            for text in str(chunk.data).splitlines():
+            data = chunk.data.decode() if isinstance(chunk.data, bytes) else chunk.data
+            for text in data.splitlines():
                 values = dict(zip(chunk.columns, text.split(","), strict=True))
+                if "line" not in values:
+                    plain_line += 1
+                    values["line"] = str(plain_line)
                 adj_close, volume = values.get("adj_close", ""), values.get("volume", "")
                 rows.append(
                     (
