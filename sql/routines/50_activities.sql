@@ -565,24 +565,6 @@ begin
 end
 $$;
 
-do $$
-declare
-    v_table text;
-    v_event text;
-begin
-    foreach v_table in array array['splits', 'dividends'] loop
-        foreach v_event in array array['insert', 'update', 'delete'] loop
-            execute format(
-                'create or replace trigger %1$I after %2$s on market.%3$I referencing %4$s'
-                ' for each statement execute function ops.queue_corporate_actions_changed()',
-                v_table || '_queue_' || v_event, v_event, v_table,
-                case v_event
-                    when 'insert' then 'new table as new_rows'
-                    when 'update' then 'old table as old_rows new table as new_rows'
-                    else 'old table as old_rows'
-                end
-            );
-        end loop;
-    end loop;
-end
-$$;
+select ops.create_write_triggers(
+    'market', array['splits', 'dividends'], 'queue', 'ops.queue_corporate_actions_changed'
+);

@@ -107,27 +107,10 @@ end
 $$;
 
 -- One statement-level trigger per table and write: portfolios, positions, valuations, activities.
-do $$
-declare
-    v_table text;
-    v_event text;
-begin
-    foreach v_table in array array['portfolios', 'positions', 'valuations', 'activities'] loop
-        foreach v_event in array array['insert', 'update', 'delete'] loop
-            execute format(
-                'create or replace trigger %1$I after %2$s on core.%3$I referencing %4$s'
-                ' for each statement execute function core.refuse_writes_for_others()',
-                v_table || '_acting_user_' || v_event, v_event, v_table,
-                case v_event
-                    when 'insert' then 'new table as new_rows'
-                    when 'update' then 'old table as old_rows new table as new_rows'
-                    else 'old table as old_rows'
-                end
-            );
-        end loop;
-    end loop;
-end
-$$;
+select ops.create_write_triggers(
+    'core', array['portfolios', 'positions', 'valuations', 'activities'], 'acting_user',
+    'core.refuse_writes_for_others'
+);
 
 -- The edit functions an app writer may call (besides core.import_portfolio and
 -- core.add_positions). SECURITY DEFINER (sql/routines/90_grants.sql pins their search_path):
