@@ -412,7 +412,10 @@ def test_marts_agree_with_the_independent_pandas_implementation(db_url, conn) ->
         assert np.allclose(
             ours_cum, theirs["cum_return"].to_numpy(), rtol=0, atol=1e-9, equal_nan=True
         ), where
-    assert max(r[8] for r in ours.values()) == 260  # MAX of the oldest portfolios: thinned
+    # thinning was exercised (MAX of the oldest portfolios) and kept the cap; each chart's exact
+    # point count is the oracle's, above (how many that is depends on the pinned "today")
+    assert any(r[8] < r[7] for r in ours.values())
+    assert max(r[8] for r in ours.values()) <= 260
 
     ranks = dict(
         ((period, pid), rank)
