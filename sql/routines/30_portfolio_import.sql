@@ -246,28 +246,12 @@ returns table (
 )
 language sql stable
 as $$
-    with elements as (
-        select
-            e.ord,
-            jsonb_typeof(e.elem) = 'object' as is_object,
-            case when jsonb_typeof(e.elem) = 'object' then e.elem else '{}'::jsonb end as obj
-        from jsonb_array_elements(p_positions) with ordinality as e (elem, ord)
-    ),
-
-    texts as (
+    with texts as (
         select
             ord,
             is_object,
-            coalesce('line ' || nullif(btrim(obj ->> 'line'), ''), 'position ' || ord) as at,
-            array(
-                select k
-                from jsonb_object_keys(obj) as k
-                where k not in (
-                    'symbol', 'quantity', 'entry_date', 'entry_price', 'investment_class',
-                    'exit_date', 'exit_price', 'notes', 'line'
-                )
-                order by k
-            ) as unknown_keys,
+            at,
+            unknown_keys,
             upper(nullif(btrim(obj ->> 'symbol'), '')) as symbol,
             upper(nullif(btrim(obj ->> 'investment_class'), '')) as class_text,
             nullif(btrim(obj ->> 'quantity'), '') as quantity_text,
@@ -276,7 +260,12 @@ as $$
             nullif(btrim(obj ->> 'exit_date'), '') as exit_date_text,
             nullif(btrim(obj ->> 'exit_price'), '') as exit_price_text,
             nullif(btrim(obj ->> 'notes'), '') as notes
-        from elements
+        from core.input_elements(
+            p_positions, 'position', array[
+                'symbol', 'quantity', 'entry_date', 'entry_price', 'investment_class', 'exit_date',
+                'exit_price', 'notes'
+            ]
+        )
     ),
 
     typed as (

@@ -68,28 +68,12 @@ returns table (
 )
 language sql stable
 as $$
-    with elements as (
-        select
-            e.ord,
-            jsonb_typeof(e.elem) = 'object' as is_object,
-            case when jsonb_typeof(e.elem) = 'object' then e.elem else '{}'::jsonb end as obj
-        from jsonb_array_elements(p_activities) with ordinality as e (elem, ord)
-    ),
-
-    texts as (
+    with texts as (
         select
             ord,
             is_object,
-            core.shortened(coalesce('line ' || nullif(btrim(obj ->> 'line'), ''), 'activity ' || ord)) as at,
-            array(
-                select core.shortened(k)
-                from jsonb_object_keys(obj) as k
-                where k not in (
-                    'activity_date', 'activity_type', 'symbol', 'quantity', 'unit_price', 'amount',
-                    'fee', 'currency', 'notes', 'source', 'external_id', 'line'
-                )
-                order by k
-            ) as unknown_keys,
+            at,
+            unknown_keys,
             nullif(btrim(obj ->> 'activity_date'), '') as activity_date_text,
             nullif(btrim(obj ->> 'activity_type'), '') as type_text,
             nullif(btrim(obj ->> 'symbol'), '') as symbol_text,
@@ -101,7 +85,12 @@ as $$
             nullif(btrim(obj ->> 'notes'), '') as notes,
             nullif(btrim(obj ->> 'source'), '') as source_text,
             nullif(btrim(obj ->> 'external_id'), '') as external_id
-        from elements
+        from core.input_elements(
+            p_activities, 'activity', array[
+                'activity_date', 'activity_type', 'symbol', 'quantity', 'unit_price', 'amount', 'fee',
+                'currency', 'notes', 'source', 'external_id'
+            ]
+        )
     ),
 
     parsed as (
