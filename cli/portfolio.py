@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -20,22 +22,22 @@ from ingest.prices import ingest_prices
 SOURCES = ("yfinance", "demo")
 
 
-def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    parsed = portfolio_io.parse_date(value)
-    if parsed is None:
-        raise click.BadParameter(f"{value!r} is not an ISO date (YYYY-MM-DD)")
-    return parsed
+def _parsed(parse: Callable[[str], Any], what: str) -> Callable[..., Any]:
+    """A click callback: the option's value parsed by ``parse``, or a usage error (exit 2)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        if value is None:
+            return None
+        parsed = parse(value)
+        if parsed is None:
+            raise click.BadParameter(f"{value!r} is not {what}")
+        return parsed
+
+    return callback
 
 
-def _number(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
-    if value is None:
-        return None
-    parsed = portfolio_io.parse_number(value)
-    if parsed is None:
-        raise click.BadParameter(f"{value!r} is not a number")
-    return parsed
+_date = _parsed(portfolio_io.parse_date, "an ISO date (YYYY-MM-DD)")
+_number = _parsed(portfolio_io.parse_number, "a number")
 
 
 def _refresh_after(portfolio_ids: list[int], refresh: bool) -> None:
