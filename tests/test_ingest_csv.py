@@ -53,7 +53,9 @@ def test_columns_may_come_in_any_order_without_optional_ones(tmp_path: Path) -> 
 
 
 # the database's words (market.check_staged_prices); the reason is market.symbol_problem's
-TICKER = "a ticker such as SPY or ^GSPC (ASCII letters, digits and ^ . _ = / -, at most 32 characters)"
+TICKER = (
+    "a ticker such as SPY or ^GSPC (ASCII letters, digits and ^ . _ = / -, at most 32 characters)"
+)
 
 
 @pytest.mark.parametrize(

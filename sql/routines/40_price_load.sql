@@ -2,7 +2,8 @@
 -- after that is here, set-based). Re-runnable: applied by every `folio db migrate`.
 --
 --   market.stage_prices()                  a fresh pg_temp.ingest_stage for this load
---   market.check_staged_prices(last_closed) problems in the staged rows (pg_temp.ingest_problems)
+--   market.check_staged_prices(last_closed) problems in the staged rows (pg_temp.ingest_problems),
+--                                          and the stage's unique index on (symbol, price_date)
 --   market.staged_price_problems(limit)    the first problems, for the strict loader's message
 --   market.quarantine_staged_prices(...)   refused rows to market.quarantine, out of the stage
 --   market.publish_staged_prices(...)      new symbols, one write, move warnings, what it queued
@@ -121,9 +122,11 @@ $$;
 -- pg_temp.ingest_problems (`problem_field` and `expected` name it for a person: "close:
 -- expected a positive number, got -3"; `detail` says what is wrong with a symbol, in the
 -- words of market.symbol_problem). Each rule is written once: its condition, then, only for a
--- row it refuses, the wording. The symbol rule runs once per distinct symbol; a key given
--- twice is found by hashing the keys (no sort); a valid row costs a few comparisons and two
--- hash probes. Returns the number of refused rows.
+-- row it refuses, the wording. The symbol rule runs once per distinct symbol; one row per
+-- (symbol, date) is shown by a unique index (below), the keys are grouped only when it fails;
+-- a valid row costs a few comparisons and two hash probes. Returns the number of refused rows.
+-- Generic over what is staged: any loader that fills pg_temp.ingest_stage (stage_prices) can
+-- call it, then quarantine_staged_prices or staged_price_problems, then publish_staged_prices.
 create or replace function market.check_staged_prices(p_last_closed date) returns bigint
 language plpgsql set work_mem = '256MB' as $$
 declare
