@@ -381,6 +381,8 @@ declare
     v_symbols text[];
     v_has_stored boolean;
     v_since timestamptz := clock_timestamp();
+    -- read once, not cast per row
+    v_max_move numeric := (select value::numeric from ops.settings where key = 'max_daily_move');
 begin
     select count(*) into v_valid from pg_temp.ingest_stage;
     select coalesce(array_agg(staged.symbol), '{}') into v_symbols
@@ -470,15 +472,12 @@ begin
             'warning: close moved '
             || to_char(100 * (moves.close / moves.previous_close - 1), 'FMSG999990.0')
             || '% from ' || trim_scale(moves.previous_close) || ' on ' || moves.previous_date
-            || ' (max_daily_move ' || settings.value || '); loaded'
+            || ' (max_daily_move ' || v_max_move || '); loaded'
         from moves
-        cross join (
-            select value, value::numeric as max_move from ops.settings where key = 'max_daily_move'
-        ) as settings
         where moves.is_staged
             and moves.previous_close is not null
             -- |close / previous - 1| > max_move, without a division per row (closes are > 0)
-            and abs(moves.close - moves.previous_close) > settings.max_move * moves.previous_close
+            and abs(moves.close - moves.previous_close) > v_max_move * moves.previous_close
             -- only rows this load writes (new, or changing the stored row)
             and not exists (
                 select from pg_temp.ingest_existing as existing
