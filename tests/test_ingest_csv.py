@@ -260,6 +260,11 @@ def refused(conn: psycopg.Connection, path: Path) -> list[str]:
             "SPY,2025-01-07,1_000,,",
             "line 3, field close: expected a finite positive number, got '1_000'",
         ),
+        (  # no text column holds a NUL: the reader refuses it, naming the field
+            "SP\x00Y,2025-01-07,590,,",
+            "line 3, field symbol: expected a ticker such as SPY or ^GSPC, got 'SP\\x00Y' (NUL "
+            "(U+0000) at character 3)",
+        ),
         (
             "SPY,2025-01-07,590\x00,,",
             "line 3, field close: expected a finite positive number, got '590\\x00' (NUL "
