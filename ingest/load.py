@@ -205,15 +205,21 @@ def _frame_chunks(frame: pd.DataFrame, chunk_rows: int) -> Iterator[CopyChunk]:
         yield CopyChunk(STAGE_COLUMNS, _frame_to_copy(piece, start + 1), len(piece))
 
 
-def _copy_all(cur: psycopg.Cursor, chunks: Iterable[CopyChunk], result: LoadResult, on_chunk):
+def _copy_all(
+    cur: psycopg.Cursor, chunks: Iterable[CopyChunk], result: LoadResult, on_chunk
+) -> int:
     """Write the chunks into ingest_stage as they come; one COPY per run of chunks of the
-    same shape (a file switching from its fast path to its careful one needs two)."""
+    same shape (a file switching from its fast path to its careful one needs two). Returns
+    the rows staged, as the COPYs counted them (no count over the staging table after)."""
+    staged = 0
+    shape: tuple | None = None
     with contextlib.ExitStack() as stack:
-        shape: tuple | None = None
         copy = None
         for chunk in chunks:
             if (chunk.columns, chunk.csv) != shape:
-                stack.close()
+                if shape is not None:
+                    stack.close()  # ends that COPY: its row count is the cursor's
+                    staged += cur.rowcount
                 shape = (chunk.columns, chunk.csv)
                 statement = sql.SQL("copy pg_temp.ingest_stage ({}) from stdin{}").format(
                     sql.SQL(", ").join(map(sql.Identifier, chunk.columns)),
@@ -225,6 +231,9 @@ def _copy_all(cur: psycopg.Cursor, chunks: Iterable[CopyChunk], result: LoadResu
             result.copied_chunks += 1
             if on_chunk is not None:
                 on_chunk(result.copied_chunks)
+    if shape is not None:
+        staged += cur.rowcount
+    return staged
 
 
 def load_rows(
@@ -268,8 +277,7 @@ def load_rows(
     result = LoadResult()
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(STAGE_SQL)
-        _copy_all(cur, chunks, result, on_chunk)
-        result.staged = cur.execute("select count(*) from pg_temp.ingest_stage").fetchone()[0]
+        result.staged = _copy_all(cur, chunks, result, on_chunk)
         read_problems = stream.problems if stream is not None else Problems()  # type: ignore[union-attr]
         if strict and result.staged == 0 and read_problems.total:
             raise LoadError(origin, read_problems.first, read_problems.total)
@@ -296,7 +304,7 @@ def load_rows(
 
 
 def _row_error(origin: str, row: tuple) -> RowError:
-    line, field_, expected, symbol, price_date, close, adj_close, volume = row
+    line, field_, expected, symbol, price_date, close, adj_close, volume, detail = row
     got = {
         "symbol": shown(symbol) if symbol is not None else "nothing",
         "date": str(price_date),
@@ -304,4 +312,5 @@ def _row_error(origin: str, row: tuple) -> RowError:
         "adj_close": str(adj_close),
         "volume": str(volume),
     }.get(field_, f"{symbol} {price_date}")
-    return RowError(origin, line, field_, f"expected {expected}, got {got}")
+    why = f" ({detail})" if detail else ""  # what is wrong with a symbol (market.symbol_problem)
+    return RowError(origin, line, field_, f"expected {expected}, got {got}{why}")

@@ -127,7 +127,9 @@ def test_dates_that_are_not_sessions_or_in_the_future_are_quarantined(
             "date: expected a XNYS trading day, got 2025-01-09",
             "date: expected a XNYS trading day, got 2025-01-11",
             "date: expected a date on or before the last closed session 2025-01-17, got 2025-01-21",
-            "symbol: expected a ticker of A-Z, 0-9 and ^ . _ = / - (at most 32 characters), got 'spy!'",
+            "symbol: expected a ticker such as SPY or ^GSPC (ASCII letters, digits and"
+            " ^ . _ = / -, at most 32 characters), got 'spy!' (it contains 's' (U+0073) at"
+            " character 1)",
             "adj_close: expected a finite positive number or nothing, got -5",
             "volume: expected a non-negative whole number or nothing, got -1",
         ]

@@ -69,6 +69,23 @@ def test_any_writer_of_prices_queues_corrections_and_backfills(conn: psycopg.Con
     assert len(_queue(conn)) == 2
 
 
+def test_one_statement_is_judged_by_the_rows_stored_before_it(conn: psycopg.Connection) -> None:
+    # stored: 01-06 and 01-10. One insert of 01-08 (inside the history), 01-13 and 01-14
+    # (after it): history backfilled from 01-08, the statement's earliest row; its later rows
+    # do not make it "new history", and the row stored after 01-08 is what makes it history.
+    _prices(conn, [("QQQ", "2025-01-06", 500), ("QQQ", "2025-01-10", 510)])
+    _prices(
+        conn, [("QQQ", "2025-01-08", 505), ("QQQ", "2025-01-13", 512), ("QQQ", "2025-01-14", 1)]
+    )
+    assert _queue(conn) == [("QQQ", "2025-01-08", "history backfilled")]
+    # rows only after the last stored one, however many, are no history
+    _prices(conn, [("QQQ", "2025-01-15", 513), ("QQQ", "2025-01-16", 514)])
+    assert len(_queue(conn)) == 1
+    # rows only before the first stored one are history from the earliest
+    _prices(conn, [("QQQ", "2025-01-03", 498), ("QQQ", "2025-01-02", 497)])
+    assert _queue(conn)[1:] == [("QQQ", "2025-01-02", "history backfilled")]
+
+
 def test_a_late_quote_for_a_covered_session_is_queued(conn: psycopg.Connection) -> None:
     conn.execute("update ops.refresh_state set as_of_date = '2025-01-10', as_of_idx = 1")
     _prices(conn, [("QQQ", "2025-01-10", 510)])

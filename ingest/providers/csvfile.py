@@ -6,18 +6,19 @@ order):
     symbol,date,close,adj_close,volume
     SPY,2025-01-06,595.25,590.10,47679400
 
-- ``symbol``: the ticker, ASCII letters, digits and ``^ . _ = / -`` (upper-cased only after
-  that check: ``ſpy`` is refused, not read as ``SPY``); ``date``: ``YYYY-MM-DD``;
+- ``symbol``: the ticker; the rule is the database's (``market.symbol_problem``: ASCII
+  letters, digits and ``^ . _ = / -``). Only ASCII letters are upper-cased here, so ``ſpy``
+  reaches the rule as it is and is refused, not read as ``SPY``; ``date``: ``YYYY-MM-DD``;
   ``close``: a number written with ASCII digits (``1_000``, ``１２３`` and ``٣`` are refused).
 - Optional: ``adj_close``, ``volume``; an empty cell means unknown.
 
 The file is read as a byte stream through a real CSV reader: a quoted value may span lines
 (and is then refused as a bad value, naming the line break), and line numbers are physical
-lines of the file. :class:`PriceCsv` checks what can be checked on one value alone (the text
-is readable as its type) and hands the rows to the loader as COPY text in chunks of at most
-``chunk_rows`` rows, so memory does not grow with the file; what needs the database (a
-positive close, a whole volume, a trading day, one row per symbol and date, bounds) is
-checked there, set-based, on the staged rows. Every problem names the file, the line, the
+lines of the file. :class:`PriceCsv` checks only what COPY itself would choke on (dates and
+numbers readable as their types, no NUL) and hands the rows to the loader as COPY data in
+chunks of at most ``chunk_rows`` rows, so memory does not grow with the file; every rule (the
+symbol's, a positive close, a whole volume, a trading day, one row per symbol and date,
+bounds) is checked in the database, set-based, on the staged rows. Every problem names the file, the line, the
 field and what was expected; a file with any problem is not loaded at all.
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import re
 from collections.abc import Iterator
 from decimal import Decimal
@@ -39,7 +41,10 @@ REQUIRED = ("symbol", "date", "close")
 OPTIONAL = ("adj_close", "volume")
 STAGED_AS = {"symbol": "symbol", "date": "price_date", "close": "close"}
 STAGED_AS |= {"adj_close": "adj_close", "volume": "volume"}
-SYMBOL_TEXT = r"[A-Za-z0-9^][A-Za-z0-9._=^/-]{0,31}"
+# A symbol cell the fast path hands on as it is: printable ASCII but the comma, the quote and
+# the space (what needs no CSV quoting and no stripping). Which texts are symbols is the
+# database's rule (market.symbol_problem), checked on the staged rows; this is no copy of it.
+PLAIN_CELL = r"[!#-+\--~]+"
 # ASCII digits only (Python's own int/Decimal accept '1_000' and other scripts' digits);
 # bounded so that every accepted text is a valid numeric (the bounds are the database's).
 NUMBER_TEXT = r"[+-]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][+-]?[0-9]{1,3})?"
@@ -52,7 +57,6 @@ _MONTH_DAY = (
 )
 _LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
 DATE_TEXT = rf"(?:(?!0000)[0-9]{{4}}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
-SYMBOL = re.compile(SYMBOL_TEXT)
 NUMBER = re.compile(NUMBER_TEXT)
 DATE = re.compile(DATE_TEXT)
 DATE_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -191,7 +195,7 @@ class PriceCsv:
         """Lines of the file's columns, each value plain (what a program writes); a pattern
         on bytes, ASCII only, so a chunk it matches needs no decoding."""
         value = {
-            "symbol": SYMBOL_TEXT,
+            "symbol": PLAIN_CELL,
             "date": DATE_TEXT,
             "close": NUMBER_TEXT,
             "adj_close": f"(?:{NUMBER_TEXT})?",
@@ -264,7 +268,7 @@ class PriceCsv:
         at = {name: names.index(name) for name in names}
         i_symbol, i_date, i_close = at["symbol"], at["date"], at["close"]
         i_adj, i_volume = at.get("adj_close"), at.get("volume")
-        symbol_ok, number_ok, date_ok = SYMBOL.fullmatch, NUMBER.fullmatch, DATE.fullmatch
+        number_ok, date_ok = NUMBER.fullmatch, DATE.fullmatch
         refuse = self.problems.add
         origin = self.origin
         columns = STAGE_COLUMNS_CSV
@@ -287,13 +291,16 @@ class PriceCsv:
                 refuse(RowError(origin, line, "row", f"expected {width} fields, got {len(cells)}"))
                 continue
             ok = True
+            # the symbol goes to the database's rule as it is (quoted for COPY); only an
+            # ASCII text is upper-cased (str.upper() folds 'ſ' into 'S'), and a NUL, which
+            # no text column can hold, is refused here
             symbol = cells[i_symbol].strip(BLANKS)
-            if symbol_ok(symbol):
-                symbol = symbol.upper()  # ASCII only by now: nothing else can fold into A-Z
-            else:
-                expected = "a ticker such as SPY or ^GSPC (ASCII letters, digits and ^ . _ = / -)"
+            if "\x00" in symbol:
+                expected = "a ticker such as SPY or ^GSPC"
                 refuse(RowError(origin, line, "symbol", _problem_text(symbol, expected)))
                 ok = False
+            elif symbol.isascii():
+                symbol = symbol.upper()
             day = cells[i_date].strip(BLANKS)
             if not date_ok(day):
                 refuse(RowError(origin, line, "date", _problem_text(day, "a date YYYY-MM-DD")))
@@ -320,7 +327,8 @@ class PriceCsv:
                     refuse(RowError(origin, line, "volume", _problem_text(text, expected)))
                     ok = False
             if ok:
-                buffer.append(f"{line},{symbol},{day},{close},{adj_close},{volume}\n")
+                quoted = symbol.replace('"', '""')
+                buffer.append(f'{line},"{quoted}",{day},{close},{adj_close},{volume}\n')
                 if len(buffer) >= chunk_rows:
                     self.rows += len(buffer)
                     yield CopyChunk(columns, "".join(buffer), len(buffer), csv=True)
@@ -343,8 +351,8 @@ def read_prices(path: str | Path) -> list[Row]:
         plain_line = 1  # plain chunks carry no line column: their rows follow the header
         for chunk in prices.copy_chunks():
             data = chunk.data.decode() if isinstance(chunk.data, bytes) else chunk.data
-            for text in data.splitlines():
-                values = dict(zip(chunk.columns, text.split(","), strict=True))
+            for cells in csv.reader(io.StringIO(data)):
+                values = dict(zip(chunk.columns, cells, strict=True))
                 if "line" not in values:
                     plain_line += 1
                     values["line"] = str(plain_line)

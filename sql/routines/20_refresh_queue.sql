@@ -79,56 +79,64 @@ for each statement execute function ops.queue_portfolios_deleted();
 -- series to its as-of session. One row per symbol and statement.
 create or replace function ops.queue_prices_changed() returns trigger
 language plpgsql as $$
-declare
-    -- each written row: its symbol and session, and whether it changed history (a
-    -- backfill on insert, a correction on update)
-    v_symbols text[];
-    v_dates date[];
-    v_changes boolean[];
 begin
+    -- Set-based per symbol, never per row: a statement of a million rows costs one pass over
+    -- the transition table, one group by symbol and, per symbol, one index range count.
     if tg_op = 'INSERT' then
-        -- each written symbol's latest session stored before this statement (anti-join, hashed)
-        with stored_before as (
-            select prices.symbol, max(prices.price_date) as last_date
-            from market.prices as prices
-            left join new_rows as written
-                on written.symbol = prices.symbol and written.price_date = prices.price_date
-            where prices.symbol in (select distinct new_rows.symbol from new_rows)
-                and written.symbol is null
-            group by prices.symbol
+        -- An inserted row is history (backfilled) when the symbol had a stored row after it
+        -- before this statement; the earliest such row is then the symbol's first written one,
+        -- so it is enough to know whether a row not written here lies after that first one:
+        -- more stored rows after it than this statement wrote there (its keys are distinct).
+        insert into ops.dirty_symbols (symbol, from_date, reason)
+        with written as (
+            select new_rows.symbol, min(new_rows.price_date) as first_date, count(*) as rows_written
+            from new_rows
+            group by new_rows.symbol
+        ),
+
+        judged as (
+            select
+                written.symbol,
+                written.first_date,
+                stored_after.row_count > written.rows_written - 1 as is_backfill
+            from written
+            cross join lateral (
+                select count(*) as row_count
+                from market.prices as prices
+                where prices.symbol = written.symbol and prices.price_date > written.first_date
+            ) as stored_after
         )
 
         select
-            array_agg(new_rows.symbol),
-            array_agg(new_rows.price_date),
-            array_agg(coalesce(new_rows.price_date < stored_before.last_date, false))
-        into v_symbols, v_dates, v_changes
-        from new_rows
-        left join stored_before on stored_before.symbol = new_rows.symbol;
+            judged.symbol,
+            judged.first_date,
+            case when judged.is_backfill then 'history backfilled'
+                else 'prices written for covered sessions' end
+        from judged
+        where judged.is_backfill
+            or judged.first_date <= (select refresh_state.as_of_date from ops.refresh_state);
     else
+        -- An updated row is a correction when its close or adj_close changed.
+        insert into ops.dirty_symbols (symbol, from_date, reason)
         select
-            array_agg(new_rows.symbol),
-            array_agg(new_rows.price_date),
-            array_agg((old_rows.close, old_rows.adj_close) is distinct from (new_rows.close, new_rows.adj_close))
-        into v_symbols, v_dates, v_changes
-        from new_rows
-        inner join old_rows
-            on old_rows.symbol = new_rows.symbol and old_rows.price_date = new_rows.price_date;
+            changes.symbol,
+            min(changes.price_date),
+            case when bool_or(changes.is_change) then 'price corrected'
+                else 'prices written for covered sessions' end
+        from (
+            select
+                new_rows.symbol,
+                new_rows.price_date,
+                (old_rows.close, old_rows.adj_close)
+                    is distinct from (new_rows.close, new_rows.adj_close) as is_change
+            from new_rows
+            inner join old_rows
+                on old_rows.symbol = new_rows.symbol and old_rows.price_date = new_rows.price_date
+        ) as changes
+        where changes.is_change
+            or changes.price_date <= (select refresh_state.as_of_date from ops.refresh_state)
+        group by changes.symbol;
     end if;
-
-    insert into ops.dirty_symbols (symbol, from_date, reason)
-    select
-        written.symbol,
-        min(written.price_date),
-        case
-            when not bool_or(written.is_change) then 'prices written for covered sessions'
-            when tg_op = 'INSERT' then 'history backfilled'
-            else 'price corrected'
-        end
-    from unnest(v_symbols, v_dates, v_changes) as written (symbol, price_date, is_change)
-    where written.is_change
-        or written.price_date <= (select refresh_state.as_of_date from ops.refresh_state)
-    group by written.symbol;
     return null;
 end
 $$;

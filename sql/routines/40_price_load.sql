@@ -2,7 +2,8 @@
 -- after that is here, set-based). Re-runnable: applied by every `folio db migrate`.
 --
 --   market.stage_prices()                  a fresh pg_temp.ingest_stage for this load
---   market.check_staged_prices(last_closed) problems in the staged rows (pg_temp.ingest_problems)
+--   market.check_staged_prices(last_closed) problems in the staged rows (pg_temp.ingest_problems),
+--                                          and the stage's unique index on (symbol, price_date)
 --   market.staged_price_problems(limit)    the first problems, for the strict loader's message
 --   market.quarantine_staged_prices(...)   refused rows to market.quarantine, out of the stage
 --   market.publish_staged_prices(...)      new symbols, one write, move warnings, what it queued
@@ -119,27 +120,33 @@ $$;
 
 -- Checks every staged row and keeps one problem per refused row, the first that applies, in
 -- pg_temp.ingest_problems (`problem_field` and `expected` name it for a person: "close:
--- expected a positive number, got -3"). One pass over the staged rows, sorted once by
--- (symbol, date) for the key given twice. Returns the number of refused rows.
+-- expected a positive number, got -3"; `detail` says what is wrong with a symbol, in the
+-- words of market.symbol_problem). Each rule is written once: its condition, then, only for a
+-- row it refuses, the wording. The symbol rule runs once per distinct symbol; one row per
+-- (symbol, date) is shown by a unique index (below), the keys are grouped only when it fails;
+-- a valid row costs a few comparisons and two hash probes. Returns the number of refused rows.
+-- Generic over what is staged: any loader that fills pg_temp.ingest_stage (stage_prices) can
+-- call it, then quarantine_staged_prices or staged_price_problems, then publish_staged_prices.
 create or replace function market.check_staged_prices(p_last_closed date) returns bigint
 language plpgsql set work_mem = '256MB' as $$
 declare
-    v_malformed text[];
     v_problems bigint;
+    v_has_duplicates boolean := false;
 begin
-    -- the symbol rule (market.symbol_problem, migration 0120) once per distinct symbol
-    with staged as materialized (
-        select distinct stage.symbol from pg_temp.ingest_stage as stage
-        where stage.symbol is not null
-    )
-    select coalesce(array_agg(staged.symbol), '{}') into v_malformed
-    from staged
-    where market.symbol_problem(staged.symbol) is not null;
+    -- One row per (symbol, date), the common case, is shown by building a unique index: the
+    -- keys sorted once (a file written in key order is already sorted), cheaper than hashing
+    -- them, and the index then serves the publish. Only when it fails are the keys grouped.
+    begin
+        create unique index if not exists ingest_stage_key
+            on pg_temp.ingest_stage (symbol, price_date);
+    exception when unique_violation then
+        v_has_duplicates := true;
+    end;
 
     drop table if exists pg_temp.ingest_problems;
     create temp table ingest_problems (
         stage_row tid, line bigint, symbol text, price_date date, close numeric,
-        adj_close numeric, volume numeric, problem_field text, expected text
+        adj_close numeric, volume numeric, problem_field text, expected text, detail text
     ) on commit drop;
     insert into pg_temp.ingest_problems
     with settings as (
@@ -171,80 +178,130 @@ begin
         ) as bounds
     ),
 
-    -- keys given more than once: every copy is refused, naming the first line
-    keyed as (
+    -- the symbol rule (market.symbol_problem, migration 0120), once per distinct symbol
+    -- (materialized: not pushed down to every row); a missing symbol is the empty text
+    staged_symbols as materialized (
+        select distinct coalesce(stage.symbol, '') as symbol from pg_temp.ingest_stage as stage
+    ),
+
+    malformed as (
+        select
+            staged_symbols.symbol,
+            market.symbol_problem(staged_symbols.symbol) as symbol_problem
+        from staged_symbols
+        where market.symbol_problem(staged_symbols.symbol) is not null
+    ),
+
+    judged as (
         select
             stage.ctid as stage_row,
             stage.*,
-            count(*) over same_key as copies,
-            min(stage.line) over same_key as first_line
+            -- {field, expected, detail}
+            case
+                when malformed.symbol is not null then array[
+                    'symbol',
+                    'a ticker such as SPY or ^GSPC (ASCII letters, digits and ^ . _ = / -, '
+                    || 'at most 32 characters)',
+                    malformed.symbol_problem
+                ]
+                when stage.price_date is null or stage.price_date > settings.last_closed
+                    or stage.price_date < settings.calendar_start
+                    or trading_days.session_date is null then array[
+                    'date',
+                    case
+                        when stage.price_date is null then 'a date'
+                        when stage.price_date > settings.last_closed
+                            then 'a date on or before the last closed session '
+                                || settings.last_closed
+                        when stage.price_date < settings.calendar_start
+                            then 'a date on or after ' || settings.calendar_start || ': the '
+                                || settings.calendar || ' calendar starts at '
+                                || settings.first_session || ' (sessions are kept from '
+                                || settings.calendar_start || ' on)'
+                        else 'a ' || settings.calendar || ' trading day'
+                    end
+                ]
+                -- within the bounds is finite and positive too (numeric's NaN sorts above
+                -- every number, ±Infinity beyond them)
+                when stage.close is null
+                    or stage.close not between settings.price_min and settings.price_max
+                    then array[
+                        'close',
+                        case
+                            when stage.close is null
+                                or stage.close in ('NaN', 'Infinity', '-Infinity')
+                                then 'a finite number'
+                            when stage.close <= 0 then 'a positive number'
+                            else settings.price_expected
+                        end
+                    ]
+                when stage.adj_close not between settings.price_min and settings.price_max
+                    then array[
+                        'adj_close',
+                        case
+                            when stage.adj_close in ('NaN', 'Infinity', '-Infinity')
+                                or stage.adj_close <= 0
+                                then 'a finite positive number or nothing'
+                            else settings.price_expected || ', or nothing'
+                        end
+                    ]
+                when stage.volume not between 0 and settings.volume_max
+                    or stage.volume <> trunc(stage.volume)
+                    then array[
+                        'volume',
+                        case
+                            when stage.volume > settings.volume_max
+                                and stage.volume not in ('NaN', 'Infinity')
+                                and stage.volume = trunc(stage.volume)
+                                then settings.volume_expected || ', or nothing'
+                            else 'a non-negative whole number or nothing'
+                        end
+                    ]
+            end as problem
         from pg_temp.ingest_stage as stage
-        -- byte order ("C") to group equal keys: the same groups, a much cheaper sort
-        window same_key as (partition by stage.symbol collate "C", stage.price_date)
-    ),
-
-    checked as (
-        select
-            keyed.*,
-            case
-                when keyed.symbol is null or keyed.symbol = any(v_malformed) then 'symbol'
-                when keyed.price_date is null then 'date'
-                when keyed.price_date > settings.last_closed then 'date'
-                when keyed.price_date < settings.calendar_start then 'date'
-                when trading_days.session_date is null then 'date'
-                when keyed.close is null or keyed.close in ('NaN', 'Infinity', '-Infinity')
-                    then 'close'
-                when keyed.close <= 0 then 'close'
-                when keyed.close not between settings.price_min and settings.price_max
-                    then 'close'
-                when keyed.adj_close in ('NaN', 'Infinity', '-Infinity') or keyed.adj_close <= 0
-                    or keyed.adj_close not between settings.price_min and settings.price_max
-                    then 'adj_close'
-                when keyed.volume in ('NaN', 'Infinity', '-Infinity') or keyed.volume < 0
-                    or keyed.volume <> trunc(keyed.volume) or keyed.volume > settings.volume_max
-                    then 'volume'
-                when keyed.copies > 1 then 'symbol,date'
-            end as problem_field,
-            case
-                when keyed.symbol is null or keyed.symbol = any(v_malformed)
-                    then 'a ticker of A-Z, 0-9 and ^ . _ = / - (at most 32 characters)'
-                when keyed.price_date is null then 'a date'
-                when keyed.price_date > settings.last_closed
-                    then 'a date on or before the last closed session ' || settings.last_closed
-                when keyed.price_date < settings.calendar_start
-                    then 'a date on or after ' || settings.calendar_start || ': the '
-                        || settings.calendar || ' calendar starts at ' || settings.first_session
-                        || ' (sessions are kept from ' || settings.calendar_start || ' on)'
-                when trading_days.session_date is null
-                    then 'a ' || settings.calendar || ' trading day'
-                when keyed.close is null or keyed.close in ('NaN', 'Infinity', '-Infinity')
-                    then 'a finite number'
-                when keyed.close <= 0 then 'a positive number'
-                when keyed.close not between settings.price_min and settings.price_max
-                    then settings.price_expected
-                when keyed.adj_close in ('NaN', 'Infinity', '-Infinity') or keyed.adj_close <= 0
-                    then 'a finite positive number or nothing'
-                when keyed.adj_close not between settings.price_min and settings.price_max
-                    then settings.price_expected || ', or nothing'
-                when keyed.volume in ('NaN', 'Infinity', '-Infinity') or keyed.volume < 0
-                    or keyed.volume <> trunc(keyed.volume)
-                    then 'a non-negative whole number or nothing'
-                when keyed.volume > settings.volume_max
-                    then settings.volume_expected || ', or nothing'
-                when keyed.copies > 1
-                    then 'one row per symbol and date (also given on line '
-                        || keyed.first_line || ')'
-            end as expected
-        from keyed
         cross join settings
+        left join malformed on malformed.symbol = coalesce(stage.symbol, '')
         left join market.trading_days as trading_days
             on trading_days.calendar = settings.calendar
-            and trading_days.session_date = keyed.price_date
+            and trading_days.session_date = stage.price_date
     )
 
-    select stage_row, line, symbol, price_date, close, adj_close, volume, problem_field, expected
-    from checked
-    where problem_field is not null;
+    select
+        judged.stage_row, judged.line, judged.symbol, judged.price_date, judged.close,
+        judged.adj_close, judged.volume, judged.problem[1], judged.problem[2], judged.problem[3]
+    from judged
+    where judged.problem is not null;
+
+    -- keys given more than once (only when the unique index could not be built): every copy
+    -- without another problem is refused, naming another line that has the key
+    if v_has_duplicates then
+        insert into pg_temp.ingest_problems
+        with duplicates as (
+            select
+                stage.symbol,
+                stage.price_date,
+                min(stage.line) as first_line,
+                max(stage.line) as last_line
+            from pg_temp.ingest_stage as stage
+            group by stage.symbol, stage.price_date
+            having count(*) > 1
+        )
+
+        select
+            stage.ctid, stage.line, stage.symbol, stage.price_date, stage.close,
+            stage.adj_close, stage.volume, 'symbol,date',
+            'one row per symbol and date (also given on line '
+            || case when stage.line = duplicates.first_line then duplicates.last_line
+                else duplicates.first_line end
+            || ')',
+            null
+        from pg_temp.ingest_stage as stage
+        inner join duplicates
+            on duplicates.symbol = stage.symbol and duplicates.price_date = stage.price_date
+        where not exists (
+            select from pg_temp.ingest_problems as problems where problems.stage_row = stage.ctid
+        );
+    end if;
 
     select count(*) into v_problems from pg_temp.ingest_problems;
     return v_problems;
@@ -252,10 +309,11 @@ end
 $$;
 
 -- The first refused rows, by line, with each refused value as shown to a person.
-create or replace function market.staged_price_problems(p_limit integer)
+drop function if exists market.staged_price_problems(integer);
+create function market.staged_price_problems(p_limit integer)
 returns table (
     line bigint, problem_field text, expected text, symbol text, price_date date,
-    close text, adj_close text, volume text
+    close text, adj_close text, volume text, detail text
 )
 language plpgsql stable as $$
 begin
@@ -264,7 +322,8 @@ begin
     select
         problems.line, problems.problem_field, problems.expected, problems.symbol,
         problems.price_date, core.number_shown(problems.close),
-        core.number_shown(problems.adj_close), core.number_shown(problems.volume)
+        core.number_shown(problems.adj_close), core.number_shown(problems.volume),
+        problems.detail
     from pg_temp.ingest_problems as problems
     order by problems.line
     limit p_limit;
@@ -293,7 +352,7 @@ begin
                 else problems.symbol || ' ' || problems.price_date
             end,
             'nothing'
-        )
+        ) || coalesce(' (' || problems.detail || ')', '')
     from pg_temp.ingest_problems as problems;
     get diagnostics v_quarantined = row_count;
     delete from pg_temp.ingest_stage as stage
@@ -322,6 +381,8 @@ declare
     v_symbols text[];
     v_has_stored boolean;
     v_since timestamptz := clock_timestamp();
+    -- read once, not cast per row
+    v_max_move numeric := (select value::numeric from ops.settings where key = 'max_daily_move');
 begin
     select count(*) into v_valid from pg_temp.ingest_stage;
     select coalesce(array_agg(staged.symbol), '{}') into v_symbols
@@ -400,7 +461,8 @@ begin
             lag(neighbours.close) over by_date as previous_close,
             lag(neighbours.price_date) over by_date as previous_date
         from neighbours
-        window by_date as (partition by neighbours.symbol collate "C" order by neighbours.price_date)
+        -- the order of the staged rows' unique index (market.check_staged_prices): no sort
+        window by_date as (partition by neighbours.symbol order by neighbours.price_date)
     ),
 
     flags as (
@@ -410,12 +472,12 @@ begin
             'warning: close moved '
             || to_char(100 * (moves.close / moves.previous_close - 1), 'FMSG999990.0')
             || '% from ' || trim_scale(moves.previous_close) || ' on ' || moves.previous_date
-            || ' (max_daily_move ' || settings.value || '); loaded'
+            || ' (max_daily_move ' || v_max_move || '); loaded'
         from moves
-        cross join (select value from ops.settings where key = 'max_daily_move') as settings
         where moves.is_staged
             and moves.previous_close is not null
-            and abs(moves.close / moves.previous_close - 1) > settings.value::numeric
+            -- |close / previous - 1| > max_move, without a division per row (closes are > 0)
+            and abs(moves.close - moves.previous_close) > v_max_move * moves.previous_close
             -- only rows this load writes (new, or changing the stored row)
             and not exists (
                 select from pg_temp.ingest_existing as existing
