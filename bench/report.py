@@ -248,6 +248,17 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         "ms",
         scaled=False,
     )
+    for quantile in ("p50", "p99"):
+        add(
+            f"f_rls_{quantile}",
+            f"reads: {quantile} with row-level security within 10 % of the same reads without"
+            " (on / off, same run)",
+            _get(sc, "f", "rls_on_vs_off", f"{quantile}_on_over_off"),
+            1.1,
+            True,
+            "x",
+            scaled=False,
+        )
     add(
         "f_p99_saturated",
         "reads: the same with saturating clients (no pause; for reference)",

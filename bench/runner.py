@@ -27,6 +27,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -743,6 +744,83 @@ def _percentiles(a: np.ndarray) -> dict[str, float | int | None]:
     }
 
 
+def pgbench_pair(
+    urls: dict[str, str],
+    clients: int,
+    seconds: float,
+    user_id: int,
+    portfolio_ids: list[int],
+    pace_interval_s: float = 0.05,
+) -> dict[str, dict[str, Any]]:
+    """The read contract's three queries (CONTRACT_QUERIES, period 1Y) by one pgbench process
+    per URL, all at the same time: ``clients`` clients each, paced at one query per
+    ``pace_interval_s`` per client, prepared statements, as folio_app acting for ``user_id``
+    (``foliodb.user_id``), each dashboard and chart read of a portfolio drawn from
+    ``portfolio_ids``. Latency per query is pgbench's own time of the transaction less its
+    schedule lag (the query's time, not the wait for its turn), from its per-transaction log."""
+    pgbench = config.pg_bin_dir() / "pgbench"
+    # pgbench draws an index; the id is looked up in a CASE (its expressions have no arrays)
+    pick = " ".join(f"when :k = {i} then {pid}" for i, pid in enumerate(portfolio_ids))
+    draw = f"\\set k random(0, {len(portfolio_ids) - 1})\n\\set pid case {pick} else 0 end\n"
+    scripts = {
+        "portfolio_dashboard": draw + CONTRACT_QUERIES["portfolio_dashboard"].replace("%s", ":pid"),
+        "chart_points": draw
+        + CONTRACT_QUERIES["chart_points"].replace("= %s and", "= :pid and").replace("%s", "'1Y'"),
+        "leaderboards": CONTRACT_QUERIES["leaderboards"].replace("%s", "'1Y'"),
+    }
+    with tempfile.TemporaryDirectory(prefix="folio_pgbench_") as tmp:
+        files = []
+        for name, text in scripts.items():
+            path = Path(tmp) / f"{name}.sql"
+            path.write_text(text + ";\n")
+            files += ["-f", f"{path}@1"]
+        env = os.environ | {"PGOPTIONS": f"-c role=folio_app -c foliodb.user_id={user_id}"}
+        procs = {
+            state: subprocess.Popen(
+                [
+                    str(pgbench),
+                    "--no-vacuum",
+                    "--protocol=prepared",
+                    f"--client={clients}",
+                    "--jobs=2",
+                    f"--time={max(int(seconds), 1)}",
+                    f"--rate={clients / pace_interval_s:g}",
+                    "--log",
+                    f"--log-prefix={tmp}/{state}",
+                    *files,
+                    url,
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for state, url in urls.items()
+        }
+        outputs = {state: proc.communicate(timeout=seconds + 120) for state, proc in procs.items()}
+        results: dict[str, dict[str, Any]] = {}
+        names = list(scripts)
+        for state, (stdout, stderr) in outputs.items():
+            latencies: dict[str, list[float]] = {name: [] for name in names}
+            for log in Path(tmp).glob(f"{state}.*"):
+                for line in log.read_text().splitlines():
+                    # client_id transaction_no time script_no time_epoch time_us schedule_lag
+                    fields = line.split()
+                    latencies[names[int(fields[3])]].append(
+                        (int(fields[2]) - int(fields[6])) / 1000.0
+                    )
+            every = np.array([x for v in latencies.values() for x in v])
+            errors = [] if procs[state].returncode == 0 else [stderr.strip()[-500:]]
+            results[state] = {
+                "all": _percentiles(every),
+                "qps": round(every.size / seconds, 1) if seconds else None,
+                "by_relation": {k: _percentiles(np.array(v)) for k, v in latencies.items()},
+                "errors": errors,
+                "summary": stdout.strip().splitlines()[-3:],
+            }
+    return results
+
+
 def read_load(
     url: str,
     clients: int,
@@ -1155,16 +1233,33 @@ class Runner:
 
     def rls_overhead(self, url: str) -> dict[str, Any]:
         """The same paced idle reads with the row-level security policies on and off, at the
-        same time: two clones of the dataset, one with its policies disabled, each read by half
-        the clients for twice as long. Run side by side, both see the same load on the machine
-        (one after the other, a load that drifts between the two runs moves the ratio more than
-        the policies do). The admin login taking folio_reader acts for everyone, so both return
+        same time: two clones of the dataset, one with its policies disabled, each read by
+        half the clients for twice as long, each by its own pgbench process (a C client: no
+        interpreter between the queries and their times). Run side by side, both see the same
+        load on the machine (one after the other, a load that drifts between the two runs
+        moves the ratio more than the policies do). The clients read as an app does: the
+        trusted backend role acting for one user (the one with the most portfolios), querying
+        the portfolios that user may see (its own and the public ones), so both clones return
         the same rows and only the policies' checks differ."""
         dbname = conninfo_to_dict(url)["dbname"]
+        clients = max(self.plan.read_clients // 2, 1)
+        # long enough that a p99 (one query in a hundred) rests on ~190 slow queries per state
+        seconds = self.plan.read_idle_s * 6
+        with psycopg.connect(url) as conn:
+            user_id, portfolio_ids = conn.execute(
+                "with acting as ("
+                " select user_id from core.portfolios group by user_id"
+                " order by count(*) desc, user_id limit 1)"
+                " select acting.user_id, array_agg(portfolios.portfolio_id order by portfolios.portfolio_id)"
+                " from core.portfolios cross join acting"
+                " where portfolios.is_public or portfolios.user_id = acting.user_id"
+                " group by acting.user_id"
+            ).fetchone()
         out: dict[str, Any] = {
-            "method": "on and off concurrently, each on its own clone,"
-            f" {max(self.plan.read_clients // 2, 1)} paced clients each"
-            f" for {self.plan.read_idle_s * 2:g} s"
+            "method": f"on and off concurrently, each on its own clone, {clients} paced clients"
+            f" each (pgbench, prepared, one query per 50 ms per client) for {seconds:g} s, as"
+            f" folio_app acting for user {user_id} over the {len(portfolio_ids)} portfolios it"
+            " may see",
         }
         with (
             self.server.clone(dbname, "rls_on") as on_url,
@@ -1176,33 +1271,24 @@ class Runner:
                 ).fetchall()
                 for (table,) in tables:
                     conn.execute(f"alter table {table} disable row level security")
-            results: dict[str, dict[str, Any]] = {}
-
-            def load(state: str, clone_url: str) -> None:
-                results[state] = read_load(
-                    self.server.tcp_url(conninfo_to_dict(clone_url)["dbname"]),
-                    max(self.plan.read_clients // 2, 1),
-                    self.plan.read_idle_s * 2,
-                    self.log,
-                    paced_s=self.plan.read_idle_s * 2,
-                )
-
-            threads = [
-                threading.Thread(target=load, args=(state, clone_url), daemon=True)
-                for state, clone_url in (("on", on_url), ("off", off_url))
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            results = pgbench_pair(
+                {
+                    "on": self.server.tcp_url(conninfo_to_dict(on_url)["dbname"]),
+                    "off": self.server.tcp_url(conninfo_to_dict(off_url)["dbname"]),
+                },
+                clients=clients,
+                seconds=seconds,
+                user_id=int(user_id),
+                portfolio_ids=list(portfolio_ids),
+            )
         for state in ("on", "off"):
             res = results[state]
             out[state] = {
-                "p50_ms": res["paced"]["all"]["p50"],
-                "p99_ms": res["paced"]["all"]["p99"],
-                "qps": res["paced"]["qps"],
-                "queries": res["paced"]["queries"],
-                "by_relation": res["paced"]["by_relation"],
+                "p50_ms": res["all"]["p50"],
+                "p99_ms": res["all"]["p99"],
+                "qps": res["qps"],
+                "queries": res["all"]["n"],
+                "by_relation": res["by_relation"],
                 "errors": res["errors"],
             }
         for key in ("p50_ms", "p99_ms"):

@@ -36,13 +36,16 @@ run that none of these reads needs a sequential scan of a mart, of the snapshots
 core.portfolios or of ops.runs (the tiny ops tables of a fresh dataset — settings, the queues,
 a run or two — are read by sequential scan here: a handful of rows). The policies of
 core.portfolios, analytics.fct_chart_caches and analytics.fct_leaderboards are a column test
-(`is_public or user_id = $n or $m`: the portfolio's visibility carried on the row) whose two
-InitPlans say who the session acts for (`app.acting_user_id()`, `app.acts_for_everyone()`),
-evaluated once per query and only when `is_public` is false; the leaderboard's index scan keeps
-its (period, rank) order, so the top 20 are read and no sort is needed. The other tables'
-policy (snapshots, positions) adds one primary-key lookup of the portfolio per row read
-(`(select true from core.portfolios …)`, itself filtered by the portfolio policy): the
-dashboard's one snapshot row and the positions of its stale-price count.
+(`is_public or $n or user_id = $m`: the portfolio's visibility carried on the row) whose two
+InitPlans say who the session acts for (`app.acts_for_everyone()`, answered from the setting
+alone when a user is set, then `app.acting_user_id()`), evaluated at most once per query and
+only when a row read is not public; the leaderboard's index scan keeps its (period, rank) order,
+so the top 20 are read and no sort is needed. The other tables' policy (the snapshots) adds one
+primary-key lookup of the portfolio per row read (`(select true from core.portfolios …)`,
+itself filtered by the portfolio policy): the dashboard's one snapshot row. The dashboard's
+count of stale prices reads the positions only when the snapshot says a close is older than
+the limit (a one-time filter): the positions' policy is not run for a portfolio whose prices
+are fresh.
 """
 
 

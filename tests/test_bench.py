@@ -64,6 +64,12 @@ def test_quick_bench_reports_every_scenario_ratio_and_target(server: str, tmp_pa
     d = data["scenarios"]["d"]["foliodb"]
     assert d["db_ms"]["median"] > 0 and "fct_portfolio_snapshots" in d["steps_ms"]
     assert data["scenarios"]["f"]["during_full_refresh"]["paced"]["all"]["n"] > 0
+    # f: the same reads with the policies on and off, by two pgbench processes at once
+    rls = data["scenarios"]["f"]["rls_on_vs_off"]
+    for state in ("on", "off"):
+        assert rls[state]["errors"] == [] and rls[state]["queries"] > 0, rls[state]
+        assert all(r["n"] > 0 for r in rls[state]["by_relation"].values()), rls[state]
+    assert {"f_rls_p50", "f_rls_p99"} <= {t["id"] for t in data["targets"]}
     # e: price CSVs of two sizes, each loaded in its own process (peak RSS measured)
     csv_sizes = data["scenarios"]["e"]["csv"]["by_rows"]
     assert [s["rows"] for s in csv_sizes] == list(runner.PLANS["quick"].ingest_csv_rows)

@@ -693,6 +693,56 @@ def test_tables_behind_the_app_views_test_carried_visibility_columns(conn, two_u
     assert _carried(conn, ids["a_private"]) == {(ids["a_user"], False)}
 
 
+def test_a_policy_made_from_an_older_rule_is_replaced_by_the_next_migrate(conn) -> None:
+    # the policy as an older foliodb made it: the acting user tested first, no comment
+    conn.execute("drop policy portfolios_visible on core.portfolios")
+    conn.execute(
+        "create policy portfolios_visible on core.portfolios for select using (is_public"
+        " or user_id = (select app.acting_user_id()) or (select app.acts_for_everyone()))"
+    )
+    conn.execute("select ops.apply_security()")
+    qual, rule = conn.execute(
+        "select pg_get_expr(polqual, polrelid), obj_description(oid, 'pg_policy') from pg_policy"
+        " where polrelid = 'core.portfolios'::regclass and polname = 'portfolios_visible'"
+    ).fetchone()
+    # the operator test first: a request that sets a user is answered with no lookup
+    assert rule == (
+        "is_public or (select app.acts_for_everyone()) or user_id = (select app.acting_user_id())"
+    )
+    assert qual.startswith("(is_public OR ( SELECT app.acts_for_everyone()"), qual
+    # every policy carries the rule it was made from; a second pass changes nothing
+    before = conn.execute("select array_agg(oid order by oid) from pg_policy").fetchone()[0]
+    assert not conn.execute(
+        "select array_agg(polname) from pg_policy where obj_description(oid, 'pg_policy') is null"
+        " and polname <> 'user_logins_own'"
+    ).fetchone()[0]
+    conn.execute("select ops.apply_security()")
+    assert conn.execute("select array_agg(oid order by oid) from pg_policy").fetchone()[0] == before
+
+
+def test_a_request_that_sets_a_user_never_acts_for_everyone_and_the_operator_does(
+    conn, two_users
+) -> None:
+    ids = two_users
+    with conn.transaction(force_rollback=True):
+        conn.execute("set local role folio_app")
+        conn.execute("select set_config('foliodb.user_id', %s, true)", [str(ids["a_user"])])
+        assert conn.execute("select app.acts_for_everyone()").fetchone()[0] is False
+        assert conn.execute("select app.acting_user_id()").fetchone()[0] == ids["a_user"]
+    # the operator (the admin login taking the reader role) setting no user acts for everyone
+    with conn.transaction(force_rollback=True):
+        conn.execute("set local role folio_reader")
+        assert conn.execute("select app.acts_for_everyone()").fetchone()[0] is True
+        users = dict(conn.execute("select portfolio_id, user_id from app.portfolio_dashboard"))
+        # every portfolio, with its user's id (public ones included)
+        assert users == {
+            ids["a_private"]: ids["a_user"],
+            ids["a_public"]: ids["a_user"],
+            ids["b_private"]: ids["b_user"],
+            ids["b_public"]: ids["b_user"],
+        }
+
+
 def test_portfolio_made_private_disappears_for_others_in_the_same_transaction(
     conn, two_users
 ) -> None:
@@ -865,7 +915,8 @@ def test_leaderboard_top_n_is_read_in_index_order_with_the_policy_on(conn, two_u
         )
     assert "Sort" not in plan and "SubPlan" not in plan, plan
     assert "Index Scan using fct_leaderboards__period_rank" in plan, plan
-    assert "is_public OR (user_id = $" in plan, plan
+    # the policy is a column test: the carried visibility and the two InitPlans' answers
+    assert "(is_public OR $0 OR (user_id = $1))" in plan, plan
 
 
 # --- database privileges ----------------------------------------------------------------------

@@ -37,11 +37,16 @@ comment on function app.acting_user_id() is
 
 -- The operator's own sessions (a superuser login, or a BYPASSRLS batch role: refresh,
 -- ingest) that set no user act for everyone: the CLI shows any portfolio. Apps never log in
--- as such a role.
+-- as such a role. A session that sets a user (a trusted backend's request) is answered from
+-- the setting alone, with no catalog lookup: the policies test this function before
+-- app.acting_user_id(), so a policy costs such a request one lookup, and the operator one.
 create or replace function app.acts_for_everyone() returns boolean
 language plpgsql stable security invoker parallel safe
 as $$
 begin
+    if nullif(pg_catalog.btrim(pg_catalog.current_setting('foliodb.user_id', true)), '') is not null then
+        return false;
+    end if;
     return coalesce(
         (
             select roles.rolsuper or roles.rolbypassrls
@@ -49,7 +54,7 @@ begin
             where roles.rolname operator(pg_catalog.=) session_user
         ),
         false
-    ) and nullif(pg_catalog.btrim(pg_catalog.current_setting('foliodb.user_id', true)), '') is null;
+    );
 end
 $$;
 

@@ -287,28 +287,50 @@ end
 $$;
 
 -- 6. Row-level security and the reader's grants on what the app views read.
+-- A policy is made from its rule's text, kept as the policy's comment: when the rule changes
+-- (here), the next migrate replaces the policy, in the migrate's transaction.
+create or replace function ops.ensure_policy(p_table regclass, p_name text, p_using text) returns void
+language plpgsql
+as $$
+begin
+    if exists (
+        select from pg_policy as policies
+        where policies.polrelid = p_table and policies.polname = p_name
+            and obj_description(policies.oid, 'pg_policy') is not distinct from p_using
+    ) then
+        return;
+    end if;
+    if exists (select from pg_policy as policies where policies.polrelid = p_table and policies.polname = p_name) then
+        execute format('drop policy %I on %s', p_name, p_table);
+    end if;
+    execute format('create policy %I on %s for select using (%s)', p_name, p_table, p_using);
+    execute format('comment on policy %I on %s is %L', p_name, p_table, p_using);
+end
+$$;
+alter function ops.ensure_policy(regclass, text, text) owner to folio_owner;
+revoke execute on function ops.ensure_policy(regclass, text, text) from public, folio_refresh;
+
 create or replace function ops.apply_security() returns integer
 language plpgsql
 as $$
 declare
     rel record;
     v_count integer := 0;
-    -- a portfolio is visible when public, or its user's, or to the operator; the rule is
+    -- a portfolio is visible when public, or to the operator, or its user's; the rule is
     -- written once, here: on core.portfolios and on the tables that carry a portfolio's
     -- user_id and is_public (kept current by core.carry_portfolio_visibility). Its two
-    -- calls are InitPlans, evaluated once per query; the rest is a column test, so an index
-    -- scan keeps its order (the leaderboard's top 20 need no sort).
+    -- calls are InitPlans, evaluated at most once per query and only when a row read is not
+    -- public; acts_for_everyone() comes first because it answers a request that sets a user
+    -- with no lookup (the operator's sessions stop there), so a policy costs one lookup
+    -- either way. The rest is a column test, so an index scan keeps its order (the
+    -- leaderboard's top 20 need no sort).
     v_visible constant text :=
-        'is_public or user_id = (select app.acting_user_id()) or (select app.acts_for_everyone())';
+        'is_public or (select app.acts_for_everyone()) or user_id = (select app.acting_user_id())';
 begin
     if not (select classes.relrowsecurity from pg_class as classes where classes.oid = 'core.portfolios'::regclass) then
         alter table core.portfolios enable row level security;
     end if;
-    if not exists (
-        select from pg_policy where polrelid = 'core.portfolios'::regclass and polname = 'portfolios_visible'
-    ) then
-        execute format('create policy portfolios_visible on core.portfolios for select using (%s)', v_visible);
-    end if;
+    perform ops.ensure_policy('core.portfolios', 'portfolios_visible', v_visible);
     if not (select classes.relrowsecurity from pg_class as classes where classes.oid = 'app.user_logins'::regclass) then
         alter table app.user_logins enable row level security;
     end if;
@@ -346,22 +368,16 @@ begin
             ) then
                 execute format('drop policy portfolio_visible on %s', rel.table_name);
             end if;
-            if not exists (
-                select from pg_policy where polrelid = rel.table_name and polname = 'portfolio_visible_carried'
-            ) then
-                execute format(
-                    'create policy portfolio_visible_carried on %s for select using (%s)', rel.table_name, v_visible
-                );
-            end if;
-        elsif not exists (
-            select from pg_policy where polrelid = rel.table_name and polname = 'portfolio_visible'
-        ) then
+            perform ops.ensure_policy(rel.table_name, 'portfolio_visible_carried', v_visible);
+        else
             -- a scalar subquery, not exists: one primary-key probe per row read (exists
-            -- may become a hash of every visible portfolio). Changing a policy: a new name.
-            execute format(
-                'create policy portfolio_visible on %s for select using (('
-                'select true from core.portfolios as visible where visible.portfolio_id = %I.portfolio_id))',
-                rel.table_name, rel.relname
+            -- may become a hash of every visible portfolio)
+            perform ops.ensure_policy(
+                rel.table_name, 'portfolio_visible',
+                format(
+                    '(select true from core.portfolios as visible where visible.portfolio_id = %I.portfolio_id)',
+                    rel.relname
+                )
             );
         end if;
         v_count := v_count + 1;

@@ -63,9 +63,15 @@ final as (
     select
         portfolios.portfolio_id,
         portfolios.portfolio_name,
-        -- another user's id is not exposed (the row is visible when the portfolio is public)
+        -- another user's id is not exposed (the row is visible when the portfolio is public).
+        -- A private portfolio is visible only to its user and the operator (the policy on
+        -- core.portfolios), so its user_id is theirs to see, asking nobody; the acting user
+        -- is asked (once per read: InitPlans) only for a public portfolio.
         case
-            when portfolios.user_id = (select app.acting_user_id()) or (select app.acts_for_everyone())
+            when
+                not portfolios.is_public
+                or (select app.acts_for_everyone())
+                or portfolios.user_id = (select app.acting_user_id())
                 then portfolios.user_id
         end as user_id,
         portfolios.is_public,
@@ -139,7 +145,10 @@ final as (
     cross join last_closed
     cross join stale_limit
     -- the held PUBLIC and OPTIONS positions valued at END from a close older than the limit
-    -- (the snapshot's stale rule: its symbol's close at END is carried forward)
+    -- (the snapshot's stale rule: its symbol's close at END is carried forward). Read only
+    -- when the snapshot says its oldest close is older than the limit: the test on the
+    -- snapshot is a one-time filter of the lateral, so a portfolio with fresh prices reads
+    -- no positions at all (a join condition would count them first, then drop the count).
     left join lateral (
         select count(*)::integer as n_stale_prices
         from positions
@@ -148,12 +157,13 @@ final as (
                 positions.symbol = prices_filled.symbol
                 and periods.end_idx = prices_filled.session_idx
         where
-            positions.portfolio_id = portfolios.portfolio_id
+            latest.max_stale_sessions > stale_limit.stale_price_sessions
+            and positions.portfolio_id = portfolios.portfolio_id
             and positions.investment_class <> 'PRIVATE'
             and positions.entry_idx <= periods.end_idx
             and coalesce(positions.exit_idx, 2147483647) > periods.end_idx
             and prices_filled.stale_sessions > stale_limit.stale_price_sessions
-    ) as stale_prices on latest.max_stale_sessions > stale_limit.stale_price_sessions
+    ) as stale_prices on true
 )
 
 select * from final
