@@ -38,6 +38,22 @@ as $$
     end
 $$;
 
+-- A number outside its bounds, as the imports word it ('1e+400 is too large: expected …'), or
+-- null when it is inside them (or null). p_compared, when given, is what is compared (a short
+-- option's quantity by its magnitude); p_value is what is shown.
+create or replace function core.out_of_bounds(
+    p_value numeric, p_min numeric, p_max numeric, p_expected text, p_compared numeric default null
+) returns text
+language sql immutable
+as $$
+    select case
+        when coalesce(p_compared, p_value) not between p_min and p_max then format(
+            '%s is too %s: expected %s', core.number_shown(p_value),
+            case when coalesce(p_compared, p_value) > p_max then 'large' else 'small' end,
+            p_expected)
+    end
+$$;
+
 -- The bounds of stored inputs (ops.input_bounds, migration 0050) as one row, and the first
 -- session of the configured calendar: what the import checks against.
 create or replace function core.import_limits()
@@ -230,28 +246,12 @@ returns table (
 )
 language sql stable
 as $$
-    with elements as (
-        select
-            e.ord,
-            jsonb_typeof(e.elem) = 'object' as is_object,
-            case when jsonb_typeof(e.elem) = 'object' then e.elem else '{}'::jsonb end as obj
-        from jsonb_array_elements(p_positions) with ordinality as e (elem, ord)
-    ),
-
-    texts as (
+    with texts as (
         select
             ord,
             is_object,
-            coalesce('line ' || nullif(btrim(obj ->> 'line'), ''), 'position ' || ord) as at,
-            array(
-                select k
-                from jsonb_object_keys(obj) as k
-                where k not in (
-                    'symbol', 'quantity', 'entry_date', 'entry_price', 'investment_class',
-                    'exit_date', 'exit_price', 'notes', 'line'
-                )
-                order by k
-            ) as unknown_keys,
+            at,
+            unknown_keys,
             upper(nullif(btrim(obj ->> 'symbol'), '')) as symbol,
             upper(nullif(btrim(obj ->> 'investment_class'), '')) as class_text,
             nullif(btrim(obj ->> 'quantity'), '') as quantity_text,
@@ -260,7 +260,12 @@ as $$
             nullif(btrim(obj ->> 'exit_date'), '') as exit_date_text,
             nullif(btrim(obj ->> 'exit_price'), '') as exit_price_text,
             nullif(btrim(obj ->> 'notes'), '') as notes
-        from elements
+        from core.input_elements(
+            p_positions, 'position', array[
+                'symbol', 'quantity', 'entry_date', 'entry_price', 'investment_class', 'exit_date',
+                'exit_price', 'notes'
+            ]
+        )
     ),
 
     typed as (
@@ -353,10 +358,8 @@ as $$
                 when rows.quantity = 0 then 'must not be zero'
                 when rows.quantity < 0 and rows.investment_class is distinct from 'OPTIONS' then
                     'must be positive (only OPTIONS positions can be short)'
-                when abs(rows.quantity) not between rows.quantity_min and rows.quantity_max then format(
-                    '%s is too %s: expected %s', core.number_shown(rows.quantity),
-                    case when abs(rows.quantity) > rows.quantity_max then 'large' else 'small' end,
-                    rows.quantity_expected)
+                else core.out_of_bounds(
+                    rows.quantity, rows.quantity_min, rows.quantity_max, rows.quantity_expected, abs(rows.quantity))
             end),
             (3, 'entry_date', case
                 when not rows.is_object then null
@@ -375,10 +378,7 @@ as $$
                 when rows.entry_price is null then format('''%s'' is not a number (expected e.g. 91.44)', rows.entry_price_text)
                 when rows.entry_price < 0 then 'must not be negative'
                 when rows.entry_price = 0 then 'must be greater than 0'
-                when rows.entry_price not between rows.price_min and rows.price_max then format(
-                    '%s is too %s: expected %s', core.number_shown(rows.entry_price),
-                    case when rows.entry_price > rows.price_max then 'large' else 'small' end,
-                    rows.price_expected)
+                else core.out_of_bounds(rows.entry_price, rows.price_min, rows.price_max, rows.price_expected)
             end),
             (5, 'investment_class', case
                 when rows.class_text is not null and rows.investment_class is null then
@@ -395,11 +395,9 @@ as $$
                 when rows.exit_price is null then format('''%s'' is not a number (expected e.g. 101.5)', rows.exit_price_text)
                 when rows.exit_price < 0 then 'must not be negative'
                 when rows.exit_price = 0 then 'must be greater than 0'
-                when rows.exit_price not between rows.price_min and rows.price_max then format(
-                    '%s is too %s: expected %s', core.number_shown(rows.exit_price),
-                    case when rows.exit_price > rows.price_max then 'large' else 'small' end,
-                    rows.price_expected)
-                when rows.exit_date_text is null then 'given without exit_date'
+                else coalesce(
+                    core.out_of_bounds(rows.exit_price, rows.price_min, rows.price_max, rows.price_expected),
+                    case when rows.exit_date_text is null then 'given without exit_date' end)
             end)
         ) as checks (n, field, problem)
         where checks.problem is not null
@@ -417,27 +415,14 @@ returns bigint[]
 language plpgsql
 as $$
 declare
-    v_problems text[];
     v_ids bigint[];
 begin
     if not exists (select from core.portfolios where portfolio_id = p_portfolio_id) then
         raise exception using errcode = '22023',
             message = format('no portfolio with portfolio_id %s', p_portfolio_id);
     end if;
-    if p_positions is null or jsonb_typeof(p_positions) <> 'array' or jsonb_array_length(p_positions) = 0 then
-        raise exception using errcode = '22023',
-            message = 'positions refused: expected a non-empty JSON array of positions';
-    end if;
-    v_problems := core.import_problems(p_positions);
-    if cardinality(v_problems) > 0 then
-        raise exception using errcode = '22023',
-            message = format(
-                'positions refused, nothing written (%s problem%s):%s%s',
-                cardinality(v_problems),
-                case when cardinality(v_problems) > 1 then 's' else '' end,
-                E'\n', core.problem_list(v_problems)
-            );
-    end if;
+    perform core.refuse_empty_array('positions refused', p_positions, 'positions');
+    perform core.refuse_problems('positions refused', core.import_problems(p_positions));
 
     -- New symbols: the kind says how they are valued (option, private) or that the ingester
     -- still has to find out (unknown). Option underlyings are needed for intrinsic values.
@@ -485,6 +470,57 @@ begin
 end
 $$;
 
+-- The portfolio an import writes into, named by its owner's email and its name. Both are
+-- checked first (the messages begin with p_refused, e.g. 'portfolio import refused'), then the
+-- portfolio is looked up; another user's portfolio is refused here, before anything of it is
+-- read (sql/routines/85_trust.sql; the write triggers refuse every other write). Returns its
+-- portfolio_id, or null when there is none; with p_create a missing user and portfolio are
+-- created (is_public as given). The one preamble of core.import_portfolio and
+-- core.import_activities: each calls it before validating its rows, and with p_create after.
+create or replace function core.owner_portfolio(
+    p_email text,
+    p_name text,
+    p_refused text,
+    p_create boolean default false,
+    p_is_public boolean default false
+) returns bigint
+language plpgsql
+as $$
+declare
+    v_email text := btrim(p_email);
+    v_name text := btrim(p_name);
+    v_user_id bigint;
+    v_portfolio_id bigint;
+begin
+    if v_email is null or v_email !~ '^[^@\s]+@[^@\s]+$' then
+        raise exception using errcode = '22023',
+            message = format('%s: %L is not an email address', p_refused, p_email);
+    end if;
+    if v_name is null or v_name = '' then
+        raise exception using errcode = '22023',
+            message = format('%s: the portfolio name must not be blank', p_refused);
+    end if;
+
+    select portfolios.portfolio_id, portfolios.user_id into v_portfolio_id, v_user_id
+    from core.portfolios as portfolios
+    inner join core.users as users on portfolios.user_id = users.user_id
+    where lower(users.email) = lower(v_email) and portfolios.name = v_name;
+    if v_portfolio_id is not null and not app.acts_for_everyone()
+        and v_user_id is distinct from app.acting_user_id() then
+        perform core.refuse_another_users_portfolio(v_portfolio_id);
+    end if;
+
+    if v_portfolio_id is null and p_create then
+        insert into core.users (email) values (v_email) on conflict ((lower(email))) do nothing;
+        select users.user_id into v_user_id from core.users as users where lower(users.email) = lower(v_email);
+        insert into core.portfolios (user_id, name, is_public)
+        values (v_user_id, v_name, coalesce(p_is_public, false))
+        returning portfolio_id into v_portfolio_id;
+    end if;
+    return v_portfolio_id;
+end
+$$;
+
 create or replace function core.import_portfolio(
     p_email text,
     p_name text,
@@ -494,53 +530,22 @@ create or replace function core.import_portfolio(
 language plpgsql
 as $$
 declare
-    v_email text := btrim(p_email);
-    v_name text := btrim(p_name);
-    v_problems text[];
-    v_user_id bigint;
+    v_refused constant text := 'portfolio import refused';
     v_portfolio_id bigint;
 begin
-    if v_email is null or v_email !~ '^[^@\s]+@[^@\s]+$' then
-        raise exception using errcode = '22023',
-            message = format('portfolio import refused: %L is not an email address', p_email);
-    end if;
-    if v_name is null or v_name = '' then
-        raise exception using errcode = '22023',
-            message = 'portfolio import refused: the portfolio name must not be blank';
-    end if;
-    if p_positions is null or jsonb_typeof(p_positions) <> 'array' or jsonb_array_length(p_positions) = 0 then
-        raise exception using errcode = '22023',
-            message = 'portfolio import refused: p_positions must be a non-empty JSON array of positions';
-    end if;
+    v_portfolio_id := core.owner_portfolio(p_email, p_name, v_refused);
+    perform core.refuse_empty_array(v_refused, p_positions, 'positions');
     -- Validate the positions before anything else, so bad rows are reported first.
-    v_problems := core.import_problems(p_positions);
-    if cardinality(v_problems) > 0 then
-        raise exception using errcode = '22023',
-            message = format(
-                'portfolio import refused, nothing written (%s problem%s):%s%s',
-                cardinality(v_problems),
-                case when cardinality(v_problems) > 1 then 's' else '' end,
-                E'\n', core.problem_list(v_problems)
-            );
-    end if;
-
-    insert into core.users (email) values (v_email) on conflict ((lower(email))) do nothing;
-    select user_id into v_user_id from core.users where lower(email) = lower(v_email);
-
-    select portfolio_id into v_portfolio_id
-    from core.portfolios
-    where user_id = v_user_id and name = v_name;
-    if found then
+    perform core.refuse_problems(v_refused, core.import_problems(p_positions));
+    if v_portfolio_id is not null then
         raise exception using errcode = '23505',
             message = format(
-                'portfolio import refused: %s already has a portfolio named %L (portfolio_id %s); '
-                'choose another name or delete that one first', v_email, v_name, v_portfolio_id
+                '%s: %s already has a portfolio named %L (portfolio_id %s); '
+                'choose another name or delete that one first',
+                v_refused, btrim(p_email), btrim(p_name), v_portfolio_id
             );
     end if;
-    insert into core.portfolios (user_id, name, is_public)
-    values (v_user_id, v_name, coalesce(p_is_public, false))
-    returning portfolio_id into v_portfolio_id;
-
+    v_portfolio_id := core.owner_portfolio(p_email, p_name, v_refused, true, p_is_public);
     perform core.add_positions(v_portfolio_id, p_positions);
     return v_portfolio_id;
 end

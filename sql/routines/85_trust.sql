@@ -53,6 +53,22 @@ begin
 end
 $$;
 
+-- The refusal of a write to a portfolio of another user than the session acts for: the write
+-- triggers below and the imports' lookup of the portfolio they write into (core.owner_portfolio,
+-- which refuses before anything of the portfolio is read).
+create or replace function core.refuse_another_users_portfolio(p_portfolio_id bigint) returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    raise exception using errcode = '42501',
+        message = format(
+            'permission denied: this session acts for user %s; portfolio %s belongs to another user, '
+            'nothing written', coalesce(app.acting_user_id()::text, 'nobody'), p_portfolio_id
+        );
+end
+$$;
+
 -- Writes to a portfolio, its positions or valuations are allowed only for the user the
 -- session acts for (or by the operator). Statement-level, on the transition tables: one check
 -- per statement, inside the SECURITY DEFINER import and edit functions too.
@@ -96,11 +112,7 @@ begin
         end if;
     end if;
     if v_foreign is not null then
-        raise exception using errcode = '42501',
-            message = format(
-                'permission denied: this session acts for user %s; portfolio %s belongs to another user, '
-                'nothing written', v_acting, v_foreign
-            );
+        perform core.refuse_another_users_portfolio(v_foreign);
     end if;
     return null;
 end
@@ -115,6 +127,21 @@ select ops.create_write_triggers(
 -- The edit functions an app writer may call (besides core.import_portfolio and
 -- core.add_positions). SECURITY DEFINER (sql/routines/90_grants.sql pins their search_path):
 -- the writer has no privilege on the tables; the triggers above refuse other users' rows.
+-- The portfolio of the position an edit wrote, or the refusal when it wrote none (no such
+-- position, or one already deleted).
+create or replace function core.found_position(p_portfolio_id bigint, p_position_id bigint)
+returns bigint
+language plpgsql
+as $$
+begin
+    if p_portfolio_id is null then
+        raise exception using errcode = '22023',
+            message = format('no position with position_id %s', p_position_id);
+    end if;
+    return p_portfolio_id;
+end
+$$;
+
 create or replace function core.close_position(
     p_position_id bigint, p_exit_date date, p_exit_price numeric
 ) returns bigint
@@ -127,11 +154,7 @@ begin
     set exit_date = p_exit_date, exit_price = p_exit_price, updated_at = now()
     where position_id = p_position_id and deleted_at is null
     returning portfolio_id into v_portfolio_id;
-    if v_portfolio_id is null then
-        raise exception using errcode = '22023',
-            message = format('no position with position_id %s', p_position_id);
-    end if;
-    return v_portfolio_id;
+    return core.found_position(v_portfolio_id, p_position_id);
 end
 $$;
 
@@ -145,11 +168,7 @@ begin
     set deleted_at = now(), updated_at = now()
     where position_id = p_position_id and deleted_at is null
     returning portfolio_id into v_portfolio_id;
-    if v_portfolio_id is null then
-        raise exception using errcode = '22023',
-            message = format('no position with position_id %s', p_position_id);
-    end if;
-    return v_portfolio_id;
+    return core.found_position(v_portfolio_id, p_position_id);
 end
 $$;
 
@@ -168,11 +187,7 @@ begin
     on conflict (portfolio_id, position_id, valuation_date)
         do update set value = excluded.value, source = excluded.source, created_at = now()
     returning portfolio_id into v_portfolio_id;
-    if v_portfolio_id is null then
-        raise exception using errcode = '22023',
-            message = format('no position with position_id %s', p_position_id);
-    end if;
-    return v_portfolio_id;
+    return core.found_position(v_portfolio_id, p_position_id);
 end
 $$;
 
