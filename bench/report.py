@@ -268,6 +268,25 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         "ms",
         scaled=False,
     )
+    ledger = f"{_get(sc, 'h', 'activities') or 2000:,}-activity, {_get(sc, 'h', 'years') or 8} y"
+    add(
+        "h_rebuild",
+        f"a {ledger} ledger rebuilds in < 1 s (database time)",
+        _get(sc, "h", "full_rebuild_db_ms", "median"),
+        1000,
+        True,
+        "ms",
+        scaled=False,
+    )
+    add(
+        "h_edit",
+        f"a {ledger} ledger refreshes after an edit in < 100 ms (database time)",
+        _get(sc, "h", "edit_refresh_db_ms", "median"),
+        100,
+        True,
+        "ms",
+        scaled=False,
+    )
     return rows
 
 
@@ -434,6 +453,18 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
                     "–",
                 )
             )
+    if "h" in sc:
+        h = sc["h"]
+        rows.append(
+            (
+                f"h. ledger of {h['activities']:,} activities ({h['years']} y)",
+                f"full rebuild {fmt_stats(h['full_rebuild_db_ms'])}; after an edit"
+                f" {fmt_stats(h['edit_refresh_db_ms'])} (database time)",
+                "–",
+                "–",
+                "–",
+            )
+        )
     return rows
 
 

@@ -12,7 +12,8 @@ Everything runs in the runner's own databases on the same server, never in the u
   dropped when the scenario ends.
 
 Scenarios: a onboarding, b nightly incremental, c chart-cache rebuild, d full rebuild,
-e price ingest, f reads under refresh, g cost growth. Baselines (bench/baselines) are checked
+e price ingest, f reads under refresh, g cost growth, h one ledger's rebuild and edit refresh
+(bench/ledger_bench.py). Baselines (bench/baselines) are checked
 equal to foliodb's results (compare.py tolerances) before they are timed; the check result is
 part of the results. :func:`run` returns a JSON-able dict; bench/report.py renders it.
 """
@@ -56,7 +57,7 @@ from ingest import calendar
 from ingest.prices import ingest_prices
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ("a", "b", "c", "d", "e", "f", "g")
+SCENARIOS = ("a", "b", "c", "d", "e", "f", "g", "h")
 SCENARIO_TITLES = {
     "a": "onboarding backfill of the 13-position reference portfolio",
     "b": "nightly incremental refresh after one new session",
@@ -65,6 +66,7 @@ SCENARIO_TITLES = {
     "e": "price ingest: 500 symbols x 5 years from frames; 100k and 1M-row price CSVs",
     "f": "read latency at 32 clients during a full refresh",
     "g": "cost growth: full refresh vs portfolios and vs years",
+    "h": "one ledger (2,000 activities, 8 years): full rebuild and refresh after an edit",
 }
 BUILD_LOCK = 8_261_100
 LONG_TIMEOUT = "120min"  # bench databases only: a 10k full rebuild may outlast the 10 min default
@@ -94,6 +96,7 @@ class Plan:
     read_clients: int = 32
     read_max_s: float = 900.0
     read_idle_s: float = 10.0
+    ledger: tuple[int, int] = (2_000, 8)  # activities, years (scenario h)
 
 
 PLANS: dict[str, Plan] = {
@@ -108,6 +111,7 @@ PLANS: dict[str, Plan] = {
         ingest_csv_rows=(10_000, 100_000),
         read_max_s=20,
         read_idle_s=2,
+        ledger=(200, 2),
     ),
     "small": Plan("small", (300, 1_000), (1, 2, 5), 300, 3, 300, (500, 5)),
     "medium": Plan("medium", (1_000, 10_000), (1, 2, 5), 1_000, 3, 300, (500, 5)),
@@ -1065,6 +1069,7 @@ class Runner:
                 self.scenario("b", lambda: self.nightly(url, main))
                 self.scenario("a", lambda: self.onboarding(url))
         self.scenario("e", self.ingest)
+        self.scenario("h", self.ledger)
         if main is not None:
             self.scenario("g", lambda: self.growth(main))
         self.results["meta"]["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -1387,6 +1392,26 @@ class Runner:
     def nightly(self, url: str, ds: Dataset) -> dict[str, Any]:
         inc = incrementals(url, min(self.repeat, 5), self.log, ds.label)
         return {"dataset": ds.label, "portfolios": ds.params["portfolios"], "foliodb": inc}
+
+    def ledger(self) -> dict[str, Any]:
+        from bench import ledger_bench
+
+        n_activities, years = self.plan.ledger
+        with self.server.clone(self._template, "ledger") as url:
+            result = ledger_bench.run(url, n_activities, years, repeat=self.repeat)
+        full = [r["db_ms"] for r in result["full_rebuild"]]
+        edits = [r["db_ms"] for r in result["edit_refresh"]]
+        self.log(
+            f"  ledger of {n_activities:,} activities: full rebuild {statistics.median(full):.0f} ms,"
+            f" after an edit {statistics.median(edits):.0f} ms (database time)"
+        )
+        return {
+            **result,
+            "full_rebuild_db_ms": summarize(full),
+            "full_rebuild_wall_ms": summarize([r["wall_ms"] for r in result["full_rebuild"]]),
+            "edit_refresh_db_ms": summarize(edits),
+            "edit_refresh_wall_ms": summarize([r["wall_ms"] for r in result["edit_refresh"]]),
+        }
 
     def ingest(self) -> dict[str, Any]:
         from bench import ingest_bench

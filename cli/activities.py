@@ -96,7 +96,11 @@ def list_cmd(portfolio_ref: str, as_json: bool) -> None:
         return
     table = Table(title=f"activities of portfolio {pid}")
     for column in ("id", "date", "type", "symbol", "quantity", "price", "amount", "fee"):
-        table.add_column(column, justify="right" if column not in ("type", "symbol") else "left")
+        table.add_column(
+            column,
+            justify="right" if column not in ("type", "symbol") else "left",
+            overflow="fold",  # a long symbol or number wraps whole, never cut with …
+        )
     for row in rows:
         table.add_row(
             str(row["activity_id"]),

@@ -12,10 +12,11 @@ import click
 from rich.table import Table
 
 from cli import base
+from cli.activities import list_cmd as activities_list
 from cli.common import emit_json, err, out
 from cli.db import status as db_status
 from cli.factors import exposures
-from cli.show import _pct, leaderboard, show
+from cli.show import _money, _pct, leaderboard, show
 from foliodb import config
 from foliodb.security import ADMIN
 from ingest import demo as demo_module
@@ -150,6 +151,29 @@ def demo(ctx: click.Context, out_dir: Path | None, as_json: bool) -> None:
     except click.ClickException as exc:  # exposures need enough history; the demo goes on
         err.print(f"exposures: {exc.message}")
     ctx.invoke(leaderboard, period="1Y", limit=10, excluded=False, as_json=False)
+    ledger_id = str(result["ledger_portfolio_id"])
+    out.print(
+        "\n[bold]A ledger portfolio[/]: DEMO.SPLIT split 4:1 on its ex-date (units ×4, cost per"
+        " unit ÷4, value continuous), its dividends paid to cash, a partial sell (FIFO), cash"
+    )
+    ctx.invoke(show, portfolio=ledger_id, as_json=False)
+    holdings = Table(title=f"holdings of portfolio {ledger_id}")
+    for column in ("symbol", "units", "cost", "value", "gain", "weight", "day"):
+        holdings.add_column(
+            column, justify="left" if column == "symbol" else "right", overflow="fold"
+        )
+    for row in result["ledger"]["holdings"]:
+        holdings.add_row(
+            row["symbol"],
+            f"{row['quantity']:,.4g}",
+            _money(row["cost_basis"]),
+            _money(row["market_value"]),
+            _money(row["unrealized_pnl"]),
+            _pct(row["weight"]),
+            _money(row["day_change"]),
+        )
+    out.print(holdings)
+    ctx.invoke(activities_list, portfolio_ref=ledger_id, as_json=False)
     data = result["dashboard"]
     out.print(
         f"chart: {result['chart']}  ({data['portfolio_name']} 1Y"

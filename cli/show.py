@@ -67,6 +67,15 @@ def show(portfolio: str, as_json: bool) -> None:
     head.add_row("cost basis", _money(data["cost_basis"]))
     head.add_row("unrealized P&L", _money(data["unrealized_pnl"]))
     head.add_row("positions held", str(data["positions_held"]))
+    ledger_figures = (
+        ("cash", "cash_balance"),
+        ("income to date", "income_to_date"),
+        ("fees and taxes to date", "costs_to_date"),
+        ("realized gain to date", "realized_gain_to_date"),
+    )
+    if any(data.get(key) for _, key in ledger_figures):  # a ledger's (positions have none)
+        for label, key in ledger_figures:
+            head.add_row(label, _money(data.get(key)))
     head.add_row(
         "valued by",
         f"close {data['n_close']} · stale close {data['n_stale']}"

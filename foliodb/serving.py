@@ -120,6 +120,17 @@ def sparkline(values: Sequence[float | None], width: int = 24) -> str:
     return "".join(SPARK_BARS[round((v - low) * scale)] for v in points)
 
 
+def holdings(conn: psycopg.Connection, portfolio: str | int) -> list[dict[str, Any]]:
+    """A portfolio's holdings at its latest snapshot (app.holdings), largest first."""
+    _reader(conn)
+    return conn.execute(
+        "select symbol, investment_class, as_of, quantity, cost_basis, market_value,"
+        " unrealized_pnl, weight, day_change from app.holdings where portfolio_id = %s"
+        " order by market_value desc, symbol",
+        [resolve(conn, portfolio)],
+    ).fetchall()
+
+
 def dashboard(conn: psycopg.Connection, portfolio: str | int) -> dict[str, Any]:
     """A portfolio's dashboard: its app.portfolio_dashboard row and, per period, the return,
     the benchmark's, the start date and the points (for sparklines)."""

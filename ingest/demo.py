@@ -10,6 +10,7 @@ users, portfolios and prices in place and only refreshes what changed.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,20 @@ REFERENCE_EMAIL = f"reference@{EMAIL_DOMAIN}"
 REFERENCE_NAME = "Reference ETF portfolio"
 N_USERS = 24
 YEARS = 6
+LEDGER_EMAIL = f"lee@{EMAIL_DOMAIN}"
+LEDGER_NAME = "Lee's brokerage ledger"
+# (date, type, symbol, quantity (None: the amount), amount, fee): dated by calendar day, each
+# on the first session on or after it; a trade's price is that session's demo close. The
+# market splits DEMO.SPLIT 4:1 on 2024-06-10 and pays it quarterly (ingest/providers/demo.py).
+LEDGER: list[tuple[dt.date, str, str | None, float | None, float | None, float]] = [
+    (dt.date(2023, 1, 3), "DEPOSIT", None, None, 50_000.0, 0.0),
+    (dt.date(2023, 1, 3), "BUY", "DEMO.SPLIT", 60, None, 4.95),
+    (dt.date(2023, 1, 3), "BUY", "VTV", 100, None, 4.95),
+    (dt.date(2023, 6, 30), "INTEREST", None, None, 41.20, 0.0),
+    (dt.date(2024, 9, 3), "SELL", "DEMO.SPLIT", 100, None, 4.95),  # 100 of the 240 held
+    (dt.date(2024, 12, 31), "FEE", None, None, 25.0, 0.0),
+    (dt.date(2025, 3, 3), "WITHDRAWAL", None, None, 5_000.0, 0.0),
+]
 
 FIRST_NAMES = [
     "Ada", "Ben", "Chloé", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi",
@@ -183,6 +198,40 @@ def create_portfolios(conn: psycopg.Connection) -> int:
     return len(plan)
 
 
+def create_ledger(conn: psycopg.Connection) -> int:
+    """Lee's ledger (``LEDGER``) through core.import_activities: a re-run adds nothing."""
+    last_closed = _last_closed(conn)
+    rows = []
+    for day, kind, symbol, quantity, amount, fee in LEDGER:
+        session = conn.execute(
+            "select min(session_date) from market.trading_days"
+            " where calendar = ops.setting('calendar') and session_date >= %s",
+            [day],
+        ).fetchone()[0]
+        if session is None or session > last_closed:
+            continue
+        row: dict[str, Any] = {"activity_date": session.isoformat(), "activity_type": kind}
+        if symbol is not None:
+            close = _closes(conn, [symbol], session, session)[(symbol, session)]
+            row |= {"symbol": symbol, "quantity": str(quantity), "unit_price": f"{close:.2f}"}
+        else:
+            row["amount"] = f"{amount:.2f}"
+        if fee:
+            row["fee"] = f"{fee:.2f}"
+        rows.append({"line": str(len(rows) + 2), **row})
+    conn.execute(
+        "insert into core.users (email, display_name) values (%s, 'Lee')"
+        " on conflict (lower(email)) do nothing",
+        [LEDGER_EMAIL],
+    )
+    pid = conn.execute(
+        "select portfolio_id from core.import_activities(%s, %s, %s::jsonb)",
+        [LEDGER_EMAIL, LEDGER_NAME, json.dumps(rows)],
+    ).fetchone()[0]
+    conn.execute("update core.portfolios set is_public = true where portfolio_id = %s", [pid])
+    return pid
+
+
 def import_reference(url: str | None) -> int | None:
     """The reference portfolio through the portfolio importer; its id."""
     path = config.project_root() / "examples" / "reference_portfolio.csv"
@@ -224,6 +273,11 @@ def run_demo(
     log("demo prices (synthetic, deterministic: not market data)")
     prices = ingest_prices(url, source="demo")
     t = lap("prices", t)
+    # after the prices: its sell is checked against the units held with the market's split
+    log("a ledger portfolio: a split, dividends, a partial sell and cash")
+    with connect(url, autocommit=True) as conn:
+        ledger_id = create_ledger(conn)
+    t = lap("ledger", t)
     log("refresh (in the database)")
     run = refresh.run_refresh(url)
     if run["status"] == "failed":
@@ -255,6 +309,8 @@ def run_demo(
         dashboard = serving.dashboard(conn, featured)
         board = serving.leaderboard(conn, "1Y", limit=10)
         chart_data = serving.chart(conn, featured, "1Y")
+        ledger_dashboard = serving.dashboard(conn, ledger_id)
+        ledger_holdings = serving.holdings(conn, ledger_id)
     if out_dir:
         out = Path(out_dir)
     else:
@@ -270,6 +326,8 @@ def run_demo(
         "public_portfolios": counts[1],
         "reference_portfolio_id": reference_id,
         "featured_portfolio_id": featured,
+        "ledger_portfolio_id": ledger_id,
+        "ledger": {"dashboard": ledger_dashboard, "holdings": ledger_holdings},
         "prices": {
             "status": prices.status,
             "rows_inserted": prices.rows_inserted,

@@ -23,6 +23,7 @@ with the input; the checks and the write then run once, set-based, on everything
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -314,3 +315,41 @@ def _row_error(origin: str, row: tuple) -> RowError:
     }.get(field_, f"{symbol} {price_date}")
     why = f" ({detail})" if detail else ""  # what is wrong with a symbol (market.symbol_problem)
     return RowError(origin, line, field_, f"expected {expected}, got {got}{why}")
+
+
+@dataclass
+class ActionResult:
+    """What one load of corporate actions did (market.load_actions)."""
+
+    splits_written: int = 0
+    dividends_written: int = 0
+    quarantined: int = 0
+
+
+def load_actions(
+    conn: psycopg.Connection,
+    actions: pd.DataFrame,
+    source: str,
+    last_closed: object,
+    run_id: int | None = None,
+) -> ActionResult:
+    """Validate and write a provider's splits and dividends (columns symbol, ex_date, action,
+    value) in the caller's transaction: the valid rows go to market.splits /
+    market.dividends, the others to market.quarantine with their reason
+    (sql/routines/41_action_load.sql). Loading the same rows again writes nothing."""
+    if actions is None or actions.empty:
+        return ActionResult()
+    rows = [
+        {
+            "symbol": str(row.symbol),
+            "ex_date": pd.Timestamp(row.ex_date).date().isoformat(),
+            "action": str(row.action),
+            "value": repr(float(row.value)).replace("inf", "Infinity").replace("nan", "NaN"),
+        }
+        for row in actions.itertuples(index=False)
+    ]
+    written = conn.execute(
+        "select * from market.load_actions(%s::jsonb, %s, %s, %s)",
+        [json.dumps(rows), source, run_id, last_closed],
+    ).fetchone()
+    return ActionResult(*written)

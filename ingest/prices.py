@@ -12,6 +12,8 @@
   holding the last closed session is current and not fetched.
 - Resumable: each chunk commits on its own (load, symbol statuses, heartbeat), so a run that
   is killed and started again fetches only what is missing and never duplicates a row.
+- Corporate actions: a provider's splits and dividends (yfinance's) are loaded with each
+  chunk's prices, in its transaction and run (ingest/load.py ``load_actions``).
 - Ledger: one ops.runs row (kind ``ingest_prices``) ends succeeded, partial (failed tickers
   in details and message) or failed (with the error); one started while another runs is
   ``skipped`` and loads nothing (an advisory lock).
@@ -33,7 +35,7 @@ from psycopg.types.json import Jsonb
 from foliodb.db import connect
 from foliodb.errors import BadArgument, FolioError
 from ingest import calendar as cal
-from ingest.load import LoadError, LoadResult, load_rows
+from ingest.load import LoadError, LoadResult, load_actions, load_rows
 from ingest.providers import Fetched, Provider, Request
 from ingest.providers.csvfile import PriceCsv
 from ingest.providers.demo import CATALOGUE, DemoProvider
@@ -75,6 +77,9 @@ class IngestSummary:
     rows_unchanged: int = 0
     rows_quarantined: int = 0
     rows_flagged: int = 0
+    splits_written: int = 0
+    dividends_written: int = 0
+    actions_quarantined: int = 0
     failures: dict[str, str] = field(default_factory=dict)
     dirty: dict[str, str] = field(default_factory=dict)
     chunks: int = 0
@@ -316,6 +321,11 @@ def _conclude(summary: IngestSummary, attempted: int) -> str | None:
         f"{summary.rows_inserted} inserted, {summary.rows_updated} updated, "
         f"{summary.rows_unchanged} unchanged, {summary.rows_quarantined} quarantined"
     )
+    if summary.splits_written or summary.dividends_written or summary.actions_quarantined:
+        rows += (
+            f"; {summary.splits_written} splits and {summary.dividends_written} dividends"
+            f" written, {summary.actions_quarantined} quarantined"
+        )
     if not fails:
         summary.status = "succeeded"
         if attempted == 0:
@@ -513,6 +523,17 @@ def _ingest_chunks(
                 run_id=summary.run_id,
             )
             summary.add(res)
+            # the provider's splits and dividends, in the same transaction and run
+            actions = load_actions(
+                conn,
+                fetched.actions,
+                provider.source,
+                last_closed=summary.last_closed,
+                run_id=summary.run_id,
+            )
+            summary.splits_written += actions.splits_written
+            summary.dividends_written += actions.dividends_written
+            summary.actions_quarantined += actions.quarantined
             summary.chunks += 1
             summary.symbols_fetched += len(chunk) - len(fetched.failures)
             for failure in fetched.failures.values():

@@ -23,8 +23,16 @@ from ingest.providers import demo
 NY = "America/New_York"
 
 
-def history_frame(dates: list[dt.date], closes: list[float]) -> pd.DataFrame:
-    """What Ticker.history(auto_adjust=False) returns: tz-aware index, six price columns."""
+def history_frame(
+    dates: list[dt.date],
+    closes: list[float],
+    dividends: dict[dt.date, float] | None = None,
+    splits: dict[dt.date, float] | None = None,
+) -> pd.DataFrame:
+    """What Ticker.history(auto_adjust=False, actions=True) returns: tz-aware index, six price
+    columns, then 'Dividends' and 'Stock Splits' (0.0 on the days without one; a split is
+    numerator / denominator: 4.0 for 4:1, 0.1 for 1:10). As Yahoo gives them, ``closes`` and
+    ``dividends`` are adjusted for the splits after their date."""
     index = pd.DatetimeIndex([pd.Timestamp(d) for d in dates], name="Date").tz_localize(NY)
     close = np.array(closes, dtype="float64")
     return pd.DataFrame(
@@ -35,6 +43,8 @@ def history_frame(dates: list[dt.date], closes: list[float]) -> pd.DataFrame:
             "Close": close,
             "Adj Close": close * 0.995,
             "Volume": np.full(len(close), 1_000_000, dtype="int64"),
+            "Dividends": [float((dividends or {}).get(d, 0.0)) for d in dates],
+            "Stock Splits": [float((splits or {}).get(d, 0.0)) for d in dates],
         },
         index=index,
     )
@@ -49,11 +59,13 @@ class FakeTicker:
         self.ticker = ticker.upper()
         self._price_history = None
 
-    def history(self, start=None, end=None, **_: object) -> pd.DataFrame:
+    def history(self, start=None, end=None, actions=True, **_: object) -> pd.DataFrame:
         behaviour = self.script.get(self.ticker)
         if behaviour is None:
             raise YFTzMissingError(self.ticker)
         frame = behaviour(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+        if not actions:  # as yfinance: without actions the two columns are dropped
+            frame = frame.drop(columns=["Dividends", "Stock Splits"], errors="ignore")
         return frame
 
 
@@ -68,12 +80,17 @@ def raises_delisted(ticker: str) -> Callable[[dt.date, dt.date], pd.DataFrame]:
     return behaviour
 
 
-def table(dates: list[dt.date], closes: list[float]) -> Callable[[dt.date, dt.date], pd.DataFrame]:
-    """A ticker with these rows, sliced to [start, end) like Yahoo does."""
+def table(
+    dates: list[dt.date],
+    closes: list[float],
+    dividends: dict[dt.date, float] | None = None,
+    splits: dict[dt.date, float] | None = None,
+) -> Callable[[dt.date, dt.date], pd.DataFrame]:
+    """A ticker with these rows (and actions), sliced to [start, end) like Yahoo does."""
 
     def behaviour(start: dt.date, end: dt.date) -> pd.DataFrame:
         keep = [(d, c) for d, c in zip(dates, closes, strict=True) if start <= d < end]
-        return history_frame([d for d, _ in keep], [c for _, c in keep])
+        return history_frame([d for d, _ in keep], [c for _, c in keep], dividends, splits)
 
     return behaviour
 

@@ -2,7 +2,10 @@
 
 A provider's ``fetch(requests)`` returns :class:`Fetched`: one long DataFrame with columns
 symbol, price_date, close, adj_close, volume, and the symbols it could not get, each with a
-status for market.symbols (``unknown``, ``delisted`` or ``failed``) and a reason.
+status for market.symbols (``unknown``, ``delisted`` or ``failed``) and a reason. A provider
+that knows corporate actions also returns them in ``actions``: one row per split or dividend
+(columns symbol, ex_date, action ``split`` | ``dividend``, value: the split's ratio, new shares
+per old, or the dividend per share), as traded, like the closes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Protocol
 import pandas as pd
 
 FRAME_COLUMNS = ["symbol", "price_date", "close", "adj_close", "volume"]
+ACTION_COLUMNS = ["symbol", "ex_date", "action", "value"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class Failure:
 class Fetched:
     frame: pd.DataFrame = field(default_factory=lambda: empty_frame())
     failures: dict[str, Failure] = field(default_factory=dict)
+    actions: pd.DataFrame = field(default_factory=lambda: empty_actions())
 
 
 class Provider(Protocol):
@@ -46,3 +51,7 @@ class Provider(Protocol):
 
 def empty_frame() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in FRAME_COLUMNS})
+
+
+def empty_actions() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in ACTION_COLUMNS})

@@ -7,6 +7,12 @@ volatility, correlated with a synthetic market (the ^GSPC walk), and anchored so
 2025-01-06 it sits near that day's real level (the reference portfolio's entry prices).
 Shocks come from a numpy generator seeded by a hash of the symbol; the walk is summed from
 session 0 (2000-01-03), so every run draws the same sequence.
+
+One synthetic stock has corporate actions (``ACTIONS``): DEMO.SPLIT splits 4:1 on the first
+session on or after 2024-06-10 and pays a quarterly dividend (0.4 % of that day's close, on
+the first session on or after the 15th of March, June, September and December). Its closes
+are as traded (the walk divided by 4 from the split on: the value is continuous), and the
+provider returns the actions with the prices (``Fetched.actions``), as yfinance does.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ingest.providers import FRAME_COLUMNS, Fetched, Request, empty_frame
+from ingest.providers import ACTION_COLUMNS, FRAME_COLUMNS, Fetched, Request, empty_frame
 
 ANCHOR_DATE = dt.date(2025, 1, 6)
 MARKET = "^GSPC"
@@ -58,7 +64,14 @@ PROFILES: dict[str, Profile] = {
     "NEAIX": Profile(64.32, 0.06, 0.16, 0.80, "fund"),
     "VO": Profile(295.86, 0.08, 0.19, 0.90),
     "XLV": Profile(159.34, 0.07, 0.15, 0.70),
+    "DEMO.SPLIT": Profile(480.00, 0.12, 0.30, 0.70, "equity"),
 }
+
+# symbol -> (split dates with their ratio, quarterly dividend as a fraction of the close)
+ACTIONS: dict[str, tuple[tuple[tuple[dt.date, float], ...], float]] = {
+    "DEMO.SPLIT": (((dt.date(2024, 6, 10), 4.0),), 0.004),
+}
+DIVIDEND_DAYS = ((3, 15), (6, 15), (9, 15), (12, 15))
 
 # What `folio ingest prices --source demo` fills besides the held symbols.
 CATALOGUE = list(PROFILES)
@@ -120,8 +133,30 @@ class DemoProvider:
         at_anchor = self.sessions[self.sessions["session_date"] >= ANCHOR_DATE]
         self.anchor_idx = int(at_anchor["session_idx"].iloc[0]) if len(at_anchor) else 0
 
+    def _first_session(self, day: dt.date) -> dt.date | None:
+        later = self.sessions[self.sessions["session_date"] >= day]
+        return later["session_date"].iloc[0] if len(later) else None
+
+    def _actions(self, symbol: str, window: pd.DataFrame, close: np.ndarray) -> list[tuple]:
+        """The symbol's splits and dividends on the window's sessions (as traded)."""
+        splits, dividend_yield = ACTIONS[symbol]
+        dates = list(window["session_date"])
+        at = {day: i for i, day in enumerate(dates)}
+        rows = []
+        for day, ratio in splits:
+            ex = self._first_session(day)
+            if ex in at:
+                rows.append((symbol, ex, "split", ratio))
+        for year in sorted({d.year for d in dates}):
+            for month, dom in DIVIDEND_DAYS:
+                ex = self._first_session(dt.date(year, month, dom))
+                if ex in at:
+                    rows.append((symbol, ex, "dividend", round(close[at[ex]] * dividend_yield, 4)))
+        return rows
+
     def fetch(self, requests: list[Request]) -> Fetched:
         frames = []
+        actions: list[tuple] = []
         days = self.sessions["session_date"]
         for req in requests:
             window = self.sessions[(days >= req.start) & (days <= req.end)]
@@ -129,6 +164,16 @@ class DemoProvider:
                 continue
             idx = window["session_idx"].to_numpy()
             close = closes(req.symbol, idx, self.anchor_idx)
+            if req.symbol in ACTIONS:
+                # as traded: divided by the ratios of the splits on or before each session
+                for day, ratio in ACTIONS[req.symbol][0]:
+                    ex = self._first_session(day)
+                    if ex is not None:
+                        close = np.where(
+                            window["session_date"].to_numpy() >= ex, close / ratio, close
+                        )
+                close = np.round(close, 4)
+                actions += self._actions(req.symbol, window, close)
             frames.append(
                 pd.DataFrame(
                     {
@@ -141,4 +186,6 @@ class DemoProvider:
                 )
             )
         frame = pd.concat(frames, ignore_index=True) if frames else empty_frame()
-        return Fetched(frame[FRAME_COLUMNS])
+        if not actions:
+            return Fetched(frame[FRAME_COLUMNS])
+        return Fetched(frame[FRAME_COLUMNS], actions=pd.DataFrame(actions, columns=ACTION_COLUMNS))

@@ -14,6 +14,15 @@ provider checks that Yahoo answers at all (``reach``: one request, bounded by ``
 when it does not, :class:`ProviderUnreachable` is raised at once: no retries, no backoff, and
 no symbol is marked.
 
+Corporate actions come with the prices (``actions=True``: the 'Dividends' and 'Stock Splits'
+columns, as ``Ticker.dividends`` / ``Ticker.splits`` give them). With ``auto_adjust=False``
+Yahoo's ``Close`` and its dividends are adjusted for every split after their date (``Adj
+Close`` for dividends too); foliodb stores as-traded values (docs/semantics.md,
+"Activities"), so each close and dividend is multiplied back by the ratios of the splits
+after its date in the downloaded history. The history runs to the last closed session, so
+it holds every split Yahoo has adjusted for unless a split took effect after that session
+(a fetch on a split's ex-date before its close). ``Adj Close`` is kept as given.
+
 The network call is injectable (``download=``) so tests hand in frames shaped like
 ``yf.download``'s: columns MultiIndex (Price, Ticker), index the union of the tickers' dates.
 """
@@ -32,10 +41,19 @@ import time
 import warnings
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 
 from foliodb.errors import FolioError
-from ingest.providers import FRAME_COLUMNS, Failure, Fetched, Request, empty_frame
+from ingest.providers import (
+    ACTION_COLUMNS,
+    FRAME_COLUMNS,
+    Failure,
+    Fetched,
+    Request,
+    empty_actions,
+    empty_frame,
+)
 
 # download(tickers, start, end_exclusive, threads) -> a frame shaped like yf.download's
 DownloadFn = Callable[[list[str], dt.date, dt.date, int], pd.DataFrame]
@@ -71,7 +89,7 @@ def default_timeout() -> float:
     return value
 
 
-PRICE_FIELDS = {"Open", "High", "Low", "Close", "Adj Close", "Volume", "Dividends"}
+PRICE_FIELDS = {"Open", "High", "Low", "Close", "Adj Close", "Volume", "Dividends", "Stock Splits"}
 LOG_LINE = re.compile(r"^\[(?P<tickers>[^\]]*)\]: (?P<message>.*)$", re.S)
 
 
@@ -130,7 +148,7 @@ def yf_download(
                 interval="1d",
                 group_by="column",
                 auto_adjust=False,  # both Close (split-adjusted) and Adj Close (also dividends)
-                actions=False,
+                actions=True,  # the 'Dividends' and 'Stock Splits' columns
                 threads=max(1, threads),
                 progress=False,
                 multi_level_index=True,
@@ -162,7 +180,9 @@ def frame_by_ticker(frame: pd.DataFrame | None, tickers: list[str]) -> dict[str,
 
     Accepts (Price, Ticker) and (Ticker, Price) MultiIndex columns, and single-level columns
     for a lone ticker (``multi_level_index=False``). Rows whose Close is NaN are padding from
-    the union index (or Yahoo's gaps) and are dropped.
+    the union index (or Yahoo's gaps) and are dropped. The close and the dividend (columns
+    ``close``, ``dividend``) are as traded: Yahoo's split-adjusted values times the ratios of
+    the splits after their date; ``split`` is the day's split ratio (0 or NaN: none).
     """
     if frame is None or frame.empty or len(frame.columns) == 0:
         return {}
@@ -187,18 +207,24 @@ def frame_by_ticker(frame: pd.DataFrame | None, tickers: list[str]) -> dict[str,
         if "Close" not in sub:
             continue
 
-        def column(name: str, sub: pd.DataFrame = sub) -> pd.Series:
+        def column(name: str, sub: pd.DataFrame = sub) -> np.ndarray:
             if name in sub:
-                return pd.to_numeric(sub[name], errors="coerce").to_numpy()
-            return [float("nan")] * len(sub)
+                return pd.to_numeric(sub[name], errors="coerce").to_numpy(dtype="float64")
+            return np.full(len(sub), np.nan)
 
+        splits = column("Stock Splits")
+        ratios = np.where(np.isfinite(splits) & (splits > 0), splits, 1.0)
+        # the product of the ratios of the splits after each row (Yahoo adjusted for them)
+        later = np.append(np.cumprod(ratios[::-1])[::-1][1:], 1.0)
         long = pd.DataFrame(
             {
                 "symbol": symbol,
                 "price_date": dates.date,
-                "close": column("Close"),
+                "close": column("Close") * later,
                 "adj_close": column("Adj Close"),
                 "volume": column("Volume"),
+                "dividend": column("Dividends") * later,
+                "split": splits,
             }
         )
         long = long[long["close"].notna()]
@@ -346,5 +372,26 @@ class YahooProvider:
             )
             for s in pending
         }
-        frame = pd.concat(got, ignore_index=True) if got else empty_frame()
-        return Fetched(frame[FRAME_COLUMNS], failures)
+        if not got:
+            return Fetched(empty_frame(), failures)
+        frame = pd.concat(got, ignore_index=True)
+        return Fetched(frame[FRAME_COLUMNS], failures, actions_of(frame))
+
+
+def actions_of(frame: pd.DataFrame) -> pd.DataFrame:
+    """The splits and dividends of long frames (frame_by_ticker's), one row each."""
+    parts = []
+    for action, column in (("split", "split"), ("dividend", "dividend")):
+        rows = frame[frame[column] > 0]  # NaN compares false: no action
+        parts.append(
+            pd.DataFrame(
+                {
+                    "symbol": rows["symbol"],
+                    "ex_date": rows["price_date"],
+                    "action": action,
+                    "value": rows[column].astype("float64"),
+                }
+            )
+        )
+    actions = pd.concat(parts, ignore_index=True)
+    return actions[ACTION_COLUMNS] if len(actions) else empty_actions()

@@ -457,23 +457,45 @@ comment on function core.import_activities(text, text, jsonb) is
     'portfolio_id and how many rows were added or already present.';
 
 -- A split or dividend written queues, from its ex-date, every portfolio whose ledger trades
--- the symbol.
+-- the symbol or that holds a position in it (entered before the ex-date, not exited before).
+-- It runs as the owner: the ingest role that writes market data may neither read portfolios
+-- nor queue them itself.
 create or replace function ops.queue_corporate_actions_changed() returns trigger
-language plpgsql as $$
+language plpgsql security definer set search_path = pg_catalog, core, market, ops, pg_temp as $$
 begin
     if tg_op in ('INSERT', 'UPDATE') then
         insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
-        select activities.portfolio_id, min(new_rows.ex_date), 'corporate actions changed'
+        select holders.portfolio_id, min(new_rows.ex_date), 'corporate actions changed'
         from new_rows
-        inner join core.activities as activities on new_rows.symbol = activities.symbol
-        group by activities.portfolio_id;
+        inner join (
+            select activities.portfolio_id, activities.symbol, null::date as entry_date, null::date as exit_date
+            from core.activities as activities
+            union all
+            select positions.portfolio_id, positions.symbol, positions.entry_date, positions.exit_date
+            from core.positions as positions
+        ) as holders
+            on
+                new_rows.symbol = holders.symbol
+                and new_rows.ex_date > coalesce(holders.entry_date, '-infinity')
+                and new_rows.ex_date <= coalesce(holders.exit_date, 'infinity')
+        group by holders.portfolio_id;
     end if;
     if tg_op in ('UPDATE', 'DELETE') then
         insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
-        select activities.portfolio_id, min(old_rows.ex_date), 'corporate actions changed'
+        select holders.portfolio_id, min(old_rows.ex_date), 'corporate actions changed'
         from old_rows
-        inner join core.activities as activities on old_rows.symbol = activities.symbol
-        group by activities.portfolio_id;
+        inner join (
+            select activities.portfolio_id, activities.symbol, null::date as entry_date, null::date as exit_date
+            from core.activities as activities
+            union all
+            select positions.portfolio_id, positions.symbol, positions.entry_date, positions.exit_date
+            from core.positions as positions
+        ) as holders
+            on
+                old_rows.symbol = holders.symbol
+                and old_rows.ex_date > coalesce(holders.entry_date, '-infinity')
+                and old_rows.ex_date <= coalesce(holders.exit_date, 'infinity')
+        group by holders.portfolio_id;
     end if;
     return null;
 end

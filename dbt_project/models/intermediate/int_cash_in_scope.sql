@@ -5,8 +5,8 @@
 --   FEE, TAX −amount − fee (costs); DEPOSIT +amount − fee, WITHDRAWAL −amount − fee (flows);
 --   TRANSFER_IN/OUT of cash: as a deposit/withdrawal; of securities: no cash, a flow at the
 --   stated value q·p; every fee is a cost.
--- The market's dividends (market.dividends) are paid on the lots held, unless the ledger
--- records the payment itself.
+-- The market's dividends (market.dividends) are paid on the lots and the quoted positions held,
+-- unless the ledger records the payment itself.
 -- A debit with no cash to pay it is funded by an implicit deposit: the cash balance would go
 -- below zero, so the running minimum of the cumulative cash change, once below zero, is the
 -- total deposited implicitly (an inflow on the session it grows). A ledger of buys alone
@@ -26,6 +26,27 @@ calendar_dates as not materialized (
 
 lots as not materialized (
     select * from {{ ref('int_lots_in_scope') }}
+),
+
+-- what receives the market's dividends: the ledger's lot pieces and the quoted positions'
+-- pieces (cut at splits: the units held then)
+holders as not materialized (
+    select
+        portfolio_id,
+        symbol,
+        quantity,
+        entry_idx,
+        exit_idx
+    from lots
+    union all
+    select
+        portfolio_id,
+        symbol,
+        quantity * multiplier,
+        entry_idx,
+        exit_idx
+    from {{ ref('int_positions_split_in_scope') }}
+    where investment_class = 'PUBLIC' and entry_idx is not null
 ),
 
 market_dividends as not materialized (
@@ -54,25 +75,25 @@ recorded_dividends as (
 -- the ex-date does not get it, a sell on it does), credited on the ex-date, unless recorded
 paid_dividends as (
     select
-        lots.portfolio_id,
+        holders.portfolio_id,
         ex_sessions.session_idx,
-        sum(lots.quantity) * market_dividends.amount_per_share as amount
+        sum(holders.quantity) * market_dividends.amount_per_share as amount
     from market_dividends
     inner join calendar_dates as ex_sessions on market_dividends.ex_date = ex_sessions.calendar_date
-    inner join lots
+    inner join holders
         on
-            market_dividends.symbol = lots.symbol
-            and ex_sessions.session_idx > lots.entry_idx
-            and ex_sessions.session_idx <= coalesce(lots.exit_idx, 2147483647)
+            market_dividends.symbol = holders.symbol
+            and ex_sessions.session_idx > holders.entry_idx
+            and ex_sessions.session_idx <= coalesce(holders.exit_idx, 2147483647)
     where
         not exists (
             select from recorded_dividends
             where
-                recorded_dividends.portfolio_id = lots.portfolio_id
+                recorded_dividends.portfolio_id = holders.portfolio_id
                 and recorded_dividends.symbol = market_dividends.symbol
                 and recorded_dividends.ex_date = market_dividends.ex_date
         )
-    group by lots.portfolio_id, ex_sessions.session_idx, market_dividends.symbol, market_dividends.amount_per_share
+    group by holders.portfolio_id, ex_sessions.session_idx, market_dividends.symbol, market_dividends.amount_per_share
 ),
 
 effects as (

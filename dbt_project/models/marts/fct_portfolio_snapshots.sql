@@ -71,12 +71,28 @@ holding_levels as (
     )
 ),
 
--- positions, and the ledger's holdings (valued the same way; their flows are the cash's)
+-- positions (cut at the market's splits), and the ledger's holdings (valued the same way; their
+-- flows are the cash's)
 positions as not materialized (
     select
-        *,
-        false as is_ledger
-    from {{ ref('int_positions_in_scope') }}
+        portfolio_id,
+        position_id,
+        symbol,
+        investment_class,
+        quantity,
+        entry_price,
+        exit_price,
+        entry_date,
+        exit_date,
+        multiplier,
+        entry_idx,
+        exit_idx,
+        expiry_idx,
+        expiry_value,
+        false as is_ledger,
+        enters_by_split,
+        leaves_by_split
+    from {{ ref('int_positions_split_in_scope') }}
     union all
     select
         portfolio_id,
@@ -93,7 +109,9 @@ positions as not materialized (
         next_idx as exit_idx,
         null::integer as expiry_idx,
         null::numeric as expiry_value,
-        true as is_ledger
+        true as is_ledger,
+        false as enters_by_split,
+        false as leaves_by_split
     from holding_levels
     where units > 0
 ),
@@ -128,6 +146,8 @@ scoped_positions as (
         positions.expiry_idx,
         positions.expiry_value::float8 as expiry_value,
         positions.is_ledger,
+        positions.enters_by_split,
+        positions.leaves_by_split,
         scopes.from_idx
     from positions
     inner join scopes on positions.portfolio_id = scopes.portfolio_id
@@ -385,7 +405,8 @@ stale as (
     group by public_positions.portfolio_id, stale_days.session_idx
 ),
 
--- flows: entries at their price; exits at their price, else their value that session
+-- flows: entries at their price; exits at their price, else their value that session (a
+-- position's cut at a split is no flow)
 flows as (
     select
         portfolio_id,
@@ -393,7 +414,7 @@ flows as (
         units * entry_price as inflow,
         0::float8 as outflow
     from span_positions
-    where entry_idx >= start_idx and not is_ledger
+    where entry_idx >= start_idx and not is_ledger and not enters_by_split
     union all
     select
         public_positions.portfolio_id,
@@ -409,6 +430,7 @@ flows as (
     where
         public_positions.exit_idx between public_positions.start_idx and public_positions.last_idx
         and not public_positions.is_ledger
+        and not public_positions.leaves_by_split
     union all
     select
         span_positions.portfolio_id,

@@ -24,12 +24,12 @@ snapshots as (
 positions as not materialized (
     select
         portfolio_id, position_id, symbol, investment_class, quantity, multiplier, entry_price,
-        entry_idx, exit_idx
-    from {{ ref('int_positions_in_scope') }}
+        entry_idx, exit_idx, entry_split_ratio
+    from {{ ref('int_positions_split_in_scope') }}
     union all
     select
         portfolio_id, position_id, symbol, investment_class, quantity, multiplier, entry_price,
-        entry_idx, exit_idx
+        entry_idx, exit_idx, null::numeric as entry_split_ratio
     from {{ ref('int_lots_in_scope') }}
 ),
 
@@ -85,6 +85,11 @@ valued as (
             else held.units * coalesce(end_prices.close_price, held.entry_price)
         end as market_value,
         case
+            -- a position piece that starts at a split on END: its units before the split
+            when held.entry_idx = held.end_idx and held.entry_split_ratio is not null
+                then
+                    held.units / held.entry_split_ratio
+                    * coalesce(before_prices.close_price, held.entry_price * held.entry_split_ratio)
             when held.entry_idx = held.end_idx then held.units * held.entry_price
             when held.investment_class = 'PRIVATE'
                 then coalesce(before_valuations.valuation_value, held.units * held.entry_price)

@@ -1,0 +1,441 @@
+"""An independent implementation of a ledger portfolio's figures, written from the spec
+(docs/semantics.md, "Activities"; docs/activities.md), not from the SQL.
+
+The SQL matches sells against buys by cumulative-unit intervals and values lot pieces with
+window functions; this walks each ledger forward session by session, as a brokerage
+statement does: on each session the market's and the ledger's splits first (units × ratio,
+cost per unit ÷ ratio), then the market's dividends on the units held at the previous close
+(unless the ledger records that payment), then the day's activities — buys and transfers in
+before sells and transfers out — against a FIFO queue of lots or one average-cost pool per
+symbol. Cash is the running sum of the activities' cash effects; a balance that would go
+below zero is topped up by an implicit deposit (an inflow). Each session is then valued:
+close on the day, else the last close (stale), else the holding's average cost (entry).
+
+``compute(inputs)`` returns the snapshots (the columns of analytics.fct_portfolio_snapshots
+it defines), the holdings at the last session (app.holdings) and each ledger's external
+cash flows with its end value (for XIRR). Numbers are float64.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+RECORDED_DIVIDEND_DAYS = 45  # a DIVIDEND activity pays the market dividend at most 45 days back
+
+SNAPSHOT_COLUMNS = [
+    "portfolio_id",
+    "session_date",
+    "market_value",
+    "cost_basis",
+    "unrealized_pnl",
+    "positions_held",
+    "n_close",
+    "n_stale",
+    "max_stale_sessions",
+    "n_entry",
+    "inflow",
+    "outflow",
+    "daily_return",
+    "cum_twr",
+    "benchmark_close",
+    "benchmark_cum_return",
+    "cash_balance",
+    "income",
+    "costs",
+    "realized_gain",
+    "income_to_date",
+    "costs_to_date",
+    "realized_gain_to_date",
+]
+HOLDING_COLUMNS = [
+    "portfolio_id",
+    "symbol",
+    "quantity",
+    "cost_basis",
+    "market_value",
+    "unrealized_pnl",
+    "weight",
+    "day_change",
+]
+
+
+@dataclass
+class Inputs:
+    activities: pd.DataFrame  # core.activities of the ledgers (numbers float, fee 0 when none)
+    portfolios: pd.DataFrame  # portfolio_id, cost_method, benchmark_symbol
+    prices: pd.DataFrame  # symbol, price_date, close
+    splits: pd.DataFrame  # symbol, ex_date, ratio
+    dividends: pd.DataFrame  # symbol, ex_date, amount_per_share
+    sessions: list[dt.date]  # the calendar's sessions, in order
+    as_of: dt.date  # the last session with a price on or before the last closed session
+
+
+def load(url: str, portfolio_ids: list[int]) -> Inputs:
+    with psycopg.connect(url) as conn:
+
+        def frame(query: str, params: list | None = None) -> pd.DataFrame:
+            cur = conn.execute(query, params)
+            return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
+
+        activities = frame(
+            "select portfolio_id, activity_id, activity_date, activity_type::text as activity_type,"
+            " symbol, quantity::float8 as quantity, unit_price::float8 as unit_price,"
+            " amount::float8 as amount, coalesce(fee, 0)::float8 as fee"
+            " from core.activities where portfolio_id = any(%s)"
+            " order by portfolio_id, activity_date, activity_id",
+            [portfolio_ids],
+        )
+        portfolios = frame(
+            "select portfolio_id, cost_method::text as cost_method, benchmark_symbol"
+            " from core.portfolios where portfolio_id = any(%s)",
+            [portfolio_ids],
+        )
+        prices = frame("select symbol, price_date, close::float8 as close from market.prices")
+        splits = frame("select symbol, ex_date, ratio::float8 as ratio from market.splits")
+        dividends = frame(
+            "select symbol, ex_date, amount_per_share::float8 as amount_per_share"
+            " from market.dividends"
+        )
+        sessions = [
+            r[0]
+            for r in conn.execute(
+                "select session_date from market.trading_days where calendar = 'XNYS'"
+                " order by session_date"
+            )
+        ]
+        as_of = conn.execute(
+            "select max(prices.price_date) from market.prices"
+            " inner join market.trading_days as days"
+            " on days.calendar = 'XNYS' and days.session_date = prices.price_date"
+            " where days.close_at <= ops.now()"
+        ).fetchone()[0]
+    return Inputs(activities, portfolios, prices, splits, dividends, sessions, as_of)
+
+
+def _session_of(sessions: list[dt.date], day: dt.date) -> int:
+    """The first session on or after ``day`` (an activity on a holiday counts on the next)."""
+    return bisect.bisect_left(sessions, day)
+
+
+class Book:
+    """One symbol's lots: a FIFO queue of [units, cost per unit], or one average-cost pool."""
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.lots: deque[list[float]] = deque()  # fifo
+        self.units = 0.0  # average
+        self.cost = 0.0  # average
+
+    def held(self) -> float:
+        return sum(u for u, _ in self.lots) if self.method == "fifo" else self.units
+
+    def cost_basis(self) -> float:
+        return sum(u * c for u, c in self.lots) if self.method == "fifo" else self.cost
+
+    def split(self, ratio: float) -> None:
+        for lot in self.lots:
+            lot[0] *= ratio
+            lot[1] /= ratio
+        self.units *= ratio
+
+    def add(self, units: float, price: float) -> None:
+        if self.method == "fifo":
+            self.lots.append([units, price])
+        else:
+            self.units += units
+            self.cost += units * price
+
+    def take(self, units: float, price: float | None) -> float:
+        """Remove ``units``; the gain realized at ``price`` (None: a transfer, no gain)."""
+        gain = 0.0
+        if self.method == "fifo":
+            left = units
+            while left > 1e-12 and self.lots:
+                lot = self.lots[0]
+                used = min(lot[0], left)
+                if price is not None:
+                    gain += used * (price - lot[1])
+                lot[0] -= used
+                left -= used
+                if lot[0] <= 1e-12:
+                    self.lots.popleft()
+            return gain
+        used = min(units, self.units)
+        average = self.cost / self.units if self.units > 0 else 0.0
+        if price is not None:
+            gain = used * (price - average)
+        remaining = self.units - units
+        if remaining <= 1e-12:
+            self.units, self.cost = 0.0, 0.0
+        else:
+            self.cost *= remaining / self.units
+            self.units = remaining
+        return gain
+
+
+def compute(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]]:
+    sessions = inputs.sessions
+    last = _session_of(sessions, inputs.as_of)
+    quotes: dict[str, dict[int, float]] = defaultdict(dict)
+    for row in inputs.prices.itertuples(index=False):
+        idx = _session_of(sessions, row.price_date)
+        if idx < len(sessions) and sessions[idx] == row.price_date:
+            quotes[row.symbol][idx] = float(row.close)
+    closes = {symbol: _filled(series, last) for symbol, series in quotes.items()}
+    market_splits: dict[str, dict[dt.date, float]] = defaultdict(dict)
+    for row in inputs.splits.itertuples(index=False):
+        market_splits[row.symbol][row.ex_date] = float(row.ratio)
+    market_dividends: dict[str, dict[dt.date, float]] = defaultdict(dict)
+    for row in inputs.dividends.itertuples(index=False):
+        market_dividends[row.symbol][row.ex_date] = float(row.amount_per_share)
+
+    snapshots, holdings, flows = [], [], {}
+    methods = dict(
+        zip(inputs.portfolios["portfolio_id"], inputs.portfolios["cost_method"], strict=True)
+    )
+    benchmarks = dict(
+        zip(inputs.portfolios["portfolio_id"], inputs.portfolios["benchmark_symbol"], strict=True)
+    )
+    for pid, acts in inputs.activities.groupby("portfolio_id", sort=True):
+        acts = acts.sort_values(["activity_date", "activity_id"])
+        rows, holding, cash_flows = _walk(
+            int(pid),
+            acts,
+            methods[pid],
+            closes,
+            closes.get(benchmarks[pid], _filled({}, last)),
+            market_splits,
+            market_dividends,
+            sessions,
+            last,
+        )
+        snapshots += rows
+        holdings += holding
+        flows[int(pid)] = cash_flows
+    return (
+        pd.DataFrame(snapshots, columns=SNAPSHOT_COLUMNS),
+        pd.DataFrame(holdings, columns=HOLDING_COLUMNS),
+        flows,
+    )
+
+
+def _walk(pid, acts, method, closes, benchmark, market_splits, market_dividends, sessions, last):
+    acts = acts.assign(session=[_session_of(sessions, d) for d in acts["activity_date"]])
+    first = int(acts["session"].min())
+    traded = {s for s in acts["symbol"].dropna()}
+    ledger_splits = {
+        (r.symbol, r.activity_date): r.quantity
+        for r in acts[acts["activity_type"] == "SPLIT"].itertuples()
+    }
+    # every split of a traded symbol, per session: the ledger's and the market's; a SPLIT
+    # activity dated on the market's ex-date of its symbol is that split
+    splits_at: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    for (symbol, day), ratio in ledger_splits.items():
+        splits_at[_session_of(sessions, day)].append((symbol, ratio))
+    for symbol in traded:
+        for day, ratio in market_splits.get(symbol, {}).items():
+            if (symbol, day) not in ledger_splits:
+                splits_at[_session_of(sessions, day)].append((symbol, ratio))
+    # the market's dividends the ledger records itself: the latest ex-date on or before a
+    # DIVIDEND naming the symbol, at most 45 days before it
+    recorded = set()
+    for r in acts[(acts["activity_type"] == "DIVIDEND") & acts["symbol"].notna()].itertuples():
+        days = [
+            d
+            for d in market_dividends.get(r.symbol, {})
+            if r.activity_date - dt.timedelta(days=RECORDED_DIVIDEND_DAYS) <= d <= r.activity_date
+        ]
+        if days:
+            recorded.add((r.symbol, max(days)))
+    dividends_at: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    for symbol in traded:
+        for day, amount in market_dividends.get(symbol, {}).items():
+            if (symbol, day) not in recorded:
+                dividends_at[_session_of(sessions, day)].append((symbol, amount))
+    by_session = {idx: group for idx, group in acts.groupby("session")}
+
+    books: dict[str, Book] = {}
+    cumulative_cash, implicit_total = 0.0, 0.0
+    previous_value = 0.0
+    growth = 1.0
+    income_to_date = costs_to_date = realized_to_date = 0.0
+    rows, cash_flows = [], []
+    bench_first = benchmark[0][first]
+    held_before: dict[str, float] = {}
+    before_last = None
+    no_quotes = _filled({}, last)
+    for idx in range(first, last + 1):
+        inflow = outflow = income = costs = realized = cash_change = 0.0
+        for symbol, ratio in splits_at.get(idx, []):
+            if symbol in books:
+                books[symbol].split(ratio)
+        for symbol, amount in dividends_at.get(idx, []):
+            units = held_before.get(symbol, 0.0)
+            if units > 0:
+                cash_change += units * amount
+                income += units * amount
+        day = by_session.get(idx)
+        if day is not None:
+            opening = day["activity_type"].isin(["BUY", "TRANSFER_IN"]) & day["symbol"].notna()
+            ordered = pd.concat([day[opening], day[~opening]])
+            for a in ordered.itertuples():
+                kind, fee = a.activity_type, a.fee
+                costs += fee
+                cash_change -= fee
+                is_trade = kind in ("BUY", "TRANSFER_IN", "SELL", "TRANSFER_OUT")
+                if is_trade and pd.notna(a.symbol):
+                    book = books.setdefault(a.symbol, Book(method))
+                    value = a.quantity * a.unit_price
+                    if kind == "BUY":
+                        book.add(a.quantity, a.unit_price)
+                        cash_change -= value
+                    elif kind == "TRANSFER_IN":
+                        book.add(a.quantity, a.unit_price)
+                        inflow += value
+                    elif kind == "SELL":
+                        realized += book.take(a.quantity, a.unit_price)
+                        cash_change += value
+                    else:
+                        book.take(a.quantity, None)
+                        outflow += value
+                elif kind in ("DIVIDEND", "INTEREST"):
+                    cash_change += a.amount
+                    income += a.amount
+                elif kind in ("FEE", "TAX"):
+                    cash_change -= a.amount
+                    costs += a.amount
+                elif kind in ("DEPOSIT", "TRANSFER_IN"):
+                    cash_change += a.amount
+                    inflow += a.amount
+                elif kind in ("WITHDRAWAL", "TRANSFER_OUT"):
+                    cash_change -= a.amount
+                    outflow += a.amount
+                # SPLIT: applied above, at the start of its session
+        cumulative_cash += cash_change
+        implicit = max(0.0, -cumulative_cash - implicit_total)
+        implicit_total += implicit
+        inflow += implicit
+        cash = cumulative_cash + implicit_total
+
+        value = cash
+        cost_basis = 0.0
+        held = n_stale = n_entry = max_stale = 0
+        for symbol, book in books.items():
+            units = book.held()
+            if units <= 1e-12:
+                continue
+            held += 1
+            basis = book.cost_basis()
+            cost_basis += basis
+            series, ages = closes.get(symbol, no_quotes)
+            close, age = series[idx], ages[idx]
+            if np.isnan(close):
+                n_entry += 1
+                value += basis  # the entry-price fallback: the units at their average cost
+            else:
+                value += units * close
+                if age > 0:
+                    n_stale += 1
+                    max_stale = max(max_stale, age)
+        base = previous_value + inflow
+        daily = 0.0 if base == 0 else (value + outflow) / base - 1
+        growth *= 1 + daily
+        income_to_date += income
+        costs_to_date += costs
+        realized_to_date += realized
+        bench_close = None if np.isnan(benchmark[0][idx]) else float(benchmark[0][idx])
+        rows.append(
+            [
+                pid,
+                sessions[idx],
+                value,
+                cost_basis,
+                value - cash - cost_basis,
+                held,
+                held - n_entry - n_stale,
+                n_stale,
+                max_stale,
+                n_entry,
+                inflow,
+                outflow,
+                daily,
+                growth - 1,
+                bench_close,
+                None
+                if bench_close is None or np.isnan(bench_first)
+                else bench_close / bench_first - 1,
+                cash,
+                income,
+                costs,
+                realized,
+                income_to_date,
+                costs_to_date,
+                realized_to_date,
+            ]
+        )
+        if inflow or outflow:
+            cash_flows.append((sessions[idx], -inflow + outflow))
+        previous_value = value
+        held_before = {s: b.held() for s, b in books.items()}
+        if idx == last - 1:
+            before_last = {s: (b.held(), b.cost_basis()) for s, b in books.items()}
+    cash_flows.append((sessions[last], previous_value))
+    holding = _holdings(pid, books, closes, no_quotes, last, previous_value, before_last)
+    return rows, holding, cash_flows
+
+
+def _filled(series: dict[int, float], last: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per session 0..last: the close on it, else the last one before it (NaN before the
+    first), and its age in sessions."""
+    close = np.full(last + 1, np.nan)
+    age = np.zeros(last + 1, dtype=np.int64)
+    quote, quoted_at = np.nan, 0
+    for idx in range(last + 1):
+        if idx in series:
+            quote, quoted_at = series[idx], idx
+        close[idx] = quote
+        age[idx] = idx - quoted_at if not np.isnan(quote) else 0
+    return close, age
+
+
+def _holdings(pid, books, closes, no_quotes, last, total_value, before_last) -> list[list]:
+    """app.holdings at the last session: per symbol held, its value by the snapshot's rules;
+    the day's change from the previous close (for units bought on the last session, from
+    their cost)."""
+    out = []
+    for symbol, book in sorted(books.items()):
+        units = book.held()
+        if units <= 1e-12:
+            continue
+        basis = book.cost_basis()
+        series = closes.get(symbol, no_quotes)[0]
+        close = series[last]
+        value = basis if np.isnan(close) else units * close
+        before_units, before_cost = (before_last or {}).get(symbol, (0.0, 0.0))
+        kept = min(before_units, units)
+        previous_close = series[last - 1]
+        new_units = units - kept
+        new_cost = basis - (kept * (before_cost / before_units) if before_units > 0 else 0.0)
+        previous = (kept * previous_close if not np.isnan(previous_close) else before_cost) + (
+            new_cost if new_units > 1e-12 else 0.0
+        )
+        out.append(
+            [
+                pid,
+                symbol,
+                units,
+                basis,
+                value,
+                value - basis,
+                value / total_value if total_value else None,
+                value - previous,
+            ]
+        )
+    return out

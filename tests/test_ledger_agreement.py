@@ -1,0 +1,236 @@
+"""The ledger in SQL agrees with an independent implementation of its spec
+(bench/baselines/ledger_impl.py: a session-by-session walk with a FIFO queue or an
+average-cost pool per symbol), on 200 generated ledgers (bench/ledger_datagen.py: buys,
+partial sells under FIFO and average cost, dividends from the market and recorded, interest,
+fees, taxes, deposits, withdrawals, transfers of cash and securities, splits from the market
+and recorded), after a full build and after incremental edits of each activity type.
+
+Compared: every snapshot column the walk defines (values, cost, cash, income, costs,
+realized gains and their sums to date, flows, counts, daily and chained returns), every
+holding (quantity, cost, value, unrealized, weight, day change) and every period of the chart
+caches (the existing pandas oracle's periods, computed from the walk's snapshots).
+Tolerance (docs/semantics.md): money to a relative 1e-9 (absolute 1e-6 near zero), returns
+to an absolute 1e-9, counts exact. XIRR: ops.xirr on each ledger's external flows and end
+value equals scipy's brentq (tests/test_xirr.py's reference) to 1e-9 × max(1, |r|).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from bench import ledger_datagen
+from bench.baselines import ledger_impl as L
+from bench.baselines import pandas_impl as P
+from tests.builders import refresh
+from tests.test_xirr import reference_xirr, sql_xirr
+
+RETURNS = {"daily_return", "cum_twr", "benchmark_cum_return", "weight", "period_twr"}
+COUNTS = {"positions_held", "n_close", "n_stale", "max_stale_sessions", "n_entry"}
+
+
+def _close(column: str, ours: object, theirs: object) -> bool:
+    if ours is None or theirs is None or (isinstance(theirs, float) and math.isnan(theirs)):
+        return (ours is None or (isinstance(ours, float) and math.isnan(ours))) and (
+            theirs is None or (isinstance(theirs, float) and math.isnan(theirs))
+        )
+    if column in COUNTS:
+        return int(ours) == int(theirs)
+    a, b = float(ours), float(theirs)
+    if column in RETURNS:
+        return abs(a - b) <= 1e-9
+    return abs(a - b) <= max(1e-9 * max(abs(a), abs(b)), 1e-6)
+
+
+def _compare(expected: pd.DataFrame, actual: pd.DataFrame, keys: list[str]) -> list[str]:
+    problems = []
+    theirs = {tuple(row[k] for k in keys): row for row in expected.to_dict("records")}
+    ours = {tuple(row[k] for k in keys): row for row in actual.to_dict("records")}
+    for key in sorted(set(theirs) ^ set(ours), key=str)[:10]:
+        problems.append(f"{key}: only in {'the oracle' if key in theirs else 'the database'}")
+    for key in sorted(set(theirs) & set(ours), key=str):
+        for column in expected.columns:
+            if column in keys:
+                continue
+            if not _close(column, ours[key][column], theirs[key][column]):
+                problems.append(
+                    f"{key} {column}: database {ours[key][column]}, oracle {theirs[key][column]}"
+                )
+                if len(problems) > 30:
+                    return problems
+    return problems
+
+
+def _database(conn: psycopg.Connection, ids: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    columns = [c for c in L.SNAPSHOT_COLUMNS]
+    cur = conn.execute(
+        f"select {', '.join(columns)} from analytics.fct_portfolio_snapshots"
+        " where portfolio_id = any(%s)",
+        [ids],
+    )
+    snapshots = pd.DataFrame(cur.fetchall(), columns=columns)
+    cur = conn.execute(
+        f"select {', '.join(L.HOLDING_COLUMNS)} from analytics.fct_portfolio_holdings"
+        " where portfolio_id = any(%s)",
+        [ids],
+    )
+    holdings = pd.DataFrame(cur.fetchall(), columns=L.HOLDING_COLUMNS)
+    return snapshots, holdings
+
+
+def _assert_agree(db_url: str, conn: psycopg.Connection, ids: list[int]) -> dict:
+    conn.commit() if not conn.autocommit else None
+    inputs = L.load(db_url, ids)
+    expected, holdings, flows = L.compute(inputs)
+    actual, actual_holdings = _database(conn, ids)
+    problems = _compare(expected, actual, ["portfolio_id", "session_date"])
+    problems += _compare(holdings, actual_holdings, ["portfolio_id", "symbol"])
+
+    # periods: the pandas oracle's chart caches from the walk's snapshots
+    snaps = expected[["portfolio_id", "session_date", "market_value", "cum_twr", "benchmark_close"]]
+    snaps = snaps.assign(session_date=pd.to_datetime(snaps["session_date"]))
+    sessions = pd.DataFrame(
+        {
+            "session_date": pd.to_datetime(inputs.sessions),
+            "session_idx": range(len(inputs.sessions)),
+        }
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        charts, _ = P.compute_charts(snaps, sessions)
+    charts = charts[
+        ["portfolio_id", "period", "start_value", "end_value", "period_twr", "n_sessions"]
+    ]
+    cur = conn.execute(
+        "select portfolio_id, period, start_value, end_value, period_twr, n_sessions"
+        " from analytics.fct_chart_caches where portfolio_id = any(%s)",
+        [ids],
+    )
+    actual_charts = pd.DataFrame(cur.fetchall(), columns=list(charts.columns))
+    problems += _compare(charts, actual_charts, ["portfolio_id", "period"])
+    assert problems == [], "\n".join(problems)
+    return {"snapshots": len(actual), "holdings": len(actual_holdings), "flows": flows}
+
+
+def test_the_ledger_agrees_with_the_independent_walk_after_full_and_incremental_refreshes(
+    db_url, conn
+) -> None:
+    generated = ledger_datagen.generate_ledgers(db_url, portfolios=200, years=2)
+    ids = generated["portfolio_ids"]
+    conn.execute("update ops.settings set value = '60' where key = 'refresh_chunk_portfolios'")
+    assert refresh(conn, "full")["status"] == "succeeded"
+    seen = _assert_agree(db_url, conn, ids)
+    assert seen["snapshots"] > 200 * 100 and seen["holdings"] > 200
+    kinds = {r[0] for r in conn.execute("select distinct activity_type::text from core.activities")}
+    assert kinds == {
+        "BUY",
+        "SELL",
+        "DIVIDEND",
+        "INTEREST",
+        "FEE",
+        "TAX",
+        "DEPOSIT",
+        "WITHDRAWAL",
+        "TRANSFER_IN",
+        "TRANSFER_OUT",
+        "SPLIT",
+    }
+
+    # XIRR of each ledger: its external flows (in: −, out: +) and its end value
+    checked = 0
+    for pid, cash_flows in seen["flows"].items():
+        first = cash_flows[0][0]
+        amounts = [amount for _, amount in cash_flows]
+        days = [float((day - first).days) for day, _ in cash_flows]
+        ours, theirs = sql_xirr(conn, amounts, days), reference_xirr(amounts, days)
+        assert (ours is None) == (theirs is None), pid
+        if theirs is not None:
+            assert abs(ours - theirs) <= 1e-9 * max(1.0, abs(theirs)), (pid, ours, theirs)
+            checked += 1
+    assert checked >= 190
+
+    # edits of each activity type, queued by the triggers, then one incremental refresh
+    sessions = generated["sessions"]
+    mid = sessions[len(sessions) // 2]
+    late = sessions[-10]
+
+    def first_of(kind: str) -> tuple:
+        return conn.execute(
+            "select portfolio_id, activity_id, activity_date from core.activities"
+            " where activity_type = %s and activity_date > %s order by activity_id limit 1",
+            [kind, mid],
+        ).fetchone()
+
+    edited = set()
+    for kind, change in [
+        ("BUY", "update core.activities set quantity = quantity + 5 where activity_id = %s"),
+        ("SELL", "delete from core.activities where activity_id = %s"),
+        ("DIVIDEND", "update core.activities set amount = amount + 1 where activity_id = %s"),
+        ("INTEREST", "delete from core.activities where activity_id = %s"),
+        ("FEE", "update core.activities set amount = amount * 2 where activity_id = %s"),
+        ("TAX", "update core.activities set fee = 0.5 where activity_id = %s"),
+        ("DEPOSIT", "update core.activities set amount = amount + 250 where activity_id = %s"),
+        ("WITHDRAWAL", "delete from core.activities where activity_id = %s"),
+        (
+            "TRANSFER_IN",
+            "update core.activities set unit_price = unit_price + 1 where activity_id = %s",
+        ),
+        ("TRANSFER_OUT", "delete from core.activities where activity_id = %s"),
+        ("SPLIT", "delete from core.activities where activity_id = %s"),
+    ]:
+        row = first_of(kind)
+        assert row is not None, kind
+        conn.execute(change, [row[1]])
+        edited.add(row[0])
+    # new activities through the import: a buy, an interest payment and a withdrawal
+    pid = ids[3]
+    email, name = conn.execute(
+        "select users.email, portfolios.name from core.portfolios"
+        " inner join core.users using (user_id) where portfolio_id = %s",
+        [pid],
+    ).fetchone()
+    conn.execute(
+        "select core.import_activities(%s, %s, %s::jsonb)",
+        [
+            email,
+            name,
+            json.dumps(
+                [
+                    {
+                        "line": "2",
+                        "activity_date": str(mid),
+                        "activity_type": "BUY",
+                        "symbol": "L07",
+                        "quantity": "3",
+                        "unit_price": "50",
+                    },
+                    {
+                        "line": "3",
+                        "activity_date": str(late),
+                        "activity_type": "INTEREST",
+                        "amount": "7.5",
+                    },
+                    {
+                        "line": "4",
+                        "activity_date": str(late),
+                        "activity_type": "WITHDRAWAL",
+                        "amount": "100",
+                    },
+                ]
+            ),
+        ],
+    )
+    edited.add(pid)
+    # the market: a new dividend and a new split of held symbols
+    conn.execute(
+        "insert into market.dividends (symbol, ex_date, amount_per_share) values ('L07', %s, 0.4)",
+        [late],
+    )
+    conn.execute("insert into market.splits (symbol, ex_date, ratio) values ('L08', %s, 3)", [late])
+    queued = {r[0] for r in conn.execute("select portfolio_id from ops.dirty_portfolios")}
+    assert edited <= queued
+    assert refresh(conn)["status"] == "succeeded"
+    _assert_agree(db_url, conn, ids)
