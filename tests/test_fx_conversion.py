@@ -1,0 +1,143 @@
+"""Converting into a portfolio's base currency (issue 16, step 3), hand-worked: the rate on the
+session, else the last rate before it with its age, else none (no rate is never 1.0); cross
+rates through USD; pence-quoted listings as pounds / 100. Computed by a real refresh."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from tests.builders import add_portfolio, add_position, add_prices, refresh
+
+SESSIONS = ["2025-01-06", "2025-01-07", "2025-01-08", "2025-01-10", "2025-01-13"]  # 01-09 closed
+# 1 EUR in USD: no rate on 2025-01-08
+EURUSD = {"2025-01-06": "1.04", "2025-01-07": "1.03", "2025-01-10": "1.025", "2025-01-13": "1.02"}
+# 1 GBP in USD, every session
+GBPUSD = dict(zip(SESSIONS, ["1.25", "1.24", "1.23", "1.22", "1.21"], strict=True))
+
+
+def add_rates(conn: psycopg.Connection, base: str, quote: str, rates: dict[str, str]) -> None:
+    with conn.cursor() as cur:
+        for day, rate in rates.items():
+            cur.execute(
+                "insert into market.fx_rates (base_currency, quote_currency, rate_date, rate, source)"
+                " values (%s, %s, %s, %s, 'csv')",
+                [base, quote, day, Decimal(rate)],
+            )
+
+
+@pytest.fixture
+def eur_portfolio(conn: psycopg.Connection) -> int:
+    """A EUR portfolio holding a USD ETF (from 01-06), a pence-quoted London listing (from
+    01-07) and a Swiss share (from 01-06) whose CHF has no rate at all."""
+    add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
+    add_prices(conn, "SPY", dict(zip(SESSIONS, [590, 592, 594, 596, 598], strict=True)))
+    add_prices(conn, "VOD.L", dict(zip(SESSIONS, [7000, 7050, 7100, 7080, 7120], strict=True)))
+    add_prices(conn, "NESN.SW", dict(zip(SESSIONS, [75, 76, 77, 78, 79], strict=True)))
+    conn.execute(
+        "update market.symbols set currency = case symbol when 'VOD.L' then 'GBp'"
+        " when 'NESN.SW' then 'CHF' else 'USD' end"
+        " where symbol in ('VOD.L', 'NESN.SW', 'SPY', '^GSPC')"
+    )
+    pid = add_portfolio(conn, "eur")
+    conn.execute("update core.portfolios set base_currency = 'EUR' where portfolio_id = %s", [pid])
+    add_position(conn, pid, "SPY", 10, "2025-01-06", 590)
+    add_position(conn, pid, "VOD.L", 100, "2025-01-07", 7050)
+    add_position(conn, pid, "NESN.SW", 5, "2025-01-06", 75)
+    add_rates(conn, "EUR", "USD", EURUSD)
+    add_rates(conn, "GBP", "USD", GBPUSD)
+    run = refresh(conn, "full")
+    assert run["status"] == "succeeded", run
+    return pid
+
+
+def conversions(conn: psycopg.Connection, currency: str) -> dict[str, tuple]:
+    rows = conn.execute(
+        """
+        select days.session_date::text, conversions.fx_rate, conversions.fx_rule,
+            conversions.stale_sessions
+        from analytics.int_fx_conversions_daily as conversions
+        inner join market.trading_days as days
+            on days.calendar = 'XNYS' and days.session_idx = conversions.session_idx
+        where conversions.currency = %s and conversions.base_currency = 'EUR'
+        order by conversions.session_idx
+        """,
+        [currency],
+    ).fetchall()
+    return {day: (rate, rule, stale) for day, rate, rule, stale in rows}
+
+
+def test_usd_converts_into_eur_at_the_inverse_of_eurusd(
+    conn: psycopg.Connection, eur_portfolio: int
+) -> None:
+    usd = conversions(conn, "USD")
+    assert list(usd) == SESSIONS
+    assert usd["2025-01-06"][0] == pytest.approx(Decimal(1) / Decimal("1.04"), rel=Decimal("1e-15"))
+    assert usd["2025-01-06"][1:] == ("session", 0)
+    # 10 SPY at 590 USD on 01-06 are 5900 / 1.04 = 5673.08 EUR
+    assert float(10 * 590 * usd["2025-01-06"][0]) == pytest.approx(5673.076923, abs=1e-6)
+
+
+def test_a_missing_rate_uses_the_last_rate_before_it_and_counts_its_age(
+    conn: psycopg.Connection, eur_portfolio: int
+) -> None:
+    usd = conversions(conn, "USD")
+    # no EURUSD on 01-08: 01-07's 1.03, one session old
+    assert usd["2025-01-08"][0] == pytest.approx(Decimal(1) / Decimal("1.03"), rel=Decimal("1e-15"))
+    assert usd["2025-01-08"][1:] == ("last_rate", 1)
+    assert usd["2025-01-10"][1:] == ("session", 0)
+
+
+def test_a_cross_rate_goes_through_usd_and_pence_are_pounds_over_100(
+    conn: psycopg.Connection, eur_portfolio: int
+) -> None:
+    gbp = conversions(conn, "GBP")
+    assert list(gbp) == SESSIONS[1:]  # needed from VOD.L's entry on 01-07
+    # GBP → EUR = GBPUSD / EURUSD = 1.24 / 1.03 on 01-07
+    assert gbp["2025-01-07"][0] == pytest.approx(
+        Decimal("1.24") / Decimal("1.03"), rel=Decimal("1e-15")
+    )
+    assert gbp["2025-01-07"][1:] == ("session", 0)
+    # 01-08: GBPUSD of the day, EURUSD of 01-07: the stale leg's age
+    assert gbp["2025-01-08"][0] == pytest.approx(
+        Decimal("1.23") / Decimal("1.03"), rel=Decimal("1e-15")
+    )
+    assert gbp["2025-01-08"][1:] == ("last_rate", 1)
+    # 100 VOD.L at 7050 GBp = 70.50 GBP each: 7050 GBP = 7050 * 1.24 / 1.03 EUR on 01-07
+    value = conn.execute(
+        """
+        select 100 * prices.close / currencies.units_per_whole * conversions.fx_rate
+        from market.prices as prices
+        inner join market.symbols as symbols on symbols.symbol = prices.symbol
+        inner join analytics.stg_market__currencies as currencies
+            on currencies.currency = symbols.currency
+        inner join market.trading_days as days
+            on days.calendar = 'XNYS' and days.session_date = prices.price_date
+        inner join analytics.int_fx_conversions_daily as conversions
+            on conversions.currency = currencies.whole_currency
+            and conversions.base_currency = 'EUR' and conversions.session_idx = days.session_idx
+        where prices.symbol = 'VOD.L' and prices.price_date = '2025-01-07'
+        """
+    ).fetchone()[0]
+    assert float(value) == pytest.approx(7050 * 1.24 / 1.03, abs=1e-9)
+
+
+def test_a_currency_with_no_rate_at_all_is_flagged_never_one(
+    conn: psycopg.Connection, eur_portfolio: int
+) -> None:
+    chf = conversions(conn, "CHF")
+    assert list(chf) == SESSIONS
+    assert set(chf.values()) == {(None, "none", None)}
+
+
+def test_a_usd_portfolio_needs_no_conversion(conn: psycopg.Connection, eur_portfolio: int) -> None:
+    usd_pid = add_portfolio(conn, "usd")
+    add_position(conn, usd_pid, "SPY", 1, "2025-01-06", 590)
+    assert conn.execute("select count(*) from ops.currencies_needed(%s)", [usd_pid]).fetchone() == (
+        0,
+    )
+    assert conn.execute(
+        "select count(*) from analytics.int_fx_conversions_daily where base_currency = 'USD'"
+    ).fetchone() == (0,)
