@@ -27,7 +27,7 @@ import dataclasses
 import datetime as dt
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -535,3 +535,63 @@ def _finish_run(conn: psycopg.Connection, summary: FxIngestSummary, error: str |
             "select ops.end_run(%s, %s, %s, %s, %s, %s)",
             [summary.run_id, summary.status, summary.message, error, rows, Jsonb(details)],
         )
+
+
+# ---------------------------------------------------------------- trading currencies
+
+# lookup(symbols) -> {symbol: currency as the provider spells it}; symbols it cannot tell left out
+CurrencyLookup = Callable[[list[str]], dict[str, str]]
+
+
+def yfinance_currencies(symbols: list[str]) -> dict[str, str]:
+    """The network: each symbol's ``Ticker.fast_info['currency']`` (GBp for London pence)."""
+    import yfinance as yf
+
+    found: dict[str, str] = {}
+    for symbol in symbols:
+        try:
+            currency = yf.Ticker(symbol).fast_info["currency"]
+        except Exception:  # unknown symbol, network: left as it is
+            continue
+        if isinstance(currency, str) and currency:
+            found[symbol] = currency
+    return found
+
+
+def set_symbol_currencies(
+    url: str | None,
+    given: dict[str, str] | None = None,
+    *,
+    lookup: CurrencyLookup | None = None,
+    conn: psycopg.Connection | None = None,
+) -> list[tuple[str, str, str]]:
+    """Set trading currencies (market.set_symbol_currencies): ``given`` as they are, else
+    those ``lookup`` finds for the public symbols that matter (ops.symbols_needed). Returns
+    (symbol, currency, previous) of the changed ones. A currency not in market.currencies
+    refuses the whole call (:class:`FolioError`), naming the symbol."""
+    if conn is None:
+        with connect(url, role="folio_ingest", autocommit=True) as own:
+            return set_symbol_currencies(url, given, lookup=lookup, conn=own)
+    if given is None:
+        if lookup is None:
+            raise FolioError("no currencies given and no lookup to find them")
+        symbols = [
+            row[0]
+            for row in conn.execute(
+                "select distinct needed.symbol from ops.symbols_needed() as needed"
+                " where needed.symbol not like '^%%' and not exists ("
+                "  select from market.symbols as symbols"
+                "  where symbols.symbol = needed.symbol and symbols.kind = 'private')"
+                " order by 1"
+            )
+        ]
+        given = lookup(symbols) if symbols else {}
+    if not given:
+        return []
+    try:
+        with conn.transaction():
+            return conn.execute(
+                "select * from market.set_symbol_currencies(%s) order by 1", [Jsonb(given)]
+            ).fetchall()
+    except psycopg.errors.CheckViolation as exc:
+        raise FolioError(exc.diag.message_primary or str(exc)) from exc

@@ -4,6 +4,7 @@ through the price loader's checks, quarantine and ledger, and the pairs a portfo
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
+from click.testing import CliRunner
 
+from cli.main import cli
 from ingest import fx
 from ingest.load import LoadError
 from tests import ingest_fakes
@@ -321,3 +324,53 @@ def test_pairs_are_read_as_yfinance_spells_them() -> None:
     assert fx.pair_symbol("JPY=X") == "JPY=X"  # 1 USD in JPY
     assert fx.pair_symbol("GBpUSD") is None  # pence are not a currency of a pair
     assert fx.pair_symbol("EUR-USD") is None
+
+
+# ---------------------------------------------------------------- the commands
+
+
+@pytest.mark.parametrize("args", [["ingest", "fx", "--help"], ["ingest", "currencies", "-h"]])
+def test_the_fx_commands_have_help_with_an_example(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0
+    assert "Example:" in result.output
+
+
+def test_ingest_fx_from_a_file_and_a_refused_file_exits_1(use_db: str, tmp_path: Path) -> None:
+    good = write_csv(tmp_path, "pair,date,rate\nEURUSD=X,2025-01-06,1.0386\n", "good.csv")
+    result = CliRunner().invoke(cli, ["ingest", "fx", "--source", "csv", str(good), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["status"], summary["rows_inserted"]) == ("succeeded", 1)
+    bad = write_csv(tmp_path, "pair,date,rate\nEURUSD=X,2025-01-07,0\n", "bad.csv")
+    result = CliRunner().invoke(cli, ["ingest", "fx", "--source", "csv", str(bad)])
+    assert result.exit_code == 1
+    assert "bad.csv line 2, field rate: expected a positive number, got 0" in result.output
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(cli, ["ingest", "fx", "--pairs", "EURUSD=X,EUR-USD"])
+    assert result.exit_code == 2 and "not a pair: 'EUR-USD'" in result.output
+
+
+def test_trading_currencies_from_yfinance_metadata_or_an_operator(
+    conn: psycopg.Connection, use_db: str
+) -> None:
+    pid = add_portfolio(conn)
+    add_position(conn, pid, "VOD.L", 100, "2025-01-06", 7050)
+    add_position(conn, pid, "SPY", 1, "2025-01-06", 590)
+    asked: list[list[str]] = []
+
+    def fast_info_lookup(symbols: list[str]) -> dict[str, str]:
+        # what Ticker(symbol).fast_info["currency"] answers for these listings
+        asked.append(symbols)
+        return {s: {"VOD.L": "GBp", "SPY": "USD"}[s] for s in symbols if s in ("VOD.L", "SPY")}
+
+    changed = fx.set_symbol_currencies(use_db, lookup=fast_info_lookup)
+    assert changed == [("VOD.L", "GBp", "USD")]
+    assert "VOD.L" in asked[0] and not any(s.startswith("^") for s in asked[0])
+    result = CliRunner().invoke(cli, ["ingest", "currencies", "SPY=EUR", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == [{"symbol": "SPY", "currency": "EUR", "previous": "USD"}]
+    result = CliRunner().invoke(cli, ["ingest", "currencies", "SPY=EURO"])
+    assert result.exit_code == 1 and "field currency" in result.output
+    result = CliRunner().invoke(cli, ["ingest", "currencies", "SPY"])
+    assert result.exit_code == 2
