@@ -141,3 +141,58 @@ def test_a_usd_portfolio_needs_no_conversion(conn: psycopg.Connection, eur_portf
     assert conn.execute(
         "select count(*) from analytics.int_fx_conversions_daily where base_currency = 'USD'"
     ).fetchone() == (0,)
+
+
+def snapshot_rows(conn: psycopg.Connection, pid: int) -> dict[str, dict]:
+    cur = conn.execute(
+        "select session_date::text as day, * from analytics.fct_portfolio_snapshots"
+        " where portfolio_id = %s order by session_idx",
+        [pid],
+    )
+    names = [c.name for c in cur.description]
+    return {row[0]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
+
+
+def test_snapshots_are_in_the_base_currency_and_count_each_rate_rule(
+    conn: psycopg.Connection, eur_portfolio: int
+) -> None:
+    rows = snapshot_rows(conn, eur_portfolio)
+    first, second, third = rows["2025-01-06"], rows["2025-01-07"], rows["2025-01-08"]
+    assert first["base_currency"] == "EUR"
+    # 01-06: 10 SPY at 590 USD / 1.04; the CHF share has no rate: left out and counted
+    assert first["market_value"] == pytest.approx(10 * 590 / 1.04, rel=1e-12)
+    assert (first["n_fx_session"], first["n_fx_last_rate"], first["n_fx_none"]) == (1, 0, 1)
+    assert first["inflow"] == pytest.approx(10 * 590 / 1.04, rel=1e-12)
+    assert first["cost_basis"] == pytest.approx(10 * 590 / 1.04, rel=1e-12)
+    # 01-07: SPY at 592 / 1.03, and 100 VOD.L at 7050 pence = 70.50 GBP at 1.24 / 1.03
+    vod = 100 * 70.50 * 1.24 / 1.03
+    assert second["market_value"] == pytest.approx(10 * 592 / 1.03 + vod, rel=1e-12)
+    assert second["inflow"] == pytest.approx(vod, rel=1e-12)
+    assert (second["n_fx_session"], second["n_fx_none"]) == (2, 1)
+    # 01-08: no EURUSD: 01-07's rate, one session old, for both (GBP crosses through USD)
+    assert third["market_value"] == pytest.approx(
+        10 * 594 / 1.03 + 100 * 71.00 * 1.23 / 1.03, rel=1e-12
+    )
+    assert (third["n_fx_session"], third["n_fx_last_rate"], third["max_fx_stale_sessions"]) == (
+        0,
+        2,
+        1,
+    )
+    assert rows["2025-01-10"]["n_fx_last_rate"] == 0
+
+
+def test_a_usd_etf_in_a_eur_portfolio_returns_the_price_and_the_currency_move(
+    conn: psycopg.Connection, eur_portfolio: int
+) -> None:
+    pid = add_portfolio(conn, "spy only")
+    conn.execute("update core.portfolios set base_currency = 'EUR' where portfolio_id = %s", [pid])
+    add_position(conn, pid, "SPY", 10, "2025-01-06", 590)
+    assert refresh(conn, "full")["status"] == "succeeded"
+    rows = snapshot_rows(conn, pid)
+    local = 592 / 590 - 1  # the ETF in USD
+    currency = (1 / 1.03) / (1 / 1.04) - 1  # the dollar against the euro: 1.04 / 1.03 - 1
+    assert rows["2025-01-07"]["daily_return"] == pytest.approx(
+        (1 + local) * (1 + currency) - 1, rel=1e-12
+    )
+    # 01-08 at the last EURUSD (1.03): only the price moved
+    assert rows["2025-01-08"]["daily_return"] == pytest.approx(594 / 592 - 1, rel=1e-12)
