@@ -18,35 +18,11 @@ create or replace aggregate ops.product(numeric) (
     initcond = '1'
 );
 
--- An activity written queues its portfolio from its date (and from the old date when moved).
-create or replace function ops.queue_activities_changed() returns trigger
-language plpgsql as $$
-begin
-    if tg_op in ('INSERT', 'UPDATE') then
-        insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
-        select new_rows.portfolio_id, min(new_rows.activity_date), 'activities changed'
-        from new_rows
-        group by new_rows.portfolio_id;
-    end if;
-    if tg_op in ('UPDATE', 'DELETE') then
-        insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
-        select old_rows.portfolio_id, min(old_rows.activity_date), 'activities changed'
-        from old_rows
-        group by old_rows.portfolio_id;
-    end if;
-    return null;
-end
-$$;
-
-create or replace trigger activities_queue_insert after insert on core.activities
-referencing new table as new_rows
-for each statement execute function ops.queue_activities_changed();
-create or replace trigger activities_queue_update after update on core.activities
-referencing old table as old_rows new table as new_rows
-for each statement execute function ops.queue_activities_changed();
-create or replace trigger activities_queue_delete after delete on core.activities
-referencing old table as old_rows
-for each statement execute function ops.queue_activities_changed();
+-- An activity written queues its portfolio from its date (and from the old date when moved):
+-- the positions' and valuations' trigger function (20_refresh_queue.sql).
+select ops.create_write_triggers(
+    'core', array['activities'], 'queue', 'ops.queue_portfolio_rows_changed'
+);
 
 -- What each activity type carries: 'trade' (symbol, quantity, unit_price), 'split' (symbol,
 -- quantity = ratio), 'income' (amount; may name a symbol), 'cash' (amount, no symbol).
