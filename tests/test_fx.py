@@ -85,7 +85,12 @@ def test_a_portfolio_is_in_usd_unless_given_a_base_currency(conn: psycopg.Connec
     assert conn.execute(
         "select base_currency from core.portfolios where portfolio_id = %s", [pid]
     ).fetchone() == ("USD",)
+    conn.execute("delete from ops.dirty_portfolios")
     conn.execute("update core.portfolios set base_currency = 'EUR' where portfolio_id = %s", [pid])
+    # a new base currency changes every number of the portfolio: recomputed whole
+    assert conn.execute("select portfolio_id, reason from ops.dirty_portfolios").fetchall() == [
+        (pid, "portfolio settings changed")
+    ]
     # a base currency is a whole currency: totals are never in pence
     with pytest.raises(psycopg.errors.CheckViolation):
         conn.execute(
