@@ -196,3 +196,34 @@ def test_a_usd_etf_in_a_eur_portfolio_returns_the_price_and_the_currency_move(
     )
     # 01-08 at the last EURUSD (1.03): only the price moved
     assert rows["2025-01-08"]["daily_return"] == pytest.approx(594 / 592 - 1, rel=1e-12)
+
+
+def test_holdings_show_the_local_value_and_the_rate_and_the_dashboard_its_currency(
+    conn: psycopg.Connection, eur_portfolio: int
+) -> None:
+    cur = conn.execute(
+        "select symbol, market_value, local_market_value, trading_currency, fx_rate, fx_rule,"
+        " cost_basis from app.holdings where portfolio_id = %s order by symbol",
+        [eur_portfolio],
+    )
+    holdings = {row[0]: row[1:] for row in cur.fetchall()}
+    # as of 01-13: EURUSD 1.02, GBPUSD 1.21
+    spy = holdings["SPY"]
+    assert spy[0] == pytest.approx(10 * 598 / 1.02, rel=1e-12)
+    assert spy[1:3] == (10 * 598, "USD") and spy[4] == "session"
+    assert spy[3] == pytest.approx(1 / 1.02, rel=1e-12)
+    assert spy[5] == pytest.approx(10 * 590 / 1.04, rel=1e-12)  # cost at the entry's rate
+    vod = holdings["VOD.L"]
+    assert vod[0] == pytest.approx(100 * 71.20 * 1.21 / 1.02, rel=1e-12)
+    assert vod[1:3] == (100 * 7120, "GBp")  # as quoted: pence
+    assert vod[3] == pytest.approx(1.21 / 1.02, rel=1e-12)  # per pound
+    # no CHF rate: no value, flagged, left out of the portfolio's value
+    assert holdings["NESN.SW"][0] is None and holdings["NESN.SW"][4] == "none"
+    dashboard = conn.execute(
+        "select base_currency, market_value, n_fx_session, n_fx_last_rate, n_fx_none"
+        " from app.portfolio_dashboard where portfolio_id = %s",
+        [eur_portfolio],
+    ).fetchone()
+    assert dashboard[0] == "EUR"
+    assert dashboard[1] == pytest.approx(spy[0] + vod[0], rel=1e-12)
+    assert dashboard[2:] == (2, 0, 1)
