@@ -179,6 +179,12 @@ def test_snapshots_are_in_the_base_currency_and_count_each_rate_rule(
         1,
     )
     assert rows["2025-01-10"]["n_fx_last_rate"] == 0
+    # the S&P 500 (USD) measured in EUR, its local return beside it
+    assert second["benchmark_cum_return"] == pytest.approx(
+        (101 / 1.03) / (100 / 1.04) - 1, rel=1e-12
+    )
+    assert second["benchmark_cum_return_local"] == pytest.approx(101 / 100 - 1, rel=1e-12)
+    assert second["benchmark_close"] == pytest.approx(101 / 1.03, rel=1e-12)
 
 
 def test_a_usd_etf_in_a_eur_portfolio_returns_the_price_and_the_currency_move(

@@ -261,12 +261,31 @@ public_positions as (
     where not span_positions.is_private
 ),
 
--- the pairs held: a foreign currency and the base it is converted into
+-- each portfolio's benchmark currency (the benchmark is measured in the base currency too)
+benchmark_currencies as (
+    select
+        portfolios.portfolio_id,
+        portfolios.base_currency,
+        coalesce(currencies.whole_currency, 'USD') as whole_currency,
+        (1 / coalesce(currencies.units_per_whole, 1))::float8 as unit_factor
+    from portfolios
+    inner join spans on portfolios.portfolio_id = spans.portfolio_id
+    left join symbols on portfolios.benchmark_symbol = symbols.symbol
+    left join currencies on symbols.trading_currency = currencies.currency
+),
+
+-- the pairs held or benchmarked: a foreign currency and the base it is converted into
 fx_pairs as (
-    select distinct
+    select
         whole_currency,
         base_currency
     from public_positions
+    where whole_currency <> base_currency
+    union
+    select
+        whole_currency,
+        base_currency
+    from benchmark_currencies
     where whole_currency <> base_currency
 ),
 
@@ -739,8 +758,22 @@ final as (
             else (1 + chained.base_twr) * exp(chained.log_growth) - 1
         end as cum_twr,
         portfolios.benchmark_symbol,
-        benchmark.closes[chained.session_idx - benchmark.base_idx + 1] as benchmark_close,
-        benchmark.closes[chained.session_idx - benchmark.base_idx + 1]
+        -- the benchmark in the base currency (a close with no rate is null, never taken at 1.0)
+        benchmark.closes[chained.session_idx - benchmark.base_idx + 1] * case
+            when benchmark_currencies.whole_currency = benchmark_currencies.base_currency
+                then benchmark_currencies.unit_factor
+            else
+                benchmark_currencies.unit_factor
+                * benchmark_fx.rates[chained.session_idx - benchmark_fx.base_idx + 1]
+        end as benchmark_close,
+        (
+            benchmark.closes[chained.session_idx - benchmark.base_idx + 1] * case
+                when benchmark_currencies.whole_currency = benchmark_currencies.base_currency then 1
+                else
+                    benchmark_fx.rates[chained.session_idx - benchmark_fx.base_idx + 1]
+                    / benchmark_fx.rates[chained.first_idx - benchmark_fx.base_idx + 1]
+            end
+        )
         / nullif(benchmark.closes[chained.first_idx - benchmark.base_idx + 1], 0) - 1 as benchmark_cum_return,
         chained.first_idx,
         refresh_windows.run_id as computed_by_run,
@@ -755,12 +788,22 @@ final as (
         chained.n_fx_session,
         chained.n_fx_last_rate,
         chained.n_fx_none,
-        chained.max_fx_stale_sessions
+        chained.max_fx_stale_sessions,
+        -- the benchmark in its own currency, beside it
+        benchmark.closes[chained.session_idx - benchmark.base_idx + 1] as benchmark_close_local,
+        benchmark.closes[chained.session_idx - benchmark.base_idx + 1]
+        / nullif(benchmark.closes[chained.first_idx - benchmark.base_idx + 1], 0) - 1
+            as benchmark_cum_return_local
     from chained
     inner join sessions on chained.session_idx = sessions.session_idx
     inner join portfolios on chained.portfolio_id = portfolios.portfolio_id
     cross join refresh_windows
     left join symbol_series as benchmark on portfolios.benchmark_symbol = benchmark.symbol
+    left join benchmark_currencies on chained.portfolio_id = benchmark_currencies.portfolio_id
+    left join fx_series as benchmark_fx
+        on
+            benchmark_currencies.whole_currency = benchmark_fx.currency
+            and benchmark_currencies.base_currency = benchmark_fx.base_currency
 )
 
 select * from final
