@@ -128,22 +128,11 @@ comment on table market.fx_rates is
     'quote_currency. Loaded by the price ingester (ingest/fx.py), validated and quarantined as prices are.';
 comment on column market.fx_rates.source is
     'Where the rate came from; demo rates are synthetic.';
--- the bounds of stored inputs (migration 0050): a rate is bounded as a price is
-do $$
-declare
-    bounds record;
-begin
-    select min_value, max_value into bounds from ops.input_bounds where kind = 'price';
-    execute format(
-        'alter table market.fx_rates add constraint rate_within_bounds check (rate between %s and %s)',
-        bounds.min_value, bounds.max_value
-    );
-    execute format(
-        'alter table market.fx_rates add constraint rate_date_in_calendar check (rate_date >= date %L)',
-        market.calendar_start()
-    );
-end
-$$;
+-- the bounds of stored inputs (migrations 0050, 0220): a rate is bounded as a price is
+insert into ops.bounded_columns (table_name, constraint_name, column_name, kind, rule) values
+    ('market.fx_rates', 'rate_within_bounds', 'rate', 'price', '%1$I between %2$s and %3$s'),
+    ('market.fx_rates', 'rate_date_in_calendar', 'rate_date', null, '%1$I >= date %4$L');
+select ops.apply_input_bounds();
 
 -- the FX ingest has its own kind of run in the one ledger
 alter table ops.runs drop constraint kind_known;
