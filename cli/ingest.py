@@ -239,5 +239,136 @@ def calendar_cmd(calendar_name: str, through: dt.datetime | None, as_json: bool)
     )
 
 
+def _pairs(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    return None if value is None else value.split(",")
+
+
+@ingest.command("fx", role=INGEST)
+@click.argument("paths", nargs=-1, type=click.Path(dir_okay=False))
+@click.option(
+    "--source",
+    type=click.Choice(["yfinance", "csv"]),
+    default="yfinance",
+    show_default=True,
+    help="Where rates come from.",
+)
+@click.option(
+    "--pairs",
+    callback=_pairs,
+    metavar="EURUSD=X,…",
+    help="Only these pairs (default: every currency portfolios need, and their bases, against USD).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    show_default="FOLIO_YF_TIMEOUT, else 10",
+    help="Seconds each request to Yahoo may take.",
+)
+@base.json_option("Print the summary as JSON.")
+def fx_cmd(
+    paths: tuple[str, ...],
+    source: str,
+    pairs: list[str] | None,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Fetch daily FX rates and load them (checked and quarantined as prices are).
+
+    A pair such as EURUSD=X is the price of 1 EUR in USD (JPY=X: 1 USD in JPY). Each pair
+    is fetched from a few sessions before its last stored rate (a new pair: from a year
+    before it is first needed) through the last closed session. A changed past rate queues
+    the portfolios converting it. CSV files (--source csv PATH…) have a header row
+    pair,date,rate; a file with any error loads nothing and the errors name line and field.
+
+    Example:
+
+        folio ingest fx
+
+        folio ingest fx --pairs EURUSD=X,GBPUSD=X --json
+
+        folio ingest fx --source csv rates.csv
+    """
+    from ingest.fx import ingest_fx
+
+    if source == "csv" and not paths:
+        raise click.UsageError("--source csv needs at least one PATH")
+    if source != "csv" and paths:
+        raise click.UsageError(f"PATHS are only read with --source csv (got {paths[0]!r})")
+    for path in paths:
+        require_file(path, "PATHS")
+    summary = ingest_fx(
+        config.database_url(),
+        source=source,
+        pairs=pairs,
+        paths=list(paths) or None,
+        timeout=timeout,
+    )
+    if as_json:
+        emit_json(summary.to_dict())
+    else:
+        table = Table(
+            title=f"ingest fx {source} · run {summary.run_id} · {summary.status}", show_header=False
+        )
+        table.add_column("what", style="bold")
+        table.add_column("value", justify="right")
+        table.add_row("through session", str(summary.last_closed))
+        table.add_row("pairs fetched", str(summary.pairs_fetched))
+        table.add_row("pairs already current", str(summary.pairs_current))
+        table.add_row("rows inserted", str(summary.rows_inserted))
+        table.add_row("rows updated", str(summary.rows_updated))
+        table.add_row("rows unchanged", str(summary.rows_unchanged))
+        table.add_row("rows quarantined", str(summary.rows_quarantined))
+        table.add_row("rows on no session (left out)", str(summary.rows_off_session))
+        out.print(table)
+        for name, reason in summary.failures.items():
+            err.print(f"[red]{name}[/]: {reason}")
+    if summary.status == "failed" or (source == "csv" and summary.failures):
+        raise FolioError(summary.message or "the FX ingest failed")
+    if summary.status == "partial":
+        err.print(f"[yellow]partial:[/] {summary.message}")
+    if summary.status == "skipped":
+        err.print(f"skipped: {summary.message}")
+
+
+@ingest.command("currencies", role=INGEST)
+@click.argument("assignments", nargs=-1, metavar="[SYMBOL=CURRENCY]...")
+@base.json_option("Print the changed symbols as JSON.")
+def currencies_cmd(assignments: tuple[str, ...], as_json: bool) -> None:
+    """Set symbols' trading currencies: as given, or from yfinance's metadata.
+
+    With SYMBOL=CURRENCY arguments (an operator's word), those; without, every symbol that
+    matters (held, benchmarks, factors) is looked up in yfinance (Ticker.fast_info
+    'currency'; London listings say GBp, pence). A currency must be one of
+    market.currencies. A changed currency queues the symbol's holders.
+
+    Example:
+
+        folio ingest currencies VOD.L=GBp SAP.DE=EUR
+
+        folio ingest currencies --json
+    """
+    from ingest.fx import set_symbol_currencies, yfinance_currencies
+
+    given: dict[str, str] = {}
+    for text in assignments:
+        symbol, sep, currency = text.partition("=")
+        if not sep or not symbol.strip() or not currency.strip():
+            raise click.BadParameter(
+                f"expected SYMBOL=CURRENCY such as VOD.L=GBp, got {text!r}",
+                param_hint="SYMBOL=CURRENCY",
+            )
+        given[symbol.strip().upper()] = currency.strip()
+    changed = set_symbol_currencies(
+        config.database_url(), given or None, lookup=yfinance_currencies
+    )
+    if as_json:
+        emit_json([{"symbol": s, "currency": c, "previous": p} for s, c, p in changed])
+        return
+    if not changed:
+        out.print("no trading currency changed")
+    for symbol, currency, previous in changed:
+        out.print(f"{symbol}: {previous} → {currency}")
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(ingest)

@@ -39,7 +39,8 @@ select ops.create_write_triggers(
     'core', array['positions', 'valuations'], 'queue', 'ops.queue_portfolio_rows_changed'
 );
 
--- A portfolio's benchmark, visibility or cost method changed: recompute it whole (cheap, and rare).
+-- A portfolio's benchmark, visibility, cost method or base currency changed: recompute it whole
+-- (cheap, and rare).
 create or replace function ops.queue_portfolios_changed() returns trigger
 language plpgsql as $$
 begin
@@ -47,8 +48,9 @@ begin
     select new_rows.portfolio_id, date '1900-01-01', 'portfolio settings changed'
     from new_rows
     inner join old_rows on old_rows.portfolio_id = new_rows.portfolio_id
-    where (old_rows.benchmark_symbol, old_rows.is_public, old_rows.cost_method)
-        is distinct from (new_rows.benchmark_symbol, new_rows.is_public, new_rows.cost_method);
+    where (old_rows.benchmark_symbol, old_rows.is_public, old_rows.cost_method, old_rows.base_currency)
+        is distinct from
+        (new_rows.benchmark_symbol, new_rows.is_public, new_rows.cost_method, new_rows.base_currency);
     return null;
 end
 $$;

@@ -167,7 +167,12 @@ as $$
             value_bounds.min_value as value_min,
             value_bounds.max_value as value_max,
             value_bounds.expected as value_expected,
-            count(*) over (partition by r.source, r.external_id) as id_uses
+            count(*) over (partition by r.source, r.external_id) as id_uses,
+            coalesce(
+                (select portfolios.base_currency from core.portfolios as portfolios
+                 where portfolios.portfolio_id = p_portfolio_id),
+                'USD'
+            ) as base_currency
         from core.activity_rows(p_activities) as r
         left join market.symbols as existing on existing.symbol = r.symbol
         cross join core.import_limits() as limits
@@ -273,10 +278,16 @@ as $$
                 else core.out_of_bounds(nullif(rows.fee, 0), rows.value_min, rows.value_max, format(
                     '0 or between %s and %s', core.number_shown(rows.value_min), core.number_shown(rows.value_max)))
             end),
+            -- any currency of the reference (migration 0240) is stored; until the ledger's cash
+            -- is converted (issue 16), an import takes only the portfolio's base currency
             (8, 'currency', case
-                when rows.currency <> 'USD' then format(
-                    '''%s'' is not supported yet: every amount is in USD until foliodb converts currencies',
-                    core.shortened(rows.currency))
+                when not exists (select from market.currencies as known where known.currency = rows.currency)
+                    then format(
+                        '''%s'' is not a currency of market.currencies (ISO 4217, e.g. USD, EUR, GBP)',
+                        core.shortened(rows.currency))
+                when rows.currency <> rows.base_currency then format(
+                    '''%s'' is not supported yet: the ledger is in the portfolio''s base currency, %s, '
+                    'until foliodb converts activities', core.shortened(rows.currency), rows.base_currency)
             end),
             (9, 'external_id', case
                 when rows.has_external_id and rows.id_uses > 1 then format(

@@ -132,6 +132,18 @@ sessions as not materialized (
     select * from {{ ref('int_sessions_windowed') }}
 ),
 
+symbols as not materialized (
+    select * from {{ ref('stg_market__symbols') }}
+),
+
+currencies as not materialized (
+    select * from {{ ref('stg_market__currencies') }}
+),
+
+fx_conversions as not materialized (
+    select * from {{ ref('int_fx_conversions_daily') }}
+),
+
 scoped_positions as (
     select
         positions.portfolio_id,
@@ -252,39 +264,151 @@ first_quotes as (
     ) as first_quote
 ),
 
+-- each quoted position's trading currency (as a whole currency: GBp is GBP / 100) and its
+-- portfolio's base currency (docs/semantics.md, "Currencies")
 public_positions as (
     select
         span_positions.*,
-        coalesce(first_quotes.first_quote_idx, 2147483647) as first_quote_idx
+        coalesce(first_quotes.first_quote_idx, 2147483647) as first_quote_idx,
+        coalesce(currencies.whole_currency, 'USD') as whole_currency,
+        portfolios.base_currency,
+        (1 / coalesce(currencies.units_per_whole, 1))::float8 as unit_factor
     from span_positions
+    inner join portfolios on span_positions.portfolio_id = portfolios.portfolio_id
     left join first_quotes on span_positions.symbol = first_quotes.symbol
+    left join symbols on span_positions.symbol = symbols.symbol
+    left join currencies on symbols.trading_currency = currencies.currency
     where not span_positions.is_private
 ),
 
--- the one per-position-per-session part: quoted value of the positions held
-public_values as (
+-- each portfolio's benchmark currency (the benchmark is measured in the base currency too)
+benchmark_currencies as (
     select
-        public_positions.portfolio_id,
-        held_sessions.session_idx,
-        sum(
-            public_positions.units * case
-                -- an option on its expiry session is worth its intrinsic value
-                when held_sessions.session_idx = public_positions.expiry_idx and public_positions.expiry_value is not null
-                    then public_positions.expiry_value
-                else coalesce(
-                    symbol_series.closes[held_sessions.session_idx - symbol_series.base_idx + 1],
-                    public_positions.entry_price
-                )
-            end
-        ) as public_value
+        portfolios.portfolio_id,
+        portfolios.base_currency,
+        coalesce(currencies.whole_currency, 'USD') as whole_currency,
+        (1 / coalesce(currencies.units_per_whole, 1))::float8 as unit_factor
+    from portfolios
+    inner join spans on portfolios.portfolio_id = spans.portfolio_id
+    left join symbols on portfolios.benchmark_symbol = symbols.symbol
+    left join currencies on symbols.trading_currency = currencies.currency
+),
+
+-- the pairs held or benchmarked: a foreign currency and the base it is converted into
+fx_pairs as (
+    select
+        whole_currency,
+        base_currency
     from public_positions
-    left join symbol_series on public_positions.symbol = symbol_series.symbol
+    where whole_currency <> base_currency
+    union
+    select
+        whole_currency,
+        base_currency
+    from benchmark_currencies
+    where whole_currency <> base_currency
+),
+
+-- the rates converting each held foreign currency into a base, as one array per pair from its
+-- first session needed (a null element: no rate, the value is left out of the total)
+fx_series as (
+    select
+        fx_conversions.currency,
+        fx_conversions.base_currency,
+        min(fx_conversions.session_idx) as base_idx,
+        array_agg(fx_conversions.fx_rate::float8 order by fx_conversions.session_idx) as rates,
+        array_agg(fx_conversions.stale_sessions order by fx_conversions.session_idx) as stales
+    from fx_conversions
+    inner join fx_pairs
+        on
+            fx_conversions.currency = fx_pairs.whole_currency
+            and fx_conversions.base_currency = fx_pairs.base_currency
+    group by fx_conversions.currency, fx_conversions.base_currency
+),
+
+-- each position's factor into the base currency at its entry and at its exit: its cost and
+-- its flows are converted at those sessions' rates (1: PRIVATE positions, valued in the base,
+-- and the ledger's holdings, whose cost is the base-currency cash paid)
+position_fx as (
+    select
+        span_positions.*,
+        case
+            when span_positions.is_private or span_positions.is_ledger then 1::float8
+            when public_positions.whole_currency = public_positions.base_currency then public_positions.unit_factor
+            else public_positions.unit_factor * fx_series.rates[span_positions.entry_idx - fx_series.base_idx + 1]
+        end as entry_fx,
+        case
+            when span_positions.is_private or span_positions.is_ledger then 1::float8
+            when public_positions.whole_currency = public_positions.base_currency then public_positions.unit_factor
+            else public_positions.unit_factor * fx_series.rates[span_positions.exit_idx - fx_series.base_idx + 1]
+        end as exit_fx
+    from span_positions
+    left join public_positions
+        on
+            span_positions.portfolio_id = public_positions.portfolio_id
+            and span_positions.position_id = public_positions.position_id
+    left join fx_series
+        on
+            public_positions.whole_currency = fx_series.currency
+            and public_positions.base_currency = fx_series.base_currency
+),
+
+-- per held position and session: the factor into the base currency (1 in the base; null
+-- without a rate, never 1.0) and the age of the rate used (null when not converted)
+fx_held as (
+    select
+        public_positions.*,
+        held_sessions.session_idx,
+        case
+            when public_positions.whole_currency = public_positions.base_currency
+                then public_positions.unit_factor
+            else public_positions.unit_factor * fx_series.rates[held_sessions.session_idx - fx_series.base_idx + 1]
+        end as fx_factor,
+        case
+            when public_positions.whole_currency <> public_positions.base_currency
+                then coalesce(fx_series.stales[held_sessions.session_idx - fx_series.base_idx + 1], -1)
+        end as fx_stale
+    from public_positions
+    left join fx_series
+        on
+            public_positions.whole_currency = fx_series.currency
+            and public_positions.base_currency = fx_series.base_currency
     cross join
         lateral generate_series(
             greatest(public_positions.entry_idx, public_positions.start_idx),
             least(coalesce(public_positions.exit_idx, 2147483647) - 1, public_positions.last_idx)
         ) as held_sessions (session_idx)
-    group by public_positions.portfolio_id, held_sessions.session_idx
+),
+
+-- the one per-position-per-session part: quoted value of the positions held, in the base
+-- currency (a value with no rate is left out of the sum and counted)
+public_values as (
+    select
+        fx_held.portfolio_id,
+        fx_held.session_idx,
+        sum(
+            fx_held.units * case
+                -- an option on its expiry session is worth its intrinsic value
+                when fx_held.session_idx = fx_held.expiry_idx and fx_held.expiry_value is not null
+                    then fx_held.expiry_value * fx_held.fx_factor
+                -- the ledger's cost per unit is in the base currency already
+                when
+                    fx_held.is_ledger
+                    and symbol_series.closes[fx_held.session_idx - symbol_series.base_idx + 1] is null
+                    then fx_held.entry_price
+                else coalesce(
+                    symbol_series.closes[fx_held.session_idx - symbol_series.base_idx + 1],
+                    fx_held.entry_price
+                ) * fx_held.fx_factor
+            end
+        ) as public_value,
+        count(*) filter (where fx_held.fx_stale = 0) as n_fx_session,
+        count(*) filter (where fx_held.fx_stale > 0) as n_fx_last_rate,
+        count(*) filter (where fx_held.fx_stale = -1) as n_fx_none,
+        coalesce(max(fx_held.fx_stale) filter (where fx_held.fx_stale > 0), 0) as max_fx_stale_sessions
+    from fx_held
+    left join symbol_series on fx_held.symbol = symbol_series.symbol
+    group by fx_held.portfolio_id, fx_held.session_idx
 ),
 
 first_valuations as (
@@ -328,14 +452,14 @@ events as (
         portfolio_id,
         entry_idx as event_idx,
         1 as d_held,
-        units * entry_price as d_cost,
+        units * entry_price * entry_fx as d_cost,
         0 as d_entry,
         0 as d_manual,
         0::float8 as d_private_value
-    from span_positions
+    from position_fx
     union all
-    select portfolio_id, exit_idx, -1, -units * entry_price, 0, 0, 0
-    from span_positions
+    select portfolio_id, exit_idx, -1, -units * entry_price * entry_fx, 0, 0, 0
+    from position_fx
     where exit_idx is not null
     -- quoted positions before their symbol's first quote are valued at entry price
     union all
@@ -411,26 +535,27 @@ flows as (
     select
         portfolio_id,
         entry_idx as session_idx,
-        units * entry_price as inflow,
+        units * entry_price * entry_fx as inflow,
         0::float8 as outflow
-    from span_positions
+    from position_fx
     where entry_idx >= start_idx and not is_ledger and not enters_by_split
     union all
     select
-        public_positions.portfolio_id,
-        public_positions.exit_idx,
+        position_fx.portfolio_id,
+        position_fx.exit_idx,
         0,
-        public_positions.units * coalesce(
-            public_positions.exit_price,
-            symbol_series.closes[public_positions.exit_idx - symbol_series.base_idx + 1],
-            public_positions.entry_price
-        )
-    from public_positions
-    left join symbol_series on public_positions.symbol = symbol_series.symbol
+        position_fx.units * coalesce(
+            position_fx.exit_price,
+            symbol_series.closes[position_fx.exit_idx - symbol_series.base_idx + 1],
+            position_fx.entry_price
+        ) * position_fx.exit_fx
+    from position_fx
+    left join symbol_series on position_fx.symbol = symbol_series.symbol
     where
-        public_positions.exit_idx between public_positions.start_idx and public_positions.last_idx
-        and not public_positions.is_ledger
-        and not public_positions.leaves_by_split
+        not position_fx.is_private
+        and position_fx.exit_idx between position_fx.start_idx and position_fx.last_idx
+        and not position_fx.is_ledger
+        and not position_fx.leaves_by_split
     union all
     select
         span_positions.portfolio_id,
@@ -515,6 +640,10 @@ accumulated as (
         span_days.first_idx,
         span_days.session_idx,
         coalesce(public_values.public_value, 0) as public_value,
+        coalesce(public_values.n_fx_session, 0) as n_fx_session,
+        coalesce(public_values.n_fx_last_rate, 0) as n_fx_last_rate,
+        coalesce(public_values.n_fx_none, 0) as n_fx_none,
+        coalesce(public_values.max_fx_stale_sessions, 0) as max_fx_stale_sessions,
         coalesce(stale.n_stale, 0) as n_stale,
         coalesce(stale.max_stale_sessions, 0) as max_stale_sessions,
         coalesce(daily_flows.inflow, 0) as inflow,
@@ -651,8 +780,22 @@ final as (
             else (1 + chained.base_twr) * exp(chained.log_growth) - 1
         end as cum_twr,
         portfolios.benchmark_symbol,
-        benchmark.closes[chained.session_idx - benchmark.base_idx + 1] as benchmark_close,
-        benchmark.closes[chained.session_idx - benchmark.base_idx + 1]
+        -- the benchmark in the base currency (a close with no rate is null, never taken at 1.0)
+        benchmark.closes[chained.session_idx - benchmark.base_idx + 1] * case
+            when benchmark_currencies.whole_currency = benchmark_currencies.base_currency
+                then benchmark_currencies.unit_factor
+            else
+                benchmark_currencies.unit_factor
+                * benchmark_fx.rates[chained.session_idx - benchmark_fx.base_idx + 1]
+        end as benchmark_close,
+        (
+            benchmark.closes[chained.session_idx - benchmark.base_idx + 1] * case
+                when benchmark_currencies.whole_currency = benchmark_currencies.base_currency then 1
+                else
+                    benchmark_fx.rates[chained.session_idx - benchmark_fx.base_idx + 1]
+                    / benchmark_fx.rates[chained.first_idx - benchmark_fx.base_idx + 1]
+            end
+        )
         / nullif(benchmark.closes[chained.first_idx - benchmark.base_idx + 1], 0) - 1 as benchmark_cum_return,
         chained.first_idx,
         refresh_windows.run_id as computed_by_run,
@@ -662,12 +805,27 @@ final as (
         chained.realized_gain,
         chained.income_to_date,
         chained.costs_to_date,
-        chained.realized_gain_to_date
+        chained.realized_gain_to_date,
+        portfolios.base_currency,
+        chained.n_fx_session,
+        chained.n_fx_last_rate,
+        chained.n_fx_none,
+        chained.max_fx_stale_sessions,
+        -- the benchmark in its own currency, beside it
+        benchmark.closes[chained.session_idx - benchmark.base_idx + 1] as benchmark_close_local,
+        benchmark.closes[chained.session_idx - benchmark.base_idx + 1]
+        / nullif(benchmark.closes[chained.first_idx - benchmark.base_idx + 1], 0) - 1
+            as benchmark_cum_return_local
     from chained
     inner join sessions on chained.session_idx = sessions.session_idx
     inner join portfolios on chained.portfolio_id = portfolios.portfolio_id
     cross join refresh_windows
     left join symbol_series as benchmark on portfolios.benchmark_symbol = benchmark.symbol
+    left join benchmark_currencies on chained.portfolio_id = benchmark_currencies.portfolio_id
+    left join fx_series as benchmark_fx
+        on
+            benchmark_currencies.whole_currency = benchmark_fx.currency
+            and benchmark_currencies.base_currency = benchmark_fx.base_currency
 )
 
 select * from final

@@ -5,5 +5,6 @@ select
     benchmark_symbol,
     is_public,
     created_at,
-    cost_method::text as cost_method
+    cost_method::text as cost_method,
+    base_currency
 from {{ source('core', 'portfolios') }}

@@ -24,13 +24,29 @@ snapshots as (
 positions as not materialized (
     select
         portfolio_id, position_id, symbol, investment_class, quantity, multiplier, entry_price,
-        entry_idx, exit_idx, entry_split_ratio
+        entry_idx, exit_idx, entry_split_ratio, false as is_ledger
     from {{ ref('int_positions_split_in_scope') }}
     union all
     select
         portfolio_id, position_id, symbol, investment_class, quantity, multiplier, entry_price,
-        entry_idx, exit_idx, null::numeric as entry_split_ratio
+        entry_idx, exit_idx, null::numeric as entry_split_ratio, true as is_ledger
     from {{ ref('int_lots_in_scope') }}
+),
+
+portfolios as (
+    select * from {{ ref('stg_core__portfolios') }}
+),
+
+symbols as not materialized (
+    select * from {{ ref('stg_market__symbols') }}
+),
+
+currencies as not materialized (
+    select * from {{ ref('stg_market__currencies') }}
+),
+
+fx_conversions as not materialized (
+    select * from {{ ref('int_fx_conversions_daily') }}
 ),
 
 valuations as not materialized (
@@ -63,12 +79,62 @@ held as (
     select
         positions.*,
         ends.end_idx,
-        (positions.quantity * positions.multiplier) as units
+        (positions.quantity * positions.multiplier) as units,
+        coalesce(symbols.trading_currency, 'USD') as trading_currency,
+        coalesce(currencies.whole_currency, 'USD') as whole_currency,
+        coalesce(currencies.units_per_whole, 1) as units_per_whole,
+        portfolios.base_currency
     from positions
     inner join ends on positions.portfolio_id = ends.portfolio_id
+    inner join portfolios on positions.portfolio_id = portfolios.portfolio_id
+    left join symbols on positions.symbol = symbols.symbol
+    left join currencies on symbols.trading_currency = currencies.currency
     where
         positions.entry_idx <= ends.end_idx
         and coalesce(positions.exit_idx, 2147483647) > ends.end_idx
+),
+
+-- the factor of each held position or lot into the base currency (docs/semantics.md,
+-- "Currencies"): at END and the session before for its value, at its entry for its cost
+-- (1: PRIVATE positions, valued in the base; the ledger's cost, paid in base-currency cash);
+-- null without a rate, never 1.0
+held_fx as (
+    select
+        held.*,
+        case
+            when held.investment_class = 'PRIVATE' or held.whole_currency = held.base_currency then 1.0
+            else end_fx.fx_rate
+        end / case when held.investment_class = 'PRIVATE' then 1 else held.units_per_whole end as end_fx,
+        case
+            when held.investment_class = 'PRIVATE' or held.whole_currency = held.base_currency then 1.0
+            else before_fx.fx_rate
+        end / case when held.investment_class = 'PRIVATE' then 1 else held.units_per_whole end as before_fx,
+        case
+            when held.investment_class = 'PRIVATE' or held.is_ledger then 1.0
+            when held.whole_currency = held.base_currency then 1.0 / held.units_per_whole
+            else entry_fx.fx_rate / held.units_per_whole
+        end as entry_fx,
+        case
+            when held.investment_class = 'PRIVATE' or held.whole_currency = held.base_currency then 'base'
+            else coalesce(end_fx.fx_rule, 'none')
+        end as fx_rule,
+        case when held.whole_currency <> held.base_currency then end_fx.fx_rate end as fx_rate
+    from held
+    left join fx_conversions as end_fx
+        on
+            held.whole_currency = end_fx.currency
+            and held.base_currency = end_fx.base_currency
+            and held.end_idx = end_fx.session_idx
+    left join fx_conversions as before_fx
+        on
+            held.whole_currency = before_fx.currency
+            and held.base_currency = before_fx.base_currency
+            and held.end_idx - 1 = before_fx.session_idx
+    left join fx_conversions as entry_fx
+        on
+            held.whole_currency = entry_fx.currency
+            and held.base_currency = entry_fx.base_currency
+            and held.entry_idx = entry_fx.session_idx
 ),
 
 -- each held position or lot at END, and (held the session before) at the session before
@@ -78,24 +144,34 @@ valued as (
         held.symbol,
         held.investment_class,
         held.units,
-        held.units * held.entry_price as cost,
+        held.trading_currency,
+        held.fx_rule,
+        held.fx_rate,
+        held.units * held.entry_price * held.entry_fx as cost,
         case
             when held.investment_class = 'PRIVATE'
                 then coalesce(end_valuations.valuation_value, held.units * held.entry_price)
-            else held.units * coalesce(end_prices.close_price, held.entry_price)
+            -- the ledger's cost per unit is in the base currency already
+            when held.is_ledger and end_prices.close_price is null then held.units * held.entry_price
+            else held.units * coalesce(end_prices.close_price, held.entry_price) * held.end_fx
         end as market_value,
+        case
+            when held.investment_class <> 'PRIVATE' then held.units * coalesce(end_prices.close_price, held.entry_price)
+        end as local_market_value,
         case
             -- a position piece that starts at a split on END: its units before the split
             when held.entry_idx = held.end_idx and held.entry_split_ratio is not null
                 then
                     held.units / held.entry_split_ratio
                     * coalesce(before_prices.close_price, held.entry_price * held.entry_split_ratio)
-            when held.entry_idx = held.end_idx then held.units * held.entry_price
+                    * held.before_fx
+            when held.entry_idx = held.end_idx then held.units * held.entry_price * held.entry_fx
             when held.investment_class = 'PRIVATE'
                 then coalesce(before_valuations.valuation_value, held.units * held.entry_price)
-            else held.units * coalesce(before_prices.close_price, held.entry_price)
+            when held.is_ledger and before_prices.close_price is null then held.units * held.entry_price
+            else held.units * coalesce(before_prices.close_price, held.entry_price) * held.before_fx
         end as previous_value
-    from held
+    from held_fx as held
     left join prices_filled as end_prices
         on
             held.symbol = end_prices.symbol
@@ -127,7 +203,12 @@ final as (
         (sum(valued.market_value) / nullif(latest.market_value, 0))::float8 as weight,
         -- the session's change: from the previous close (from the price paid if bought on END)
         sum(valued.market_value - valued.previous_value)::float8 as day_change,
-        refresh_windows.run_id as computed_by_run
+        refresh_windows.run_id as computed_by_run,
+        -- currencies: the holding's value as quoted, the rate into the base at as_of, its rule
+        min(valued.trading_currency) as trading_currency,
+        sum(valued.local_market_value)::float8 as local_market_value,
+        min(valued.fx_rate)::float8 as fx_rate,
+        min(valued.fx_rule) as fx_rule
     from valued
     inner join latest on valued.portfolio_id = latest.portfolio_id
     cross join refresh_windows

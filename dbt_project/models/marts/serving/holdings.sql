@@ -22,5 +22,9 @@ select
     market_value,
     unrealized_pnl,
     weight,
-    day_change
+    day_change,
+    trading_currency,
+    local_market_value,
+    fx_rate,
+    fx_rule
 from holdings

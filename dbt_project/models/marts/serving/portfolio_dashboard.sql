@@ -116,7 +116,14 @@ final as (
         latest.cash_balance,
         latest.income_to_date,
         latest.costs_to_date,
-        latest.realized_gain_to_date
+        latest.realized_gain_to_date,
+        -- currencies (docs/semantics.md, "Currencies"): what the money figures are in, and how
+        -- the holdings in other currencies were converted at END
+        portfolios.base_currency,
+        latest.n_fx_session,
+        latest.n_fx_last_rate,
+        latest.n_fx_none,
+        latest.max_fx_stale_sessions
     from portfolios
     left join lateral (
         select
