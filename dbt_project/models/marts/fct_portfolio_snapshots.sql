@@ -347,6 +347,9 @@ position_fx as (
         on
             span_positions.portfolio_id = public_positions.portfolio_id
             and span_positions.position_id = public_positions.position_id
+            -- a position held through a split is one piece per split (int_positions_split_in_scope)
+            and span_positions.entry_idx = public_positions.entry_idx
+            and span_positions.exit_idx is not distinct from public_positions.exit_idx
     left join fx_series
         on
             public_positions.whole_currency = fx_series.currency
