@@ -918,6 +918,11 @@ def test_app_writer_writes_only_for_the_user_it_acts_for(conn, two_users, db_url
                 "select core.import_portfolio('b@example.com', 'sneaky', false, %s)",
                 [Jsonb(POSITIONS)],
             ),
+            # an existing portfolio of b's: refused as b's, before its name is reported taken
+            (
+                "select core.import_portfolio('b@example.com', 'b-private', false, %s)",
+                [Jsonb(POSITIONS)],
+            ),
             ("select core.add_positions(%s, %s)", [ids["b_private"], Jsonb(POSITIONS)]),
             (
                 "select core.close_position(%s, date '2025-01-06', 13)",

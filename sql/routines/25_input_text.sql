@@ -26,6 +26,40 @@ as $$
         end
 $$;
 
+-- The refusals every import and edit function shares, each worded once; p_refused says who
+-- refuses ('portfolio import refused', 'positions refused', …).
+-- An input that is not a non-empty JSON array of rows.
+create or replace function core.refuse_empty_array(p_refused text, p_rows jsonb, p_what text)
+returns void
+language plpgsql
+as $$
+begin
+    if p_rows is null or jsonb_typeof(p_rows) <> 'array' or jsonb_array_length(p_rows) = 0 then
+        raise exception using errcode = '22023',
+            message = format('%s: expected a non-empty JSON array of %s', p_refused, p_what);
+    end if;
+end
+$$;
+
+-- Rows with problems (one 'line N (field): problem' each): all listed, nothing written.
+create or replace function core.refuse_problems(p_refused text, p_problems text[])
+returns void
+language plpgsql
+as $$
+begin
+    if cardinality(p_problems) > 0 then
+        raise exception using errcode = '22023',
+            message = format(
+                '%s, nothing written (%s problem%s):%s%s',
+                p_refused,
+                cardinality(p_problems),
+                case when cardinality(p_problems) > 1 then 's' else '' end,
+                E'\n', core.problem_list(p_problems)
+            );
+    end if;
+end
+$$;
+
 -- The positions array as core.import_problems checks it: core.import_rows, except that
 -- (1) a symbol or investment class that is not ASCII is kept as typed: upper() folds 'ſ'
 --     (U+017F) to 'S' and 'ı' to 'I', so the folded text would pass for SPY or PUBLIC;

@@ -417,27 +417,14 @@ returns bigint[]
 language plpgsql
 as $$
 declare
-    v_problems text[];
     v_ids bigint[];
 begin
     if not exists (select from core.portfolios where portfolio_id = p_portfolio_id) then
         raise exception using errcode = '22023',
             message = format('no portfolio with portfolio_id %s', p_portfolio_id);
     end if;
-    if p_positions is null or jsonb_typeof(p_positions) <> 'array' or jsonb_array_length(p_positions) = 0 then
-        raise exception using errcode = '22023',
-            message = 'positions refused: expected a non-empty JSON array of positions';
-    end if;
-    v_problems := core.import_problems(p_positions);
-    if cardinality(v_problems) > 0 then
-        raise exception using errcode = '22023',
-            message = format(
-                'positions refused, nothing written (%s problem%s):%s%s',
-                cardinality(v_problems),
-                case when cardinality(v_problems) > 1 then 's' else '' end,
-                E'\n', core.problem_list(v_problems)
-            );
-    end if;
+    perform core.refuse_empty_array('positions refused', p_positions, 'positions');
+    perform core.refuse_problems('positions refused', core.import_problems(p_positions));
 
     -- New symbols: the kind says how they are valued (option, private) or that the ingester
     -- still has to find out (unknown). Option underlyings are needed for intrinsic values.
@@ -485,6 +472,57 @@ begin
 end
 $$;
 
+-- The portfolio an import writes into, named by its owner's email and its name. Both are
+-- checked first (the messages begin with p_refused, e.g. 'portfolio import refused'), then the
+-- portfolio is looked up; another user's portfolio is refused here, before anything of it is
+-- read (sql/routines/85_trust.sql; the write triggers refuse every other write). Returns its
+-- portfolio_id, or null when there is none; with p_create a missing user and portfolio are
+-- created (is_public as given). The one preamble of core.import_portfolio and
+-- core.import_activities: each calls it before validating its rows, and with p_create after.
+create or replace function core.owner_portfolio(
+    p_email text,
+    p_name text,
+    p_refused text,
+    p_create boolean default false,
+    p_is_public boolean default false
+) returns bigint
+language plpgsql
+as $$
+declare
+    v_email text := btrim(p_email);
+    v_name text := btrim(p_name);
+    v_user_id bigint;
+    v_portfolio_id bigint;
+begin
+    if v_email is null or v_email !~ '^[^@\s]+@[^@\s]+$' then
+        raise exception using errcode = '22023',
+            message = format('%s: %L is not an email address', p_refused, p_email);
+    end if;
+    if v_name is null or v_name = '' then
+        raise exception using errcode = '22023',
+            message = format('%s: the portfolio name must not be blank', p_refused);
+    end if;
+
+    select portfolios.portfolio_id, portfolios.user_id into v_portfolio_id, v_user_id
+    from core.portfolios as portfolios
+    inner join core.users as users on portfolios.user_id = users.user_id
+    where lower(users.email) = lower(v_email) and portfolios.name = v_name;
+    if v_portfolio_id is not null and not app.acts_for_everyone()
+        and v_user_id is distinct from app.acting_user_id() then
+        perform core.refuse_another_users_portfolio(v_portfolio_id);
+    end if;
+
+    if v_portfolio_id is null and p_create then
+        insert into core.users (email) values (v_email) on conflict ((lower(email))) do nothing;
+        select users.user_id into v_user_id from core.users as users where lower(users.email) = lower(v_email);
+        insert into core.portfolios (user_id, name, is_public)
+        values (v_user_id, v_name, coalesce(p_is_public, false))
+        returning portfolio_id into v_portfolio_id;
+    end if;
+    return v_portfolio_id;
+end
+$$;
+
 create or replace function core.import_portfolio(
     p_email text,
     p_name text,
@@ -494,53 +532,22 @@ create or replace function core.import_portfolio(
 language plpgsql
 as $$
 declare
-    v_email text := btrim(p_email);
-    v_name text := btrim(p_name);
-    v_problems text[];
-    v_user_id bigint;
+    v_refused constant text := 'portfolio import refused';
     v_portfolio_id bigint;
 begin
-    if v_email is null or v_email !~ '^[^@\s]+@[^@\s]+$' then
-        raise exception using errcode = '22023',
-            message = format('portfolio import refused: %L is not an email address', p_email);
-    end if;
-    if v_name is null or v_name = '' then
-        raise exception using errcode = '22023',
-            message = 'portfolio import refused: the portfolio name must not be blank';
-    end if;
-    if p_positions is null or jsonb_typeof(p_positions) <> 'array' or jsonb_array_length(p_positions) = 0 then
-        raise exception using errcode = '22023',
-            message = 'portfolio import refused: p_positions must be a non-empty JSON array of positions';
-    end if;
+    v_portfolio_id := core.owner_portfolio(p_email, p_name, v_refused);
+    perform core.refuse_empty_array(v_refused, p_positions, 'positions');
     -- Validate the positions before anything else, so bad rows are reported first.
-    v_problems := core.import_problems(p_positions);
-    if cardinality(v_problems) > 0 then
-        raise exception using errcode = '22023',
-            message = format(
-                'portfolio import refused, nothing written (%s problem%s):%s%s',
-                cardinality(v_problems),
-                case when cardinality(v_problems) > 1 then 's' else '' end,
-                E'\n', core.problem_list(v_problems)
-            );
-    end if;
-
-    insert into core.users (email) values (v_email) on conflict ((lower(email))) do nothing;
-    select user_id into v_user_id from core.users where lower(email) = lower(v_email);
-
-    select portfolio_id into v_portfolio_id
-    from core.portfolios
-    where user_id = v_user_id and name = v_name;
-    if found then
+    perform core.refuse_problems(v_refused, core.import_problems(p_positions));
+    if v_portfolio_id is not null then
         raise exception using errcode = '23505',
             message = format(
-                'portfolio import refused: %s already has a portfolio named %L (portfolio_id %s); '
-                'choose another name or delete that one first', v_email, v_name, v_portfolio_id
+                '%s: %s already has a portfolio named %L (portfolio_id %s); '
+                'choose another name or delete that one first',
+                v_refused, btrim(p_email), btrim(p_name), v_portfolio_id
             );
     end if;
-    insert into core.portfolios (user_id, name, is_public)
-    values (v_user_id, v_name, coalesce(p_is_public, false))
-    returning portfolio_id into v_portfolio_id;
-
+    v_portfolio_id := core.owner_portfolio(p_email, p_name, v_refused, true, p_is_public);
     perform core.add_positions(v_portfolio_id, p_positions);
     return v_portfolio_id;
 end

@@ -452,59 +452,17 @@ create or replace function core.import_activities(
 language plpgsql
 as $$
 declare
-    v_email text := btrim(p_email);
-    v_name text := btrim(p_portfolio);
-    v_problems text[];
-    v_user_id bigint;
+    v_refused constant text := 'activities import refused';
     v_portfolio_id bigint;
     v_total integer;
     v_added integer;
 begin
-    if v_email is null or v_email !~ '^[^@\s]+@[^@\s]+$' then
-        raise exception using errcode = '22023',
-            message = format('activities import refused: %L is not an email address', p_email);
-    end if;
-    if v_name is null or v_name = '' then
-        raise exception using errcode = '22023',
-            message = 'activities import refused: the portfolio name must not be blank';
-    end if;
-    if p_activities is null or jsonb_typeof(p_activities) <> 'array' or jsonb_array_length(p_activities) = 0 then
-        raise exception using errcode = '22023',
-            message = 'activities import refused: expected a non-empty JSON array of activities';
-    end if;
-
-    select portfolios.portfolio_id, portfolios.user_id into v_portfolio_id, v_user_id
-    from core.portfolios as portfolios
-    inner join core.users as users on portfolios.user_id = users.user_id
-    where lower(users.email) = lower(v_email) and portfolios.name = v_name;
     -- another user's portfolio is refused before its ledger is read (the oversell check would
-    -- show its holdings); the write triggers refuse the rest (sql/routines/85_trust.sql)
-    if v_portfolio_id is not null and not app.acts_for_everyone()
-        and v_user_id is distinct from app.acting_user_id() then
-        raise exception using errcode = '42501',
-            message = format(
-                'permission denied: this session acts for user %s; portfolio %s belongs to another user, '
-                'nothing written', coalesce(app.acting_user_id()::text, 'nobody'), v_portfolio_id
-            );
-    end if;
-
-    v_problems := core.activity_problems(v_portfolio_id, p_activities);
-    if cardinality(v_problems) > 0 then
-        raise exception using errcode = '22023',
-            message = format(
-                'activities import refused, nothing written (%s problem%s):%s%s',
-                cardinality(v_problems),
-                case when cardinality(v_problems) > 1 then 's' else '' end,
-                E'\n', core.problem_list(v_problems)
-            );
-    end if;
-
-    if v_portfolio_id is null then
-        insert into core.users (email) values (v_email) on conflict ((lower(email))) do nothing;
-        select users.user_id into v_user_id from core.users as users where lower(users.email) = lower(v_email);
-        insert into core.portfolios (user_id, name) values (v_user_id, v_name)
-        returning core.portfolios.portfolio_id into v_portfolio_id;
-    end if;
+    -- show its holdings)
+    v_portfolio_id := core.owner_portfolio(p_email, p_portfolio, v_refused);
+    perform core.refuse_empty_array(v_refused, p_activities, 'activities');
+    perform core.refuse_problems(v_refused, core.activity_problems(v_portfolio_id, p_activities));
+    v_portfolio_id := coalesce(v_portfolio_id, core.owner_portfolio(p_email, p_portfolio, v_refused, true));
 
     insert into market.symbols (symbol)
     select distinct parsed.symbol

@@ -53,6 +53,22 @@ begin
 end
 $$;
 
+-- The refusal of a write to a portfolio of another user than the session acts for: the write
+-- triggers below and the imports' lookup of the portfolio they write into (core.owner_portfolio,
+-- which refuses before anything of the portfolio is read).
+create or replace function core.refuse_another_users_portfolio(p_portfolio_id bigint) returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    raise exception using errcode = '42501',
+        message = format(
+            'permission denied: this session acts for user %s; portfolio %s belongs to another user, '
+            'nothing written', coalesce(app.acting_user_id()::text, 'nobody'), p_portfolio_id
+        );
+end
+$$;
+
 -- Writes to a portfolio, its positions or valuations are allowed only for the user the
 -- session acts for (or by the operator). Statement-level, on the transition tables: one check
 -- per statement, inside the SECURITY DEFINER import and edit functions too.
@@ -96,11 +112,7 @@ begin
         end if;
     end if;
     if v_foreign is not null then
-        raise exception using errcode = '42501',
-            message = format(
-                'permission denied: this session acts for user %s; portfolio %s belongs to another user, '
-                'nothing written', v_acting, v_foreign
-            );
+        perform core.refuse_another_users_portfolio(v_foreign);
     end if;
     return null;
 end

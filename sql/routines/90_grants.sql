@@ -257,7 +257,8 @@ grant execute on all routines in schema ops, analytics, market to folio_refresh;
 grant execute on function app.acting_user_id(), app.acts_for_everyone() to folio_refresh;
 -- the CLI checks a positions file on its refresh-role connection before it writes as the writer
 -- (foliodb/portfolio_io.py database_issues): core's parsers and position rules (its invoker
--- functions, which read as the caller and write nothing), not its definer writes
+-- functions, which read as the caller and write nothing), not its definer writes nor the
+-- imports' own lookup-or-create of the portfolio they write into (core.owner_portfolio)
 do $$
 declare
     fn record;
@@ -268,6 +269,7 @@ begin
         inner join pg_namespace as namespaces on procs.pronamespace = namespaces.oid
         where namespaces.nspname = 'core' and not procs.prosecdef
             and procs.prorettype <> 'trigger'::regtype
+            and procs.proname <> 'owner_portfolio'
     loop
         execute format('grant execute on function %s to folio_refresh', fn.signature);
     end loop;
