@@ -36,6 +36,7 @@ from foliodb.portfolio_io import (
     Issues,
     ValidationError,
     control_character_issues,
+    iter_csv_records,
     parse_number,
     suggest,
 )
@@ -233,31 +234,9 @@ def row_hash(row: Row) -> str:
 
 
 def _csv_records(data: bytes, source: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
-    """(physical line where it starts, fields) of each non-blank record; UTF-8 (a BOM is
-    dropped). A quoted value may span lines; later records keep their physical lines."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ValidationError(
-            source,
-            [Issue(line, None, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8")],
-        ) from exc
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    previous_end = 0
-    try:
-        for record in reader:
-            start = previous_end + 1
-            previous_end = reader.line_num
-            if all(not value.strip() for value in record):
-                continue
-            yield start, record
-    except csv.Error as exc:
-        raise ValidationError(
-            source, [Issue(reader.line_num, None, f"unreadable CSV: {exc}")]
-        ) from exc
+    """(physical line where it starts, fields) of each non-blank record (portfolio_io's reader:
+    UTF-8, a BOM dropped, a quoted value may span lines); values are taken as written."""
+    return iter_csv_records(io.BytesIO(data), source, delimiter, skipinitialspace=False)
 
 
 def _header(
@@ -439,10 +418,90 @@ def _row(
     return row
 
 
+def _trade(
+    activity_date: dt.date | None,
+    kind: str,
+    currency: str | None,
+    symbol: str | None,
+    quantity: Decimal | None,
+    unit_price: Decimal | None,
+    amount: Decimal | None,
+    fee: Decimal | None,
+) -> Row:
+    """A row with the values an activity may carry (None where its type carries none): the
+    units, their unit price, the amount and the fee."""
+    return _row(
+        activity_date,
+        kind,
+        currency,
+        symbol=symbol,
+        quantity=quantity,
+        unit_price=unit_price,
+        amount=amount,
+        fee=fee,
+    )
+
+
 def _refusal(value: str, refused: dict[str, str], accepted: list[str] | tuple[str, ...]) -> str:
     """What a type problem expects: the accepted types, and why a known type is refused."""
     expected = f"one of {', '.join(accepted)}"
     return f"{expected}: {refused[value]}" if value in refused else expected
+
+
+@dataclass(frozen=True)
+class _CsvLayout:
+    """A CSV format's header: the accepted column names (→ the reader's own), the required
+    ones, the free-text column (which may hold tabs and line breaks), ignored columns; whether
+    messages name the file's own column names (``labelled``) and whether a record wider than
+    the header is refused (``as_wide_as_header``)."""
+
+    names: dict[str, str]
+    required: tuple[str, ...]
+    free_text: str
+    ignored: frozenset[str] = frozenset()
+    labelled: bool = True
+    as_wide_as_header: bool = False
+    header_expected: str = "a header line naming the columns"
+
+    def read(
+        self,
+        data: bytes,
+        source: str,
+        issues: Issues,
+        build: Callable[[int, _Fields], list[Row]],
+        delimiter: str = ",",
+    ) -> Iterator[tuple[int, Row]]:
+        """The CSV formats' one loop: the header maps the columns (a header with problems:
+        nothing more is read); each record's values go to ``build`` as _Fields, which collect
+        the record's problems (control characters first, outside the free-text column); a
+        record with any hands over no row."""
+        mapping = None
+        labels: dict[str, str] = {}
+        width = 0
+        for line, record in _csv_records(data, source, delimiter):
+            if mapping is None:
+                mapping = _header(line, record, self.names, self.required, issues, self.ignored)
+                if mapping is None:
+                    return
+                if self.labelled:
+                    labels = {name: record[i].strip() for name, i in mapping.items()}
+                width = len(record)
+                continue
+            row_issues: list[Issue] = []
+            values = {name: record[i] if i < len(record) else "" for name, i in mapping.items()}
+            row_issues.extend(_control_characters(line, values, self.free_text, labels))
+            if self.as_wide_as_header and len(record) > width:
+                row_issues.append(
+                    problem(line, None, ",".join(record), f"{width} fields, as many as the header")
+                )
+            rows = build(line, _Fields(line, values, row_issues, labels))
+            if row_issues:
+                issues.extend(row_issues)
+                continue
+            for row in rows:
+                yield line, row
+        if mapping is None:
+            issues.append(problem(1, None, None, self.header_expected))
 
 
 # ---------------------------------------------------------------------------- foliodb
@@ -450,53 +509,42 @@ def _refusal(value: str, refused: dict[str, str], accepted: list[str] | tuple[st
 
 FOLIODB_NAMES = {name: name for name in FIELDS}
 FOLIODB_REQUIRED = ("activity_date", "activity_type")
+FOLIODB_CSV = _CsvLayout(
+    FOLIODB_NAMES,
+    FOLIODB_REQUIRED,
+    "notes",
+    labelled=False,
+    as_wide_as_header=True,
+    header_expected=f"a header line naming the columns ({', '.join(FIELDS)})",
+)
 
 
 def read_foliodb(data: bytes, source: str, issues: Issues) -> Iterator[tuple[int, Row]]:
     """foliodb's CSV: the canonical fields as columns. Rows are taken as written (an empty
     amount of a BUY, SELL or transfer of securities is quantity × unit_price); source and
     external_id, when given (a file `folio activities export` wrote), are kept."""
-    mapping = None
-    for line, record in _csv_records(data, source):
-        if mapping is None:
-            mapping = _header(line, record, FOLIODB_NAMES, FOLIODB_REQUIRED, issues)
-            if mapping is None:
-                return
-            width = len(record)
-            continue
-        row_issues: list[Issue] = []
-        values = {name: record[i] if i < len(record) else "" for name, i in mapping.items()}
-        row_issues.extend(_control_characters(line, values, "notes"))
-        if len(record) > width:
-            row_issues.append(
-                problem(line, None, ",".join(record), f"{width} fields, as many as the header")
-            )
-        fields = _Fields(line, values, row_issues)
-        kind_text = fields.text("activity_type")
-        kind = kind_text.upper() if kind_text.isascii() else kind_text  # 'ſell' is not SELL
-        if kind not in TYPES:
-            fields.bad("activity_type", fields.text("activity_type"), f"one of {', '.join(TYPES)}")
-        row = _row(
-            fields.date("activity_date"),
-            kind,
-            # optional in foliodb's own file: the database's default (USD) when absent
-            fields.currency("currency", required=False),
-            symbol=fields.symbol("symbol"),
-            notes=fields.text("notes") or None,
-            source=fields.text("source") or None,
-            external_id=fields.text("external_id") or None,
-            **{name: fields.number(name) for name in NUMERIC},
-        )
-        if row["amount"] is None and kind in ("BUY", "SELL", "TRANSFER_IN", "TRANSFER_OUT"):
-            row["amount"] = _product(row["quantity"], row["unit_price"])
-        if row_issues:
-            issues.extend(row_issues)
-            continue
-        yield line, row
-    if mapping is None:
-        issues.append(
-            problem(1, None, None, f"a header line naming the columns ({', '.join(FIELDS)})")
-        )
+    return FOLIODB_CSV.read(data, source, issues, _foliodb_rows)
+
+
+def _foliodb_rows(line: int, fields: _Fields) -> list[Row]:
+    kind_text = fields.text("activity_type")
+    kind = kind_text.upper() if kind_text.isascii() else kind_text  # 'ſell' is not SELL
+    if kind not in TYPES:
+        fields.bad("activity_type", fields.text("activity_type"), f"one of {', '.join(TYPES)}")
+    row = _row(
+        fields.date("activity_date"),
+        kind,
+        # optional in foliodb's own file: the database's default (USD) when absent
+        fields.currency("currency", required=False),
+        symbol=fields.symbol("symbol"),
+        notes=fields.text("notes") or None,
+        source=fields.text("source") or None,
+        external_id=fields.text("external_id") or None,
+        **{name: fields.number(name) for name in NUMERIC},
+    )
+    if row["amount"] is None and kind in ("BUY", "SELL", "TRANSFER_IN", "TRANSFER_OUT"):
+        row["amount"] = _product(row["quantity"], row["unit_price"])
+    return [row]
 
 
 # ---------------------------------------------------------------------------- Ghostfolio
@@ -729,16 +777,7 @@ class _GhostfolioActivity:
             total = fee + gross if fee is not None and gross is not None else None
             row = _row(activity_date, kind, currency, symbol=symbol, amount=total, fee=Decimal(0))
         else:  # BUY, SELL, DIVIDEND
-            row = _row(
-                activity_date,
-                kind,
-                currency,
-                symbol=symbol,
-                quantity=quantity,
-                unit_price=unit_price,
-                amount=gross,
-                fee=fee,
-            )
+            row = _trade(activity_date, kind, currency, symbol, quantity, unit_price, gross, fee)
         row["notes"] = (comment.strip() or None) if comment else None
         row["external_id"] = external_id.strip() or None if external_id else None
         return row
@@ -762,6 +801,9 @@ WEALTHFOLIO_NAMES = {
 }
 WEALTHFOLIO_IGNORED = frozenset({"instrumentType", "fxRate", "isin", "accountId"})
 WEALTHFOLIO_REQUIRED = ("date", "activityType", "currency")
+WEALTHFOLIO_CSV = _CsvLayout(
+    WEALTHFOLIO_NAMES, WEALTHFOLIO_REQUIRED, "comment", ignored=WEALTHFOLIO_IGNORED
+)
 WEALTHFOLIO_TYPES = (
     "BUY",
     "SELL",
@@ -790,79 +832,56 @@ def _is_cash_symbol(symbol: str | None) -> bool:
 
 def read_wealthfolio(data: bytes, source: str, issues: Issues) -> Iterator[tuple[int, Row]]:
     """Wealthfolio's activity CSV (its import template, v3)."""
-    mapping = None
-    labels: dict[str, str] = {}
-    for line, record in _csv_records(data, source):
-        if mapping is None:
-            mapping = _header(
-                line, record, WEALTHFOLIO_NAMES, WEALTHFOLIO_REQUIRED, issues, WEALTHFOLIO_IGNORED
-            )
-            if mapping is None:
-                return
-            labels = {name: record[i].strip() for name, i in mapping.items()}
-            continue
-        row_issues: list[Issue] = []
-        values = {name: record[i] if i < len(record) else "" for name, i in mapping.items()}
-        row_issues.extend(_control_characters(line, values, "comment", labels))
-        fields = _Fields(line, values, row_issues, labels)
-        kind_text = fields.text("activityType")
-        kind = re.sub(r"[\s-]+", "_", kind_text.upper()) if kind_text.isascii() else kind_text
-        if kind not in WEALTHFOLIO_TYPES:
-            fields.bad(
-                "activityType",
-                kind_text,
-                _refusal(kind, WEALTHFOLIO_REFUSED, WEALTHFOLIO_TYPES),
-            )
-        activity_date = fields.date("date", ISO_DAY_TIME)
-        currency = fields.currency("currency")
-        symbol = fields.symbol("symbol")
-        quantity, unit_price = fields.number("quantity"), fields.number("unitPrice")
-        amount, fee = fields.number("amount"), fields.number("fee")
-        subtype, comment = fields.text("subtype"), fields.text("comment")
-        notes = " ".join(part for part in (f"[{subtype}]" if subtype else "", comment) if part)
-        if (
-            kind in ("BUY", "SELL")
-            or (kind in ("TRANSFER_IN", "TRANSFER_OUT") and not _is_cash_symbol(symbol))
-            or kind == "DIVIDEND"
-        ):
-            row = _row(
-                activity_date,
-                kind,
-                currency,
-                symbol=symbol,
-                quantity=quantity,
-                unit_price=unit_price,
-                amount=amount if amount is not None else _product(quantity, unit_price),
-                fee=fee,
-            )
-        elif kind == "SPLIT":
-            # the ratio is in amount (Wealthfolio's docs); its sample file writes it in quantity
-            row = _row(
-                activity_date,
-                kind,
-                currency,
-                symbol=symbol,
-                quantity=amount if amount is not None else quantity,
-            )
-        else:  # cash events: amount (quantity and unitPrice are placeholders, 1 and 1)
-            total = amount if amount is not None else _product(quantity, unit_price)
-            if kind == "FEE" and total is None and fee is not None:
-                total, fee = fee, Decimal(0)
-            row = _row(
-                activity_date,
-                kind,
-                currency,
-                symbol=None if _is_cash_symbol(symbol) else symbol,
-                amount=total,
-                fee=fee,
-            )
-        row["notes"] = notes or None
-        if row_issues:
-            issues.extend(row_issues)
-            continue
-        yield line, row
-    if mapping is None:
-        issues.append(problem(1, None, None, "a header line naming the columns"))
+    return WEALTHFOLIO_CSV.read(data, source, issues, _wealthfolio_rows)
+
+
+def _wealthfolio_rows(line: int, fields: _Fields) -> list[Row]:
+    kind_text = fields.text("activityType")
+    kind = re.sub(r"[\s-]+", "_", kind_text.upper()) if kind_text.isascii() else kind_text
+    if kind not in WEALTHFOLIO_TYPES:
+        fields.bad(
+            "activityType",
+            kind_text,
+            _refusal(kind, WEALTHFOLIO_REFUSED, WEALTHFOLIO_TYPES),
+        )
+    activity_date = fields.date("date", ISO_DAY_TIME)
+    currency = fields.currency("currency")
+    symbol = fields.symbol("symbol")
+    quantity, unit_price = fields.number("quantity"), fields.number("unitPrice")
+    amount, fee = fields.number("amount"), fields.number("fee")
+    subtype, comment = fields.text("subtype"), fields.text("comment")
+    notes = " ".join(part for part in (f"[{subtype}]" if subtype else "", comment) if part)
+    if (
+        kind in ("BUY", "SELL")
+        or (kind in ("TRANSFER_IN", "TRANSFER_OUT") and not _is_cash_symbol(symbol))
+        or kind == "DIVIDEND"
+    ):
+        if amount is None:
+            amount = _product(quantity, unit_price)
+        row = _trade(activity_date, kind, currency, symbol, quantity, unit_price, amount, fee)
+    elif kind == "SPLIT":
+        # the ratio is in amount (Wealthfolio's docs); its sample file writes it in quantity
+        row = _row(
+            activity_date,
+            kind,
+            currency,
+            symbol=symbol,
+            quantity=amount if amount is not None else quantity,
+        )
+    else:  # cash events: amount (quantity and unitPrice are placeholders, 1 and 1)
+        total = amount if amount is not None else _product(quantity, unit_price)
+        if kind == "FEE" and total is None and fee is not None:
+            total, fee = fee, Decimal(0)
+        row = _row(
+            activity_date,
+            kind,
+            currency,
+            symbol=None if _is_cash_symbol(symbol) else symbol,
+            amount=total,
+            fee=fee,
+        )
+    row["notes"] = notes or None
+    return [row]
 
 
 # ---------------------------------------------------------------------------- Portfolio Performance
@@ -900,6 +919,7 @@ PP_NAMES = {
     "Notiz": "note",
 }
 PP_REQUIRED = ("date", "type", "value", "currency")
+PP_CSV = _CsvLayout(PP_NAMES, PP_REQUIRED, "note")
 # labels.properties (account.* and portfolio.*), English and German → (foliodb type, rule)
 PP_TYPES = {
     "buy": ("BUY", "buy"),
@@ -979,135 +999,94 @@ def read_pp(data: bytes, source: str, issues: Issues) -> Iterator[tuple[int, Row
     portfolio's), English or German headers and type names, ',' or ';' separated."""
     first = data.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0]
     delimiter = ";" if first.count(b";") > first.count(b",") else ","
-    mapping = None
-    labels: dict[str, str] = {}
-    for line, record in _csv_records(data, source, delimiter):
-        if mapping is None:
-            mapping = _header(line, record, PP_NAMES, PP_REQUIRED, issues)
-            if mapping is None:
-                return
-            labels = {name: record[i].strip() for name, i in mapping.items()}
-            continue
-        row_issues: list[Issue] = []
-        values = {name: record[i] if i < len(record) else "" for name, i in mapping.items()}
-        row_issues.extend(_control_characters(line, values, "note", labels))
-        fields = _Fields(line, values, row_issues, labels)
-        kind_text = fields.text("type")
-        # lower-cased only from ASCII and German letters (the Kelvin sign is not a 'k')
-        plain = all(c.isascii() or c in "äöüÄÖÜ" for c in kind_text)
-        rule = PP_TYPES.get(kind_text.lower()) if plain else None
-        if rule is None:
-            fields.bad(
-                "type",
-                kind_text,
-                _refusal(kind_text.lower(), PP_REFUSED, PP_ACCEPTED),
-            )
-        activity_date = fields.date("date", ISO_DAY_TIME)
-        currency = fields.currency("currency")
-        # the decimal mark of this row: Value is always written with two decimals
-        value_text = fields.text("value")
-        amount_match = PP_AMOUNT.fullmatch(value_text)
-        value = None
-        if not value_text:
-            fields.bad("value", None, "an amount such as 1,234.56 or 1.234,56")
-            decimal_mark = "."
-        elif amount_match is None:
-            fields.bad(
-                "value", value_text, "an amount with two decimals such as 1,234.56 or 1.234,56"
-            )
-            decimal_mark = "."
-        else:
-            decimal_mark = amount_match.group(1)
-            value = pp_number(value_text, decimal_mark)
-            if value is None:
-                fields.bad("value", value_text, "an amount such as 1,234.56 or 1.234,56")
+    return PP_CSV.read(data, source, issues, _pp_rows, delimiter)
 
-        def number(name: str, mark: str = decimal_mark, fields: _Fields = fields) -> Decimal:
-            example = "1,234.5" if mark == "." else "1.234,5"
-            parsed = fields.number(
-                name,
-                lambda text: pp_number(text, mark),
-                f"a number written like this row's Value ({example})",
-            )
-            return abs(parsed) if parsed is not None else Decimal(0)
 
-        fees, taxes = number("fees"), number("taxes")
-        shares = number("shares") if fields.text("shares") else None
-        symbol = next((fields.symbol(n) for n in ("ticker", "isin", "wkn") if fields.text(n)), None)
-        note = fields.text("note") or None
-        rows: list[Row] = []
-        if rule is not None and value is not None:
-            kind, how = rule
-            total = abs(value)
-            if how in ("buy", "sell") or (how == "transfer" and shares is not None):
-                # Value is what was paid (buy: gross + fees + taxes) or received (sell: gross - …)
-                if how == "buy":
-                    gross = total - fees - taxes
-                elif how == "sell":
-                    gross = total + fees + taxes
-                else:
-                    gross = total
-                unit_price = gross / shares if shares else None
-                if shares is None:
-                    fields.bad("shares", None, f"the number of shares of the {kind_text}")
-                rows.append(
-                    _row(
-                        activity_date,
-                        kind,
-                        currency,
-                        symbol=symbol,
-                        quantity=shares,
-                        unit_price=unit_price,
-                        amount=gross,
-                        fee=fees,
-                    )
-                )
-            elif how == "income":
-                # Value is what was credited: gross - fees - taxes
-                rows.append(
-                    _row(
-                        activity_date,
-                        kind,
-                        currency,
-                        symbol=symbol,
-                        quantity=shares,
-                        amount=total + fees + taxes,
-                        fee=fees,
-                    )
-                )
-            else:  # cash events and transfers of cash
-                rows.append(
-                    _row(
-                        activity_date,
-                        kind,
-                        currency,
-                        symbol=symbol,
-                        amount=total,
-                        fee=fees if kind in ("DEPOSIT", "WITHDRAWAL") else Decimal(0),
-                    )
-                )
-                if kind not in ("DEPOSIT", "WITHDRAWAL") and fees:
+def _pp_rows(line: int, fields: _Fields) -> list[Row]:
+    kind_text = fields.text("type")
+    # lower-cased only from ASCII and German letters (the Kelvin sign is not a 'k')
+    plain = all(c.isascii() or c in "äöüÄÖÜ" for c in kind_text)
+    rule = PP_TYPES.get(kind_text.lower()) if plain else None
+    if rule is None:
+        fields.bad(
+            "type",
+            kind_text,
+            _refusal(kind_text.lower(), PP_REFUSED, PP_ACCEPTED),
+        )
+    activity_date = fields.date("date", ISO_DAY_TIME)
+    currency = fields.currency("currency")
+    # the decimal mark of this row: Value is always written with two decimals
+    value_text = fields.text("value")
+    amount_match = PP_AMOUNT.fullmatch(value_text)
+    value = None
+    if not value_text:
+        fields.bad("value", None, "an amount such as 1,234.56 or 1.234,56")
+        decimal_mark = "."
+    elif amount_match is None:
+        fields.bad("value", value_text, "an amount with two decimals such as 1,234.56 or 1.234,56")
+        decimal_mark = "."
+    else:
+        decimal_mark = amount_match.group(1)
+        value = pp_number(value_text, decimal_mark)
+        if value is None:
+            fields.bad("value", value_text, "an amount such as 1,234.56 or 1.234,56")
+
+    def number(name: str, mark: str = decimal_mark, fields: _Fields = fields) -> Decimal:
+        example = "1,234.5" if mark == "." else "1.234,5"
+        parsed = fields.number(
+            name,
+            lambda text: pp_number(text, mark),
+            f"a number written like this row's Value ({example})",
+        )
+        return abs(parsed) if parsed is not None else Decimal(0)
+
+    fees, taxes = number("fees"), number("taxes")
+    shares = number("shares") if fields.text("shares") else None
+    symbol = next((fields.symbol(n) for n in ("ticker", "isin", "wkn") if fields.text(n)), None)
+    note = fields.text("note") or None
+    rows: list[Row] = []
+    if rule is not None and value is not None:
+        kind, how = rule
+        total = abs(value)
+        quantity = unit_price = None
+        fee = fees
+        if how in ("buy", "sell") or (how == "transfer" and shares is not None):
+            # Value is what was paid (buy: gross + fees + taxes) or received (sell: gross - …)
+            if how == "buy":
+                amount = total - fees - taxes
+            elif how == "sell":
+                amount = total + fees + taxes
+            else:
+                amount = total
+            quantity, unit_price = shares, amount / shares if shares else None
+            if shares is None:
+                fields.bad("shares", None, f"the number of shares of the {kind_text}")
+        elif how == "income":
+            # Value is what was credited: gross - fees - taxes
+            quantity, amount = shares, total + fees + taxes
+        else:  # cash events and transfers of cash
+            amount = total
+            if kind not in ("DEPOSIT", "WITHDRAWAL"):
+                fee = Decimal(0)
+                if fees:
                     fields.bad("fees", fields.text("fees"), f"no fees on a {kind_text}")
-            for row in rows:
-                row["notes"] = note
-            if taxes and rows and kind != "TAX":
-                rows.append(
-                    _row(
-                        activity_date,
-                        "TAX",
-                        currency,
-                        symbol=symbol,
-                        amount=taxes,
-                        notes=f"taxes of the {kind_text} on line {line}",
-                    )
-                )
-        if row_issues:
-            issues.extend(row_issues)
-            continue
+        rows.append(
+            _trade(activity_date, kind, currency, symbol, quantity, unit_price, amount, fee)
+        )
         for row in rows:
-            yield line, row
-    if mapping is None:
-        issues.append(problem(1, None, None, "a header line naming the columns"))
+            row["notes"] = note
+        if taxes and rows and kind != "TAX":
+            rows.append(
+                _row(
+                    activity_date,
+                    "TAX",
+                    currency,
+                    symbol=symbol,
+                    amount=taxes,
+                    notes=f"taxes of the {kind_text} on line {line}",
+                )
+            )
+    return rows
 
 
 READERS: dict[str, Callable[[bytes, str, Issues], Iterator[tuple[int, Row]]]] = {

@@ -185,11 +185,14 @@ def today() -> dt.date:
 # ---------------------------------------------------------------------------- reading files
 
 
-def iter_csv_records(stream: BinaryIO, source: str) -> Iterator[tuple[int, list[str]]]:
+def iter_csv_records(
+    stream: BinaryIO, source: str, delimiter: str = ",", skipinitialspace: bool = True
+) -> Iterator[tuple[int, list[str]]]:
     """(physical line where it starts, fields) of each non-blank record, read from a byte
     stream line by line (a BOM is dropped, UTF-8 required): a quoted value may span lines
     and keeps its line break (refused later as a bad value), and later records keep their
-    physical line numbers."""
+    physical line numbers. The positions and valuation files and the activity files read
+    their CSV here."""
 
     def lines() -> Iterator[str]:
         for number, data in enumerate(stream, start=1):
@@ -211,7 +214,7 @@ def iter_csv_records(stream: BinaryIO, source: str) -> Iterator[tuple[int, list[
                 ) from exc
 
     # skipinitialspace: `VUG, "1,355"` is a quoted value after a space, as spreadsheets write it.
-    reader = csv.reader(lines(), skipinitialspace=True)
+    reader = csv.reader(lines(), delimiter=delimiter, skipinitialspace=skipinitialspace)
     previous_end = 0
     try:
         for record in reader:

@@ -48,6 +48,54 @@ def test_python_bounds_equal_the_database_bounds(conn: psycopg.Connection) -> No
     assert (start, first) == (bounds.CALENDAR_START, bounds.FIRST_XNYS_SESSION)
 
 
+def _bound_checks(conn: psycopg.Connection) -> dict[tuple[str, str], str]:
+    return {
+        (table, name): definition
+        for table, name, definition in conn.execute(
+            "select conrelid::regclass::text, conname, pg_get_constraintdef(oid) from pg_constraint"
+            " where contype = 'c' and (conname like '%within_bounds' or conname like '%in_calendar')"
+        )
+    }
+
+
+def test_every_bound_check_is_generated_from_one_list(conn: psycopg.Connection) -> None:
+    """ops.bounded_columns lists every bound and calendar check of the database, and
+    ops.apply_input_bounds() re-creates each exactly as it stands."""
+    stored = _bound_checks(conn)
+    listed = set(conn.execute("select table_name, constraint_name from ops.bounded_columns"))
+    assert listed == set(stored)
+    assert len(stored) == 21  # prices 4, positions 4, valuations 2, options 2, ledger 5, actions 4
+    assert conn.execute("select ops.apply_input_bounds()").fetchone() == (21,)
+    assert _bound_checks(conn) == stored
+
+
+def test_a_changed_bound_reaches_every_table_that_uses_it(conn: psycopg.Connection) -> None:
+    pid = add_portfolio(conn)
+    add_prices(conn, "AAA", {"2025-01-06": 10})
+    with conn.transaction(force_rollback=True):
+        conn.execute("update ops.input_bounds set max_value = 1000 where kind = 'price'")
+        conn.execute("select ops.apply_input_bounds()")
+        refused = {
+            "entry_price_within_bounds": "insert into core.positions"
+            " (portfolio_id, symbol, quantity, entry_date, entry_price)"
+            f" values ({pid}, 'AAA', 1, '2025-01-06', 1000.5)",
+            "unit_price_within_bounds": "insert into core.activities (portfolio_id, activity_date,"
+            " activity_type, symbol, quantity, unit_price, external_id)"
+            f" values ({pid}, '2025-01-06', 'BUY', 'AAA', 1, 1000.5, 'x')",
+            "amount_per_share_within_bounds": "insert into market.dividends"
+            " (symbol, ex_date, amount_per_share) values ('AAA', '2025-01-06', 1000.5)",
+            "close_within_bounds": "update market.prices set close = 1000.5 where symbol = 'AAA'",
+        }
+        for constraint, statement in refused.items():
+            with (
+                pytest.raises(psycopg.errors.CheckViolation, match=constraint),
+                conn.transaction(),
+            ):
+                conn.execute(statement)
+        # at the bound itself: accepted
+        conn.execute(refused["amount_per_share_within_bounds"].replace("1000.5", "1000"))
+
+
 def test_numbers_are_shown_short_in_messages(conn: psycopg.Connection) -> None:
     cases = {
         DIGITS_401: "1e+400",
@@ -746,7 +794,8 @@ def test_the_migration_moves_existing_rows_out_of_bounds_aside(conn: psycopg.Con
     assert len(constraints) == 12
     for table, name in constraints:
         conn.execute(f"alter table {table} drop constraint {name}")
-    conn.execute("drop table ops.input_bounds, core.quarantine")
+    # (with migration 0220's list of the bounded columns, which refers to the bounds)
+    conn.execute("drop table ops.bounded_columns, ops.input_bounds, core.quarantine")
     conn.execute("drop function market.calendar_start()")
 
     add_prices(conn, "SPY", {"2025-01-06": 590, "2025-01-07": DIGITS_401})

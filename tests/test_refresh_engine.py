@@ -160,6 +160,51 @@ def test_incremental_refresh_recomputes_an_edit_and_chains_returns(market) -> No
     assert conn.execute("select count(*) from ops.dirty_portfolios").fetchone()[0] == 0
 
 
+def test_positions_valuations_and_activities_queue_by_one_rule(market) -> None:
+    """Every write queues its portfolio from the earliest date it touches; an update from the
+    old and new dates of the rows it changed, a moved row both portfolios, a no-op nothing."""
+    conn = market
+    pid = add_portfolio(conn)
+    other = add_portfolio(conn, name="other")
+    pos = add_position(conn, pid, "AAA", 10, "2025-01-08", 10)
+
+    def queued() -> list[tuple]:
+        rows = conn.execute(
+            "delete from ops.dirty_portfolios returning portfolio_id, from_date::text, reason"
+        ).fetchall()
+        return sorted(rows)
+
+    assert queued() == [(pid, "2025-01-08", "positions added")]
+    conn.execute("update core.positions set notes = notes where position_id = %s", [pos])
+    assert queued() == []
+    conn.execute(
+        "update core.positions set entry_date = '2025-01-09' where position_id = %s", [pos]
+    )
+    assert queued() == [(pid, "2025-01-08", "positions changed")]  # the old date is earlier
+    conn.execute("update core.positions set portfolio_id = %s where position_id = %s", [other, pos])
+    assert queued() == [(pid, "2025-01-09", "positions changed")] + [
+        (other, "2025-01-09", "positions changed")
+    ]
+    conn.execute(
+        "insert into core.valuations (portfolio_id, position_id, valuation_date, value)"
+        " values (%s, %s, '2025-01-10', 100), (%s, %s, '2025-01-13', 110)",
+        [other, pos, other, pos],
+    )
+    assert queued() == [(other, "2025-01-10", "valuations added")]
+    conn.execute("delete from core.valuations where valuation_date = '2025-01-13'")
+    assert queued() == [(other, "2025-01-13", "valuations deleted")]
+    conn.execute(
+        "insert into core.activities (portfolio_id, activity_date, activity_type, amount, external_id)"
+        " values (%s, '2025-01-07', 'DEPOSIT', 500, 'deposit-1')",
+        [pid],
+    )
+    assert queued() == [(pid, "2025-01-07", "activities added")]
+    conn.execute("update core.activities set activity_date = '2025-01-06', amount = 600")
+    assert queued() == [(pid, "2025-01-06", "activities changed")]
+    conn.execute("delete from core.activities")
+    assert queued() == [(pid, "2025-01-06", "activities deleted")]
+
+
 def test_price_correction_requeues_holders_from_that_date(market) -> None:
     conn = market
     pid = add_portfolio(conn)

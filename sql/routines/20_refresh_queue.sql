@@ -2,104 +2,42 @@
 -- affect, from which date. Statement-level triggers with transition tables: a bulk import
 -- of 10k positions queues one row per portfolio, not one per position.
 
-create or replace function ops.queue_positions_inserted() returns trigger
+-- Rows written to a portfolio's positions, valuations or activities queue that portfolio from
+-- the earliest date they touch (a position's entry_date, a valuation's or an activity's date):
+-- added rows from theirs, deleted rows from theirs, an update from the old and the new dates of
+-- the rows it really changed (an unchanged row queues nothing; a row moved to another portfolio
+-- queues both). One definition for the three tables; ops.create_write_triggers
+-- (05_triggers.sql) gives each table its three statement-level triggers.
+create or replace function ops.queue_portfolio_rows_changed() returns trigger
 language plpgsql as $$
+declare
+    v_date text := case tg_table_name
+        when 'positions' then 'entry_date'
+        when 'valuations' then 'valuation_date'
+        when 'activities' then 'activity_date'
+    end;
 begin
-    insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
-    select new_rows.portfolio_id, min(new_rows.entry_date), 'positions added'
-    from new_rows
-    group by new_rows.portfolio_id;
+    -- dynamic only in its column name: the statement is planned once per write statement
+    execute format(
+        'insert into ops.dirty_portfolios (portfolio_id, from_date, reason)'
+        ' select changed.portfolio_id, min(changed.%I), %L from (%s) as changed'
+        ' group by changed.portfolio_id',
+        v_date,
+        tg_table_name || case tg_op when 'INSERT' then ' added' when 'DELETE' then ' deleted' else ' changed' end,
+        case tg_op
+            when 'INSERT' then 'select * from new_rows'
+            when 'DELETE' then 'select * from old_rows'
+            else '(select * from new_rows except all select * from old_rows)'
+                || ' union all (select * from old_rows except all select * from new_rows)'
+        end
+    );
     return null;
 end
 $$;
 
-create or replace function ops.queue_positions_updated() returns trigger
-language plpgsql as $$
-begin
-    insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
-    select new_rows.portfolio_id, min(least(old_rows.entry_date, new_rows.entry_date)), 'positions changed'
-    from new_rows
-    inner join old_rows on old_rows.position_id = new_rows.position_id
-    where (old_rows.*) is distinct from (new_rows.*)
-    group by new_rows.portfolio_id;
-    -- A position moved to another portfolio changes the old one too.
-    insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
-    select old_rows.portfolio_id, min(old_rows.entry_date), 'positions moved out'
-    from old_rows
-    inner join new_rows on new_rows.position_id = old_rows.position_id
-    where old_rows.portfolio_id <> new_rows.portfolio_id
-    group by old_rows.portfolio_id;
-    return null;
-end
-$$;
-
-create or replace function ops.queue_positions_deleted() returns trigger
-language plpgsql as $$
-begin
-    insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
-    select old_rows.portfolio_id, min(old_rows.entry_date), 'positions deleted'
-    from old_rows
-    group by old_rows.portfolio_id;
-    return null;
-end
-$$;
-
-create or replace trigger positions_queue_insert after insert on core.positions
-referencing new table as new_rows
-for each statement execute function ops.queue_positions_inserted();
-create or replace trigger positions_queue_update after update on core.positions
-referencing old table as old_rows new table as new_rows
-for each statement execute function ops.queue_positions_updated();
-create or replace trigger positions_queue_delete after delete on core.positions
-referencing old table as old_rows
-for each statement execute function ops.queue_positions_deleted();
-
-create or replace function ops.queue_valuations_changed() returns trigger
-language plpgsql as $$
-begin
-    insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
-    select changed.portfolio_id, min(changed.valuation_date), 'valuations changed'
-    from (
-        select portfolio_id, valuation_date from new_rows
-        union all
-        select portfolio_id, valuation_date from old_rows
-    ) as changed
-    group by changed.portfolio_id;
-    return null;
-end
-$$;
-
-create or replace function ops.queue_valuations_inserted() returns trigger
-language plpgsql as $$
-begin
-    insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
-    select new_rows.portfolio_id, min(new_rows.valuation_date), 'valuations added'
-    from new_rows
-    group by new_rows.portfolio_id;
-    return null;
-end
-$$;
-
-create or replace function ops.queue_valuations_deleted() returns trigger
-language plpgsql as $$
-begin
-    insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
-    select old_rows.portfolio_id, min(old_rows.valuation_date), 'valuations deleted'
-    from old_rows
-    group by old_rows.portfolio_id;
-    return null;
-end
-$$;
-
-create or replace trigger valuations_queue_insert after insert on core.valuations
-referencing new table as new_rows
-for each statement execute function ops.queue_valuations_inserted();
-create or replace trigger valuations_queue_update after update on core.valuations
-referencing old table as old_rows new table as new_rows
-for each statement execute function ops.queue_valuations_changed();
-create or replace trigger valuations_queue_delete after delete on core.valuations
-referencing old table as old_rows
-for each statement execute function ops.queue_valuations_deleted();
+select ops.create_write_triggers(
+    'core', array['positions', 'valuations'], 'queue', 'ops.queue_portfolio_rows_changed'
+);
 
 -- A portfolio's benchmark, visibility or cost method changed: recompute it whole (cheap, and rare).
 create or replace function ops.queue_portfolios_changed() returns trigger

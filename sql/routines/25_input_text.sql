@@ -26,6 +26,32 @@ as $$
         end
 $$;
 
+-- The elements of an import's JSON array, as every import reads them: the element (an empty
+-- object when it is not one), where it is named in messages ('line N' as the file said, else
+-- '<noun> N', its place in the array) and the keys it has besides p_keys and 'line', both
+-- shortened for messages. The positions' and the activities' parsers start here.
+create or replace function core.input_elements(p_rows jsonb, p_noun text, p_keys text[])
+returns table (ord bigint, is_object boolean, obj jsonb, at text, unknown_keys text[])
+language sql immutable
+as $$
+    select
+        elements.ord,
+        jsonb_typeof(elements.elem) = 'object',
+        case when jsonb_typeof(elements.elem) = 'object' then elements.elem else '{}'::jsonb end,
+        core.shortened(
+            coalesce('line ' || nullif(btrim(elements.elem ->> 'line'), ''), p_noun || ' ' || elements.ord)
+        ),
+        array(
+            select core.shortened(keys.k)
+            from jsonb_object_keys(
+                case when jsonb_typeof(elements.elem) = 'object' then elements.elem else '{}'::jsonb end
+            ) as keys (k)
+            where keys.k <> all(p_keys || 'line'::text)
+            order by keys.k
+        )
+    from jsonb_array_elements(p_rows) with ordinality as elements (elem, ord)
+$$;
+
 -- The refusals every import and edit function shares, each worded once; p_refused says who
 -- refuses ('portfolio import refused', 'positions refused', …).
 -- An input that is not a non-empty JSON array of rows.
@@ -101,9 +127,9 @@ begin
 
     select
         typed.ord,
-        core.shortened(typed.at),
+        typed.at,  -- shortened already (core.input_elements), as the unknown keys
         typed.is_object,
-        array(select core.shortened(k) from unnest(typed.unknown_keys) as k),
+        typed.unknown_keys,
         core.shortened(
             case when typed.symbol_typed ~ '[^\x01-\x7f]' then typed.symbol_typed else typed.symbol end
         ),

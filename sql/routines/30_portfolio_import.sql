@@ -38,6 +38,22 @@ as $$
     end
 $$;
 
+-- A number outside its bounds, as the imports word it ('1e+400 is too large: expected …'), or
+-- null when it is inside them (or null). p_compared, when given, is what is compared (a short
+-- option's quantity by its magnitude); p_value is what is shown.
+create or replace function core.out_of_bounds(
+    p_value numeric, p_min numeric, p_max numeric, p_expected text, p_compared numeric default null
+) returns text
+language sql immutable
+as $$
+    select case
+        when coalesce(p_compared, p_value) not between p_min and p_max then format(
+            '%s is too %s: expected %s', core.number_shown(p_value),
+            case when coalesce(p_compared, p_value) > p_max then 'large' else 'small' end,
+            p_expected)
+    end
+$$;
+
 -- The bounds of stored inputs (ops.input_bounds, migration 0050) as one row, and the first
 -- session of the configured calendar: what the import checks against.
 create or replace function core.import_limits()
@@ -230,28 +246,12 @@ returns table (
 )
 language sql stable
 as $$
-    with elements as (
-        select
-            e.ord,
-            jsonb_typeof(e.elem) = 'object' as is_object,
-            case when jsonb_typeof(e.elem) = 'object' then e.elem else '{}'::jsonb end as obj
-        from jsonb_array_elements(p_positions) with ordinality as e (elem, ord)
-    ),
-
-    texts as (
+    with texts as (
         select
             ord,
             is_object,
-            coalesce('line ' || nullif(btrim(obj ->> 'line'), ''), 'position ' || ord) as at,
-            array(
-                select k
-                from jsonb_object_keys(obj) as k
-                where k not in (
-                    'symbol', 'quantity', 'entry_date', 'entry_price', 'investment_class',
-                    'exit_date', 'exit_price', 'notes', 'line'
-                )
-                order by k
-            ) as unknown_keys,
+            at,
+            unknown_keys,
             upper(nullif(btrim(obj ->> 'symbol'), '')) as symbol,
             upper(nullif(btrim(obj ->> 'investment_class'), '')) as class_text,
             nullif(btrim(obj ->> 'quantity'), '') as quantity_text,
@@ -260,7 +260,12 @@ as $$
             nullif(btrim(obj ->> 'exit_date'), '') as exit_date_text,
             nullif(btrim(obj ->> 'exit_price'), '') as exit_price_text,
             nullif(btrim(obj ->> 'notes'), '') as notes
-        from elements
+        from core.input_elements(
+            p_positions, 'position', array[
+                'symbol', 'quantity', 'entry_date', 'entry_price', 'investment_class', 'exit_date',
+                'exit_price', 'notes'
+            ]
+        )
     ),
 
     typed as (
@@ -353,10 +358,8 @@ as $$
                 when rows.quantity = 0 then 'must not be zero'
                 when rows.quantity < 0 and rows.investment_class is distinct from 'OPTIONS' then
                     'must be positive (only OPTIONS positions can be short)'
-                when abs(rows.quantity) not between rows.quantity_min and rows.quantity_max then format(
-                    '%s is too %s: expected %s', core.number_shown(rows.quantity),
-                    case when abs(rows.quantity) > rows.quantity_max then 'large' else 'small' end,
-                    rows.quantity_expected)
+                else core.out_of_bounds(
+                    rows.quantity, rows.quantity_min, rows.quantity_max, rows.quantity_expected, abs(rows.quantity))
             end),
             (3, 'entry_date', case
                 when not rows.is_object then null
@@ -375,10 +378,7 @@ as $$
                 when rows.entry_price is null then format('''%s'' is not a number (expected e.g. 91.44)', rows.entry_price_text)
                 when rows.entry_price < 0 then 'must not be negative'
                 when rows.entry_price = 0 then 'must be greater than 0'
-                when rows.entry_price not between rows.price_min and rows.price_max then format(
-                    '%s is too %s: expected %s', core.number_shown(rows.entry_price),
-                    case when rows.entry_price > rows.price_max then 'large' else 'small' end,
-                    rows.price_expected)
+                else core.out_of_bounds(rows.entry_price, rows.price_min, rows.price_max, rows.price_expected)
             end),
             (5, 'investment_class', case
                 when rows.class_text is not null and rows.investment_class is null then
@@ -395,11 +395,9 @@ as $$
                 when rows.exit_price is null then format('''%s'' is not a number (expected e.g. 101.5)', rows.exit_price_text)
                 when rows.exit_price < 0 then 'must not be negative'
                 when rows.exit_price = 0 then 'must be greater than 0'
-                when rows.exit_price not between rows.price_min and rows.price_max then format(
-                    '%s is too %s: expected %s', core.number_shown(rows.exit_price),
-                    case when rows.exit_price > rows.price_max then 'large' else 'small' end,
-                    rows.price_expected)
-                when rows.exit_date_text is null then 'given without exit_date'
+                else coalesce(
+                    core.out_of_bounds(rows.exit_price, rows.price_min, rows.price_max, rows.price_expected),
+                    case when rows.exit_date_text is null then 'given without exit_date' end)
             end)
         ) as checks (n, field, problem)
         where checks.problem is not null

@@ -18,35 +18,11 @@ create or replace aggregate ops.product(numeric) (
     initcond = '1'
 );
 
--- An activity written queues its portfolio from its date (and from the old date when moved).
-create or replace function ops.queue_activities_changed() returns trigger
-language plpgsql as $$
-begin
-    if tg_op in ('INSERT', 'UPDATE') then
-        insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
-        select new_rows.portfolio_id, min(new_rows.activity_date), 'activities changed'
-        from new_rows
-        group by new_rows.portfolio_id;
-    end if;
-    if tg_op in ('UPDATE', 'DELETE') then
-        insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
-        select old_rows.portfolio_id, min(old_rows.activity_date), 'activities changed'
-        from old_rows
-        group by old_rows.portfolio_id;
-    end if;
-    return null;
-end
-$$;
-
-create or replace trigger activities_queue_insert after insert on core.activities
-referencing new table as new_rows
-for each statement execute function ops.queue_activities_changed();
-create or replace trigger activities_queue_update after update on core.activities
-referencing old table as old_rows new table as new_rows
-for each statement execute function ops.queue_activities_changed();
-create or replace trigger activities_queue_delete after delete on core.activities
-referencing old table as old_rows
-for each statement execute function ops.queue_activities_changed();
+-- An activity written queues its portfolio from its date (and from the old date when moved):
+-- the positions' and valuations' trigger function (20_refresh_queue.sql).
+select ops.create_write_triggers(
+    'core', array['activities'], 'queue', 'ops.queue_portfolio_rows_changed'
+);
 
 -- What each activity type carries: 'trade' (symbol, quantity, unit_price), 'split' (symbol,
 -- quantity = ratio), 'income' (amount; may name a symbol), 'cash' (amount, no symbol).
@@ -92,28 +68,12 @@ returns table (
 )
 language sql stable
 as $$
-    with elements as (
-        select
-            e.ord,
-            jsonb_typeof(e.elem) = 'object' as is_object,
-            case when jsonb_typeof(e.elem) = 'object' then e.elem else '{}'::jsonb end as obj
-        from jsonb_array_elements(p_activities) with ordinality as e (elem, ord)
-    ),
-
-    texts as (
+    with texts as (
         select
             ord,
             is_object,
-            core.shortened(coalesce('line ' || nullif(btrim(obj ->> 'line'), ''), 'activity ' || ord)) as at,
-            array(
-                select core.shortened(k)
-                from jsonb_object_keys(obj) as k
-                where k not in (
-                    'activity_date', 'activity_type', 'symbol', 'quantity', 'unit_price', 'amount',
-                    'fee', 'currency', 'notes', 'source', 'external_id', 'line'
-                )
-                order by k
-            ) as unknown_keys,
+            at,
+            unknown_keys,
             nullif(btrim(obj ->> 'activity_date'), '') as activity_date_text,
             nullif(btrim(obj ->> 'activity_type'), '') as type_text,
             nullif(btrim(obj ->> 'symbol'), '') as symbol_text,
@@ -125,7 +85,12 @@ as $$
             nullif(btrim(obj ->> 'notes'), '') as notes,
             nullif(btrim(obj ->> 'source'), '') as source_text,
             nullif(btrim(obj ->> 'external_id'), '') as external_id
-        from elements
+        from core.input_elements(
+            p_activities, 'activity', array[
+                'activity_date', 'activity_type', 'symbol', 'quantity', 'unit_price', 'amount', 'fee',
+                'currency', 'notes', 'source', 'external_id'
+            ]
+        )
     ),
 
     parsed as (
@@ -270,10 +235,7 @@ as $$
                     '''%s'' is not a number (expected e.g. 1,355 or 12.5)', core.shortened(rows.quantity_text))
                 when rows.quantity <= 0 then 'must be greater than 0'
                 when rows.shape = 'split' and rows.quantity = 1 then 'a ratio of 1 is no split'
-                when rows.quantity not between rows.quantity_min and rows.quantity_max then format(
-                    '%s is too %s: expected %s', core.number_shown(rows.quantity),
-                    case when rows.quantity > rows.quantity_max then 'large' else 'small' end,
-                    rows.quantity_expected)
+                else core.out_of_bounds(rows.quantity, rows.quantity_min, rows.quantity_max, rows.quantity_expected)
             end),
             (5, 'unit_price', case
                 when rows.activity_type is null then null
@@ -287,10 +249,7 @@ as $$
                 when rows.unit_price is null then format(
                     '''%s'' is not a number (expected e.g. 91.44)', core.shortened(rows.unit_price_text))
                 when rows.unit_price <= 0 then 'must be greater than 0'
-                when rows.unit_price not between rows.price_min and rows.price_max then format(
-                    '%s is too %s: expected %s', core.number_shown(rows.unit_price),
-                    case when rows.unit_price > rows.price_max then 'large' else 'small' end,
-                    rows.price_expected)
+                else core.out_of_bounds(rows.unit_price, rows.price_min, rows.price_max, rows.price_expected)
             end),
             (6, 'amount', case
                 when rows.activity_type is null then null
@@ -302,20 +261,17 @@ as $$
                 when rows.amount is null then format(
                     '''%s'' is not a number (expected e.g. 120.50)', core.shortened(rows.amount_text))
                 when rows.amount <= 0 then 'must be greater than 0'
-                when rows.amount not between rows.value_min and rows.value_max then format(
-                    '%s is too %s: expected an amount between %s and %s', core.number_shown(rows.amount),
-                    case when rows.amount > rows.value_max then 'large' else 'small' end,
-                    core.number_shown(rows.value_min), core.number_shown(rows.value_max))
+                else core.out_of_bounds(rows.amount, rows.value_min, rows.value_max, format(
+                    'an amount between %s and %s', core.number_shown(rows.value_min), core.number_shown(rows.value_max)))
             end),
             (7, 'fee', case
                 when rows.fee_text is null then null
                 when rows.fee is null then format(
                     '''%s'' is not a number (expected e.g. 1.25)', core.shortened(rows.fee_text))
                 when rows.fee < 0 then 'must not be negative'
-                when rows.fee > 0 and rows.fee not between rows.value_min and rows.value_max then format(
-                    '%s is too %s: expected 0 or between %s and %s', core.number_shown(rows.fee),
-                    case when rows.fee > rows.value_max then 'large' else 'small' end,
-                    core.number_shown(rows.value_min), core.number_shown(rows.value_max))
+                -- 0 is no fee: within bounds
+                else core.out_of_bounds(nullif(rows.fee, 0), rows.value_min, rows.value_max, format(
+                    '0 or between %s and %s', core.number_shown(rows.value_min), core.number_shown(rows.value_max)))
             end),
             (8, 'currency', case
                 when rows.currency <> 'USD' then format(

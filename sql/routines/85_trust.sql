@@ -127,6 +127,21 @@ select ops.create_write_triggers(
 -- The edit functions an app writer may call (besides core.import_portfolio and
 -- core.add_positions). SECURITY DEFINER (sql/routines/90_grants.sql pins their search_path):
 -- the writer has no privilege on the tables; the triggers above refuse other users' rows.
+-- The portfolio of the position an edit wrote, or the refusal when it wrote none (no such
+-- position, or one already deleted).
+create or replace function core.found_position(p_portfolio_id bigint, p_position_id bigint)
+returns bigint
+language plpgsql
+as $$
+begin
+    if p_portfolio_id is null then
+        raise exception using errcode = '22023',
+            message = format('no position with position_id %s', p_position_id);
+    end if;
+    return p_portfolio_id;
+end
+$$;
+
 create or replace function core.close_position(
     p_position_id bigint, p_exit_date date, p_exit_price numeric
 ) returns bigint
@@ -139,11 +154,7 @@ begin
     set exit_date = p_exit_date, exit_price = p_exit_price, updated_at = now()
     where position_id = p_position_id and deleted_at is null
     returning portfolio_id into v_portfolio_id;
-    if v_portfolio_id is null then
-        raise exception using errcode = '22023',
-            message = format('no position with position_id %s', p_position_id);
-    end if;
-    return v_portfolio_id;
+    return core.found_position(v_portfolio_id, p_position_id);
 end
 $$;
 
@@ -157,11 +168,7 @@ begin
     set deleted_at = now(), updated_at = now()
     where position_id = p_position_id and deleted_at is null
     returning portfolio_id into v_portfolio_id;
-    if v_portfolio_id is null then
-        raise exception using errcode = '22023',
-            message = format('no position with position_id %s', p_position_id);
-    end if;
-    return v_portfolio_id;
+    return core.found_position(v_portfolio_id, p_position_id);
 end
 $$;
 
@@ -180,11 +187,7 @@ begin
     on conflict (portfolio_id, position_id, valuation_date)
         do update set value = excluded.value, source = excluded.source, created_at = now()
     returning portfolio_id into v_portfolio_id;
-    if v_portfolio_id is null then
-        raise exception using errcode = '22023',
-            message = format('no position with position_id %s', p_position_id);
-    end if;
-    return v_portfolio_id;
+    return core.found_position(v_portfolio_id, p_position_id);
 end
 $$;
 

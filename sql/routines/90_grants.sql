@@ -170,28 +170,41 @@ revoke execute on function
 from public;
 revoke create on schema public from public;
 
--- 4. SECURITY DEFINER functions: the app writer's import and edit functions, run as the owner
---    with a pinned search_path; the triggers of sql/routines/85_trust.sql refuse rows of
---    users the session does not act for.
+-- 4. core's functions, one by one:
+--    - SECURITY DEFINER: the app writer's import and edit functions, run as the owner with a
+--      pinned search_path; the triggers of sql/routines/85_trust.sql refuse rows of users the
+--      session does not act for;
+--    - the others to folio_refresh: the CLI checks a positions file on its refresh-role
+--      connection before it writes as the writer (foliodb/portfolio_io.py database_issues):
+--      core's parsers and position rules (its invoker functions, which read as the caller and
+--      write nothing), not its triggers nor the imports' own lookup-or-create of the portfolio
+--      they write into (core.owner_portfolio).
 do $$
 declare
     fn record;
 begin
     for fn in
-        select procs.oid::regprocedure as signature
+        select
+            procs.oid::regprocedure as signature,
+            procs.proname in (
+                'import_portfolio', 'add_positions', 'close_position', 'delete_position',
+                'set_valuation', 'delete_portfolio', 'import_activities'
+            ) as is_writer_entry,
+            procs.prosecdef or procs.prorettype = 'trigger'::regtype
+                or procs.proname = 'owner_portfolio' as is_internal
         from pg_proc as procs
         inner join pg_namespace as namespaces on procs.pronamespace = namespaces.oid
         where namespaces.nspname = 'core'
-            and procs.proname in (
-                'import_portfolio', 'add_positions', 'close_position', 'delete_position',
-                'set_valuation', 'delete_portfolio', 'import_activities'
-            )
     loop
-        execute format(
-            'alter function %s security definer set search_path = pg_catalog, core, market, ops, pg_temp',
-            fn.signature
-        );
-        execute format('grant execute on function %s to folio_writer', fn.signature);
+        if fn.is_writer_entry then
+            execute format(
+                'alter function %s security definer set search_path = pg_catalog, core, market, ops, pg_temp',
+                fn.signature
+            );
+            execute format('grant execute on function %s to folio_writer', fn.signature);
+        elsif not fn.is_internal then
+            execute format('grant execute on function %s to folio_refresh', fn.signature);
+        end if;
     end loop;
     -- every SECURITY DEFINER function of foliodb pins its search_path
     perform 1 from pg_proc as procs
@@ -254,27 +267,9 @@ revoke create on schema app from folio_reader;
 
 -- the functions the triggers and policies need when run by the refresh and ingest roles
 grant execute on all routines in schema ops, analytics, market to folio_refresh;
+-- but not the migrations' DDL helper (it alters the tables' bound checks: migration 0220)
+revoke execute on function ops.apply_input_bounds() from folio_refresh;
 grant execute on function app.acting_user_id(), app.acts_for_everyone() to folio_refresh;
--- the CLI checks a positions file on its refresh-role connection before it writes as the writer
--- (foliodb/portfolio_io.py database_issues): core's parsers and position rules (its invoker
--- functions, which read as the caller and write nothing), not its definer writes nor the
--- imports' own lookup-or-create of the portfolio they write into (core.owner_portfolio)
-do $$
-declare
-    fn record;
-begin
-    for fn in
-        select procs.oid::regprocedure as signature
-        from pg_proc as procs
-        inner join pg_namespace as namespaces on procs.pronamespace = namespaces.oid
-        where namespaces.nspname = 'core' and not procs.prosecdef
-            and procs.prorettype <> 'trigger'::regtype
-            and procs.proname <> 'owner_portfolio'
-    loop
-        execute format('grant execute on function %s to folio_refresh', fn.signature);
-    end loop;
-end
-$$;
 do $$
 declare
     fn record;
