@@ -117,9 +117,32 @@ def test_a_one_portfolio_refresh_recomputes_that_portfolios_exposures_only(book)
     correct(conn, "AAA", "2025-01-08", 101)  # queued: the other holder waits for the nightly
     got = scopes(conn, "portfolio", private_a)
     assert got["portfolios"] == {private_a: 0}
-    assert "AAA" in got["exposure_symbols"]
+    assert got["symbols"] == {"AAA": session_idx(conn, "2025-01-08")}
+    # AAA has a fit at the as-of session: the portfolio uses it; the re-fit waits for the
+    # nightly, which still finds AAA queued
+    assert got["exposure_symbols"] == set()
     assert got["exposure_subjects"] == {private_a}
     assert got["is_reranking"] is False
+    assert scopes(conn)["exposure_symbols"] == {"AAA"}
+
+
+def test_onboarding_fits_only_its_own_symbols_that_have_no_fit_yet(book) -> None:
+    conn, private_a, _, _ = book
+    proxy = conn.execute(
+        "select proxy_symbol from market.factors where is_market and is_active"
+    ).fetchone()[0]
+    # a new portfolio holding a symbol new to foliodb, the market proxy (first prices now,
+    # which an incremental refresh answers by re-fitting every symbol) and AAA (fitted)
+    add_prices(conn, "NEWCO", dict.fromkeys(SESSIONS, 10))
+    add_prices(conn, proxy, dict.fromkeys(SESSIONS, 50))
+    newcomer = add_portfolio(conn, "new", email="new@example.com")
+    for symbol in ("NEWCO", proxy, "AAA"):
+        add_position(conn, newcomer, symbol, 1, "2025-01-06", 10)
+    got = scopes(conn, "portfolio", newcomer)
+    assert set(got["symbols"]) == {"NEWCO", proxy}
+    assert got["exposure_symbols"] == {"NEWCO", proxy}
+    assert got["exposure_subjects"] == {newcomer}
+    assert scopes(conn)["exposure_symbols"] == {"^GSPC", "AAA", "BBB", "NEWCO", proxy}
 
 
 def test_a_corrected_factor_proxy_refits_every_priced_symbol_for_every_holder(book) -> None:

@@ -44,6 +44,25 @@ language sql stable as $$
     limit 1
 $$;
 
+-- Whether a symbol's factor exposures are fitted at a session (analytics.fct_symbol_exposures,
+-- which exists once dbt has installed the models).
+create or replace function ops.has_symbol_fit(p_symbol text, p_as_of_idx integer) returns boolean
+language plpgsql stable as $$
+declare
+    v_found boolean := false;
+begin
+    if to_regclass('analytics.fct_symbol_exposures') is not null then
+        execute $q$
+            select exists (
+                select from analytics.fct_symbol_exposures as exposures
+                where exposures.symbol = $1 and exposures.as_of_idx = $2
+            )
+        $q$ into v_found using p_symbol, p_as_of_idx;
+    end if;
+    return v_found;
+end
+$$;
+
 -- Fix the window of a run once, up front, and consume the queue entries it covers: write
 -- every scope the models read (docs/refresh.md): the window, the portfolios and the symbols
 -- from a session, the exposure symbols, then (ops.derive_portfolio_scopes) the exposure
@@ -214,24 +233,41 @@ begin
         delete from ops.dirty_symbols where queued_at <= v_queued_until;
     end if;
 
-    -- Exposures are fitted at the as-of session for the symbols of the symbol scope, and for
-    -- every symbol priced by then when an active factor's proxy is in it (every fit regresses
-    -- on the proxies' returns).
-    insert into ops.refresh_exposure_symbols (symbol)
-    select scope.symbol from ops.refresh_symbol_scope as scope
-    union
-    select symbols.symbol
-    from market.symbols as symbols
-    where
-        exists (
-            select from ops.refresh_symbol_scope as scope
-            inner join market.factors as factors on scope.symbol = factors.proxy_symbol
-            where factors.is_active
-        )
-        and exists (
-            select from market.prices as prices
-            where prices.symbol = symbols.symbol and prices.price_date <= v_as_of_date
-        );
+    if p_mode = 'portfolio' then
+        -- Onboarding uses the published exposures: it fits only the portfolio's own securities
+        -- that have no fit at the as-of session yet (new to foliodb, or priced after the last
+        -- nightly), which its exposures need. Re-fits after a correction wait for the next
+        -- incremental refresh, where the corrected symbols are still queued.
+        insert into ops.refresh_exposure_symbols (symbol)
+        select distinct needed.symbol
+        from ops.symbols_needed(p_portfolio_id) as needed
+        where
+            needed.reason = 'held'
+            and exists (
+                select from market.prices as prices
+                where prices.symbol = needed.symbol and prices.price_date <= v_as_of_date
+            )
+            and not ops.has_symbol_fit(needed.symbol, v_as_of_idx);
+    else
+        -- Exposures are fitted at the as-of session for the symbols of the symbol scope, and
+        -- for every symbol priced by then when an active factor's proxy is in it (every fit
+        -- regresses on the proxies' returns).
+        insert into ops.refresh_exposure_symbols (symbol)
+        select scope.symbol from ops.refresh_symbol_scope as scope
+        union
+        select symbols.symbol
+        from market.symbols as symbols
+        where
+            exists (
+                select from ops.refresh_symbol_scope as scope
+                inner join market.factors as factors on scope.symbol = factors.proxy_symbol
+                where factors.is_active
+            )
+            and exists (
+                select from market.prices as prices
+                where prices.symbol = symbols.symbol and prices.price_date <= v_as_of_date
+            );
+    end if;
     -- Fresh statistics: the models' plans depend on how big the scopes are (the portfolio
     -- scopes are analyzed as they are derived).
     analyze ops.refresh_window;

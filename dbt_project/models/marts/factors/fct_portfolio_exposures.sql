@@ -33,12 +33,6 @@ symbol_exposures as not materialized (
     select * from {{ ref('fct_symbol_exposures') }}
 ),
 
-current_exposures as not materialized (
-    select symbol_exposures.*
-    from symbol_exposures
-    inner join factor_settings on symbol_exposures.as_of_idx = factor_settings.as_of_idx
-),
-
 -- the portfolios in scope and every holder of a re-fitted symbol (ops.open_window); a few ids
 -- (one portfolio when onboarding), read by index below
 subject_portfolios as materialized (
@@ -117,6 +111,24 @@ totals as (
     group by portfolio_id
 ),
 
+-- materialized: the published exposures at the as-of session of the symbols the subjects hold,
+-- read once and joined by hash below (looked up per holding and factor, they were an index
+-- probe each: 92,480 at 1,000 portfolios)
+current_exposures as materialized (
+    select
+        symbol_exposures.symbol,
+        symbol_exposures.factor,
+        symbol_exposures.exposure
+    from symbol_exposures
+    inner join factor_settings on symbol_exposures.as_of_idx = factor_settings.as_of_idx
+    where
+        symbol_exposures.is_published
+        and symbol_exposures.symbol in (
+            select valued.symbol from valued
+            where valued.investment_class = 'PUBLIC'
+        )
+),
+
 -- each PUBLIC holding against each factor, with the symbol's exposure if published
 public_factor_values as (
     select
@@ -131,7 +143,6 @@ public_factor_values as (
         on
             valued.symbol = current_exposures.symbol
             and factors.factor = current_exposures.factor
-            and current_exposures.is_published
     where valued.investment_class = 'PUBLIC'
 ),
 

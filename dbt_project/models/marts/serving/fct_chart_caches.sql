@@ -40,7 +40,10 @@ calendar_dates as (
     select * from {{ ref('int_calendar_dates_mapped') }}
 ),
 
-chart_heads as (
+-- not materialized: the heads of the thinned charts (5Y and MAX start together when the
+-- portfolio is younger than 5 years: one head for both), as int_chart_heads kept them, looked
+-- up by their key (portfolio, START, step)
+chart_heads as not materialized (
     select * from {{ ref('int_chart_heads') }}
 ),
 
@@ -107,38 +110,6 @@ thinning as materialized (
     from bounds
 ),
 
--- The heads of the thinned charts (5Y and MAX start together when the portfolio is younger
--- than 5 years: one head for both), as int_chart_heads kept them: the kept sessions before its
--- until_idx. The step-th sessions from until_idx to the recent ones come from the series below.
-thinned_starts as (
-    select distinct
-        thinning.portfolio_id,
-        thinning.start_idx,
-        thinning.recent_idx,
-        thinning.step,
-        thinning.start_twr,
-        thinning.start_benchmark_close
-    from thinning
-    where thinning.n_sessions > 260
-),
-
-thinned_heads as (
-    select
-        thinned_starts.*,
-        chart_heads.until_idx,
-        chart_heads.head_points,
-        chart_heads.head_dates,
-        chart_heads.head_values,
-        chart_heads.head_cum_returns,
-        chart_heads.head_benchmark_cum_returns
-    from thinned_starts
-    inner join chart_heads
-        on
-            thinned_starts.portfolio_id = chart_heads.portfolio_id
-            and thinned_starts.start_idx = chart_heads.start_idx
-            and thinned_starts.step = chart_heads.step
-),
-
 -- Each portfolio's last sessions, from its earliest tail or head continuation to END, read
 -- once (one range scan of the snapshots key, at most about 260 rows however long the
 -- history): every chart's tail is a slice of these arrays (snapshots have a row for every
@@ -148,13 +119,15 @@ thinned_heads as (
 series_ranges as (
     select
         thinning.portfolio_id,
-        least(min(thinning.tail_idx), min(thinned_heads.until_idx)) as series_idx,
+        least(min(thinning.tail_idx), min(chart_heads.until_idx)) as series_idx,
         max(thinning.end_idx) as end_idx
     from thinning
-    left join thinned_heads
+    left join chart_heads
         on
-            thinning.portfolio_id = thinned_heads.portfolio_id
-            and thinning.start_idx = thinned_heads.start_idx
+            thinning.n_sessions > 260
+            and thinning.portfolio_id = chart_heads.portfolio_id
+            and thinning.start_idx = chart_heads.start_idx
+            and thinning.step = chart_heads.step
     group by thinning.portfolio_id
 ),
 
@@ -191,42 +164,6 @@ series as (
     ) as points
 ),
 
--- each thinned head completed up to the recent sessions: the step-th sessions from until_idx
--- (the first one: START + 1 + step * ceil((until_idx - START - 1) / step)) before recent_idx,
--- picked from the series by position
-heads as (
-    select
-        thinned_heads.portfolio_id,
-        thinned_heads.start_idx,
-        thinned_heads.head_points + coalesce(continued.n_points, 0) as head_points,
-        thinned_heads.head_dates || coalesce(continued.point_dates, '{}') as head_dates,
-        thinned_heads.head_values || coalesce(continued.point_values, '{}') as head_values,
-        thinned_heads.head_cum_returns || coalesce(continued.point_cum_returns, '{}') as head_cum_returns,
-        thinned_heads.head_benchmark_cum_returns || coalesce(continued.point_benchmark_cum_returns, '{}')
-            as head_benchmark_cum_returns
-    from thinned_heads
-    inner join series on thinned_heads.portfolio_id = series.portfolio_id
-    cross join lateral (
-        select
-            count(*) as n_points,
-            array_agg(series.series_dates[positions.pos]) as point_dates,
-            array_agg(series.series_values[positions.pos]) as point_values,
-            array_agg((1 + series.series_cum_twrs[positions.pos]) / nullif(1 + thinned_heads.start_twr, 0) - 1)
-                as point_cum_returns,
-            array_agg(
-                (series.series_benchmark_closes[positions.pos] / nullif(thinned_heads.start_benchmark_close, 0))::float8
-                - 1
-            ) as point_benchmark_cum_returns
-        from generate_series(
-            thinned_heads.start_idx + 1 - series.series_idx + 1
-            + thinned_heads.step
-            * ((thinned_heads.until_idx - thinned_heads.start_idx - 2 + thinned_heads.step) / thinned_heads.step),
-            thinned_heads.recent_idx - 1 - series.series_idx + 1,
-            thinned_heads.step
-        ) as positions (pos)
-    ) as continued
-),
-
 -- Charts that start at the same session have the same points (their END is the portfolio's;
 -- a portfolio younger than a year has the same 1Y, 5Y and MAX chart): the points are built
 -- once per START.
@@ -236,6 +173,9 @@ chart_starts as (
         thinning.start_idx,
         thinning.tail_idx,
         thinning.end_idx,
+        thinning.recent_idx,
+        thinning.step,
+        thinning.n_sessions > 260 as is_thinned,
         thinning.start_twr,
         thinning.start_benchmark_close
     from thinning
@@ -246,8 +186,16 @@ start_tails as (
     select
         chart_starts.portfolio_id,
         chart_starts.start_idx,
+        chart_starts.recent_idx,
+        chart_starts.step,
+        chart_starts.is_thinned,
         chart_starts.start_twr,
         chart_starts.start_benchmark_close,
+        series.series_idx,
+        series.series_dates,
+        series.series_values,
+        series.series_cum_twrs,
+        series.series_benchmark_closes,
         series.series_dates[chart_starts.tail_idx - series.series_idx + 1:chart_starts.end_idx - series.series_idx + 1]
             as tail_dates,
         series.series_values[chart_starts.tail_idx - series.series_idx + 1:chart_starts.end_idx - series.series_idx + 1]
@@ -262,24 +210,62 @@ start_tails as (
     inner join series on chart_starts.portfolio_id = series.portfolio_id
 ),
 
--- each START's points: its head (if thinned) followed by its tail. Dates and values are copied
--- as they are; the returns are rebased on START in one pass over the tail (unnest yields the
--- elements in order).
+-- each START's points: its head (if thinned) followed by its tail. The head is the one
+-- int_chart_heads kept (the kept sessions before its until_idx, looked up by its key),
+-- completed up to the recent sessions with the step-th sessions from until_idx (the first one:
+-- START + 1 + step * ceil((until_idx - START - 1) / step)) before recent_idx, picked from the
+-- series by position. (Joined by key here, not as a CTE of heads: the planner cannot estimate
+-- a CTE's rows and joined the heads to the starts by a nested loop, every start against every
+-- head.) Dates and values are copied as they are; the returns are rebased on START in one pass
+-- over the tail (unnest yields the elements in order).
 start_points as materialized (
     select
         start_tails.portfolio_id,
         start_tails.start_idx,
-        coalesce(heads.head_points, 0) + cardinality(start_tails.tail_dates) as n_points,
-        coalesce(heads.head_dates, '{}') || start_tails.tail_dates as point_dates,
-        coalesce(heads.head_values, '{}') || start_tails.tail_values as point_values,
-        coalesce(heads.head_cum_returns, '{}') || rebased.tail_cum_returns as point_cum_returns,
-        coalesce(heads.head_benchmark_cum_returns, '{}') || rebased.tail_benchmark_cum_returns
-            as point_benchmark_cum_returns
+        coalesce(chart_heads.head_points + continued.n_points, 0) + cardinality(start_tails.tail_dates) as n_points,
+        case
+            when chart_heads.portfolio_id is null then '{}'
+            else chart_heads.head_dates || coalesce(continued.point_dates, '{}')
+        end || start_tails.tail_dates as point_dates,
+        case
+            when chart_heads.portfolio_id is null then '{}'
+            else chart_heads.head_values || coalesce(continued.point_values, '{}')
+        end || start_tails.tail_values as point_values,
+        case
+            when chart_heads.portfolio_id is null then '{}'
+            else chart_heads.head_cum_returns || coalesce(continued.point_cum_returns, '{}')
+        end || rebased.tail_cum_returns as point_cum_returns,
+        case
+            when chart_heads.portfolio_id is null then '{}'
+            else chart_heads.head_benchmark_cum_returns || coalesce(continued.point_benchmark_cum_returns, '{}')
+        end || rebased.tail_benchmark_cum_returns as point_benchmark_cum_returns
     from start_tails
-    left join heads
+    left join chart_heads
         on
-            start_tails.portfolio_id = heads.portfolio_id
-            and start_tails.start_idx = heads.start_idx
+            start_tails.is_thinned
+            and start_tails.portfolio_id = chart_heads.portfolio_id
+            and start_tails.start_idx = chart_heads.start_idx
+            and start_tails.step = chart_heads.step
+    cross join
+        lateral (
+            select
+                count(*) as n_points,
+                array_agg(start_tails.series_dates[positions.pos]) as point_dates,
+                array_agg(start_tails.series_values[positions.pos]) as point_values,
+                array_agg((1 + start_tails.series_cum_twrs[positions.pos]) / nullif(1 + start_tails.start_twr, 0) - 1)
+                    as point_cum_returns,
+                array_agg(
+                    (start_tails.series_benchmark_closes[positions.pos] / nullif(start_tails.start_benchmark_close, 0))::float8
+                    - 1
+                ) as point_benchmark_cum_returns
+            from generate_series(
+                chart_heads.start_idx + 1 - start_tails.series_idx + 1
+                + chart_heads.step
+                * ((chart_heads.until_idx - chart_heads.start_idx - 2 + chart_heads.step) / chart_heads.step),
+                start_tails.recent_idx - 1 - start_tails.series_idx + 1,
+                chart_heads.step
+            ) as positions (pos)
+        ) as continued
     cross join lateral (
         select
             array_agg((1 + points.cum_twr) / nullif(1 + start_tails.start_twr, 0) - 1) as tail_cum_returns,
