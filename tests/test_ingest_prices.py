@@ -246,7 +246,11 @@ def test_a_second_ingest_while_one_runs_is_skipped_and_loads_nothing(
             "select status::text, message from ops.runs where run_id = %s", [summary.run_id]
         ).fetchone()
         assert status == ("skipped", summary.message)
-    # the lock is gone with the other session: the next run loads again
+    # the lock is gone with the other session once its backend has exited (closing the client
+    # does not wait for that): wait for it, bounded by lock_timeout; then the next run loads again
+    conn.execute("set lock_timeout = '10s'")
+    conn.execute("select pg_advisory_lock(%s), pg_advisory_unlock(%s)", [INGEST_LOCK, INGEST_LOCK])
+    conn.execute("reset lock_timeout")
     assert ingest_prices(source="demo", symbols=["SPY"], conn=conn).status == "succeeded"
     assert price_rows(conn) == before
 
