@@ -174,6 +174,20 @@ def demo(ctx: click.Context, out_dir: Path | None, as_json: bool) -> None:
         )
     out.print(holdings)
     ctx.invoke(activities_list, portfolio_ref=ledger_id, as_json=False)
+    euro_id = str(result["euro_portfolio_id"])
+    fx = result["fx_rates"]
+    out.print(
+        f"\n[bold]A EUR portfolio[/] (base currency EUR): two USD ETFs and a London ETF quoted"
+        f" in pence (ISF.L, GBp = GBP / 100), valued in EUR at SYNTHETIC demo FX rates"
+        f" (EURUSD=X, GBPUSD=X; source 'demo', not market data: {fx['status']},"
+        f" {fx['rows_inserted']:,} rows)"
+    )
+    ctx.invoke(show, portfolio=euro_id, as_json=False)
+    out.print(euro_holdings_table(result["euro"]["holdings"], euro_id))
+    out.print(
+        "[dim]rate: EUR per unit of the whole currency (per GBP for GBp: value EUR ="
+        " local value / 100 × rate); rule: session (the day's rate), last_rate, activity, none"
+    )
     data = result["dashboard"]
     out.print(
         f"chart: {result['chart']}  ({data['portfolio_name']} 1Y"
@@ -181,6 +195,26 @@ def demo(ctx: click.Context, out_dir: Path | None, as_json: bool) -> None:
     )
     ctx.invoke(db_status, as_json=False)
     click.echo(explore_hints(pid, Path(result["chart"]).parent))
+
+
+def euro_holdings_table(rows: list[dict], pid: str) -> Table:
+    """Holdings in the base currency beside their local value, the rate and its rule."""
+    table = Table(title=f"holdings of portfolio {pid} in EUR, converted from their currency")
+    for column in ("symbol", "units", "local value", "rate", "rule", "value EUR", "weight"):
+        table.add_column(
+            column, justify="left" if column in ("symbol", "rule") else "right", overflow="fold"
+        )
+    for row in rows:
+        table.add_row(
+            row["symbol"],
+            f"{row['quantity']:,.4g}",
+            f"{_money(row['local_market_value'])} {row['trading_currency']}",
+            "n/a" if row["fx_rate"] is None else f"{row['fx_rate']:.4f}",
+            row["fx_rule"],
+            _money(row["market_value"]),
+            _pct(row["weight"]),
+        )
+    return table
 
 
 def register(cli: click.Group) -> None:

@@ -247,10 +247,10 @@ def _pairs(ctx: click.Context, param: click.Parameter, value: str | None) -> lis
 @click.argument("paths", nargs=-1, type=click.Path(dir_okay=False))
 @click.option(
     "--source",
-    type=click.Choice(["yfinance", "csv"]),
+    type=click.Choice(["yfinance", "csv", "demo"]),
     default="yfinance",
     show_default=True,
-    help="Where rates come from.",
+    help="Where rates come from (demo: SYNTHETIC rates, not market data).",
 )
 @click.option(
     "--pairs",
@@ -287,6 +287,8 @@ def fx_cmd(
         folio ingest fx --pairs EURUSD=X,GBPUSD=X --json
 
         folio ingest fx --source csv rates.csv
+
+        folio ingest fx --source demo
     """
     from ingest.fx import ingest_fx
 
@@ -307,7 +309,9 @@ def fx_cmd(
         emit_json(summary.to_dict())
     else:
         table = Table(
-            title=f"ingest fx {source} · run {summary.run_id} · {summary.status}", show_header=False
+            title=f"ingest fx {source} · run {summary.run_id} · {summary.status}"
+            + (" · SYNTHETIC rates, not market data" if summary.synthetic else ""),
+            show_header=False,
         )
         table.add_column("what", style="bold")
         table.add_column("value", justify="right")

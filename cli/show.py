@@ -36,6 +36,20 @@ def _money(value) -> str:
     return "n/a" if value is None else f"{value:,.2f}"
 
 
+def fx_counts(data: dict) -> str | None:
+    """How the holdings in other currencies were converted into the base at as of (the
+    snapshot's counts per rule); None when nothing needed converting."""
+    counts = [data.get(k) or 0 for k in ("n_fx_session", "n_fx_last_rate", "n_fx_none")]
+    if not any(counts):
+        return None
+    session, last_rate, none = counts
+    return (
+        f"rate on the session {session} · last rate {last_rate}"
+        f" (oldest {data.get('max_fx_stale_sessions') or 0} sessions)\n"
+        f"no rate {none}" + (" [yellow](left out of the value)" if none else "")
+    )
+
+
 @base.command(role=READER)
 @click.argument("portfolio")
 @base.json_option("Print the dashboard as JSON.")
@@ -63,7 +77,8 @@ def show(portfolio: str, as_json: bool) -> None:
     if not data["has_analytics"]:
         head.add_row("status", "not computed yet: run `folio refresh`")
     head.add_row("as of", f"{data['as_of']}" + ("  [yellow](stale)" if data["is_stale"] else ""))
-    head.add_row("market value", _money(data["market_value"]))
+    base_currency = data.get("base_currency") or "USD"
+    head.add_row("market value", f"{_money(data['market_value'])} {base_currency}")
     head.add_row("cost basis", _money(data["cost_basis"]))
     head.add_row("unrealized P&L", _money(data["unrealized_pnl"]))
     head.add_row("positions held", str(data["positions_held"]))
@@ -82,6 +97,9 @@ def show(portfolio: str, as_json: bool) -> None:
         f" (oldest {data['max_stale_sessions']} sessions)\n"
         f"entry price {data['n_entry']} · manual {data['n_manual']}",
     )
+    converted = fx_counts(data)
+    if converted:
+        head.add_row("converted by", converted)
     head.add_row("benchmark", data["benchmark_symbol"])
     head.add_row("public", "yes" if data["is_public"] else "no")
     if data["is_refresh_pending"]:

@@ -125,7 +125,8 @@ def holdings(conn: psycopg.Connection, portfolio: str | int) -> list[dict[str, A
     _reader(conn)
     return conn.execute(
         "select symbol, investment_class, as_of, quantity, cost_basis, market_value,"
-        " unrealized_pnl, weight, day_change from app.holdings where portfolio_id = %s"
+        " unrealized_pnl, weight, day_change, trading_currency, local_market_value, fx_rate,"
+        " fx_rule from app.holdings where portfolio_id = %s"
         " order by market_value desc, symbol",
         [resolve(conn, portfolio)],
     ).fetchall()

@@ -2,9 +2,11 @@
 
 Demo prices (``ingest_prices(source='demo')``: synthetic, deterministic, NOT market data),
 a few dozen demo users and portfolios (public and private, drawn from a fixed seed), the
-reference portfolio (examples/reference_portfolio.csv), a refresh, the pg_cron schedule, then
-what people look at: a dashboard, a leaderboard and a chart PNG. A second run finds the
-users, portfolios and prices in place and only refreshes what changed.
+reference portfolio (examples/reference_portfolio.csv), a ledger, a EUR-based portfolio
+holding USD ETFs and a pence-quoted London ETF (``EURO``) with synthetic FX rates
+(``ingest_fx(source='demo')``: EURUSD=X, GBPUSD=X, source 'demo'), a refresh, the pg_cron
+schedule, then what people look at: a dashboard, a leaderboard and a chart PNG. A second run
+finds the users, portfolios and prices in place and only refreshes what changed.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from foliodb import config, portfolio_io, refresh, schedule, serving
 from foliodb.db import connect
 from foliodb.errors import FolioError
 from ingest import calendar
+from ingest.fx import ingest_fx, set_symbol_currencies
 from ingest.prices import ingest_prices
 from ingest.providers import Request
-from ingest.providers.demo import DemoProvider
+from ingest.providers.demo import CURRENCIES, DemoProvider
 
 SEED = 2025
 EMAIL_DOMAIN = "demo.foliodb.example"
@@ -46,6 +49,19 @@ LEDGER: list[tuple[dt.date, str, str | None, float | None, float | None, float]]
     (dt.date(2024, 9, 3), "SELL", "DEMO.SPLIT", 100, None, 4.95),  # 100 of the 240 held
     (dt.date(2024, 12, 31), "FEE", None, None, 25.0, 0.0),
     (dt.date(2025, 3, 3), "WITHDRAWAL", None, None, 5_000.0, 0.0),
+]
+
+EURO_EMAIL = f"elise@{EMAIL_DOMAIN}"
+EURO_NAME = "Élise's euro portfolio"
+EURO_BASE = "EUR"
+# (symbol, units, entry date): a EUR investor holding two USD ETFs and a London ETF quoted in
+# pence (ISF.L, GBp); each enters on the first session on or after its date at that session's
+# demo close, in the symbol's own currency (USD, GBp). Valued in EUR through the synthetic
+# EURUSD and GBPUSD rates (docs/semantics.md, "Currencies").
+EURO: list[tuple[str, float, dt.date]] = [
+    ("SPY", 20, dt.date(2024, 1, 2)),
+    ("VTV", 60, dt.date(2024, 1, 2)),
+    ("ISF.L", 1500, dt.date(2024, 3, 1)),
 ]
 
 FIRST_NAMES = [
@@ -232,6 +248,51 @@ def create_ledger(conn: psycopg.Connection) -> int:
     return pid
 
 
+def create_euro_portfolio(conn: psycopg.Connection) -> int:
+    """Élise's EUR portfolio (``EURO``) and the demo symbols' trading currencies (ISF.L in
+    GBp); its id. A re-run finds it and adds nothing."""
+    symbols = [symbol for symbol, _, _ in EURO]
+    conn.execute(
+        "insert into market.symbols (symbol) select unnest(%s::text[]) on conflict do nothing",
+        [symbols],
+    )
+    set_symbol_currencies(None, dict(CURRENCIES), conn=conn)
+    user_id = conn.execute(
+        "insert into core.users (email, display_name) values (%s, 'Élise')"
+        " on conflict (lower(email)) do update set display_name = excluded.display_name"
+        " returning user_id",
+        [EURO_EMAIL],
+    ).fetchone()[0]
+    row = conn.execute(
+        "select portfolio_id from core.portfolios where user_id = %s and name = %s",
+        [user_id, EURO_NAME],
+    ).fetchone()
+    if row is not None:
+        return row[0]
+    last_closed = _last_closed(conn)
+    with conn.transaction():
+        pid = conn.execute(
+            "insert into core.portfolios (user_id, name, is_public, base_currency)"
+            " values (%s, %s, true, %s) returning portfolio_id",
+            [user_id, EURO_NAME, EURO_BASE],
+        ).fetchone()[0]
+        for symbol, units, day in EURO:
+            session = conn.execute(
+                "select min(session_date) from market.trading_days"
+                " where calendar = ops.setting('calendar') and session_date >= %s",
+                [day],
+            ).fetchone()[0]
+            if session is None or session > last_closed:
+                continue
+            close = _closes(conn, [symbol], session, session)[(symbol, session)]
+            conn.execute(
+                "insert into core.positions (portfolio_id, symbol, quantity, entry_date,"
+                " entry_price) values (%s, %s, %s, %s, %s)",
+                [pid, symbol, units, session, round(close, 2)],
+            )
+    return pid
+
+
 def import_reference(url: str | None) -> int | None:
     """The reference portfolio through the portfolio importer; its id."""
     path = config.project_root() / "examples" / "reference_portfolio.csv"
@@ -278,6 +339,16 @@ def run_demo(
     with connect(url, autocommit=True) as conn:
         ledger_id = create_ledger(conn)
     t = lap("ledger", t)
+    log("a EUR portfolio of USD ETFs and a pence-quoted London ETF")
+    with connect(url, autocommit=True) as conn:
+        euro_id = create_euro_portfolio(conn)
+    t = lap("euro_portfolio", t)
+    # after the portfolio and the currencies: they say which pairs are needed, from when
+    log("demo FX rates EURUSD, GBPUSD (synthetic, deterministic: not market data)")
+    fx = ingest_fx(url, source="demo")
+    if fx.status == "failed":
+        raise FolioError(f"the demo FX ingest failed (run {fx.run_id}): {fx.message}")
+    t = lap("fx_rates", t)
     log("refresh (in the database)")
     run = refresh.run_refresh(url)
     if run["status"] == "failed":
@@ -311,6 +382,8 @@ def run_demo(
         chart_data = serving.chart(conn, featured, "1Y")
         ledger_dashboard = serving.dashboard(conn, ledger_id)
         ledger_holdings = serving.holdings(conn, ledger_id)
+        euro_dashboard = serving.dashboard(conn, euro_id)
+        euro_holdings = serving.holdings(conn, euro_id)
     if out_dir:
         out = Path(out_dir)
     else:
@@ -328,6 +401,16 @@ def run_demo(
         "featured_portfolio_id": featured,
         "ledger_portfolio_id": ledger_id,
         "ledger": {"dashboard": ledger_dashboard, "holdings": ledger_holdings},
+        "euro_portfolio_id": euro_id,
+        "euro": {"dashboard": euro_dashboard, "holdings": euro_holdings},
+        "fx_rates": {
+            "status": fx.status,
+            "synthetic": fx.synthetic,
+            "source": fx.source,
+            "rows_inserted": fx.rows_inserted,
+            "pairs_fetched": fx.pairs_fetched,
+            "message": fx.message,
+        },
         "prices": {
             "status": prices.status,
             "rows_inserted": prices.rows_inserted,

@@ -17,6 +17,8 @@ and written by ``market.publish_staged_fx`` into ``market.fx_rates``
   session: they are left out (counted), not quarantined.
 - CSV files (:class:`FxCsv`): ``pair,date,rate``; a file with any bad row is refused naming
   file, line and field, and writes nothing.
+- ``demo``: SYNTHETIC rates (ingest/providers/demo.py, deterministic per pair and session,
+  NOT market data), stored with source 'demo'; the same plan, checks and ledger.
 """
 
 from __future__ import annotations
@@ -57,9 +59,10 @@ from ingest.load import (
 )
 from ingest.providers import Provider, Request
 from ingest.providers.csvfile import DATE, NUMBER
+from ingest.providers.demo import FX_PAIRS, DemoProvider
 from ingest.providers.yahoo import DownloadFn, YahooProvider
 
-SOURCES = ("yfinance", "csv")
+SOURCES = ("yfinance", "csv", "demo")
 # advisory lock key an FX ingest holds while it runs ('FoFX')
 FX_LOCK = 0x466F4658
 OVERLAP_SESSIONS = 5
@@ -298,6 +301,8 @@ class FxIngestSummary:
     run_id: int | None
     source: str
     status: str = "running"
+    # demo rates are made up (ingest/providers/demo.py), not market data
+    synthetic: bool = False
     last_closed: dt.date | None = None
     pairs_requested: int = 0
     pairs_fetched: int = 0
@@ -423,7 +428,9 @@ def ingest_fx(
                 param_hint="--pairs",
             )
         pairs = list(dict.fromkeys(p for p in normalized if p))
-    summary = FxIngestSummary(run_id=None, source=source, last_closed=last_closed)
+    summary = FxIngestSummary(
+        run_id=None, source=source, synthetic=source == "demo", last_closed=last_closed
+    )
     if not conn.execute("select pg_try_advisory_lock(%s)", [FX_LOCK]).fetchone()[0]:
         summary.status = "skipped"
         summary.message = "another FX ingest is running"
@@ -450,9 +457,13 @@ def ingest_fx(
                             "select pair from ops.fx_pairs_needed() order by pair"
                         )
                     ]
+                    if source == "demo":  # the demo's pairs, needed or not (as its prices)
+                        pairs = sorted(set(pairs) | set(FX_PAIRS))
                 summary.pairs_requested = len(pairs)
                 requests, current = plan(conn, pairs, last_closed, calendar)
                 summary.pairs_current = len(current)
+                if provider is None and source == "demo":
+                    provider = DemoProvider(_sessions(conn, calendar, last_closed))
                 provider = provider or YahooProvider(
                     fetch, rate=rate, max_attempts=max_attempts, sleep=sleep, timeout=timeout
                 )
@@ -481,6 +492,15 @@ def ingest_fx(
     finally:
         with contextlib.suppress(psycopg.Error):
             conn.execute("select pg_advisory_unlock(%s)", [FX_LOCK])
+
+
+def _sessions(conn: psycopg.Connection, calendar: str, through: dt.date) -> pd.DataFrame:
+    rows = conn.execute(
+        "select session_date, session_idx from market.trading_days"
+        " where calendar = %s and session_date <= %s order by session_date",
+        [calendar, through],
+    ).fetchall()
+    return pd.DataFrame(rows, columns=["session_date", "session_idx"])
 
 
 def _ingest_files(conn: psycopg.Connection, summary: FxIngestSummary, paths: list[Path]) -> int:

@@ -13,6 +13,11 @@ session on or after 2024-06-10 and pays a quarterly dividend (0.4 % of that day'
 the first session on or after the 15th of March, June, September and December). Its closes
 are as traded (the walk divided by 4 from the split on: the value is continuous), and the
 provider returns the actions with the prices (``Fetched.actions``), as yfinance does.
+
+FX pairs (``FX_PAIRS``: EURUSD=X, GBPUSD=X, 1 EUR / 1 GBP in USD) are walks of the same kind,
+with no drift and no market correlation: SYNTHETIC rates, NOT market data, loaded by
+``folio ingest fx --source demo`` with source 'demo' on every market.fx_rates row. A London
+listing quoted in pence (ISF.L, GBp) has its walk in pence.
 """
 
 from __future__ import annotations
@@ -65,6 +70,11 @@ PROFILES: dict[str, Profile] = {
     "VO": Profile(295.86, 0.08, 0.19, 0.90),
     "XLV": Profile(159.34, 0.07, 0.15, 0.70),
     "DEMO.SPLIT": Profile(480.00, 0.12, 0.30, 0.70, "equity"),
+    # a London ETF quoted in pence (GBp): 830 GBp = 8.30 GBP
+    "ISF.L": Profile(830.00, 0.05, 0.13, 0.60),
+    # FX pairs, yfinance's tickers: the price of 1 EUR / 1 GBP in USD
+    "EURUSD=X": Profile(1.0310, 0.0, 0.07, 0.0, "fx"),
+    "GBPUSD=X": Profile(1.2430, 0.0, 0.08, 0.0, "fx"),
 }
 
 # symbol -> (split dates with their ratio, quarterly dividend as a fraction of the close)
@@ -73,8 +83,12 @@ ACTIONS: dict[str, tuple[tuple[tuple[dt.date, float], ...], float]] = {
 }
 DIVIDEND_DAYS = ((3, 15), (6, 15), (9, 15), (12, 15))
 
-# What `folio ingest prices --source demo` fills besides the held symbols.
-CATALOGUE = list(PROFILES)
+# What `folio ingest prices --source demo` fills besides the held symbols (FX pairs are rates:
+# `folio ingest fx --source demo`).
+CATALOGUE = [symbol for symbol, known in PROFILES.items() if known.kind != "fx"]
+FX_PAIRS = [symbol for symbol, known in PROFILES.items() if known.kind == "fx"]
+# The trading currencies of the demo's symbols other than USD (the others keep the default).
+CURRENCIES = {"ISF.L": "GBp"}
 
 
 def _seed(symbol: str) -> int:
