@@ -39,14 +39,16 @@ def _money(value) -> str:
 def fx_counts(data: dict) -> str | None:
     """How the holdings in other currencies were converted into the base at as of (the
     snapshot's counts per rule); None when nothing needed converting."""
-    counts = [data.get(k) or 0 for k in ("n_fx_session", "n_fx_last_rate", "n_fx_none")]
+    keys = ("n_fx_session", "n_fx_last_rate", "n_fx_activity", "n_fx_none")
+    counts = [data.get(k) or 0 for k in keys]
     if not any(counts):
         return None
-    session, last_rate, none = counts
+    session, last_rate, activity, none = counts
     return (
         f"rate on the session {session} · last rate {last_rate}"
         f" (oldest {data.get('max_fx_stale_sessions') or 0} sessions)\n"
-        f"no rate {none}" + (" [yellow](left out of the value)" if none else "")
+        f"an activity's rate {activity} · no rate {none}"
+        + (" [yellow](left out of the value)" if none else "")
     )
 
 

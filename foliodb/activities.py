@@ -99,7 +99,7 @@ def list_activities(conn: psycopg.Connection, pid: int) -> list[dict[str, Any]]:
     cur = conn.execute(
         """
         select activity_id, activity_date, activity_type::text as activity_type, symbol,
-            quantity, unit_price, amount, fee, currency, notes, source, external_id
+            quantity, unit_price, amount, fee, currency, notes, source, external_id, fx_rate
         from core.activities
         where portfolio_id = %s
         order by activity_date, activity_id

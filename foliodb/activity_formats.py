@@ -53,6 +53,9 @@ FIELDS = (
     "notes",
     "source",
     "external_id",
+    # the rate the activity was settled at (migration 0250): base per unit of the security's
+    # currency; last, so files written before it read and hash as they did
+    "fx_rate",
 )
 TYPES = (
     "BUY",
@@ -68,7 +71,7 @@ TYPES = (
     "SPLIT",
 )
 FORMATS = ("foliodb", "ghostfolio", "wealthfolio", "pp")
-NUMERIC = ("quantity", "unit_price", "amount", "fee")
+NUMERIC = ("quantity", "unit_price", "amount", "fee", "fx_rate")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 ISO_DAY = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})$")
 # a date, or a date and time as the formats write them (2024-01-15T00:00, …T00:00:00.000Z)
@@ -218,6 +221,8 @@ def row_hash(row: Row) -> str:
         if name == "external_id":
             continue
         value = row.get(name)
+        if value is None and name == "fx_rate":
+            continue  # a row without it hashes as before fx_rate existed
         if value is None:
             text = ""
         elif isinstance(value, Decimal):

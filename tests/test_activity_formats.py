@@ -511,6 +511,7 @@ def test_as_json_is_exact_text() -> None:
         "notes": "Sparplan",
         "source": "pp",
         "external_id": row["external_id"],
+        "fx_rate": None,  # Portfolio Performance's Exchange Rate is not mapped
     }
 
 

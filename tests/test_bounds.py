@@ -65,9 +65,10 @@ def test_every_bound_check_is_generated_from_one_list(conn: psycopg.Connection) 
     stored = _bound_checks(conn)
     listed = set(conn.execute("select table_name, constraint_name from ops.bounded_columns"))
     assert listed == set(stored)
-    # prices 4, positions 4, valuations 2, options 2, ledger 5, actions 4, fx rates 2
-    assert len(stored) == 23
-    assert conn.execute("select ops.apply_input_bounds()").fetchone() == (23,)
+    # prices 4, positions 4, valuations 2, options 2, ledger 6 (fx_rate: 0250), actions 4,
+    # fx rates 2
+    assert len(stored) == 24
+    assert conn.execute("select ops.apply_input_bounds()").fetchone() == (24,)
     assert _bound_checks(conn) == stored
 
 

@@ -97,12 +97,12 @@ def test_demo_euro_portfolio_is_valued_in_eur_at_the_synthetic_rates(
         whole = gbpusd / eurusd if currency == "GBp" else 1 / eurusd
         assert rate == pytest.approx(whole, rel=1e-12), symbol
     snapshot = conn.execute(
-        "select market_value, base_currency, n_fx_session, n_fx_last_rate, n_fx_none"
-        " from analytics.fct_portfolio_snapshots"
+        "select market_value, base_currency, n_fx_session, n_fx_last_rate, n_fx_none,"
+        " n_fx_activity from analytics.fct_portfolio_snapshots"
         " where portfolio_id = %s and session_date = %s",
         [euro, last],
     ).fetchone()
-    assert snapshot[1:] == ("EUR", 3, 0, 0)
+    assert snapshot[1:] == ("EUR", 3, 0, 0, 0)
     assert snapshot[0] == pytest.approx(sum(v for _, _, v in expected.values()), rel=1e-12)
 
 

@@ -64,7 +64,9 @@ returns table (
     notes text,
     source text,
     external_id text,
-    has_external_id boolean
+    has_external_id boolean,
+    fx_rate_text text,
+    fx_rate numeric
 )
 language sql stable
 as $$
@@ -82,13 +84,14 @@ as $$
             nullif(btrim(obj ->> 'amount'), '') as amount_text,
             nullif(btrim(obj ->> 'fee'), '') as fee_text,
             nullif(btrim(obj ->> 'currency'), '') as currency_text,
+            nullif(btrim(obj ->> 'fx_rate'), '') as fx_rate_text,
             nullif(btrim(obj ->> 'notes'), '') as notes,
             nullif(btrim(obj ->> 'source'), '') as source_text,
             nullif(btrim(obj ->> 'external_id'), '') as external_id
         from core.input_elements(
             p_activities, 'activity', array[
                 'activity_date', 'activity_type', 'symbol', 'quantity', 'unit_price', 'amount', 'fee',
-                'currency', 'notes', 'source', 'external_id'
+                'currency', 'fx_rate', 'notes', 'source', 'external_id'
             ]
         )
     ),
@@ -123,7 +126,9 @@ as $$
         ) as currency,
         notes,
         coalesce(source_text, 'foliodb') as source,
-        external_id
+        external_id,
+        fx_rate_text,
+        core.parse_decimal(fx_rate_text) as fx_rate
     from texts
     )
 
@@ -139,15 +144,20 @@ as $$
             'row:' || md5(concat_ws(
                 '|', parsed.activity_date, parsed.activity_type, parsed.symbol,
                 trim_scale(parsed.quantity), trim_scale(parsed.unit_price), trim_scale(parsed.amount),
-                trim_scale(parsed.fee), parsed.currency, parsed.notes
+                trim_scale(parsed.fee), parsed.currency, parsed.notes,
+                -- last, and skipped when null (concat_ws): a row without it keeps its digest
+                'fx_rate=' || trim_scale(parsed.fx_rate)
             )) || ':' || row_number() over (
                 partition by parsed.source, parsed.external_id, parsed.activity_date, parsed.activity_type,
                 parsed.symbol, trim_scale(parsed.quantity), trim_scale(parsed.unit_price),
-                trim_scale(parsed.amount), trim_scale(parsed.fee), parsed.currency, parsed.notes
+                trim_scale(parsed.amount), trim_scale(parsed.fee), parsed.currency, parsed.notes,
+                trim_scale(parsed.fx_rate)
                 order by parsed.ord
             )
         ),
-        parsed.external_id is not null
+        parsed.external_id is not null,
+        core.shortened(parsed.fx_rate_text),
+        parsed.fx_rate
     from parsed
 $$;
 
@@ -189,7 +199,7 @@ as $$
                 'expected a JSON object with activity_date, activity_type and the fields of its type' end),
             (0, coalesce(rows.unknown_keys[1], '-'), case when cardinality(rows.unknown_keys) > 0 then
                 format('unknown field(s) %s; expected activity_date, activity_type, symbol, quantity, '
-                    'unit_price, amount, fee, currency, notes, source, external_id',
+                    'unit_price, amount, fee, currency, fx_rate, notes, source, external_id',
                     array_to_string(rows.unknown_keys, ', ')) end),
             (1, 'activity_date', case
                 when not rows.is_object then null
@@ -289,7 +299,21 @@ as $$
                     '''%s'' is not supported yet: the ledger is in the portfolio''s base currency, %s, '
                     'until foliodb converts activities', core.shortened(rows.currency), rows.base_currency)
             end),
-            (9, 'external_id', case
+            -- the rate the activity was settled at: base currency per unit of the symbol's
+            -- trading currency (migration 0250), for an activity that names a security
+            (9, 'fx_rate', case
+                when rows.fx_rate_text is null or rows.activity_type is null then null
+                when rows.symbol is null or rows.shape = 'split' then format(
+                    '%s moves no money in a security''s currency: leave fx_rate empty (it is the rate '
+                    'of a trade, dividend, fee or tax of a security traded in another currency)',
+                    rows.activity_type)
+                when rows.fx_rate is null then format(
+                    '''%s'' is not a number (expected the rate settled at, %s per unit of the '
+                    'security''s currency, e.g. 0.9615)', rows.fx_rate_text, rows.currency)
+                when rows.fx_rate <= 0 then 'must be greater than 0'
+                else core.out_of_bounds(rows.fx_rate, rows.price_min, rows.price_max, rows.price_expected)
+            end),
+            (10, 'external_id', case
                 when rows.has_external_id and rows.id_uses > 1 then format(
                     '''%s'' appears %s times for source %s in this file: an id names one activity',
                     core.shortened(rows.external_id), rows.id_uses, core.shortened(rows.source))
@@ -444,12 +468,12 @@ begin
     inserted as (
         insert into core.activities (
             portfolio_id, activity_date, activity_type, symbol, quantity, unit_price, amount, fee,
-            currency, notes, source, external_id
+            currency, fx_rate, notes, source, external_id
         )
         select
             v_portfolio_id, parsed.activity_date, parsed.activity_type, parsed.symbol, parsed.quantity,
-            parsed.unit_price, parsed.amount, parsed.fee, parsed.currency, parsed.notes, parsed.source,
-            parsed.external_id
+            parsed.unit_price, parsed.amount, parsed.fee, parsed.currency, parsed.fx_rate, parsed.notes,
+            parsed.source, parsed.external_id
         from parsed
         order by parsed.ord
         on conflict on constraint activities_external_id_unique do nothing

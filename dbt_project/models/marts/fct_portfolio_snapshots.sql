@@ -144,6 +144,11 @@ fx_conversions as not materialized (
     select * from {{ ref('int_fx_conversions_daily') }}
 ),
 
+-- the rates the scope's activities imply, only where the market has none (the third rule)
+fx_activity_rates as not materialized (
+    select * from {{ ref('int_fx_activity_rates_in_scope') }}
+),
+
 scoped_positions as (
     select
         positions.portfolio_id,
@@ -335,12 +340,16 @@ position_fx as (
         case
             when span_positions.is_private or span_positions.is_ledger then 1::float8
             when public_positions.whole_currency = public_positions.base_currency then public_positions.unit_factor
-            else public_positions.unit_factor * fx_series.rates[span_positions.entry_idx - fx_series.base_idx + 1]
+            else public_positions.unit_factor * coalesce(
+                fx_series.rates[span_positions.entry_idx - fx_series.base_idx + 1], entry_activity.fx_rate::float8
+            )
         end as entry_fx,
         case
             when span_positions.is_private or span_positions.is_ledger then 1::float8
             when public_positions.whole_currency = public_positions.base_currency then public_positions.unit_factor
-            else public_positions.unit_factor * fx_series.rates[span_positions.exit_idx - fx_series.base_idx + 1]
+            else public_positions.unit_factor * coalesce(
+                fx_series.rates[span_positions.exit_idx - fx_series.base_idx + 1], exit_activity.fx_rate::float8
+            )
         end as exit_fx
     from span_positions
     left join public_positions
@@ -354,10 +363,23 @@ position_fx as (
         on
             public_positions.whole_currency = fx_series.currency
             and public_positions.base_currency = fx_series.base_currency
+    left join fx_activity_rates as entry_activity
+        on
+            public_positions.portfolio_id = entry_activity.portfolio_id
+            and public_positions.whole_currency = entry_activity.currency
+            and public_positions.base_currency = entry_activity.base_currency
+            and span_positions.entry_idx = entry_activity.session_idx
+    left join fx_activity_rates as exit_activity
+        on
+            public_positions.portfolio_id = exit_activity.portfolio_id
+            and public_positions.whole_currency = exit_activity.currency
+            and public_positions.base_currency = exit_activity.base_currency
+            and span_positions.exit_idx = exit_activity.session_idx
 ),
 
 -- per held position and session: the factor into the base currency (1 in the base; null
--- without a rate, never 1.0) and the age of the rate used (null when not converted)
+-- without a rate, never 1.0) and the age of the rate used (null when not converted; -1: no
+-- rate, rule none; -2: the rate an activity of the portfolio implies, rule activity)
 fx_held as (
     select
         public_positions.*,
@@ -365,11 +387,18 @@ fx_held as (
         case
             when public_positions.whole_currency = public_positions.base_currency
                 then public_positions.unit_factor
-            else public_positions.unit_factor * fx_series.rates[held_sessions.session_idx - fx_series.base_idx + 1]
+            else public_positions.unit_factor * coalesce(
+                fx_series.rates[held_sessions.session_idx - fx_series.base_idx + 1],
+                fx_activity_rates.fx_rate::float8
+            )
         end as fx_factor,
         case
             when public_positions.whole_currency <> public_positions.base_currency
-                then coalesce(fx_series.stales[held_sessions.session_idx - fx_series.base_idx + 1], -1)
+                then coalesce(
+                    fx_series.stales[held_sessions.session_idx - fx_series.base_idx + 1],
+                    case when fx_activity_rates.fx_rate is not null then -2 end,
+                    -1
+                )
         end as fx_stale
     from public_positions
     left join fx_series
@@ -381,6 +410,12 @@ fx_held as (
             greatest(public_positions.entry_idx, public_positions.start_idx),
             least(coalesce(public_positions.exit_idx, 2147483647) - 1, public_positions.last_idx)
         ) as held_sessions (session_idx)
+    left join fx_activity_rates
+        on
+            public_positions.portfolio_id = fx_activity_rates.portfolio_id
+            and public_positions.whole_currency = fx_activity_rates.currency
+            and public_positions.base_currency = fx_activity_rates.base_currency
+            and held_sessions.session_idx = fx_activity_rates.session_idx
 ),
 
 -- the one per-position-per-session part: quoted value of the positions held, in the base
@@ -408,6 +443,7 @@ public_values as (
         count(*) filter (where fx_held.fx_stale = 0) as n_fx_session,
         count(*) filter (where fx_held.fx_stale > 0) as n_fx_last_rate,
         count(*) filter (where fx_held.fx_stale = -1) as n_fx_none,
+        count(*) filter (where fx_held.fx_stale = -2) as n_fx_activity,
         coalesce(max(fx_held.fx_stale) filter (where fx_held.fx_stale > 0), 0) as max_fx_stale_sessions
     from fx_held
     left join symbol_series on fx_held.symbol = symbol_series.symbol
@@ -646,6 +682,7 @@ accumulated as (
         coalesce(public_values.n_fx_session, 0) as n_fx_session,
         coalesce(public_values.n_fx_last_rate, 0) as n_fx_last_rate,
         coalesce(public_values.n_fx_none, 0) as n_fx_none,
+        coalesce(public_values.n_fx_activity, 0) as n_fx_activity,
         coalesce(public_values.max_fx_stale_sessions, 0) as max_fx_stale_sessions,
         coalesce(stale.n_stale, 0) as n_stale,
         coalesce(stale.max_stale_sessions, 0) as max_stale_sessions,
@@ -818,7 +855,8 @@ final as (
         benchmark.closes[chained.session_idx - benchmark.base_idx + 1] as benchmark_close_local,
         benchmark.closes[chained.session_idx - benchmark.base_idx + 1]
         / nullif(benchmark.closes[chained.first_idx - benchmark.base_idx + 1], 0) - 1
-            as benchmark_cum_return_local
+            as benchmark_cum_return_local,
+        chained.n_fx_activity
     from chained
     inner join sessions on chained.session_idx = sessions.session_idx
     inner join portfolios on chained.portfolio_id = portfolios.portfolio_id

@@ -11,5 +11,6 @@ select
     currency,
     notes,
     source,
-    external_id
+    external_id,
+    fx_rate
 from {{ source('core', 'activities') }}

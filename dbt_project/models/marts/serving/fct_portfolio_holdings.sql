@@ -52,6 +52,11 @@ fx_conversions as not materialized (
     select * from {{ ref('int_fx_conversions_daily') }}
 ),
 
+-- the rates the scope's activities imply, only where the market has none (the third rule)
+fx_activity_rates as not materialized (
+    select * from {{ ref('int_fx_activity_rates_in_scope') }}
+),
+
 valuations as not materialized (
     select * from {{ ref('int_valuations_in_scope') }}
 ),
@@ -113,22 +118,24 @@ held_fx as (
         held.*,
         case
             when held.investment_class = 'PRIVATE' or held.whole_currency = held.base_currency then 1.0
-            else end_fx.fx_rate
+            else coalesce(end_fx.fx_rate, end_activity.fx_rate)
         end / case when held.investment_class = 'PRIVATE' then 1 else held.units_per_whole end as end_fx,
         case
             when held.investment_class = 'PRIVATE' or held.whole_currency = held.base_currency then 1.0
-            else before_fx.fx_rate
+            else coalesce(before_fx.fx_rate, before_activity.fx_rate)
         end / case when held.investment_class = 'PRIVATE' then 1 else held.units_per_whole end as before_fx,
         case
             when held.investment_class = 'PRIVATE' or held.is_ledger then 1.0
             when held.whole_currency = held.base_currency then 1.0 / held.units_per_whole
-            else entry_fx.fx_rate / held.units_per_whole
+            else coalesce(entry_fx.fx_rate, entry_activity.fx_rate) / held.units_per_whole
         end as entry_fx,
         case
             when held.investment_class = 'PRIVATE' or held.whole_currency = held.base_currency then 'base'
-            else coalesce(end_fx.fx_rule, 'none')
+            else coalesce(end_activity.fx_rule, end_fx.fx_rule, 'none')
         end as fx_rule,
-        case when held.whole_currency <> held.base_currency then end_fx.fx_rate end as fx_rate
+        case
+            when held.whole_currency <> held.base_currency then coalesce(end_fx.fx_rate, end_activity.fx_rate)
+        end as fx_rate
     from held
     left join fx_conversions as end_fx
         on
@@ -145,6 +152,24 @@ held_fx as (
             held.whole_currency = entry_fx.currency
             and held.base_currency = entry_fx.base_currency
             and held.entry_idx = entry_fx.session_idx
+    left join fx_activity_rates as end_activity
+        on
+            held.portfolio_id = end_activity.portfolio_id
+            and held.whole_currency = end_activity.currency
+            and held.base_currency = end_activity.base_currency
+            and held.end_idx = end_activity.session_idx
+    left join fx_activity_rates as before_activity
+        on
+            held.portfolio_id = before_activity.portfolio_id
+            and held.whole_currency = before_activity.currency
+            and held.base_currency = before_activity.base_currency
+            and held.end_idx - 1 = before_activity.session_idx
+    left join fx_activity_rates as entry_activity
+        on
+            held.portfolio_id = entry_activity.portfolio_id
+            and held.whole_currency = entry_activity.currency
+            and held.base_currency = entry_activity.base_currency
+            and held.entry_idx = entry_activity.session_idx
 ),
 
 -- each held position or lot at END, and (held the session before) at the session before

@@ -123,7 +123,8 @@ final as (
         latest.n_fx_session,
         latest.n_fx_last_rate,
         latest.n_fx_none,
-        latest.max_fx_stale_sessions
+        latest.max_fx_stale_sessions,
+        latest.n_fx_activity
     from portfolios
     left join lateral (
         select

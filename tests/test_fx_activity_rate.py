@@ -1,0 +1,244 @@
+"""The third rule of a conversion (issue 16, item 3): the rate an activity implies where it
+states both amounts (core.activities.fx_rate, migration 0250), used on its session only when
+the market has no rate on or before it, counted as n_fx_activity. Hand-worked; computed by a
+real refresh."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from tests.builders import add_portfolio, add_prices, refresh, snapshots
+
+EMAIL = "fx-ledger@example.com"
+SESSIONS = ["2025-01-06", "2025-01-07", "2025-01-08", "2025-01-10", "2025-01-13"]  # 01-09 closed
+SPY = dict(zip(SESSIONS, [590, 592, 594, 596, 598], strict=True))
+# 1 EUR in USD: the market's first rate is on 2025-01-08, none on 01-10
+EURUSD = {"2025-01-08": "1.04", "2025-01-13": "1.02"}
+
+
+def import_activities(conn: psycopg.Connection, name: str, rows: list[dict]) -> tuple:
+    numbered = [{"line": str(i + 2), **row} for i, row in enumerate(rows)]
+    return conn.execute(
+        "select * from core.import_activities(%s, %s, %s::jsonb)",
+        [EMAIL, name, json.dumps(numbered)],
+    ).fetchone()
+
+
+def eur_ledger(conn: psycopg.Connection, name: str = "eur ledger") -> int:
+    pid = add_portfolio(conn, name, email=EMAIL)
+    conn.execute("update core.portfolios set base_currency = 'EUR' where portfolio_id = %s", [pid])
+    return pid
+
+
+@pytest.fixture
+def ledger(conn: psycopg.Connection) -> int:
+    """A EUR ledger: 10,000 EUR deposited on 01-06; 10 SPY bought on 01-07 for 570 EUR each,
+    settled at 0.96 EUR per USD (so 593.75 USD each); 2 sold on 01-10 for 575 EUR each at
+    0.95 EUR per USD (a day the market has an older rate)."""
+    add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
+    add_prices(conn, "SPY", SPY)
+    pid = eur_ledger(conn)
+    import_activities(
+        conn,
+        "eur ledger",
+        [
+            {"activity_date": "2025-01-06", "activity_type": "DEPOSIT", "amount": "10000",
+             "currency": "EUR"},
+            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "SPY",
+             "quantity": "10", "unit_price": "570", "currency": "EUR", "fx_rate": "0.96"},
+            {"activity_date": "2025-01-10", "activity_type": "SELL", "symbol": "SPY",
+             "quantity": "2", "unit_price": "575", "currency": "EUR", "fx_rate": "0.95"},
+        ],
+    )  # fmt: skip
+    with conn.cursor() as cur:
+        for day, rate in EURUSD.items():
+            cur.execute(
+                "insert into market.fx_rates (base_currency, quote_currency, rate_date, rate,"
+                " source) values ('EUR', 'USD', %s, %s, 'csv')",
+                [day, Decimal(rate)],
+            )
+    run = refresh(conn, "full")
+    assert run["status"] == "succeeded", run
+    return pid
+
+
+def test_a_session_with_no_market_rate_uses_the_rate_the_activity_implies(
+    conn: psycopg.Connection, ledger: int
+) -> None:
+    day = snapshots(conn, ledger)["2025-01-07"]
+    # cash 10,000 - 10 x 570 = 4,300 EUR; 10 SPY at 592 USD x 0.96 EUR/USD = 5,683.20 EUR
+    assert day["market_value"] == pytest.approx(4300 + 5683.20, abs=1e-9)
+    assert (day["n_fx_activity"], day["n_fx_session"], day["n_fx_last_rate"], day["n_fx_none"]) == (
+        1, 0, 0, 0,
+    )  # fmt: skip
+    # the ledger's cost is the EUR paid, not converted
+    assert day["cost_basis"] == pytest.approx(5700, abs=1e-9)
+    assert day["base_currency"] == "EUR"
+
+
+def test_the_market_rate_comes_first_on_the_session_and_after_it(
+    conn: psycopg.Connection, ledger: int
+) -> None:
+    days = snapshots(conn, ledger)
+    # 01-08: the market's own rate, 1 / 1.04
+    assert days["2025-01-08"]["market_value"] == pytest.approx(4300 + 10 * 594 / 1.04, abs=1e-9)
+    assert (days["2025-01-08"]["n_fx_session"], days["2025-01-08"]["n_fx_activity"]) == (1, 0)
+    # 01-10: the sell states 0.95, but the market's rate of 01-08 is there (one session old):
+    # cash 4,300 + 2 x 575 = 5,450; 8 SPY at 596 / 1.04
+    ten = days["2025-01-10"]
+    assert ten["market_value"] == pytest.approx(5450 + 8 * 596 / 1.04, abs=1e-9)
+    assert (ten["n_fx_last_rate"], ten["max_fx_stale_sessions"], ten["n_fx_activity"]) == (1, 1, 0)
+    rows = conn.execute(
+        "select days.session_date::text, rates.fx_rate, rates.fx_rule, rates.n_activities"
+        " from analytics.int_fx_activity_rates_in_scope as rates"
+        " inner join market.trading_days as days"
+        "   on days.calendar = 'XNYS' and days.session_idx = rates.session_idx"
+    ).fetchall()
+    assert rows == []  # a view of the refresh's scope: empty outside a refresh
+
+
+def test_several_activities_on_a_session_imply_their_amount_weighted_rate(
+    conn: psycopg.Connection,
+) -> None:
+    """Two buys on 01-07: 10 at 570 EUR settled at 0.96 and 5 at 580 EUR at 0.98. Base
+    amounts 5,700 + 2,900 = 8,600 EUR; local 5,700 / 0.96 + 2,900 / 0.98 = 5,937.5 +
+    2,959.18367… USD; implied 8,600 / 8,896.68367… = 0.966652… EUR per USD."""
+    add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
+    add_prices(conn, "SPY", SPY)
+    pid = eur_ledger(conn, "two buys")
+    import_activities(
+        conn,
+        "two buys",
+        [
+            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "SPY",
+             "quantity": "10", "unit_price": "570", "currency": "EUR", "fx_rate": "0.96"},
+            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "SPY",
+             "quantity": "5", "unit_price": "580", "currency": "EUR", "fx_rate": "0.98"},
+        ],
+    )  # fmt: skip
+    assert refresh(conn, "full")["status"] == "succeeded"
+    implied = 8600 / (5700 / 0.96 + 2900 / 0.98)
+    day = snapshots(conn, pid)["2025-01-07"]
+    # no deposit: the buys are funded by an implicit deposit, so cash is 0
+    assert day["market_value"] == pytest.approx(15 * 592 * implied, abs=1e-9)
+    assert day["n_fx_activity"] == 1
+    # 01-08 has no rate at all and no activity: none, left out (never 1.0)
+    assert snapshots(conn, pid)["2025-01-08"]["n_fx_none"] == 1
+    assert snapshots(conn, pid)["2025-01-08"]["market_value"] == pytest.approx(0, abs=1e-9)
+
+
+def test_holdings_and_the_dashboard_name_the_activity_rule(conn: psycopg.Connection) -> None:
+    """A portfolio whose last session is the activity's: its holding says rule activity."""
+    add_prices(conn, "^GSPC", {"2025-01-06": 100, "2025-01-07": 101})
+    add_prices(conn, "SPY", {"2025-01-06": 590, "2025-01-07": 592})
+    pid = eur_ledger(conn, "one buy")
+    import_activities(
+        conn,
+        "one buy",
+        [
+            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "SPY",
+             "quantity": "10", "unit_price": "570", "currency": "EUR", "fx_rate": "0.96"},
+        ],
+    )  # fmt: skip
+    # the clock (ops.now) just after 01-07's close: 01-07 is the last closed session, END
+    conn.execute("select set_config('foliodb.now', '2025-01-08 00:00:00+00', true)")
+    assert refresh(conn, "full")["status"] == "succeeded"
+    holding = conn.execute(
+        "select market_value, local_market_value, fx_rate, fx_rule"
+        " from analytics.fct_portfolio_holdings where portfolio_id = %s and symbol = 'SPY'",
+        [pid],
+    ).fetchone()
+    assert holding[0] == pytest.approx(5683.20, abs=1e-9)
+    assert holding[1:] == (pytest.approx(5920), pytest.approx(0.96), "activity")
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        (
+            {"activity_type": "DEPOSIT", "amount": "100", "fx_rate": "0.9"},
+            "DEPOSIT moves no money in a security's currency: leave fx_rate empty",
+        ),
+        (
+            {"activity_type": "BUY", "symbol": "SPY", "quantity": "1", "unit_price": "5",
+             "fx_rate": "abc"},
+            "'abc' is not a number (expected the rate settled at, EUR per unit",
+        ),
+        (
+            {"activity_type": "BUY", "symbol": "SPY", "quantity": "1", "unit_price": "5",
+             "fx_rate": "0"},
+            "(fx_rate): must be greater than 0",
+        ),
+        (
+            {"activity_type": "BUY", "symbol": "SPY", "quantity": "1", "unit_price": "5",
+             "fx_rate": "1e13"},
+            "(fx_rate): ",
+        ),
+    ],
+)  # fmt: skip
+def test_a_bad_fx_rate_is_refused_with_its_line_and_field(
+    conn: psycopg.Connection, row: dict, problem: str
+) -> None:
+    eur_ledger(conn, "refused")
+    with pytest.raises(psycopg.Error) as raised:
+        import_activities(
+            conn, "refused", [{"activity_date": "2025-01-07", "currency": "EUR", **row}]
+        )
+    message = str(raised.value)
+    assert "line 2 (fx_rate)" in message and problem in message, message
+    assert conn.execute("select count(*) from core.activities").fetchone() == (0,)
+
+
+def test_the_database_refuses_an_fx_rate_out_of_bounds_or_without_a_security(
+    conn: psycopg.Connection,
+) -> None:
+    pid = eur_ledger(conn, "checked")
+    conn.execute("insert into market.symbols (symbol) values ('SPY') on conflict do nothing")
+    base = (
+        "insert into core.activities (portfolio_id, activity_date, activity_type, symbol,"
+        " quantity, unit_price, amount, currency, fx_rate, external_id)"
+        " values (%s, '2025-01-07', %s, %s, %s, %s, %s, 'EUR', %s, 'x')"
+    )
+    for values, constraint in [
+        (("DEPOSIT", None, None, None, 100, 0.9), "fx_rate_needs_a_security"),
+        (("BUY", "SPY", 1, 5, None, 0), "fx_rate_positive"),
+        (("BUY", "SPY", 1, 5, None, 10**13), "fx_rate_within_bounds"),
+    ]:
+        with pytest.raises(psycopg.errors.CheckViolation) as raised, conn.transaction():
+            conn.execute(base, [pid, *values])
+        assert raised.value.diag.constraint_name == constraint
+
+
+def test_a_foliodb_file_carries_fx_rate_through_import_and_export(
+    conn: psycopg.Connection, tmp_path
+) -> None:
+    """fx_rate is a column of foliodb's CSV: read, stored, exported, and read back as the
+    same activity; a row without it keeps the id it had before the column existed."""
+    from foliodb import activities as ledger
+    from foliodb import activity_formats as af
+
+    path = tmp_path / "eur.csv"
+    path.write_text(
+        "activity_date,activity_type,symbol,quantity,unit_price,currency,fx_rate\n"
+        "2025-01-07,BUY,SPY,10,570,EUR,0.96\n"
+        "2025-01-07,BUY,SPY,1,570,EUR,\n"
+    )
+    rows = af.read_activities(path)
+    assert [row["fx_rate"] for _, row in rows] == [Decimal("0.96"), None]
+    before = {k: v for k, v in rows[1][1].items() if k != "fx_rate"}  # as read before the field
+    assert af.row_hash(rows[1][1]) == af.row_hash(before)
+    pid = eur_ledger(conn, "from a file")
+    ledger.import_activities(conn, EMAIL, "from a file", ledger.read_activities(path), "eur.csv")
+    stored = ledger.list_activities(conn, pid)
+    assert [row["fx_rate"] for row in stored] == [Decimal("0.96"), None]
+    exported = tmp_path / "export.csv"
+    exported.write_text(ledger.export_csv(stored))
+    assert exported.read_text().splitlines()[0].endswith(",fx_rate")
+    again = af.read_activities(exported)
+    assert [(r["external_id"], r["fx_rate"]) for _, r in again] == [
+        (row["external_id"], row["fx_rate"]) for row in stored
+    ]
