@@ -177,9 +177,10 @@ def demo(ctx: click.Context, out_dir: Path | None, as_json: bool) -> None:
     euro_id = str(result["euro_portfolio_id"])
     fx = result["fx_rates"]
     out.print(
-        f"\n[bold]A EUR portfolio[/] (base currency EUR): two USD ETFs and a London ETF quoted"
-        f" in pence (ISF.L, GBp = GBP / 100), valued in EUR at SYNTHETIC demo FX rates"
-        f" (EURUSD=X, GBPUSD=X; source 'demo', not market data: {fx['status']},"
+        f"\n[bold]A EUR portfolio[/] (base currency EUR): a ledger buying two USD ETFs and a"
+        f" London ETF quoted in pence (ISF.L, GBp = GBP / 100) with EUR, each buy stating the"
+        f" rate it was settled at, valued in EUR at SYNTHETIC demo FX rates (EURUSD=X,"
+        f" GBPUSD=X; source 'demo', not market data: {fx['status']},"
         f" {fx['rows_inserted']:,} rows)"
     )
     ctx.invoke(show, portfolio=euro_id, as_json=False)

@@ -54,15 +54,21 @@ LEDGER: list[tuple[dt.date, str, str | None, float | None, float | None, float]]
 EURO_EMAIL = f"elise@{EMAIL_DOMAIN}"
 EURO_NAME = "Élise's euro portfolio"
 EURO_BASE = "EUR"
-# (symbol, units, entry date): a EUR investor holding two USD ETFs and a London ETF quoted in
-# pence (ISF.L, GBp); each enters on the first session on or after its date at that session's
-# demo close, in the symbol's own currency (USD, GBp). Valued in EUR through the synthetic
-# EURUSD and GBPUSD rates (docs/semantics.md, "Currencies").
+EURO_DEPOSIT = (dt.date(2024, 1, 2), 45_000.0)  # EUR
+# (symbol, units, date): a EUR investor's ledger buying two USD ETFs and a London ETF quoted
+# in pence (ISF.L, GBp), each on the first session on or after its date, at that session's
+# demo close converted into EUR at the demo's synthetic rates; each buy states the rate it was
+# settled at (fx_rate: EUR per USD, EUR per GBP). A ledger, so the demo takes no position ids
+# (the README's examples add positions and name their ids). Valued in EUR through the
+# synthetic EURUSD and GBPUSD rates (docs/semantics.md, "Currencies").
 EURO: list[tuple[str, float, dt.date]] = [
     ("SPY", 20, dt.date(2024, 1, 2)),
     ("VTV", 60, dt.date(2024, 1, 2)),
     ("ISF.L", 1500, dt.date(2024, 3, 1)),
 ]
+# the synthetic pair giving USD per unit of each symbol's whole currency (none: USD itself)
+EURO_LEGS = {"USD": None, "GBP": "GBPUSD=X"}
+
 
 FIRST_NAMES = [
     "Ada", "Ben", "Chloé", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi",
@@ -248,13 +254,60 @@ def create_ledger(conn: psycopg.Connection) -> int:
     return pid
 
 
+def euro_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Élise's activities (``EURO_DEPOSIT``, ``EURO``) as core.import_activities takes them:
+    each buy at the demo close (ISF.L: pence / 100) times the synthetic rate into EUR, rounded
+    to 4 decimals, with that rate (EUR per unit of the whole currency, 6 decimals) as fx_rate."""
+    last_closed = _last_closed(conn)
+
+    def session_on(day: dt.date) -> dt.date | None:
+        session = conn.execute(
+            "select min(session_date) from market.trading_days"
+            " where calendar = ops.setting('calendar') and session_date >= %s",
+            [day],
+        ).fetchone()[0]
+        return None if session is None or session > last_closed else session
+
+    rows: list[dict[str, Any]] = []
+    deposit_day = session_on(EURO_DEPOSIT[0])
+    if deposit_day is not None:
+        rows.append(
+            {
+                "activity_date": deposit_day.isoformat(),
+                "activity_type": "DEPOSIT",
+                "amount": f"{EURO_DEPOSIT[1]:.2f}",
+                "currency": EURO_BASE,
+            }
+        )
+    for symbol, units, day in EURO:
+        session = session_on(day)
+        if session is None:
+            continue
+        whole, per_whole = ("GBP", 100) if CURRENCIES.get(symbol) == "GBp" else ("USD", 1)
+        pairs = [p for p in ("EURUSD=X", EURO_LEGS[whole]) if p]
+        walk = _closes(conn, [symbol, *pairs], session, session)
+        usd_per_unit = walk[(EURO_LEGS[whole], session)] if EURO_LEGS[whole] else 1.0
+        rate = round(usd_per_unit / walk[("EURUSD=X", session)], 6)  # EUR per whole unit
+        rows.append(
+            {
+                "activity_date": session.isoformat(),
+                "activity_type": "BUY",
+                "symbol": symbol,
+                "quantity": str(units),
+                "unit_price": f"{walk[(symbol, session)] / per_whole * rate:.4f}",
+                "currency": EURO_BASE,
+                "fx_rate": f"{rate:.6f}",
+            }
+        )
+    return [{"line": str(i + 2), **row} for i, row in enumerate(rows)]
+
+
 def create_euro_portfolio(conn: psycopg.Connection) -> int:
-    """Élise's EUR portfolio (``EURO``) and the demo symbols' trading currencies (ISF.L in
-    GBp); its id. A re-run finds it and adds nothing."""
-    symbols = [symbol for symbol, _, _ in EURO]
+    """Élise's EUR ledger and the demo symbols' trading currencies (ISF.L in GBp), through
+    core.import_activities; its id. A re-run adds nothing."""
     conn.execute(
         "insert into market.symbols (symbol) select unnest(%s::text[]) on conflict do nothing",
-        [symbols],
+        [[symbol for symbol, _, _ in EURO]],
     )
     set_symbol_currencies(None, dict(CURRENCIES), conn=conn)
     user_id = conn.execute(
@@ -263,34 +316,16 @@ def create_euro_portfolio(conn: psycopg.Connection) -> int:
         " returning user_id",
         [EURO_EMAIL],
     ).fetchone()[0]
-    row = conn.execute(
-        "select portfolio_id from core.portfolios where user_id = %s and name = %s",
-        [user_id, EURO_NAME],
-    ).fetchone()
-    if row is not None:
-        return row[0]
-    last_closed = _last_closed(conn)
-    with conn.transaction():
-        pid = conn.execute(
-            "insert into core.portfolios (user_id, name, is_public, base_currency)"
-            " values (%s, %s, true, %s) returning portfolio_id",
-            [user_id, EURO_NAME, EURO_BASE],
-        ).fetchone()[0]
-        for symbol, units, day in EURO:
-            session = conn.execute(
-                "select min(session_date) from market.trading_days"
-                " where calendar = ops.setting('calendar') and session_date >= %s",
-                [day],
-            ).fetchone()[0]
-            if session is None or session > last_closed:
-                continue
-            close = _closes(conn, [symbol], session, session)[(symbol, session)]
-            conn.execute(
-                "insert into core.positions (portfolio_id, symbol, quantity, entry_date,"
-                " entry_price) values (%s, %s, %s, %s, %s)",
-                [pid, symbol, units, session, round(close, 2)],
-            )
-    return pid
+    # the base currency first: an import into a portfolio it creates would make it USD
+    conn.execute(
+        "insert into core.portfolios (user_id, name, is_public, base_currency)"
+        " values (%s, %s, true, %s) on conflict (user_id, name) do nothing",
+        [user_id, EURO_NAME, EURO_BASE],
+    )
+    return conn.execute(
+        "select portfolio_id from core.import_activities(%s, %s, %s::jsonb)",
+        [EURO_EMAIL, EURO_NAME, json.dumps(euro_rows(conn))],
+    ).fetchone()[0]
 
 
 def import_reference(url: str | None) -> int | None:

@@ -52,7 +52,7 @@ def test_demo_fx_rates_are_marked_synthetic_and_cover_the_portfolio(
         " array_agg(distinct source) from market.fx_rates group by 1, 2 order by 1, 2"
     ).fetchall()
     last = calendar.last_closed_session(conn)
-    # each pair from a year before it is first needed (USD: the ETFs' entry on 2024-01-02;
+    # each pair from a year before it is first needed (USD: the ETFs' buys on 2024-01-02;
     # GBP: ISF.L's on 2024-03-01) through the last closed session, every row 'demo'
     assert rows == [
         ("EUR", "USD", dt.date(2023, 1, 3), last, ["demo"]),
@@ -103,32 +103,43 @@ def test_demo_euro_portfolio_is_valued_in_eur_at_the_synthetic_rates(
         [euro, last],
     ).fetchone()
     assert snapshot[1:] == ("EUR", 3, 0, 0, 0)
-    assert snapshot[0] == pytest.approx(sum(v for _, _, v in expected.values()), rel=1e-12)
+    cash = conn.execute(
+        "select cash_balance from analytics.fct_portfolio_snapshots"
+        " where portfolio_id = %s and session_date = %s",
+        [euro, last],
+    ).fetchone()[0]
+    assert snapshot[0] == pytest.approx(cash + sum(v for _, _, v in expected.values()), rel=1e-12)
 
 
-def test_demo_euro_portfolio_cost_is_converted_at_each_entry_sessions_rate(
+def test_demo_euro_ledger_pays_each_buy_in_eur_at_the_synthetic_rate_it_states(
     conn: psycopg.Connection, euro: int
 ) -> None:
-    """10 units bought on a session cost units x entry price / EURUSD of that session."""
-    symbol, units, day = demo_module.EURO[0]  # SPY, entered 2024-01-02
-    entry_price, entry_date = conn.execute(
-        "select entry_price, entry_date from core.positions"
-        " where portfolio_id = %s and symbol = %s",
-        [euro, symbol],
-    ).fetchone()
-    assert entry_date == day  # 2024-01-02 is a session
-    walk = walks(conn, [symbol, "EURUSD=X"], entry_date)
-    assert float(entry_price) == round(walk[symbol], 2)
-    inflow = conn.execute(
-        "select inflow from analytics.fct_portfolio_snapshots"
-        " where portfolio_id = %s and session_date = %s",
-        [euro, entry_date],
-    ).fetchone()[0]
-    # VTV enters the same session: its inflow is the second term
-    vtv_units = demo_module.EURO[1][1]
-    vtv_price = conn.execute(
-        "select entry_price from core.positions where portfolio_id = %s and symbol = 'VTV'",
+    """Each buy is paid in EUR: the demo close times the synthetic rate of its session (EUR per
+    USD = 1 / EURUSD; per GBP = GBPUSD / EURUSD, pence / 100), the rate stated as fx_rate. The
+    ledger's cost is that EUR paid; its cash the deposit less the buys."""
+    stored = conn.execute(
+        "select symbol, quantity, unit_price, fx_rate, activity_date from core.activities"
+        " where portfolio_id = %s and activity_type = 'BUY' order by symbol",
         [euro],
-    ).fetchone()[0]
-    expected = (units * float(entry_price) + vtv_units * float(vtv_price)) / walk["EURUSD=X"]
-    assert inflow == pytest.approx(expected, rel=1e-12)
+    ).fetchall()
+    assert [row[0] for row in stored] == ["ISF.L", "SPY", "VTV"]
+    paid = 0.0
+    for symbol, units, unit_price, fx_rate, day in stored:
+        walk = walks(conn, [symbol, "EURUSD=X", "GBPUSD=X"], day)
+        if symbol == "ISF.L":
+            assert day == dt.date(2024, 3, 1)
+            rate, local_price = walk["GBPUSD=X"] / walk["EURUSD=X"], walk[symbol] / 100
+        else:
+            assert day == dt.date(2024, 1, 2)
+            rate, local_price = 1 / walk["EURUSD=X"], walk[symbol]
+        assert float(fx_rate) == pytest.approx(rate, abs=5e-7)
+        assert float(unit_price) == pytest.approx(local_price * float(fx_rate), abs=5e-5)
+        paid += float(units * unit_price)
+    last = calendar.last_closed_session(conn)
+    snapshot = conn.execute(
+        "select cost_basis, cash_balance from analytics.fct_portfolio_snapshots"
+        " where portfolio_id = %s and session_date = %s",
+        [euro, last],
+    ).fetchone()
+    assert snapshot[0] == pytest.approx(paid, rel=1e-12)
+    assert snapshot[1] == pytest.approx(demo_module.EURO_DEPOSIT[1] - paid, rel=1e-12)

@@ -36,6 +36,7 @@ kinds as (
         values
         ('refresh'),
         ('ingest_prices'),
+        ('ingest_fx'),
         ('ingest_calendar'),
         ('import'),
         ('reap'),
