@@ -52,8 +52,10 @@ fx_conversions as not materialized (
     select * from {{ ref('int_fx_conversions_daily') }}
 ),
 
--- the rates the scope's activities imply, only where the market has none (the third rule)
-fx_activity_rates as not materialized (
+-- the rates the scope's activities imply, only where the market has none (the third rule):
+-- a handful of rows, computed once per statement and hashed (materialized), not re-planned
+-- into each join
+fx_activity_rates as materialized (
     select * from {{ ref('int_fx_activity_rates_in_scope') }}
 ),
 
