@@ -28,9 +28,10 @@ portfolios as (
     select * from {{ ref('stg_core__portfolios') }}
 ),
 
--- the ledger's lot pieces (read twice: holdings and realized gains)
+-- the ledger's lot pieces (read twice: holdings and realized gains), stored by int_lots_matched
 lots as (
-    select * from {{ ref('int_lots_in_scope') }}
+    select * from {{ ref('int_lots_matched') }}
+    where portfolio_id in (select scopes.portfolio_id from scopes)
 ),
 
 -- the ledger's holdings: per symbol, the units and cost held from a session where they change
@@ -117,7 +118,8 @@ positions as not materialized (
 ),
 
 ledger_cash as not materialized (
-    select * from {{ ref('int_cash_in_scope') }}
+    select * from {{ ref('int_cash_daily') }}
+    where portfolio_id in (select scopes.portfolio_id from scopes)
 ),
 
 valuations as not materialized (

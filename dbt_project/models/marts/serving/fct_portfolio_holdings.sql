@@ -33,7 +33,8 @@ positions as not materialized (
     select
         portfolio_id, position_id, symbol, investment_class, quantity, multiplier, entry_price,
         entry_idx, exit_idx, null::numeric as entry_split_ratio, true as is_ledger
-    from {{ ref('int_lots_in_scope') }}
+    from {{ ref('int_lots_matched') }}
+    where portfolio_id in (select scopes.portfolio_id from scopes)
 ),
 
 portfolios as (
