@@ -238,17 +238,25 @@ needed_symbols as (
     group by needed.symbol
 ),
 
+-- (per symbol, a range of the key (symbol, session_idx): joined, the whole table was read
+-- for an edit that needs its last sessions)
 symbol_series as (
     select
-        prices_filled.symbol,
-        min(prices_filled.session_idx) as base_idx,
-        array_agg(prices_filled.close_price::float8 order by prices_filled.session_idx) as closes
-    from prices_filled
-    inner join needed_symbols
-        on
-            prices_filled.symbol = needed_symbols.symbol
-            and prices_filled.session_idx >= needed_symbols.from_idx
-    group by prices_filled.symbol
+        needed_symbols.symbol,
+        series.base_idx,
+        series.closes
+    from needed_symbols
+    cross join
+        lateral (
+            select
+                min(prices_filled.session_idx) as base_idx,
+                array_agg(prices_filled.close_price::float8 order by prices_filled.session_idx) as closes
+            from prices_filled
+            where
+                prices_filled.symbol = needed_symbols.symbol
+                and prices_filled.session_idx >= needed_symbols.from_idx
+        ) as series
+    where series.closes is not null
 ),
 
 -- the first quote of each held symbol: before it a position is valued at its entry price
