@@ -77,7 +77,10 @@ ends as (
     where spans.end_idx is not null
 ),
 
-latest as (
+-- each scoped portfolio's snapshot at END, once (materialized: joined to every held row, it
+-- was planned as a probe of the portfolio's whole series per row, 2,016 snapshots x 149 rows
+-- for one ledger)
+latest as materialized (
     select snapshots.*
     from snapshots
     inner join ends
