@@ -93,54 +93,31 @@ known as (
     select * from quotes
 ),
 
-starts as (
+-- each known close holds until the session before the next one (the last until the as-of
+-- session): one run of sessions per quote, no grid joined back to the quotes
+known_runs as (
     select
-        symbol,
-        min(session_idx) as start_idx
-    from known
-    group by symbol
-),
-
-grid as (
-    select
-        starts.symbol,
-        grid_sessions.session_idx
-    from starts
-    cross join refresh_windows
-    cross join lateral generate_series(starts.start_idx, refresh_windows.as_of_idx) as grid_sessions (session_idx)
-),
-
-joined as (
-    select
-        grid.symbol,
-        grid.session_idx,
+        known.symbol,
+        known.session_idx,
         known.close_price,
-        known.quote_idx
-    from grid
-    left join known
-        on
-            grid.symbol = known.symbol
-            and grid.session_idx = known.session_idx
-),
-
--- each quote starts a group that runs until the next quote
-grouped as (
-    select
-        symbol,
-        session_idx,
-        close_price,
-        quote_idx,
-        count(quote_idx) over (partition by symbol order by session_idx) as quote_group
-    from joined
+        known.quote_idx,
+        coalesce(
+            lead(known.session_idx) over (partition by known.symbol order by known.session_idx) - 1,
+            refresh_windows.as_of_idx
+        ) as until_idx
+    from known
+    cross join refresh_windows
+    where known.session_idx <= refresh_windows.as_of_idx
 ),
 
 final as (
     select
-        grouped.symbol,
-        grouped.session_idx,
-        max(grouped.close_price) over (partition by grouped.symbol, grouped.quote_group) as close_price,
-        max(grouped.quote_idx) over (partition by grouped.symbol, grouped.quote_group) as quote_idx
-    from grouped
+        known_runs.symbol,
+        run_sessions.session_idx,
+        known_runs.close_price,
+        known_runs.quote_idx
+    from known_runs
+    cross join lateral generate_series(known_runs.session_idx, known_runs.until_idx) as run_sessions (session_idx)
 )
 
 select

@@ -28,9 +28,10 @@ portfolios as (
     select * from {{ ref('stg_core__portfolios') }}
 ),
 
--- the ledger's lot pieces (read twice: holdings and realized gains)
+-- the ledger's lot pieces (read twice: holdings and realized gains), stored by int_lots_matched
 lots as (
-    select * from {{ ref('int_lots_in_scope') }}
+    select * from {{ ref('int_lots_matched') }}
+    where portfolio_id in (select scopes.portfolio_id from scopes)
 ),
 
 -- the ledger's holdings: per symbol, the units and cost held from a session where they change
@@ -117,7 +118,8 @@ positions as not materialized (
 ),
 
 ledger_cash as not materialized (
-    select * from {{ ref('int_cash_in_scope') }}
+    select * from {{ ref('int_cash_daily') }}
+    where portfolio_id in (select scopes.portfolio_id from scopes)
 ),
 
 valuations as not materialized (
@@ -243,17 +245,25 @@ needed_symbols as (
     group by needed.symbol
 ),
 
+-- (per symbol, a range of the key (symbol, session_idx): joined, the whole table was read
+-- for an edit that needs its last sessions)
 symbol_series as (
     select
-        prices_filled.symbol,
-        min(prices_filled.session_idx) as base_idx,
-        array_agg(prices_filled.close_price::float8 order by prices_filled.session_idx) as closes
-    from prices_filled
-    inner join needed_symbols
-        on
-            prices_filled.symbol = needed_symbols.symbol
-            and prices_filled.session_idx >= needed_symbols.from_idx
-    group by prices_filled.symbol
+        needed_symbols.symbol,
+        series.base_idx,
+        series.closes
+    from needed_symbols
+    cross join
+        lateral (
+            select
+                min(prices_filled.session_idx) as base_idx,
+                array_agg(prices_filled.close_price::float8 order by prices_filled.session_idx) as closes
+            from prices_filled
+            where
+                prices_filled.symbol = needed_symbols.symbol
+                and prices_filled.session_idx >= needed_symbols.from_idx
+        ) as series
+    where series.closes is not null
 ),
 
 -- the first quote of each held symbol: before it a position is valued at its entry price

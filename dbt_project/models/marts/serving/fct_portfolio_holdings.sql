@@ -33,7 +33,8 @@ positions as not materialized (
     select
         portfolio_id, position_id, symbol, investment_class, quantity, multiplier, entry_price,
         entry_idx, exit_idx, null::numeric as entry_split_ratio, true as is_ledger
-    from {{ ref('int_lots_in_scope') }}
+    from {{ ref('int_lots_matched') }}
+    where portfolio_id in (select scopes.portfolio_id from scopes)
 ),
 
 portfolios as (
@@ -83,7 +84,10 @@ ends as (
     where spans.end_idx is not null
 ),
 
-latest as (
+-- each scoped portfolio's snapshot at END, once (materialized: joined to every held row, it
+-- was planned as a probe of the portfolio's whole series per row, 2,016 snapshots x 149 rows
+-- for one ledger)
+latest as materialized (
     select snapshots.*
     from snapshots
     inner join ends

@@ -1,5 +1,15 @@
--- The ledger's cash of the portfolios of the refresh in progress: one row per portfolio per
--- session with activities. What each activity does to cash, to the external flows and to
+{{
+    config(
+        materialized='foliodb_refresh',
+        unique_key=['portfolio_id', 'session_idx'],
+        refresh_scope='portfolios',
+        chunk_by_portfolio=true,
+    )
+}}
+-- The ledger's cash: one row per portfolio per session with activities (recomputed whole for
+-- each portfolio in the refresh's scope, once per refresh; the snapshots read it by
+-- portfolio_id).
+-- What each activity does to cash, to the external flows and to
 -- income and costs (docs/semantics.md, "Activities"):
 --   BUY −(q·p + fee); SELL +(q·p − fee); DIVIDEND, INTEREST +amount − fee (income);
 --   FEE, TAX −amount − fee (costs); DEPOSIT +amount − fee, WITHDRAWAL −amount − fee (flows);
@@ -25,7 +35,8 @@ calendar_dates as not materialized (
 ),
 
 lots as not materialized (
-    select * from {{ ref('int_lots_in_scope') }}
+    select * from {{ ref('int_lots_matched') }}
+    where portfolio_id in (select scopes.portfolio_id from scopes)
 ),
 
 -- what receives the market's dividends: the ledger's lot pieces and the quoted positions'

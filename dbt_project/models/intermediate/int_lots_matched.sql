@@ -1,6 +1,16 @@
--- The ledger's lots of the portfolios of the refresh in progress, shaped like
+{{
+    config(
+        materialized='foliodb_refresh',
+        unique_key=['portfolio_id', 'piece_no'],
+        refresh_scope='portfolios',
+        chunk_by_portfolio=true,
+    )
+}}
+-- The ledger's lots: one row per lot piece of every ledger, shaped like
 -- int_positions_in_scope (what the snapshot engine values), flagged is_ledger: their flows are
--- the cash model's (int_cash_in_scope), not the lots'. One row per lot piece.
+-- the cash model's (int_cash_daily), not the lots'. Recomputed whole for each portfolio in the
+-- refresh's scope (a FIFO match depends on every trade of the symbol), once per refresh: the
+-- snapshots, the cash and the holdings read the stored pieces by portfolio_id.
 --
 -- FIFO (cost_method 'fifo', the default), set-based: per portfolio and symbol, buys (and transfers in) cover the intervals of
 -- cumulative units [from, to); sells (and transfers out) too; a lot piece is the overlap of a
@@ -414,6 +424,11 @@ pieces as (
 final as (
     select
         pieces.portfolio_id,
+        -- a stable key per portfolio: the lot, the trade that closes it, the cut
+        row_number() over (
+            partition by pieces.portfolio_id
+            order by pieces.opened_by, pieces.closed_by nulls last, pieces.cut_idx
+        )::integer as piece_no,
         null::bigint as position_id,
         pieces.symbol,
         'PUBLIC'::text as investment_class,
