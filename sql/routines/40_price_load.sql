@@ -8,7 +8,8 @@
 --   market.quarantine_staged_prices(...)   refused rows to market.quarantine, out of the stage
 --   market.publish_staged_prices(...)      new symbols, one write, move warnings, what it queued
 --
--- and the prices → symbols rule (migration 0100), enforced per statement.
+-- and the prices → symbols rule (migration 0100) and the no-future-date rule (migration 0270),
+-- enforced per statement.
 
 -- ---------------------------------------------------------------- prices → symbols
 
@@ -19,11 +20,25 @@ language plpgsql security definer set search_path = pg_catalog, market, pg_temp 
 declare
     v_symbols text[];
     v_missing text;
+    v_latest date;
 begin
-    select array_agg(written.symbol) into v_symbols
-    from (select distinct new_rows.symbol from new_rows) as written;
+    select array_agg(written.symbol), max(written.latest) into v_symbols, v_latest
+    from (
+        select new_rows.symbol, max(new_rows.price_date) as latest
+        from new_rows
+        group by new_rows.symbol
+    ) as written;
     if v_symbols is null then
         return null;
+    end if;
+    -- no price after "today" (ops.today(): the one clock), once per statement (migration 0270)
+    if v_latest > ops.today() then
+        raise check_violation using
+            message = format(
+                'new row for relation "prices" violates check constraint "price_not_in_future": '
+                'price_date %s is after today (%s)', v_latest, ops.today()
+            ),
+            table = 'prices', schema = 'market', constraint = 'price_not_in_future';
     end if;
     perform from market.symbols as symbols where symbols.symbol = any(v_symbols)
     for key share;
