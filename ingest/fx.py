@@ -42,20 +42,16 @@ from psycopg.types.json import Jsonb
 from foliodb.db import connect
 from foliodb.errors import BadArgument, FolioError, shown
 from ingest import calendar as cal
+from ingest import runs
 from ingest.load import (
     CHUNK_ROWS,
-    MAX_REPORTED_ERRORS,
-    PROBLEMS_SQL,
-    QUARANTINE_SQL,
-    STAGE_SQL,
     CopyChunk,
     LoadError,
     Problems,
     RowError,
-    _copy_all,
-    _frame_chunks,
     _row_error,
     _tuple_chunks,
+    stage_checked,
 )
 from ingest.providers import Provider, Request
 from ingest.providers.csvfile import DATE, NUMBER
@@ -144,36 +140,20 @@ def load_fx_rows(
     ``sessions_only`` leaves out rows on days that are not sessions (a provider's), counted
     in ``off_session``.
     """
-    stream = rows if isinstance(rows, FxCsv) else None
-    chunks: Iterable[CopyChunk]
-    if stream is not None:
-        chunks = stream.copy_chunks(chunk_rows)
-    elif isinstance(rows, pd.DataFrame):
-        chunks = _frame_chunks(rows, chunk_rows)
-    else:
-        chunks = _tuple_chunks(rows, chunk_rows)
     result = FxLoadResult()
+
+    def drop_off_session(cur: psycopg.Cursor) -> None:
+        result.off_session = cur.execute(OFF_SESSION_SQL).fetchone()[0]
+
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute(STAGE_SQL)
-        _copy_all(cur, chunks, _Copied(), None)
-        read_problems = stream.problems if stream is not None else Problems()
-        if sessions_only:
-            result.off_session = cur.execute(OFF_SESSION_SQL).fetchone()[0]
-        result.staged = cur.execute("select count(*) from pg_temp.ingest_stage").fetchone()[0]
-        if strict and result.staged == 0 and read_problems.total:
-            raise LoadError(origin, read_problems.first, read_problems.total)
-        if result.staged == 0:
+        staged = stage_checked(
+            cur, rows, source, check_sql=CHECK_SQL, last_closed=last_closed, run_id=run_id,
+            strict=strict, origin=origin, chunk_rows=chunk_rows,
+            after_copy=drop_off_session if sessions_only else None, to_error=_fx_error,
+        )  # fmt: skip
+        result.staged, result.quarantined = staged.staged, staged.quarantined
+        if staged.staged == 0:
             return result
-        bad = cur.execute(CHECK_SQL, {"last_closed": last_closed}).fetchone()[0]
-        if strict:
-            if bad or read_problems.total:
-                listed = cur.execute(PROBLEMS_SQL, {"limit": MAX_REPORTED_ERRORS}).fetchall()
-                errors = [_fx_error(origin, r) for r in listed] + read_problems.first
-                errors.sort(key=lambda e: e.line)
-                raise LoadError(origin, errors, bad + read_problems.total)
-        elif bad:
-            params = {"run_id": run_id, "source": source}
-            result.quarantined = cur.execute(QUARANTINE_SQL, params).fetchone()[0]
         valid, inserted, updated, pairs = cur.execute(
             PUBLISH_SQL, {"source": source, "run_id": run_id}
         ).fetchone()
@@ -181,13 +161,6 @@ def load_fx_rows(
         result.unchanged = valid - inserted - updated
         result.pairs = set(pairs)
     return result
-
-
-@dataclass
-class _Copied:
-    """What ``_copy_all`` counts (the price loader's LoadResult has the same field)."""
-
-    copied_chunks: int = 0
 
 
 class FxCsv:
@@ -522,27 +495,17 @@ def _ingest_files(conn: psycopg.Connection, summary: FxIngestSummary, paths: lis
 
 
 def _conclude(summary: FxIngestSummary, attempted: int) -> str | None:
-    fails = summary.failures
-    rows = (
-        f"{summary.rows_inserted} inserted, {summary.rows_updated} updated, "
-        f"{summary.rows_unchanged} unchanged, {summary.rows_quarantined} quarantined"
+    rows = runs.row_counts(
+        summary.rows_inserted, summary.rows_updated, summary.rows_unchanged,
+        summary.rows_quarantined,
+    )  # fmt: skip
+    done = (
+        f"all {summary.pairs_current} pairs current through {summary.last_closed}"
+        if attempted == 0
+        else f"{attempted} pair(s) or file(s): {rows}"
     )
-    listed = "; ".join(f"{k}: {v}" for k, v in list(fails.items())[:10])
-    if not fails:
-        summary.status = "succeeded"
-        summary.message = (
-            f"all {summary.pairs_current} pairs current through {summary.last_closed}"
-            if attempted == 0
-            else f"{attempted} pair(s) or file(s): {rows}"
-        )
-        return None
-    if len(fails) >= attempted:
-        summary.status = "failed"
-        summary.message = f"all {len(fails)} failed: {listed}"
-        return summary.message
-    summary.status = "partial"
-    summary.message = f"{len(fails)} of {attempted} failed: {listed}; kept the rest ({rows})"
-    return None
+    summary.status, summary.message, error = runs.outcome(summary.failures, attempted, done, rows)
+    return error
 
 
 def _finish_run(conn: psycopg.Connection, summary: FxIngestSummary, error: str | None) -> None:
@@ -550,11 +513,7 @@ def _finish_run(conn: psycopg.Connection, summary: FxIngestSummary, error: str |
         k: v for k, v in summary.to_dict().items() if k not in ("run_id", "status", "message")
     }
     rows = summary.rows_inserted + summary.rows_updated
-    with conn.transaction():
-        conn.execute(
-            "select ops.end_run(%s, %s, %s, %s, %s, %s)",
-            [summary.run_id, summary.status, summary.message, error, rows, Jsonb(details)],
-        )
+    runs.end_run(conn, summary.run_id, summary.status, summary.message, error, rows, details)
 
 
 # ---------------------------------------------------------------- trading currencies

@@ -237,6 +237,70 @@ def _copy_all(
     return staged
 
 
+@dataclass
+class Staged:
+    """What :func:`stage_checked` did: rows staged (as COPY counted them) and quarantined."""
+
+    staged: int = 0
+    quarantined: int = 0
+    copied_chunks: int = 0
+
+
+def _chunks_of(rows: object, chunk_rows: int) -> tuple[Iterable[CopyChunk], Problems]:
+    """The input as COPY chunks, and the problems its reading finds (a stream's own)."""
+    if hasattr(rows, "copy_chunks"):
+        return rows.copy_chunks(chunk_rows), rows.problems  # type: ignore[attr-defined]
+    if isinstance(rows, pd.DataFrame):
+        return _frame_chunks(rows, chunk_rows), Problems()
+    return _tuple_chunks(rows, chunk_rows), Problems()  # type: ignore[arg-type]
+
+
+def stage_checked(
+    cur: psycopg.Cursor,
+    rows: object,
+    source: str,
+    *,
+    check_sql: str,
+    last_closed: object,
+    run_id: int | None,
+    strict: bool,
+    origin: str,
+    chunk_rows: int = CHUNK_ROWS,
+    on_chunk: Callable[[int], None] | None = None,
+    after_copy: Callable[[psycopg.Cursor], None] | None = None,
+    to_error: Callable[[str, tuple], RowError] | None = None,
+    copied: object | None = None,
+) -> Staged:
+    """The steps every market-data load shares, in the caller's transaction: a fresh staging
+    table, the rows COPY-ed into it in bounded chunks, ``check_sql`` (the price checks, or
+    the FX ones on top), then, ``strict``, :class:`LoadError` listing the first problems by
+    line (the reader's own included) and their count, else the refused rows quarantined.
+    ``after_copy`` runs between the COPY and the checks; ``to_error`` words a problem row."""
+    to_error = to_error or _row_error
+    chunks, read_problems = _chunks_of(rows, chunk_rows)
+    staged = Staged()
+    cur.execute(STAGE_SQL)
+    staged.staged = _copy_all(cur, chunks, copied or staged, on_chunk)
+    if after_copy is not None:
+        after_copy(cur)
+        staged.staged = cur.execute("select count(*) from pg_temp.ingest_stage").fetchone()[0]
+    if strict and staged.staged == 0 and read_problems.total:
+        raise LoadError(origin, read_problems.first, read_problems.total)
+    if staged.staged == 0:
+        return staged
+    bad = cur.execute(check_sql, {"last_closed": last_closed}).fetchone()[0]
+    if strict:
+        if bad or read_problems.total:
+            listed = cur.execute(PROBLEMS_SQL, {"limit": MAX_REPORTED_ERRORS}).fetchall()
+            errors = [to_error(origin, r) for r in listed] + read_problems.first
+            errors.sort(key=lambda e: e.line)
+            raise LoadError(origin, errors, bad + read_problems.total)
+    elif bad:
+        params = {"run_id": run_id, "source": source}
+        staged.quarantined = cur.execute(QUARANTINE_SQL, params).fetchone()[0]
+    return staged
+
+
 def load_rows(
     conn: psycopg.Connection,
     rows: Iterable[tuple] | pd.DataFrame | RowStream,
@@ -267,33 +331,16 @@ def load_rows(
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be at least 1")
-    stream = rows if hasattr(rows, "copy_chunks") else None
-    chunks: Iterable[CopyChunk]
-    if stream is not None:
-        chunks = stream.copy_chunks(chunk_rows)  # type: ignore[union-attr]
-    elif isinstance(rows, pd.DataFrame):
-        chunks = _frame_chunks(rows, chunk_rows)
-    else:
-        chunks = _tuple_chunks(rows, chunk_rows)  # type: ignore[arg-type]
     result = LoadResult()
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute(STAGE_SQL)
-        result.staged = _copy_all(cur, chunks, result, on_chunk)
-        read_problems = stream.problems if stream is not None else Problems()  # type: ignore[union-attr]
-        if strict and result.staged == 0 and read_problems.total:
-            raise LoadError(origin, read_problems.first, read_problems.total)
-        if result.staged == 0:
+        staged = stage_checked(
+            cur, rows, source, check_sql=CHECK_SQL, last_closed=last_closed, run_id=run_id,
+            strict=strict, origin=origin, chunk_rows=chunk_rows, on_chunk=on_chunk,
+            copied=result,
+        )  # fmt: skip
+        result.staged, result.quarantined = staged.staged, staged.quarantined
+        if staged.staged == 0:
             return result
-        bad = cur.execute(CHECK_SQL, {"last_closed": last_closed}).fetchone()[0]
-        if strict:
-            if bad or read_problems.total:
-                listed = cur.execute(PROBLEMS_SQL, {"limit": MAX_REPORTED_ERRORS}).fetchall()
-                errors = [_row_error(origin, r) for r in listed] + read_problems.first
-                errors.sort(key=lambda e: e.line)
-                raise LoadError(origin, errors, bad + read_problems.total)
-        elif bad:
-            params = {"run_id": run_id, "source": source}
-            result.quarantined = cur.execute(QUARANTINE_SQL, params).fetchone()[0]
         valid, inserted, updated, flagged, dirty, symbols = cur.execute(
             PUBLISH_SQL, {"source": source, "run_id": run_id}
         ).fetchone()

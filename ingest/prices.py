@@ -35,6 +35,7 @@ from psycopg.types.json import Jsonb
 from foliodb.db import connect
 from foliodb.errors import BadArgument, FolioError
 from ingest import calendar as cal
+from ingest import runs
 from ingest.load import LoadError, LoadResult, load_actions, load_rows
 from ingest.providers import Fetched, Provider, Request
 from ingest.providers.csvfile import PriceCsv
@@ -298,50 +299,30 @@ def _finish_run(conn: psycopg.Connection, summary: IngestSummary, error: str | N
         for k, v in summary.to_dict().items()
         if k not in ("run_id", "status", "message", "source")
     }
-    with conn.transaction():
-        conn.execute(
-            "select ops.end_run(%s, %s, %s, %s, %s, %s)",
-            [
-                summary.run_id,
-                summary.status,
-                summary.message,
-                error,
-                summary.rows_written,
-                Jsonb(details),
-            ],
-        )
+    runs.end_run(
+        conn, summary.run_id, summary.status, summary.message, error, summary.rows_written,
+        details,
+    )  # fmt: skip
 
 
 def _conclude(summary: IngestSummary, attempted: int) -> str | None:
     """Set status and message from what happened; return the error for a failed run."""
-    fails = summary.failures
-    listed = "; ".join(f"{k}: {v}" for k, v in list(fails.items())[:10])
-    more = f"; … and {len(fails) - 10} more" if len(fails) > 10 else ""
-    rows = (
-        f"{summary.rows_inserted} inserted, {summary.rows_updated} updated, "
-        f"{summary.rows_unchanged} unchanged, {summary.rows_quarantined} quarantined"
-    )
+    rows = runs.row_counts(
+        summary.rows_inserted, summary.rows_updated, summary.rows_unchanged,
+        summary.rows_quarantined,
+    )  # fmt: skip
     if summary.splits_written or summary.dividends_written or summary.actions_quarantined:
         rows += (
             f"; {summary.splits_written} splits and {summary.dividends_written} dividends"
             f" written, {summary.actions_quarantined} quarantined"
         )
-    if not fails:
-        summary.status = "succeeded"
-        if attempted == 0:
-            summary.message = (
-                f"all {summary.symbols_current} symbols current through {summary.last_closed}"
-            )
-        else:
-            summary.message = f"{summary.symbols_fetched} symbols: {rows}"
-        return None
-    if len(fails) >= attempted:
-        summary.status = "failed"
-        summary.message = f"all {len(fails)} failed: {listed}{more}"
-        return summary.message
-    summary.status = "partial"
-    summary.message = f"{len(fails)} of {attempted} failed: {listed}{more}; kept the rest ({rows})"
-    return None
+    done = (
+        f"all {summary.symbols_current} symbols current through {summary.last_closed}"
+        if attempted == 0
+        else f"{summary.symbols_fetched} symbols: {rows}"
+    )
+    summary.status, summary.message, error = runs.outcome(summary.failures, attempted, done, rows)
+    return error
 
 
 def _make_provider(
