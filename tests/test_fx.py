@@ -129,6 +129,19 @@ def test_fx_rates_are_between_whole_currencies(conn: psycopg.Connection) -> None
         conn.execute(insert, ["GBP", "USD", Decimal("0")])
 
 
+def test_an_fx_rate_after_the_injected_today_is_refused(conn: psycopg.Connection) -> None:
+    # the clock is an input: pinned to 2025-01-06, a rate of 2025-01-07 lies in the future,
+    # whatever the wall clock says
+    conn.execute("select set_config('foliodb.now', '2025-01-06 12:00:00+00', false)")
+    insert = (
+        "insert into market.fx_rates (base_currency, quote_currency, rate_date, rate, source)"
+        " values ('EUR', 'USD', %s, 1.03, 'manual')"
+    )
+    conn.execute(insert, ["2025-01-06"])
+    with pytest.raises(psycopg.errors.CheckViolation, match="rate_not_in_future"):
+        conn.execute(insert, ["2025-01-07"])
+
+
 def test_trading_currencies_are_set_from_metadata_and_checked(conn: psycopg.Connection) -> None:
     pid = add_portfolio(conn)
     add_position(conn, pid, "VOD.L", 100, "2025-01-06", 70.5)
