@@ -145,7 +145,7 @@ def test_holdings_and_the_dashboard_name_the_activity_rule(conn: psycopg.Connect
         ],
     )  # fmt: skip
     # the clock (ops.now) just after 01-07's close: 01-07 is the last closed session, END
-    conn.execute("select set_config('foliodb.now', '2025-01-08 00:00:00+00', true)")
+    conn.execute("select set_config('foliodb.now', '2025-01-08 00:00:00+00', false)")
     assert refresh(conn, "full")["status"] == "succeeded"
     holding = conn.execute(
         "select market_value, local_market_value, fx_rate, fx_rule"
