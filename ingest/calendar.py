@@ -156,6 +156,16 @@ def calendar_through(conn: psycopg.Connection, calendar: str | None = None) -> d
     return row[0] if row else None
 
 
+def stored_sessions(conn: psycopg.Connection, calendar: str, through: dt.date) -> pd.DataFrame:
+    """The calendar's stored sessions through a date (session_date, session_idx), in order."""
+    rows = conn.execute(
+        "select session_date, session_idx from market.trading_days"
+        " where calendar = %s and session_date <= %s order by session_date",
+        [calendar, through],
+    ).fetchall()
+    return pd.DataFrame(rows, columns=["session_date", "session_idx"])
+
+
 def prepare(url: str | None = None) -> tuple[migrate.MigrateResult, int]:
     """What every foliodb database holds before data: migrations, routines and the trading
     calendar. Returns the migration result and the number of calendar sessions added.

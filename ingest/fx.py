@@ -436,7 +436,7 @@ def ingest_fx(
                 requests, current = plan(conn, pairs, last_closed, calendar)
                 summary.pairs_current = len(current)
                 if provider is None and source == "demo":
-                    provider = DemoProvider(_sessions(conn, calendar, last_closed))
+                    provider = DemoProvider(cal.stored_sessions(conn, calendar, last_closed))
                 provider = provider or YahooProvider(
                     fetch, rate=rate, max_attempts=max_attempts, sleep=sleep, timeout=timeout
                 )
@@ -465,15 +465,6 @@ def ingest_fx(
     finally:
         with contextlib.suppress(psycopg.Error):
             conn.execute("select pg_advisory_unlock(%s)", [FX_LOCK])
-
-
-def _sessions(conn: psycopg.Connection, calendar: str, through: dt.date) -> pd.DataFrame:
-    rows = conn.execute(
-        "select session_date, session_idx from market.trading_days"
-        " where calendar = %s and session_date <= %s order by session_date",
-        [calendar, through],
-    ).fetchall()
-    return pd.DataFrame(rows, columns=["session_date", "session_idx"])
 
 
 def _ingest_files(conn: psycopg.Connection, summary: FxIngestSummary, paths: list[Path]) -> int:

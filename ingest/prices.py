@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import pandas as pd
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -225,15 +224,6 @@ def plan(
     return requests, current
 
 
-def _sessions(conn: psycopg.Connection, calendar: str, through: dt.date) -> pd.DataFrame:
-    rows = conn.execute(
-        "select session_date, session_idx from market.trading_days"
-        " where calendar = %s and session_date <= %s order by session_date",
-        [calendar, through],
-    ).fetchall()
-    return pd.DataFrame(rows, columns=["session_date", "session_idx"])
-
-
 def _record_chunk(
     conn: psycopg.Connection,
     run_id: int | None,
@@ -336,7 +326,7 @@ def _make_provider(
     if source == "yfinance":
         return YahooProvider(fetch, **options)
     if source == "demo":
-        return DemoProvider(_sessions(conn, calendar, last_closed))
+        return DemoProvider(cal.stored_sessions(conn, calendar, last_closed))
     raise FolioError(f"unknown price source {source!r}: use one of {', '.join(SOURCES)}")
 
 
