@@ -103,6 +103,33 @@ def test_a_split_written_later_queues_the_holders_of_the_symbol_from_its_ex_date
     assert queued == [(held, "2025-01-13")]
 
 
+def test_a_split_moved_or_deleted_queues_its_holders_from_the_earlier_ex_date(
+    split_market,
+) -> None:
+    conn = split_market
+    held = add_portfolio(conn, "held")
+    add_position(conn, held, "BBB", 10, "2025-01-06", 100)
+    late = add_portfolio(conn, "late")
+    add_position(conn, late, "BBB", 10, "2025-01-09", 26.5)
+    refresh(conn)
+
+    def queued() -> list[tuple[int, str]]:
+        rows = conn.execute(
+            "select portfolio_id, min(from_date)::text from ops.dirty_portfolios"
+            " group by portfolio_id order by portfolio_id"
+        ).fetchall()
+        conn.execute("delete from ops.dirty_portfolios")
+        return rows
+
+    # moved from 01-08 to 01-10: whoever held BBB on either date, from the earlier one; "late"
+    # (entered 01-09) did not hold it on 01-08 but does on 01-10
+    conn.execute("update market.splits set ex_date = '2025-01-10' where symbol = 'BBB'")
+    assert queued() == [(held, "2025-01-08"), (late, "2025-01-10")]
+    # deleted: its holders on 01-10, from 01-10
+    conn.execute("delete from market.splits where symbol = 'BBB'")
+    assert queued() == [(held, "2025-01-10"), (late, "2025-01-10")]
+
+
 def test_a_market_dividend_is_paid_to_the_cash_of_a_position(conn) -> None:
     add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
     add_prices(conn, "AAA", dict(zip(SESSIONS, [10, 11, 12, 12, 13], strict=True)))

@@ -497,41 +497,37 @@ comment on function core.import_activities(text, text, jsonb) is
 -- nor queue them itself.
 create or replace function ops.queue_corporate_actions_changed() returns trigger
 language plpgsql security definer set search_path = pg_catalog, core, market, ops, pg_temp as $$
+declare
+    -- each changed action's symbol and ex-date: the new rows, the old ones, or both
+    v_symbols text[] := '{}';
+    v_ex_dates date[] := '{}';
 begin
     if tg_op in ('INSERT', 'UPDATE') then
-        insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
-        select holders.portfolio_id, min(new_rows.ex_date), 'corporate actions changed'
-        from new_rows
-        inner join (
-            select activities.portfolio_id, activities.symbol, null::date as entry_date, null::date as exit_date
-            from core.activities as activities
-            union all
-            select positions.portfolio_id, positions.symbol, positions.entry_date, positions.exit_date
-            from core.positions as positions
-        ) as holders
-            on
-                new_rows.symbol = holders.symbol
-                and new_rows.ex_date > coalesce(holders.entry_date, '-infinity')
-                and new_rows.ex_date <= coalesce(holders.exit_date, 'infinity')
-        group by holders.portfolio_id;
+        select v_symbols || array_agg(new_rows.symbol), v_ex_dates || array_agg(new_rows.ex_date)
+        into v_symbols, v_ex_dates
+        from new_rows;
     end if;
     if tg_op in ('UPDATE', 'DELETE') then
-        insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
-        select holders.portfolio_id, min(old_rows.ex_date), 'corporate actions changed'
-        from old_rows
-        inner join (
-            select activities.portfolio_id, activities.symbol, null::date as entry_date, null::date as exit_date
-            from core.activities as activities
-            union all
-            select positions.portfolio_id, positions.symbol, positions.entry_date, positions.exit_date
-            from core.positions as positions
-        ) as holders
-            on
-                old_rows.symbol = holders.symbol
-                and old_rows.ex_date > coalesce(holders.entry_date, '-infinity')
-                and old_rows.ex_date <= coalesce(holders.exit_date, 'infinity')
-        group by holders.portfolio_id;
+        select v_symbols || array_agg(old_rows.symbol), v_ex_dates || array_agg(old_rows.ex_date)
+        into v_symbols, v_ex_dates
+        from old_rows;
     end if;
+
+    insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
+    select holders.portfolio_id, min(changed.ex_date), 'corporate actions changed'
+    from unnest(v_symbols, v_ex_dates) as changed (symbol, ex_date)
+    inner join (
+        select activities.portfolio_id, activities.symbol, null::date as entry_date, null::date as exit_date
+        from core.activities as activities
+        union all
+        select positions.portfolio_id, positions.symbol, positions.entry_date, positions.exit_date
+        from core.positions as positions
+    ) as holders
+        on
+            changed.symbol = holders.symbol
+            and changed.ex_date > coalesce(holders.entry_date, '-infinity')
+            and changed.ex_date <= coalesce(holders.exit_date, 'infinity')
+    group by holders.portfolio_id;
     return null;
 end
 $$;
