@@ -222,7 +222,11 @@ end
 $$;
 
 -- The positions array as typed rows; a value that does not parse keeps its text and gets a
--- null typed column, so the validation can say what was found.
+-- null typed column, so the validation can say what was found. The texts are shortened as
+-- messages quote them (core.shortened), each typed column read from the whole text, and
+-- upper() folds only ASCII: it turns 'ſ' (U+017F) into 'S' and 'ı' into 'I', so the folded
+-- text of a symbol or class that is not ASCII would pass for SPY or PUBLIC; it stays as typed
+-- (and is refused by the symbol pattern and the class list).
 create or replace function core.import_rows(p_positions jsonb)
 returns table (
     ord bigint,
@@ -252,8 +256,8 @@ as $$
             is_object,
             at,
             unknown_keys,
-            upper(nullif(btrim(obj ->> 'symbol'), '')) as symbol,
-            upper(nullif(btrim(obj ->> 'investment_class'), '')) as class_text,
+            nullif(btrim(obj ->> 'symbol'), '') as symbol_typed,
+            nullif(btrim(obj ->> 'investment_class'), '') as class_typed,
             nullif(btrim(obj ->> 'quantity'), '') as quantity_text,
             nullif(btrim(obj ->> 'entry_date'), '') as entry_date_text,
             nullif(btrim(obj ->> 'entry_price'), '') as entry_price_text,
@@ -268,36 +272,44 @@ as $$
         )
     ),
 
-    typed as (
+    folded as (
         select
             texts.*,
+            case when symbol_typed ~ '[^\x01-\x7f]' then symbol_typed else upper(symbol_typed) end as symbol,
+            case when class_typed ~ '[^\x01-\x7f]' then class_typed else upper(class_typed) end as class_text
+        from texts
+    ),
+
+    typed as (
+        select
+            folded.*,
             case
                 when class_text is null then 'PUBLIC'::core.investment_class
                 when class_text in ('PUBLIC', 'OPTIONS', 'PRIVATE') then class_text::core.investment_class
             end as investment_class
-        from texts
+        from folded
     )
 
     select
         ord,
-        at,
+        at,  -- shortened already (core.input_elements), as the unknown keys
         is_object,
         unknown_keys,
-        case
+        core.shortened(case
             when investment_class = 'OPTIONS' then regexp_replace(symbol, '\s+', '', 'g')
             else symbol
-        end as symbol,
-        class_text,
+        end) as symbol,
+        core.shortened(class_text) as class_text,
         investment_class,
-        quantity_text,
+        core.shortened(quantity_text) as quantity_text,
         core.parse_decimal(quantity_text) as quantity,
-        entry_date_text,
+        core.shortened(entry_date_text) as entry_date_text,
         core.parse_iso_date(entry_date_text) as entry_date,
-        entry_price_text,
+        core.shortened(entry_price_text) as entry_price_text,
         core.parse_decimal(entry_price_text) as entry_price,
-        exit_date_text,
+        core.shortened(exit_date_text) as exit_date_text,
         core.parse_iso_date(exit_date_text) as exit_date,
-        exit_price_text,
+        core.shortened(exit_price_text) as exit_price_text,
         core.parse_decimal(exit_price_text) as exit_price,
         notes
     from typed
@@ -318,7 +330,7 @@ as $$
             limits.*,
             min(r.investment_class::text) over (partition by r.symbol)
                 <> max(r.investment_class::text) over (partition by r.symbol) as has_mixed_classes
-        from core.import_rows_checked(p_positions) as r
+        from core.import_rows(p_positions) as r
         left join market.symbols as existing on existing.symbol = r.symbol
         cross join core.import_limits() as limits
     ),
