@@ -1078,6 +1078,8 @@ def _pp_rows(line: int, fields: _Fields) -> list[Row]:
         rows.append(
             _trade(activity_date, kind, currency, symbol, quantity, unit_price, amount, fee)
         )
+        if symbol and how in ("buy", "sell", "income"):
+            rows[0]["fx_rate"] = _pp_fx_rate(fields, currency, amount, number)
         for row in rows:
             row["notes"] = note
         if taxes and rows and kind != "TAX":
@@ -1092,6 +1094,34 @@ def _pp_rows(line: int, fields: _Fields) -> list[Row]:
                 )
             )
     return rows
+
+
+def _pp_fx_rate(
+    fields: _Fields,
+    currency: str | None,
+    amount: Decimal | None,
+    number: Callable[[str], Decimal],
+) -> Decimal | None:
+    """The rate a security's trade or dividend was settled at, when Portfolio Performance says
+    it was converted: Gross Amount is then in the security's currency (Currency Gross Amount)
+    and Exchange Rate is units of the Transaction Currency per unit of it (its CSV import
+    guide: a 15 USD dividend credited as 14 EUR is 0.9333 EUR/USD), which is foliodb's
+    ``fx_rate``. Without Exchange Rate the rate is what Value less fees and taxes and Gross
+    Amount imply."""
+    gross_currency = fields.text("gross_currency").upper()
+    if not gross_currency or gross_currency == (currency or "").upper():
+        return None
+    if fields.text("exchange_rate"):
+        return number("exchange_rate")
+    gross = number("gross") if fields.text("gross") else None
+    if gross and amount is not None:
+        return amount / gross
+    fields.bad(
+        "exchange_rate",
+        None,
+        f"the rate from {gross_currency} to {currency}, or the Gross Amount in {gross_currency}",
+    )
+    return None
 
 
 READERS: dict[str, Callable[[bytes, str, Issues], Iterator[tuple[int, Row]]]] = {

@@ -38,6 +38,7 @@ def expected_row(
     fee: str | None = None,
     currency: str = "USD",
     notes: str | None = None,
+    fx_rate: str | None = None,
 ) -> tuple:
     return (
         line,
@@ -50,6 +51,7 @@ def expected_row(
         D(fee),
         currency,
         notes,
+        D(fx_rate),
     )
 
 
@@ -67,6 +69,7 @@ def mapped(rows: list[tuple[int, dict]]) -> list[tuple]:
             row["fee"],
             row["currency"],
             row["notes"],
+            row["fx_rate"],
         )
         for line, row in rows
     ]
@@ -240,6 +243,25 @@ PP_DE_EXPECTED = [
         notes="taxes of the Verkauf on line 4",
     ),
     expected_row(5, "2024-03-01", "WITHDRAWAL", amount="100", fee="0", currency="EUR"),
+    # NVDA (USD) bought from the EUR account: Bruttobetrag 980,00 USD at Wechselkurs 0,9200 EUR
+    # per USD is 901.60 EUR (= Wert 905,27 less 3,67 fees) = 2 x 450.80; fx_rate the rate
+    expected_row(
+        6,
+        "2024-04-02",
+        "BUY",
+        "NVDA",
+        "2",
+        "450.80",
+        "901.60",
+        "3.67",
+        "EUR",
+        "in USD gekauft",
+        fx_rate="0.92",
+    ),
+    # a USD dividend credited in EUR without a Wechselkurs: 13,80 EUR for 15,00 USD is 0.92
+    expected_row(
+        7, "2024-06-28", "DIVIDEND", "NVDA", "2", None, "13.80", "0", "EUR", fx_rate="0.92"
+    ),
 ]
 
 SAMPLES = [
@@ -405,8 +427,11 @@ def test_pp_bad_rows_are_each_named() -> None:
         (5, "Shares"),  # 1.2.3
         (6, "Type"),  # Spin-off
         (7, "Date"),  # 15.01.2024
+        (8, "Exchange Rate"),  # in USD, but no rate and no gross amount
+        (9, "Exchange Rate"),  # 0.92.1
     ]
     assert "a fee refund has no foliodb type" in issues[0].message
+    assert "the rate from USD to EUR, or the Gross Amount in USD" in issues[6].message
 
 
 @pytest.mark.parametrize(

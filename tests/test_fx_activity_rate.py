@@ -242,3 +242,40 @@ def test_a_foliodb_file_carries_fx_rate_through_import_and_export(
     assert [(r["external_id"], r["fx_rate"]) for _, r in again] == [
         (row["external_id"], row["fx_rate"]) for row in stored
     ]
+
+
+def test_a_portfolio_performance_buy_in_another_currency_brings_its_exchange_rate(
+    conn: psycopg.Connection, tmp_path
+) -> None:
+    """Portfolio Performance's export of a USD security bought from a EUR account: Value in
+    EUR, Gross Amount in USD and the Exchange Rate (EUR per USD) become the BUY's fx_rate,
+    which values the holding where the market has no rate yet."""
+    from foliodb import activities as ledger
+
+    add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
+    add_prices(conn, "NVDA", dict(zip(SESSIONS, [480, 490, 500, 505, 510], strict=True)))
+    path = tmp_path / "pp.csv"
+    path.write_text(
+        "Date,Type,Value,Transaction Currency,Gross Amount,Currency Gross Amount,"
+        "Exchange Rate,Fees,Taxes,Shares,Ticker Symbol\n"
+        '2025-01-06T00:00,Deposit,"1,000.00",EUR,,,,,,,\n'
+        # 2 NVDA at 490 USD = 980.00 USD, at 0.92 EUR per USD 901.60 EUR, plus 3.67 fees
+        "2025-01-07T00:00,Buy,-905.27,EUR,980.00,USD,0.9200,3.67,,2,NVDA\n"
+    )
+    pid = eur_ledger(conn, "from portfolio performance")
+    ledger.import_activities(
+        conn, EMAIL, "from portfolio performance", ledger.read_activities(path, None), "pp.csv"
+    )
+    stored = ledger.list_activities(conn, pid)
+    # a trade is stored as quantity × unit_price: 901.60 EUR / 2 = 450.80
+    assert [(r["activity_type"], r["unit_price"], r["fee"], r["fx_rate"]) for r in stored] == [
+        ("DEPOSIT", None, Decimal("0"), None),
+        ("BUY", Decimal("450.80"), Decimal("3.67"), Decimal("0.92")),
+    ]
+    run = refresh(conn, "full")
+    assert run["status"] == "succeeded", run
+    day = snapshots(conn, pid)["2025-01-07"]
+    # no EURUSD rate at all: the BUY's rate values its session, 2 × 490 × 0.92 = 901.60 EUR,
+    # beside the cash left: 1,000 − 905.27 = 94.73 EUR
+    assert day["market_value"] == pytest.approx(901.60 + 94.73, abs=1e-9)
+    assert day["n_fx_activity"] == 1
