@@ -22,7 +22,7 @@ def activities() -> None:
 
     foliodb's CSV columns: activity_date, activity_type (BUY, SELL, DIVIDEND, INTEREST, FEE,
     TAX, DEPOSIT, WITHDRAWAL, TRANSFER_IN, TRANSFER_OUT, SPLIT), symbol, quantity, unit_price,
-    amount, fee, currency (USD), notes, source, external_id. docs/semantics.md, "Activities",
+    amount, fee, currency (the portfolio's base currency), fx_rate, notes, source, external_id. docs/semantics.md, "Activities",
     says what each type does.
 
     Example:
@@ -43,8 +43,15 @@ def activities() -> None:
     show_default=True,
     help="The file's format.",
 )
+@click.option(
+    "--base-currency",
+    help="Base currency of a portfolio the import creates (default USD; ISO 4217, e.g. EUR). "
+    "An existing portfolio keeps its own (`folio portfolio set` changes it).",
+)
 @base.json_option("Print the result as JSON.")
-def import_cmd(file: Path, email: str, name: str, fmt: str, as_json: bool) -> None:
+def import_cmd(
+    file: Path, email: str, name: str, fmt: str, base_currency: str | None, as_json: bool
+) -> None:
     """Import an activity file into a portfolio: validated whole, all or nothing.
 
     Every problem is printed with its line and field and nothing is written; selling more
@@ -55,6 +62,7 @@ def import_cmd(file: Path, email: str, name: str, fmt: str, as_json: bool) -> No
     Example:
 
         folio activities import examples/ledger.csv --user ann@example.com --portfolio Brokerage --json
+        folio activities import export.csv --format pp --user erik@example.com --portfolio Depot --base-currency EUR
     """
     require_file(file, "FILE")
     if not name.strip():
@@ -66,7 +74,7 @@ def import_cmd(file: Path, email: str, name: str, fmt: str, as_json: bool) -> No
         owner_id = user_id_of(lookup, email)
     with connect(role=WRITER) as conn:
         act_for_user(conn, owner_id)
-        result = ledger.import_activities(conn, email, name, rows, str(file))
+        result = ledger.import_activities(conn, email, name, rows, str(file), base_currency)
     if as_json:
         emit_json(result.as_dict())
         return

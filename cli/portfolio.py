@@ -322,6 +322,54 @@ def close_cmd(
     _refresh_after([pid], refresh)
 
 
+@portfolio.command("set", role=WRITER)
+@click.argument("portfolio_ref", metavar="PORTFOLIO")
+@click.option("--user", "email", help="Owner's email, when several portfolios share the name.")
+@click.option(
+    "--base-currency",
+    help="The currency its values are reported in (ISO 4217, e.g. EUR); not while its "
+    "activities are in another one.",
+)
+@click.option(
+    "--public/--private", "is_public", default=None, help="Ranked on the leaderboards or not."
+)
+@click.option("--benchmark", "benchmark_symbol", help="Benchmark symbol (with stored prices).")
+@click.option(
+    "--cost-method",
+    type=click.Choice(["fifo", "average"]),
+    help="How a sell's cost is matched to the buys of its ledger.",
+)
+@click.option("--refresh", is_flag=True, help="Refresh the portfolio now.")
+@base.json_option("Print the settings as JSON.")
+def set_cmd(
+    portfolio_ref: str, email: str | None, refresh: bool, as_json: bool, **settings: Any
+) -> None:
+    """Change a portfolio's settings (id or name); each option left out is kept.
+
+    A change is queued: the next refresh recomputes the portfolio's whole history.
+
+    Example:
+
+        folio portfolio set Depot --base-currency EUR --cost-method average --refresh
+    """
+    if all(value is None for value in settings.values()):
+        raise click.UsageError(
+            "nothing to change: give --base-currency, --public/--private, --benchmark "
+            "or --cost-method"
+        )
+    after = portfolio_edit.set_portfolio(portfolio_ref, settings, email=email)
+    if as_json:
+        emit_json(after)
+    else:
+        table = Table(title=f"portfolio {after['portfolio_id']} ({after['name']})")
+        table.add_column("setting")
+        table.add_column("value")
+        for name in portfolio_edit.SETTINGS:
+            table.add_row(name, str(after[name]))
+        out.print(table)
+    _refresh_after([after["portfolio_id"]], refresh)
+
+
 @portfolio.command("delete", role=WRITER)
 @click.argument("position_id", type=int)
 @click.option("--refresh", is_flag=True, help="Refresh the portfolio now.")

@@ -58,13 +58,19 @@ def read_activities(path: Path, fmt: str | None = "foliodb") -> list[dict[str, A
 
 
 def import_activities(
-    conn: psycopg.Connection, email: str, portfolio: str, rows: list[dict[str, Any]], label: str
+    conn: psycopg.Connection,
+    email: str,
+    portfolio: str,
+    rows: list[dict[str, Any]],
+    label: str,
+    base_currency: str | None = None,
 ) -> ActivityImport:
-    """Write the rows through core.import_activities, in the caller's transaction."""
+    """Write the rows through core.import_activities, in the caller's transaction;
+    ``base_currency``: that of a portfolio the import creates (an existing one must be in it)."""
     try:
         pid, added, present = conn.execute(
-            "select * from core.import_activities(%s, %s, %s::jsonb)",
-            [email, portfolio, json.dumps(rows)],
+            "select * from core.import_activities(%s, %s, %s::jsonb, %s)",
+            [email, portfolio, json.dumps(rows), base_currency],
         ).fetchone()
     except psycopg.errors.InvalidParameterValue as exc:
         primary = exc.diag.message_primary or str(exc)

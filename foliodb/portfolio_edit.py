@@ -1,8 +1,9 @@
-"""Edits of an imported portfolio: manual valuations, adding, closing and deleting positions.
+"""Edits of an imported portfolio: its settings, valuations and positions.
 
 Every edit reads what it checks as the operator's refresh role, then writes through the app
-writer's edit functions (core.add_positions, close_position, delete_position, set_valuation)
-acting for the portfolio's owner, so the database's write rules apply to the CLI as to an app.
+writer's edit functions (core.set_portfolio, add_positions, close_position, delete_position,
+set_valuation) acting for the portfolio's owner, so the database's write rules apply to the
+CLI as to an app.
 Every write is one transaction; the dirty-queue triggers on core.positions and core.valuations
 (sql/routines/20_refresh_queue.sql) re-queue the portfolio from the affected date, so the next
 refresh (or `--refresh` on the command) makes every period consistent again.
@@ -315,6 +316,42 @@ def close_position(
         except psycopg.Error as exc:
             raise _db_error(exc) from exc
     return pos["portfolio_id"]
+
+
+SETTINGS = ("base_currency", "is_public", "benchmark_symbol", "cost_method")
+
+
+def set_portfolio(
+    portfolio: str | int,
+    settings: dict[str, Any],
+    url: str | None = None,
+    email: str | None = None,
+) -> dict[str, Any]:
+    """Change a portfolio's settings (``SETTINGS``; None keeps one) through core.set_portfolio,
+    as its owner; returns the portfolio's settings afterwards."""
+    unknown = set(settings) - set(SETTINGS)
+    if unknown:
+        raise FolioError(f"unknown setting(s) {sorted(unknown)}; expected {list(SETTINGS)}")
+    with connect(url, role=REFRESH) as conn:
+        pid = resolve_portfolio(conn, portfolio, email)
+        owner = conn.execute(
+            "select user_id from core.portfolios where portfolio_id = %s", [pid]
+        ).fetchone()[0]
+        _write_as_owner(conn, owner)
+        try:
+            conn.execute(
+                "select core.set_portfolio(%s, %s, %s, %s, %s)",
+                [pid, *(settings.get(name) for name in SETTINGS)],
+            )
+        except psycopg.Error as exc:
+            raise _db_error(exc) from exc
+    with connect(url, role=REFRESH) as conn:
+        row = conn.execute(
+            "select portfolio_id, name, base_currency, is_public, benchmark_symbol,"
+            " cost_method::text from core.portfolios where portfolio_id = %s",
+            [pid],
+        ).fetchone()
+    return dict(zip(("portfolio_id", "name", *SETTINGS), row, strict=True))
 
 
 def delete_position(position_id: int, url: str | None = None) -> int:

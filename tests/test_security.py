@@ -291,6 +291,8 @@ def test_every_security_definer_function_pins_its_search_path(conn) -> None:
         "core.delete_position",
         "core.set_valuation",
         "core.delete_portfolio",
+        "core.import_activities",
+        "core.set_portfolio",
     }
     for name, config_items in definers:
         assert any(item.startswith("search_path=") for item in config_items or []), name
@@ -982,6 +984,9 @@ def test_app_writer_writes_only_for_the_user_it_acts_for(conn, two_users, db_url
             ("select core.delete_position(%s)", [ids["b_private_position"]]),
             ("select core.set_valuation(%s, date '2025-01-06', 1)", [ids["b_public_position"]]),
             ("select core.delete_portfolio(%s)", [ids["b_private"]]),
+            # refused before anything of b's portfolio (its ledger's currencies) is read
+            ("select core.set_portfolio(%s, 'EUR')", [ids["b_private"]]),
+            ("select core.set_portfolio(%s, p_is_public => true)", [ids["b_private"]]),
         ]
         for statement, args in refused:
             with pytest.raises(psycopg.errors.InsufficientPrivilege) as caught:
@@ -1011,6 +1016,7 @@ def test_app_writer_writes_only_for_the_user_it_acts_for(conn, two_users, db_url
             == ids["a_public"]
         )
         writer.execute("select core.delete_position(%s)", [ids["a_private_position"]])
+        writer.execute("select core.set_portfolio(%s, p_cost_method => 'average')", [pid])
         writer.execute("select core.delete_portfolio(%s)", [pid])
 
         # acting for nobody: nothing
@@ -1109,7 +1115,8 @@ def test_db_roles_reports_the_catalog(use_db) -> None:
     )
     assert roles["folio_writer"]["executes"] == [
         "core.add_positions, core.close_position, core.delete_portfolio, "
-        "core.delete_position, core.import_activities, core.import_portfolio, core.set_valuation"
+        "core.delete_position, core.import_activities, core.import_portfolio, core.set_portfolio,"
+        " core.set_valuation"
     ]
     assert roles["folio_refresh"]["bypass_rls"] and not roles["folio_refresh"]["superuser"]
     assert "temporary tables" in roles["folio_refresh"]["writes"]

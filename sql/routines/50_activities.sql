@@ -161,10 +161,13 @@ as $$
     from parsed
 $$;
 
--- Every problem of an activities array for a portfolio (null: a new one), one line each
--- ("line 4 (quantity): ..."); empty if none. Selling more than is held is a problem of the
--- sell's line, checked against the portfolio's stored activities and the new ones together.
-create or replace function core.activity_problems(p_portfolio_id bigint, p_activities jsonb)
+-- Every problem of an activities array for a portfolio (null: a new one, in base currency
+-- p_base_currency), one line each ("line 4 (quantity): ..."); empty if none. Selling more than
+-- is held is a problem of the sell's line, checked against the portfolio's stored activities
+-- and the new ones together.
+create or replace function core.activity_problems(
+    p_portfolio_id bigint, p_activities jsonb, p_base_currency text default 'USD'
+)
 returns text[]
 language sql stable
 as $$
@@ -181,7 +184,7 @@ as $$
             coalesce(
                 (select portfolios.base_currency from core.portfolios as portfolios
                  where portfolios.portfolio_id = p_portfolio_id),
-                'USD'
+                p_base_currency
             ) as base_currency
         from core.activity_rows(p_activities) as r
         left join market.symbols as existing on existing.symbol = r.symbol
@@ -435,25 +438,51 @@ $$;
 -- Import activities into a user's portfolio (user and portfolio created when missing).
 -- Validated whole; all or nothing; rows already stored (same source and external_id) are
 -- counted, not added again.
+-- p_base_currency: the base currency of a portfolio the import creates (null: USD); for an
+-- existing portfolio, null or its own (a different one is refused: core.set_portfolio
+-- changes it).
 create or replace function core.import_activities(
     p_email text,
     p_portfolio text,
-    p_activities jsonb
+    p_activities jsonb,
+    p_base_currency text default null
 ) returns table (portfolio_id bigint, added integer, already_present integer)
 language plpgsql
 as $$
 declare
     v_refused constant text := 'activities import refused';
     v_portfolio_id bigint;
+    v_base text;
     v_total integer;
     v_added integer;
 begin
     -- another user's portfolio is refused before its ledger is read (the oversell check would
     -- show its holdings)
     v_portfolio_id := core.owner_portfolio(p_email, p_portfolio, v_refused);
+    select portfolios.base_currency into v_base from core.portfolios as portfolios
+    where portfolios.portfolio_id = v_portfolio_id;
+    if v_base is not null and btrim(p_base_currency) is distinct from v_base and p_base_currency is not null then
+        raise exception using errcode = '22023',
+            message = format(
+                '%s: portfolio %L is in %s, not %s; its settings change with core.set_portfolio '
+                '(folio portfolio set)', v_refused, p_portfolio, v_base, core.shortened(p_base_currency)
+            );
+    end if;
+    if core.base_currency_problem(p_base_currency) is not null then
+        raise exception using errcode = '22023',
+            message = format('%s: %s', v_refused, core.base_currency_problem(p_base_currency));
+    end if;
     perform core.refuse_empty_array(v_refused, p_activities, 'activities');
-    perform core.refuse_problems(v_refused, core.activity_problems(v_portfolio_id, p_activities));
-    v_portfolio_id := coalesce(v_portfolio_id, core.owner_portfolio(p_email, p_portfolio, v_refused, true));
+    perform core.refuse_problems(
+        v_refused,
+        core.activity_problems(v_portfolio_id, p_activities, coalesce(btrim(p_base_currency), 'USD'))
+    );
+    if v_portfolio_id is null then
+        v_portfolio_id := core.owner_portfolio(p_email, p_portfolio, v_refused, true);
+        if p_base_currency is not null then
+            perform core.set_portfolio(v_portfolio_id, p_base_currency);
+        end if;
+    end if;
 
     insert into market.symbols (symbol)
     select distinct parsed.symbol
@@ -486,10 +515,11 @@ begin
 end
 $$;
 
-comment on function core.import_activities(text, text, jsonb) is
+comment on function core.import_activities(text, text, jsonb, text) is
     'Import activities (a JSON array of canonical rows) into a user''s portfolio, created when '
     'missing: validated whole, all or nothing, idempotent by (source, external_id). Returns the '
-    'portfolio_id and how many rows were added or already present.';
+    'portfolio_id and how many rows were added or already present. p_base_currency: the '
+    'base currency of a portfolio it creates (default USD).';
 
 -- A split or dividend written queues, from its ex-date, every portfolio whose ledger trades
 -- the symbol or that holds a position in it (entered before the ex-date, not exited before).

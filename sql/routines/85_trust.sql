@@ -196,6 +196,95 @@ begin
 end
 $$;
 
+-- What is wrong with a portfolio's base currency (null: nothing, or no currency given): it
+-- is a whole currency of market.currencies.
+create or replace function core.base_currency_problem(p_currency text) returns text
+language sql stable
+as $$
+    select format(
+        'base currency %L is not a whole currency of market.currencies (an ISO 4217 code such '
+        'as USD, EUR, GBP; not a subunit such as GBp)', core.shortened(p_currency)
+    )
+    where p_currency is not null and not exists (
+        select from market.currencies as currencies
+        where currencies.currency = btrim(p_currency) and not currencies.is_subunit
+    )
+$$;
+
+-- A portfolio's settings, as an app writer or `folio portfolio set` changes them; a null
+-- argument keeps its setting. The owner's check comes first (nothing of another user's
+-- portfolio is read). The base currency is a whole currency of market.currencies, and it
+-- changes only while no activity of the ledger is in another currency (an activity is in
+-- its portfolio's base currency until foliodb converts activities). The benchmark is a
+-- stored symbol with prices. A change queues the portfolio whole (ops.queue_portfolios_changed).
+create or replace function core.set_portfolio(
+    p_portfolio_id bigint,
+    p_base_currency text default null,
+    p_is_public boolean default null,
+    p_benchmark_symbol text default null,
+    p_cost_method text default null
+) returns bigint
+language plpgsql
+as $$
+declare
+    v_refused constant text := 'portfolio settings refused';
+    v_owner bigint;
+    v_base text := btrim(p_base_currency);
+    v_benchmark text := upper(btrim(p_benchmark_symbol));
+    v_method text := lower(btrim(p_cost_method));
+    v_others text;
+begin
+    select portfolios.user_id into v_owner from core.portfolios as portfolios
+    where portfolios.portfolio_id = p_portfolio_id;
+    if v_owner is null then
+        raise exception using errcode = '22023',
+            message = format('%s: no portfolio with portfolio_id %s', v_refused, p_portfolio_id);
+    end if;
+    if not app.acts_for_everyone() and v_owner is distinct from app.acting_user_id() then
+        perform core.refuse_another_users_portfolio(p_portfolio_id);
+    end if;
+
+    if core.base_currency_problem(p_base_currency) is not null then
+        raise exception using errcode = '22023',
+            message = format('%s: %s', v_refused, core.base_currency_problem(p_base_currency));
+    end if;
+    select string_agg(distinct activities.currency, ', ' order by activities.currency) into v_others
+    from core.activities as activities
+    where activities.portfolio_id = p_portfolio_id and activities.currency <> v_base;
+    if v_others is not null then
+        raise exception using errcode = '22023',
+            message = format(
+                '%s: portfolio %s has activities in %s; its base currency stays as it is while '
+                'they are (foliodb does not convert activities yet)', v_refused, p_portfolio_id, v_others
+            );
+    end if;
+    if v_benchmark is not null and not exists (
+        select from market.prices as prices where prices.symbol = v_benchmark
+    ) then
+        raise exception using errcode = '22023',
+            message = format(
+                '%s: benchmark %L has no prices in market.prices; ingest them first '
+                '(folio ingest prices --symbols %s)', v_refused, core.shortened(p_benchmark_symbol),
+                core.shortened(v_benchmark)
+            );
+    end if;
+    if v_method is not null and v_method not in ('fifo', 'average') then
+        raise exception using errcode = '22023',
+            message = format('%s: cost method %L: expected fifo or average', v_refused,
+                core.shortened(p_cost_method));
+    end if;
+
+    update core.portfolios
+    set
+        base_currency = coalesce(v_base, base_currency),
+        is_public = coalesce(p_is_public, is_public),
+        benchmark_symbol = coalesce(v_benchmark, benchmark_symbol),
+        cost_method = coalesce(v_method::core.cost_method, cost_method)
+    where portfolio_id = p_portfolio_id;
+    return p_portfolio_id;
+end
+$$;
+
 create or replace function core.delete_portfolio(p_portfolio_id bigint) returns bigint
 language plpgsql
 as $$

@@ -188,7 +188,7 @@ begin
             procs.oid::regprocedure as signature,
             procs.proname in (
                 'import_portfolio', 'add_positions', 'close_position', 'delete_position',
-                'set_valuation', 'delete_portfolio', 'import_activities'
+                'set_valuation', 'delete_portfolio', 'import_activities', 'set_portfolio'
             ) as is_writer_entry,
             procs.prosecdef or procs.prorettype = 'trigger'::regtype
                 or procs.proname = 'owner_portfolio' as is_internal
