@@ -221,8 +221,11 @@ def row_hash(row: Row) -> str:
         if name == "external_id":
             continue
         value = row.get(name)
-        if value is None and name == "fx_rate":
-            continue  # a row without it hashes as before fx_rate existed
+        if name == "fx_rate" and (value is None or row.get("source") != "foliodb"):
+            # a row without it hashes as before fx_rate existed; another format's rate (read
+            # since Portfolio Performance's Exchange Rate is) leaves its digest as it was, so a
+            # file imported before imports again adding nothing
+            continue
         if value is None:
             text = ""
         elif isinstance(value, Decimal):
@@ -803,8 +806,9 @@ WEALTHFOLIO_NAMES = {
     "amount": "amount",
     "comment": "comment",
     "subtype": "subtype",
+    "fxRate": "fxRate",
 }
-WEALTHFOLIO_IGNORED = frozenset({"instrumentType", "fxRate", "isin", "accountId"})
+WEALTHFOLIO_IGNORED = frozenset({"instrumentType", "isin", "accountId"})
 WEALTHFOLIO_REQUIRED = ("date", "activityType", "currency")
 WEALTHFOLIO_CSV = _CsvLayout(
     WEALTHFOLIO_NAMES, WEALTHFOLIO_REQUIRED, "comment", ignored=WEALTHFOLIO_IGNORED
@@ -885,8 +889,26 @@ def _wealthfolio_rows(line: int, fields: _Fields) -> list[Row]:
             amount=total,
             fee=fee,
         )
+    if row["symbol"] and kind != "SPLIT":
+        row["fx_rate"] = _wealthfolio_fx_rate(fields)
     row["notes"] = notes or None
     return [row]
+
+
+def _wealthfolio_fx_rate(fields: _Fields) -> Decimal | None:
+    """foliodb's fx_rate from Wealthfolio's fxRate. Its meaning depends on the currencies
+    (its developer document "FX Rate Conversion Logic"): between the activity's and the
+    account's currency when they differ, which foliodb refuses (an activity is in its
+    portfolio's base currency); else from the activity's currency to the position's, units of
+    the security's currency per unit of the account's. foliodb's is the account's (base)
+    currency per unit of the security's: the inverse. 1 or none: no conversion stated."""
+    rate = fields.number("fxRate")
+    if rate is None or rate == 1:
+        return None
+    if rate <= 0:
+        fields.bad("fxRate", fields.text("fxRate"), "a rate greater than 0")
+        return None
+    return Decimal(1) / rate
 
 
 # ---------------------------------------------------------------------------- Portfolio Performance

@@ -186,6 +186,20 @@ WEALTHFOLIO_EXPECTED = [
     expected_row(
         13, "2024-09-30", "TRANSFER_OUT", amount="200", fee="0", notes="cash to the savings account"
     ),
+    # a EUR listing bought from the USD account at fxRate 0.92, Wealthfolio's activity -> position
+    # rate (EUR per USD); foliodb's fx_rate is the account's currency per the security's: 1 / 0.92
+    expected_row(
+        14,
+        "2024-10-01",
+        "BUY",
+        "SAP.DE",
+        "5",
+        "200.00",
+        "1000",
+        "1.00",
+        notes="bought in EUR",
+        fx_rate=str(Decimal(1) / Decimal("0.92")),
+    ),
 ]
 
 PP_EXPECTED = [
@@ -413,6 +427,7 @@ def test_wealthfolio_bad_rows_are_each_named() -> None:
         (5, "unitPrice"),  # abc
         (6, "currency"),  # US
         (7, "activityType"),  # SPINOFF
+        (8, "fxRate"),  # -0.9
     ]
     assert "CREDIT (a refund, rebate or bonus) has no foliodb type" in issues[0].message
     assert issues[5].value == "SPINOFF"
@@ -497,6 +512,15 @@ def test_header_problems(tmp_path: Path) -> None:
     issues = problems(path, "foliodb")
     assert where(issues) == [(1, "column 2"), (1, "column 4"), (1, "activity_type")]
     assert "did you mean 'activity_type'?" in issues[0].message
+
+
+def test_a_rate_read_from_another_format_keeps_the_rows_external_id() -> None:
+    """Portfolio Performance's Exchange Rate became fx_rate after such files were imported:
+    the digest that identifies a row without an id is the one it had before."""
+    rows = af.read_activities(EXAMPLES / "pp_de.csv")
+    line, bought = rows[5]
+    assert (line, bought["fx_rate"]) == (6, Decimal("0.92"))
+    assert bought["external_id"] == af.row_hash({**bought, "fx_rate": None}) + "-1"
 
 
 def test_pp_numbers_follow_the_rows_locale() -> None:
