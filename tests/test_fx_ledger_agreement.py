@@ -30,6 +30,12 @@ from tests.test_ledger_agreement import _assert_agree, _compare
 SNAPSHOT_KEYS = ["portfolio_id", "session_date"]
 
 
+def _lap(timings: dict, name: str, started: list[float]) -> None:
+    now = time.monotonic()
+    timings[name] = round(timings.get(name, 0) + now - started[0], 1)
+    started[0] = now
+
+
 def _queued(conn: psycopg.Connection) -> dict[int, object]:
     return {
         pid: from_date
@@ -79,10 +85,15 @@ def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremen
         db_url, portfolios=200, years=1, seed=16, currencies=True, hold_back=2
     )
     ids, sessions = generated["portfolio_ids"], generated["sessions"]
+    timings: dict = {}
+    lap = [time.monotonic()]
+    _lap(timings, "generate", lap)
     assert set(generated["base_currencies"].values()) == {"USD", "EUR", "GBP"}
     conn.execute("update ops.settings set value = '60' where key = 'refresh_chunk_portfolios'")
     assert refresh(conn, "full")["status"] == "succeeded"
+    _lap(timings, "full refresh", lap)
     report = {"full": _assert_agree(db_url, conn, ids)}
+    _lap(timings, "oracle", lap)
 
     # what the ledgers exercise: each rule, in each base, and foreign-quoted holdings
     seen = report["full"]["expected"]
@@ -98,26 +109,29 @@ def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremen
     assert 0.1 < abroad < 0.35, abroad  # about 20 % of holdings quoted in another currency
     assert quoted_in == 5  # USD, EUR, GBp (pence), JPY, CHF
 
-    # 1. edited activities: a EUR ledger's foreign buy, and the rate a CHF trade states
+    # 1. edited activities: a EUR ledger's buy of a USD-quoted symbol, a GBP ledger's buy of
+    # a foreign one, and the rate a CHF trade states (rule activity where CHF has none)
     mid = sessions[len(sessions) // 2]
     edited = {}
-    for change, kind in [
-        ("quantity = quantity + 5", "symbol in ('F00', 'F01', 'F02', 'F03')"),
-        ("fx_rate = fx_rate * 1.02", "symbol = 'F04' and fx_rate is not null"),
+    for change, kind, base in [
+        ("quantity = quantity + 5", "symbol like 'L%%'", "EUR"),
+        ("quantity = quantity + 5", "symbol in ('F00', 'F01', 'F02', 'F03')", "GBP"),
+        ("fx_rate = fx_rate * 1.02", "symbol = 'F04' and fx_rate is not null", None),
     ]:
         pid, activity_id, day = conn.execute(
             "select portfolio_id, activity_id, activity_date from core.activities"
+            " inner join core.portfolios using (portfolio_id)"
             f" where activity_type = 'BUY' and {kind} and activity_date > %s"
+            " and base_currency = coalesce(%s, base_currency)"
             " order by activity_id limit 1",
-            [mid],
+            [mid, base],
         ).fetchone()
         conn.execute(f"update core.activities set {change} where activity_id = %s", [activity_id])
         edited[pid] = min(day, edited.get(pid, day))
     assert _queued(conn) == edited
-    assert refresh(conn)["status"] == "succeeded"
-    report["edited"] = _assert_agree(db_url, conn, ids)
 
-    # 2. new prices: the two held-back sessions (every close and rate), and a corrected close
+    # 2. new prices: the two held-back sessions (every close and rate), and a corrected close;
+    # one incremental refresh for these and the edits, as a night would see them
     conn.commit()
     ledger_datagen.write_held_back(db_url, generated)
     conn.execute(
@@ -125,8 +139,10 @@ def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremen
         [sessions[-30]],
     )
     assert refresh(conn)["status"] == "succeeded"
-    report["new prices"] = _assert_agree(db_url, conn, ids)
-    assert report["new prices"]["expected"]["session_date"].max() == sessions[-1]
+    _lap(timings, "edits and prices refresh", lap)
+    report["edits and new prices"] = _assert_agree(db_url, conn, ids)
+    _lap(timings, "oracle", lap)
+    assert report["edits and new prices"]["expected"]["session_date"].max() == sessions[-1]
 
     # 3. FX rate corrections of past sessions: EURUSD (stored as 1 EUR in USD) and USDJPY
     # (1 USD in JPY) queue every portfolio needing that currency, and only those, from then
@@ -149,11 +165,14 @@ def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremen
     assert queued == expected
     assert 0 < len(queued) < len(ids)
     assert refresh(conn)["status"] == "succeeded"
+    _lap(timings, "fx refresh", lap)
     report["fx correction"] = _assert_agree(db_url, conn, ids)
+    _lap(timings, "oracle", lap)
 
     # 4. the incremental results equal a full rebuild
     before = _snapshots(conn, ids)
     assert refresh(conn, "full")["status"] == "succeeded"
+    _lap(timings, "full rebuild", lap)
     after = _snapshots(conn, ids)
     worst: dict = {}
     for table, keys, old, new in zip(
@@ -172,4 +191,5 @@ def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremen
             f"{step}: {len(ids)} ledgers, {seen['snapshots']} snapshots, {seen['holdings']}"
             f" holdings, {seen['periods']} periods; worst {seen['worst']}"
         )
+    print(timings)
     print(f"incremental vs full rebuild: worst {worst}; {elapsed:.1f} s; abroad {abroad:.3f}")

@@ -78,6 +78,10 @@ def _close(column: str, ours: object, theirs: object, worst: dict | None = None)
         return ours == theirs
     if column in COUNTS:
         return int(ours) == int(theirs)
+    if isinstance(theirs, list | tuple) or isinstance(ours, list | tuple):  # an array: each
+        return len(ours) == len(theirs) and all(
+            _close(column, x, y, worst) for x, y in zip(ours, theirs, strict=True)
+        )
     a, b = float(ours), float(theirs)
     if worst is not None:  # the largest differences seen, for the report
         kind = "return_abs" if column in RETURNS else "money_rel"
@@ -90,24 +94,63 @@ def _close(column: str, ours: object, theirs: object, worst: dict | None = None)
     return abs(a - b) <= max(1e-9 * max(abs(a), abs(b)), 1e-6)
 
 
+def _numbers(values: pd.Series) -> np.ndarray | None:
+    """A column as float64 (NaN where missing), or None when it is not numeric."""
+    try:
+        return pd.to_numeric(values, errors="raise").to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError):
+        return None
+
+
 def _compare(
     expected: pd.DataFrame, actual: pd.DataFrame, keys: list[str], worst: dict | None = None
 ) -> list[str]:
-    problems = []
-    theirs = {tuple(row[k] for k in keys): row for row in expected.to_dict("records")}
-    ours = {tuple(row[k] for k in keys): row for row in actual.to_dict("records")}
-    for key in sorted(set(theirs) ^ set(ours), key=str)[:10]:
-        problems.append(f"{key}: only in {'the oracle' if key in theirs else 'the database'}")
-    for key in sorted(set(theirs) & set(ours), key=str):
-        for column in expected.columns:
-            if column in keys:
-                continue
-            if not _close(column, ours[key][column], theirs[key][column], worst):
-                problems.append(
-                    f"{key} {column}: database {ours[key][column]}, oracle {theirs[key][column]}"
-                )
-                if len(problems) > 30:
-                    return problems
+    """Each row of ``expected`` against the row of ``actual`` with its keys, column by column
+    with the tolerances of _close (numeric columns compared as arrays)."""
+    merged = expected.merge(
+        actual, on=keys, how="outer", suffixes=("_oracle", "_db"), indicator=True
+    )
+    problems = [
+        f"{tuple(row[k] for k in keys)}: only in"
+        f" {'the oracle' if row['_merge'] == 'left_only' else 'the database'}"
+        for row in merged[merged["_merge"] != "both"].head(10).to_dict("records")
+    ]
+    both = merged[merged["_merge"] == "both"].reset_index(drop=True)
+    for column in expected.columns:
+        if column in keys:
+            continue
+        theirs_col, ours_col = both[f"{column}_oracle"], both[f"{column}_db"]
+        theirs, ours = _numbers(theirs_col), _numbers(ours_col)
+        if theirs is None or ours is None:
+            bad = [
+                i
+                for i, (o, t) in enumerate(zip(ours_col, theirs_col, strict=True))
+                if not _close(column, o, t, worst)
+            ]
+        else:
+            missing = np.isnan(theirs) | np.isnan(ours)
+            gap = np.where(missing, 0.0, np.abs(ours - theirs))
+            if column in COUNTS:
+                wrong = gap != 0
+            elif column in RETURNS:
+                wrong = gap > 1e-9
+            else:
+                scale = np.maximum(np.abs(ours), np.abs(theirs))
+                wrong = gap > np.maximum(1e-9 * np.where(missing, 0.0, scale), 1e-6)
+            if worst is not None and column not in COUNTS and (~missing).any():
+                if column in RETURNS:
+                    worst["return_abs"] = max(worst.get("return_abs", 0.0), float(gap.max()))
+                else:
+                    relative = gap / np.maximum(np.where(missing, 1.0, scale), 1.0)
+                    worst["money_rel"] = max(worst.get("money_rel", 0.0), float(relative.max()))
+                    worst["money_abs"] = max(worst.get("money_abs", 0.0), float(gap.max()))
+            wrong |= np.isnan(theirs) != np.isnan(ours)
+            bad = np.flatnonzero(wrong).tolist()
+        for i in bad[:10]:
+            key = tuple(both.at[i, k] for k in keys)
+            problems.append(f"{key} {column}: database {ours_col[i]}, oracle {theirs_col[i]}")
+        if len(problems) > 30:
+            return problems
     return problems
 
 

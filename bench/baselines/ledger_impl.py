@@ -417,7 +417,16 @@ def _walk(
         for day, amount in market_dividends.get(symbol, {}).items():
             if (symbol, day) not in recorded:
                 dividends_at[_session_of(sessions, day)].append((symbol, amount))
-    by_session = {idx: group for idx, group in acts.groupby("session")}
+    # each session's activities as plain records, buys and transfers in of securities first
+    by_session: dict[int, list] = defaultdict(list)
+    for a in acts.itertuples():
+        by_session[a.session].append(a)
+
+    def opens(a) -> bool:
+        return a.activity_type in ("BUY", "TRANSFER_IN") and pd.notna(a.symbol)
+
+    for idx, day in by_session.items():
+        by_session[idx] = [a for a in day if opens(a)] + [a for a in day if not opens(a)]
 
     books: dict[str, Book] = {}
     cumulative_cash, implicit_total = 0.0, 0.0
@@ -442,9 +451,7 @@ def _walk(
                 income += units * amount
         day = by_session.get(idx)
         if day is not None:
-            opening = day["activity_type"].isin(["BUY", "TRANSFER_IN"]) & day["symbol"].notna()
-            ordered = pd.concat([day[opening], day[~opening]])
-            for a in ordered.itertuples():
+            for a in day:
                 kind, fee = a.activity_type, a.fee
                 costs += fee
                 cash_change -= fee
@@ -574,14 +581,16 @@ def _walk(
 def _filled(series: dict[int, float], last: int) -> tuple[np.ndarray, np.ndarray]:
     """Per session 0..last: the close on it, else the last one before it (NaN before the
     first), and its age in sessions."""
-    close = np.full(last + 1, np.nan)
-    age = np.zeros(last + 1, dtype=np.int64)
-    quote, quoted_at = np.nan, 0
-    for idx in range(last + 1):
-        if idx in series:
-            quote, quoted_at = series[idx], idx
-        close[idx] = quote
-        age[idx] = idx - quoted_at if not np.isnan(quote) else 0
+    quoted = np.full(last + 1, np.nan)
+    at = np.full(last + 1, -1, dtype=np.int64)
+    for idx, value in series.items():
+        if idx <= last:
+            quoted[idx], at[idx] = value, idx
+    # the session of the last quote on or before each session (-1: none yet)
+    quoted_at = np.maximum.accumulate(at)
+    has = quoted_at >= 0
+    close = np.where(has, quoted[np.maximum(quoted_at, 0)], np.nan)
+    age = np.where(has, np.arange(last + 1) - quoted_at, 0)
     return close, age
 
 
