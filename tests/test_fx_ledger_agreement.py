@@ -81,12 +81,12 @@ def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremen
     db_url, conn
 ) -> None:
     started = time.monotonic()
+    timings: dict = {}
+    lap = [started]
     generated = ledger_datagen.generate_ledgers(
         db_url, portfolios=200, years=1, seed=16, currencies=True, hold_back=2
     )
     ids, sessions = generated["portfolio_ids"], generated["sessions"]
-    timings: dict = {}
-    lap = [time.monotonic()]
     _lap(timings, "generate", lap)
     assert set(generated["base_currencies"].values()) == {"USD", "EUR", "GBP"}
     conn.execute("update ops.settings set value = '60' where key = 'refresh_chunk_portfolios'")

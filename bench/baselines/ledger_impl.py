@@ -283,12 +283,12 @@ class Fx:
         return self._pairs[key]
 
 
-def _activity_rates(acts: pd.DataFrame, fx: Fx, base: str) -> dict[tuple[int, str], float]:
+def _activity_rates(acts: list, fx: Fx, base: str) -> dict[tuple[int, str], float]:
     """(session, currency) -> the rate the ledger's activities of that session state for
     securities in that currency: Σ base amounts / Σ local amounts (one: its fx_rate)."""
-    stated = acts[acts["fx_rate"].notna() & acts["symbol"].notna()]
+    stated = [a for a in acts if pd.notna(a.fx_rate) and pd.notna(a.symbol)]
     sums: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for a in stated.itertuples():
+    for a in stated:
         whole = fx.quote(a.symbol)[1]
         if whole == base:
             continue
@@ -378,7 +378,8 @@ def _walk(
     base,
 ):
     acts = acts.assign(session=[_session_of(sessions, d) for d in acts["activity_date"]])
-    activity_rates = _activity_rates(acts, fx, base)
+    records = list(acts.itertuples())  # read once: pandas' itertuples is slow on small frames
+    activity_rates = _activity_rates(records, fx, base)
     # the benchmark in the base currency, at the market's rate only (never an activity's)
     benchmark = closes.get(benchmark_symbol, _filled({}, last))
     _, bench_whole, bench_per = fx.quote(benchmark_symbol)
@@ -389,8 +390,7 @@ def _walk(
     first = int(acts["session"].min())
     traded = {s for s in acts["symbol"].dropna()}
     ledger_splits = {
-        (r.symbol, r.activity_date): r.quantity
-        for r in acts[acts["activity_type"] == "SPLIT"].itertuples()
+        (r.symbol, r.activity_date): r.quantity for r in records if r.activity_type == "SPLIT"
     }
     # every split of a traded symbol, per session: the ledger's and the market's; a SPLIT
     # activity dated on the market's ex-date of its symbol is that split
@@ -404,7 +404,7 @@ def _walk(
     # the market's dividends the ledger records itself: the latest ex-date on or before a
     # DIVIDEND naming the symbol, at most 45 days before it
     recorded = set()
-    for r in acts[(acts["activity_type"] == "DIVIDEND") & acts["symbol"].notna()].itertuples():
+    for r in (r for r in records if r.activity_type == "DIVIDEND" and pd.notna(r.symbol)):
         days = [
             d
             for d in market_dividends.get(r.symbol, {})
@@ -419,7 +419,7 @@ def _walk(
                 dividends_at[_session_of(sessions, day)].append((symbol, amount))
     # each session's activities as plain records, buys and transfers in of securities first
     by_session: dict[int, list] = defaultdict(list)
-    for a in acts.itertuples():
+    for a in records:
         by_session[a.session].append(a)
 
     def opens(a) -> bool:
