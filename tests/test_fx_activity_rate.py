@@ -196,6 +196,39 @@ def test_a_holding_valued_at_its_cost_before_its_first_quote_is_not_counted_as_c
     assert tuple(quoted[c] for c in counts) == (1, 0, 0, 0)
 
 
+def test_a_holding_at_its_cost_before_its_first_quote_is_shown_in_the_base_currency(
+    conn: psycopg.Connection,
+) -> None:
+    """The ledger of the test above, its last session 01-08, before NEW's first close: the
+    holding is worth its cost, 960 EUR, not a quote converted at a rate; there is no local
+    value (no quote), no rate, and its rule is base."""
+    add_prices(conn, "^GSPC", {"2025-01-06": 100, "2025-01-07": 101, "2025-01-08": 102})
+    conn.execute("insert into market.symbols (symbol) values ('NEW')")
+    pid = eur_ledger(conn, "unlisted")
+    import_activities(
+        conn,
+        "unlisted",
+        [
+            {"activity_date": "2025-01-06", "activity_type": "DEPOSIT", "amount": "5000",
+             "currency": "EUR"},
+            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "NEW",
+             "quantity": "10", "unit_price": "96", "currency": "EUR"},
+        ],
+    )  # fmt: skip
+    conn.execute(
+        "insert into market.fx_rates (base_currency, quote_currency, rate_date, rate, source)"
+        " values ('EUR', 'USD', '2025-01-08', 1.04, 'csv')"
+    )
+    conn.execute("select set_config('foliodb.now', '2025-01-09 00:00:00+00', false)")
+    assert refresh(conn, "full")["status"] == "succeeded"
+    holding = conn.execute(
+        "select as_of::text, market_value, cost_basis, local_market_value, fx_rate, fx_rule"
+        " from analytics.fct_portfolio_holdings where portfolio_id = %s and symbol = 'NEW'",
+        [pid],
+    ).fetchone()
+    assert holding == ("2025-01-08", pytest.approx(960), pytest.approx(960), None, None, "base")
+
+
 @pytest.mark.parametrize(
     ("row", "problem"),
     [

@@ -636,9 +636,12 @@ def _holdings(
                 value / total_value if total_value and value is not None else None,
                 None if value is None or previous is None else value - previous,
                 trading,
-                None if np.isnan(close) else units * close,
-                None if whole == base or factor is None else factor * fx.quote(symbol)[2],
-                rule,
+                # at its cost (no close yet): in the base currency, nothing converted
+                units * close if not np.isnan(close) else basis if trading == base else None,
+                None
+                if whole == base or factor is None or np.isnan(close)
+                else factor * fx.quote(symbol)[2],
+                "base" if np.isnan(close) else rule,
             ]
         )
     return out
