@@ -10,6 +10,20 @@ market split's ex-date (the same split: counted once). Nothing happens on the la
 and no dividend shares a session with a split, so every figure has one reading.
 
     generate_ledgers(url, portfolios=200, years=2, seed=15) -> {"portfolio_ids": [...], ...}
+
+With ``currencies=True`` (issue 16) the ledgers are multi-currency: about a third of the
+portfolios have base EUR and one has GBP (the rest USD); about 20 % of the buys and
+transfers in are of a foreign-quoted symbol (F00, F01 in EUR, F02 a London listing quoted in
+pence, GBp, F03 in JPY, and for one portfolio in twenty F04 in CHF), each paid in the
+portfolio's base currency at the generator's own rate, half of them stating that rate
+(``fx_rate``). The market stores EURUSD and GBPUSD from the first session and USDJPY (the
+other way round) from a sixth of the way in, each with about 3 % of sessions missing (and
+EURUSD a run of three): a missing session takes the last rate, its age counted. CHF has no
+rate at all: its holdings are left out and counted, except on a session where the
+portfolio's own activity states a rate. Foreign symbols pay no market dividends and do not
+split (the market's dividends are in the portfolio's base currency until cash is
+converted). ``hold_back`` sessions at the end are left unwritten (prices and rates), for a
+test to add as the next nights' new prices (``write_held_back``).
 """
 
 from __future__ import annotations
@@ -30,12 +44,68 @@ DIVIDEND_PAYERS = ("L00", "L01", "L04", "L05", "L06")
 SPLITS = (("L01", 0.40, 4.0), ("L02", 0.55, 2.0), ("L03", 0.65, 0.5))
 
 
+# issue 16: foreign-quoted symbols, their trading currencies, and the FX rates the market stores
+FOREIGN = {"F00": "EUR", "F01": "EUR", "F02": "GBp", "F03": "JPY", "F04": "CHF"}
+NO_RATE_SYMBOL = "F04"  # CHF: no rate stored at all
+UNITS_PER = {"GBp": 100}  # pence: 100 to a pound
+WHOLE = {"GBp": "GBP"}
+# each stored pair: (base, quote) as market.fx_rates stores it, from where, as a fraction
+STORED_PAIRS = {
+    "EUR": ("EUR", "USD", 0.0),
+    "GBP": ("GBP", "USD", 0.0),
+    "JPY": ("USD", "JPY", 1 / 6),
+}
+USD_START = {"EUR": 1.08, "GBP": 1.27, "JPY": 1 / 150, "CHF": 1.12}  # the value of 1 unit in USD
+
+
 @dataclass
 class Market:
     sessions: list[dt.date]
     closes: dict[str, list[float | None]]  # as traded, None where no close was stored
     splits: dict[str, dict[int, float]] = field(default_factory=dict)  # symbol -> idx -> ratio
     dividends: dict[str, dict[int, float]] = field(default_factory=dict)  # symbol -> idx -> dps
+    # issue 16: each currency's value in USD per session (the generator's truth, used to price
+    # trades; CHF's is never stored) and the stored rates: (base, quote) -> idx -> rate
+    usd: dict[str, list[float]] = field(default_factory=dict)
+    fx_rates: dict[tuple[str, str], dict[int, float]] = field(default_factory=dict)
+    currencies: dict[str, str] = field(default_factory=dict)  # symbol -> trading currency
+
+    def rate(self, currency: str, base: str, idx: int) -> float:
+        """The generator's rate converting one unit of whole ``currency`` into ``base``."""
+        usd = {**self.usd, "USD": [1.0] * len(self.sessions)}
+        return usd[currency][idx] / usd[base][idx]
+
+
+def _fx_market(market: Market, rng: random.Random) -> None:
+    """Foreign symbols (random walks, F01 with gaps) and the FX rates the market stores."""
+    n = len(market.sessions)
+    for symbol, currency in FOREIGN.items():
+        price = rng.uniform(500, 8000) if currency in ("GBp", "JPY") else rng.uniform(20, 200)
+        series: list[float | None] = []
+        for _ in range(n):
+            price *= 1 + rng.gauss(0.0003, 0.015)
+            series.append(round(price, 4))
+        if symbol == "F01":
+            for idx in range(1, n - 1):
+                if rng.random() < 0.03:
+                    series[idx] = None
+        market.closes[symbol] = series
+        market.currencies[symbol] = currency
+    for currency, start in USD_START.items():
+        value, walk = start, []
+        for _ in range(n):
+            value *= 1 + rng.gauss(0, 0.004)
+            walk.append(value)
+        market.usd[currency] = walk
+    for currency, (base, quote, where) in STORED_PAIRS.items():
+        run = int(n * 0.5) if currency == "EUR" else -10  # EURUSD misses three sessions in a row
+        stored = {}
+        for idx in range(int(n * where), n):
+            if idx in (run, run + 1, run + 2) or (idx > int(n * where) and rng.random() < 0.03):
+                continue
+            usd = market.usd[currency][idx]
+            stored[idx] = round(usd, 6) if quote == "USD" else round(1 / usd, 4)
+        market.fx_rates[(base, quote)] = stored
 
 
 def _market(sessions: list[dt.date], rng: random.Random) -> Market:
@@ -69,17 +139,16 @@ def _market(sessions: list[dt.date], rng: random.Random) -> Market:
     return market
 
 
-def _write_market(conn: psycopg.Connection, market: Market) -> None:
+def _write_market(conn: psycopg.Connection, market: Market, upto: int | None = None) -> None:
     with conn.cursor() as cur:
         for symbol in market.closes:
             cur.execute(
-                "insert into market.symbols (symbol) values (%s) on conflict do nothing", [symbol]
+                "insert into market.symbols (symbol, currency) values (%s, %s)"
+                " on conflict do nothing",
+                [symbol, market.currencies.get(symbol, "USD")],
             )
-        with cur.copy("copy market.prices (symbol, price_date, close, source) from stdin") as copy:
-            for symbol, series in market.closes.items():
-                for day, close in zip(market.sessions, series, strict=True):
-                    if close is not None:
-                        copy.write_row([symbol, day, close, "csv"])
+    write_sessions(conn, market, 0, len(market.sessions) if upto is None else upto)
+    with conn.cursor() as cur:
         for symbol, by_idx in market.splits.items():
             for idx, ratio in by_idx.items():
                 cur.execute(
@@ -95,6 +164,35 @@ def _write_market(conn: psycopg.Connection, market: Market) -> None:
                 )
 
 
+def write_sessions(conn: psycopg.Connection, market: Market, start: int, end: int) -> None:
+    """The closes and the stored FX rates of sessions ``start`` .. ``end - 1``."""
+    with conn.cursor() as cur:
+        with cur.copy("copy market.prices (symbol, price_date, close, source) from stdin") as copy:
+            for symbol, series in market.closes.items():
+                for idx in range(start, end):
+                    if series[idx] is not None:
+                        copy.write_row([symbol, market.sessions[idx], series[idx], "csv"])
+        rates = [
+            (base, quote, market.sessions[idx], rate)
+            for (base, quote), by_idx in market.fx_rates.items()
+            for idx, rate in sorted(by_idx.items())
+            if start <= idx < end
+        ]
+        if rates:
+            cur.executemany(
+                "insert into market.fx_rates (base_currency, quote_currency, rate_date, rate,"
+                " source) values (%s, %s, %s, %s, 'csv')",
+                rates,
+            )
+
+
+def write_held_back(url: str, generated: dict) -> None:
+    """The held-back sessions' prices and rates: the nights after the ledgers were loaded."""
+    market = generated["market"]
+    with psycopg.connect(url) as conn:
+        write_sessions(conn, market, generated["written_sessions"], len(market.sessions))
+
+
 def _price(market: Market, symbol: str, idx: int, rng: random.Random) -> float:
     """A trade's price: near the last close (50 before the first)."""
     series = market.closes[symbol]
@@ -102,9 +200,17 @@ def _price(market: Market, symbol: str, idx: int, rng: random.Random) -> float:
     return round(close * rng.uniform(0.99, 1.01), 2)
 
 
-def _ledger(market: Market, rng: random.Random) -> list[dict]:
-    """One portfolio's activities, in date order, never selling more than is held."""
-    n = len(market.sessions)
+def _ledger(
+    market: Market,
+    rng: random.Random,
+    base: str = "USD",
+    foreign: tuple[str, ...] = (),
+    written: int | None = None,
+) -> list[dict]:
+    """One portfolio's activities, in date order, never selling more than is held; in
+    ``base`` (issue 16), about 20 % of buys and transfers in of a ``foreign`` symbol, paid in
+    the base currency at the generator's rate of the day, half of them stating it."""
+    n = len(market.sessions) if written is None else written
     start = rng.randrange(0, int(n * 0.3))
     days = sorted(rng.randrange(start, n - 1) for _ in range(rng.randint(12, 40)))
     held: dict[str, float] = {}
@@ -115,14 +221,32 @@ def _ledger(market: Market, rng: random.Random) -> list[dict]:
         return market.sessions[idx].isoformat()
 
     def trade(kind: str, idx: int, symbol: str, quantity: float, **extra) -> dict:
+        price = _price(market, symbol, idx, rng)
+        if symbol in market.currencies:
+            # paid in the base currency: the local price (pence: / 100) at the day's rate
+            currency = market.currencies[symbol]
+            whole = WHOLE.get(currency, currency)
+            local = price / UNITS_PER.get(currency, 1)
+            if whole == base:
+                price = round(local, 4)
+            else:
+                rate = round(market.rate(whole, base, idx), 8)
+                price = round(local * rate, 4)
+                if kind in ("BUY", "SELL") and rng.random() < 0.5:
+                    extra = {**extra, "fx_rate": str(rate)}
         return {
             "activity_date": day(idx),
             "activity_type": kind,
             "symbol": symbol,
             "quantity": f"{quantity:.4f}".rstrip("0").rstrip("."),
-            "unit_price": str(_price(market, symbol, idx, rng)),
+            "unit_price": str(price),
             **extra,
         }
+
+    def pick() -> str:
+        if foreign and rng.random() < 0.2:
+            return rng.choice(foreign)
+        return rng.choice(SYMBOLS)
 
     rows.append({"activity_date": day(start), "activity_type": "DEPOSIT", "amount": "10000"})
     for idx in days:
@@ -144,7 +268,7 @@ def _ledger(market: Market, rng: random.Random) -> list[dict]:
         owned = [s for s, q in held.items() if q > 0.01]
         r = rng.random()
         if r < 0.30 or not owned:
-            symbol = rng.choice(SYMBOLS)
+            symbol = pick()
             quantity = rng.randint(1, 60)
             fee = {"fee": str(rng.choice([1, 2.5, 4.95]))} if rng.random() < 0.5 else {}
             rows.append(trade("BUY", idx, symbol, quantity, **fee))
@@ -191,7 +315,7 @@ def _ledger(market: Market, rng: random.Random) -> list[dict]:
             amount = round(rng.uniform(100, 3000), 2)
             rows.append({"activity_date": day(idx), "activity_type": kind, "amount": str(amount)})
         elif r < 0.80:
-            symbol = rng.choice(SYMBOLS)
+            symbol = pick()
             quantity = rng.randint(1, 30)
             rows.append(trade("TRANSFER_IN", idx, symbol, quantity))
             held[symbol] = held.get(symbol, 0.0) + quantity
@@ -203,16 +327,37 @@ def _ledger(market: Market, rng: random.Random) -> list[dict]:
             rows.append(trade("TRANSFER_OUT", idx, symbol, quantity))
             held[symbol] -= quantity
         else:
-            symbol = rng.choice(SYMBOLS)
+            symbol = pick()
             quantity = rng.randint(1, 20)
             rows.append(trade("BUY", idx, symbol, quantity))
             held[symbol] = held.get(symbol, 0.0) + quantity
     rows.sort(key=lambda row: row["activity_date"])
+    if base != "USD":
+        rows = [{**row, "currency": base} for row in rows]
     return rows
 
 
-def generate_ledgers(url: str, portfolios: int = 200, years: int = 2, seed: int = 15) -> dict:
-    """The market and ``portfolios`` ledgers over the last ``years`` of closed sessions."""
+def _base_currency(k: int) -> str:
+    """Issue 16: about a third of the ledgers in EUR, one in GBP, the rest in USD."""
+    return "GBP" if k == 2 else "EUR" if k % 3 == 1 else "USD"
+
+
+def _foreign_symbols(k: int) -> tuple[str, ...]:
+    """The foreign-quoted symbols ledger ``k`` may trade: one in twenty also the CHF one."""
+    usual = ("F00", "F01", "F02", "F03")
+    return (*usual, NO_RATE_SYMBOL) if k % 20 == 3 else usual
+
+
+def generate_ledgers(
+    url: str,
+    portfolios: int = 200,
+    years: int = 2,
+    seed: int = 15,
+    currencies: bool = False,
+    hold_back: int = 0,
+) -> dict:
+    """The market and ``portfolios`` ledgers over the last ``years`` of closed sessions
+    (multi-currency with ``currencies``; the last ``hold_back`` sessions left unwritten)."""
     rng = random.Random(seed)
     with psycopg.connect(url) as conn:
         sessions = [
@@ -224,14 +369,30 @@ def generate_ledgers(url: str, portfolios: int = 200, years: int = 2, seed: int 
             )
         ][::-1]
         market = _market(sessions, rng)
-        _write_market(conn, market)
-        ids = []
+        if currencies:
+            _fx_market(market, rng)
+        written = len(sessions) - hold_back
+        _write_market(conn, market, written)
+        ids, bases = [], {}
         for k in range(portfolios):
-            rows = _ledger(market, rng)
+            base = _base_currency(k) if currencies else "USD"
+            foreign = _foreign_symbols(k) if currencies else ()
+            rows = _ledger(market, rng, base, foreign, written)
             numbered = [{"line": str(i + 2), **row} for i, row in enumerate(rows)]
+            email, name = f"ledger{k}@example.com", f"ledger {k}"
+            if base != "USD":
+                # the portfolio first, in its base currency: the import takes only that
+                user_id = conn.execute(
+                    "insert into core.users (email) values (%s) returning user_id", [email]
+                ).fetchone()[0]
+                conn.execute(
+                    "insert into core.portfolios (user_id, name, base_currency)"
+                    " values (%s, %s, %s)",
+                    [user_id, name, base],
+                )
             pid = conn.execute(
                 "select portfolio_id from core.import_activities(%s, %s, %s::jsonb)",
-                [f"ledger{k}@example.com", f"ledger {k}", json.dumps(numbered)],
+                [email, name, json.dumps(numbered)],
             ).fetchone()[0]
             if k % 2:
                 conn.execute(
@@ -239,4 +400,11 @@ def generate_ledgers(url: str, portfolios: int = 200, years: int = 2, seed: int 
                     [pid],
                 )
             ids.append(pid)
-    return {"portfolio_ids": ids, "sessions": sessions, "market": market}
+            bases[pid] = base
+    return {
+        "portfolio_ids": ids,
+        "sessions": sessions,
+        "market": market,
+        "base_currencies": bases,
+        "written_sessions": written,
+    }

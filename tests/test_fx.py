@@ -336,6 +336,41 @@ def test_a_corrected_rate_queues_every_portfolio_converting_it_from_its_date(
     ).fetchall() == [(eur, d("2025-01-08"), "fx rate corrected")]
 
 
+def test_a_corrected_rate_against_usd_queues_only_the_portfolios_needing_its_other_currency(
+    conn: psycopg.Connection,
+) -> None:
+    """EURUSD is the value of the euro in dollars: correcting it concerns a EUR portfolio
+    (it converts USD into EUR) and a USD one holding a euro share (from its entry, later than
+    the corrected date), not a USD portfolio that needs only yen (its USDJPY leg is
+    unchanged). Corrected on 01-07 and on 01-10 in one write: each from its own first date."""
+    conn.execute("insert into market.symbols (symbol, currency) values ('SAP.DE', 'EUR'),"
+                 " ('7203.T', 'JPY') on conflict (symbol) do update set currency = excluded.currency")  # fmt: skip
+    eur = add_portfolio(conn, "eur")
+    conn.execute("update core.portfolios set base_currency = 'EUR' where portfolio_id = %s", [eur])
+    add_position(conn, eur, "SPY", 10, "2025-01-06", 590)
+    holds_euros = add_portfolio(conn, "usd with a euro share")
+    add_position(conn, holds_euros, "SAP.DE", 10, "2025-01-08", 240)
+    holds_yen = add_portfolio(conn, "usd with a yen share")
+    add_position(conn, holds_yen, "7203.T", 100, "2025-01-06", 2900)
+    frame = pd.DataFrame(
+        {"symbol": "EURUSD=X", "price_date": JAN, "close": [1.04, 1.03, 1.02, 1.03, 1.025]}
+    )
+    fx.load_fx_rows(conn, frame, "csv", last_closed=LAST_CLOSED)
+    yen = pd.DataFrame({"symbol": "JPY=X", "price_date": JAN, "close": [157, 158, 158, 159, 157]})
+    fx.load_fx_rows(conn, yen, "csv", last_closed=LAST_CLOSED)
+    conn.execute("delete from ops.dirty_portfolios")
+    corrected = frame.copy()
+    corrected.loc[1, "close"] = 1.031
+    corrected.loc[3, "close"] = 1.031
+    assert fx.load_fx_rows(conn, corrected, "csv", last_closed=LAST_CLOSED).updated == 2
+    assert sorted(
+        conn.execute("select portfolio_id, from_date, reason from ops.dirty_portfolios")
+    ) == [
+        (eur, d("2025-01-07"), "fx rate corrected"),
+        (holds_euros, d("2025-01-08"), "fx rate corrected"),  # 01-07's is before its entry
+    ]
+
+
 def test_pairs_are_read_as_yfinance_spells_them() -> None:
     assert fx.pair_symbol("EURUSD=X") == "EURUSD=X"
     assert fx.pair_symbol("EUR/USD") == "EURUSD=X"

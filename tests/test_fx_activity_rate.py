@@ -156,6 +156,79 @@ def test_holdings_and_the_dashboard_name_the_activity_rule(conn: psycopg.Connect
     assert holding[1:] == (pytest.approx(5920), pytest.approx(0.96), "activity")
 
 
+def test_a_holding_valued_at_its_cost_before_its_first_quote_is_not_counted_as_converted(
+    conn: psycopg.Connection,
+) -> None:
+    """A EUR ledger deposits 5,000 EUR on 01-06 and buys 10 NEW (USD) on 01-07 at 96 EUR,
+    stating no rate; NEW's first close (100 USD) and the market's first EURUSD (1.04) are on
+    01-08. On 01-07 the holding is valued at its cost, 960 EUR, the base-currency cash paid:
+    nothing is converted, so no rule counts it (not n_fx_none: its value is not left out).
+    On 01-08: 10 x 100 / 1.04 EUR, rule session."""
+    add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
+    add_prices(conn, "NEW", {"2025-01-08": 100, "2025-01-10": 101, "2025-01-13": 102})
+    pid = eur_ledger(conn, "before the listing")
+    import_activities(
+        conn,
+        "before the listing",
+        [
+            {"activity_date": "2025-01-06", "activity_type": "DEPOSIT", "amount": "5000",
+             "currency": "EUR"},
+            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "NEW",
+             "quantity": "10", "unit_price": "96", "currency": "EUR"},
+        ],
+    )  # fmt: skip
+    with conn.cursor() as cur:
+        for day, rate in [("2025-01-08", "1.04"), ("2025-01-10", "1.03"), ("2025-01-13", "1.02")]:
+            cur.execute(
+                "insert into market.fx_rates (base_currency, quote_currency, rate_date, rate,"
+                " source) values ('EUR', 'USD', %s, %s, 'csv')",
+                [day, Decimal(rate)],
+            )
+    assert refresh(conn, "full")["status"] == "succeeded"
+    days = snapshots(conn, pid)
+    at_cost = days["2025-01-07"]
+    assert at_cost["market_value"] == pytest.approx(5000, abs=1e-9)  # 4,040 cash + 960 at cost
+    assert (at_cost["n_entry"], at_cost["cost_basis"]) == (1, pytest.approx(960, abs=1e-9))
+    counts = ("n_fx_session", "n_fx_last_rate", "n_fx_activity", "n_fx_none")
+    assert tuple(at_cost[c] for c in counts) == (0, 0, 0, 0)
+    quoted = days["2025-01-08"]
+    assert quoted["market_value"] == pytest.approx(4040 + 10 * 100 / 1.04, abs=1e-9)
+    assert tuple(quoted[c] for c in counts) == (1, 0, 0, 0)
+
+
+def test_a_holding_at_its_cost_before_its_first_quote_is_shown_in_the_base_currency(
+    conn: psycopg.Connection,
+) -> None:
+    """The ledger of the test above, its last session 01-08, before NEW's first close: the
+    holding is worth its cost, 960 EUR, not a quote converted at a rate; there is no local
+    value (no quote), no rate, and its rule is base."""
+    add_prices(conn, "^GSPC", {"2025-01-06": 100, "2025-01-07": 101, "2025-01-08": 102})
+    conn.execute("insert into market.symbols (symbol) values ('NEW')")
+    pid = eur_ledger(conn, "unlisted")
+    import_activities(
+        conn,
+        "unlisted",
+        [
+            {"activity_date": "2025-01-06", "activity_type": "DEPOSIT", "amount": "5000",
+             "currency": "EUR"},
+            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "NEW",
+             "quantity": "10", "unit_price": "96", "currency": "EUR"},
+        ],
+    )  # fmt: skip
+    conn.execute(
+        "insert into market.fx_rates (base_currency, quote_currency, rate_date, rate, source)"
+        " values ('EUR', 'USD', '2025-01-08', 1.04, 'csv')"
+    )
+    conn.execute("select set_config('foliodb.now', '2025-01-09 00:00:00+00', false)")
+    assert refresh(conn, "full")["status"] == "succeeded"
+    holding = conn.execute(
+        "select as_of::text, market_value, cost_basis, local_market_value, fx_rate, fx_rule"
+        " from analytics.fct_portfolio_holdings where portfolio_id = %s and symbol = 'NEW'",
+        [pid],
+    ).fetchone()
+    assert holding == ("2025-01-08", pytest.approx(960), pytest.approx(960), None, None, "base")
+
+
 @pytest.mark.parametrize(
     ("row", "problem"),
     [

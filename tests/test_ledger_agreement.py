@@ -6,9 +6,11 @@ fees, taxes, deposits, withdrawals, transfers of cash and securities, splits fro
 and recorded), after a full build and after incremental edits of each activity type.
 
 Compared: every snapshot column the walk defines (values, cost, cash, income, costs,
-realized gains and their sums to date, flows, counts, daily and chained returns), every
-holding (quantity, cost, value, unrealized, weight, day change) and every period of the chart
-caches (the existing pandas oracle's periods, computed from the walk's snapshots).
+realized gains and their sums to date, flows, counts, daily and chained returns, the
+benchmark, the currency and the n_fx_* counts), every holding (quantity, cost, value,
+unrealized, weight, day change, currency, local value, rate and rule) and every period of the
+chart caches (the existing pandas oracle's periods, computed from the walk's snapshots: values,
+return, benchmark and excess return). The multi-currency ledgers: tests/test_fx_ledger_agreement.py.
 Tolerance (docs/semantics.md): money to a relative 1e-9 (absolute 1e-6 near zero), returns
 to an absolute 1e-9, counts exact. XIRR: ops.xirr on each ledger's external flows and end
 value equals scipy's brentq (tests/test_xirr.py's reference) to 1e-9 × max(1, |r|).
@@ -16,6 +18,7 @@ value equals scipy's brentq (tests/test_xirr.py's reference) to 1e-9 × max(1, |
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 
@@ -29,39 +32,125 @@ from bench.baselines import pandas_impl as P
 from tests.builders import refresh
 from tests.test_xirr import reference_xirr, sql_xirr
 
-RETURNS = {"daily_return", "cum_twr", "benchmark_cum_return", "weight", "period_twr"}
-COUNTS = {"positions_held", "n_close", "n_stale", "max_stale_sessions", "n_entry"}
+RETURNS = {
+    "daily_return",
+    "cum_twr",
+    "benchmark_cum_return",
+    "benchmark_cum_return_local",
+    "weight",
+    "period_twr",
+    "benchmark_return",
+    "excess_return",
+}
+# the period figures of the chart caches (the pandas oracle's), in the base currency
+PERIOD_COLUMNS = [
+    "portfolio_id",
+    "period",
+    "start_value",
+    "end_value",
+    "period_twr",
+    "benchmark_return",
+    "excess_return",
+    "n_sessions",
+]
+COUNTS = {
+    "positions_held",
+    "n_close",
+    "n_stale",
+    "max_stale_sessions",
+    "n_entry",
+    "n_fx_session",
+    "n_fx_last_rate",
+    "n_fx_activity",
+    "n_fx_none",
+    "max_fx_stale_sessions",
+}
 
 
-def _close(column: str, ours: object, theirs: object) -> bool:
-    if ours is None or theirs is None or (isinstance(theirs, float) and math.isnan(theirs)):
-        return (ours is None or (isinstance(ours, float) and math.isnan(ours))) and (
-            theirs is None or (isinstance(theirs, float) and math.isnan(theirs))
-        )
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _close(column: str, ours: object, theirs: object, worst: dict | None = None) -> bool:
+    if _missing(ours) or _missing(theirs):
+        return _missing(ours) and _missing(theirs)
+    if isinstance(theirs, str | dt.date) or isinstance(ours, str | dt.date):
+        return ours == theirs
     if column in COUNTS:
         return int(ours) == int(theirs)
+    if isinstance(theirs, list | tuple) or isinstance(ours, list | tuple):  # an array: each
+        return len(ours) == len(theirs) and all(
+            _close(column, x, y, worst) for x, y in zip(ours, theirs, strict=True)
+        )
     a, b = float(ours), float(theirs)
+    if worst is not None:  # the largest differences seen, for the report
+        kind = "return_abs" if column in RETURNS else "money_rel"
+        gap = abs(a - b) if column in RETURNS else abs(a - b) / max(abs(a), abs(b), 1.0)
+        worst[kind] = max(worst.get(kind, 0.0), gap)
+        if column not in RETURNS:
+            worst["money_abs"] = max(worst.get("money_abs", 0.0), abs(a - b))
     if column in RETURNS:
         return abs(a - b) <= 1e-9
     return abs(a - b) <= max(1e-9 * max(abs(a), abs(b)), 1e-6)
 
 
-def _compare(expected: pd.DataFrame, actual: pd.DataFrame, keys: list[str]) -> list[str]:
-    problems = []
-    theirs = {tuple(row[k] for k in keys): row for row in expected.to_dict("records")}
-    ours = {tuple(row[k] for k in keys): row for row in actual.to_dict("records")}
-    for key in sorted(set(theirs) ^ set(ours), key=str)[:10]:
-        problems.append(f"{key}: only in {'the oracle' if key in theirs else 'the database'}")
-    for key in sorted(set(theirs) & set(ours), key=str):
-        for column in expected.columns:
-            if column in keys:
-                continue
-            if not _close(column, ours[key][column], theirs[key][column]):
-                problems.append(
-                    f"{key} {column}: database {ours[key][column]}, oracle {theirs[key][column]}"
-                )
-                if len(problems) > 30:
-                    return problems
+def _numbers(values: pd.Series) -> np.ndarray | None:
+    """A column as float64 (NaN where missing), or None when it is not numeric."""
+    try:
+        return pd.to_numeric(values, errors="raise").to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError):
+        return None
+
+
+def _compare(
+    expected: pd.DataFrame, actual: pd.DataFrame, keys: list[str], worst: dict | None = None
+) -> list[str]:
+    """Each row of ``expected`` against the row of ``actual`` with its keys, column by column
+    with the tolerances of _close (numeric columns compared as arrays)."""
+    merged = expected.merge(
+        actual, on=keys, how="outer", suffixes=("_oracle", "_db"), indicator=True
+    )
+    problems = [
+        f"{tuple(row[k] for k in keys)}: only in"
+        f" {'the oracle' if row['_merge'] == 'left_only' else 'the database'}"
+        for row in merged[merged["_merge"] != "both"].head(10).to_dict("records")
+    ]
+    both = merged[merged["_merge"] == "both"].reset_index(drop=True)
+    for column in expected.columns:
+        if column in keys:
+            continue
+        theirs_col, ours_col = both[f"{column}_oracle"], both[f"{column}_db"]
+        theirs, ours = _numbers(theirs_col), _numbers(ours_col)
+        if theirs is None or ours is None:
+            bad = [
+                i
+                for i, (o, t) in enumerate(zip(ours_col, theirs_col, strict=True))
+                if not _close(column, o, t, worst)
+            ]
+        else:
+            missing = np.isnan(theirs) | np.isnan(ours)
+            gap = np.where(missing, 0.0, np.abs(ours - theirs))
+            if column in COUNTS:
+                wrong = gap != 0
+            elif column in RETURNS:
+                wrong = gap > 1e-9
+            else:
+                scale = np.maximum(np.abs(ours), np.abs(theirs))
+                wrong = gap > np.maximum(1e-9 * np.where(missing, 0.0, scale), 1e-6)
+            if worst is not None and column not in COUNTS and (~missing).any():
+                if column in RETURNS:
+                    worst["return_abs"] = max(worst.get("return_abs", 0.0), float(gap.max()))
+                else:
+                    relative = gap / np.maximum(np.where(missing, 1.0, scale), 1.0)
+                    worst["money_rel"] = max(worst.get("money_rel", 0.0), float(relative.max()))
+                    worst["money_abs"] = max(worst.get("money_abs", 0.0), float(gap.max()))
+            wrong |= np.isnan(theirs) != np.isnan(ours)
+            bad = np.flatnonzero(wrong).tolist()
+        for i in bad[:10]:
+            key = tuple(both.at[i, k] for k in keys)
+            problems.append(f"{key} {column}: database {ours_col[i]}, oracle {theirs_col[i]}")
+        if len(problems) > 30:
+            return problems
     return problems
 
 
@@ -87,8 +176,9 @@ def _assert_agree(db_url: str, conn: psycopg.Connection, ids: list[int]) -> dict
     inputs = L.load(db_url, ids)
     expected, holdings, flows = L.compute(inputs)
     actual, actual_holdings = _database(conn, ids)
-    problems = _compare(expected, actual, ["portfolio_id", "session_date"])
-    problems += _compare(holdings, actual_holdings, ["portfolio_id", "symbol"])
+    worst: dict = {}
+    problems = _compare(expected, actual, ["portfolio_id", "session_date"], worst)
+    problems += _compare(holdings, actual_holdings, ["portfolio_id", "symbol"], worst)
 
     # periods: the pandas oracle's chart caches from the walk's snapshots
     snaps = expected[["portfolio_id", "session_date", "market_value", "cum_twr", "benchmark_close"]]
@@ -101,18 +191,23 @@ def _assert_agree(db_url: str, conn: psycopg.Connection, ids: list[int]) -> dict
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         charts, _ = P.compute_charts(snaps, sessions)
-    charts = charts[
-        ["portfolio_id", "period", "start_value", "end_value", "period_twr", "n_sessions"]
-    ]
+    charts = charts[PERIOD_COLUMNS]
     cur = conn.execute(
-        "select portfolio_id, period, start_value, end_value, period_twr, n_sessions"
-        " from analytics.fct_chart_caches where portfolio_id = any(%s)",
+        f"select {', '.join(PERIOD_COLUMNS)} from analytics.fct_chart_caches"
+        " where portfolio_id = any(%s)",
         [ids],
     )
     actual_charts = pd.DataFrame(cur.fetchall(), columns=list(charts.columns))
-    problems += _compare(charts, actual_charts, ["portfolio_id", "period"])
+    problems += _compare(charts, actual_charts, ["portfolio_id", "period"], worst)
     assert problems == [], "\n".join(problems)
-    return {"snapshots": len(actual), "holdings": len(actual_holdings), "flows": flows}
+    return {
+        "snapshots": len(actual),
+        "holdings": len(actual_holdings),
+        "periods": len(actual_charts),
+        "flows": flows,
+        "expected": expected,
+        "worst": worst,
+    }
 
 
 def test_the_ledger_agrees_with_the_independent_walk_after_full_and_incremental_refreshes(

@@ -11,6 +11,17 @@ symbol. Cash is the running sum of the activities' cash effects; a balance that 
 below zero is topped up by an implicit deposit (an inflow). Each session is then valued:
 close on the day, else the last close (stale), else the holding's average cost (entry).
 
+Currencies (issue 16; docs/semantics.md, "Currencies"), from the spec too: each currency's
+value in USD per session is a stored XXXUSD rate, or the inverse of a stored USDXXX one, on
+the session, else the last one before it (its age in sessions); a currency converts into the
+base at usd(currency) / usd(base), rule ``session`` when both legs are of the day,
+``last_rate`` (the older leg's age) when not, and where a leg has none, the rate the
+portfolio's own activities of that session state for securities in that currency
+(Σ base amounts / Σ local amounts, rule ``activity``), else ``none``: the holding's value is
+left out and counted. A holding in the base currency (GBp in a GBP ledger: / 100) is not
+converted. The ledger's cost is the base-currency cash paid: not converted. The benchmark is
+converted at the market's rate only.
+
 ``compute(inputs)`` returns the snapshots (the columns of analytics.fct_portfolio_snapshots
 it defines), the holdings at the last session (app.holdings) and each ledger's external
 cash flows with its end value (for XIRR). Numbers are float64.
@@ -53,6 +64,14 @@ SNAPSHOT_COLUMNS = [
     "income_to_date",
     "costs_to_date",
     "realized_gain_to_date",
+    "base_currency",
+    "n_fx_session",
+    "n_fx_last_rate",
+    "n_fx_activity",
+    "n_fx_none",
+    "max_fx_stale_sessions",
+    "benchmark_close_local",
+    "benchmark_cum_return_local",
 ]
 HOLDING_COLUMNS = [
     "portfolio_id",
@@ -63,18 +82,25 @@ HOLDING_COLUMNS = [
     "unrealized_pnl",
     "weight",
     "day_change",
+    "trading_currency",
+    "local_market_value",
+    "fx_rate",
+    "fx_rule",
 ]
 
 
 @dataclass
 class Inputs:
     activities: pd.DataFrame  # core.activities of the ledgers (numbers float, fee 0 when none)
-    portfolios: pd.DataFrame  # portfolio_id, cost_method, benchmark_symbol
+    portfolios: pd.DataFrame  # portfolio_id, cost_method, benchmark_symbol, base_currency
     prices: pd.DataFrame  # symbol, price_date, close
     splits: pd.DataFrame  # symbol, ex_date, ratio
     dividends: pd.DataFrame  # symbol, ex_date, amount_per_share
     sessions: list[dt.date]  # the calendar's sessions, in order
     as_of: dt.date  # the last session with a price on or before the last closed session
+    fx_rates: pd.DataFrame  # base_currency, quote_currency, rate_date, rate
+    symbols: pd.DataFrame  # symbol, currency (its trading currency)
+    currencies: pd.DataFrame  # currency, unit_of, units_per (GBp: GBP, 100)
 
 
 def load(url: str, portfolio_ids: list[int]) -> Inputs:
@@ -87,13 +113,15 @@ def load(url: str, portfolio_ids: list[int]) -> Inputs:
         activities = frame(
             "select portfolio_id, activity_id, activity_date, activity_type::text as activity_type,"
             " symbol, quantity::float8 as quantity, unit_price::float8 as unit_price,"
-            " amount::float8 as amount, coalesce(fee, 0)::float8 as fee"
+            " amount::float8 as amount, coalesce(fee, 0)::float8 as fee,"
+            " fx_rate::float8 as fx_rate"
             " from core.activities where portfolio_id = any(%s)"
             " order by portfolio_id, activity_date, activity_id",
             [portfolio_ids],
         )
         portfolios = frame(
-            "select portfolio_id, cost_method::text as cost_method, benchmark_symbol"
+            "select portfolio_id, cost_method::text as cost_method, benchmark_symbol,"
+            " base_currency"
             " from core.portfolios where portfolio_id = any(%s)",
             [portfolio_ids],
         )
@@ -116,7 +144,26 @@ def load(url: str, portfolio_ids: list[int]) -> Inputs:
             " on days.calendar = 'XNYS' and days.session_date = prices.price_date"
             " where days.close_at <= ops.now()"
         ).fetchone()[0]
-    return Inputs(activities, portfolios, prices, splits, dividends, sessions, as_of)
+        fx_rates = frame(
+            "select base_currency, quote_currency, rate_date, rate::float8 as rate"
+            " from market.fx_rates"
+        )
+        symbols = frame("select symbol, currency from market.symbols")
+        currencies = frame(
+            "select currency, unit_of, units_per::float8 as units_per from market.currencies"
+        )
+    return Inputs(
+        activities,
+        portfolios,
+        prices,
+        splits,
+        dividends,
+        sessions,
+        as_of,
+        fx_rates,
+        symbols,
+        currencies,
+    )
 
 
 def _session_of(sessions: list[dt.date], day: dt.date) -> int:
@@ -180,6 +227,91 @@ class Book:
         return gain
 
 
+class Fx:
+    """The market's conversions between currencies, per session 0..last."""
+
+    def __init__(self, inputs: Inputs, last: int) -> None:
+        sessions = inputs.sessions
+        direct: dict[str, dict[int, float]] = defaultdict(dict)  # XXXUSD: 1 XXX in USD
+        inverse: dict[str, dict[int, float]] = defaultdict(dict)  # USDXXX, inverted
+        for row in inputs.fx_rates.itertuples(index=False):
+            idx = _session_of(sessions, row.rate_date)
+            if idx >= len(sessions) or sessions[idx] != row.rate_date:
+                continue
+            if row.quote_currency == "USD":
+                direct[row.base_currency][idx] = float(row.rate)
+            elif row.base_currency == "USD":
+                inverse[row.quote_currency][idx] = 1 / float(row.rate)
+        # a session with both ways round stored takes the direct rate
+        self.usd = {
+            currency: _filled({**inverse[currency], **direct[currency]}, last)
+            for currency in set(direct) | set(inverse)
+        }
+        self.last = last
+        self.units = {
+            r.currency: (r.unit_of, float(r.units_per))
+            if pd.notna(r.unit_of)
+            else (r.currency, 1.0)
+            for r in inputs.currencies.itertuples(index=False)
+        }
+        self.trading = {
+            r.symbol: r.currency if pd.notna(r.currency) else "USD"
+            for r in inputs.symbols.itertuples(index=False)
+        }
+        self._pairs: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+    def quote(self, symbol: str) -> tuple[str, str, float]:
+        """A symbol's trading currency, its whole currency and how many units make one."""
+        trading = self.trading.get(symbol, "USD")
+        whole, per = self.units.get(trading, (trading, 1.0))
+        return trading, whole, per
+
+    def _leg(self, currency: str) -> tuple[np.ndarray, np.ndarray]:
+        if currency == "USD":
+            return np.ones(self.last + 1), np.zeros(self.last + 1, dtype=np.int64)
+        return self.usd.get(
+            currency, (np.full(self.last + 1, np.nan), np.zeros(self.last + 1, dtype=np.int64))
+        )
+
+    def market(self, currency: str, base: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per session: the rate converting ``currency`` into ``base`` through USD (NaN: a leg
+        has no rate on or before it) and its age (the older leg's)."""
+        key = (currency, base)
+        if key not in self._pairs:
+            (from_usd, from_age), (to_usd, to_age) = self._leg(currency), self._leg(base)
+            self._pairs[key] = (from_usd / to_usd, np.maximum(from_age, to_age))
+        return self._pairs[key]
+
+
+def _activity_rates(acts: list, fx: Fx, base: str) -> dict[tuple[int, str], float]:
+    """(session, currency) -> the rate the ledger's activities of that session state for
+    securities in that currency: Σ base amounts / Σ local amounts (one: its fx_rate)."""
+    stated = [a for a in acts if pd.notna(a.fx_rate) and pd.notna(a.symbol)]
+    sums: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for a in stated:
+        whole = fx.quote(a.symbol)[1]
+        if whole == base:
+            continue
+        has_trade = pd.notna(a.quantity) and pd.notna(a.unit_price)
+        amount = a.quantity * a.unit_price if has_trade else a.amount
+        sums[(a.session, whole)][0] += amount
+        sums[(a.session, whole)][1] += amount / a.fx_rate
+    return {key: base_sum / local_sum for key, (base_sum, local_sum) in sums.items()}
+
+
+def _convert(fx: Fx, activity_rates: dict, symbol: str, base: str, idx: int):
+    """(factor from one quoted unit into the base or None, the rule, the rate's age)."""
+    _, whole, per = fx.quote(symbol)
+    if whole == base:
+        return 1 / per, "base", 0
+    rates, ages = fx.market(whole, base)
+    if not np.isnan(rates[idx]):
+        return rates[idx] / per, "session" if ages[idx] == 0 else "last_rate", int(ages[idx])
+    if (idx, whole) in activity_rates:
+        return activity_rates[(idx, whole)] / per, "activity", 0
+    return None, "none", 0
+
+
 def compute(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]]:
     sessions = inputs.sessions
     last = _session_of(sessions, inputs.as_of)
@@ -203,6 +335,10 @@ def compute(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]
     benchmarks = dict(
         zip(inputs.portfolios["portfolio_id"], inputs.portfolios["benchmark_symbol"], strict=True)
     )
+    bases = dict(
+        zip(inputs.portfolios["portfolio_id"], inputs.portfolios["base_currency"], strict=True)
+    )
+    fx = Fx(inputs, last)
     for pid, acts in inputs.activities.groupby("portfolio_id", sort=True):
         acts = acts.sort_values(["activity_date", "activity_id"])
         rows, holding, cash_flows = _walk(
@@ -210,11 +346,13 @@ def compute(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]
             acts,
             methods[pid],
             closes,
-            closes.get(benchmarks[pid], _filled({}, last)),
+            benchmarks[pid],
             market_splits,
             market_dividends,
             sessions,
             last,
+            fx,
+            bases[pid],
         )
         snapshots += rows
         holdings += holding
@@ -226,13 +364,33 @@ def compute(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]
     )
 
 
-def _walk(pid, acts, method, closes, benchmark, market_splits, market_dividends, sessions, last):
+def _walk(
+    pid,
+    acts,
+    method,
+    closes,
+    benchmark_symbol,
+    market_splits,
+    market_dividends,
+    sessions,
+    last,
+    fx,
+    base,
+):
     acts = acts.assign(session=[_session_of(sessions, d) for d in acts["activity_date"]])
+    records = list(acts.itertuples())  # read once: pandas' itertuples is slow on small frames
+    activity_rates = _activity_rates(records, fx, base)
+    # the benchmark in the base currency, at the market's rate only (never an activity's)
+    benchmark = closes.get(benchmark_symbol, _filled({}, last))
+    _, bench_whole, bench_per = fx.quote(benchmark_symbol)
+    if bench_whole == base:
+        bench_base = benchmark[0] / bench_per
+    else:
+        bench_base = benchmark[0] / bench_per * fx.market(bench_whole, base)[0]
     first = int(acts["session"].min())
     traded = {s for s in acts["symbol"].dropna()}
     ledger_splits = {
-        (r.symbol, r.activity_date): r.quantity
-        for r in acts[acts["activity_type"] == "SPLIT"].itertuples()
+        (r.symbol, r.activity_date): r.quantity for r in records if r.activity_type == "SPLIT"
     }
     # every split of a traded symbol, per session: the ledger's and the market's; a SPLIT
     # activity dated on the market's ex-date of its symbol is that split
@@ -246,7 +404,7 @@ def _walk(pid, acts, method, closes, benchmark, market_splits, market_dividends,
     # the market's dividends the ledger records itself: the latest ex-date on or before a
     # DIVIDEND naming the symbol, at most 45 days before it
     recorded = set()
-    for r in acts[(acts["activity_type"] == "DIVIDEND") & acts["symbol"].notna()].itertuples():
+    for r in (r for r in records if r.activity_type == "DIVIDEND" and pd.notna(r.symbol)):
         days = [
             d
             for d in market_dividends.get(r.symbol, {})
@@ -259,7 +417,16 @@ def _walk(pid, acts, method, closes, benchmark, market_splits, market_dividends,
         for day, amount in market_dividends.get(symbol, {}).items():
             if (symbol, day) not in recorded:
                 dividends_at[_session_of(sessions, day)].append((symbol, amount))
-    by_session = {idx: group for idx, group in acts.groupby("session")}
+    # each session's activities as plain records, buys and transfers in of securities first
+    by_session: dict[int, list] = defaultdict(list)
+    for a in records:
+        by_session[a.session].append(a)
+
+    def opens(a) -> bool:
+        return a.activity_type in ("BUY", "TRANSFER_IN") and pd.notna(a.symbol)
+
+    for idx, day in by_session.items():
+        by_session[idx] = [a for a in day if opens(a)] + [a for a in day if not opens(a)]
 
     books: dict[str, Book] = {}
     cumulative_cash, implicit_total = 0.0, 0.0
@@ -267,7 +434,8 @@ def _walk(pid, acts, method, closes, benchmark, market_splits, market_dividends,
     growth = 1.0
     income_to_date = costs_to_date = realized_to_date = 0.0
     rows, cash_flows = [], []
-    bench_first = benchmark[0][first]
+    bench_first = bench_base[first]
+    bench_first_local = benchmark[0][first]
     held_before: dict[str, float] = {}
     before_last = None
     no_quotes = _filled({}, last)
@@ -283,9 +451,7 @@ def _walk(pid, acts, method, closes, benchmark, market_splits, market_dividends,
                 income += units * amount
         day = by_session.get(idx)
         if day is not None:
-            opening = day["activity_type"].isin(["BUY", "TRANSFER_IN"]) & day["symbol"].notna()
-            ordered = pd.concat([day[opening], day[~opening]])
-            for a in ordered.itertuples():
+            for a in day:
                 kind, fee = a.activity_type, a.fee
                 costs += fee
                 cash_change -= fee
@@ -327,30 +493,39 @@ def _walk(pid, acts, method, closes, benchmark, market_splits, market_dividends,
         value = cash
         cost_basis = 0.0
         held = n_stale = n_entry = max_stale = 0
+        fx_counts = {"session": 0, "last_rate": 0, "activity": 0, "none": 0}
+        max_fx_stale = 0
         for symbol, book in books.items():
             units = book.held()
             if units <= 1e-12:
                 continue
             held += 1
             basis = book.cost_basis()
-            cost_basis += basis
+            cost_basis += basis  # base-currency cash paid: not converted
             series, ages = closes.get(symbol, no_quotes)
             close, age = series[idx], ages[idx]
             if np.isnan(close):
                 n_entry += 1
                 value += basis  # the entry-price fallback: the units at their average cost
-            else:
-                value += units * close
-                if age > 0:
-                    n_stale += 1
-                    max_stale = max(max_stale, age)
-        base = previous_value + inflow
-        daily = 0.0 if base == 0 else (value + outflow) / base - 1
+                continue
+            if age > 0:
+                n_stale += 1
+                max_stale = max(max_stale, age)
+            factor, rule, fx_age = _convert(fx, activity_rates, symbol, base, idx)
+            if rule != "base":
+                fx_counts[rule] += 1
+            if rule == "last_rate":
+                max_fx_stale = max(max_fx_stale, fx_age)
+            if factor is not None:  # no rate: left out of the value, counted
+                value += units * close * factor
+        start = previous_value + inflow
+        daily = 0.0 if start == 0 else (value + outflow) / start - 1
         growth *= 1 + daily
         income_to_date += income
         costs_to_date += costs
         realized_to_date += realized
-        bench_close = None if np.isnan(benchmark[0][idx]) else float(benchmark[0][idx])
+        bench_close = None if np.isnan(bench_base[idx]) else float(bench_base[idx])
+        bench_local = None if np.isnan(benchmark[0][idx]) else float(benchmark[0][idx])
         rows.append(
             [
                 pid,
@@ -378,6 +553,16 @@ def _walk(pid, acts, method, closes, benchmark, market_splits, market_dividends,
                 income_to_date,
                 costs_to_date,
                 realized_to_date,
+                base,
+                fx_counts["session"],
+                fx_counts["last_rate"],
+                fx_counts["activity"],
+                fx_counts["none"],
+                max_fx_stale,
+                bench_local,
+                None
+                if bench_local is None or np.isnan(bench_first_local)
+                else bench_local / bench_first_local - 1,
             ]
         )
         if inflow or outflow:
@@ -387,28 +572,35 @@ def _walk(pid, acts, method, closes, benchmark, market_splits, market_dividends,
         if idx == last - 1:
             before_last = {s: (b.held(), b.cost_basis()) for s, b in books.items()}
     cash_flows.append((sessions[last], previous_value))
-    holding = _holdings(pid, books, closes, no_quotes, last, previous_value, before_last)
+    holding = _holdings(
+        pid, books, closes, no_quotes, last, previous_value, before_last, fx, activity_rates, base
+    )
     return rows, holding, cash_flows
 
 
 def _filled(series: dict[int, float], last: int) -> tuple[np.ndarray, np.ndarray]:
     """Per session 0..last: the close on it, else the last one before it (NaN before the
     first), and its age in sessions."""
-    close = np.full(last + 1, np.nan)
-    age = np.zeros(last + 1, dtype=np.int64)
-    quote, quoted_at = np.nan, 0
-    for idx in range(last + 1):
-        if idx in series:
-            quote, quoted_at = series[idx], idx
-        close[idx] = quote
-        age[idx] = idx - quoted_at if not np.isnan(quote) else 0
+    quoted = np.full(last + 1, np.nan)
+    at = np.full(last + 1, -1, dtype=np.int64)
+    for idx, value in series.items():
+        if idx <= last:
+            quoted[idx], at[idx] = value, idx
+    # the session of the last quote on or before each session (-1: none yet)
+    quoted_at = np.maximum.accumulate(at)
+    has = quoted_at >= 0
+    close = np.where(has, quoted[np.maximum(quoted_at, 0)], np.nan)
+    age = np.where(has, np.arange(last + 1) - quoted_at, 0)
     return close, age
 
 
-def _holdings(pid, books, closes, no_quotes, last, total_value, before_last) -> list[list]:
-    """app.holdings at the last session: per symbol held, its value by the snapshot's rules;
-    the day's change from the previous close (for units bought on the last session, from
-    their cost)."""
+def _holdings(
+    pid, books, closes, no_quotes, last, total_value, before_last, fx, activity_rates, base
+) -> list[list]:
+    """app.holdings at the last session: per symbol held, its value by the snapshot's rules
+    (in the base currency at the last session's rate, none: no value); the day's change from
+    the previous close at the previous session's rate (for units bought on the last session,
+    from their cost, paid in the base currency)."""
     out = []
     for symbol, book in sorted(books.items()):
         units = book.held()
@@ -417,14 +609,21 @@ def _holdings(pid, books, closes, no_quotes, last, total_value, before_last) -> 
         basis = book.cost_basis()
         series = closes.get(symbol, no_quotes)[0]
         close = series[last]
-        value = basis if np.isnan(close) else units * close
+        trading, whole, _ = fx.quote(symbol)
+        factor, rule, _ = _convert(fx, activity_rates, symbol, base, last)
+        before_factor = _convert(fx, activity_rates, symbol, base, last - 1)[0]
+        value = basis if np.isnan(close) else None if factor is None else units * close * factor
         before_units, before_cost = (before_last or {}).get(symbol, (0.0, 0.0))
         kept = min(before_units, units)
         previous_close = series[last - 1]
         new_units = units - kept
         new_cost = basis - (kept * (before_cost / before_units) if before_units > 0 else 0.0)
-        previous = (kept * previous_close if not np.isnan(previous_close) else before_cost) + (
-            new_cost if new_units > 1e-12 else 0.0
+        if np.isnan(previous_close):
+            kept_before = before_cost
+        else:
+            kept_before = None if before_factor is None else kept * previous_close * before_factor
+        previous = (
+            None if kept_before is None else kept_before + (new_cost if new_units > 1e-12 else 0.0)
         )
         out.append(
             [
@@ -433,9 +632,16 @@ def _holdings(pid, books, closes, no_quotes, last, total_value, before_last) -> 
                 units,
                 basis,
                 value,
-                value - basis,
-                value / total_value if total_value else None,
-                value - previous,
+                None if value is None else value - basis,
+                value / total_value if total_value and value is not None else None,
+                None if value is None or previous is None else value - previous,
+                trading,
+                # at its cost (no close yet): in the base currency, nothing converted
+                units * close if not np.isnan(close) else basis if trading == base else None,
+                None
+                if whole == base or factor is None or np.isnan(close)
+                else factor * fx.quote(symbol)[2],
+                "base" if np.isnan(close) else rule,
             ]
         )
     return out

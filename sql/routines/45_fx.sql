@@ -261,11 +261,14 @@ $$;
 
 -- ---------------------------------------------------------------- the queue
 
--- A written rate concerns every portfolio that needs either of its currencies converted
--- (ops.currencies_needed: the currency needed, or the base it is converted into). Like the
--- prices triggers: history backfilled (a rate before the pair's last stored one), a rate
--- corrected, or a rate for a session already covered queues each such portfolio from the
--- rate's date.
+-- A written rate concerns every portfolio that needs its currency converted
+-- (ops.currencies_needed: the currency needed, or the base it is converted into). Conversions
+-- go through USD (int_fx_rates_filled_daily), so a rate against USD (EURUSD, USDJPY) is the
+-- value of its other currency only: it concerns the portfolios needing that one, not every
+-- portfolio based in USD or needing USD; a pair without USD concerns both of its currencies.
+-- Like the prices triggers: history backfilled (a rate before the pair's last stored one), a
+-- rate corrected, or a rate for a session already covered queues each such portfolio from
+-- the rate's date, or from when it first needs the currency if that is later.
 create or replace function ops.queue_fx_changed() returns trigger
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
@@ -317,7 +320,7 @@ begin
     insert into ops.dirty_portfolios (portfolio_id, from_date, reason)
     select
         needed.portfolio_id,
-        greatest(min(written.rate_date), min(needed.needed_from)),
+        min(greatest(written.rate_date, needed.needed_from)),
         case
             when not bool_or(written.is_change) then 'fx rates written for covered sessions'
             when tg_op = 'INSERT' then 'fx history backfilled'
@@ -325,11 +328,14 @@ begin
         end
     from unnest(v_bases, v_quotes, v_dates, v_changes)
         as written (base_currency, quote_currency, rate_date, is_change)
+    -- the currencies whose value the rate gives: the side that is not USD
+    cross join lateral (
+        select written.base_currency as currency where written.base_currency <> 'USD'
+        union all
+        select written.quote_currency where written.quote_currency <> 'USD'
+    ) as valued
     inner join ops.currencies_needed() as needed
-        on (
-            needed.currency in (written.base_currency, written.quote_currency)
-            or needed.base_currency in (written.base_currency, written.quote_currency)
-        )
+        on valued.currency in (needed.currency, needed.base_currency)
     where written.is_change
         or written.rate_date <= (select refresh_state.as_of_date from ops.refresh_state)
     group by needed.portfolio_id;

@@ -391,7 +391,9 @@ position_fx as (
 
 -- per held position and session: the factor into the base currency (1 in the base; null
 -- without a rate, never 1.0) and the age of the rate used (null when not converted; -1: no
--- rate, rule none; -2: the rate an activity of the portfolio implies, rule activity)
+-- rate, rule none; -2: the rate an activity of the portfolio implies, rule activity). A
+-- ledger holding before its symbol's first quote is valued at its cost, the base-currency
+-- cash paid: not converted, so counted by no rule
 fx_held as (
     select
         public_positions.*,
@@ -405,7 +407,9 @@ fx_held as (
             )
         end as fx_factor,
         case
-            when public_positions.whole_currency <> public_positions.base_currency
+            when
+                public_positions.whole_currency <> public_positions.base_currency
+                and not (public_positions.is_ledger and held_sessions.session_idx < public_positions.first_quote_idx)
                 then coalesce(
                     fx_series.stales[held_sessions.session_idx - fx_series.base_idx + 1],
                     case when fx_activity_rates.fx_rate is not null then -2 end,

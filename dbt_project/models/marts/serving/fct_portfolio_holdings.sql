@@ -186,8 +186,11 @@ valued as (
         held.investment_class,
         held.units,
         held.trading_currency,
-        held.fx_rule,
-        held.fx_rate,
+        -- a ledger lot before its symbol's first close is worth its cost, the base-currency
+        -- cash paid: nothing converted (rule base, no rate), and a local value only when the
+        -- symbol trades in the base currency itself
+        case when held.is_ledger and end_prices.close_price is null then 'base' else held.fx_rule end as fx_rule,
+        case when not held.is_ledger or end_prices.close_price is not null then held.fx_rate end as fx_rate,
         held.units * held.entry_price * held.entry_fx as cost,
         case
             when held.investment_class = 'PRIVATE'
@@ -197,7 +200,14 @@ valued as (
             else held.units * coalesce(end_prices.close_price, held.entry_price) * held.end_fx
         end as market_value,
         case
-            when held.investment_class <> 'PRIVATE' then held.units * coalesce(end_prices.close_price, held.entry_price)
+            when
+                held.investment_class <> 'PRIVATE'
+                and (
+                    not held.is_ledger
+                    or end_prices.close_price is not null
+                    or held.trading_currency = held.base_currency
+                )
+                then held.units * coalesce(end_prices.close_price, held.entry_price)
         end as local_market_value,
         case
             -- a position piece that starts at a split on END: its units before the split

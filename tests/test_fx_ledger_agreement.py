@@ -1,0 +1,195 @@
+"""Multi-currency ledgers in SQL agree with the independent oracle (issue 16's must-show):
+bench/baselines/ledger_impl.py, extended with the conversion rules of docs/semantics.md
+("Currencies") and written from them, not from the SQL, on 200 generated multi-currency
+ledgers (bench/ledger_datagen.py, ``currencies=True``: bases USD, EUR and one GBP; about 20 %
+of the buys in EUR, pence-quoted GBp, JPY or, for one ledger in twenty, CHF, which has no
+rate at all; EURUSD, GBPUSD and USDJPY with missing sessions, USDJPY from a sixth of the
+way in; half the foreign trades stating their rate), after a full refresh and after
+incremental ones: edited activities, new prices (two new sessions and a corrected close) and
+an FX rate correction, which queues every portfolio that needs the corrected currency, and
+only those, from the corrected date. The incremental results then equal a full rebuild.
+
+Compared, with the tolerance of tests/test_ledger_agreement.py (money to a relative 1e-9,
+absolute 1e-6 near zero; returns to an absolute 1e-9; counts, rules and currencies exact):
+every snapshot column, every holding and every period figure. The largest differences seen
+are printed (``pytest -s``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import psycopg
+
+from bench import ledger_datagen
+from bench.ledger_datagen import FOREIGN
+from tests.builders import refresh
+from tests.test_ledger_agreement import _assert_agree, _compare
+
+SNAPSHOT_KEYS = ["portfolio_id", "session_date"]
+
+
+def _lap(timings: dict, name: str, started: list[float]) -> None:
+    now = time.monotonic()
+    timings[name] = round(timings.get(name, 0) + now - started[0], 1)
+    started[0] = now
+
+
+def _queued(conn: psycopg.Connection) -> dict[int, object]:
+    return {
+        pid: from_date
+        for pid, from_date in conn.execute(
+            "select portfolio_id, min(from_date) from ops.dirty_portfolios group by portfolio_id"
+        )
+    }
+
+
+def _needing(conn: psycopg.Connection, ids: list[int], currency: str) -> dict[int, object]:
+    """The portfolios whose values need ``currency``: based in it, or trading a symbol quoted
+    in it; each from its first activity (the benchmark is measured from there) when based in
+    it, else from its first trade in it. Worked out from the generator's symbols, not from
+    ops.currencies_needed."""
+    quoted_in = [s for s, c in FOREIGN.items() if {"GBp": "GBP"}.get(c, c) == currency]
+    needs: dict[int, object] = {}
+    for pid, base, first, first_trade in conn.execute(
+        "select portfolios.portfolio_id, portfolios.base_currency, min(activities.activity_date),"
+        " min(activities.activity_date) filter (where activities.symbol = any(%s))"
+        " from core.portfolios as portfolios"
+        " inner join core.activities as activities using (portfolio_id)"
+        " where portfolios.portfolio_id = any(%s)"
+        " group by portfolios.portfolio_id, portfolios.base_currency",
+        [quoted_in, ids],
+    ):
+        if base == currency:
+            needs[pid] = first
+        elif first_trade is not None:
+            needs[pid] = first_trade
+    return needs
+
+
+def _snapshots(conn: psycopg.Connection, ids: list[int]) -> tuple[pd.DataFrame, ...]:
+    out = []
+    for table in ["fct_portfolio_snapshots", "fct_portfolio_holdings", "fct_chart_caches"]:
+        cur = conn.execute(f"select * from analytics.{table} where portfolio_id = any(%s)", [ids])
+        frame = pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
+        out.append(frame.drop(columns=["computed_by_run"], errors="ignore"))
+    return tuple(out)
+
+
+def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremental_refreshes(
+    db_url, conn
+) -> None:
+    started = time.monotonic()
+    timings: dict = {}
+    lap = [started]
+    generated = ledger_datagen.generate_ledgers(
+        db_url, portfolios=200, years=1, seed=16, currencies=True, hold_back=2
+    )
+    ids, sessions = generated["portfolio_ids"], generated["sessions"]
+    _lap(timings, "generate", lap)
+    assert set(generated["base_currencies"].values()) == {"USD", "EUR", "GBP"}
+    conn.execute("update ops.settings set value = '60' where key = 'refresh_chunk_portfolios'")
+    assert refresh(conn, "full")["status"] == "succeeded"
+    _lap(timings, "full refresh", lap)
+    report = {"full": _assert_agree(db_url, conn, ids)}
+    _lap(timings, "oracle", lap)
+
+    # what the ledgers exercise: each rule, in each base, and foreign-quoted holdings
+    seen = report["full"]["expected"]
+    totals = seen[["n_fx_session", "n_fx_last_rate", "n_fx_activity", "n_fx_none"]].sum()
+    assert (totals > 0).all(), totals
+    assert seen["max_fx_stale_sessions"].max() >= 3  # EURUSD's three sessions in a row
+    assert seen.groupby("base_currency")["n_fx_session"].sum().gt(0).all()
+    abroad, quoted_in = conn.execute(
+        "select avg((trading_currency <> 'USD')::int), count(distinct trading_currency)"
+        " from analytics.fct_portfolio_holdings where portfolio_id = any(%s)",
+        [ids],
+    ).fetchone()
+    assert 0.1 < abroad < 0.35, abroad  # about 20 % of holdings quoted in another currency
+    assert quoted_in == 5  # USD, EUR, GBp (pence), JPY, CHF
+
+    # 1. edited activities: a EUR ledger's buy of a USD-quoted symbol, a GBP ledger's buy of
+    # a foreign one, and the rate a CHF trade states (rule activity where CHF has none)
+    mid = sessions[len(sessions) // 2]
+    edited = {}
+    for change, kind, base in [
+        ("quantity = quantity + 5", "symbol like 'L%%'", "EUR"),
+        ("quantity = quantity + 5", "symbol in ('F00', 'F01', 'F02', 'F03')", "GBP"),
+        ("fx_rate = fx_rate * 1.02", "symbol = 'F04' and fx_rate is not null", None),
+    ]:
+        pid, activity_id, day = conn.execute(
+            "select portfolio_id, activity_id, activity_date from core.activities"
+            " inner join core.portfolios using (portfolio_id)"
+            f" where activity_type = 'BUY' and {kind} and activity_date > %s"
+            " and base_currency = coalesce(%s, base_currency)"
+            " order by activity_id limit 1",
+            [mid, base],
+        ).fetchone()
+        conn.execute(f"update core.activities set {change} where activity_id = %s", [activity_id])
+        edited[pid] = min(day, edited.get(pid, day))
+    assert _queued(conn) == edited
+
+    # 2. new prices: the two held-back sessions (every close and rate), and a corrected close;
+    # one incremental refresh for these and the edits, as a night would see them
+    conn.commit()
+    ledger_datagen.write_held_back(db_url, generated)
+    conn.execute(
+        "update market.prices set close = close * 1.05 where symbol = 'F02' and price_date = %s",
+        [sessions[-30]],
+    )
+    assert refresh(conn)["status"] == "succeeded"
+    _lap(timings, "edits and prices refresh", lap)
+    report["edits and new prices"] = _assert_agree(db_url, conn, ids)
+    _lap(timings, "oracle", lap)
+    assert report["edits and new prices"]["expected"]["session_date"].max() == sessions[-1]
+
+    # 3. FX rate corrections of past sessions: EURUSD (stored as 1 EUR in USD) and USDJPY
+    # (1 USD in JPY) queue every portfolio needing that currency, and only those, from then
+    assert _queued(conn) == {}
+    corrections = {"EUR": sessions[len(sessions) // 3], "JPY": sessions[-20]}
+    for currency, day in corrections.items():
+        pair = ("USD", currency) if currency == "JPY" else (currency, "USD")
+        changed = conn.execute(
+            "update market.fx_rates set rate = rate * 1.01 where base_currency = %s"
+            " and quote_currency = %s and rate_date = %s",
+            [*pair, day],
+        ).rowcount
+        assert changed == 1, (currency, day)
+    expected: dict[int, object] = {}
+    for currency, day in corrections.items():
+        for pid, needed_from in _needing(conn, ids, currency).items():
+            start = max(day, needed_from)
+            expected[pid] = min(expected.get(pid, start), start)
+    queued = _queued(conn)
+    assert queued == expected
+    assert 0 < len(queued) < len(ids)
+    assert refresh(conn)["status"] == "succeeded"
+    _lap(timings, "fx refresh", lap)
+    report["fx correction"] = _assert_agree(db_url, conn, ids)
+    _lap(timings, "oracle", lap)
+
+    # 4. the incremental results equal a full rebuild
+    before = _snapshots(conn, ids)
+    assert refresh(conn, "full")["status"] == "succeeded"
+    _lap(timings, "full rebuild", lap)
+    after = _snapshots(conn, ids)
+    worst: dict = {}
+    for table, keys, old, new in zip(
+        ["snapshots", "holdings", "periods"],
+        [SNAPSHOT_KEYS, ["portfolio_id", "symbol"], ["portfolio_id", "period"]],
+        before,
+        after,
+        strict=True,
+    ):
+        assert len(old) == len(new), table
+        assert _compare(new, old, keys, worst) == [], table
+
+    elapsed = time.monotonic() - started
+    for step, seen in report.items():
+        print(
+            f"{step}: {len(ids)} ledgers, {seen['snapshots']} snapshots, {seen['holdings']}"
+            f" holdings, {seen['periods']} periods; worst {seen['worst']}"
+        )
+    print(timings)
+    print(f"incremental vs full rebuild: worst {worst}; {elapsed:.1f} s; abroad {abroad:.3f}")
