@@ -63,34 +63,6 @@ begin
 end
 $$;
 
--- ANALYZE one of the refresh's work tables only when its statistics no longer describe it:
--- never analyzed, or its row count is not the one they record (pg_class.reltuples) and not
--- within a factor of 2 of it (an empty table and a non-empty one always differ). Returns
--- whether it analyzed. Why not always: an ANALYZE invalidates every cached plan that reads the
--- table, and every model step reads the scopes, so a session that refreshes again (an app's
--- edit loop, `folio refresh` twice) re-planned all ~17 steps each time (about half of a small
--- refresh). With the same scope size the planner would choose the same plans: the join
--- estimates against a scope use its size (inequalities on from_idx between relations use
--- the planner's default selectivity, not these statistics).
-create or replace function ops.analyze_if_stale(p_table regclass) returns boolean
-language plpgsql as $$
-declare
-    v_known real;
-    v_rows bigint;
-begin
-    select classes.reltuples into v_known from pg_class as classes where classes.oid = p_table;
-    execute format('select count(*) from %s', p_table) into v_rows;
-    if v_known >= 0 and (
-        v_rows = v_known
-        or (v_rows > 0 and v_known > 0 and v_rows <= 2 * v_known and v_known <= 2 * v_rows)
-    ) then
-        return false;
-    end if;
-    execute format('analyze %s', p_table);
-    return true;
-end
-$$;
-
 -- Fix the window of a run once, up front, and consume the queue entries it covers: write
 -- every scope the models read (docs/refresh.md): the window, the portfolios and the symbols
 -- from a session, the exposure symbols, then (ops.derive_portfolio_scopes) the exposure
@@ -297,10 +269,10 @@ begin
             );
     end if;
     -- Fresh statistics: the models' plans depend on how big the scopes are (the portfolio
-    -- scopes are analyzed as they are derived); only when they changed (ops.analyze_if_stale).
-    perform ops.analyze_if_stale('ops.refresh_window');
-    perform ops.analyze_if_stale('ops.refresh_symbol_scope');
-    perform ops.analyze_if_stale('ops.refresh_exposure_symbols');
+    -- scopes are analyzed as they are derived).
+    analyze ops.refresh_window;
+    analyze ops.refresh_symbol_scope;
+    analyze ops.refresh_exposure_symbols;
     perform ops.derive_portfolio_scopes();
     select count(*) into v_count from ops.refresh_scope;
     return v_count;
@@ -334,7 +306,7 @@ begin
     where refresh_scope.portfolio_id = numbered.portfolio_id
         and refresh_scope.chunk_no is distinct from numbered.chunk_no;
     -- fresh statistics: the models' plans depend on how big the scope and its chunks are
-    perform ops.analyze_if_stale('ops.refresh_scope');
+    analyze ops.refresh_scope;
 
     delete from ops.refresh_exposure_subjects;
     insert into ops.refresh_exposure_subjects (portfolio_id)
@@ -350,7 +322,7 @@ begin
             select from ops.refresh_excluded as excluded
             where excluded.portfolio_id = positions.portfolio_id
         );
-    perform ops.analyze_if_stale('ops.refresh_exposure_subjects');
+    analyze ops.refresh_exposure_subjects;
 
     -- the leaderboard table exists once dbt has installed the models
     if to_regclass('analytics.fct_leaderboards') is not null then
