@@ -28,7 +28,9 @@
   session_column: the column compared with a portfolio's first recomputed session
   (portfolios_from_session). keep: the name of a macro giving a condition on `target` that a row
   of a portfolio in scope must meet to be kept, besides being older than the first recomputed
-  session (chart heads: their chart must still be able to continue them). chunked: the
+  session (portfolios_from_session; chart heads: their chart must still be able to continue
+  them), or at all (portfolios; the lots: their inputs did not change). A model with a keep
+  must not compute again the rows it keeps. chunked: the
   portfolios are those of the chunk being computed (chunk_by_portfolio).
 -#}
 {% macro foliodb_refresh_delete(relation, refresh_scope, session_column='session_idx', keep=none, chunked=false) %}
@@ -39,7 +41,12 @@
     {%- elif refresh_scope == 'portfolios' -%}
         delete from {{ relation }} as target
         using {{ ref(portfolio_scope) }} as scope
-        where target.portfolio_id = scope.portfolio_id;
+        where
+            target.portfolio_id = scope.portfolio_id
+            {%- if keep %}
+            and not ({{ context[keep]('target') }});
+            {%- else %};
+            {%- endif %}
     {%- elif refresh_scope == 'portfolios_from_session' -%}
         delete from {{ relation }} as target
         using {{ ref(portfolio_scope) }} as scope
