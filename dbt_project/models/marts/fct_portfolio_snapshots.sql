@@ -122,36 +122,11 @@ ledger_cash as not materialized (
     where portfolio_id in (select scopes.portfolio_id from scopes)
 ),
 
-valuations as not materialized (
-    select * from {{ ref('int_valuations_in_scope') }}
-),
-
-prices_filled as not materialized (
-    select * from {{ ref('int_prices_filled_daily') }}
-),
-
 sessions as not materialized (
     select * from {{ ref('int_sessions_windowed') }}
 ),
 
-symbols as not materialized (
-    select * from {{ ref('stg_market__symbols') }}
-),
-
-currencies as not materialized (
-    select * from {{ ref('stg_market__currencies') }}
-),
-
-fx_conversions as not materialized (
-    select * from {{ ref('int_fx_conversions_daily') }}
-),
-
--- the rates the scope's activities imply, only where the market has none (the third rule):
--- a handful of rows, computed once per statement and hashed (materialized), not re-planned
--- into each join
-fx_activity_rates as materialized (
-    select * from {{ ref('int_fx_activity_rates_in_scope') }}
-),
+{{ valuation_inputs() }},
 
 scoped_positions as (
     select
