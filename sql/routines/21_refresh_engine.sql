@@ -467,6 +467,7 @@ language plpgsql as $$
 declare
     v_view text;
     v_dropped text[] := '{}';
+    v_lock_timeout text := current_setting('lock_timeout');
 begin
     foreach v_view in array array['analytics.int_lots_in_scope', 'analytics.int_cash_in_scope'] loop
         continue when to_regclass(v_view) is null;
@@ -477,12 +478,15 @@ begin
                 and procs.prosrc like '%' || split_part(v_view, '.', 2) || '%'
         );
         begin
+            -- never wait on a reader of the old view: dbt's hook would hang behind it
+            perform set_config('lock_timeout', '1s', true);
             execute format('drop view %s', v_view);
             v_dropped := v_dropped || v_view;
-        exception when dependent_objects_still_exist or insufficient_privilege then
-            null;  -- still read by a view, or not this role's to drop: left for later
+        exception when dependent_objects_still_exist or insufficient_privilege or lock_not_available then
+            null;  -- still read by a view, not this role's to drop, or in use: left for later
         end;
     end loop;
+    perform set_config('lock_timeout', v_lock_timeout, true);
     return v_dropped;
 end
 $$;
