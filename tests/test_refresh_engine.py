@@ -264,3 +264,27 @@ def test_portfolio_refresh_fills_a_new_symbols_history(market) -> None:
         conn.execute("select count(*) from ops.dirty_symbols where symbol = 'NEW'").fetchone()[0]
         >= 1
     )
+
+
+def test_retired_model_views_are_dropped_once_nothing_reads_them(conn) -> None:
+    # a database built before the lots and the cash became tables keeps their old views
+    conn.execute("create view analytics.int_lots_in_scope as select 1 as piece_no")
+    conn.execute("create view analytics.int_cash_in_scope as select 1 as session_idx")
+    conn.execute(
+        "create view analytics.reads_old_cash as select * from analytics.int_cash_in_scope"
+    )
+    # a refresh function a partial dbt run left behind still names the old lots view
+    conn.execute(
+        "create function analytics.refresh__old_reader() returns bigint language sql"
+        " as $$ select count(*) from analytics.int_lots_in_scope $$"
+    )
+    assert conn.execute("select ops.drop_retired_models()").fetchone()[0] == []
+    assert conn.execute("select to_regclass('analytics.int_lots_in_scope')").fetchone()[0]
+    assert conn.execute("select to_regclass('analytics.int_cash_in_scope')").fetchone()[0]
+
+    conn.execute("drop function analytics.refresh__old_reader()")
+    conn.execute("drop view analytics.reads_old_cash")
+    dropped = conn.execute("select ops.drop_retired_models()").fetchone()[0]
+    assert sorted(dropped) == ["analytics.int_cash_in_scope", "analytics.int_lots_in_scope"]
+    assert conn.execute("select to_regclass('analytics.int_lots_in_scope')").fetchone()[0] is None
+    assert conn.execute("select ops.drop_retired_models()").fetchone()[0] == []

@@ -14,7 +14,7 @@
 
 {#-
   on-run-end: write ops.model_steps, the refresh functions in dependency order, from the dbt
-  graph.
+  graph, and drop the relations of models the project no longer has (ops.drop_retired_models).
 -#}
 {% macro refresh_close(results) %}
     {%- if execute and flags.WHICH in ('run', 'build') -%}
@@ -47,6 +47,7 @@
         insert into ops.model_steps (step_no, model, refresh_function)
         values ({{ loop.index }}, '{{ node.name }}', '{{ node.schema }}.refresh__{{ node.alias }}');
         {%- endfor %}
+        select ops.drop_retired_models();
         select ops.dbt_close();
     {%- else -%}
         select 1

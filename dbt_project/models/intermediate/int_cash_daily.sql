@@ -66,7 +66,10 @@ market_dividends as not materialized (
 
 -- the ledger's own dividend payments of a symbol: each is the payment of the market's latest
 -- dividend of that symbol with an ex-date on or before it, at most 45 days before
-recorded_dividends as (
+-- (materialized: computed once; inlined into the anti-join below, with an estimate of one
+-- row before activities are analyzed, it was computed again for every dividend held: 160 ms
+-- of a 190 ms step in scenario h)
+recorded_dividends as materialized (
     select
         activities.portfolio_id,
         activities.symbol,

@@ -17,7 +17,7 @@ with currencies_needed as (
     select * from {{ ref('stg_ops__currencies_needed') }}
 ),
 
-fx_filled as (
+fx_filled as not materialized (
     select * from {{ ref('int_fx_rates_filled_daily') }}
 ),
 

@@ -4,13 +4,17 @@
         unique_key=['portfolio_id', 'piece_no'],
         refresh_scope='portfolios',
         chunk_by_portfolio=true,
+        refresh_keep='lot_inputs_unchanged',
     )
 }}
 -- The ledger's lots: one row per lot piece of every ledger, shaped like
 -- int_positions_in_scope (what the snapshot engine values), flagged is_ledger: their flows are
 -- the cash model's (int_cash_daily), not the lots'. Recomputed whole for each portfolio in the
 -- refresh's scope (a FIFO match depends on every trade of the symbol), once per refresh: the
--- snapshots, the cash and the holdings read the stored pieces by portfolio_id.
+-- snapshots, the cash and the holdings read the stored pieces by portfolio_id. A portfolio
+-- whose lot inputs did not change (lot_inputs_digests: its activities naming a symbol, its
+-- cost method, its symbols' market splits, this SQL) keeps its pieces: the refresh's delete
+-- leaves them (refresh_keep) and they are not computed again.
 --
 -- FIFO (cost_method 'fifo', the default), set-based: per portfolio and symbol, buys (and transfers in) cover the intervals of
 -- cumulative units [from, to); sells (and transfers out) too; a lot piece is the overlap of a
@@ -25,8 +29,19 @@
 -- episode (from the first buy to the sell that empties the pool).
 -- A piece is cut at each split while held: after a 4:1 split it holds 4x the units at 1/4 of
 -- the price, so value and cost are continuous (docs/semantics.md, "Activities").
+-- the chunk's portfolios whose pieces the delete did not keep
 with scopes as (
-    select * from {{ ref('stg_ops__refresh_scope_chunks') }}
+    select chunks.*
+    from {{ ref('stg_ops__refresh_scope_chunks') }} as chunks
+    where not exists (
+        select from {{ this }} as kept
+        where kept.portfolio_id = chunks.portfolio_id
+    )
+),
+
+-- (materialized: inlined into the join with the pieces, the digest's subqueries ran per piece)
+digests as materialized (
+    select * from {{ lot_inputs_digests('scopes') }} as digests
 ),
 
 activities as not materialized (
@@ -448,8 +463,10 @@ final as (
         pieces.opened_by,
         pieces.closed_by,
         -- realized by the trade that closes the piece (on its last cut)
-        case when pieces.next_cut_idx is null then pieces.realized_gain end as realized_gain
+        case when pieces.next_cut_idx is null then pieces.realized_gain end as realized_gain,
+        digests.inputs_digest
     from pieces
+    inner join digests on pieces.portfolio_id = digests.portfolio_id
 )
 
 select * from final

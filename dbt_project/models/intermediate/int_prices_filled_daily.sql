@@ -3,6 +3,7 @@
         materialized='foliodb_refresh',
         unique_key=['symbol', 'session_idx'],
         refresh_scope='symbols_from_session',
+        refresh_write='changed',
         indexes=[
             {'columns': ['session_idx']},
             {'columns': ['symbol', 'session_idx'], 'where': 'stale_sessions > 0', 'name': 'stale'},
@@ -12,7 +13,8 @@
 -- Every symbol's close on every session from its first quote to the as-of session, carried
 -- forward from the last quote when a session has none (with the quote's session, so the age
 -- of a stale close is known). Recomputed per symbol from the scope's first session, seeded by
--- the row just before it.
+-- the row just before it; only the rows that differ are written (refresh_write='changed': a
+-- full rebuild recomputes every symbol's whole series, and most of it is as stored).
 with prices as (
     select * from {{ ref('stg_market__prices') }}
 ),

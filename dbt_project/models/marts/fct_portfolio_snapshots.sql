@@ -122,36 +122,11 @@ ledger_cash as not materialized (
     where portfolio_id in (select scopes.portfolio_id from scopes)
 ),
 
-valuations as not materialized (
-    select * from {{ ref('int_valuations_in_scope') }}
-),
-
-prices_filled as not materialized (
-    select * from {{ ref('int_prices_filled_daily') }}
-),
-
 sessions as not materialized (
     select * from {{ ref('int_sessions_windowed') }}
 ),
 
-symbols as not materialized (
-    select * from {{ ref('stg_market__symbols') }}
-),
-
-currencies as not materialized (
-    select * from {{ ref('stg_market__currencies') }}
-),
-
-fx_conversions as not materialized (
-    select * from {{ ref('int_fx_conversions_daily') }}
-),
-
--- the rates the scope's activities imply, only where the market has none (the third rule):
--- a handful of rows, computed once per statement and hashed (materialized), not re-planned
--- into each join
-fx_activity_rates as materialized (
-    select * from {{ ref('int_fx_activity_rates_in_scope') }}
-),
+{{ valuation_inputs() }},
 
 scoped_positions as (
     select
@@ -345,48 +320,71 @@ fx_series as (
 
 -- each position's factor into the base currency at its entry and at its exit: its cost and
 -- its flows are converted at those sessions' rates (1: PRIVATE positions, valued in the base,
--- and the ledger's holdings, whose cost is the base-currency cash paid)
+-- and the ledger's holdings, whose cost is the base-currency cash paid). Computed on the
+-- quoted rows themselves (public_positions is span_positions less PRIVATE, one row each):
+-- joined back to span_positions, a ledger's lots (no position_id) matched nothing, and with
+-- the CTE's low estimate the join was a nested loop over every pair of pieces (a full
+-- rebuild of scenario h: 1,526 x 1,526).
 position_fx as (
     select
-        span_positions.*,
+        public_positions.portfolio_id,
+        public_positions.position_id,
+        public_positions.symbol,
+        public_positions.is_private,
+        public_positions.units,
+        public_positions.entry_price,
+        public_positions.exit_price,
+        public_positions.entry_idx,
+        public_positions.exit_idx,
+        public_positions.expiry_idx,
+        public_positions.expiry_value,
+        public_positions.is_ledger,
+        public_positions.enters_by_split,
+        public_positions.leaves_by_split,
+        public_positions.from_idx,
+        public_positions.start_idx,
+        public_positions.last_idx,
         case
-            when span_positions.is_private or span_positions.is_ledger then 1::float8
+            when public_positions.is_ledger then 1::float8
             when public_positions.whole_currency = public_positions.base_currency then public_positions.unit_factor
             else public_positions.unit_factor * coalesce(
-                fx_series.rates[span_positions.entry_idx - fx_series.base_idx + 1], entry_activity.fx_rate::float8
+                fx_series.rates[public_positions.entry_idx - fx_series.base_idx + 1], entry_activity.fx_rate::float8
             )
         end as entry_fx,
         case
-            when span_positions.is_private or span_positions.is_ledger then 1::float8
+            when public_positions.is_ledger then 1::float8
             when public_positions.whole_currency = public_positions.base_currency then public_positions.unit_factor
             else public_positions.unit_factor * coalesce(
-                fx_series.rates[span_positions.exit_idx - fx_series.base_idx + 1], exit_activity.fx_rate::float8
+                fx_series.rates[public_positions.exit_idx - fx_series.base_idx + 1], exit_activity.fx_rate::float8
             )
         end as exit_fx
-    from span_positions
-    left join public_positions
-        on
-            span_positions.portfolio_id = public_positions.portfolio_id
-            and span_positions.position_id = public_positions.position_id
-            -- a position held through a split is one piece per split (int_positions_split_in_scope)
-            and span_positions.entry_idx = public_positions.entry_idx
-            and span_positions.exit_idx is not distinct from public_positions.exit_idx
+    from public_positions
     left join fx_series
         on
-            public_positions.whole_currency = fx_series.currency
+            not public_positions.is_ledger
+            and public_positions.whole_currency = fx_series.currency
             and public_positions.base_currency = fx_series.base_currency
     left join fx_activity_rates as entry_activity
         on
-            public_positions.portfolio_id = entry_activity.portfolio_id
+            not public_positions.is_ledger
+            and public_positions.portfolio_id = entry_activity.portfolio_id
             and public_positions.whole_currency = entry_activity.currency
             and public_positions.base_currency = entry_activity.base_currency
-            and span_positions.entry_idx = entry_activity.session_idx
+            and public_positions.entry_idx = entry_activity.session_idx
     left join fx_activity_rates as exit_activity
         on
-            public_positions.portfolio_id = exit_activity.portfolio_id
+            not public_positions.is_ledger
+            and public_positions.portfolio_id = exit_activity.portfolio_id
             and public_positions.whole_currency = exit_activity.currency
             and public_positions.base_currency = exit_activity.base_currency
-            and span_positions.exit_idx = exit_activity.session_idx
+            and public_positions.exit_idx = exit_activity.session_idx
+    union all
+    select
+        span_positions.*,
+        1::float8 as entry_fx,
+        1::float8 as exit_fx
+    from span_positions
+    where span_positions.is_private
 ),
 
 -- per held position and session: the factor into the base currency (1 in the base; null
@@ -434,36 +432,49 @@ fx_held as (
             and held_sessions.session_idx = fx_activity_rates.session_idx
 ),
 
+-- each held position's close on each session, looked up in its symbol's array here
+-- (materialized: the aggregate below sorts its input, and rows that carried the arrays
+-- themselves, 2,016 closes each, made that sort copy 39,052 of them on a full rebuild of
+-- scenario h: 1.5 s)
+held_closes as materialized (
+    select
+        fx_held.portfolio_id,
+        fx_held.session_idx,
+        fx_held.units,
+        fx_held.expiry_idx,
+        fx_held.expiry_value,
+        fx_held.fx_factor,
+        fx_held.fx_stale,
+        fx_held.is_ledger,
+        fx_held.entry_price,
+        symbol_series.closes[fx_held.session_idx - symbol_series.base_idx + 1] as close_price
+    from fx_held
+    left join symbol_series on fx_held.symbol = symbol_series.symbol
+),
+
 -- the one per-position-per-session part: quoted value of the positions held, in the base
 -- currency (a value with no rate is left out of the sum and counted)
 public_values as (
     select
-        fx_held.portfolio_id,
-        fx_held.session_idx,
+        portfolio_id,
+        session_idx,
         sum(
-            fx_held.units * case
+            units * case
                 -- an option on its expiry session is worth its intrinsic value
-                when fx_held.session_idx = fx_held.expiry_idx and fx_held.expiry_value is not null
-                    then fx_held.expiry_value * fx_held.fx_factor
+                when session_idx = expiry_idx and expiry_value is not null
+                    then expiry_value * fx_factor
                 -- the ledger's cost per unit is in the base currency already
-                when
-                    fx_held.is_ledger
-                    and symbol_series.closes[fx_held.session_idx - symbol_series.base_idx + 1] is null
-                    then fx_held.entry_price
-                else coalesce(
-                    symbol_series.closes[fx_held.session_idx - symbol_series.base_idx + 1],
-                    fx_held.entry_price
-                ) * fx_held.fx_factor
+                when is_ledger and close_price is null then entry_price
+                else coalesce(close_price, entry_price) * fx_factor
             end
         ) as public_value,
-        count(*) filter (where fx_held.fx_stale = 0) as n_fx_session,
-        count(*) filter (where fx_held.fx_stale > 0) as n_fx_last_rate,
-        count(*) filter (where fx_held.fx_stale = -1) as n_fx_none,
-        count(*) filter (where fx_held.fx_stale = -2) as n_fx_activity,
-        coalesce(max(fx_held.fx_stale) filter (where fx_held.fx_stale > 0), 0) as max_fx_stale_sessions
-    from fx_held
-    left join symbol_series on fx_held.symbol = symbol_series.symbol
-    group by fx_held.portfolio_id, fx_held.session_idx
+        count(*) filter (where fx_stale = 0) as n_fx_session,
+        count(*) filter (where fx_stale > 0) as n_fx_last_rate,
+        count(*) filter (where fx_stale = -1) as n_fx_none,
+        count(*) filter (where fx_stale = -2) as n_fx_activity,
+        coalesce(max(fx_stale) filter (where fx_stale > 0), 0) as max_fx_stale_sessions
+    from held_closes
+    group by portfolio_id, session_idx
 ),
 
 first_valuations as (

@@ -41,32 +41,7 @@ portfolios as (
     select * from {{ ref('stg_core__portfolios') }}
 ),
 
-symbols as not materialized (
-    select * from {{ ref('stg_market__symbols') }}
-),
-
-currencies as not materialized (
-    select * from {{ ref('stg_market__currencies') }}
-),
-
-fx_conversions as not materialized (
-    select * from {{ ref('int_fx_conversions_daily') }}
-),
-
--- the rates the scope's activities imply, only where the market has none (the third rule):
--- a handful of rows, computed once per statement and hashed (materialized), not re-planned
--- into each join
-fx_activity_rates as materialized (
-    select * from {{ ref('int_fx_activity_rates_in_scope') }}
-),
-
-valuations as not materialized (
-    select * from {{ ref('int_valuations_in_scope') }}
-),
-
-prices_filled as not materialized (
-    select * from {{ ref('int_prices_filled_daily') }}
-),
+{{ valuation_inputs() }},
 
 -- each scoped portfolio's last session: one backward lookup of the key, not an aggregate over
 -- its whole series; a portfolio without snapshots has no END and no holdings

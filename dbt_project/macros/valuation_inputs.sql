@@ -1,0 +1,34 @@
+{#-
+  The import CTEs of what values a position, for the models that value positions
+  (fct_portfolio_snapshots, fct_portfolio_holdings): manual valuations, filled closes,
+  symbols and their currencies, the FX conversions and the rates the scope's activities
+  imply. Written once here; the CTEs they are read through are named as the models use them.
+-#}
+{% macro valuation_inputs() -%}
+valuations as not materialized (
+    select * from {{ ref('int_valuations_in_scope') }}
+),
+
+prices_filled as not materialized (
+    select * from {{ ref('int_prices_filled_daily') }}
+),
+
+symbols as not materialized (
+    select * from {{ ref('stg_market__symbols') }}
+),
+
+currencies as not materialized (
+    select * from {{ ref('stg_market__currencies') }}
+),
+
+fx_conversions as not materialized (
+    select * from {{ ref('int_fx_conversions_daily') }}
+),
+
+-- the rates the scope's activities imply, only where the market has none (the third rule):
+-- a handful of rows, computed once per statement and hashed (materialized), not re-planned
+-- into each join
+fx_activity_rates as materialized (
+    select * from {{ ref('int_fx_activity_rates_in_scope') }}
+)
+{%- endmacro %}
