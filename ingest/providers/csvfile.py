@@ -98,6 +98,8 @@ class PriceCsv:
         self._file: BinaryIO | None = None
         self._names: list[str] = []
         self._line = 1  # physical lines read so far
+        self._pending = bytearray()  # bytes read past the last line handed on
+        self._at_end = False
 
     # -- opening
     def __enter__(self) -> PriceCsv:
@@ -204,15 +206,41 @@ class PriceCsv:
         row = ",".join(value[name] for name in self._names)
         return re.compile(rf"(?:{row}\r?\n)*+".encode())
 
-    def _read_lines(self, limit: int) -> list[bytes]:
-        lines: list[bytes] = []
-        readline = self._readline
-        for number in range(self._line + 1, self._line + 1 + limit):
-            data = readline(number)
-            if not data:
+    def _read_lines(self, limit: int) -> tuple[bytes, int]:
+        """The next physical lines of the file, at most ``limit``, as one block of bytes (the
+        file's last line may lack its newline), and how many; ``(b"", 0)`` at the end.
+
+        The file is read in blocks of ``MAX_LINE_BYTES`` and cut after the last whole line
+        (the rest waits for the next call), so a line that lies within one block is short
+        enough; a line that spans blocks is measured where it ends (or where the file does).
+        """
+        assert self._file is not None
+        buffer = self._pending
+        count = buffer.count(b"\n")
+        while count < limit and not self._at_end:
+            block = self._file.read(MAX_LINE_BYTES)
+            if not block:
+                self._at_end = True
                 break
-            lines.append(data)
-        return lines
+            # the buffer's unfinished line goes on in this block: its length so far
+            started = len(buffer) - (buffer.rfind(b"\n") + 1)
+            ends = block.find(b"\n")
+            if started + (len(block) if ends < 0 else ends + 1) > MAX_LINE_BYTES:
+                message = f"expected a line of at most {MAX_LINE_BYTES:,} bytes"
+                raise self._refuse_file(self._line + count + 1, "row", message)
+            buffer += block
+            count += block.count(b"\n")
+        if count >= limit:  # cut after the limit-th newline; the rest waits
+            if count == limit:
+                cut = buffer.rfind(b"\n") + 1
+            else:
+                cut = len(buffer) - len(buffer.split(b"\n", limit)[-1])
+            self._pending = buffer[cut:]
+            return bytes(memoryview(buffer)[:cut]), limit
+        self._pending = bytearray()
+        if buffer and not buffer.endswith(b"\n"):
+            count += 1  # the file's last line, without its newline
+        return bytes(buffer), count
 
     def copy_chunks(self, chunk_rows: int = CHUNK_ROWS) -> Iterator[CopyChunk]:
         """The rows, at most ``chunk_rows`` per chunk; unreadable ones go to ``problems``.
@@ -226,19 +254,21 @@ class PriceCsv:
             raise RuntimeError("open the file first: with PriceCsv(path) as prices: ...")
         plain = self._plain_lines()
         columns = tuple(STAGED_AS[name] for name in self._names)
-        while lines := self._read_lines(chunk_rows):
+        while True:
+            data, count = self._read_lines(chunk_rows)
+            if not count:
+                break
             first = self._line + 1
-            if not lines[-1].endswith(b"\n"):
-                lines[-1] += b"\n"  # the last line of a file may lack its newline
-            data = b"".join(lines)
+            if not data.endswith(b"\n"):
+                data += b"\n"  # the last line of a file may lack its newline
             if plain.fullmatch(data) is None:
                 yield from self._careful(self._decode(data, first), first, chunk_rows)
                 return
-            self._line += len(lines)
+            self._line += count
             if b"\r" in data:
                 data = data.replace(b"\r", b"")  # the pattern allows \r only before \n
-            self.rows += len(lines)
-            yield CopyChunk(columns, data.upper(), len(lines), csv=True)
+            self.rows += count
+            yield CopyChunk(columns, data.upper(), count, csv=True)
         self._no_rows_check()
 
     def _no_rows_check(self) -> None:
@@ -251,10 +281,10 @@ class PriceCsv:
             for part in text.split("\n")[:-1]:
                 self._line += 1
                 yield part + "\n"
-            lines = self._read_lines(chunk_rows)
-            if not lines:
+            data, count = self._read_lines(chunk_rows)
+            if not count:
                 return
-            text = self._decode(b"".join(lines), self._line + 1)
+            text = self._decode(data, self._line + 1)
             if not text.endswith("\n"):
                 text += "\n"
 
