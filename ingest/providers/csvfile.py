@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import IO, BinaryIO, Self
 
 from foliodb.errors import odd_character, shown
 from ingest.load import CHUNK_ROWS, CopyChunk, LoadError, Problems, RowError
@@ -77,34 +77,30 @@ def _problem_text(value: str, expected: str) -> str:
     return f"expected {expected}, got {got}{why}"
 
 
-class PriceCsv:
-    """One price file as a stream of :class:`CopyChunk` s (``copy_chunks``); a context manager.
+class CsvFile:
+    """A CSV file read as a stream, a context manager shared by the price and the FX files:
+    opening opens the file (``_open``) and reads its header (``_read_header``); a missing or
+    unreadable file or a bad header raise ``error`` at once, naming the file (line 0) or the
+    header (line 1), and leave the file closed. ``problems`` and ``rows`` are the stream's."""
 
-    Opening reads the header (a bad header, a missing or non-UTF-8 file raise
-    :class:`CsvError` at once). The rows are then read ``chunk_rows`` physical lines at a
-    time. A chunk of plain lines (no quotes, no spaces, no blank lines: what programs write)
-    is checked by one regular expression over the whole chunk and passed on as CSV; from the
-    first chunk that is not plain, the rest of the file goes through Python's CSV reader and
-    is checked value by value. Either way the same text is accepted; values that cannot be
-    read as their type are left out of the COPY and recorded in ``problems`` (the first few
-    and a count), and ``rows`` counts the rows handed on.
-    """
+    error: type[LoadError] = LoadError
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.origin = str(path)
         self.problems = Problems()
         self.rows = 0
-        self._file: BinaryIO | None = None
-        self._names: list[str] = []
-        self._line = 1  # physical lines read so far
-        self._pending = bytearray()  # bytes read past the last line handed on
-        self._at_end = False
+        self._file: IO | None = None
 
-    # -- opening
-    def __enter__(self) -> PriceCsv:
+    def _open(self) -> IO:
+        return self.path.open("rb")
+
+    def _read_header(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         try:
-            self._file = self.path.open("rb")
+            self._file = self._open()
         except FileNotFoundError as exc:
             raise self._refuse_file(0, "file", "file not found") from exc
         except OSError as exc:
@@ -129,8 +125,32 @@ class PriceCsv:
             self._file.close()
             self._file = None
 
-    def _refuse_file(self, line: int, field: str, message: str) -> CsvError:
-        return CsvError(self.origin, [RowError(self.origin, line, field, message)])
+    def _refuse_file(self, line: int, field: str, message: str) -> LoadError:
+        return self.error(self.origin, [RowError(self.origin, line, field, message)])
+
+
+class PriceCsv(CsvFile):
+    """One price file as a stream of :class:`CopyChunk` s (``copy_chunks``); a context manager.
+
+    Opening reads the header (a bad header, a missing or non-UTF-8 file raise
+    :class:`CsvError` at once). The rows are then read ``chunk_rows`` physical lines at a
+    time. A chunk of plain lines (no quotes, no spaces, no blank lines: what programs write)
+    is checked by one regular expression over the whole chunk and passed on as CSV; from the
+    first chunk that is not plain, the rest of the file goes through Python's CSV reader and
+    is checked value by value. Either way the same text is accepted; values that cannot be
+    read as their type are left out of the COPY and recorded in ``problems`` (the first few
+    and a count), and ``rows`` counts the rows handed on.
+    """
+
+    error = CsvError
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self._file: BinaryIO | None = None
+        self._names: list[str] = []
+        self._line = 1  # physical lines read so far
+        self._pending = bytearray()  # bytes read past the last line handed on
+        self._at_end = False
 
     def _decode(self, data: bytes, line: int) -> str:
         try:
