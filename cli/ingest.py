@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -28,23 +29,54 @@ def ingest() -> None:
     """
 
 
-def _symbols(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
-    """The comma-separated tickers; ingest.prices checks them (exit 2 naming --symbols)."""
+def _comma_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    """A comma-separated list (--symbols, --pairs); the ingest checks the items (exit 2
+    naming the option)."""
     return None if value is None else value.split(",")
 
 
+def _paths_and_source(what: str) -> Callable[[Callable], Callable]:
+    """PATHS and --source (yfinance, csv or demo), as the prices and fx commands take them;
+    ``what`` is the help of --source."""
+
+    def decorate(command: Callable) -> Callable:
+        command = click.option(
+            "--source",
+            type=click.Choice(["yfinance", "csv", "demo"]),
+            default="yfinance",
+            show_default=True,
+            help=what,
+        )(command)
+        return click.argument("paths", nargs=-1, type=click.Path(dir_okay=False))(command)
+
+    return decorate
+
+
+def _timeout_option(more: str = "") -> Callable[[Callable], Callable]:
+    """--timeout: seconds per request to Yahoo (FOLIO_YF_TIMEOUT, else 10)."""
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        show_default="FOLIO_YF_TIMEOUT, else 10",
+        help=f"Seconds each request to Yahoo may take{more}.",
+    )
+
+
+def _require_paths(source: str, paths: tuple[str, ...]) -> None:
+    """Files with --source csv and only then, each readable (exit 2 otherwise)."""
+    if source == "csv" and not paths:
+        raise click.UsageError("--source csv needs at least one PATH")
+    if source != "csv" and paths:
+        raise click.UsageError(f"PATHS are only read with --source csv (got {paths[0]!r})")
+    for path in paths:
+        require_file(path, "PATHS")
+
+
 @ingest.command("prices", role=INGEST)
-@click.argument("paths", nargs=-1, type=click.Path(dir_okay=False))
-@click.option(
-    "--source",
-    type=click.Choice(["yfinance", "csv", "demo"]),
-    default="yfinance",
-    show_default=True,
-    help="Where prices come from. demo: synthetic, deterministic prices (no network).",
-)
+@_paths_and_source("Where prices come from. demo: synthetic, deterministic prices (no network).")
 @click.option(
     "--symbols",
-    callback=_symbols,
+    callback=_comma_list,
     metavar="A,B,…",
     help="Only these symbols (default: held, options' underlyings, benchmarks, factor ETFs, universe).",
 )
@@ -69,12 +101,7 @@ def _symbols(ctx: click.Context, param: click.Parameter, value: str | None) -> l
     show_default=True,
     help="Download threads per chunk (yfinance).",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    show_default="FOLIO_YF_TIMEOUT, else 10",
-    help="Seconds each request to Yahoo may take; an unreachable Yahoo fails the run at once.",
-)
+@_timeout_option("; an unreachable Yahoo fails the run at once")
 @base.json_option("Print the summary as JSON.")
 def prices(
     paths: tuple[str, ...],
@@ -109,12 +136,7 @@ def prices(
     """
     from ingest.prices import ingest_prices
 
-    if source == "csv" and not paths:
-        raise click.UsageError("--source csv needs at least one PATH")
-    if source != "csv" and paths:
-        raise click.UsageError(f"PATHS are only read with --source csv (got {paths[0]!r})")
-    for path in paths:
-        require_file(path, "PATHS")
+    _require_paths(source, paths)
     if source == "demo":
         err.print(
             "[yellow]demo source: prices are SYNTHETIC (seeded random walks), not market data[/]"
@@ -239,31 +261,15 @@ def calendar_cmd(calendar_name: str, through: dt.datetime | None, as_json: bool)
     )
 
 
-def _pairs(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
-    return None if value is None else value.split(",")
-
-
 @ingest.command("fx", role=INGEST)
-@click.argument("paths", nargs=-1, type=click.Path(dir_okay=False))
-@click.option(
-    "--source",
-    type=click.Choice(["yfinance", "csv", "demo"]),
-    default="yfinance",
-    show_default=True,
-    help="Where rates come from (demo: SYNTHETIC rates, not market data).",
-)
+@_paths_and_source("Where rates come from (demo: SYNTHETIC rates, not market data).")
 @click.option(
     "--pairs",
-    callback=_pairs,
+    callback=_comma_list,
     metavar="EURUSD=X,…",
     help="Only these pairs (default: every currency portfolios need, and their bases, against USD).",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    show_default="FOLIO_YF_TIMEOUT, else 10",
-    help="Seconds each request to Yahoo may take.",
-)
+@_timeout_option()
 @base.json_option("Print the summary as JSON.")
 def fx_cmd(
     paths: tuple[str, ...],
@@ -292,12 +298,7 @@ def fx_cmd(
     """
     from ingest.fx import ingest_fx
 
-    if source == "csv" and not paths:
-        raise click.UsageError("--source csv needs at least one PATH")
-    if source != "csv" and paths:
-        raise click.UsageError(f"PATHS are only read with --source csv (got {paths[0]!r})")
-    for path in paths:
-        require_file(path, "PATHS")
+    _require_paths(source, paths)
     summary = ingest_fx(
         config.database_url(),
         source=source,

@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import TextIO
 
 import pandas as pd
@@ -47,14 +46,13 @@ from ingest.load import (
     CHUNK_ROWS,
     CopyChunk,
     LoadError,
-    Problems,
     RowError,
     _row_error,
     _tuple_chunks,
     stage_checked,
 )
 from ingest.providers import Provider, Request
-from ingest.providers.csvfile import DATE, NUMBER
+from ingest.providers.csvfile import DATE, NUMBER, CsvFile
 from ingest.providers.demo import FX_PAIRS, DemoProvider
 from ingest.providers.yahoo import DownloadFn, YahooProvider
 
@@ -163,7 +161,7 @@ def load_fx_rows(
     return result
 
 
-class FxCsv:
+class FxCsv(CsvFile):
     """An FX rates file, ``pair,date,rate`` (a header row, columns in any order), as a stream.
 
     ``pair``: EURUSD=X, EURUSD or EUR/USD (1 EUR in USD) or JPY=X (1 USD in JPY); ``date``:
@@ -174,46 +172,22 @@ class FxCsv:
 
     REQUIRED = ("pair", "date", "rate")
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.origin = str(path)
-        self.problems = Problems()
-        self.rows = 0
-        self._file: TextIO | None = None
+    def _open(self) -> TextIO:
+        return self.path.open(encoding="utf-8-sig", newline="")
 
-    def __enter__(self) -> FxCsv:
+    def _read_header(self) -> None:
+        assert self._file is not None
+        self._reader = csv.reader(self._file, strict=True)
         try:
-            self._file = self.path.open(encoding="utf-8-sig", newline="")
-            self._reader = csv.reader(self._file, strict=True)
             header = next(self._reader, None)
-        except FileNotFoundError as exc:
-            raise self._refuse(0, "file", "file not found") from exc
         except (UnicodeDecodeError, csv.Error) as exc:
-            self.close()
-            raise self._refuse(1, "header", f"unreadable: {exc}") from exc
+            raise self._refuse_file(1, "header", f"unreadable: {exc}") from exc
         names = [h.strip().lower() for h in header or []]
         if sorted(names) != sorted(self.REQUIRED):
-            self.close()
             got = ",".join(names) if names else "nothing"
-            raise self._refuse(1, "header", f"expected columns pair,date,rate, got {shown(got)}")
+            message = f"expected columns pair,date,rate, got {shown(got)}"
+            raise self._refuse_file(1, "header", message)
         self._at = {name: names.index(name) for name in names}
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def _refuse(self, line: int, field_: str, message: str) -> LoadError:
-        return LoadError(self.origin, [RowError(self.origin, line, field_, message)])
 
     def _rows(self) -> Iterator[tuple]:
         refuse = self.problems.add
@@ -404,15 +378,13 @@ def ingest_fx(
     summary = FxIngestSummary(
         run_id=None, source=source, synthetic=source == "demo", last_closed=last_closed
     )
-    if not conn.execute("select pg_try_advisory_lock(%s)", [FX_LOCK]).fetchone()[0]:
-        summary.status = "skipped"
-        summary.message = "another FX ingest is running"
-        with conn.transaction():
-            summary.run_id = conn.execute(
-                "select ops.record_run('ingest_fx', %s, 'skipped', %s)", [source, summary.message]
-            ).fetchone()[0]
-        return summary
-    try:
+    with runs.exclusive(conn, FX_LOCK) as locked:
+        if not locked:
+            summary.status = "skipped"
+            summary.run_id, summary.message = runs.record_skipped(
+                conn, "ingest_fx", source, "FX ingest"
+            )
+            return summary
         with conn.transaction():
             summary.run_id = conn.execute(
                 "select ops.open_run('ingest_fx', %s, %s)",
@@ -462,9 +434,6 @@ def ingest_fx(
         summary.elapsed_s = round(time.monotonic() - started, 3)
         _finish_run(conn, summary, error)
         return summary
-    finally:
-        with contextlib.suppress(psycopg.Error):
-            conn.execute("select pg_advisory_unlock(%s)", [FX_LOCK])
 
 
 def _ingest_files(conn: psycopg.Connection, summary: FxIngestSummary, paths: list[Path]) -> int:

@@ -405,9 +405,13 @@ def ingest_prices(
         run_id=None, source=source, synthetic=source == "demo", last_closed=last_closed
     )
     # one price ingest at a time: a second one would fetch the same symbols again
-    if not conn.execute("select pg_try_advisory_lock(%s)", [INGEST_LOCK]).fetchone()[0]:
-        return _skip_run(conn, summary)
-    try:
+    with runs.exclusive(conn, INGEST_LOCK) as locked:
+        if not locked:
+            summary.status = "skipped"
+            summary.run_id, summary.message = runs.record_skipped(
+                conn, "ingest_prices", source, "price ingest"
+            )
+            return summary
         summary.run_id = _start_run(
             conn,
             source,
@@ -453,24 +457,6 @@ def ingest_prices(
         summary.elapsed_s = round(time.monotonic() - started, 3)
         _finish_run(conn, summary, error)
         return summary
-    finally:
-        with contextlib.suppress(psycopg.Error):  # connection gone: its lock went with it
-            conn.execute("select pg_advisory_unlock(%s)", [INGEST_LOCK])
-
-
-def _skip_run(conn: psycopg.Connection, summary: IngestSummary) -> IngestSummary:
-    """Another price ingest holds the lock: record a skipped run naming it; load nothing."""
-    holder = conn.execute(
-        "select max(run_id) from ops.runs where kind = 'ingest_prices' and status = 'running'"
-    ).fetchone()[0]
-    summary.status = "skipped"
-    summary.message = "another price ingest is running" + (f" (run {holder})" if holder else "")
-    with conn.transaction():
-        summary.run_id = conn.execute(
-            "select ops.record_run('ingest_prices', %s, 'skipped', %s)",
-            [summary.source, summary.message],
-        ).fetchone()[0]
-    return summary
 
 
 def _ingest_chunks(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -47,3 +50,32 @@ def end_run(
             "select ops.end_run(%s, %s, %s, %s, %s, %s)",
             [run_id, status, message, error, rows_written, Jsonb(details)],
         )
+
+
+@contextlib.contextmanager
+def exclusive(conn: psycopg.Connection, lock: int) -> Iterator[bool]:
+    """Holds the advisory lock ``lock`` (one run of a kind at a time) for the block when it is
+    free, yielding True; yields False at once when another session holds it. Released after
+    the block (a lost connection took it along)."""
+    if not conn.execute("select pg_try_advisory_lock(%s)", [lock]).fetchone()[0]:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(psycopg.Error):  # connection gone: its lock went with it
+            conn.execute("select pg_advisory_unlock(%s)", [lock])
+
+
+def record_skipped(conn: psycopg.Connection, kind: str, source: str, what: str) -> tuple[int, str]:
+    """The lock was held (:func:`exclusive`): a ``skipped`` run of ``kind`` naming the running
+    one, in its own transaction; returns its id and message ("another … is running (run N)")."""
+    holder = conn.execute(
+        "select max(run_id) from ops.runs where kind = %s and status = 'running'", [kind]
+    ).fetchone()[0]
+    message = f"another {what} is running" + (f" (run {holder})" if holder else "")
+    with conn.transaction():
+        run_id = conn.execute(
+            "select ops.record_run(%s, %s, 'skipped', %s)", [kind, source, message]
+        ).fetchone()[0]
+    return run_id, message

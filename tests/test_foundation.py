@@ -57,10 +57,26 @@ def _user_and_portfolio(conn: psycopg.Connection) -> int:
 
 
 def test_negative_price_is_refused_by_the_database(conn: psycopg.Connection) -> None:
-    with pytest.raises(psycopg.errors.CheckViolation, match="close_positive"):
+    # the price bound's check (migration 0290 dropped close_positive, which it implies)
+    with pytest.raises(psycopg.errors.CheckViolation, match="close_within_bounds"):
         conn.execute(
             "insert into market.prices (symbol, price_date, close, source)"
             " values ('SPY', '2025-01-06', -1, 'csv')"
+        )
+
+
+@pytest.mark.parametrize(
+    ("values", "constraint"),
+    [("1, -1, null", "adj_close_within_bounds"), ("1, null, -1", "volume_within_bounds")],
+)
+def test_a_negative_adj_close_or_volume_is_refused_by_the_bounds(
+    conn: psycopg.Connection, values: str, constraint: str
+) -> None:
+    # the checks the bounds imply (adj_close_positive, volume_not_negative) went in 0290
+    with pytest.raises(psycopg.errors.CheckViolation, match=constraint):
+        conn.execute(
+            "insert into market.prices (symbol, price_date, close, adj_close, volume, source)"
+            f" values ('SPY', '2025-01-06', {values}, 'csv')"
         )
 
 

@@ -427,3 +427,21 @@ def test_trading_currencies_from_yfinance_metadata_or_an_operator(
     assert result.exit_code == 1 and "field currency" in result.output
     result = CliRunner().invoke(cli, ["ingest", "currencies", "SPY"])
     assert result.exit_code == 2
+
+
+def test_a_second_fx_ingest_while_one_runs_is_skipped_naming_it(
+    conn: psycopg.Connection, db_url: str
+) -> None:
+    running = conn.execute(
+        "insert into ops.runs (kind, target) values ('ingest_fx', 'demo') returning run_id"
+    ).fetchone()[0]
+    with psycopg.connect(db_url, autocommit=True) as other:  # the running ingest's session
+        other.execute("select pg_advisory_lock(%s)", [fx.FX_LOCK])
+        summary = fx.ingest_fx(conn=conn, source="demo", pairs=["EURUSD=X"])
+        assert summary.status == "skipped"
+        assert summary.message == f"another FX ingest is running (run {running})"
+        assert conn.execute("select count(*) from market.fx_rates").fetchone() == (0,)
+        status = conn.execute(
+            "select status::text, message from ops.runs where run_id = %s", [summary.run_id]
+        ).fetchone()
+        assert status == ("skipped", summary.message)

@@ -376,6 +376,33 @@ def test_a_file_streams_through_bounded_chunks(conn: psycopg.Connection, tmp_pat
     ).fetchone() == (25_000, sum(range(25_000)))
 
 
+def test_problems_the_database_finds_in_plain_chunks_name_their_physical_lines(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    # every line plain, so the stage holds no line numbers until a problem needs them
+    sessions = [
+        r[0].isoformat()
+        for r in conn.execute(
+            "select session_date from market.trading_days where calendar = 'XNYS'"
+            " and session_date between '2024-01-01' and '2024-12-31' order by 1"
+        )
+    ]
+    lines = [f"S{n // 100:02d},{sessions[n % 100]},{10 + n % 7}.5,,{n}\n" for n in range(1000)]
+    lines[136] = lines[135]  # line 138 repeats line 137
+    lines[499] = "S04,2024-01-06,10.5,,1\n"  # line 501: a Saturday
+    lines[998] = "S09,2024-06-03,0.0000001,,1\n"  # line 1000: below the bounds
+    path = write(tmp_path, "symbol,date,close,adj_close,volume\n" + "".join(lines))
+    with PriceCsv(path) as source, pytest.raises(LoadError) as refused:
+        load_rows(conn, source, "csv", last_closed=LAST_CLOSED, strict=True, chunk_rows=64)
+    assert [(e.line, e.field) for e in refused.value.errors] == [
+        (137, "symbol,date"), (138, "symbol,date"), (501, "date"), (1000, "close"),
+    ]  # fmt: skip
+    assert "also given on line 138" in str(refused.value.errors[0])
+    with PriceCsv(path) as source:
+        res = load_rows(conn, source, "csv", last_closed=LAST_CLOSED, chunk_rows=64)
+    assert (res.staged, res.quarantined, res.inserted) == (1000, 4, 996)
+
+
 def test_the_fast_and_the_careful_reader_accept_the_same_rows(tmp_path: Path) -> None:
     plain = "SPY,2025-01-06,1.5,1.25,100\nspy,2025-01-07,2,,\nVTV,2025-01-06,3e2,,7\n"
     careful = plain.replace("SPY,", '"SPY",').replace("\n", "\r\n")
@@ -415,12 +442,16 @@ def test_switching_to_the_careful_reader_mid_file_keeps_physical_line_numbers(
     with PriceCsv(path) as source, conn.transaction(force_rollback=True), conn.cursor() as cur:
         chunks = list(source.copy_chunks(chunk_rows=2))
         assert [c.csv for c in chunks] == [True] * len(chunks)
-        # the plain chunk is the file's bytes, numbered by the staging table; the careful
-        # reader's rows carry their line
+        # the plain chunk is the file's bytes, without lines: the database counts them
+        # (market.number_staged_lines) once a problem must be named, as here (the symbol
+        # with a line break); the careful reader's rows carry their line
         assert chunks[0].columns == ("symbol", "price_date", "close")
         assert chunks[-1].columns[0] == "line"
         cur.execute("select market.stage_prices()")
         _copy_all(cur, chunks, LoadResult(), None)
+        unnumbered = "select count(*) from pg_temp.ingest_stage where line is null"
+        assert cur.execute(unnumbered).fetchone() == (2,)  # lines 2-3
+        assert cur.execute("select market.check_staged_prices('2025-12-31')").fetchone() == (1,)
         staged = cur.execute(
             "select line, symbol, price_date::text, close from pg_temp.ingest_stage order by line"
         ).fetchall()

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import IO, BinaryIO, Self
 
 from foliodb.errors import odd_character, shown
 from ingest.load import CHUNK_ROWS, CopyChunk, LoadError, Problems, RowError
@@ -77,32 +77,30 @@ def _problem_text(value: str, expected: str) -> str:
     return f"expected {expected}, got {got}{why}"
 
 
-class PriceCsv:
-    """One price file as a stream of :class:`CopyChunk` s (``copy_chunks``); a context manager.
+class CsvFile:
+    """A CSV file read as a stream, a context manager shared by the price and the FX files:
+    opening opens the file (``_open``) and reads its header (``_read_header``); a missing or
+    unreadable file or a bad header raise ``error`` at once, naming the file (line 0) or the
+    header (line 1), and leave the file closed. ``problems`` and ``rows`` are the stream's."""
 
-    Opening reads the header (a bad header, a missing or non-UTF-8 file raise
-    :class:`CsvError` at once). The rows are then read ``chunk_rows`` physical lines at a
-    time. A chunk of plain lines (no quotes, no spaces, no blank lines: what programs write)
-    is checked by one regular expression over the whole chunk and passed on as CSV; from the
-    first chunk that is not plain, the rest of the file goes through Python's CSV reader and
-    is checked value by value. Either way the same text is accepted; values that cannot be
-    read as their type are left out of the COPY and recorded in ``problems`` (the first few
-    and a count), and ``rows`` counts the rows handed on.
-    """
+    error: type[LoadError] = LoadError
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.origin = str(path)
         self.problems = Problems()
         self.rows = 0
-        self._file: BinaryIO | None = None
-        self._names: list[str] = []
-        self._line = 1  # physical lines read so far
+        self._file: IO | None = None
 
-    # -- opening
-    def __enter__(self) -> PriceCsv:
+    def _open(self) -> IO:
+        return self.path.open("rb")
+
+    def _read_header(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         try:
-            self._file = self.path.open("rb")
+            self._file = self._open()
         except FileNotFoundError as exc:
             raise self._refuse_file(0, "file", "file not found") from exc
         except OSError as exc:
@@ -127,8 +125,32 @@ class PriceCsv:
             self._file.close()
             self._file = None
 
-    def _refuse_file(self, line: int, field: str, message: str) -> CsvError:
-        return CsvError(self.origin, [RowError(self.origin, line, field, message)])
+    def _refuse_file(self, line: int, field: str, message: str) -> LoadError:
+        return self.error(self.origin, [RowError(self.origin, line, field, message)])
+
+
+class PriceCsv(CsvFile):
+    """One price file as a stream of :class:`CopyChunk` s (``copy_chunks``); a context manager.
+
+    Opening reads the header (a bad header, a missing or non-UTF-8 file raise
+    :class:`CsvError` at once). The rows are then read ``chunk_rows`` physical lines at a
+    time. A chunk of plain lines (no quotes, no spaces, no blank lines: what programs write)
+    is checked by one regular expression over the whole chunk and passed on as CSV; from the
+    first chunk that is not plain, the rest of the file goes through Python's CSV reader and
+    is checked value by value. Either way the same text is accepted; values that cannot be
+    read as their type are left out of the COPY and recorded in ``problems`` (the first few
+    and a count), and ``rows`` counts the rows handed on.
+    """
+
+    error = CsvError
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self._file: BinaryIO | None = None
+        self._names: list[str] = []
+        self._line = 1  # physical lines read so far
+        self._pending = bytearray()  # bytes read past the last line handed on
+        self._at_end = False
 
     def _decode(self, data: bytes, line: int) -> str:
         try:
@@ -204,15 +226,41 @@ class PriceCsv:
         row = ",".join(value[name] for name in self._names)
         return re.compile(rf"(?:{row}\r?\n)*+".encode())
 
-    def _read_lines(self, limit: int) -> list[bytes]:
-        lines: list[bytes] = []
-        readline = self._readline
-        for number in range(self._line + 1, self._line + 1 + limit):
-            data = readline(number)
-            if not data:
+    def _read_lines(self, limit: int) -> tuple[bytes, int]:
+        """The next physical lines of the file, at most ``limit``, as one block of bytes (the
+        file's last line may lack its newline), and how many; ``(b"", 0)`` at the end.
+
+        The file is read in blocks of ``MAX_LINE_BYTES`` and cut after the last whole line
+        (the rest waits for the next call), so a line that lies within one block is short
+        enough; a line that spans blocks is measured where it ends (or where the file does).
+        """
+        assert self._file is not None
+        buffer = self._pending
+        count = buffer.count(b"\n")
+        while count < limit and not self._at_end:
+            block = self._file.read(MAX_LINE_BYTES)
+            if not block:
+                self._at_end = True
                 break
-            lines.append(data)
-        return lines
+            # the buffer's unfinished line goes on in this block: its length so far
+            started = len(buffer) - (buffer.rfind(b"\n") + 1)
+            ends = block.find(b"\n")
+            if started + (len(block) if ends < 0 else ends + 1) > MAX_LINE_BYTES:
+                message = f"expected a line of at most {MAX_LINE_BYTES:,} bytes"
+                raise self._refuse_file(self._line + count + 1, "row", message)
+            buffer += block
+            count += block.count(b"\n")
+        if count >= limit:  # cut after the limit-th newline; the rest waits
+            if count == limit:
+                cut = buffer.rfind(b"\n") + 1
+            else:
+                cut = len(buffer) - len(buffer.split(b"\n", limit)[-1])
+            self._pending = buffer[cut:]
+            return bytes(memoryview(buffer)[:cut]), limit
+        self._pending = bytearray()
+        if buffer and not buffer.endswith(b"\n"):
+            count += 1  # the file's last line, without its newline
+        return bytes(buffer), count
 
     def copy_chunks(self, chunk_rows: int = CHUNK_ROWS) -> Iterator[CopyChunk]:
         """The rows, at most ``chunk_rows`` per chunk; unreadable ones go to ``problems``.
@@ -226,19 +274,21 @@ class PriceCsv:
             raise RuntimeError("open the file first: with PriceCsv(path) as prices: ...")
         plain = self._plain_lines()
         columns = tuple(STAGED_AS[name] for name in self._names)
-        while lines := self._read_lines(chunk_rows):
+        while True:
+            data, count = self._read_lines(chunk_rows)
+            if not count:
+                break
             first = self._line + 1
-            if not lines[-1].endswith(b"\n"):
-                lines[-1] += b"\n"  # the last line of a file may lack its newline
-            data = b"".join(lines)
+            if not data.endswith(b"\n"):
+                data += b"\n"  # the last line of a file may lack its newline
             if plain.fullmatch(data) is None:
                 yield from self._careful(self._decode(data, first), first, chunk_rows)
                 return
-            self._line += len(lines)
+            self._line += count
             if b"\r" in data:
                 data = data.replace(b"\r", b"")  # the pattern allows \r only before \n
-            self.rows += len(lines)
-            yield CopyChunk(columns, data.upper(), len(lines), csv=True)
+            self.rows += count
+            yield CopyChunk(columns, data.upper(), count, csv=True)
         self._no_rows_check()
 
     def _no_rows_check(self) -> None:
@@ -251,10 +301,10 @@ class PriceCsv:
             for part in text.split("\n")[:-1]:
                 self._line += 1
                 yield part + "\n"
-            lines = self._read_lines(chunk_rows)
-            if not lines:
+            data, count = self._read_lines(chunk_rows)
+            if not count:
                 return
-            text = self._decode(b"".join(lines), self._line + 1)
+            text = self._decode(data, self._line + 1)
             if not text.endswith("\n"):
                 text += "\n"
 
