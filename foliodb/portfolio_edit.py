@@ -200,6 +200,16 @@ def _write_as_owner(conn: psycopg.Connection, user_id: int) -> None:
     act_for_user(conn, user_id)
 
 
+def _write_as_owner_of(conn: psycopg.Connection, portfolio: str | int, email: str | None) -> int:
+    """The portfolio (by id or name), after which the session writes as its owner."""
+    pid = resolve_portfolio(conn, portfolio, email)
+    owner = conn.execute(
+        "select user_id from core.portfolios where portfolio_id = %s", [pid]
+    ).fetchone()[0]
+    _write_as_owner(conn, owner)
+    return pid
+
+
 def _owners(conn: psycopg.Connection, position_ids: list[int]) -> dict[int, int]:
     """position_id → the user owning its portfolio."""
     rows = conn.execute(
@@ -253,11 +263,7 @@ def add_position(
         if issues:
             raise ValidationError("position", issues)
         assert row is not None
-        pid = resolve_portfolio(conn, portfolio, email)
-        owner = conn.execute(
-            "select user_id from core.portfolios where portfolio_id = %s", [pid]
-        ).fetchone()[0]
-        _write_as_owner(conn, owner)
+        pid = _write_as_owner_of(conn, portfolio, email)
         try:
             found = conn.execute(
                 "select core.add_positions(%s, %s)", [pid, Jsonb([row.as_json()])]
@@ -333,11 +339,7 @@ def set_portfolio(
     if unknown:
         raise FolioError(f"unknown setting(s) {sorted(unknown)}; expected {list(SETTINGS)}")
     with connect(url, role=REFRESH) as conn:
-        pid = resolve_portfolio(conn, portfolio, email)
-        owner = conn.execute(
-            "select user_id from core.portfolios where portfolio_id = %s", [pid]
-        ).fetchone()[0]
-        _write_as_owner(conn, owner)
+        pid = _write_as_owner_of(conn, portfolio, email)
         try:
             conn.execute(
                 "select core.set_portfolio(%s, %s, %s, %s, %s)",
