@@ -73,6 +73,27 @@ def _own_run_id(conn: psycopg.Connection, after_run_id: int, backend_pid: int) -
     return row["run_id"] if row else None
 
 
+CANCELLED_BY_CLIENT = (
+    "canceling statement due to user request (the client was interrupted before the run's"
+    " steps began)"
+)
+
+
+def _fail_own_run(
+    conn: psycopg.Connection, after_run_id: int, backend_pid: int, error: str
+) -> int | None:
+    """End failed, with ``error``, the run this session's CALL left running; its id (None: the
+    CALL opened no run). A run the server already ended is left as it is."""
+    run_id = _own_run_id(conn, after_run_id, backend_pid)
+    if run_id is not None:
+        conn.execute(
+            "select ops.end_run(runs.run_id, 'failed', p_error => %s)"
+            " from ops.runs where runs.run_id = %s and runs.status = 'running'",
+            [error, run_id],
+        )
+    return run_id
+
+
 def models_installed(conn: psycopg.Connection) -> bool:
     row = conn.execute("select exists (select from ops.model_steps) as installed").fetchone()
     return bool(row["installed"] if isinstance(row, dict) else row[0])
@@ -175,17 +196,19 @@ def call_refresh(
             # bad argument; a timeout that fired before the run's block): close it here, on
             # the connection whose backend would otherwise keep the run "running".
             error = (exc.diag.message_primary if exc.diag else None) or str(exc).strip()
-            run_id = _own_run_id(conn, after, backend_pid)
+            run_id = _fail_own_run(conn, after, backend_pid, error)
             if run_id is None:
                 raise FolioError(f"refresh refused: {error}") from exc
-            conn.execute(
-                "select ops.end_run(runs.run_id, 'failed', p_error => %s)"
-                " from ops.runs where runs.run_id = %s and runs.status = 'running'",
-                [error, run_id],
-            )
             return read_run(conn, run_id)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into it by the CLI
             lost = exc
+            # psycopg cancelled the CALL. Inside the run's block the server ends the run failed
+            # itself; a cancel that landed between the run's commit and its block (a window of
+            # microseconds) left it "running" on this still-open session: close it here, with
+            # the same reason, rather than leave it to the reaper.
+            with contextlib.suppress(psycopg.Error, KeyboardInterrupt):
+                if not conn.closed:
+                    _fail_own_run(conn, after, backend_pid, CANCELLED_BY_CLIENT)
     finally:
         with contextlib.suppress(Exception):  # a broken connection may fail to close; it is gone
             conn.close()
