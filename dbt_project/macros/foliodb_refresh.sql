@@ -191,9 +191,6 @@
     ) | replace('"' ~ this.database ~ '".', '') -%}
     {%- if refresh_write == 'changed' -%}
     {%- set insert_statement -%}
-            if to_regclass('pg_temp.{{ rows_table }}') is not null then
-                drop table pg_temp.{{ rows_table }};  -- one per session and step
-            end if;
             create temporary table {{ rows_table }} on commit drop as
             select {{ column_names }}
             from (
