@@ -20,9 +20,10 @@ portfolio's base currency at the generator's own rate, half of them stating that
 other way round) from a sixth of the way in, each with about 3 % of sessions missing (and
 EURUSD a run of three): a missing session takes the last rate, its age counted. CHF has no
 rate at all: its holdings are left out and counted, except on a session where the
-portfolio's own activity states a rate. Foreign symbols pay no market dividends and do not
-split (the market's dividends are in the portfolio's base currency until cash is
-converted). ``hold_back`` sessions at the end are left unwritten (prices and rates), for a
+portfolio's own activity states a rate. F00 (EUR) and F02 (GBp, in pence) pay quarterly
+market dividends in their own currency, credited in the base at the ex-date's rate; the
+ledgers' recorded dividends are in the base (the generator's rate of the ex-date); foreign
+symbols do not split. ``hold_back`` sessions at the end are left unwritten (prices and rates), for a
 test to add as the next nights' new prices (``write_held_back``).
 """
 
@@ -47,6 +48,7 @@ SPLITS = (("L01", 0.40, 4.0), ("L02", 0.55, 2.0), ("L03", 0.65, 0.5))
 # issue 16: foreign-quoted symbols, their trading currencies, and the FX rates the market stores
 FOREIGN = {"F00": "EUR", "F01": "EUR", "F02": "GBp", "F03": "JPY", "F04": "CHF"}
 NO_RATE_SYMBOL = "F04"  # CHF: no rate stored at all
+FOREIGN_DIVIDEND_PAYERS = ("F00", "F02")  # paid in EUR and in pence
 UNITS_PER = {"GBp": 100}  # pence: 100 to a pound
 WHOLE = {"GBp": "GBP"}
 # each stored pair: (base, quote) as market.fx_rates stores it, from where, as a fraction
@@ -91,6 +93,10 @@ def _fx_market(market: Market, rng: random.Random) -> None:
                     series[idx] = None
         market.closes[symbol] = series
         market.currencies[symbol] = currency
+        if symbol in FOREIGN_DIVIDEND_PAYERS:  # no draw: the rest of the output is unchanged
+            market.dividends[symbol] = {
+                idx: round(0.005 * series[idx], 4) for idx in range(25, n - 1, 63)
+            }
     for currency, start in USD_START.items():
         value, walk = start, []
         for _ in range(n):
@@ -293,7 +299,12 @@ def _ledger(
             ]
             if paid:
                 symbol, ex = rng.choice(paid)
-                amount = round(held[symbol] * market.dividends[symbol][ex] * 0.85, 2)
+                # in the base: the symbol's currency (pence: / 100) at the ex-date's rate
+                currency = market.currencies.get(symbol, "USD")
+                whole = WHOLE.get(currency, currency)
+                to_base = 1.0 if whole == base else market.rate(whole, base, ex)
+                paid = market.dividends[symbol][ex] / UNITS_PER.get(currency, 1) * to_base
+                amount = round(held[symbol] * paid * 0.85, 2)
                 if amount > 0:
                     rows.append(
                         {

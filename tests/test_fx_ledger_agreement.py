@@ -108,6 +108,31 @@ def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremen
     ).fetchone()
     assert 0.1 < abroad < 0.35, abroad  # about 20 % of holdings quoted in another currency
     assert quoted_in == 5  # USD, EUR, GBp (pence), JPY, CHF
+    # the market's dividends paid on lots quoted in another currency than the ledger's base
+    # (USD payers in EUR and GBP ledgers; F00 in EUR and F02 in pence), per base
+    foreign_paid = dict(
+        conn.execute(
+            """
+            select portfolios.base_currency, count(*)
+            from analytics.int_lots_matched as lots
+            inner join core.portfolios as portfolios on portfolios.portfolio_id = lots.portfolio_id
+            inner join market.symbols as symbols on symbols.symbol = lots.symbol
+            inner join market.dividends as dividends on dividends.symbol = lots.symbol
+            inner join market.trading_days as days
+                on days.calendar = 'XNYS' and days.session_date = dividends.ex_date
+            where
+                lots.portfolio_id = any(%s)
+                and symbols.currency <> portfolios.base_currency
+                and days.session_idx > lots.entry_idx
+                and days.session_idx <= coalesce(lots.exit_idx, 2147483647)
+            group by portfolios.base_currency
+            """,
+            [ids],
+        ).fetchall()
+    )
+    assert set(foreign_paid) == {"USD", "EUR", "GBP"} and min(foreign_paid.values()) > 0, (
+        foreign_paid
+    )
 
     # 1. edited activities: a EUR ledger's buy of a USD-quoted symbol, a GBP ledger's buy of
     # a foreign one, and the rate a CHF trade states (rule activity where CHF has none)

@@ -20,7 +20,9 @@ portfolio's own activities of that session state for securities in that currency
 (Σ base amounts / Σ local amounts, rule ``activity``), else ``none``: the holding's value is
 left out and counted. A holding in the base currency (GBp in a GBP ledger: / 100) is not
 converted. The ledger's cost is the base-currency cash paid: not converted. The benchmark is
-converted at the market's rate only.
+converted at the market's rate only. The market's dividends of a holding in another currency
+are converted at the factor that values the holding on their ex-date session (none: not
+credited).
 
 ``compute(inputs)`` returns the snapshots (the columns of analytics.fct_portfolio_snapshots
 it defines), the holdings at the last session (app.holdings) and each ledger's external
@@ -446,9 +448,12 @@ def _walk(
                 books[symbol].split(ratio)
         for symbol, amount in dividends_at.get(idx, []):
             units = held_before.get(symbol, 0.0)
-            if units > 0:
-                cash_change += units * amount
-                income += units * amount
+            # paid in the symbol's currency: into the base at the factor that values the
+            # holding on the ex-date session; with no rate, not credited
+            factor, _, _ = _convert(fx, activity_rates, symbol, base, idx)
+            if units > 0 and factor is not None:
+                cash_change += units * amount * factor
+                income += units * amount * factor
         day = by_session.get(idx)
         if day is not None:
             for a in day:

@@ -16,7 +16,9 @@
 --   TRANSFER_IN/OUT of cash: as a deposit/withdrawal; of securities: no cash, a flow at the
 --   stated value q·p; every fee is a cost.
 -- The market's dividends (market.dividends) are paid on the lots and the quoted positions held,
--- unless the ledger records the payment itself.
+-- unless the ledger records the payment itself, in the base currency: converted at the
+-- ex-date session's factor, the one that values the holding that session (docs/semantics.md,
+-- "Currencies"); without a rate, not credited.
 -- A debit with no cash to pay it is funded by an implicit deposit: the cash balance would go
 -- below zero, so the running minimum of the cumulative cash change, once below zero, is the
 -- total deposited implicitly (an inflow on the session it grows). A ledger of buys alone
@@ -64,6 +66,28 @@ market_dividends as not materialized (
     select * from {{ ref('stg_market__dividends') }}
 ),
 
+portfolios as not materialized (
+    select * from {{ ref('stg_core__portfolios') }}
+),
+
+symbols as not materialized (
+    select * from {{ ref('stg_market__symbols') }}
+),
+
+currencies as not materialized (
+    select * from {{ ref('stg_market__currencies') }}
+),
+
+fx_conversions as not materialized (
+    select * from {{ ref('int_fx_conversions_daily') }}
+),
+
+-- the rates the scope's activities imply, only where the market has none (the third rule):
+-- a handful of rows, computed once (materialized)
+fx_activity_rates as materialized (
+    select * from {{ ref('int_fx_activity_rates_in_scope') }}
+),
+
 -- the ledger's own dividend payments of a symbol: each is the payment of the market's latest
 -- dividend of that symbol with an ex-date on or before it, at most 45 days before
 -- (materialized: computed once; inlined into the anti-join below, with an estimate of one
@@ -91,6 +115,7 @@ paid_dividends as (
     select
         holders.portfolio_id,
         ex_sessions.session_idx,
+        market_dividends.symbol,
         sum(holders.quantity) * market_dividends.amount_per_share as amount
     from market_dividends
     inner join calendar_dates as ex_sessions on market_dividends.ex_date = ex_sessions.calendar_date
@@ -108,6 +133,38 @@ paid_dividends as (
                 and recorded_dividends.ex_date = market_dividends.ex_date
         )
     group by holders.portfolio_id, ex_sessions.session_idx, market_dividends.symbol, market_dividends.amount_per_share
+),
+
+-- each paid dividend in the base currency: as paid when the symbol trades in the base (GBp in a
+-- GBP portfolio: / 100), else times the ex-date session's rate into the base (the market's,
+-- on the session or its last; else the one the portfolio's own activities imply that
+-- session); no rate: left out (null), like the holding's value that session
+paid_dividends_base as (
+    select
+        paid_dividends.portfolio_id,
+        paid_dividends.session_idx,
+        case
+            when coalesce(currencies.whole_currency, 'USD') = portfolios.base_currency
+                then paid_dividends.amount / coalesce(currencies.units_per_whole, 1)
+            else
+                paid_dividends.amount * coalesce(fx_conversions.fx_rate, fx_activity_rates.fx_rate)
+                / coalesce(currencies.units_per_whole, 1)
+        end as amount
+    from paid_dividends
+    inner join portfolios on paid_dividends.portfolio_id = portfolios.portfolio_id
+    left join symbols on paid_dividends.symbol = symbols.symbol
+    left join currencies on symbols.trading_currency = currencies.currency
+    left join fx_conversions
+        on
+            coalesce(currencies.whole_currency, 'USD') = fx_conversions.currency
+            and portfolios.base_currency = fx_conversions.base_currency
+            and paid_dividends.session_idx = fx_conversions.session_idx
+    left join fx_activity_rates
+        on
+            paid_dividends.portfolio_id = fx_activity_rates.portfolio_id
+            and coalesce(currencies.whole_currency, 'USD') = fx_activity_rates.currency
+            and portfolios.base_currency = fx_activity_rates.base_currency
+            and paid_dividends.session_idx = fx_activity_rates.session_idx
 ),
 
 effects as (
@@ -140,14 +197,15 @@ effects as (
     inner join calendar_dates on activities.activity_date = calendar_dates.calendar_date
     union all
     select
-        paid_dividends.portfolio_id,
-        paid_dividends.session_idx,
-        paid_dividends.amount as cash_change,
+        paid_dividends_base.portfolio_id,
+        paid_dividends_base.session_idx,
+        paid_dividends_base.amount as cash_change,
         0 as external_inflow,
         0 as external_outflow,
-        paid_dividends.amount as income,
+        paid_dividends_base.amount as income,
         0 as costs
-    from paid_dividends
+    from paid_dividends_base
+    where paid_dividends_base.amount is not null
 ),
 
 per_session as (
