@@ -18,7 +18,8 @@ pence, GBp, F03 in JPY, and for one portfolio in twenty F04 in CHF), each paid i
 portfolio's base currency at the generator's own rate, half of them stating that rate
 (``fx_rate``). The market stores EURUSD and GBPUSD from the first session and USDJPY (the
 other way round) from a sixth of the way in, each with about 3 % of sessions missing (and
-EURUSD a run of three): a missing session takes the last rate, its age counted. CHF has no
+EURUSD a run of three): a missing session takes the last rate, its age counted; and EURGBP,
+a pair without USD, from 40 % of the way in (10 % missing), a little off the cross rate. CHF has no
 rate at all: its holdings are left out and counted, except on a session where the
 portfolio's own activity states a rate. F00 (EUR) and F02 (GBp, in pence) pay quarterly
 market dividends in their own currency, credited in the base at the ex-date's rate; the
@@ -58,6 +59,9 @@ STORED_PAIRS = {
     "JPY": ("USD", "JPY", 1 / 6),
 }
 USD_START = {"EUR": 1.08, "GBP": 1.27, "JPY": 1 / 150, "CHF": 1.12}  # the value of 1 unit in USD
+# a pair stored without USD, from where (a fraction): EURGBP, a little off the cross through
+# USD (so a test sees which one converted), about 10 % of its sessions missing
+DIRECT_PAIRS = {("EUR", "GBP"): 0.4}
 
 
 @dataclass
@@ -112,6 +116,13 @@ def _fx_market(market: Market, rng: random.Random) -> None:
             usd = market.usd[currency][idx]
             stored[idx] = round(usd, 6) if quote == "USD" else round(1 / usd, 4)
         market.fx_rates[(base, quote)] = stored
+    direct_rng = random.Random(n)  # its own draws: the rest of the output is unchanged
+    for (base, quote), where in DIRECT_PAIRS.items():
+        market.fx_rates[(base, quote)] = {
+            idx: round(market.rate(base, quote, idx) * (1 + direct_rng.gauss(0, 0.001)), 6)
+            for idx in range(int(n * where), n)
+            if direct_rng.random() >= 0.1
+        }
 
 
 def _market(sessions: list[dt.date], rng: random.Random) -> Market:

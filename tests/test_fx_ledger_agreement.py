@@ -133,6 +133,24 @@ def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremen
     assert set(foreign_paid) == {"USD", "EUR", "GBP"} and min(foreign_paid.values()) > 0, (
         foreign_paid
     )
+    # EURGBP, a pair without USD, converts GBP into EUR (and EUR into GBP) on some sessions,
+    # the cross through USD on others (before its first rate, or where it is the older)
+    direct, crossed = conn.execute(
+        """
+        select
+            count(*) filter (where conversions.fx_rate <> gbp.rate / eur.rate),
+            count(*) filter (where conversions.fx_rate = gbp.rate / eur.rate)
+        from analytics.int_fx_conversions_daily as conversions
+        inner join analytics.int_fx_rates_filled_daily as gbp
+            on gbp.currency = 'GBP' and gbp.quote_currency = 'USD'
+            and gbp.session_idx = conversions.session_idx
+        inner join analytics.int_fx_rates_filled_daily as eur
+            on eur.currency = 'EUR' and eur.quote_currency = 'USD'
+            and eur.session_idx = conversions.session_idx
+        where conversions.currency = 'GBP' and conversions.base_currency = 'EUR'
+        """
+    ).fetchone()
+    assert direct > 50 and crossed > 50, (direct, crossed)
 
     # 1. edited activities: a EUR ledger's buy of a USD-quoted symbol, a GBP ledger's buy of
     # a foreign one, and the rate a CHF trade states (rule activity where CHF has none)

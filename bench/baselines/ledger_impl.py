@@ -15,10 +15,11 @@ Currencies (issue 16; docs/semantics.md, "Currencies"), from the spec too: each 
 value in USD per session is a stored XXXUSD rate, or the inverse of a stored USDXXX one, on
 the session, else the last one before it (its age in sessions); a currency converts into the
 base at usd(currency) / usd(base), rule ``session`` when both legs are of the day,
-``last_rate`` (the older leg's age) when not, and where a leg has none, the rate the
-portfolio's own activities of that session state for securities in that currency
-(Σ base amounts / Σ local amounts, rule ``activity``), else ``none``: the holding's value is
-left out and counted. A holding in the base currency (GBp in a GBP ledger: / 100) is not
+``last_rate`` (the older leg's age) when not; a pair of the two stored without USD (EURGBP,
+either way round) is used instead when its rate (of the session, else its last) is no older
+than the cross rate; where neither gives one, the rate the portfolio's own activities of that
+session state for securities in that currency (Σ base amounts / Σ local amounts, rule
+``activity``), else ``none``: the holding's value is left out and counted. A holding in the base currency (GBp in a GBP ledger: / 100) is not
 converted. The ledger's cost is the base-currency cash paid: not converted. The benchmark is
 converted at the market's rate only. The market's dividends of a holding in another currency
 are converted at the factor that values the holding on their ex-date session (none: not
@@ -236,6 +237,9 @@ class Fx:
         sessions = inputs.sessions
         direct: dict[str, dict[int, float]] = defaultdict(dict)  # XXXUSD: 1 XXX in USD
         inverse: dict[str, dict[int, float]] = defaultdict(dict)  # USDXXX, inverted
+        # pairs without USD, (c, b) -> session -> 1 c in b: as stored, and inverted
+        as_stored: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+        inverted: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
         for row in inputs.fx_rates.itertuples(index=False):
             idx = _session_of(sessions, row.rate_date)
             if idx >= len(sessions) or sessions[idx] != row.rate_date:
@@ -244,10 +248,17 @@ class Fx:
                 direct[row.base_currency][idx] = float(row.rate)
             elif row.base_currency == "USD":
                 inverse[row.quote_currency][idx] = 1 / float(row.rate)
-        # a session with both ways round stored takes the direct rate
+            else:
+                as_stored[(row.base_currency, row.quote_currency)][idx] = float(row.rate)
+                inverted[(row.quote_currency, row.base_currency)][idx] = 1 / float(row.rate)
+        # a session with both ways round stored takes the rate stored that way round
         self.usd = {
             currency: _filled({**inverse[currency], **direct[currency]}, last)
             for currency in set(direct) | set(inverse)
+        }
+        self.direct = {
+            pair: _filled({**inverted[pair], **as_stored[pair]}, last)
+            for pair in set(as_stored) | set(inverted)
         }
         self.last = last
         self.units = {
@@ -277,11 +288,17 @@ class Fx:
 
     def market(self, currency: str, base: str) -> tuple[np.ndarray, np.ndarray]:
         """Per session: the rate converting ``currency`` into ``base`` through USD (NaN: a leg
-        has no rate on or before it) and its age (the older leg's)."""
+        has no rate on or before it) and its age (the older leg's); where the two have a
+        stored pair of their own, its rate (the session's or its last) when no older."""
         key = (currency, base)
         if key not in self._pairs:
             (from_usd, from_age), (to_usd, to_age) = self._leg(currency), self._leg(base)
-            self._pairs[key] = (from_usd / to_usd, np.maximum(from_age, to_age))
+            rate, age = from_usd / to_usd, np.maximum(from_age, to_age)
+            if key in self.direct:
+                pair_rate, pair_age = self.direct[key]
+                better = ~np.isnan(pair_rate) & (np.isnan(rate) | (pair_age <= age))
+                rate, age = np.where(better, pair_rate, rate), np.where(better, pair_age, age)
+            self._pairs[key] = (rate, age)
         return self._pairs[key]
 
 

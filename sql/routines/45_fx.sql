@@ -265,7 +265,8 @@ $$;
 -- (ops.currencies_needed: the currency needed, or the base it is converted into). Conversions
 -- go through USD (int_fx_rates_filled_daily), so a rate against USD (EURUSD, USDJPY) is the
 -- value of its other currency only: it concerns the portfolios needing that one, not every
--- portfolio based in USD or needing USD; a pair without USD concerns both of its currencies.
+-- portfolio based in USD or needing USD; a pair without USD (EURGBP, which converts between
+-- its two when fresher) concerns both of its currencies.
 -- Like the prices triggers: history backfilled (a rate before the pair's last stored one), a
 -- rate corrected, or a rate for a session already covered queues each such portfolio from
 -- the rate's date, or from when it first needs the currency if that is later.
