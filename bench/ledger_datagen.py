@@ -24,7 +24,9 @@ rate at all: its holdings are left out and counted, except on a session where th
 portfolio's own activity states a rate. F00 (EUR) and F02 (GBp, in pence) pay quarterly
 market dividends in their own currency, credited in the base at the ex-date's rate; the
 ledgers' recorded dividends are in the base (the generator's rate of the ex-date); foreign
-symbols do not split. ``hold_back`` sessions at the end are left unwritten (prices and rates), for a
+symbols do not split. About a third of the trades stating their rate are restated in the
+security's own currency, and each ledger deposits once in a second currency (EUR, or USD
+into a EUR ledger) with its rate. ``hold_back`` sessions at the end are left unwritten (prices and rates), for a
 test to add as the next nights' new prices (``write_held_back``).
 """
 
@@ -364,6 +366,44 @@ def _base_currency(k: int) -> str:
     return "GBP" if k == 2 else "EUR" if k % 3 == 1 else "USD"
 
 
+def _in_own_currencies(
+    market: Market, rows: list[dict], base: str, rng: random.Random
+) -> list[dict]:
+    """Some of a multi-currency ledger's money in another currency than its base (issue 16):
+    about a third of the trades that state their rate restated in the security's currency
+    (the local price, with that rate), and one deposit in a second currency (EUR into a
+    non-EUR ledger, else USD) at the generator's rate of its day. Its own draws: the rest of
+    the output is unchanged."""
+    index = {day: idx for idx, day in enumerate(market.sessions)}
+    out = []
+    for row in rows:
+        symbol = row.get("symbol")
+        currency = market.currencies.get(symbol or "", "USD")
+        if (
+            "fx_rate" in row
+            and currency not in UNITS_PER  # a pence price is stated in pounds: not restated
+            and rng.random() < 0.35
+        ):
+            rate = float(row["fx_rate"])
+            row = {
+                **row,
+                "unit_price": str(round(float(row["unit_price"]) / rate, 4)),
+                "currency": currency,
+            }
+        out.append(row)
+    first = rows[0]
+    other = "EUR" if base != "EUR" else "USD"
+    idx = index[dt.date.fromisoformat(first["activity_date"])]
+    deposit = {
+        "activity_date": first["activity_date"],
+        "activity_type": "DEPOSIT",
+        "amount": str(rng.choice([250, 500, 1200])),
+        "currency": other,
+        "fx_rate": str(round(market.rate(other, base, idx), 6)),
+    }
+    return [out[0], deposit, *out[1:]]
+
+
 def _foreign_symbols(k: int) -> tuple[str, ...]:
     """The foreign-quoted symbols ledger ``k`` may trade: one in twenty also the CHF one."""
     usual = ("F00", "F01", "F02", "F03")
@@ -400,6 +440,8 @@ def generate_ledgers(
             base = _base_currency(k) if currencies else "USD"
             foreign = _foreign_symbols(k) if currencies else ()
             rows = _ledger(market, rng, base, foreign, written)
+            if currencies:
+                rows = _in_own_currencies(market, rows, base, random.Random(f"currency-{k}"))
             numbered = [{"line": str(i + 2), **row} for i, row in enumerate(rows)]
             email, name = f"ledger{k}@example.com", f"ledger {k}"
             if base != "USD":

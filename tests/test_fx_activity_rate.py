@@ -234,7 +234,7 @@ def test_a_holding_at_its_cost_before_its_first_quote_is_shown_in_the_base_curre
     [
         (
             {"activity_type": "DEPOSIT", "amount": "100", "fx_rate": "0.9"},
-            "DEPOSIT moves no money in a security's currency: leave fx_rate empty",
+            "DEPOSIT in the base currency moves no money in another currency: leave fx_rate empty",
         ),
         (
             {"activity_type": "BUY", "symbol": "SPY", "quantity": "1", "unit_price": "5",
@@ -266,7 +266,7 @@ def test_a_bad_fx_rate_is_refused_with_its_line_and_field(
     assert conn.execute("select count(*) from core.activities").fetchone() == (0,)
 
 
-def test_the_database_refuses_an_fx_rate_out_of_bounds_or_without_a_security(
+def test_the_database_refuses_an_fx_rate_out_of_bounds_or_on_a_split(
     conn: psycopg.Connection,
 ) -> None:
     pid = eur_ledger(conn, "checked")
@@ -277,7 +277,7 @@ def test_the_database_refuses_an_fx_rate_out_of_bounds_or_without_a_security(
         " values (%s, '2025-01-07', %s, %s, %s, %s, %s, 'EUR', %s, 'x')"
     )
     for values, constraint in [
-        (("DEPOSIT", None, None, None, 100, 0.9), "fx_rate_needs_a_security"),
+        (("SPLIT", "SPY", 2, None, None, 0.9), "fx_rate_moves_money"),
         (("BUY", "SPY", 1, 5, None, 0), "fx_rate_positive"),
         (("BUY", "SPY", 1, 5, None, 10**13), "fx_rate_within_bounds"),
     ]:

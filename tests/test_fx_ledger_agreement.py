@@ -133,6 +133,20 @@ def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremen
     assert set(foreign_paid) == {"USD", "EUR", "GBP"} and min(foreign_paid.values()) > 0, (
         foreign_paid
     )
+    # activities in another currency than the ledger's base, converted at their own rate:
+    # trades in the security's currency and a deposit in a second currency, in every base
+    in_other = dict(
+        conn.execute(
+            "select activities.activity_type::text, count(distinct portfolios.base_currency)"
+            " from core.activities as activities"
+            " inner join core.portfolios as portfolios using (portfolio_id)"
+            " where activities.portfolio_id = any(%s)"
+            " and activities.currency <> portfolios.base_currency"
+            " group by activities.activity_type",
+            [ids],
+        ).fetchall()
+    )
+    assert in_other.get("DEPOSIT") == 3 and in_other.get("BUY", 0) >= 2, in_other
     # EURGBP, a pair without USD, converts GBP into EUR (and EUR into GBP) on some sessions,
     # the cross through USD on others (before its first rate, or where it is the older)
     direct, crossed = conn.execute(

@@ -401,7 +401,10 @@ def test_bad_rows_are_named_by_line_and_field_and_nothing_is_written(market) -> 
     assert lines[3] == "line 4 (quantity): required for BUY: the units, e.g. 10 or 2.5"
     assert lines[4] == "line 5 (symbol): DEPOSIT is a cash event: give no symbol"
     assert lines[5] == "line 6 (amount): must be greater than 0"
-    assert lines[6].startswith("line 7 (currency): 'EUR' is not supported yet")
+    assert lines[6] == (
+        "line 7 (fx_rate): required: the activity is in EUR and the portfolio in USD: the rate"
+        " its money was converted at, USD per EUR (e.g. 1.0842)"
+    )
     assert lines[7] == "line 8 (quantity): a ratio of 1 is no split"
     assert lines[8] == "line 9 (quantity): '1e3' is not a number (expected e.g. 1,355 or 12.5)"
     assert conn.execute("select count(*) from core.portfolios").fetchone()[0] == 0

@@ -20,7 +20,8 @@ either way round) is used instead when its rate (of the session, else its last) 
 than the cross rate; where neither gives one, the rate the portfolio's own activities of that
 session state for securities in that currency (Σ base amounts / Σ local amounts, rule
 ``activity``), else ``none``: the holding's value is left out and counted. A holding in the base currency (GBp in a GBP ledger: / 100) is not
-converted. The ledger's cost is the base-currency cash paid: not converted. The benchmark is
+converted. An activity in another currency than the base has its money (unit price, amount,
+fee) times its own fx_rate, the base per unit of its currency, before anything else. The ledger's cost is the base-currency cash paid: not converted. The benchmark is
 converted at the market's rate only. The market's dividends of a holding in another currency
 are converted at the factor that values the holding on their ex-date session (none: not
 credited).
@@ -117,7 +118,7 @@ def load(url: str, portfolio_ids: list[int]) -> Inputs:
             "select portfolio_id, activity_id, activity_date, activity_type::text as activity_type,"
             " symbol, quantity::float8 as quantity, unit_price::float8 as unit_price,"
             " amount::float8 as amount, coalesce(fee, 0)::float8 as fee,"
-            " fx_rate::float8 as fx_rate"
+            " fx_rate::float8 as fx_rate, currency"
             " from core.activities where portfolio_id = any(%s)"
             " order by portfolio_id, activity_date, activity_id",
             [portfolio_ids],
@@ -302,6 +303,27 @@ class Fx:
         return self._pairs[key]
 
 
+def _in_base(acts: pd.DataFrame, base: str, fx: Fx) -> pd.DataFrame:
+    """The activities' unit price, amount and fee in the base currency: an activity in another
+    currency times its fx_rate (base per unit of its whole currency; a subunit of the base,
+    / its units), one in the base as it is."""
+    factors = []
+    for currency, fx_rate in zip(acts["currency"], acts["fx_rate"], strict=True):
+        whole, per = fx.units.get(currency, (currency, 1.0))
+        if currency == base:
+            factors.append(1.0)
+        elif whole == base:
+            factors.append(1 / per)
+        else:
+            factors.append(fx_rate / per)
+    factor = np.array(factors, dtype=float)
+    return acts.assign(
+        unit_price=acts["unit_price"] * factor,
+        amount=acts["amount"] * factor,
+        fee=acts["fee"] * factor,
+    )
+
+
 def _activity_rates(acts: list, fx: Fx, base: str) -> dict[tuple[int, str], float]:
     """(session, currency) -> the rate the ledger's activities of that session state for
     securities in that currency: Σ base amounts / Σ local amounts (one: its fx_rate)."""
@@ -359,7 +381,7 @@ def compute(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]
     )
     fx = Fx(inputs, last)
     for pid, acts in inputs.activities.groupby("portfolio_id", sort=True):
-        acts = acts.sort_values(["activity_date", "activity_id"])
+        acts = _in_base(acts.sort_values(["activity_date", "activity_id"]), bases[pid], fx)
         rows, holding, cash_flows = _walk(
             int(pid),
             acts,

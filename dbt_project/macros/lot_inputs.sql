@@ -24,7 +24,7 @@
                         ),
                         ',' order by activities.activity_id
                     )
-                    from {{ ref('stg_core__activities') }} as activities
+                    from {{ ref('int_activities_in_base') }} as activities
                     left join {{ ref('int_calendar_dates_mapped') }} as dates
                         on activities.activity_date = dates.calendar_date
                     where activities.portfolio_id = scoped.portfolio_id and activities.symbol is not null
@@ -44,7 +44,7 @@
                         on splits.ex_date = dates.calendar_date
                     where splits.symbol in (
                         select activities.symbol
-                        from {{ ref('stg_core__activities') }} as activities
+                        from {{ ref('int_activities_in_base') }} as activities
                         where activities.portfolio_id = scoped.portfolio_id
                     )
                 ),

@@ -121,8 +121,9 @@ $$;
 
 -- The currencies each portfolio's values are in, as whole currencies (GBp counts as GBP),
 -- with the earliest date each is needed: its held symbols' trading currencies, its
--- activities' currencies, its benchmark's currency, and its base currency (needed_from null:
--- the base itself needs no rate). A currency other than the base needs a rate into it.
+-- benchmark's currency, and its base currency (needed_from null: the base itself needs no
+-- rate). A currency other than the base needs a rate into it. An activity's own currency is
+-- not needed: its money converts at its own fx_rate (int_activities_in_base), not the market's.
 create or replace function ops.currencies_needed(p_portfolio_id bigint default null)
 returns table (portfolio_id bigint, base_currency text, currency text, needed_from date)
 language sql stable
@@ -146,23 +147,27 @@ as $$
         from core.activities as activities
         inner join market.symbols as symbols on activities.symbol = symbols.symbol
         where p_portfolio_id is null or activities.portfolio_id = p_portfolio_id
-        union all
-        select activities.portfolio_id, activities.currency, activities.activity_date
-        from core.activities as activities
-        where p_portfolio_id is null or activities.portfolio_id = p_portfolio_id
     ),
 
+    -- the portfolio's first date: of a holding or of any activity (a ledger's first deposit)
     first_dates as (
-        select held.portfolio_id, min(held.needed_from) as first_date
-        from held
-        group by held.portfolio_id
+        select starts.portfolio_id, min(starts.first_date) as first_date
+        from (
+            select held.portfolio_id, held.needed_from as first_date
+            from held
+            union all
+            select activities.portfolio_id, activities.activity_date
+            from core.activities as activities
+            where p_portfolio_id is null or activities.portfolio_id = p_portfolio_id
+        ) as starts
+        group by starts.portfolio_id
     ),
 
     needed as (
         select held.portfolio_id, held.currency, held.needed_from
         from held
         union all
-        -- the benchmark is measured from the portfolio's first holding
+        -- the benchmark is measured from the portfolio's first date
         select portfolios.portfolio_id, symbols.currency, first_dates.first_date
         from portfolios
         inner join market.symbols as symbols on portfolios.benchmark_symbol = symbols.symbol

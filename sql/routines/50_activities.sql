@@ -40,8 +40,9 @@ as $$
     end
 $$;
 
--- The activities array parsed: texts as typed (shortened for messages) and typed values.
-create or replace function core.activity_rows(p_activities jsonb)
+-- The activities array parsed: texts as typed (shortened for messages) and typed values; a row
+-- that names no currency is in p_currency (the portfolio's base currency).
+create or replace function core.activity_rows(p_activities jsonb, p_currency text default 'USD')
 returns table (
     ord bigint,
     at text,
@@ -122,7 +123,8 @@ as $$
         fee_text,
         coalesce(core.parse_decimal(fee_text), case when fee_text is null then 0 end) as fee,
         coalesce(
-            case when currency_text ~ '[^\x01-\x7f]' then currency_text else upper(currency_text) end, 'USD'
+            case when currency_text ~ '[^\x01-\x7f]' then currency_text else upper(currency_text) end,
+            coalesce(p_currency, 'USD')
         ) as currency,
         notes,
         coalesce(source_text, 'foliodb') as source,
@@ -171,7 +173,15 @@ create or replace function core.activity_problems(
 returns text[]
 language sql stable
 as $$
-    with rows as (
+    with base as (
+        select coalesce(
+            (select portfolios.base_currency from core.portfolios as portfolios
+             where portfolios.portfolio_id = p_portfolio_id),
+            p_base_currency
+        ) as base_currency
+    ),
+
+    rows as (
         select
             r.*,
             core.activity_shape(r.activity_type, r.symbol is not null) as shape,
@@ -181,13 +191,16 @@ as $$
             value_bounds.max_value as value_max,
             value_bounds.expected as value_expected,
             count(*) over (partition by r.source, r.external_id) as id_uses,
-            coalesce(
-                (select portfolios.base_currency from core.portfolios as portfolios
-                 where portfolios.portfolio_id = p_portfolio_id),
-                p_base_currency
-            ) as base_currency
-        from core.activity_rows(p_activities) as r
+            base.base_currency,
+            -- the whole currencies of the activity and of the security it names (GBp: GBP)
+            coalesce(activity_currency.unit_of, activity_currency.currency) as whole_currency,
+            existing.currency as symbol_currency,
+            coalesce(symbol_currency.unit_of, symbol_currency.currency) as symbol_whole_currency
+        from base
+        cross join lateral core.activity_rows(p_activities, base.base_currency) as r
         left join market.symbols as existing on existing.symbol = r.symbol
+        left join market.currencies as activity_currency on activity_currency.currency = r.currency
+        left join market.currencies as symbol_currency on symbol_currency.currency = existing.currency
         cross join core.import_limits() as limits
         cross join ops.input_bounds as value_bounds
         where value_bounds.kind = 'value'
@@ -291,28 +304,44 @@ as $$
                 else core.out_of_bounds(nullif(rows.fee, 0), rows.value_min, rows.value_max, format(
                     '0 or between %s and %s', core.number_shown(rows.value_min), core.number_shown(rows.value_max)))
             end),
-            -- any currency of the reference (migration 0240) is stored; until the ledger's cash
-            -- is converted (issue 16), an import takes only the portfolio's base currency
+            -- any currency of the reference (migration 0240); one other than the base is
+            -- converted at the activity's fx_rate (int_activities_in_base); a security's trade,
+            -- dividend, fee or tax is in the base or in the security's own currency
             (8, 'currency', case
                 when not exists (select from market.currencies as known where known.currency = rows.currency)
                     then format(
                         '''%s'' is not a currency of market.currencies (ISO 4217, e.g. USD, EUR, GBP)',
                         core.shortened(rows.currency))
-                when rows.currency <> rows.base_currency then format(
-                    '''%s'' is not supported yet: the ledger is in the portfolio''s base currency, %s, '
-                    'until foliodb converts activities', core.shortened(rows.currency), rows.base_currency)
+                when rows.activity_type is null or rows.symbol is null or rows.shape = 'split' then null
+                when rows.whole_currency <> rows.base_currency
+                    and rows.whole_currency <> rows.symbol_whole_currency then format(
+                    '''%s'' is neither the portfolio''s base currency, %s, nor %s''s trading currency, %s: '
+                    'a %s of a security is in one of those two', core.shortened(rows.currency),
+                    rows.base_currency, rows.symbol, rows.symbol_currency, rows.activity_type)
             end),
-            -- the rate the activity was settled at: base currency per unit of the symbol's
-            -- trading currency (migration 0250), for an activity that names a security
+            -- the rate the activity was settled at: base currency per unit of the security's
+            -- (whole) trading currency for one in the base naming a security (migration 0250),
+            -- or per unit of the activity's (whole) currency for one in another currency
             (9, 'fx_rate', case
-                when rows.fx_rate_text is null or rows.activity_type is null then null
-                when rows.symbol is null or rows.shape = 'split' then format(
-                    '%s moves no money in a security''s currency: leave fx_rate empty (it is the rate '
-                    'of a trade, dividend, fee or tax of a security traded in another currency)',
-                    rows.activity_type)
+                when rows.activity_type is null or rows.whole_currency is null then null
+                when rows.fx_rate_text is null and rows.whole_currency <> rows.base_currency then format(
+                    'required: the activity is in %s and the portfolio in %s: the rate its money was '
+                    'converted at, %s per %s (e.g. 1.0842)', rows.currency, rows.base_currency,
+                    rows.base_currency, rows.whole_currency)
+                when rows.fx_rate_text is null then null
+                when rows.currency <> rows.base_currency and rows.whole_currency = rows.base_currency
+                    then format(
+                    '%s is the base currency''s %s: leave fx_rate empty (its units are converted by '
+                    'the reference, no rate)', rows.currency, rows.whole_currency)
+                when rows.currency = rows.base_currency and (rows.symbol is null or rows.shape = 'split') then format(
+                    '%s in the base currency moves no money in another currency: leave fx_rate empty (it '
+                    'is the rate of an activity in another currency, or of a trade, dividend, fee or '
+                    'tax of a security traded in one)', rows.activity_type)
                 when rows.fx_rate is null then format(
-                    '''%s'' is not a number (expected the rate settled at, %s per unit of the '
-                    'security''s currency, e.g. 0.9615)', rows.fx_rate_text, rows.currency)
+                    '''%s'' is not a number (expected the rate settled at, %s per unit of %s, e.g. 0.9615)',
+                    rows.fx_rate_text, rows.base_currency,
+                    case when rows.currency <> rows.base_currency then rows.whole_currency
+                        else 'the security''s currency' end)
                 when rows.fx_rate <= 0 then 'must be greater than 0'
                 else core.out_of_bounds(rows.fx_rate, rows.price_min, rows.price_max, rows.price_expected)
             end),
@@ -477,6 +506,8 @@ begin
         v_refused,
         core.activity_problems(v_portfolio_id, p_activities, coalesce(btrim(p_base_currency), 'USD'))
     );
+    -- a row that names no currency is in the portfolio's base
+    v_base := coalesce(v_base, nullif(btrim(p_base_currency), ''), 'USD');
     if v_portfolio_id is null then
         v_portfolio_id := core.owner_portfolio(p_email, p_portfolio, v_refused, true);
         if p_base_currency is not null then
@@ -486,12 +517,12 @@ begin
 
     insert into market.symbols (symbol)
     select distinct parsed.symbol
-    from core.activity_rows(p_activities) as parsed
+    from core.activity_rows(p_activities, v_base) as parsed
     where parsed.symbol is not null
     on conflict (symbol) do nothing;
 
     with parsed as (
-        select * from core.activity_rows(p_activities)
+        select * from core.activity_rows(p_activities, v_base)
     ),
 
     inserted as (

@@ -214,8 +214,9 @@ $$;
 -- A portfolio's settings, as an app writer or `folio portfolio set` changes them; a null
 -- argument keeps its setting. The owner's check comes first (nothing of another user's
 -- portfolio is read). The base currency is a whole currency of market.currencies, and it
--- changes only while no activity of the ledger is in another currency (an activity is in
--- its portfolio's base currency until foliodb converts activities). The benchmark is a
+-- changes only while every activity of the ledger is in the new one (an activity in another
+-- currency states its rate into the base it was imported under, which a change would make
+-- wrong). The benchmark is a
 -- stored symbol with prices. A change queues the portfolio whole (ops.queue_portfolios_changed).
 create or replace function core.set_portfolio(
     p_portfolio_id bigint,
@@ -255,7 +256,8 @@ begin
         raise exception using errcode = '22023',
             message = format(
                 '%s: portfolio %s has activities in %s; its base currency stays as it is while '
-                'they are (foliodb does not convert activities yet)', v_refused, p_portfolio_id, v_others
+                'they are (an activity in another currency states its rate into the current base)',
+                v_refused, p_portfolio_id, v_others
             );
     end if;
     if v_benchmark is not null and not exists (

@@ -28,7 +28,7 @@ with scopes as (
 ),
 
 activities as not materialized (
-    select * from {{ ref('stg_core__activities') }}
+    select * from {{ ref('int_activities_in_base') }}
     where portfolio_id in (select scopes.portfolio_id from scopes)
 ),
 

@@ -13,7 +13,7 @@ with scopes as (
 ),
 
 activities as not materialized (
-    select * from {{ ref('stg_core__activities') }}
+    select * from {{ ref('int_activities_in_base') }}
     where
         fx_rate is not null
         and portfolio_id in (select scopes.portfolio_id from scopes)
