@@ -162,8 +162,9 @@
         is analyzed (as a CTE they carried the model's estimate: for the filled closes of a
         full rebuild 2.8 billion rows against 635k, and the delete's anti-join, hashed for
         that size, took 23 s of a 28 s step), the scope's rows without a counterpart among
-        them deleted, the others inserted, or updated where a value differs. A full rebuild of
-        unchanged history then writes nothing. Needs a unique_key; the step counts the rows
+        them deleted, the others inserted, or updated where a value differs; a row stored as
+        computed is not touched (not even locked). A full rebuild of unchanged history then
+        writes nothing. Needs a unique_key; the step counts the rows
         inserted or updated. -#}
     {%- set refresh_write = config.get('refresh_write', 'all') -%}
     {%- set key_columns = ([unique_key] if unique_key is string else unique_key) if unique_key else [] -%}
@@ -200,9 +201,21 @@
 
             {{ delete_statement | trim }}
 
+            -- a row stored as computed is left alone: ON CONFLICT would lock it (a lock is a
+            -- write of its page, and WAL) even where its WHERE then updates nothing
             insert into {{ local_relation }} as target ({{ column_names }})
             select {{ column_names }}
-            from pg_temp.{{ rows_table }}
+            from pg_temp.{{ rows_table }} as model_rows
+            where not exists (
+                select from {{ local_relation }} as stored
+                where
+                    {%- for name in key_columns %}
+                    stored.{{ name }} = model_rows.{{ name }} and
+                    {%- endfor %}
+                    ({% for name in value_columns %}stored.{{ name }}{{ ', ' if not loop.last }}{% endfor %})
+                    is not distinct from
+                    ({% for name in value_columns %}model_rows.{{ name }}{{ ', ' if not loop.last }}{% endfor %})
+            )
             on conflict ({{ key_columns | join(', ') }}) do update set
                 {%- for name in value_columns %}
                 {{ name }} = excluded.{{ name }}{{ ',' if not loop.last }}
