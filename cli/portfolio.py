@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import click
+import psycopg
 from rich.table import Table
 
 from cli import base
 from cli.common import emit_json, err, out, require_file
 from foliodb import portfolio_edit, portfolio_io
+from foliodb.db import connect
 from foliodb.errors import FolioError
 from foliodb.security import REFRESH, WRITER
 from ingest.prices import ingest_prices
@@ -38,6 +40,12 @@ def _parsed(parse: Callable[[str], Any], what: str) -> Callable[..., Any]:
 
 _date = _parsed(portfolio_io.parse_date, "an ISO date (YYYY-MM-DD)")
 _number = _parsed(portfolio_io.parse_number, "a number")
+
+
+def _edit_session() -> psycopg.Connection:
+    """The connection an edit runs on: its checks read as the operator's refresh role, and the
+    library writes as the app writer acting for the owner inside it (foliodb.db.acting_as)."""
+    return connect(role=REFRESH)
 
 
 def _refresh_after(portfolio_ids: list[int], refresh: bool) -> None:
@@ -179,9 +187,10 @@ def positions_cmd(
         folio portfolio positions 37
         folio portfolio positions "Reference ETF portfolio" --all --json
     """
-    data = portfolio_edit.list_positions(
-        portfolio_ref, email=email, include_deleted=include_deleted
-    )
+    with connect() as conn:
+        data = portfolio_edit.list_positions(
+            conn, portfolio_ref, email=email, include_deleted=include_deleted
+        )
     if as_json:
         emit_json(data)
         return
@@ -264,7 +273,8 @@ def value_cmd(
         assert valuation is not None
         valuations = [valuation]
         source = "valuation"
-    touched = portfolio_edit.set_valuations(valuations, source=source)
+    with _edit_session() as conn:
+        touched = portfolio_edit.set_valuations(conn, valuations, source=source)
     err.print(f"{len(valuations)} valuation(s) recorded for portfolio(s) {touched}")
     _refresh_after(touched, refresh)
 
@@ -295,7 +305,8 @@ def add_cmd(portfolio_ref: str, email: str | None, refresh: bool, **fields: str 
         folio portfolio add 1 --symbol VTI --quantity 10 --entry-date 2025-03-03 --entry-price 290.10 --refresh
     """
     values = {k: v for k, v in fields.items() if v is not None}
-    pid, position_id = portfolio_edit.add_position(portfolio_ref, values, email=email)
+    with _edit_session() as conn:
+        pid, position_id = portfolio_edit.add_position(conn, portfolio_ref, values, email=email)
     click.echo(position_id)
     err.print(f"position {position_id} added to portfolio {pid}")
     _refresh_after([pid], refresh)
@@ -317,7 +328,8 @@ def close_cmd(
 
         folio portfolio close 12 --date 2025-06-02 --price 101.25 --refresh
     """
-    pid = portfolio_edit.close_position(position_id, exit_date, exit_price)
+    with _edit_session() as conn:
+        pid = portfolio_edit.close_position(conn, position_id, exit_date, exit_price)
     err.print(f"position {position_id} closed on {exit_date}")
     _refresh_after([pid], refresh)
 
@@ -357,7 +369,8 @@ def set_cmd(
             "nothing to change: give --base-currency, --public/--private, --benchmark "
             "or --cost-method"
         )
-    after = portfolio_edit.set_portfolio(portfolio_ref, settings, email=email)
+    with _edit_session() as conn:
+        after = portfolio_edit.set_portfolio(conn, portfolio_ref, settings, email=email)
     if as_json:
         emit_json(after)
     else:
@@ -380,7 +393,8 @@ def delete_cmd(position_id: int, refresh: bool) -> None:
 
         folio portfolio delete 12 --refresh
     """
-    pid = portfolio_edit.delete_position(position_id)
+    with _edit_session() as conn:
+        pid = portfolio_edit.delete_position(conn, position_id)
     err.print(f"position {position_id} deleted")
     _refresh_after([pid], refresh)
 

@@ -412,7 +412,7 @@ def test_closing_at_an_absurd_price_is_refused(conn: psycopg.Connection, db_url:
     pid = add_portfolio(conn)
     position = add_position(conn, pid, "VUG", 1, "2025-01-06", 492.16)
     with pytest.raises(FolioError, match="exit price 1e\\+309 is too large: " + PRICE_EXPECTED):
-        portfolio_edit.close_position(position, dt.date(2025, 2, 3), Decimal("1e309"), url=db_url)
+        portfolio_edit.close_position(conn, position, dt.date(2025, 2, 3), Decimal("1e309"))
     assert conn.execute(
         "select exit_date from core.positions where position_id = %s", [position]
     ).fetchone() == (None,)

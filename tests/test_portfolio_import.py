@@ -16,8 +16,11 @@ from psycopg.types.json import Jsonb
 
 from cli.main import cli
 from foliodb import clock, portfolio_edit, portfolio_io
+from foliodb.db import act_for_user, connect
 from foliodb.errors import FolioError
 from foliodb.portfolio_io import ValidationError
+from foliodb.security import REFRESH
+from tests.builders import add_portfolio, add_position
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "symbol,quantity,entry_date,entry_price,investment_class,exit_date,exit_price,notes\n"
@@ -506,7 +509,7 @@ def test_export_then_import_round_trips(conn: psycopg.Connection, db_url: str) -
     assert exported == ROUND_TRIP  # the canonical form of this file is itself
 
 
-def test_export_leaves_out_deleted_positions(db_url: str) -> None:
+def test_export_leaves_out_deleted_positions(conn: psycopg.Connection, db_url: str) -> None:
     result = portfolio_io.import_portfolio(
         ROUND_TRIP.encode(), "a@example.com", "one", backfill=False, url=db_url
     )
@@ -515,7 +518,7 @@ def test_export_leaves_out_deleted_positions(db_url: str) -> None:
             "select position_id from core.positions where symbol = 'VUG' and portfolio_id = %s",
             [result.portfolio_id],
         ).fetchone()[0]
-    portfolio_edit.delete_position(vug, url=db_url)
+    portfolio_edit.delete_position(conn, vug)
     assert "VUG" not in portfolio_io.export_portfolio(result.portfolio_id, url=db_url)
 
 
@@ -665,7 +668,7 @@ def test_valuations_csv_is_validated_as_a_whole(
     bad.write_text("\n".join(bad.read_text().splitlines()[:4]) + "\n" + f"{acme},2024-06-30,3\n")
     vals = portfolio_edit.parse_valuations_csv(bad)
     with pytest.raises(ValidationError) as info:
-        portfolio_edit.set_valuations(vals, url=db_url)
+        portfolio_edit.set_valuations(conn, vals)
     where = {(i.line, i.field) for i in info.value.issues}
     assert where == {(3, "date"), (4, "position_id"), (5, "date")}
     assert db_state(conn) == before
@@ -674,9 +677,9 @@ def test_valuations_csv_is_validated_as_a_whole(
 def test_valuation_is_recorded_and_replaced(conn: psycopg.Connection, db_url: str) -> None:
     pid, acme = _private_position(db_url)
     v = portfolio_edit.Valuation(None, acme, dt.date(2024, 6, 30), Decimal("275000"))
-    assert portfolio_edit.set_valuations([v], url=db_url) == [pid]
+    assert portfolio_edit.set_valuations(conn, [v]) == [pid]
     v2 = portfolio_edit.Valuation(None, acme, dt.date(2024, 6, 30), Decimal("300000"))
-    portfolio_edit.set_valuations([v2], url=db_url)
+    portfolio_edit.set_valuations(conn, [v2])
     assert conn.execute("select valuation_date, value from core.valuations").fetchall() == [
         (dt.date(2024, 6, 30), Decimal("300000"))
     ]
@@ -686,14 +689,14 @@ def test_close_and_delete_requeue_the_portfolio(conn: psycopg.Connection, db_url
     pid, acme = _private_position(db_url)
     vug = acme + 1
     conn.execute("delete from ops.dirty_portfolios")
-    portfolio_edit.close_position(vug, dt.date(2025, 3, 3), Decimal("500"), url=db_url)
+    portfolio_edit.close_position(conn, vug, dt.date(2025, 3, 3), Decimal("500"))
     with pytest.raises(FolioError, match="already closed on 2025-03-03"):
-        portfolio_edit.close_position(vug, dt.date(2025, 3, 4), url=db_url)
+        portfolio_edit.close_position(conn, vug, dt.date(2025, 3, 4))
     with pytest.raises(FolioError, match="not after position"):
-        portfolio_edit.close_position(acme, dt.date(2024, 3, 1), url=db_url)
-    portfolio_edit.delete_position(acme, url=db_url)
+        portfolio_edit.close_position(conn, acme, dt.date(2024, 3, 1))
+    portfolio_edit.delete_position(conn, acme)
     with pytest.raises(FolioError, match="was deleted"):
-        portfolio_edit.delete_position(acme, url=db_url)
+        portfolio_edit.delete_position(conn, acme)
     queued = conn.execute(
         "select portfolio_id, from_date from ops.dirty_portfolios order by queued_at"
     ).fetchall()
@@ -704,11 +707,12 @@ def test_add_position_validates_like_an_import_line(conn: psycopg.Connection, db
     pid, _ = _private_position(db_url)
     with pytest.raises(ValidationError, match="quantity: must not be zero"):
         portfolio_edit.add_position(
+            conn,
             pid,
             {"symbol": "VTI", "quantity": "0", "entry_date": "2025-01-06", "entry_price": "1"},
-            url=db_url,
         )
     _, position_id = portfolio_edit.add_position(
+        conn,
         "p",
         {
             "symbol": "aapl240119c00150000",
@@ -717,7 +721,6 @@ def test_add_position_validates_like_an_import_line(conn: psycopg.Connection, db
             "entry_price": "4.10",
             "investment_class": "options",
         },
-        url=db_url,
         email="a@example.com",
     )
     row = conn.execute(
@@ -725,6 +728,51 @@ def test_add_position_validates_like_an_import_line(conn: psycopg.Connection, db
         [position_id],
     ).fetchone()
     assert row == ("AAPL240119C00150000", "OPTIONS")
+
+
+def test_an_edit_hands_the_callers_session_back_as_it_was(
+    conn: psycopg.Connection, db_url: str
+) -> None:
+    """An edit reads on the caller's connection and writes as folio_writer acting for the
+    owner, transaction-locally: the caller's role and acting user are unchanged afterwards,
+    in its own open transaction too; a failed edit writes nothing and leaves the session
+    usable."""
+    pid, acme = _private_position(db_url)
+    other = add_portfolio(conn, "q", "b@example.com")
+    house = add_position(conn, other, "HOUSE", 1, "2024-03-01", 1000, investment_class="PRIVATE")
+    june = dt.date(2024, 6, 30)
+    with connect(db_url, role=REFRESH) as session:
+
+        def who() -> tuple:
+            return session.execute(
+                "select current_user::text, current_setting('foliodb.user_id', true),"
+                " app.acting_user_id()"
+            ).fetchone()
+
+        assert who()[0] == "folio_refresh"
+        # the caller's own transaction, acting for another user: both survive the edit
+        act_for_user(session, 424242)
+        before = who()
+        assert before == ("folio_refresh", "424242", 424242)
+        good = portfolio_edit.Valuation(None, acme, june, Decimal("275000"))
+        assert portfolio_edit.set_valuations(session, [good]) == [pid]
+        assert who() == before
+        session.commit()
+        assert who()[0] == "folio_refresh"
+        # two owners, the second's value refused by the database: the first's is not kept
+        state = db_state(conn)
+        first = portfolio_edit.Valuation(None, acme, dt.date(2024, 7, 31), Decimal("1"))
+        huge = portfolio_edit.Valuation(None, house, june, Decimal("1e30"))
+        with pytest.raises(psycopg.errors.CheckViolation):
+            portfolio_edit.set_valuations(session, [first, huge])
+        session.rollback()
+        assert who()[0] == "folio_refresh"
+        assert db_state(conn) == state
+        with pytest.raises(FolioError, match="already closed|not after"):
+            portfolio_edit.close_position(session, acme, dt.date(2024, 2, 1))
+        assert who()[0] == "folio_refresh"
+        assert portfolio_edit.delete_position(session, house) == other
+        assert who()[0] == "folio_refresh"
 
 
 # ---------------------------------------------------------------- the CLI
