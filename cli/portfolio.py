@@ -53,14 +53,15 @@ def _refresh_after(portfolio_ids: list[int], refresh: bool) -> None:
     if not refresh:
         err.print("queued for the next refresh (`folio refresh`, or the nightly pg_cron job)")
         return
-    for pid in portfolio_ids:
-        outcome = portfolio_io.run_portfolio_refresh(pid, None)
-        status = outcome.get("status", "?")
-        err.print(f"portfolio {pid} refreshed: {status} (run {outcome.get('run_id')})")
-        if status == "failed":
-            raise FolioError(
-                f"the refresh of portfolio {pid} failed: {outcome.get('error') or outcome}"
-            )
+    with connect(role=REFRESH, autocommit=True) as conn:  # waits for a running refresh on it
+        for pid in portfolio_ids:
+            outcome = portfolio_io.run_portfolio_refresh(conn, pid)
+            status = outcome.get("status", "?")
+            err.print(f"portfolio {pid} refreshed: {status} (run {outcome.get('run_id')})")
+            if status == "failed":
+                raise FolioError(
+                    f"the refresh of portfolio {pid} failed: {outcome.get('error') or outcome}"
+                )
 
 
 @base.group()
@@ -112,15 +113,19 @@ def import_cmd(
         folio portfolio import examples/reference_portfolio.csv --user ann@example.com --name Reference --source demo --json
     """
     require_file(file, "FILE")
-    result = portfolio_io.import_portfolio(
-        file,
-        email,
-        name,
-        is_public=is_public,
-        backfill=not no_backfill,
-        price_source=source,
-        fetch_prices=ingest_prices,
-    )
+    # the ledger, the lookups and the backfill's reads as the operator's refresh role; the
+    # library writes as the app writer acting for the owner on it (foliodb.db.acting_as)
+    with connect(role=REFRESH, autocommit=True) as conn:
+        result = portfolio_io.import_portfolio(
+            conn,
+            file,
+            email,
+            name,
+            is_public=is_public,
+            backfill=not no_backfill,
+            price_source=source,
+            fetch_prices=ingest_prices,
+        )
     if as_json:
         emit_json(result.as_dict())
         return
@@ -156,7 +161,8 @@ def export_cmd(portfolio_ref: str, email: str | None, out_file: Path | None) -> 
 
         folio portfolio export 1 --out reference.csv
     """
-    text = portfolio_io.export_portfolio(portfolio_ref, email=email)
+    with connect() as conn:
+        text = portfolio_io.export_portfolio(conn, portfolio_ref, email=email)
     if out_file is None:
         click.echo(text, nl=False)
         return

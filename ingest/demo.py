@@ -24,6 +24,7 @@ import psycopg
 from foliodb import config, portfolio_io, refresh, schedule, serving
 from foliodb.db import connect
 from foliodb.errors import FolioError
+from foliodb.security import REFRESH
 from ingest import calendar
 from ingest.fx import ingest_fx, set_symbol_currencies
 from ingest.prices import ingest_prices
@@ -333,13 +334,14 @@ def import_reference(url: str | None) -> int | None:
     path = config.project_root() / "examples" / "reference_portfolio.csv"
     if not path.exists():
         return None
-    with connect(url) as conn:
+    # as `folio portfolio import`: the ledger and lookups as the refresh role
+    with connect(url, role=REFRESH, autocommit=True) as conn:
         existing = portfolio_io.portfolio_exists(conn, REFERENCE_EMAIL, REFERENCE_NAME)
-    if existing is not None:
-        return existing
-    result = portfolio_io.import_portfolio(
-        path, REFERENCE_EMAIL, REFERENCE_NAME, is_public=True, backfill=False, url=url
-    )
+        if existing is not None:
+            return existing
+        result = portfolio_io.import_portfolio(
+            conn, path, REFERENCE_EMAIL, REFERENCE_NAME, is_public=True, backfill=False, url=url
+        )
     return result.portfolio_id
 
 

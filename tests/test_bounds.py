@@ -167,7 +167,7 @@ def test_poison_in_a_portfolio_csv_is_refused_with_line_and_field_and_writes_not
     before = db_state(conn)
     content = HEADER + "VTV,10,2025-01-06,173.10\n" + line + "\n"
     with pytest.raises(ValidationError) as info:
-        portfolio_io.import_portfolio(content.encode(), "bob@example.com", "New", url=db_url)
+        portfolio_io.import_portfolio(conn, content.encode(), "bob@example.com", "New", url=db_url)
     [issue] = info.value.issues
     assert (issue.line, issue.field) == (3, field)
     assert words in issue.message
@@ -770,6 +770,7 @@ def test_an_entry_on_the_calendars_first_day_is_valued_from_its_first_session(
     add_prices(conn, "^GSPC", {"2000-01-03": 1455.22, "2000-01-04": 1399.42})
     add_prices(conn, "AAA", {"2000-01-03": 10, "2000-01-04": 11})
     result = portfolio_io.import_portfolio(
+        conn,
         (HEADER + "AAA,10,2000-01-01,10\n").encode(),
         "y2k@example.com",
         "Y2K",

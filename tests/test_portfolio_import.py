@@ -48,15 +48,22 @@ def db_state(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
     return state
 
 
+def ledger(url: str) -> psycopg.Connection:
+    """The session `folio portfolio import` runs an import on: autocommit, the refresh role."""
+    return connect(url, role=REFRESH, autocommit=True)
+
+
 def seed(url: str) -> int:
     """An existing user and portfolio, so that 'unchanged' is checked against real rows."""
-    result = portfolio_io.import_portfolio(
-        (HEADER + "VUG,10,2025-01-06,492.16,PUBLIC,,,seed\n").encode(),
-        "ann@example.com",
-        "Existing",
-        backfill=False,
-        url=url,
-    )
+    with ledger(url) as conn:
+        result = portfolio_io.import_portfolio(
+            conn,
+            (HEADER + "VUG,10,2025-01-06,492.16,PUBLIC,,,seed\n").encode(),
+            "ann@example.com",
+            "Existing",
+            backfill=False,
+            url=url,
+        )
     return result.portfolio_id
 
 
@@ -264,7 +271,7 @@ def test_malformed_file_is_refused_and_writes_nothing(
     seed(db_url)
     before = db_state(conn)
     with pytest.raises(ValidationError) as info:
-        portfolio_io.import_portfolio(content, "bob@example.com", "New", url=db_url)
+        portfolio_io.import_portfolio(conn, content, "bob@example.com", "New", url=db_url)
     matching = [
         issue
         for issue in info.value.issues
@@ -274,12 +281,12 @@ def test_malformed_file_is_refused_and_writes_nothing(
     assert db_state(conn) == before
 
 
-def test_every_problem_of_the_file_is_reported(db_url: str) -> None:
+def test_every_problem_of_the_file_is_reported(conn: psycopg.Connection, db_url: str) -> None:
     content = HEADER + (
         "VUG,abc,2025-01-06,492.16\nVTV,5,2025-01-06,-1\nBIL,5,2025-13-01,91.44,CASH\n"
     )
     with pytest.raises(ValidationError) as info:
-        portfolio_io.import_portfolio(content.encode(), "a@example.com", "p", url=db_url)
+        portfolio_io.import_portfolio(conn, content.encode(), "a@example.com", "p", url=db_url)
     where = [(i.line, i.field) for i in info.value.issues]
     assert where == [
         (2, "quantity"),
@@ -297,7 +304,11 @@ def test_existing_portfolio_name_is_refused(conn: psycopg.Connection, db_url: st
         FolioError, match=f"already has a portfolio named 'Existing' .portfolio_id {pid}"
     ):
         portfolio_io.import_portfolio(
-            (HEADER + "VTV,1,2025-01-06,1\n").encode(), "ANN@example.com", "Existing", url=db_url
+            conn,
+            (HEADER + "VTV,1,2025-01-06,1\n").encode(),
+            "ANN@example.com",
+            "Existing",
+            url=db_url,
         )
     assert db_state(conn) == before
 
@@ -312,7 +323,7 @@ def test_real_export_oddities_are_accepted(conn: psycopg.Connection, db_url: str
         "\r\n\r\n   \r\n,,,,,\r\n"
     ).encode()
     result = portfolio_io.import_portfolio(
-        content, "ann@example.com", "Odd", backfill=False, url=db_url
+        conn, content, "ann@example.com", "Odd", backfill=False, url=db_url
     )
     assert result.status == "succeeded" and result.positions == 4
     rows = conn.execute(
@@ -361,6 +372,7 @@ def test_real_export_oddities_are_accepted(conn: psycopg.Connection, db_url: str
 
 def test_import_run_is_recorded_and_ends_succeeded(conn: psycopg.Connection, db_url: str) -> None:
     result = portfolio_io.import_portfolio(
+        conn,
         (ROOT / "examples" / "reference_portfolio.csv").read_bytes(),
         "ann@example.com",
         "Reference",
@@ -418,11 +430,19 @@ def test_failed_ingest_of_one_symbol_does_not_fail_the_import(
 ) -> None:
     calls, fake = _fake_ingester(fail={"NOPE"})
     monkeypatch.setattr(
-        portfolio_io, "run_portfolio_refresh", lambda pid, url: {"status": "succeeded", "run_id": 0}
+        portfolio_io,
+        "run_portfolio_refresh",
+        lambda conn, pid, url: {"status": "succeeded", "run_id": 0},
     )
     content = HEADER + "VTI,1,2025-01-06,290\nNOPE,1,2025-01-06,10\nACME,1,2025-01-06,5,PRIVATE\n"
     result = portfolio_io.import_portfolio(
-        content.encode(), "a@example.com", "p", url=db_url, price_source="demo", fetch_prices=fake
+        conn,
+        content.encode(),
+        "a@example.com",
+        "p",
+        url=db_url,
+        price_source="demo",
+        fetch_prices=fake,
     )
     assert result.status == "succeeded"
     assert result.symbols_ingested == ["VTI", "^GSPC"]
@@ -442,7 +462,7 @@ def test_failed_refresh_of_a_written_import_is_recorded_partial_with_the_reason(
 
     seen: list[tuple] = []
 
-    def broken_refresh(pid: int, url: str | None) -> dict:
+    def broken_refresh(ledger: psycopg.Connection, pid: int, url: str | None) -> dict:
         # While the import runs, its ledger row names a live backend: the reaper leaves it be.
         seen.append(
             conn.execute(
@@ -455,6 +475,7 @@ def test_failed_refresh_of_a_written_import_is_recorded_partial_with_the_reason(
     monkeypatch.setattr(portfolio_io, "run_portfolio_refresh", broken_refresh)
     with pytest.raises(RuntimeError):
         portfolio_io.import_portfolio(
+            conn,
             (HEADER + "VTI,1,2025-01-06,290\n").encode(),
             "a@example.com",
             "p",
@@ -487,11 +508,11 @@ ROUND_TRIP = HEADER + (
 
 def test_export_then_import_round_trips(conn: psycopg.Connection, db_url: str) -> None:
     first = portfolio_io.import_portfolio(
-        ROUND_TRIP.encode(), "a@example.com", "one", backfill=False, url=db_url
+        conn, ROUND_TRIP.encode(), "a@example.com", "one", backfill=False, url=db_url
     )
-    exported = portfolio_io.export_portfolio(first.portfolio_id, url=db_url)
+    exported = portfolio_io.export_portfolio(conn, first.portfolio_id)
     second = portfolio_io.import_portfolio(
-        exported.encode(), "a@example.com", "two", backfill=False, url=db_url
+        conn, exported.encode(), "a@example.com", "two", backfill=False, url=db_url
     )
     columns = (
         "symbol, quantity, entry_date, entry_price, investment_class, exit_date, exit_price, notes"
@@ -505,13 +526,13 @@ def test_export_then_import_round_trips(conn: psycopg.Connection, db_url: str) -
 
     assert positions(first.portfolio_id) == positions(second.portfolio_id)
     assert len(positions(first.portfolio_id)) == 4
-    assert portfolio_io.export_portfolio("two", url=db_url, email="a@example.com") == exported
+    assert portfolio_io.export_portfolio(conn, "two", email="a@example.com") == exported
     assert exported == ROUND_TRIP  # the canonical form of this file is itself
 
 
 def test_export_leaves_out_deleted_positions(conn: psycopg.Connection, db_url: str) -> None:
     result = portfolio_io.import_portfolio(
-        ROUND_TRIP.encode(), "a@example.com", "one", backfill=False, url=db_url
+        conn, ROUND_TRIP.encode(), "a@example.com", "one", backfill=False, url=db_url
     )
     with psycopg.connect(db_url) as c:
         vug = c.execute(
@@ -519,7 +540,7 @@ def test_export_leaves_out_deleted_positions(conn: psycopg.Connection, db_url: s
             [result.portfolio_id],
         ).fetchone()[0]
     portfolio_edit.delete_position(conn, vug)
-    assert "VUG" not in portfolio_io.export_portfolio(result.portfolio_id, url=db_url)
+    assert "VUG" not in portfolio_io.export_portfolio(conn, result.portfolio_id)
 
 
 # ---------------------------------------------------------------- the SQL function path
@@ -631,13 +652,15 @@ def test_sql_function_refuses_an_existing_name_and_a_public_symbol_as_private(
 
 
 def _private_position(db_url: str) -> tuple[int, int]:
-    result = portfolio_io.import_portfolio(
-        (HEADER + "ACME-SEED,1,2024-03-01,250000,PRIVATE\nVUG,1,2025-01-06,492.16\n").encode(),
-        "a@example.com",
-        "p",
-        backfill=False,
-        url=db_url,
-    )
+    with ledger(db_url) as conn:
+        result = portfolio_io.import_portfolio(
+            conn,
+            (HEADER + "ACME-SEED,1,2024-03-01,250000,PRIVATE\nVUG,1,2025-01-06,492.16\n").encode(),
+            "a@example.com",
+            "p",
+            backfill=False,
+            url=db_url,
+        )
     with psycopg.connect(db_url) as c:
         pos = c.execute(
             "select position_id from core.positions where symbol = 'ACME-SEED'"
@@ -1079,6 +1102,7 @@ def test_options_expiring_in_the_money_and_worthless(use_db: str, conn: psycopg.
 
     expiry = "2025-06-20"
     portfolio_io.import_portfolio(
+        conn,
         (HEADER + "XOM,1,2025-01-06,100\n").encode(),
         "o@example.com",
         "u",
@@ -1092,6 +1116,7 @@ def test_options_expiring_in_the_money_and_worthless(use_db: str, conn: psycopg.
     digits = f"{int(strike * 1000):08d}"
     call, put = f"XOM250620C{digits}", f"XOM250620P{digits}"
     result = portfolio_io.import_portfolio(
+        conn,
         (HEADER + f"{call},2,2025-01-06,5,OPTIONS\n{put},3,2025-01-06,1,OPTIONS\n").encode(),
         "o@example.com",
         "options",
@@ -1194,7 +1219,9 @@ def test_poison_values_are_refused_with_line_and_field_and_write_nothing(
     seed(db_url)
     before = db_state(conn)
     with pytest.raises(ValidationError) as info:
-        portfolio_io.import_portfolio((HEADER + row).encode(), "bob@example.com", "New", url=db_url)
+        portfolio_io.import_portfolio(
+            conn, (HEADER + row).encode(), "bob@example.com", "New", url=db_url
+        )
     assert [(i.line, i.field, i.message) for i in info.value.issues] == [(line, field, message)]
     assert db_state(conn) == before
 
