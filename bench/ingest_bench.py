@@ -180,10 +180,13 @@ def write_csv(path: Path, dates: np.ndarray, rows: int, seed: int = 7) -> int:
 
 def _child_load(url: str, path: str) -> None:
     """In the child process: load one file as `folio ingest prices --source csv` does."""
+    from foliodb.db import connect
+    from foliodb.security import INGEST
     from ingest.prices import ingest_prices
 
     t0 = time.perf_counter()
-    summary = ingest_prices(url=url, source="csv", paths=[Path(path)])
+    with connect(url, role=INGEST, autocommit=True) as conn:
+        summary = ingest_prices(conn, source="csv", paths=[Path(path)])
     elapsed = time.perf_counter() - t0
     print(
         json.dumps(

@@ -54,7 +54,7 @@ from foliodb import config, models
 from foliodb.models import definition_hash
 from foliodb.refresh import run_refresh
 from ingest import calendar
-from ingest.prices import ingest_prices
+from ingest.prices import fetch_for_import
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ("a", "b", "c", "d", "e", "f", "g", "h")
@@ -1331,7 +1331,7 @@ class Runner:
                     f"Reference upload {i + 1}",
                     price_source="demo",
                     url=url,
-                    fetch_prices=ingest_prices,
+                    fetch_prices=fetch_for_import,
                 )
             wall = time.perf_counter() - t0
             if res.status != "succeeded" or not res.refresh:

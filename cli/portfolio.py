@@ -19,7 +19,7 @@ from foliodb import portfolio_edit, portfolio_io
 from foliodb.db import connect
 from foliodb.errors import FolioError
 from foliodb.security import REFRESH, WRITER
-from ingest.prices import ingest_prices
+from ingest.prices import fetch_for_import
 
 SOURCES = ("yfinance", "demo")
 
@@ -124,7 +124,7 @@ def import_cmd(
             is_public=is_public,
             backfill=not no_backfill,
             price_source=source,
-            fetch_prices=ingest_prices,
+            fetch_prices=fetch_for_import,
         )
     if as_json:
         emit_json(result.as_dict())

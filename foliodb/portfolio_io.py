@@ -1028,7 +1028,7 @@ def _priced(conn: psycopg.Connection, symbols: list[str]) -> set[str]:
     return {r[0] for r in rows}
 
 
-# How an import fetches the prices its symbols lack: ``ingest.prices.ingest_prices`` (called
+# How an import fetches the prices its symbols lack: ``ingest.prices.fetch_for_import`` (called
 # with url, source and symbols: it opens its own session as folio_ingest), passed in by the
 # caller (cli, demo, bench), since foliodb never imports ingest (cli → ingest → foliodb).
 PriceFetch = Callable[..., Any]

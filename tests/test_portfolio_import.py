@@ -19,7 +19,7 @@ from foliodb import clock, portfolio_edit, portfolio_io
 from foliodb.db import act_for_user, connect
 from foliodb.errors import FolioError
 from foliodb.portfolio_io import ValidationError
-from foliodb.security import REFRESH
+from foliodb.security import INGEST, REFRESH
 from tests.builders import add_portfolio, add_position
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -1098,7 +1098,7 @@ def test_options_expiring_in_the_money_and_worthless(use_db: str, conn: psycopg.
     """Hand-worked: on its expiry session an option is worth quantity x 100 x intrinsic value
     from the underlying's close (call: S - K, put: K - S, floored at 0); after it, not held."""
     _needs_models(conn)
-    from ingest.prices import ingest_prices
+    from ingest.prices import fetch_for_import, ingest_prices
 
     expiry = "2025-06-20"
     portfolio_io.import_portfolio(
@@ -1108,9 +1108,10 @@ def test_options_expiring_in_the_money_and_worthless(use_db: str, conn: psycopg.
         "u",
         url=use_db,
         price_source="demo",
-        fetch_prices=ingest_prices,
+        fetch_prices=fetch_for_import,
     )
-    ingest_prices(url=use_db, source="demo", symbols=["XOM"])
+    with connect(use_db, role=INGEST, autocommit=True) as market:
+        ingest_prices(market, source="demo", symbols=["XOM"])
     s = _close(conn, "XOM", expiry)
     strike = (s - 10).quantize(Decimal("1"))
     digits = f"{int(strike * 1000):08d}"
@@ -1122,7 +1123,7 @@ def test_options_expiring_in_the_money_and_worthless(use_db: str, conn: psycopg.
         "options",
         url=use_db,
         price_source="demo",
-        fetch_prices=ingest_prices,
+        fetch_prices=fetch_for_import,
     )
     pid = result.portfolio_id
     # Call: 2 x 100 x (S - K) = 2 x 100 x 10-ish; the put expires worthless: 0.

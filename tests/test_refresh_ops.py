@@ -755,7 +755,7 @@ def _import(db_url: str, data: bytes = IMPORT_CSV, wait: float = 60, name: str =
     from foliodb import portfolio_io
     from foliodb.db import connect
     from foliodb.security import REFRESH
-    from ingest.prices import ingest_prices
+    from ingest.prices import fetch_for_import
 
     # the session `folio portfolio import` runs it on
     with connect(db_url, role=REFRESH, autocommit=True) as ledger:
@@ -767,7 +767,7 @@ def _import(db_url: str, data: bytes = IMPORT_CSV, wait: float = 60, name: str =
             url=db_url,
             price_source="demo",
             refresh_wait=wait,
-            fetch_prices=ingest_prices,
+            fetch_prices=fetch_for_import,
         )
 
 
