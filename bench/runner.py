@@ -1086,7 +1086,8 @@ class Runner:
 
     # -- scenarios
     def _full(self, ds: Dataset, url: str | None = None) -> dict[str, Any]:
-        """Full refreshes of a dataset (memoized per dataset within the run)."""
+        """Full refreshes of a dataset (memoized per dataset within the run). A URL: the bench's
+        own database (else a fresh clone), refreshed by the reconnecting refresh client."""
         if ds.dbname not in self._full_cache:
             if url is not None:
                 self._full_cache[ds.dbname] = full_refreshes(url, self.repeat, self.log, ds.label)

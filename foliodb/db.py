@@ -50,6 +50,10 @@ def _embedded_hint() -> str:
 def connect(url: str | None = None, role: str | None = None, **kwargs) -> psycopg.Connection:
     """Open a connection; a server that is not there becomes an error a person can act on.
 
+    A URL, as opening a session is this function's job: the library takes the connection it
+    returns (the command chooses the role and opens it; a URL only where a new session is the
+    point, docs/architecture.md).
+
     ``role``: the least role for the job (``folio_refresh``, ``folio_ingest``): the session
     takes it (``set role``) when its login may, so the work runs with that role's privileges
     only; a login that is not a member (an external server's own user) keeps its identity.

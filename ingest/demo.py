@@ -329,19 +329,19 @@ def create_euro_portfolio(conn: psycopg.Connection) -> int:
     ).fetchone()[0]
 
 
-def import_reference(url: str | None) -> int | None:
-    """The reference portfolio through the portfolio importer; its id."""
+def import_reference(conn: psycopg.Connection, url: str | None = None) -> int | None:
+    """The reference portfolio through the portfolio importer, on ``conn`` (autocommit, as
+    the refresh role: as `folio portfolio import` opens it); its id. ``url``: the fresh
+    session that would close its run if ``conn`` were lost (no backfill: nothing else)."""
     path = config.project_root() / "examples" / "reference_portfolio.csv"
     if not path.exists():
         return None
-    # as `folio portfolio import`: the ledger and lookups as the refresh role
-    with connect(url, role=REFRESH, autocommit=True) as conn:
-        existing = portfolio_io.portfolio_exists(conn, REFERENCE_EMAIL, REFERENCE_NAME)
-        if existing is not None:
-            return existing
-        result = portfolio_io.import_portfolio(
-            conn, path, REFERENCE_EMAIL, REFERENCE_NAME, is_public=True, backfill=False, url=url
-        )
+    existing = portfolio_io.portfolio_exists(conn, REFERENCE_EMAIL, REFERENCE_NAME)
+    if existing is not None:
+        return existing
+    result = portfolio_io.import_portfolio(
+        conn, path, REFERENCE_EMAIL, REFERENCE_NAME, is_public=True, backfill=False, url=url
+    )
     return result.portfolio_id
 
 
@@ -350,7 +350,12 @@ def run_demo(
     out_dir: str | Path | None = None,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> dict[str, Any]:
-    """Set up (or reuse) the demo data, refresh, schedule, and gather what to show."""
+    """Set up (or reuse) the demo data, refresh, schedule, and gather what to show.
+
+    A URL, not a connection: the demo is every command at once, and each step opens its
+    session with that command's role (market data as folio_ingest, the import as
+    folio_refresh, the reconnecting refresh client, pg_cron's database, the app reader).
+    """
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -371,7 +376,8 @@ def run_demo(
         log("demo users and portfolios")
         created = create_portfolios(conn)
     t = lap("portfolios", t)
-    reference_id = import_reference(url)
+    with connect(url, role=REFRESH, autocommit=True) as conn:
+        reference_id = import_reference(conn, url)
     t = lap("reference_portfolio", t)
     log("demo prices (synthetic, deterministic: not market data)")
     with market_session() as market:
