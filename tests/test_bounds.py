@@ -19,7 +19,14 @@ from foliodb.errors import FolioError
 from foliodb.portfolio_io import ValidationError
 from ingest.load import LoadError, load_rows
 from ingest.prices import ingest_prices
-from tests.builders import add_portfolio, add_position, add_prices, refresh, snapshots
+from tests.builders import (
+    add_portfolio,
+    add_position,
+    add_prices,
+    import_file,
+    refresh,
+    snapshots,
+)
 from tests.test_portfolio_import import HEADER, db_state
 
 DIGITS_401 = "1" + "0" * 400  # a 401-digit quantity: fits numeric, not float8
@@ -769,14 +776,8 @@ def test_an_entry_on_the_calendars_first_day_is_valued_from_its_first_session(
     """2000-01-01 (a Saturday, a holiday) is inside the calendar: it enters on 2000-01-03."""
     add_prices(conn, "^GSPC", {"2000-01-03": 1455.22, "2000-01-04": 1399.42})
     add_prices(conn, "AAA", {"2000-01-03": 10, "2000-01-04": 11})
-    result = portfolio_io.import_portfolio(
-        conn,
-        (HEADER + "AAA,10,2000-01-01,10\n").encode(),
-        "y2k@example.com",
-        "Y2K",
-        backfill=False,
-        url=db_url,
-    )
+    data = (HEADER + "AAA,10,2000-01-01,10\n").encode()
+    result = import_file(db_url, data, "y2k@example.com", "Y2K", backfill=False)
     assert refresh(conn, "portfolio", result.portfolio_id)["status"] == "succeeded"
     snaps = snapshots(conn, result.portfolio_id)
     assert list(snaps)[:2] == ["2000-01-03", "2000-01-04"]

@@ -20,7 +20,7 @@ from foliodb.db import act_for_user, connect
 from foliodb.errors import FolioError
 from foliodb.portfolio_io import ValidationError
 from foliodb.security import INGEST, REFRESH
-from tests.builders import add_portfolio, add_position
+from tests.builders import add_portfolio, add_position, import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "symbol,quantity,entry_date,entry_price,investment_class,exit_date,exit_price,notes\n"
@@ -48,23 +48,10 @@ def db_state(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
     return state
 
 
-def ledger(url: str) -> psycopg.Connection:
-    """The session `folio portfolio import` runs an import on: autocommit, the refresh role."""
-    return connect(url, role=REFRESH, autocommit=True)
-
-
 def seed(url: str) -> int:
     """An existing user and portfolio, so that 'unchanged' is checked against real rows."""
-    with ledger(url) as conn:
-        result = portfolio_io.import_portfolio(
-            conn,
-            (HEADER + "VUG,10,2025-01-06,492.16,PUBLIC,,,seed\n").encode(),
-            "ann@example.com",
-            "Existing",
-            backfill=False,
-            url=url,
-        )
-    return result.portfolio_id
+    data = (HEADER + "VUG,10,2025-01-06,492.16,PUBLIC,,,seed\n").encode()
+    return import_file(url, data, "ann@example.com", "Existing", backfill=False).portfolio_id
 
 
 # (file content, expected line, expected field, words the message must contain)
@@ -652,15 +639,8 @@ def test_sql_function_refuses_an_existing_name_and_a_public_symbol_as_private(
 
 
 def _private_position(db_url: str) -> tuple[int, int]:
-    with ledger(db_url) as conn:
-        result = portfolio_io.import_portfolio(
-            conn,
-            (HEADER + "ACME-SEED,1,2024-03-01,250000,PRIVATE\nVUG,1,2025-01-06,492.16\n").encode(),
-            "a@example.com",
-            "p",
-            backfill=False,
-            url=db_url,
-        )
+    data = (HEADER + "ACME-SEED,1,2024-03-01,250000,PRIVATE\nVUG,1,2025-01-06,492.16\n").encode()
+    result = import_file(db_url, data, "a@example.com", "p", backfill=False)
     with psycopg.connect(db_url) as c:
         pos = c.execute(
             "select position_id from core.positions where symbol = 'ACME-SEED'"
