@@ -102,10 +102,14 @@ def params_for(scale: str | Params, **overrides: object) -> Params:
 
 
 def ensure_calendar(url: str, calendar: str = CALENDAR) -> None:
-    """Fill market.trading_days (ingest.calendar: session_idx counted from 2000, idempotent)."""
+    """Fill market.trading_days (ingest.calendar: session_idx counted from 2000, idempotent)
+    of the bench's own database, on a session as folio_ingest (as `folio ingest calendar`)."""
+    from foliodb.db import connect
+    from foliodb.security import INGEST
     from ingest import calendar as ingest_calendar
 
-    ingest_calendar.ensure_calendar(url, calendar)
+    with connect(url, role=INGEST, autocommit=True) as conn:
+        ingest_calendar.ensure_calendar(conn, calendar)
 
 
 def _sessions(conn: psycopg.Connection, calendar: str = CALENDAR) -> pd.DataFrame:

@@ -107,7 +107,8 @@ def _cleanup(conn: psycopg.Connection) -> None:
 
 
 def run(url: str | None = None, n_symbols: int = 500, years: int = 5, chunk_size: int = 50) -> dict:
-    """Time a first load and a re-load (all unchanged) of n_symbols × years; peak memory."""
+    """Time a first load and a re-load (all unchanged) of n_symbols × years; peak memory.
+    A URL: the bench's own database, on sessions the bench opens."""
     with psycopg.connect(url or config.database_url(), autocommit=True) as conn:
         dates, last = _sessions(conn, years)
         _cleanup(conn)
@@ -180,10 +181,13 @@ def write_csv(path: Path, dates: np.ndarray, rows: int, seed: int = 7) -> int:
 
 def _child_load(url: str, path: str) -> None:
     """In the child process: load one file as `folio ingest prices --source csv` does."""
+    from foliodb.db import connect
+    from foliodb.security import INGEST
     from ingest.prices import ingest_prices
 
     t0 = time.perf_counter()
-    summary = ingest_prices(url=url, source="csv", paths=[Path(path)])
+    with connect(url, role=INGEST, autocommit=True) as conn:
+        summary = ingest_prices(conn, source="csv", paths=[Path(path)])
     elapsed = time.perf_counter() - t0
     print(
         json.dumps(
@@ -240,7 +244,8 @@ def raw_copy_s(url: str, path: Path) -> float:
 
 
 def csv_run(url: str | None = None, sizes: tuple[int, ...] = (100_000, 1_000_000)) -> dict:
-    """Load price CSVs of each size (a fresh start each: the rows are deleted between)."""
+    """Load price CSVs of each size (a fresh start each: the rows are deleted between). A URL:
+    each load runs in a child process on a session of its own (its peak memory measured)."""
     url = url or config.database_url()
     with psycopg.connect(url, autocommit=True) as conn:
         dates, _ = _sessions(conn, 5)

@@ -231,7 +231,8 @@ def roles(as_json: bool) -> None:
 
         folio db roles
     """
-    rows = security.roles_report()
+    with connect() as conn:
+        rows = security.roles_report(conn)
     if as_json:
         emit_json(rows)
         return

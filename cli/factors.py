@@ -8,6 +8,7 @@ from rich.table import Table
 from cli import base
 from cli.common import emit_json, out
 from foliodb import factors as factors_module
+from foliodb.db import connect
 from foliodb.security import REFRESH
 
 
@@ -122,8 +123,9 @@ def exposures(portfolio_ref: str, risk: bool, as_json: bool) -> None:
         folio exposures 42
         folio exposures "Retirement" --json
     """
-    data = factors_module.portfolio_exposures(portfolio_ref)
-    risk_rows = factors_module.portfolio_risk(data["portfolio_id"]) if risk else None
+    with connect() as conn:
+        data = factors_module.portfolio_exposures(conn, portfolio_ref)
+        risk_rows = factors_module.portfolio_risk(conn, data["portfolio_id"]) if risk else None
     if as_json:
         emit_json({**data, "risk": risk_rows} if risk else data)
         return

@@ -6,12 +6,13 @@ import datetime as dt
 from collections.abc import Callable
 
 import click
+import psycopg
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli import base
 from cli.common import emit_json, err, out, require_file
-from foliodb import config
+from foliodb.db import connect
 from foliodb.errors import FolioError
 from foliodb.security import INGEST
 
@@ -70,6 +71,12 @@ def _require_paths(source: str, paths: tuple[str, ...]) -> None:
         raise click.UsageError(f"PATHS are only read with --source csv (got {paths[0]!r})")
     for path in paths:
         require_file(path, "PATHS")
+
+
+def _session() -> psycopg.Connection:
+    """The session every `folio ingest` command loads on: folio_ingest (the role the commands
+    declare), autocommit, so each chunk and each run row commits on its own."""
+    return connect(role=INGEST, autocommit=True)
 
 
 @ingest.command("prices", role=INGEST)
@@ -156,17 +163,18 @@ def prices(
         def on_progress(p) -> None:
             bar.update(task, completed=p.done, total=p.total, rows=p.rows, errors=p.errors)
 
-        summary = ingest_prices(
-            config.database_url(),
-            source=source,
-            symbols=symbols,
-            paths=list(paths) or None,
-            progress=on_progress,
-            chunk_size=chunk_size,
-            rate=rate,
-            threads=threads,
-            timeout=timeout,
-        )
+        with _session() as conn:
+            summary = ingest_prices(
+                conn,
+                source=source,
+                symbols=symbols,
+                paths=list(paths) or None,
+                progress=on_progress,
+                chunk_size=chunk_size,
+                rate=rate,
+                threads=threads,
+                timeout=timeout,
+            )
     if as_json:
         emit_json(summary.to_dict())
     else:
@@ -240,10 +248,8 @@ def calendar_cmd(calendar_name: str, through: dt.datetime | None, as_json: bool)
     through_date = through.date() if through else None
     if through_date and through_date < calendar.CALENDAR_START:
         raise click.BadParameter(f"must be after {calendar.CALENDAR_START}", param_hint="--through")
-    added = calendar.ensure_calendar(config.database_url(), calendar_name, through_date)
-    from foliodb.db import connect
-
-    with connect() as conn:
+    with _session() as conn:
+        added = calendar.ensure_calendar(conn, calendar_name, through_date)
         last = calendar.calendar_through(conn, calendar_name)
         closed = calendar.last_closed_session(conn, calendar_name)
     result = {
@@ -299,13 +305,10 @@ def fx_cmd(
     from ingest.fx import ingest_fx
 
     _require_paths(source, paths)
-    summary = ingest_fx(
-        config.database_url(),
-        source=source,
-        pairs=pairs,
-        paths=list(paths) or None,
-        timeout=timeout,
-    )
+    with _session() as conn:
+        summary = ingest_fx(
+            conn, source=source, pairs=pairs, paths=list(paths) or None, timeout=timeout
+        )
     if as_json:
         emit_json(summary.to_dict())
     else:
@@ -363,9 +366,8 @@ def currencies_cmd(assignments: tuple[str, ...], as_json: bool) -> None:
                 param_hint="SYMBOL=CURRENCY",
             )
         given[symbol.strip().upper()] = currency.strip()
-    changed = set_symbol_currencies(
-        config.database_url(), given or None, lookup=yfinance_currencies
-    )
+    with _session() as conn:
+        changed = set_symbol_currencies(conn, given or None, lookup=yfinance_currencies)
     if as_json:
         emit_json([{"symbol": s, "currency": c, "previous": p} for s, c, p in changed])
         return

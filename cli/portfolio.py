@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import click
+import psycopg
 from rich.table import Table
 
 from cli import base
 from cli.common import emit_json, err, out, require_file
 from foliodb import portfolio_edit, portfolio_io
+from foliodb.db import connect
 from foliodb.errors import FolioError
 from foliodb.security import REFRESH, WRITER
-from ingest.prices import ingest_prices
+from ingest.prices import fetch_for_import
 
 SOURCES = ("yfinance", "demo")
 
@@ -40,19 +42,26 @@ _date = _parsed(portfolio_io.parse_date, "an ISO date (YYYY-MM-DD)")
 _number = _parsed(portfolio_io.parse_number, "a number")
 
 
+def _edit_session() -> psycopg.Connection:
+    """The connection an edit runs on: its checks read as the operator's refresh role, and the
+    library writes as the app writer acting for the owner inside it (foliodb.db.acting_as)."""
+    return connect(role=REFRESH)
+
+
 def _refresh_after(portfolio_ids: list[int], refresh: bool) -> None:
     """Run the refresh now for the touched portfolios, when asked and available."""
     if not refresh:
         err.print("queued for the next refresh (`folio refresh`, or the nightly pg_cron job)")
         return
-    for pid in portfolio_ids:
-        outcome = portfolio_io.run_portfolio_refresh(pid, None)
-        status = outcome.get("status", "?")
-        err.print(f"portfolio {pid} refreshed: {status} (run {outcome.get('run_id')})")
-        if status == "failed":
-            raise FolioError(
-                f"the refresh of portfolio {pid} failed: {outcome.get('error') or outcome}"
-            )
+    with connect(role=REFRESH, autocommit=True) as conn:  # waits for a running refresh on it
+        for pid in portfolio_ids:
+            outcome = portfolio_io.run_portfolio_refresh(conn, pid)
+            status = outcome.get("status", "?")
+            err.print(f"portfolio {pid} refreshed: {status} (run {outcome.get('run_id')})")
+            if status == "failed":
+                raise FolioError(
+                    f"the refresh of portfolio {pid} failed: {outcome.get('error') or outcome}"
+                )
 
 
 @base.group()
@@ -104,15 +113,19 @@ def import_cmd(
         folio portfolio import examples/reference_portfolio.csv --user ann@example.com --name Reference --source demo --json
     """
     require_file(file, "FILE")
-    result = portfolio_io.import_portfolio(
-        file,
-        email,
-        name,
-        is_public=is_public,
-        backfill=not no_backfill,
-        price_source=source,
-        fetch_prices=ingest_prices,
-    )
+    # the ledger, the lookups and the backfill's reads as the operator's refresh role; the
+    # library writes as the app writer acting for the owner on it (foliodb.db.acting_as)
+    with connect(role=REFRESH, autocommit=True) as conn:
+        result = portfolio_io.import_portfolio(
+            conn,
+            file,
+            email,
+            name,
+            is_public=is_public,
+            backfill=not no_backfill,
+            price_source=source,
+            fetch_prices=fetch_for_import,
+        )
     if as_json:
         emit_json(result.as_dict())
         return
@@ -148,7 +161,8 @@ def export_cmd(portfolio_ref: str, email: str | None, out_file: Path | None) -> 
 
         folio portfolio export 1 --out reference.csv
     """
-    text = portfolio_io.export_portfolio(portfolio_ref, email=email)
+    with connect() as conn:
+        text = portfolio_io.export_portfolio(conn, portfolio_ref, email=email)
     if out_file is None:
         click.echo(text, nl=False)
         return
@@ -179,9 +193,10 @@ def positions_cmd(
         folio portfolio positions 37
         folio portfolio positions "Reference ETF portfolio" --all --json
     """
-    data = portfolio_edit.list_positions(
-        portfolio_ref, email=email, include_deleted=include_deleted
-    )
+    with connect() as conn:
+        data = portfolio_edit.list_positions(
+            conn, portfolio_ref, email=email, include_deleted=include_deleted
+        )
     if as_json:
         emit_json(data)
         return
@@ -264,7 +279,8 @@ def value_cmd(
         assert valuation is not None
         valuations = [valuation]
         source = "valuation"
-    touched = portfolio_edit.set_valuations(valuations, source=source)
+    with _edit_session() as conn:
+        touched = portfolio_edit.set_valuations(conn, valuations, source=source)
     err.print(f"{len(valuations)} valuation(s) recorded for portfolio(s) {touched}")
     _refresh_after(touched, refresh)
 
@@ -295,7 +311,8 @@ def add_cmd(portfolio_ref: str, email: str | None, refresh: bool, **fields: str 
         folio portfolio add 1 --symbol VTI --quantity 10 --entry-date 2025-03-03 --entry-price 290.10 --refresh
     """
     values = {k: v for k, v in fields.items() if v is not None}
-    pid, position_id = portfolio_edit.add_position(portfolio_ref, values, email=email)
+    with _edit_session() as conn:
+        pid, position_id = portfolio_edit.add_position(conn, portfolio_ref, values, email=email)
     click.echo(position_id)
     err.print(f"position {position_id} added to portfolio {pid}")
     _refresh_after([pid], refresh)
@@ -317,7 +334,8 @@ def close_cmd(
 
         folio portfolio close 12 --date 2025-06-02 --price 101.25 --refresh
     """
-    pid = portfolio_edit.close_position(position_id, exit_date, exit_price)
+    with _edit_session() as conn:
+        pid = portfolio_edit.close_position(conn, position_id, exit_date, exit_price)
     err.print(f"position {position_id} closed on {exit_date}")
     _refresh_after([pid], refresh)
 
@@ -357,7 +375,8 @@ def set_cmd(
             "nothing to change: give --base-currency, --public/--private, --benchmark "
             "or --cost-method"
         )
-    after = portfolio_edit.set_portfolio(portfolio_ref, settings, email=email)
+    with _edit_session() as conn:
+        after = portfolio_edit.set_portfolio(conn, portfolio_ref, settings, email=email)
     if as_json:
         emit_json(after)
     else:
@@ -380,7 +399,8 @@ def delete_cmd(position_id: int, refresh: bool) -> None:
 
         folio portfolio delete 12 --refresh
     """
-    pid = portfolio_edit.delete_position(position_id)
+    with _edit_session() as conn:
+        pid = portfolio_edit.delete_position(conn, position_id)
     err.print(f"position {position_id} deleted")
     _refresh_after([pid], refresh)
 

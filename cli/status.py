@@ -10,6 +10,7 @@ from rich.table import Table
 from cli import base
 from cli.common import emit_json, out
 from foliodb import status as status_module
+from foliodb.db import connect
 from foliodb.security import REFRESH
 
 
@@ -29,7 +30,8 @@ def status(as_json: bool) -> None:
         folio status
         folio status --json
     """
-    info = status_module.gather()
+    with connect() as conn:
+        info = status_module.gather(conn)
     if as_json:
         emit_json(info)
         return

@@ -50,6 +50,10 @@ def _embedded_hint() -> str:
 def connect(url: str | None = None, role: str | None = None, **kwargs) -> psycopg.Connection:
     """Open a connection; a server that is not there becomes an error a person can act on.
 
+    A URL, as opening a session is this function's job: the library takes the connection it
+    returns (the command chooses the role and opens it; a URL only where a new session is the
+    point, docs/architecture.md).
+
     ``role``: the least role for the job (``folio_refresh``, ``folio_ingest``): the session
     takes it (``set role``) when its login may, so the work runs with that role's privileges
     only; a login that is not a member (an external server's own user) keeps its identity.
@@ -80,17 +84,29 @@ def take_role(conn: psycopg.Connection, role: str) -> bool:
     """``set role`` for the rest of the session, if the login is a member of ``role``."""
     from psycopg import sql
 
-    row = conn.execute(
-        "select exists (select from pg_roles where rolname = %(role)s)"
-        " and pg_has_role(session_user, %(role)s, 'member')",
-        {"role": role},
-    ).fetchone()
-    may = bool(row and (row[0] if not isinstance(row, dict) else next(iter(row.values()))))
+    may = may_take_role(conn, role)
     if may:
         conn.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
     if not conn.autocommit:
         conn.commit()  # a SET in a transaction rolled back later would be undone
     return may
+
+
+def may_take_role(conn: psycopg.Connection, role: str) -> bool:
+    """Whether the session's login may ``set role`` to ``role`` (it exists and the login is a
+    member); a login that is not (an external server's own user) keeps its identity."""
+    from psycopg.rows import tuple_row
+
+    row = (
+        conn.cursor(row_factory=tuple_row)
+        .execute(
+            "select exists (select from pg_roles where rolname = %(role)s)"
+            " and pg_has_role(session_user, %(role)s, 'member')",
+            {"role": role},
+        )
+        .fetchone()
+    )
+    return bool(row and row[0])
 
 
 def act_for_user(conn: psycopg.Connection, user_id: int | None) -> None:
@@ -101,3 +117,31 @@ def act_for_user(conn: psycopg.Connection, user_id: int | None) -> None:
         "select set_config('foliodb.user_id', %s, true)",
         ["" if user_id is None else str(user_id)],
     )
+
+
+@contextlib.contextmanager
+def acting_as(conn: psycopg.Connection, role: str, user_id: int | None) -> Iterator[None]:
+    """Inside the block, ``conn`` works as ``role`` (when its login may) acting for foliodb
+    user ``user_id``, in one transaction (a savepoint when the caller has one open).
+
+    Both are transaction-local (``set_config(…, true)``): leaving the block normally puts the
+    caller's role and acting user back as they were, and an error rolls back everything the
+    block did, the settings with it. So a library function may write as another role on the
+    caller's connection and hand it back unchanged (the edits read as the refresh role, then
+    write as the app writer acting for the owner).
+    """
+    from psycopg.rows import tuple_row
+
+    with conn.transaction():
+        cur = conn.cursor(row_factory=tuple_row)
+        saved_role, saved_user = cur.execute(
+            "select current_setting('role'), current_setting('foliodb.user_id', true)"
+        ).fetchone()
+        if may_take_role(conn, role):
+            cur.execute("select set_config('role', %s, true)", [role])
+        act_for_user(conn, user_id)
+        yield
+        cur.execute(
+            "select set_config('role', %s, true), set_config('foliodb.user_id', %s, true)",
+            [saved_role, saved_user or ""],
+        )

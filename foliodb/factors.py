@@ -12,7 +12,6 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from foliodb.db import connect
 from foliodb.errors import FolioError
 from foliodb.portfolio_io import resolve_portfolio
 
@@ -69,8 +68,8 @@ def _models_missing(exc: Exception) -> FolioError:
     )
 
 
-def portfolio_exposures(portfolio: str | int, url: str | None = None) -> dict[str, Any]:
-    """A portfolio's factor exposures as of the last refresh.
+def portfolio_exposures(conn: psycopg.Connection, portfolio: str | int) -> dict[str, Any]:
+    """A portfolio's factor exposures as of the last refresh, read on ``conn``.
 
     Returns ``{"portfolio_id", "as_of_date", "market_value", "positions_held", "shares":
     {"public", "options", "private", "missing"}, "missing_symbols": [...], "factors": [{"factor",
@@ -79,12 +78,11 @@ def portfolio_exposures(portfolio: str | int, url: str | None = None) -> dict[st
     ``missing_symbols`` at the top lists every PUBLIC symbol held that lacks an exposure to at
     least one factor. Raises FolioError for an unknown portfolio or before the first refresh.
     """
-    with connect(url) as conn:
-        portfolio_id = resolve_portfolio(conn, portfolio)
-        try:
-            rows = conn.cursor(row_factory=dict_row).execute(_EXPOSURES, [portfolio_id]).fetchall()
-        except psycopg.errors.UndefinedTable as exc:
-            raise _models_missing(exc) from exc
+    portfolio_id = resolve_portfolio(conn, portfolio)
+    try:
+        rows = conn.cursor(row_factory=dict_row).execute(_EXPOSURES, [portfolio_id]).fetchall()
+    except psycopg.errors.UndefinedTable as exc:
+        raise _models_missing(exc) from exc
     if not rows:
         raise FolioError(
             f"portfolio {portfolio_id} has no exposures yet: run `folio refresh` (or it has no prices)"
@@ -124,8 +122,9 @@ def portfolio_exposures(portfolio: str | int, url: str | None = None) -> dict[st
     }
 
 
-def portfolio_risk(portfolio: str | int, url: str | None = None) -> list[dict[str, Any]]:
-    """A portfolio's risk figures, one dict per chart period (1D … MAX), as of the last refresh.
+def portfolio_risk(conn: psycopg.Connection, portfolio: str | int) -> list[dict[str, Any]]:
+    """A portfolio's risk figures, one dict per chart period (1D … MAX), as of the last refresh,
+    read on ``conn``.
 
     Keys: period, start_date, end_date, is_partial, n_returns, n_quoted_returns,
     annualized_volatility, max_drawdown (≤ 0), drawdown_peak_date, drawdown_trough_date,
@@ -135,23 +134,21 @@ def portfolio_risk(portfolio: str | int, url: str | None = None) -> list[dict[st
     pairs), best_day_return, best_day_date, worst_day_return, worst_day_date. Empty before the
     first refresh.
     """
-    with connect(url) as conn:
-        portfolio_id = resolve_portfolio(conn, portfolio)
-        try:
-            return conn.cursor(row_factory=dict_row).execute(_RISK, [portfolio_id]).fetchall()
-        except psycopg.errors.UndefinedTable as exc:
-            raise _models_missing(exc) from exc
+    portfolio_id = resolve_portfolio(conn, portfolio)
+    try:
+        return conn.cursor(row_factory=dict_row).execute(_RISK, [portfolio_id]).fetchall()
+    except psycopg.errors.UndefinedTable as exc:
+        raise _models_missing(exc) from exc
 
 
-def symbol_exposures(symbol: str, url: str | None = None) -> list[dict[str, Any]]:
+def symbol_exposures(conn: psycopg.Connection, symbol: str) -> list[dict[str, Any]]:
     """A symbol's latest exposures, one dict per factor (market first), unpublished ones with
-    their reason. Empty when the symbol has none."""
-    with connect(url) as conn:
-        try:
-            return (
-                conn.cursor(row_factory=dict_row)
-                .execute(_SYMBOL, [symbol.upper(), symbol.upper()])
-                .fetchall()
-            )
-        except psycopg.errors.UndefinedTable as exc:
-            raise _models_missing(exc) from exc
+    their reason, read on ``conn``. Empty when the symbol has none."""
+    try:
+        return (
+            conn.cursor(row_factory=dict_row)
+            .execute(_SYMBOL, [symbol.upper(), symbol.upper()])
+            .fetchall()
+        )
+    except psycopg.errors.UndefinedTable as exc:
+        raise _models_missing(exc) from exc

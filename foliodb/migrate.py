@@ -95,7 +95,10 @@ def check_edited(migrations: list[Migration], done: dict[str, str]) -> None:
 
 
 def migrate(url: str | None = None) -> MigrateResult:
-    """Apply pending migrations, then every routine file. Safe to run any number of times."""
+    """Apply pending migrations, then every routine file. Safe to run any number of times.
+
+    A URL, not a connection: migrations run on a session of their own as the login that owns
+    the objects (the admin), holding the migration lock for the whole run."""
     result = MigrateResult()
     with psycopg.connect(url or config.database_url(), autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(%s)", [LOCK_KEY])

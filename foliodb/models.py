@@ -20,6 +20,8 @@ from foliodb.errors import FolioError
 
 
 def dbt_env(url: str | None = None) -> dict[str, str]:
+    """dbt's environment for the database of ``url`` (a URL: dbt is a subprocess that opens
+    its own sessions, as folio_owner through profiles.yml)."""
     params = conninfo_to_dict(url or config.database_url())
     env = dict(os.environ)
     env.update(
@@ -49,7 +51,8 @@ def dbt_executable() -> str:
 def run_dbt(
     args: list[str], url: str | None = None, quiet: bool = True
 ) -> subprocess.CompletedProcess:
-    """Run a dbt command; a failure raises FolioError carrying dbt's own error lines."""
+    """Run a dbt command; a failure raises FolioError carrying dbt's own error lines. A URL:
+    dbt, a subprocess, opens its own sessions."""
     cmd = [dbt_executable(), *args]
     res = subprocess.run(
         cmd,
@@ -76,7 +79,8 @@ def install(url: str | None = None, lock_holder: int | None = None) -> None:
 
     dbt computes nothing (the publish is `call ops.refresh`). It installs only while no
     refresh runs: its on-run-start hook takes the refresh lock, or accepts the one held by
-    ``lock_holder`` (the backend pid of the caller's session holding it).
+    ``lock_holder`` (the backend pid of the caller's session holding it). A URL: dbt, a
+    subprocess, opens its own sessions.
     """
     models_dir = config.project_root() / "dbt_project" / "models"
     if not any(models_dir.rglob("*.sql")):

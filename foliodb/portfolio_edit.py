@@ -1,10 +1,12 @@
 """Edits of an imported portfolio: its settings, valuations and positions.
 
-Every edit reads what it checks as the operator's refresh role, then writes through the app
-writer's edit functions (core.set_portfolio, add_positions, close_position, delete_position,
-set_valuation) acting for the portfolio's owner, so the database's write rules apply to the
-CLI as to an app.
-Every write is one transaction; the dirty-queue triggers on core.positions and core.valuations
+Every edit takes the caller's connection and reads what it checks on it as it is (the CLI
+opens it as the operator's refresh role), then writes through the app writer's edit functions
+(core.set_portfolio, add_positions, close_position, delete_position, set_valuation) acting for
+the portfolio's owner, so the database's write rules apply to the CLI as to an app. The switch
+is transaction-local (foliodb.db.acting_as): the connection comes back with its role and
+acting user as they were.
+Every edit is one transaction (a savepoint when the caller has one open); the dirty-queue triggers on core.positions and core.valuations
 (sql/routines/20_refresh_queue.sql) re-queue the portfolio from the affected date, so the next
 refresh (or `--refresh` on the command) makes every period consistent again.
 """
@@ -22,7 +24,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from foliodb import bounds
-from foliodb.db import act_for_user, connect, take_role
+from foliodb.db import acting_as
 from foliodb.errors import FolioError
 from foliodb.portfolio_io import (
     Issue,
@@ -37,7 +39,7 @@ from foliodb.portfolio_io import (
     today,
     validate_position,
 )
-from foliodb.security import REFRESH, WRITER
+from foliodb.security import WRITER
 
 VALUATION_COLUMNS = ("position_id", "date", "value")
 
@@ -194,20 +196,11 @@ def _check_against_positions(conn: psycopg.Connection, valuations: list[Valuatio
     return issues
 
 
-def _write_as_owner(conn: psycopg.Connection, user_id: int) -> None:
-    """From here on the session writes as the app writer acting for ``user_id``."""
-    take_role(conn, WRITER)
-    act_for_user(conn, user_id)
-
-
-def _write_as_owner_of(conn: psycopg.Connection, portfolio: str | int, email: str | None) -> int:
-    """The portfolio (by id or name), after which the session writes as its owner."""
-    pid = resolve_portfolio(conn, portfolio, email)
-    owner = conn.execute(
-        "select user_id from core.portfolios where portfolio_id = %s", [pid]
+def _owner_of(conn: psycopg.Connection, portfolio_id: int) -> int:
+    """The user owning a portfolio."""
+    return conn.execute(
+        "select user_id from core.portfolios where portfolio_id = %s", [portfolio_id]
     ).fetchone()[0]
-    _write_as_owner(conn, owner)
-    return pid
 
 
 def _owners(conn: psycopg.Connection, position_ids: list[int]) -> dict[int, int]:
@@ -222,39 +215,51 @@ def _owners(conn: psycopg.Connection, position_ids: list[int]) -> dict[int, int]
 
 
 def set_valuations(
-    valuations: list[Valuation], url: str | None = None, source: str = "<arguments>"
+    conn: psycopg.Connection, valuations: list[Valuation], source: str = "<arguments>"
 ) -> list[int]:
-    """Write (or replace) manual valuations in one transaction; returns the portfolios touched."""
-    with connect(url, role=REFRESH) as conn:
+    """Write (or replace) manual valuations in one transaction; returns the portfolios touched.
+
+    Checks read on ``conn`` as it is (the CLI's: the refresh role); the writes go as the app
+    writer acting for each owner (:func:`foliodb.db.acting_as`), and ``conn`` is handed back
+    with its role and acting user unchanged. A failure writes nothing.
+    """
+    with conn.transaction():
         issues = _check_against_positions(conn, valuations)
         if issues:
             raise ValidationError(source, issues)
         owners = _owners(conn, [v.position_id for v in valuations])
-        take_role(conn, WRITER)
         touched: set[int] = set()
         for user_id in sorted(set(owners.values())):
-            act_for_user(conn, user_id)
             mine = [v for v in valuations if owners[v.position_id] == user_id]
-            rows = conn.execute(
-                "select core.set_valuation(given.position_id, given.valuation_date, given.value)"
-                " from unnest(%s::bigint[], %s::date[], %s::numeric[])"
-                " as given (position_id, valuation_date, value)",
-                [
-                    [v.position_id for v in mine],
-                    [v.valuation_date for v in mine],
-                    [v.value for v in mine],
-                ],
-            ).fetchall()
+            with acting_as(conn, WRITER, user_id):
+                rows = conn.execute(
+                    "select core.set_valuation(given.position_id, given.valuation_date,"
+                    " given.value)"
+                    " from unnest(%s::bigint[], %s::date[], %s::numeric[])"
+                    " as given (position_id, valuation_date, value)",
+                    [
+                        [v.position_id for v in mine],
+                        [v.valuation_date for v in mine],
+                        [v.value for v in mine],
+                    ],
+                ).fetchall()
             touched.update(r[0] for r in rows)
     return sorted(touched)
 
 
 def add_position(
-    portfolio: str | int, values: dict[str, str], url: str | None = None, email: str | None = None
+    conn: psycopg.Connection,
+    portfolio: str | int,
+    values: dict[str, str],
+    email: str | None = None,
 ) -> tuple[int, int]:
-    """Validate one position like an import line and add it; (portfolio_id, position_id)."""
+    """Validate one position like an import line and add it; (portfolio_id, position_id).
+
+    Reads on ``conn`` as it is, writes as the app writer acting for the owner; ``conn`` is
+    handed back unchanged (see :func:`set_valuations`).
+    """
     row, issues = validate_position(values)
-    with connect(url, role=REFRESH) as conn:
+    with conn.transaction():
         # the position's rules are the database's (core.import_problems)
         reported = {issue.field for issue in issues}
         issues += [
@@ -263,11 +268,12 @@ def add_position(
         if issues:
             raise ValidationError("position", issues)
         assert row is not None
-        pid = _write_as_owner_of(conn, portfolio, email)
+        pid = resolve_portfolio(conn, portfolio, email)
         try:
-            found = conn.execute(
-                "select core.add_positions(%s, %s)", [pid, Jsonb([row.as_json()])]
-            ).fetchone()
+            with acting_as(conn, WRITER, _owner_of(conn, pid)):
+                found = conn.execute(
+                    "select core.add_positions(%s, %s)", [pid, Jsonb([row.as_json()])]
+                ).fetchone()
         except psycopg.Error as exc:
             raise _db_error(exc) from exc
     assert found is not None
@@ -295,16 +301,23 @@ def _live_position(conn: psycopg.Connection, position_id: int) -> dict[str, Any]
 
 
 def close_position(
-    position_id: int, exit_date: dt.date, exit_price: Decimal | None = None, url: str | None = None
+    conn: psycopg.Connection,
+    position_id: int,
+    exit_date: dt.date,
+    exit_price: Decimal | None = None,
 ) -> int:
-    """Set a position's exit (date after its entry, not in the future); returns its portfolio."""
+    """Set a position's exit (date after its entry, not in the future); returns its portfolio.
+
+    Reads on ``conn`` as it is, writes as the app writer acting for the owner; ``conn`` is
+    handed back unchanged (see :func:`set_valuations`).
+    """
     if exit_date > today():
         raise FolioError(f"exit date {exit_date} is in the future (today is {today()})")
     if exit_price is not None and exit_price <= 0:
         raise FolioError(f"exit price must be greater than 0, got {exit_price}")
     if exit_price is not None and (too_far := bounds.PRICE.problem(exit_price)) is not None:
         raise FolioError(f"exit price {too_far}")
-    with connect(url, role=REFRESH) as conn:
+    with conn.transaction():
         pos = _live_position(conn, position_id)
         if pos["exit_date"] is not None:
             raise FolioError(
@@ -314,11 +327,11 @@ def close_position(
             raise FolioError(
                 f"exit date {exit_date} is not after position {position_id}'s entry {pos['entry_date']}"
             )
-        _write_as_owner(conn, pos["user_id"])
         try:
-            conn.execute(
-                "select core.close_position(%s, %s, %s)", [position_id, exit_date, exit_price]
-            )
+            with acting_as(conn, WRITER, pos["user_id"]):
+                conn.execute(
+                    "select core.close_position(%s, %s, %s)", [position_id, exit_date, exit_price]
+                )
         except psycopg.Error as exc:
             raise _db_error(exc) from exc
     return pos["portfolio_id"]
@@ -328,26 +341,30 @@ SETTINGS = ("base_currency", "is_public", "benchmark_symbol", "cost_method")
 
 
 def set_portfolio(
+    conn: psycopg.Connection,
     portfolio: str | int,
     settings: dict[str, Any],
-    url: str | None = None,
     email: str | None = None,
 ) -> dict[str, Any]:
     """Change a portfolio's settings (``SETTINGS``; None keeps one) through core.set_portfolio,
-    as its owner; returns the portfolio's settings afterwards."""
+    as its owner; returns the portfolio's settings afterwards.
+
+    Reads on ``conn`` as it is, writes as the app writer acting for the owner; ``conn`` is
+    handed back unchanged (see :func:`set_valuations`).
+    """
     unknown = set(settings) - set(SETTINGS)
     if unknown:
         raise FolioError(f"unknown setting(s) {sorted(unknown)}; expected {list(SETTINGS)}")
-    with connect(url, role=REFRESH) as conn:
-        pid = _write_as_owner_of(conn, portfolio, email)
+    with conn.transaction():
+        pid = resolve_portfolio(conn, portfolio, email)
         try:
-            conn.execute(
-                "select core.set_portfolio(%s, %s, %s, %s, %s)",
-                [pid, *(settings.get(name) for name in SETTINGS)],
-            )
+            with acting_as(conn, WRITER, _owner_of(conn, pid)):
+                conn.execute(
+                    "select core.set_portfolio(%s, %s, %s, %s, %s)",
+                    [pid, *(settings.get(name) for name in SETTINGS)],
+                )
         except psycopg.Error as exc:
             raise _db_error(exc) from exc
-    with connect(url, role=REFRESH) as conn:
         row = conn.execute(
             "select portfolio_id, name, base_currency, is_public, benchmark_symbol,"
             " cost_method::text from core.portfolios where portfolio_id = %s",
@@ -356,70 +373,74 @@ def set_portfolio(
     return dict(zip(("portfolio_id", "name", *SETTINGS), row, strict=True))
 
 
-def delete_position(position_id: int, url: str | None = None) -> int:
-    """Soft-delete a position (kept, ignored everywhere); returns its portfolio."""
-    with connect(url, role=REFRESH) as conn:
+def delete_position(conn: psycopg.Connection, position_id: int) -> int:
+    """Soft-delete a position (kept, ignored everywhere); returns its portfolio.
+
+    Reads on ``conn`` as it is, writes as the app writer acting for the owner; ``conn`` is
+    handed back unchanged (see :func:`set_valuations`).
+    """
+    with conn.transaction():
         pos = _live_position(conn, position_id)
-        _write_as_owner(conn, pos["user_id"])
         try:
-            conn.execute("select core.delete_position(%s)", [position_id])
+            with acting_as(conn, WRITER, pos["user_id"]):
+                conn.execute("select core.delete_position(%s)", [position_id])
         except psycopg.Error as exc:
             raise _db_error(exc) from exc
     return pos["portfolio_id"]
 
 
 def list_positions(
+    conn: psycopg.Connection,
     portfolio: str | int,
     email: str | None = None,
     include_deleted: bool = False,
-    url: str | None = None,
 ) -> dict[str, Any]:
-    """A portfolio's positions with their ids (what `value`, `close` and `delete` take).
+    """A portfolio's positions with their ids (what `value`, `close` and `delete` take), read
+    on ``conn``.
 
     One dict per position, oldest entry first: position_id, symbol, investment_class,
     quantity, entry_date, entry_price, exit_date, exit_price, notes, state (``open``,
     ``closed`` when an exit is recorded, ``deleted``), and for PRIVATE and OPTIONS positions
     the last manual valuation (date and value). Soft-deleted positions only on request.
     """
-    with connect(url) as conn:
-        portfolio_id = resolve_portfolio(conn, portfolio, email)
-        name = conn.execute(
-            "select name from core.portfolios where portfolio_id = %s", [portfolio_id]
-        ).fetchone()[0]
-        cur = conn.execute(
-            """
-            select
-                positions.position_id,
-                positions.symbol,
-                positions.investment_class::text as investment_class,
-                positions.quantity,
-                positions.entry_date,
-                positions.entry_price,
-                positions.exit_date,
-                positions.exit_price,
-                positions.notes,
-                case
-                    when positions.deleted_at is not null then 'deleted'
-                    when positions.exit_date is not null then 'closed'
-                    else 'open'
-                end as state,
-                last_valuation.valuation_date as last_valuation_date,
-                last_valuation.value as last_valuation
-            from core.positions as positions
-            left join lateral (
-                select valuations.valuation_date, valuations.value
-                from core.valuations as valuations
-                where valuations.portfolio_id = positions.portfolio_id
-                    and valuations.position_id = positions.position_id
-                order by valuations.valuation_date desc
-                limit 1
-            ) as last_valuation on true
-            where positions.portfolio_id = %s
-                and (%s or positions.deleted_at is null)
-            order by positions.entry_date, positions.position_id
-            """,
-            [portfolio_id, include_deleted],
-        )
-        names = [column.name for column in cur.description]
-        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    portfolio_id = resolve_portfolio(conn, portfolio, email)
+    name = conn.execute(
+        "select name from core.portfolios where portfolio_id = %s", [portfolio_id]
+    ).fetchone()[0]
+    cur = conn.execute(
+        """
+        select
+            positions.position_id,
+            positions.symbol,
+            positions.investment_class::text as investment_class,
+            positions.quantity,
+            positions.entry_date,
+            positions.entry_price,
+            positions.exit_date,
+            positions.exit_price,
+            positions.notes,
+            case
+                when positions.deleted_at is not null then 'deleted'
+                when positions.exit_date is not null then 'closed'
+                else 'open'
+            end as state,
+            last_valuation.valuation_date as last_valuation_date,
+            last_valuation.value as last_valuation
+        from core.positions as positions
+        left join lateral (
+            select valuations.valuation_date, valuations.value
+            from core.valuations as valuations
+            where valuations.portfolio_id = positions.portfolio_id
+                and valuations.position_id = positions.position_id
+            order by valuations.valuation_date desc
+            limit 1
+        ) as last_valuation on true
+        where positions.portfolio_id = %s
+            and (%s or positions.deleted_at is null)
+        order by positions.entry_date, positions.position_id
+        """,
+        [portfolio_id, include_deleted],
+    )
+    names = [column.name for column in cur.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     return {"portfolio_id": portfolio_id, "portfolio_name": name, "positions": rows}

@@ -37,7 +37,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from foliodb import bounds, clock
-from foliodb.db import act_for_user, connect
+from foliodb.db import acting_as, connect
 from foliodb.errors import BadArgument, FolioError, odd_character, shown
 from foliodb.refresh import run_refresh
 from foliodb.security import REFRESH, WRITER
@@ -708,6 +708,7 @@ def heartbeat(conn: psycopg.Connection, run_id: int, details: dict[str, Any]) ->
 
 
 def import_portfolio(
+    conn: psycopg.Connection,
     source: str | Path | bytes,
     email: str,
     name: str,
@@ -736,106 +737,116 @@ def import_portfolio(
     import is reaped ('partial' once the portfolio was written) and a live one is not. Importing
     the same positions under the same name again resumes a written import (no second write:
     prices and the refresh again); different positions are refused, naming the earlier import.
+
+    ``conn``: the caller's connection, in autocommit (the ledger row commits at once), as the
+    operator's refresh role (the CLI's): the ledger, the lookups and the backfill's reads run
+    on it, and the write as the app writer acting for the owner (:func:`foliodb.db.acting_as`,
+    transaction-local: ``conn`` comes back with its role and acting user unchanged). ``url``
+    is for the sessions that must be new: the price fetcher's own (``fetch_prices``, as
+    folio_ingest), the refresh client's (it reconnects after a server restart), and a fresh
+    one to close the ledger row when ``conn`` was lost.
     """
+    if not conn.autocommit:
+        raise ValueError("import_portfolio needs an autocommit connection: its run row commits")
+    ledger = conn
     t0 = time.perf_counter()
     label = "<data>" if isinstance(source, bytes) else str(source)
     email, name = email.strip(), name.strip()
     if not name:
         raise BadArgument("the portfolio name must not be blank", param_hint="--name")
-    # the ledger and the lookups as the operator's refresh role (ops.runs, core); the write
-    # as the app writer, acting for the owner when the owner exists
-    with connect(url, role=REFRESH, autocommit=True) as ledger:
-        rows = parse_portfolio_csv(source, label, conn=ledger)
-        timings = {"validate": _ms(t0)}
-        positions_json = [r.as_json() for r in rows]
-        fingerprint = positions_fingerprint(positions_json, is_public)
-        existing = portfolio_exists(ledger, email, name)
-        owner_id = user_id_of(ledger, email)
-        resumed_from: int | None = None
-        if existing is not None:
-            # A retry of an import that was written (its refresh skipped, failed or killed):
-            # the same positions again resume it; anything else is refused, saying why.
-            previous = previous_import(ledger, existing)
-            if (
-                previous is None
-                or previous["fingerprint"] != fingerprint
-                or previous["status"] == "succeeded"
-            ):
-                raise FolioError(_exists_message(email, name, existing, previous, fingerprint))
-            resumed_from = previous["run_id"]
-        run_id = start_run(
-            ledger,
-            "import",
-            f"{email}/{name}",
-            {
-                "file": label,
-                "positions": len(rows),
-                "fingerprint": fingerprint,
-                "resumed_from": resumed_from,
-            },
-        )
-        result = ImportResult(
-            run_id=run_id, status="running", portfolio_id=existing, positions=len(rows)
-        )
-        try:
-            t1 = time.perf_counter()
-            if existing is None:
-                with connect(url, role=WRITER) as conn:
-                    try:
-                        act_for_user(conn, owner_id)
-                        result.portfolio_id, _ = write_portfolio(conn, email, name, is_public, rows)
-                    except psycopg.Error as exc:
-                        raise _db_error(exc) from exc
-            timings["write"] = _ms(t1)
-            heartbeat(ledger, run_id, {"portfolio_id": result.portfolio_id, "refresh": "pending"})
-            if backfill:
-                outcome = backfill_portfolio(
-                    result.portfolio_id,
-                    price_source,
-                    url=url,
-                    on_progress=lambda d: heartbeat(ledger, run_id, d),
-                    refresh_wait=refresh_wait,
-                    fetch_prices=fetch_prices,
-                )
-                result.symbols_ingested = outcome["symbols_ingested"]
-                result.symbols_failed = outcome["symbols_failed"]
-                result.refresh = outcome["refresh"]
-                timings.update(outcome["timings_ms"])
-            timings["total"] = _ms(t0)
-            result.timings_ms = timings
-            state = refresh_state(result.refresh) if backfill else "pending"
-            result.message = _summary(result, backfill, resumed_from)
-            # written and refreshed: succeeded; written, refresh pending or failed: partial
-            result.status = "succeeded" if state == "done" or not backfill else "partial"
-            finish_run(
-                ledger,
-                run_id,
-                result.status,
-                message=result.message,
-                error=_refresh_error(result.refresh) if state == "failed" else None,
-                rows=len(rows),
-                details={**_run_details(result), "refresh": state},
-            )
-        except BaseException as exc:
-            reason = str(exc) or type(exc).__name__
-            details = _run_details(result)
-            if result.portfolio_id is not None:
-                # Written: the record says so, and what became of its refresh.
-                result.status = "partial"
-                details["refresh"] = "failed"
-                result.message = (
-                    f"portfolio {result.portfolio_id} written; its refresh failed: {reason}"
-                    " (the next refresh values it; importing the same file again resumes)"
-                )
-                _record_failure(
-                    ledger, url, run_id, reason, details, status="partial", message=result.message
-                )
-            else:
-                result.status = "failed"
-                _record_failure(ledger, url, run_id, reason, details)
-            if isinstance(exc, psycopg.Error):
+    # the ledger and the lookups as the caller's role (ops.runs, core); the write as the app
+    # writer, acting for the owner when the owner exists
+    rows = parse_portfolio_csv(source, label, conn=ledger)
+    timings = {"validate": _ms(t0)}
+    positions_json = [r.as_json() for r in rows]
+    fingerprint = positions_fingerprint(positions_json, is_public)
+    existing = portfolio_exists(ledger, email, name)
+    owner_id = user_id_of(ledger, email)
+    resumed_from: int | None = None
+    if existing is not None:
+        # A retry of an import that was written (its refresh skipped, failed or killed):
+        # the same positions again resume it; anything else is refused, saying why.
+        previous = previous_import(ledger, existing)
+        if (
+            previous is None
+            or previous["fingerprint"] != fingerprint
+            or previous["status"] == "succeeded"
+        ):
+            raise FolioError(_exists_message(email, name, existing, previous, fingerprint))
+        resumed_from = previous["run_id"]
+    run_id = start_run(
+        ledger,
+        "import",
+        f"{email}/{name}",
+        {
+            "file": label,
+            "positions": len(rows),
+            "fingerprint": fingerprint,
+            "resumed_from": resumed_from,
+        },
+    )
+    result = ImportResult(
+        run_id=run_id, status="running", portfolio_id=existing, positions=len(rows)
+    )
+    try:
+        t1 = time.perf_counter()
+        if existing is None:
+            try:
+                with acting_as(ledger, WRITER, owner_id):
+                    result.portfolio_id, _ = write_portfolio(ledger, email, name, is_public, rows)
+            except psycopg.Error as exc:
                 raise _db_error(exc) from exc
-            raise
+        timings["write"] = _ms(t1)
+        heartbeat(ledger, run_id, {"portfolio_id": result.portfolio_id, "refresh": "pending"})
+        if backfill:
+            outcome = backfill_portfolio(
+                ledger,
+                result.portfolio_id,
+                price_source,
+                url=url,
+                on_progress=lambda d: heartbeat(ledger, run_id, d),
+                refresh_wait=refresh_wait,
+                fetch_prices=fetch_prices,
+            )
+            result.symbols_ingested = outcome["symbols_ingested"]
+            result.symbols_failed = outcome["symbols_failed"]
+            result.refresh = outcome["refresh"]
+            timings.update(outcome["timings_ms"])
+        timings["total"] = _ms(t0)
+        result.timings_ms = timings
+        state = refresh_state(result.refresh) if backfill else "pending"
+        result.message = _summary(result, backfill, resumed_from)
+        # written and refreshed: succeeded; written, refresh pending or failed: partial
+        result.status = "succeeded" if state == "done" or not backfill else "partial"
+        finish_run(
+            ledger,
+            run_id,
+            result.status,
+            message=result.message,
+            error=_refresh_error(result.refresh) if state == "failed" else None,
+            rows=len(rows),
+            details={**_run_details(result), "refresh": state},
+        )
+    except BaseException as exc:
+        reason = str(exc) or type(exc).__name__
+        details = _run_details(result)
+        if result.portfolio_id is not None:
+            # Written: the record says so, and what became of its refresh.
+            result.status = "partial"
+            details["refresh"] = "failed"
+            result.message = (
+                f"portfolio {result.portfolio_id} written; its refresh failed: {reason}"
+                " (the next refresh values it; importing the same file again resumes)"
+            )
+            _record_failure(
+                ledger, url, run_id, reason, details, status="partial", message=result.message
+            )
+        else:
+            result.status = "failed"
+            _record_failure(ledger, url, run_id, reason, details)
+        if isinstance(exc, psycopg.Error):
+            raise _db_error(exc) from exc
+        raise
     if result.status == "partial" and refresh_state(result.refresh) == "failed":
         raise ImportIncomplete(result.message, result)
     return result
@@ -920,7 +931,7 @@ def _record_failure(
     message: str | None = None,
 ) -> None:
     """Close the run (failed, or partial once written): on the ledger connection, else on a
-    fresh one."""
+    fresh one (``url``: a new session is the point, the ledger's may be gone)."""
     try:
         finish_run(ledger, run_id, status, error=reason, message=message, details=details)
         return
@@ -1017,20 +1028,22 @@ def _priced(conn: psycopg.Connection, symbols: list[str]) -> set[str]:
     return {r[0] for r in rows}
 
 
-# How an import fetches the prices its symbols lack: ``ingest.prices.ingest_prices`` (called
-# with url, source and symbols), passed in by the caller (cli, demo, bench), since foliodb
-# never imports ingest (cli → ingest → foliodb).
+# How an import fetches the prices its symbols lack: ``ingest.prices.fetch_for_import`` (called
+# with url, source and symbols: it opens its own session as folio_ingest), passed in by the
+# caller (cli, demo, bench), since foliodb never imports ingest (cli → ingest → foliodb).
 PriceFetch = Callable[..., Any]
 
 
 def ingest_missing(
+    conn: psycopg.Connection,
     symbols: list[tuple[str, dt.date]],
     price_source: str,
     url: str | None,
     fetch_prices: PriceFetch | None = None,
 ) -> tuple[list[str], list[str], str | None]:
-    """Fetch prices with ``fetch_prices``; (ingested, failed, note). A symbol failed when it
-    still has no prices afterwards, whatever the fetcher said."""
+    """Fetch prices with ``fetch_prices`` (its own session, on ``url``); (ingested, failed,
+    note). A symbol failed when it still has no prices afterwards (read on ``conn``), whatever
+    the fetcher said."""
     if not symbols:
         return [], [], None
     names = [s for s, _ in symbols]
@@ -1052,8 +1065,7 @@ def ingest_missing(
                 fetch_prices(url=url, source=price_source, symbols=[name])
             except Exception as one_exc:
                 log.warning("no prices for %s: %s", name, one_exc)
-    with connect(url, role=REFRESH) as conn:
-        priced = _priced(conn, names)
+    priced = _priced(conn, names)
     return [n for n in names if n in priced], [n for n in names if n not in priced], note
 
 
@@ -1066,21 +1078,22 @@ def refresh_wait_default() -> float:
     return float(text) if text else REFRESH_WAIT
 
 
-def _running_refresh(url: str | None) -> int | None:
-    with connect(url, role=REFRESH, autocommit=True) as conn:
-        row = conn.execute(
-            "select max(run_id) from ops.runs where kind = 'refresh' and status = 'running'"
-        ).fetchone()
+def _running_refresh(conn: psycopg.Connection) -> int | None:
+    row = conn.execute(
+        "select max(run_id) from ops.runs where kind = 'refresh' and status = 'running'"
+    ).fetchone()
     return row[0] if row else None
 
 
 def run_portfolio_refresh(
-    portfolio_id: int, url: str | None, wait: float | None = None
+    conn: psycopg.Connection, portfolio_id: int, url: str | None = None, wait: float | None = None
 ) -> dict[str, Any] | None:
-    """Refresh one portfolio now.
+    """Refresh one portfolio now, by the refresh client (:func:`foliodb.refresh.run_refresh`,
+    its own session on ``url``: it reconnects after a server restart).
 
-    Skipped because another refresh runs: wait for it (polling, at most ``wait`` seconds) and
-    try again; still skipped, the run returned says so (the portfolio stays queued).
+    Skipped because another refresh runs: wait for it (polling on ``conn``, autocommit, at
+    most ``wait`` seconds) and try again; still skipped, the run returned says so (the
+    portfolio stays queued).
     """
     wait = refresh_wait_default() if wait is None else wait
     deadline = time.monotonic() + wait
@@ -1089,13 +1102,14 @@ def run_portfolio_refresh(
         outcome = dict(outcome) if isinstance(outcome, Mapping) else {"result": outcome}
         if outcome.get("status") != "skipped":
             return outcome
-        while _running_refresh(url) is not None and time.monotonic() < deadline:
+        while _running_refresh(conn) is not None and time.monotonic() < deadline:
             time.sleep(0.25)
         if time.monotonic() >= deadline:
             return outcome
 
 
 def backfill_portfolio(
+    conn: psycopg.Connection,
     portfolio_id: int,
     price_source: str = "yfinance",
     url: str | None = None,
@@ -1104,12 +1118,12 @@ def backfill_portfolio(
     fetch_prices: PriceFetch | None = None,
 ) -> dict[str, Any]:
     """Prices for the symbols that lack them, then a refresh of that portfolio alone (its
-    run returned as is: succeeded, skipped or failed)."""
+    run returned as is: succeeded, skipped or failed). Reads on ``conn`` (autocommit); the
+    fetcher and the refresh client open their own sessions on ``url``."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    with connect(url, role=REFRESH) as conn:
-        missing = symbols_needing_prices(conn, portfolio_id)
-    ingested, failed, note = ingest_missing(missing, price_source, url, fetch_prices)
+    missing = symbols_needing_prices(conn, portfolio_id)
+    ingested, failed, note = ingest_missing(conn, missing, price_source, url, fetch_prices)
     timings["ingest"] = _ms(t0)
     if note:
         log.warning(note)
@@ -1117,7 +1131,7 @@ def backfill_portfolio(
         on_progress({"symbols_ingested": ingested, "symbols_failed": failed})
     t1 = time.perf_counter()
     wait = {} if refresh_wait is None else {"wait": refresh_wait}
-    refresh = run_portfolio_refresh(portfolio_id, url, **wait)
+    refresh = run_portfolio_refresh(conn, portfolio_id, url, **wait)
     timings["refresh"] = _ms(t1)
     return {
         "symbols_ingested": ingested,
@@ -1168,17 +1182,19 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def export_portfolio(portfolio: str | int, url: str | None = None, email: str | None = None) -> str:
-    """The portfolio's live positions (soft-deleted ones left out) in the import format."""
-    with connect(url) as conn:
-        pid = resolve_portfolio(conn, portfolio, email)
-        rows = conn.execute(
-            "select symbol, quantity, entry_date, entry_price, investment_class::text,"
-            " exit_date, exit_price, notes"
-            " from core.positions where portfolio_id = %s and deleted_at is null"
-            " order by position_id",
-            [pid],
-        ).fetchall()
+def export_portfolio(
+    conn: psycopg.Connection, portfolio: str | int, email: str | None = None
+) -> str:
+    """The portfolio's live positions (soft-deleted ones left out) in the import format, read
+    on ``conn``."""
+    pid = resolve_portfolio(conn, portfolio, email)
+    rows = conn.execute(
+        "select symbol, quantity, entry_date, entry_price, investment_class::text,"
+        " exit_date, exit_price, notes"
+        " from core.positions where portfolio_id = %s and deleted_at is null"
+        " order by position_id",
+        [pid],
+    ).fetchall()
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)

@@ -100,13 +100,15 @@ def models_installed(conn: psycopg.Connection) -> bool:
 
 
 def _connect(url: str | None) -> psycopg.Connection:
+    """A session of the refresh client's own (a URL: it reconnects, see :func:`run_refresh`)."""
     # The refresh runs with the refresh role's privileges only (foliodb.db.connect: role).
     return connect(url, role="folio_refresh", autocommit=True, row_factory=dict_row)
 
 
 def _reconnect(url: str | None, patience: float) -> psycopg.Connection:
     """A fresh connection, polling until the server accepts one (a crash restart takes a few
-    seconds; a postmaster someone has to start again, longer)."""
+    seconds; a postmaster someone has to start again, longer). A URL: a new session is the
+    point."""
     deadline = time.monotonic() + patience
     while True:
         try:
@@ -136,7 +138,8 @@ def _settle(
     patience: float,
 ) -> dict[str, Any] | None:
     """After the CALL's connection was lost or abandoned: reconnect, find the run, wait (bounded)
-    until it is no longer running, and return its row (None: the run never started)."""
+    until it is no longer running, and return its row (None: the run never started). A URL:
+    the session it reads on is a new one."""
     deadline = time.monotonic() + patience
     while True:
         conn = _reconnect(url, max(deadline - time.monotonic(), 1.0))
@@ -245,6 +248,9 @@ def run_refresh(
     missing). ``via='dbt'``: ``dbt run`` installs (or updates) the models' tables and refresh
     functions, ``call ops.refresh`` publishes, then ``dbt test`` checks the published rows
     (its outcome in ``dbt_tests``).
+
+    A URL, not a connection: this client opens its own sessions as folio_refresh because it
+    must reconnect after a server restart (and dbt, a subprocess, connects by itself).
     """
     if full and portfolio_id is not None:
         raise FolioError("choose --full or --portfolio, not both")

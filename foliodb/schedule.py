@@ -60,7 +60,10 @@ def jobs(refresh_schedule: str = NIGHTLY_REFRESH) -> list[Job]:
 
 
 def _cron_conn(url: str | None) -> tuple[psycopg.Connection, str]:
-    """A connection to the cron database, and the name of the foliodb database."""
+    """A connection to the cron database, and the name of the foliodb database. A URL, not a
+    connection: pg_cron's metadata lives in another database (``cron.database_name``), so a
+    new session there is the point; :func:`install`, :func:`remove` and :func:`status` take
+    the foliodb database's URL for it."""
     target = url or config.database_url()
     with connect(target) as conn:
         dbname = conn.info.dbname
@@ -83,58 +86,58 @@ def job_name(dbname: str, suffix: str) -> str:
 def install(
     url: str | None = None, refresh_schedule: str = NIGHTLY_REFRESH
 ) -> list[dict[str, Any]]:
-    """Register (or update) every job; idempotent."""
-    with connect(url) as conn:
+    """Register (or update) every job; idempotent. A URL: the jobs go to pg_cron's database
+    (see :func:`_cron_conn`)."""
+    with connect(url, autocommit=True) as conn:
         keep = conn.execute("select ops.setting('run_details_keep')").fetchone()[0]
-    cron, dbname = _cron_conn(url)
-    with cron:
-        cron_db = cron.info.dbname
-        for job in jobs(refresh_schedule):
-            command = sql.SQL(job.command).format(keep=sql.Literal(keep)).as_string(cron)
-            name = job_name(dbname, job.suffix)
-            # a job of the same name under another role (older foliodb: the superuser) goes
-            for row in cron.execute(
-                "select jobid from cron.job where jobname = %s and username <> %s",
-                [name, JOB_ROLE],
-            ).fetchall():
-                cron.execute("select cron.unschedule(%s::bigint)", [row["jobid"]])
-            cron.execute(
-                "select cron.schedule_in_database(%s, %s, %s, %s, %s)",
-                [
-                    name,
-                    job.schedule,
-                    command,
-                    cron_db if job.in_cron_database else dbname,
-                    JOB_ROLE,
-                ],
-            )
-        refresh_role = cron.execute(
-            "select username from cron.job where jobname = %s", [job_name(dbname, "refresh")]
-        ).fetchone()["username"]
-    apply_refresh_timeout(url, refresh_role)
+        cron, dbname = _cron_conn(url)
+        with cron:
+            cron_db = cron.info.dbname
+            for job in jobs(refresh_schedule):
+                command = sql.SQL(job.command).format(keep=sql.Literal(keep)).as_string(cron)
+                name = job_name(dbname, job.suffix)
+                # a job of the same name under another role (older foliodb: the superuser) goes
+                for row in cron.execute(
+                    "select jobid from cron.job where jobname = %s and username <> %s",
+                    [name, JOB_ROLE],
+                ).fetchall():
+                    cron.execute("select cron.unschedule(%s::bigint)", [row["jobid"]])
+                cron.execute(
+                    "select cron.schedule_in_database(%s, %s, %s, %s, %s)",
+                    [
+                        name,
+                        job.schedule,
+                        command,
+                        cron_db if job.in_cron_database else dbname,
+                        JOB_ROLE,
+                    ],
+                )
+            refresh_role = cron.execute(
+                "select username from cron.job where jobname = %s", [job_name(dbname, "refresh")]
+            ).fetchone()["username"]
+        apply_refresh_timeout(conn, refresh_role)
     return status(url)
 
 
-def apply_refresh_timeout(url: str | None, role: str) -> str | None:
+def apply_refresh_timeout(conn: psycopg.Connection, role: str) -> str | None:
     """pg_cron's worker arms statement_timeout from the job role's settings (a SET inside the
     CALL arms nothing): copy ops.settings refresh_statement_timeout onto that role in this
     database. A superuser's setting would bind every superuser session, so it is left alone
-    (with a warning): schedule the refresh as a non-superuser role."""
-    with connect(url, autocommit=True) as conn:
-        is_super = conn.execute(
-            "select rolsuper from pg_roles where rolname = %s", [role]
-        ).fetchone()
-        if is_super is None or is_super[0]:
-            log.warning(
-                "the refresh job runs as %s, a superuser: refresh_statement_timeout does not"
-                " apply to pg_cron's refresh (schedule it as a non-superuser role)",
-                role,
-            )
-            return None
-        return conn.execute("select ops.apply_refresh_timeout(%s)", [role]).fetchone()[0]
+    (with a warning): schedule the refresh as a non-superuser role. On the caller's ``conn``
+    to the foliodb database (the admin's: `alter role … in database …`)."""
+    is_super = conn.execute("select rolsuper from pg_roles where rolname = %s", [role]).fetchone()
+    if is_super is None or is_super[0]:
+        log.warning(
+            "the refresh job runs as %s, a superuser: refresh_statement_timeout does not"
+            " apply to pg_cron's refresh (schedule it as a non-superuser role)",
+            role,
+        )
+        return None
+    return conn.execute("select ops.apply_refresh_timeout(%s)", [role]).fetchone()[0]
 
 
 def remove(url: str | None = None) -> int:
+    """Unregister this database's jobs; how many. A URL: pg_cron's database (:func:`_cron_conn`)."""
     cron, dbname = _cron_conn(url)
     with cron:
         rows = cron.execute(
@@ -146,6 +149,8 @@ def remove(url: str | None = None) -> int:
 
 
 def status(url: str | None = None) -> list[dict[str, Any]]:
+    """This database's jobs and each one's last run. A URL: pg_cron's database
+    (:func:`_cron_conn`)."""
     cron, dbname = _cron_conn(url)
     with cron:
         return cron.execute(

@@ -13,7 +13,6 @@ import psycopg
 from psycopg.rows import dict_row
 
 from foliodb import config
-from foliodb.db import connect
 
 SCHEMAS = ("core", "market", "ops", "analytics", "app")
 # The roles by purpose (README "Who can do what"); each `folio` command declares one of them
@@ -185,10 +184,13 @@ def _describe(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def roles_report(url: str | None = None) -> list[dict[str, Any]]:
-    """One entry per foliodb role (and per-user login role), from the catalog."""
-    with connect(url, row_factory=dict_row) as conn:
-        rows = conn.execute(REPORT_SQL, {"roles": list(ROLES), "schemas": list(SCHEMAS)}).fetchall()
+def roles_report(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """One entry per foliodb role (and per-user login role), from the catalog read on ``conn``."""
+    rows = (
+        conn.cursor(row_factory=dict_row)
+        .execute(REPORT_SQL, {"roles": list(ROLES), "schemas": list(SCHEMAS)})
+        .fetchall()
+    )
     return [_describe(row) for row in rows]
 
 

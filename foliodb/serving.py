@@ -50,7 +50,8 @@ def open_reader(url: str | None = None) -> psycopg.Connection:
     """A connection for the reads below (rows as dicts), as the reader when the login may.
 
     A caller opens one and passes it to each read (``dashboard``, ``leaderboard``, ``chart``):
-    one connection per command, not one per function.
+    one connection per command, not one per function. A URL: opening the app reader's session
+    (as folio_reader) is this function's job.
     """
     conn = connect(url, row_factory=dict_row)
     try:

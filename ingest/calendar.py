@@ -18,6 +18,7 @@ from foliodb import clock, migrate
 from foliodb.bounds import CALENDAR_START  # also the lower bound of every stored date
 from foliodb.db import connect
 from foliodb.errors import FolioError
+from foliodb.security import INGEST
 
 
 def default_through(today: dt.date | None = None) -> dt.date:
@@ -115,18 +116,14 @@ def _sync(conn: psycopg.Connection, calendar: str, frame: pd.DataFrame) -> int:
 
 
 def ensure_calendar(
-    url: str | None = None,
+    conn: psycopg.Connection,
     calendar: str = "XNYS",
     through: dt.date | None = None,
-    conn: psycopg.Connection | None = None,
 ) -> int:
     """Fill market.trading_days for ``calendar`` from 2000 through ``through`` (default: the
-    end of next year). Idempotent and set-based; returns the number of sessions added."""
-    frame = sessions(calendar, through)
-    if conn is not None:
-        return _sync(conn, calendar, frame)
-    with connect(url, role="folio_ingest", autocommit=True) as own:
-        return _sync(own, calendar, frame)
+    end of next year) on the caller's ``conn`` (as folio_ingest, as `folio ingest calendar`
+    opens it). Idempotent and set-based; returns the number of sessions added."""
+    return _sync(conn, calendar, sessions(calendar, through))
 
 
 def configured_calendar(conn: psycopg.Connection) -> str:
@@ -171,6 +168,9 @@ def prepare(url: str | None = None) -> tuple[migrate.MigrateResult, int]:
     calendar. Returns the migration result and the number of calendar sessions added.
 
     Here, not in foliodb.migrate: foliodb never imports ingest (cli → ingest → foliodb).
+    A URL, not a connection: migrations run on a session of their own as the owner
+    (foliodb.migrate); the calendar is then filled on a new one as folio_ingest.
     """
     result = migrate.migrate(url)
-    return result, ensure_calendar(url)
+    with connect(url, role=INGEST, autocommit=True) as conn:
+        return result, ensure_calendar(conn)

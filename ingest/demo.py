@@ -24,6 +24,7 @@ import psycopg
 from foliodb import config, portfolio_io, refresh, schedule, serving
 from foliodb.db import connect
 from foliodb.errors import FolioError
+from foliodb.security import INGEST, REFRESH
 from ingest import calendar
 from ingest.fx import ingest_fx, set_symbol_currencies
 from ingest.prices import ingest_prices
@@ -309,7 +310,7 @@ def create_euro_portfolio(conn: psycopg.Connection) -> int:
         "insert into market.symbols (symbol) select unnest(%s::text[]) on conflict do nothing",
         [[symbol for symbol, _, _ in EURO]],
     )
-    set_symbol_currencies(None, dict(CURRENCIES), conn=conn)
+    set_symbol_currencies(conn, dict(CURRENCIES))
     user_id = conn.execute(
         "insert into core.users (email, display_name) values (%s, 'Élise')"
         " on conflict (lower(email)) do update set display_name = excluded.display_name"
@@ -328,17 +329,18 @@ def create_euro_portfolio(conn: psycopg.Connection) -> int:
     ).fetchone()[0]
 
 
-def import_reference(url: str | None) -> int | None:
-    """The reference portfolio through the portfolio importer; its id."""
+def import_reference(conn: psycopg.Connection, url: str | None = None) -> int | None:
+    """The reference portfolio through the portfolio importer, on ``conn`` (autocommit, as
+    the refresh role: as `folio portfolio import` opens it); its id. ``url``: the fresh
+    session that would close its run if ``conn`` were lost (no backfill: nothing else)."""
     path = config.project_root() / "examples" / "reference_portfolio.csv"
     if not path.exists():
         return None
-    with connect(url) as conn:
-        existing = portfolio_io.portfolio_exists(conn, REFERENCE_EMAIL, REFERENCE_NAME)
+    existing = portfolio_io.portfolio_exists(conn, REFERENCE_EMAIL, REFERENCE_NAME)
     if existing is not None:
         return existing
     result = portfolio_io.import_portfolio(
-        path, REFERENCE_EMAIL, REFERENCE_NAME, is_public=True, backfill=False, url=url
+        conn, path, REFERENCE_EMAIL, REFERENCE_NAME, is_public=True, backfill=False, url=url
     )
     return result.portfolio_id
 
@@ -348,7 +350,12 @@ def run_demo(
     out_dir: str | Path | None = None,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> dict[str, Any]:
-    """Set up (or reuse) the demo data, refresh, schedule, and gather what to show."""
+    """Set up (or reuse) the demo data, refresh, schedule, and gather what to show.
+
+    A URL, not a connection: the demo is every command at once, and each step opens its
+    session with that command's role (market data as folio_ingest, the import as
+    folio_refresh, the reconnecting refresh client, pg_cron's database, the app reader).
+    """
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -356,18 +363,25 @@ def run_demo(
         timings[step] = round((time.perf_counter() - since) * 1000, 1)
         return time.perf_counter()
 
+    def market_session() -> psycopg.Connection:
+        """Market data is loaded as `folio ingest` loads it: as folio_ingest, autocommit."""
+        return connect(url, role=INGEST, autocommit=True)
+
     t = time.perf_counter()
     with connect(url, autocommit=True) as conn:
         if conn.execute("select not exists (select from market.trading_days)").fetchone()[0]:
             log("loading the trading calendar")
-            calendar.ensure_calendar(url)
+            with market_session() as market:
+                calendar.ensure_calendar(market)
         log("demo users and portfolios")
         created = create_portfolios(conn)
     t = lap("portfolios", t)
-    reference_id = import_reference(url)
+    with connect(url, role=REFRESH, autocommit=True) as conn:
+        reference_id = import_reference(conn, url)
     t = lap("reference_portfolio", t)
     log("demo prices (synthetic, deterministic: not market data)")
-    prices = ingest_prices(url, source="demo")
+    with market_session() as market:
+        prices = ingest_prices(market, source="demo")
     t = lap("prices", t)
     # after the prices: its sell is checked against the units held with the market's split
     log("a ledger portfolio: a split, dividends, a partial sell and cash")
@@ -380,7 +394,8 @@ def run_demo(
     t = lap("euro_portfolio", t)
     # after the portfolio and the currencies: they say which pairs are needed, from when
     log("demo FX rates EURUSD, GBPUSD (synthetic, deterministic: not market data)")
-    fx = ingest_fx(url, source="demo")
+    with market_session() as market:
+        fx = ingest_fx(market, source="demo")
     if fx.status == "failed":
         raise FolioError(f"the demo FX ingest failed (run {fx.run_id}): {fx.message}")
     t = lap("fx_rates", t)

@@ -38,7 +38,6 @@ import pandas as pd
 import psycopg
 from psycopg.types.json import Jsonb
 
-from foliodb.db import connect
 from foliodb.errors import BadArgument, FolioError, shown
 from ingest import calendar as cal
 from ingest import runs
@@ -334,14 +333,13 @@ def plan(
 
 
 def ingest_fx(
-    url: str | None = None,
+    conn: psycopg.Connection,
     source: str = "yfinance",
     pairs: list[str] | None = None,
     paths: list[str | Path] | None = None,
     fetch: DownloadFn | None = None,
     *,
     provider: Provider | None = None,
-    conn: psycopg.Connection | None = None,
     sleep=time.sleep,
     rate: float | None = 2.0,
     max_attempts: int = 4,
@@ -349,17 +347,12 @@ def ingest_fx(
 ) -> FxIngestSummary:
     """Fetch (``yfinance``) or read (``csv``, ``paths``) FX rates and load them; one
     ``ops.runs`` row of kind ``ingest_fx`` records the run. ``fetch`` replaces yfinance's
-    network call (a frame shaped like ``yf.download``'s)."""
+    network call (a frame shaped like ``yf.download``'s). Runs on the caller's ``conn`` (as
+    folio_ingest, autocommit, as `folio ingest fx` opens it)."""
     if source not in SOURCES:
         raise FolioError(f"unknown FX source {source!r}: use one of {', '.join(SOURCES)}")
     if source == "csv" and not paths:
         raise FolioError("--source csv needs at least one file")
-    if conn is None:
-        with connect(url, role="folio_ingest", autocommit=True) as own:
-            return ingest_fx(
-                source=source, pairs=pairs, paths=paths, fetch=fetch, provider=provider,
-                conn=own, sleep=sleep, rate=rate, max_attempts=max_attempts, timeout=timeout,
-            )  # fmt: skip
     started = time.monotonic()
     calendar = cal.configured_calendar(conn)
     last_closed = cal.last_closed_session(conn, calendar)
@@ -498,19 +491,16 @@ def yfinance_currencies(symbols: list[str]) -> dict[str, str]:
 
 
 def set_symbol_currencies(
-    url: str | None,
+    conn: psycopg.Connection,
     given: dict[str, str] | None = None,
     *,
     lookup: CurrencyLookup | None = None,
-    conn: psycopg.Connection | None = None,
 ) -> list[tuple[str, str, str]]:
     """Set trading currencies (market.set_symbol_currencies): ``given`` as they are, else
     those ``lookup`` finds for the public symbols that matter (ops.symbols_needed). Returns
     (symbol, currency, previous) of the changed ones. A currency not in market.currencies
-    refuses the whole call (:class:`FolioError`), naming the symbol."""
-    if conn is None:
-        with connect(url, role="folio_ingest", autocommit=True) as own:
-            return set_symbol_currencies(url, given, lookup=lookup, conn=own)
+    refuses the whole call (:class:`FolioError`), naming the symbol. Runs on the caller's
+    ``conn`` (as folio_ingest)."""
     if given is None:
         if lookup is None:
             raise FolioError("no currencies given and no lookup to find them")

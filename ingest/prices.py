@@ -1,6 +1,7 @@
 """Price ingestion: which symbols, from when, fetched in chunks, loaded, recorded in ops.runs.
 
-``ingest_prices`` is the library entry point (the CLI and the portfolio importer call it):
+``ingest_prices`` is the library entry point, on the caller's connection (the CLI's; the
+portfolio importer's through ``fetch_for_import``, on a session of its own):
 
 - Symbols: the given ones, else every symbol that matters — held PUBLIC symbols, underlyings
   of held OPTIONS, every portfolio's benchmark, the factor ETFs and the universe. PRIVATE
@@ -33,6 +34,7 @@ from psycopg.types.json import Jsonb
 
 from foliodb.db import connect
 from foliodb.errors import BadArgument, FolioError
+from foliodb.security import INGEST
 from ingest import calendar as cal
 from ingest import runs
 from ingest.load import LoadError, LoadResult, load_actions, load_rows
@@ -105,14 +107,9 @@ class IngestSummary:
         return data
 
 
-def bad_symbols(
-    symbols: Sequence[str], conn: psycopg.Connection | None = None, url: str | None = None
-) -> list[str]:
+def bad_symbols(conn: psycopg.Connection, symbols: Sequence[str]) -> list[str]:
     """The given texts that are not symbols, in order: the rule is the database's
     (market.symbol_problem)."""
-    if conn is None:
-        with connect(url, role="folio_ingest", autocommit=True) as own:
-            return bad_symbols(symbols, own)
     rows = conn.execute(
         "select given.symbol from unnest(%s::text[]) with ordinality as given (symbol, n)"
         " where market.symbol_problem(given.symbol) is not null order by given.n",
@@ -331,7 +328,7 @@ def _make_provider(
 
 
 def ingest_prices(
-    url: str | None = None,
+    conn: psycopg.Connection,
     source: str = "yfinance",
     symbols: Sequence[str] | None = None,
     paths: Sequence[str | Path] | None = None,
@@ -345,7 +342,6 @@ def ingest_prices(
     backoff: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
     provider: Provider | None = None,
-    conn: psycopg.Connection | None = None,
     timeout: float | None = None,
 ) -> IngestSummary:
     """Fetch and load prices; returns what was done (also recorded in ops.runs).
@@ -355,8 +351,9 @@ def ingest_prices(
     whole or not at all) or ``demo`` (synthetic). ``provider`` overrides the source's
     provider; ``timeout`` bounds each request to Yahoo (None: FOLIO_YF_TIMEOUT, else 10 s;
     a provider that cannot be reached raises ProviderUnreachable and marks no symbol).
-    Pass ``conn`` to use an open connection (autocommit recommended: each chunk commits on
-    its own; inside a caller's transaction chunks become savepoints).
+    Runs on the caller's ``conn`` (as folio_ingest, as `folio ingest prices` opens it;
+    autocommit recommended: each chunk commits on its own; inside a caller's transaction
+    chunks become savepoints).
     """
     if source not in SOURCES:
         raise FolioError(f"unknown price source {source!r}: use one of {', '.join(SOURCES)}")
@@ -366,25 +363,6 @@ def ingest_prices(
         raise FolioError("files are only read with --source csv")
     if chunk_size < 1:
         raise FolioError("chunk size must be at least 1")
-    if conn is None:
-        with connect(url, role="folio_ingest", autocommit=True) as own:
-            return ingest_prices(
-                source=source,
-                symbols=symbols,
-                paths=paths,
-                fetch=fetch,
-                progress=progress,
-                chunk_size=chunk_size,
-                rate=rate,
-                threads=threads,
-                max_attempts=max_attempts,
-                backoff=backoff,
-                sleep=sleep,
-                provider=provider,
-                conn=own,
-                timeout=timeout,
-            )
-
     started = time.monotonic()
     calendar = cal.configured_calendar(conn)
     last_closed = cal.last_closed_session(conn, calendar)
@@ -394,7 +372,7 @@ def ingest_prices(
         )
     if symbols is not None:
         symbols = list(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
-        bad = bad_symbols(symbols, conn)
+        bad = bad_symbols(conn, symbols)
         if not symbols or bad:
             raise BadArgument(
                 "expected tickers separated by commas, e.g. SPY,^GSPC (A-Z, 0-9 and ^ . _ = / -);"
@@ -554,3 +532,14 @@ def _ingest_files(
             )
     summary.symbols_requested = len(symbols)
     return len(paths)
+
+
+def fetch_for_import(
+    url: str | None = None, source: str = "yfinance", symbols: Sequence[str] | None = None
+) -> IngestSummary:
+    """The price fetch of a portfolio import (``foliodb.portfolio_io.PriceFetch``):
+    :func:`ingest_prices` on a session of its own, as folio_ingest. A URL, not a connection:
+    a new session is the point (the import's own session works as folio_refresh, and each
+    chunk of prices commits on its own, apart from the import's ledger)."""
+    with connect(url, role=INGEST, autocommit=True) as conn:
+        return ingest_prices(conn, source=source, symbols=symbols)

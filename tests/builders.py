@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 
@@ -93,3 +94,14 @@ def snapshots(conn: psycopg.Connection, portfolio_id: int) -> dict[str, dict]:
     return {
         str(row[names.index("session_date")]): dict(zip(names, row, strict=True)) for row in cur
     }
+
+
+def import_file(url: str, data: bytes, email: str, name: str, **options: Any) -> Any:
+    """An import as `folio portfolio import` runs it: on a session of its own (autocommit, as
+    the refresh role); ``options`` are import_portfolio's (``backfill``, ``fetch_prices`` …)."""
+    from foliodb import portfolio_io
+    from foliodb.db import connect
+    from foliodb.security import REFRESH
+
+    with connect(url, role=REFRESH, autocommit=True) as conn:
+        return portfolio_io.import_portfolio(conn, data, email, name, url=url, **options)

@@ -19,7 +19,14 @@ from foliodb.errors import FolioError
 from foliodb.portfolio_io import ValidationError
 from ingest.load import LoadError, load_rows
 from ingest.prices import ingest_prices
-from tests.builders import add_portfolio, add_position, add_prices, refresh, snapshots
+from tests.builders import (
+    add_portfolio,
+    add_position,
+    add_prices,
+    import_file,
+    refresh,
+    snapshots,
+)
 from tests.test_portfolio_import import HEADER, db_state
 
 DIGITS_401 = "1" + "0" * 400  # a 401-digit quantity: fits numeric, not float8
@@ -167,7 +174,7 @@ def test_poison_in_a_portfolio_csv_is_refused_with_line_and_field_and_writes_not
     before = db_state(conn)
     content = HEADER + "VTV,10,2025-01-06,173.10\n" + line + "\n"
     with pytest.raises(ValidationError) as info:
-        portfolio_io.import_portfolio(content.encode(), "bob@example.com", "New", url=db_url)
+        portfolio_io.import_portfolio(conn, content.encode(), "bob@example.com", "New", url=db_url)
     [issue] = info.value.issues
     assert (issue.line, issue.field) == (3, field)
     assert words in issue.message
@@ -412,7 +419,7 @@ def test_closing_at_an_absurd_price_is_refused(conn: psycopg.Connection, db_url:
     pid = add_portfolio(conn)
     position = add_position(conn, pid, "VUG", 1, "2025-01-06", 492.16)
     with pytest.raises(FolioError, match="exit price 1e\\+309 is too large: " + PRICE_EXPECTED):
-        portfolio_edit.close_position(position, dt.date(2025, 2, 3), Decimal("1e309"), url=db_url)
+        portfolio_edit.close_position(conn, position, dt.date(2025, 2, 3), Decimal("1e309"))
     assert conn.execute(
         "select exit_date from core.positions where position_id = %s", [position]
     ).fetchone() == (None,)
@@ -769,13 +776,8 @@ def test_an_entry_on_the_calendars_first_day_is_valued_from_its_first_session(
     """2000-01-01 (a Saturday, a holiday) is inside the calendar: it enters on 2000-01-03."""
     add_prices(conn, "^GSPC", {"2000-01-03": 1455.22, "2000-01-04": 1399.42})
     add_prices(conn, "AAA", {"2000-01-03": 10, "2000-01-04": 11})
-    result = portfolio_io.import_portfolio(
-        (HEADER + "AAA,10,2000-01-01,10\n").encode(),
-        "y2k@example.com",
-        "Y2K",
-        backfill=False,
-        url=db_url,
-    )
+    data = (HEADER + "AAA,10,2000-01-01,10\n").encode()
+    result = import_file(db_url, data, "y2k@example.com", "Y2K", backfill=False)
     assert refresh(conn, "portfolio", result.portfolio_id)["status"] == "succeeded"
     snaps = snapshots(conn, result.portfolio_id)
     assert list(snaps)[:2] == ["2000-01-03", "2000-01-04"]

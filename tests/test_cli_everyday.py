@@ -27,6 +27,8 @@ import cli.common as common
 from cli.demo import explore_hints
 from cli.main import cli
 from foliodb import config, schedule
+from foliodb.db import connect
+from foliodb.security import INGEST
 from ingest import demo as demo_module
 from ingest.prices import ingest_prices
 from ingest.providers import Request, yahoo
@@ -481,7 +483,8 @@ def test_an_unknown_symbol_is_still_marked_when_yahoo_answers(demo: dict) -> Non
     provider = yahoo.YahooProvider(
         nothing, reach=lambda timeout: None, sleep=lambda s: None, max_attempts=2, rate=None
     )
-    summary = ingest_prices(demo["url"], symbols=["NOSUCHCO"], provider=provider)
+    with connect(demo["url"], role=INGEST, autocommit=True) as conn:
+        summary = ingest_prices(conn, symbols=["NOSUCHCO"], provider=provider)
     assert summary.status == "failed"
     assert _marked(demo["url"], ["NOSUCHCO"]) == {"NOSUCHCO": "unknown"}
 

@@ -564,10 +564,10 @@ def test_exposures_command_prints_tables_and_json(market, use_db) -> None:
     assert runner.invoke(exposures_cmd, ["--help"]).exit_code == 0
 
 
-def test_symbol_exposures_reader_returns_latest_rows(market, db_url) -> None:
+def test_symbol_exposures_reader_returns_latest_rows(market) -> None:
     conn, _ = market
     refresh(conn, "full")
-    rows = factors_module.symbol_exposures("hibeta", url=db_url)
+    rows = factors_module.symbol_exposures(conn, "hibeta")
     assert len(rows) == 8
     assert rows[0]["factor"] == "market" and rows[0]["is_published"]
-    assert factors_module.symbol_exposures("UNKNOWN", url=db_url) == []
+    assert factors_module.symbol_exposures(conn, "UNKNOWN") == []

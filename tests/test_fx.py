@@ -417,7 +417,7 @@ def test_trading_currencies_from_yfinance_metadata_or_an_operator(
         asked.append(symbols)
         return {s: {"VOD.L": "GBp", "SPY": "USD"}[s] for s in symbols if s in ("VOD.L", "SPY")}
 
-    changed = fx.set_symbol_currencies(use_db, lookup=fast_info_lookup)
+    changed = fx.set_symbol_currencies(conn, lookup=fast_info_lookup)
     assert changed == [("VOD.L", "GBp", "USD")]
     assert "VOD.L" in asked[0] and not any(s.startswith("^") for s in asked[0])
     result = CliRunner().invoke(cli, ["ingest", "currencies", "SPY=EUR", "--json"])

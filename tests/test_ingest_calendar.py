@@ -45,8 +45,8 @@ def test_calendar_reaches_at_least_a_year_ahead(conn: psycopg.Connection) -> Non
     assert through >= clock.today() + dt.timedelta(days=360)
 
 
-def test_ensure_calendar_twice_adds_nothing(db_url: str) -> None:
-    assert calendar.ensure_calendar(db_url) == 0
+def test_ensure_calendar_twice_adds_nothing(conn: psycopg.Connection) -> None:
+    assert calendar.ensure_calendar(conn) == 0
 
 
 def test_ensure_calendar_extends_without_moving_ordinals(conn: psycopg.Connection) -> None:

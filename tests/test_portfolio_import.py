@@ -16,8 +16,11 @@ from psycopg.types.json import Jsonb
 
 from cli.main import cli
 from foliodb import clock, portfolio_edit, portfolio_io
+from foliodb.db import act_for_user, connect
 from foliodb.errors import FolioError
 from foliodb.portfolio_io import ValidationError
+from foliodb.security import INGEST, REFRESH
+from tests.builders import add_portfolio, add_position, import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "symbol,quantity,entry_date,entry_price,investment_class,exit_date,exit_price,notes\n"
@@ -47,14 +50,8 @@ def db_state(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
 
 def seed(url: str) -> int:
     """An existing user and portfolio, so that 'unchanged' is checked against real rows."""
-    result = portfolio_io.import_portfolio(
-        (HEADER + "VUG,10,2025-01-06,492.16,PUBLIC,,,seed\n").encode(),
-        "ann@example.com",
-        "Existing",
-        backfill=False,
-        url=url,
-    )
-    return result.portfolio_id
+    data = (HEADER + "VUG,10,2025-01-06,492.16,PUBLIC,,,seed\n").encode()
+    return import_file(url, data, "ann@example.com", "Existing", backfill=False).portfolio_id
 
 
 # (file content, expected line, expected field, words the message must contain)
@@ -261,7 +258,7 @@ def test_malformed_file_is_refused_and_writes_nothing(
     seed(db_url)
     before = db_state(conn)
     with pytest.raises(ValidationError) as info:
-        portfolio_io.import_portfolio(content, "bob@example.com", "New", url=db_url)
+        portfolio_io.import_portfolio(conn, content, "bob@example.com", "New", url=db_url)
     matching = [
         issue
         for issue in info.value.issues
@@ -271,12 +268,12 @@ def test_malformed_file_is_refused_and_writes_nothing(
     assert db_state(conn) == before
 
 
-def test_every_problem_of_the_file_is_reported(db_url: str) -> None:
+def test_every_problem_of_the_file_is_reported(conn: psycopg.Connection, db_url: str) -> None:
     content = HEADER + (
         "VUG,abc,2025-01-06,492.16\nVTV,5,2025-01-06,-1\nBIL,5,2025-13-01,91.44,CASH\n"
     )
     with pytest.raises(ValidationError) as info:
-        portfolio_io.import_portfolio(content.encode(), "a@example.com", "p", url=db_url)
+        portfolio_io.import_portfolio(conn, content.encode(), "a@example.com", "p", url=db_url)
     where = [(i.line, i.field) for i in info.value.issues]
     assert where == [
         (2, "quantity"),
@@ -294,7 +291,11 @@ def test_existing_portfolio_name_is_refused(conn: psycopg.Connection, db_url: st
         FolioError, match=f"already has a portfolio named 'Existing' .portfolio_id {pid}"
     ):
         portfolio_io.import_portfolio(
-            (HEADER + "VTV,1,2025-01-06,1\n").encode(), "ANN@example.com", "Existing", url=db_url
+            conn,
+            (HEADER + "VTV,1,2025-01-06,1\n").encode(),
+            "ANN@example.com",
+            "Existing",
+            url=db_url,
         )
     assert db_state(conn) == before
 
@@ -309,7 +310,7 @@ def test_real_export_oddities_are_accepted(conn: psycopg.Connection, db_url: str
         "\r\n\r\n   \r\n,,,,,\r\n"
     ).encode()
     result = portfolio_io.import_portfolio(
-        content, "ann@example.com", "Odd", backfill=False, url=db_url
+        conn, content, "ann@example.com", "Odd", backfill=False, url=db_url
     )
     assert result.status == "succeeded" and result.positions == 4
     rows = conn.execute(
@@ -358,6 +359,7 @@ def test_real_export_oddities_are_accepted(conn: psycopg.Connection, db_url: str
 
 def test_import_run_is_recorded_and_ends_succeeded(conn: psycopg.Connection, db_url: str) -> None:
     result = portfolio_io.import_portfolio(
+        conn,
         (ROOT / "examples" / "reference_portfolio.csv").read_bytes(),
         "ann@example.com",
         "Reference",
@@ -415,11 +417,19 @@ def test_failed_ingest_of_one_symbol_does_not_fail_the_import(
 ) -> None:
     calls, fake = _fake_ingester(fail={"NOPE"})
     monkeypatch.setattr(
-        portfolio_io, "run_portfolio_refresh", lambda pid, url: {"status": "succeeded", "run_id": 0}
+        portfolio_io,
+        "run_portfolio_refresh",
+        lambda conn, pid, url: {"status": "succeeded", "run_id": 0},
     )
     content = HEADER + "VTI,1,2025-01-06,290\nNOPE,1,2025-01-06,10\nACME,1,2025-01-06,5,PRIVATE\n"
     result = portfolio_io.import_portfolio(
-        content.encode(), "a@example.com", "p", url=db_url, price_source="demo", fetch_prices=fake
+        conn,
+        content.encode(),
+        "a@example.com",
+        "p",
+        url=db_url,
+        price_source="demo",
+        fetch_prices=fake,
     )
     assert result.status == "succeeded"
     assert result.symbols_ingested == ["VTI", "^GSPC"]
@@ -439,7 +449,7 @@ def test_failed_refresh_of_a_written_import_is_recorded_partial_with_the_reason(
 
     seen: list[tuple] = []
 
-    def broken_refresh(pid: int, url: str | None) -> dict:
+    def broken_refresh(ledger: psycopg.Connection, pid: int, url: str | None) -> dict:
         # While the import runs, its ledger row names a live backend: the reaper leaves it be.
         seen.append(
             conn.execute(
@@ -452,6 +462,7 @@ def test_failed_refresh_of_a_written_import_is_recorded_partial_with_the_reason(
     monkeypatch.setattr(portfolio_io, "run_portfolio_refresh", broken_refresh)
     with pytest.raises(RuntimeError):
         portfolio_io.import_portfolio(
+            conn,
             (HEADER + "VTI,1,2025-01-06,290\n").encode(),
             "a@example.com",
             "p",
@@ -484,11 +495,11 @@ ROUND_TRIP = HEADER + (
 
 def test_export_then_import_round_trips(conn: psycopg.Connection, db_url: str) -> None:
     first = portfolio_io.import_portfolio(
-        ROUND_TRIP.encode(), "a@example.com", "one", backfill=False, url=db_url
+        conn, ROUND_TRIP.encode(), "a@example.com", "one", backfill=False, url=db_url
     )
-    exported = portfolio_io.export_portfolio(first.portfolio_id, url=db_url)
+    exported = portfolio_io.export_portfolio(conn, first.portfolio_id)
     second = portfolio_io.import_portfolio(
-        exported.encode(), "a@example.com", "two", backfill=False, url=db_url
+        conn, exported.encode(), "a@example.com", "two", backfill=False, url=db_url
     )
     columns = (
         "symbol, quantity, entry_date, entry_price, investment_class, exit_date, exit_price, notes"
@@ -502,21 +513,21 @@ def test_export_then_import_round_trips(conn: psycopg.Connection, db_url: str) -
 
     assert positions(first.portfolio_id) == positions(second.portfolio_id)
     assert len(positions(first.portfolio_id)) == 4
-    assert portfolio_io.export_portfolio("two", url=db_url, email="a@example.com") == exported
+    assert portfolio_io.export_portfolio(conn, "two", email="a@example.com") == exported
     assert exported == ROUND_TRIP  # the canonical form of this file is itself
 
 
-def test_export_leaves_out_deleted_positions(db_url: str) -> None:
+def test_export_leaves_out_deleted_positions(conn: psycopg.Connection, db_url: str) -> None:
     result = portfolio_io.import_portfolio(
-        ROUND_TRIP.encode(), "a@example.com", "one", backfill=False, url=db_url
+        conn, ROUND_TRIP.encode(), "a@example.com", "one", backfill=False, url=db_url
     )
     with psycopg.connect(db_url) as c:
         vug = c.execute(
             "select position_id from core.positions where symbol = 'VUG' and portfolio_id = %s",
             [result.portfolio_id],
         ).fetchone()[0]
-    portfolio_edit.delete_position(vug, url=db_url)
-    assert "VUG" not in portfolio_io.export_portfolio(result.portfolio_id, url=db_url)
+    portfolio_edit.delete_position(conn, vug)
+    assert "VUG" not in portfolio_io.export_portfolio(conn, result.portfolio_id)
 
 
 # ---------------------------------------------------------------- the SQL function path
@@ -628,13 +639,8 @@ def test_sql_function_refuses_an_existing_name_and_a_public_symbol_as_private(
 
 
 def _private_position(db_url: str) -> tuple[int, int]:
-    result = portfolio_io.import_portfolio(
-        (HEADER + "ACME-SEED,1,2024-03-01,250000,PRIVATE\nVUG,1,2025-01-06,492.16\n").encode(),
-        "a@example.com",
-        "p",
-        backfill=False,
-        url=db_url,
-    )
+    data = (HEADER + "ACME-SEED,1,2024-03-01,250000,PRIVATE\nVUG,1,2025-01-06,492.16\n").encode()
+    result = import_file(db_url, data, "a@example.com", "p", backfill=False)
     with psycopg.connect(db_url) as c:
         pos = c.execute(
             "select position_id from core.positions where symbol = 'ACME-SEED'"
@@ -665,7 +671,7 @@ def test_valuations_csv_is_validated_as_a_whole(
     bad.write_text("\n".join(bad.read_text().splitlines()[:4]) + "\n" + f"{acme},2024-06-30,3\n")
     vals = portfolio_edit.parse_valuations_csv(bad)
     with pytest.raises(ValidationError) as info:
-        portfolio_edit.set_valuations(vals, url=db_url)
+        portfolio_edit.set_valuations(conn, vals)
     where = {(i.line, i.field) for i in info.value.issues}
     assert where == {(3, "date"), (4, "position_id"), (5, "date")}
     assert db_state(conn) == before
@@ -674,9 +680,9 @@ def test_valuations_csv_is_validated_as_a_whole(
 def test_valuation_is_recorded_and_replaced(conn: psycopg.Connection, db_url: str) -> None:
     pid, acme = _private_position(db_url)
     v = portfolio_edit.Valuation(None, acme, dt.date(2024, 6, 30), Decimal("275000"))
-    assert portfolio_edit.set_valuations([v], url=db_url) == [pid]
+    assert portfolio_edit.set_valuations(conn, [v]) == [pid]
     v2 = portfolio_edit.Valuation(None, acme, dt.date(2024, 6, 30), Decimal("300000"))
-    portfolio_edit.set_valuations([v2], url=db_url)
+    portfolio_edit.set_valuations(conn, [v2])
     assert conn.execute("select valuation_date, value from core.valuations").fetchall() == [
         (dt.date(2024, 6, 30), Decimal("300000"))
     ]
@@ -686,14 +692,14 @@ def test_close_and_delete_requeue_the_portfolio(conn: psycopg.Connection, db_url
     pid, acme = _private_position(db_url)
     vug = acme + 1
     conn.execute("delete from ops.dirty_portfolios")
-    portfolio_edit.close_position(vug, dt.date(2025, 3, 3), Decimal("500"), url=db_url)
+    portfolio_edit.close_position(conn, vug, dt.date(2025, 3, 3), Decimal("500"))
     with pytest.raises(FolioError, match="already closed on 2025-03-03"):
-        portfolio_edit.close_position(vug, dt.date(2025, 3, 4), url=db_url)
+        portfolio_edit.close_position(conn, vug, dt.date(2025, 3, 4))
     with pytest.raises(FolioError, match="not after position"):
-        portfolio_edit.close_position(acme, dt.date(2024, 3, 1), url=db_url)
-    portfolio_edit.delete_position(acme, url=db_url)
+        portfolio_edit.close_position(conn, acme, dt.date(2024, 3, 1))
+    portfolio_edit.delete_position(conn, acme)
     with pytest.raises(FolioError, match="was deleted"):
-        portfolio_edit.delete_position(acme, url=db_url)
+        portfolio_edit.delete_position(conn, acme)
     queued = conn.execute(
         "select portfolio_id, from_date from ops.dirty_portfolios order by queued_at"
     ).fetchall()
@@ -704,11 +710,12 @@ def test_add_position_validates_like_an_import_line(conn: psycopg.Connection, db
     pid, _ = _private_position(db_url)
     with pytest.raises(ValidationError, match="quantity: must not be zero"):
         portfolio_edit.add_position(
+            conn,
             pid,
             {"symbol": "VTI", "quantity": "0", "entry_date": "2025-01-06", "entry_price": "1"},
-            url=db_url,
         )
     _, position_id = portfolio_edit.add_position(
+        conn,
         "p",
         {
             "symbol": "aapl240119c00150000",
@@ -717,7 +724,6 @@ def test_add_position_validates_like_an_import_line(conn: psycopg.Connection, db
             "entry_price": "4.10",
             "investment_class": "options",
         },
-        url=db_url,
         email="a@example.com",
     )
     row = conn.execute(
@@ -725,6 +731,51 @@ def test_add_position_validates_like_an_import_line(conn: psycopg.Connection, db
         [position_id],
     ).fetchone()
     assert row == ("AAPL240119C00150000", "OPTIONS")
+
+
+def test_an_edit_hands_the_callers_session_back_as_it_was(
+    conn: psycopg.Connection, db_url: str
+) -> None:
+    """An edit reads on the caller's connection and writes as folio_writer acting for the
+    owner, transaction-locally: the caller's role and acting user are unchanged afterwards,
+    in its own open transaction too; a failed edit writes nothing and leaves the session
+    usable."""
+    pid, acme = _private_position(db_url)
+    other = add_portfolio(conn, "q", "b@example.com")
+    house = add_position(conn, other, "HOUSE", 1, "2024-03-01", 1000, investment_class="PRIVATE")
+    june = dt.date(2024, 6, 30)
+    with connect(db_url, role=REFRESH) as session:
+
+        def who() -> tuple:
+            return session.execute(
+                "select current_user::text, current_setting('foliodb.user_id', true),"
+                " app.acting_user_id()"
+            ).fetchone()
+
+        assert who()[0] == "folio_refresh"
+        # the caller's own transaction, acting for another user: both survive the edit
+        act_for_user(session, 424242)
+        before = who()
+        assert before == ("folio_refresh", "424242", 424242)
+        good = portfolio_edit.Valuation(None, acme, june, Decimal("275000"))
+        assert portfolio_edit.set_valuations(session, [good]) == [pid]
+        assert who() == before
+        session.commit()
+        assert who()[0] == "folio_refresh"
+        # two owners, the second's value refused by the database: the first's is not kept
+        state = db_state(conn)
+        first = portfolio_edit.Valuation(None, acme, dt.date(2024, 7, 31), Decimal("1"))
+        huge = portfolio_edit.Valuation(None, house, june, Decimal("1e30"))
+        with pytest.raises(psycopg.errors.CheckViolation):
+            portfolio_edit.set_valuations(session, [first, huge])
+        session.rollback()
+        assert who()[0] == "folio_refresh"
+        assert db_state(conn) == state
+        with pytest.raises(FolioError, match="already closed|not after"):
+            portfolio_edit.close_position(session, acme, dt.date(2024, 2, 1))
+        assert who()[0] == "folio_refresh"
+        assert portfolio_edit.delete_position(session, house) == other
+        assert who()[0] == "folio_refresh"
 
 
 # ---------------------------------------------------------------- the CLI
@@ -1027,29 +1078,32 @@ def test_options_expiring_in_the_money_and_worthless(use_db: str, conn: psycopg.
     """Hand-worked: on its expiry session an option is worth quantity x 100 x intrinsic value
     from the underlying's close (call: S - K, put: K - S, floored at 0); after it, not held."""
     _needs_models(conn)
-    from ingest.prices import ingest_prices
+    from ingest.prices import fetch_for_import, ingest_prices
 
     expiry = "2025-06-20"
     portfolio_io.import_portfolio(
+        conn,
         (HEADER + "XOM,1,2025-01-06,100\n").encode(),
         "o@example.com",
         "u",
         url=use_db,
         price_source="demo",
-        fetch_prices=ingest_prices,
+        fetch_prices=fetch_for_import,
     )
-    ingest_prices(url=use_db, source="demo", symbols=["XOM"])
+    with connect(use_db, role=INGEST, autocommit=True) as market:
+        ingest_prices(market, source="demo", symbols=["XOM"])
     s = _close(conn, "XOM", expiry)
     strike = (s - 10).quantize(Decimal("1"))
     digits = f"{int(strike * 1000):08d}"
     call, put = f"XOM250620C{digits}", f"XOM250620P{digits}"
     result = portfolio_io.import_portfolio(
+        conn,
         (HEADER + f"{call},2,2025-01-06,5,OPTIONS\n{put},3,2025-01-06,1,OPTIONS\n").encode(),
         "o@example.com",
         "options",
         url=use_db,
         price_source="demo",
-        fetch_prices=ingest_prices,
+        fetch_prices=fetch_for_import,
     )
     pid = result.portfolio_id
     # Call: 2 x 100 x (S - K) = 2 x 100 x 10-ish; the put expires worthless: 0.
@@ -1146,7 +1200,9 @@ def test_poison_values_are_refused_with_line_and_field_and_write_nothing(
     seed(db_url)
     before = db_state(conn)
     with pytest.raises(ValidationError) as info:
-        portfolio_io.import_portfolio((HEADER + row).encode(), "bob@example.com", "New", url=db_url)
+        portfolio_io.import_portfolio(
+            conn, (HEADER + row).encode(), "bob@example.com", "New", url=db_url
+        )
     assert [(i.line, i.field, i.message) for i in info.value.issues] == [(line, field, message)]
     assert db_state(conn) == before
 

@@ -753,17 +753,22 @@ IMPORT_CSV = b"symbol,quantity,entry_date,entry_price\nAAA,5,2025-01-06,10\n"
 
 def _import(db_url: str, data: bytes = IMPORT_CSV, wait: float = 60, name: str = "late"):
     from foliodb import portfolio_io
-    from ingest.prices import ingest_prices
+    from foliodb.db import connect
+    from foliodb.security import REFRESH
+    from ingest.prices import fetch_for_import
 
-    return portfolio_io.import_portfolio(
-        data,
-        "late@example.com",
-        name,
-        url=db_url,
-        price_source="demo",
-        refresh_wait=wait,
-        fetch_prices=ingest_prices,
-    )
+    # the session `folio portfolio import` runs it on
+    with connect(db_url, role=REFRESH, autocommit=True) as ledger:
+        return portfolio_io.import_portfolio(
+            ledger,
+            data,
+            "late@example.com",
+            name,
+            url=db_url,
+            price_source="demo",
+            refresh_wait=wait,
+            fetch_prices=fetch_for_import,
+        )
 
 
 def _import_row(conn: psycopg.Connection, run_id: int):
