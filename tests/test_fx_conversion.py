@@ -28,10 +28,9 @@ def add_rates(conn: psycopg.Connection, base: str, quote: str, rates: dict[str, 
             )
 
 
-@pytest.fixture
-def eur_portfolio(conn: psycopg.Connection) -> int:
-    """A EUR portfolio holding a USD ETF (from 01-06), a pence-quoted London listing (from
-    01-07) and a Swiss share (from 01-06) whose CHF has no rate at all."""
+def add_fx_market(conn: psycopg.Connection) -> None:
+    """The S&P 500 and SPY (USD), VOD.L (a London listing quoted in pence, GBp) and NESN.SW
+    (CHF, which has no rate at all) on the five sessions; EURUSD (none on 01-08) and GBPUSD."""
     add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
     add_prices(conn, "SPY", dict(zip(SESSIONS, [590, 592, 594, 596, 598], strict=True)))
     add_prices(conn, "VOD.L", dict(zip(SESSIONS, [7000, 7050, 7100, 7080, 7120], strict=True)))
@@ -41,19 +40,26 @@ def eur_portfolio(conn: psycopg.Connection) -> int:
         " when 'NESN.SW' then 'CHF' else 'USD' end"
         " where symbol in ('VOD.L', 'NESN.SW', 'SPY', '^GSPC')"
     )
+    add_rates(conn, "EUR", "USD", EURUSD)
+    add_rates(conn, "GBP", "USD", GBPUSD)
+
+
+@pytest.fixture
+def eur_portfolio(conn: psycopg.Connection) -> int:
+    """A EUR portfolio holding a USD ETF (from 01-06), a pence-quoted London listing (from
+    01-07) and a Swiss share (from 01-06) whose CHF has no rate at all."""
+    add_fx_market(conn)
     pid = add_portfolio(conn, "eur")
     conn.execute("update core.portfolios set base_currency = 'EUR' where portfolio_id = %s", [pid])
     add_position(conn, pid, "SPY", 10, "2025-01-06", 590)
     add_position(conn, pid, "VOD.L", 100, "2025-01-07", 7050)
     add_position(conn, pid, "NESN.SW", 5, "2025-01-06", 75)
-    add_rates(conn, "EUR", "USD", EURUSD)
-    add_rates(conn, "GBP", "USD", GBPUSD)
     run = refresh(conn, "full")
     assert run["status"] == "succeeded", run
     return pid
 
 
-def conversions(conn: psycopg.Connection, currency: str) -> dict[str, tuple]:
+def conversions(conn: psycopg.Connection, currency: str, base: str = "EUR") -> dict[str, tuple]:
     rows = conn.execute(
         """
         select days.session_date::text, conversions.fx_rate, conversions.fx_rule,
@@ -61,10 +67,10 @@ def conversions(conn: psycopg.Connection, currency: str) -> dict[str, tuple]:
         from analytics.int_fx_conversions_daily as conversions
         inner join market.trading_days as days
             on days.calendar = 'XNYS' and days.session_idx = conversions.session_idx
-        where conversions.currency = %s and conversions.base_currency = 'EUR'
+        where conversions.currency = %s and conversions.base_currency = %s
         order by conversions.session_idx
         """,
-        [currency],
+        [currency, base],
     ).fetchall()
     return {day: (rate, rule, stale) for day, rate, rule, stale in rows}
 

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.builders import add_portfolio, add_position, add_prices, refresh, snapshots
-from tests.test_fx_conversion import EURUSD, GBPUSD, SESSIONS, add_rates
+from tests.test_fx_conversion import EURUSD, GBPUSD, SESSIONS, add_rates, conversions
 
 # 1 EUR in GBP: none on 01-06 (before its first) and on 01-13 (01-10's, one session old)
 EURGBP = {"2025-01-07": "0.84", "2025-01-08": "0.835", "2025-01-10": "0.83"}
@@ -42,22 +42,6 @@ def portfolios(conn: psycopg.Connection) -> tuple[int, int]:
     add_rates(conn, "EUR", "GBP", EURGBP)
     assert refresh(conn, "full")["status"] == "succeeded"
     return eur, gbp
-
-
-def conversions(conn: psycopg.Connection, currency: str, base: str) -> dict[str, tuple]:
-    rows = conn.execute(
-        """
-        select days.session_date::text, conversions.fx_rate, conversions.fx_rule,
-            conversions.stale_sessions
-        from analytics.int_fx_conversions_daily as conversions
-        inner join market.trading_days as days
-            on days.calendar = 'XNYS' and days.session_idx = conversions.session_idx
-        where conversions.currency = %s and conversions.base_currency = %s
-        order by conversions.session_idx
-        """,
-        [currency, base],
-    ).fetchall()
-    return {day: (rate, rule, stale) for day, rate, rule, stale in rows}
 
 
 def close_to(value: Decimal, expected: Decimal) -> bool:

@@ -12,8 +12,8 @@ import json
 import psycopg
 import pytest
 
-from tests.builders import add_portfolio, add_position, add_prices, refresh, snapshots
-from tests.test_fx_conversion import EURUSD, GBPUSD, SESSIONS, add_rates
+from tests.builders import add_portfolio, add_position, refresh, snapshots
+from tests.test_fx_conversion import add_fx_market
 
 # ex-dates: SPY on 01-08 (no EURUSD that day: 01-07's 1.03), VOD.L and NESN.SW on 01-10
 DIVIDENDS = [
@@ -25,17 +25,7 @@ DIVIDENDS = [
 
 @pytest.fixture
 def market(conn: psycopg.Connection) -> psycopg.Connection:
-    add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
-    add_prices(conn, "SPY", dict(zip(SESSIONS, [590, 592, 594, 596, 598], strict=True)))
-    add_prices(conn, "VOD.L", dict(zip(SESSIONS, [7000, 7050, 7100, 7080, 7120], strict=True)))
-    add_prices(conn, "NESN.SW", dict(zip(SESSIONS, [75, 76, 77, 78, 79], strict=True)))
-    conn.execute(
-        "update market.symbols set currency = case symbol when 'VOD.L' then 'GBp'"
-        " when 'NESN.SW' then 'CHF' else 'USD' end"
-        " where symbol in ('VOD.L', 'NESN.SW', 'SPY', '^GSPC')"
-    )
-    add_rates(conn, "EUR", "USD", EURUSD)  # none on 01-08
-    add_rates(conn, "GBP", "USD", GBPUSD)  # CHF: no rate at all
+    add_fx_market(conn)  # EURUSD has none on 01-08; CHF no rate at all
     with conn.cursor() as cur:
         for symbol, ex_date, amount in DIVIDENDS:
             cur.execute(

@@ -13,6 +13,15 @@ prices_filled as not materialized (
     select * from {{ ref('int_prices_filled_daily') }}
 ),
 
+{{ fx_inputs() }}
+{%- endmacro %}
+
+{#-
+  The import CTEs of converting a security's money into a portfolio's base currency: symbols
+  and their currencies, the FX conversions and the rates the scope's activities imply (read
+  by valuation_inputs, and by int_cash_daily for the market's dividends).
+-#}
+{% macro fx_inputs() -%}
 symbols as not materialized (
     select * from {{ ref('stg_market__symbols') }}
 ),

@@ -70,23 +70,7 @@ portfolios as not materialized (
     select * from {{ ref('stg_core__portfolios') }}
 ),
 
-symbols as not materialized (
-    select * from {{ ref('stg_market__symbols') }}
-),
-
-currencies as not materialized (
-    select * from {{ ref('stg_market__currencies') }}
-),
-
-fx_conversions as not materialized (
-    select * from {{ ref('int_fx_conversions_daily') }}
-),
-
--- the rates the scope's activities imply, only where the market has none (the third rule):
--- a handful of rows, computed once (materialized)
-fx_activity_rates as materialized (
-    select * from {{ ref('int_fx_activity_rates_in_scope') }}
-),
+{{ fx_inputs() }},
 
 -- the ledger's own dividend payments of a symbol: each is the payment of the market's latest
 -- dividend of that symbol with an ex-date on or before it, at most 45 days before
