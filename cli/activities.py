@@ -11,7 +11,7 @@ from cli import base
 from cli.common import emit_json, err, out, require_file
 from foliodb import activities as ledger
 from foliodb import activity_formats
-from foliodb.db import act_for_user, connect
+from foliodb.db import acting_as, connect
 from foliodb.portfolio_io import user_id_of
 from foliodb.security import REFRESH, WRITER
 
@@ -68,13 +68,12 @@ def import_cmd(
     if not name.strip():
         raise click.BadParameter("must not be blank", param_hint="--portfolio")
     rows = ledger.read_activities(file, fmt)
-    # the owner is looked up as the operator's refresh role; the write is the app writer's,
-    # acting for the owner when the owner exists (as `folio portfolio import`)
-    with connect(role=REFRESH) as lookup:
-        owner_id = user_id_of(lookup, email)
-    with connect(role=WRITER) as conn:
-        act_for_user(conn, owner_id)
-        result = ledger.import_activities(conn, email, name, rows, str(file), base_currency)
+    # one session: the owner is looked up as the operator's refresh role; the write is the
+    # app writer's, acting for the owner when the owner exists (as `folio portfolio import`)
+    with connect(role=REFRESH) as conn:
+        owner_id = user_id_of(conn, email)
+        with acting_as(conn, WRITER, owner_id):
+            result = ledger.import_activities(conn, email, name, rows, str(file), base_currency)
     if as_json:
         emit_json(result.as_dict())
         return
