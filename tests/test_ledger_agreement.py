@@ -10,7 +10,8 @@ realized gains and their sums to date, flows, counts, daily and chained returns,
 benchmark, the currency and the n_fx_* counts), every holding (quantity, cost, value,
 unrealized, weight, day change, currency, local value, rate and rule) and every period of the
 chart caches (the existing pandas oracle's periods, computed from the walk's snapshots: values,
-return, benchmark and excess return). The multi-currency ledgers: tests/test_fx_ledger_agreement.py.
+return, benchmark and excess return; and the return's parts, price, currency, income and
+costs, summed the long way from the walk's daily parts). The multi-currency ledgers: tests/test_fx_ledger_agreement.py.
 Tolerance (docs/semantics.md): money to a relative 1e-9 (absolute 1e-6 near zero), returns
 to an absolute 1e-9, counts exact. XIRR: ops.xirr on each ledger's external flows and end
 value equals scipy's brentq (tests/test_xirr.py's reference) to 1e-9 × max(1, |r|).
@@ -41,6 +42,8 @@ RETURNS = {
     "period_twr",
     "benchmark_return",
     "excess_return",
+    *L.PARTS,
+    *L.CUM_PARTS,
 }
 # the period figures of the chart caches (the pandas oracle's), in the base currency
 PERIOD_COLUMNS = [
@@ -52,6 +55,7 @@ PERIOD_COLUMNS = [
     "benchmark_return",
     "excess_return",
     "n_sessions",
+    *L.PARTS,
 ]
 COUNTS = {
     "positions_held",
@@ -191,7 +195,9 @@ def _assert_agree(db_url: str, conn: psycopg.Connection, ids: list[int]) -> dict
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         charts, _ = P.compute_charts(snaps, sessions)
-    charts = charts[PERIOD_COLUMNS]
+    # each period's return in parts, summed the long way from the walk's daily parts
+    parts = L.period_parts(expected, charts[["portfolio_id", "period", "start_date", "end_date"]])
+    charts = charts.merge(parts, on=["portfolio_id", "period"])[PERIOD_COLUMNS]
     cur = conn.execute(
         f"select {', '.join(PERIOD_COLUMNS)} from analytics.fct_chart_caches"
         " where portfolio_id = any(%s)",
