@@ -175,6 +175,18 @@ def test_a_period_splits_into_parts_grown_by_the_returns_before_them_and_summing
     for part, value in zip(PARTS, dashboard[1:5], strict=True):
         assert value == pytest.approx(charts["MAX"][part], abs=1e-15)
     assert dashboard[5] == pytest.approx(charts["1D"]["currency_return"], abs=1e-15)
+    # the S&P 500 from 100 to 105 USD over MAX: in EUR at 1 / 1.04 then 1 / 1.02, and in USD
+    benchmark = conn.execute(
+        "select benchmark_return, benchmark_return_local from analytics.fct_chart_caches"
+        " where portfolio_id = %s and period = 'MAX'",
+        [ledger],
+    ).fetchone()
+    assert benchmark[0] == pytest.approx(105 / 1.02 / (100 / 1.04) - 1, abs=1e-15)
+    assert benchmark[1] == pytest.approx(105 / 100 - 1, abs=1e-15)
+    assert conn.execute(
+        "select benchmark_local_max from app.portfolio_dashboard where portfolio_id = %s",
+        [ledger],
+    ).fetchone()[0] == pytest.approx(0.05, abs=1e-15)
 
 
 def test_a_position_exiting_keeps_its_exit_days_currency_move(conn: psycopg.Connection) -> None:

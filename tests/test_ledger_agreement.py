@@ -44,6 +44,7 @@ RETURNS = {
     "excess_return",
     *L.PARTS,
     *L.CUM_PARTS,
+    "benchmark_return_local",
 }
 # the period figures of the chart caches (the pandas oracle's), in the base currency
 PERIOD_COLUMNS = [
@@ -56,6 +57,7 @@ PERIOD_COLUMNS = [
     "excess_return",
     "n_sessions",
     *L.PARTS,
+    "benchmark_return_local",
 ]
 COUNTS = {
     "positions_held",
@@ -197,7 +199,20 @@ def _assert_agree(db_url: str, conn: psycopg.Connection, ids: list[int]) -> dict
         charts, _ = P.compute_charts(snaps, sessions)
     # each period's return in parts, summed the long way from the walk's daily parts
     parts = L.period_parts(expected, charts[["portfolio_id", "period", "start_date", "end_date"]])
-    charts = charts.merge(parts, on=["portfolio_id", "period"])[PERIOD_COLUMNS]
+    charts = charts.merge(parts, on=["portfolio_id", "period"])
+    # the benchmark in its own currency: its local closes at START and END
+    local = expected[["portfolio_id", "session_date", "benchmark_close_local"]].assign(
+        session_date=lambda f: pd.to_datetime(f["session_date"])
+    )
+    for end, column in [("start", "start_local"), ("end", "end_local")]:
+        charts = charts.merge(
+            local.rename(columns={"session_date": f"{end}_date", "benchmark_close_local": column}),
+            on=["portfolio_id", f"{end}_date"],
+        )
+    charts["benchmark_return_local"] = (
+        charts["end_local"].astype(float) / charts["start_local"].astype(float) - 1
+    )
+    charts = charts[PERIOD_COLUMNS]
     cur = conn.execute(
         f"select {', '.join(PERIOD_COLUMNS)} from analytics.fct_chart_caches"
         " where portfolio_id = any(%s)",

@@ -75,6 +75,8 @@ bounds as (
         start_snapshots.market_value as start_value,
         start_snapshots.cum_twr as start_twr,
         start_snapshots.benchmark_close as start_benchmark_close,
+        start_snapshots.benchmark_close_local as start_benchmark_close_local,
+        end_snapshots.benchmark_close_local as end_benchmark_close_local,
         start_snapshots.cum_price_return as start_price_return,
         start_snapshots.cum_currency_return as start_currency_return,
         start_snapshots.cum_income_return as start_income_return,
@@ -305,6 +307,9 @@ returns as (
         (1 + chart_points.end_twr) / nullif(1 + chart_points.start_twr, 0) - 1 as period_twr,
         (chart_points.end_benchmark_close / nullif(chart_points.start_benchmark_close, 0))::float8 - 1
             as benchmark_return,
+        -- the benchmark in its own currency, beside it
+        (chart_points.end_benchmark_close_local / nullif(chart_points.start_benchmark_close_local, 0))::float8 - 1
+            as benchmark_return_local,
         -- period_twr in parts: each part's contribution to cum_twr over the period, rebased on
         -- START (docs/semantics.md, "Chart caches"); the four sum to period_twr
         (chart_points.end_price_return - chart_points.start_price_return) / nullif(1 + chart_points.start_twr, 0)
@@ -351,7 +356,8 @@ final as (
         returns.price_return,
         returns.currency_return,
         returns.income_return,
-        returns.cost_return
+        returns.cost_return,
+        returns.benchmark_return_local
     from returns
     inner join portfolios on returns.portfolio_id = portfolios.portfolio_id
     cross join last_closed

@@ -90,7 +90,8 @@ final as (
         latest.n_entry,
         latest.n_manual,
         -- each period's return against the benchmark, and in parts (docs/semantics.md, "Chart
-        -- caches"): local price, currency, income, costs, which sum to twr_<period>
+        -- caches"): local price, currency, income, costs, which sum to twr_<period>; the
+        -- benchmark's return in its own currency beside its return in the base
         {%- for period in periods %}
             periods.twr_{{ period | lower }},
             periods.benchmark_{{ period | lower }},
@@ -99,6 +100,7 @@ final as (
             periods.currency_return_{{ period | lower }},
             periods.income_return_{{ period | lower }},
             periods.cost_return_{{ period | lower }},
+            periods.benchmark_local_{{ period | lower }},
         {%- endfor %}
         periods.partial_periods,
         periods.as_of is not null as has_analytics,
@@ -152,6 +154,9 @@ final as (
                         where chart_caches.period = '{{ period }}'
                     ) as {{ part }}_return_{{ period | lower }},
                 {%- endfor %}
+                max(chart_caches.benchmark_return_local) filter (
+                    where chart_caches.period = '{{ period }}'
+                ) as benchmark_local_{{ period | lower }},
             {%- endfor %}
             array_agg(chart_caches.period order by chart_caches.period_order) filter (
                 where chart_caches.is_partial
