@@ -230,3 +230,31 @@ def test_a_usd_portfolio_of_usd_symbols_has_no_currency_part(conn: psycopg.Conne
     ).fetchone()
     assert chart[0] == pytest.approx(598 / 590 - 1, abs=1e-15)
     assert chart[1] == pytest.approx(chart[0], abs=1e-15) and chart[2:] == (0, 0, 0)
+
+
+def test_a_pence_listing_moves_with_the_pound_crossed_through_the_dollar(
+    conn: psycopg.Connection,
+) -> None:
+    """100 VOD.L at 7000 then 7050 pence in a EUR portfolio; GBPUSD 1.25 -> 1.24 and EURUSD
+    1.04 -> 1.03: one pence is GBPUSD / EURUSD / 100 EUR."""
+    _market(conn)
+    add_prices(conn, "VOD.L", {"2025-01-06": 7000, "2025-01-07": 7050})
+    conn.execute("update market.symbols set currency = 'GBp' where symbol = 'VOD.L'")
+    with conn.cursor() as cur:
+        for day, rate in {"2025-01-06": "1.25", "2025-01-07": "1.24"}.items():
+            cur.execute(
+                "insert into market.fx_rates (base_currency, quote_currency, rate_date, rate,"
+                " source) values ('GBP', 'USD', %s, %s, 'csv')",
+                [day, Decimal(rate)],
+            )
+    pid = _eur_portfolio(conn, "eur pence")
+    add_position(conn, pid, "VOD.L", 100, "2025-01-06", 7000, "2025-01-08", 7050)
+    assert refresh(conn, "full")["status"] == "succeeded"
+    day = snapshots(conn, pid)["2025-01-07"]
+    before, after = 1.25 / 1.04 / 100, 1.24 / 1.03 / 100
+    denominator = 100 * 7000 * before
+    assert day["currency_return"] == pytest.approx(
+        100 * 7050 * (after - before) / denominator, abs=1e-15
+    )
+    assert day["price_return"] == pytest.approx(100 * 50 * before / denominator, abs=1e-15)
+    assert day["daily_return"] == pytest.approx(7050 / 7000 * (1.24 / 1.03) / (1.25 / 1.04) - 1)
