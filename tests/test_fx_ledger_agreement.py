@@ -11,7 +11,9 @@ only those, from the corrected date. The incremental results then equal a full r
 
 Compared, with the tolerance of tests/test_ledger_agreement.py (money to a relative 1e-9,
 absolute 1e-6 near zero; returns to an absolute 1e-9; counts, rules and currencies exact):
-every snapshot column, every holding and every period figure. The largest differences seen
+every snapshot column, every holding and every period figure (the returns' parts, price,
+currency, income and costs, among them: each day's and each period's, the latter summed the
+long way by the oracle). The largest differences seen
 are printed (``pytest -s``).
 """
 
@@ -101,6 +103,10 @@ def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremen
     assert (totals > 0).all(), totals
     assert seen["max_fx_stale_sessions"].max() >= 3  # EURUSD's three sessions in a row
     assert seen.groupby("base_currency")["n_fx_session"].sum().gt(0).all()
+    # the parts of the returns (compared above, day by day and per period): each is exercised
+    moved = seen[["currency_return", "income_return", "cost_return"]].abs().gt(1e-9).sum()
+    assert (moved > 100).all(), moved
+    assert seen.loc[seen["base_currency"] == "USD", "currency_return"].abs().gt(1e-9).any()
     abroad, quoted_in = conn.execute(
         "select avg((trading_currency <> 'USD')::int), count(distinct trading_currency)"
         " from analytics.fct_portfolio_holdings where portfolio_id = any(%s)",

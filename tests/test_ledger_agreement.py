@@ -10,7 +10,8 @@ realized gains and their sums to date, flows, counts, daily and chained returns,
 benchmark, the currency and the n_fx_* counts), every holding (quantity, cost, value,
 unrealized, weight, day change, currency, local value, rate and rule) and every period of the
 chart caches (the existing pandas oracle's periods, computed from the walk's snapshots: values,
-return, benchmark and excess return). The multi-currency ledgers: tests/test_fx_ledger_agreement.py.
+return, benchmark and excess return; and the return's parts, price, currency, income and
+costs, summed the long way from the walk's daily parts). The multi-currency ledgers: tests/test_fx_ledger_agreement.py.
 Tolerance (docs/semantics.md): money to a relative 1e-9 (absolute 1e-6 near zero), returns
 to an absolute 1e-9, counts exact. XIRR: ops.xirr on each ledger's external flows and end
 value equals scipy's brentq (tests/test_xirr.py's reference) to 1e-9 × max(1, |r|).
@@ -41,6 +42,9 @@ RETURNS = {
     "period_twr",
     "benchmark_return",
     "excess_return",
+    *L.PARTS,
+    *L.CUM_PARTS,
+    "benchmark_return_local",
 }
 # the period figures of the chart caches (the pandas oracle's), in the base currency
 PERIOD_COLUMNS = [
@@ -52,6 +56,8 @@ PERIOD_COLUMNS = [
     "benchmark_return",
     "excess_return",
     "n_sessions",
+    *L.PARTS,
+    "benchmark_return_local",
 ]
 COUNTS = {
     "positions_held",
@@ -191,6 +197,21 @@ def _assert_agree(db_url: str, conn: psycopg.Connection, ids: list[int]) -> dict
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         charts, _ = P.compute_charts(snaps, sessions)
+    # each period's return in parts, summed the long way from the walk's daily parts
+    parts = L.period_parts(expected, charts[["portfolio_id", "period", "start_date", "end_date"]])
+    charts = charts.merge(parts, on=["portfolio_id", "period"])
+    # the benchmark in its own currency: its local closes at START and END
+    local = expected[["portfolio_id", "session_date", "benchmark_close_local"]].assign(
+        session_date=lambda f: pd.to_datetime(f["session_date"])
+    )
+    for end, column in [("start", "start_local"), ("end", "end_local")]:
+        charts = charts.merge(
+            local.rename(columns={"session_date": f"{end}_date", "benchmark_close_local": column}),
+            on=["portfolio_id", f"{end}_date"],
+        )
+    charts["benchmark_return_local"] = (
+        charts["end_local"].astype(float) / charts["start_local"].astype(float) - 1
+    )
     charts = charts[PERIOD_COLUMNS]
     cur = conn.execute(
         f"select {', '.join(PERIOD_COLUMNS)} from analytics.fct_chart_caches"

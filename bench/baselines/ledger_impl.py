@@ -26,6 +26,14 @@ converted at the market's rate only. The market's dividends of a holding in anot
 are converted at the factor that values the holding on their ex-date session (none: not
 credited).
 
+The parts of a day's return (docs/semantics.md, "The parts of a day's return"), from the spec
+too: the currency part is, per foreign holding valued at a close on both sessions and
+converted on both, the units held at the previous close (after the day's splits) less those
+the day sells, at the day's close, times the move of the conversion factor; income and costs
+are the day's; price is the rest; each over the daily return's denominator. A period's parts
+(``period_parts``) are summed the long way, each day's part times the product of the period's
+returns before it.
+
 ``compute(inputs)`` returns the snapshots (the columns of analytics.fct_portfolio_snapshots
 it defines), the holdings at the last session (app.holdings) and each ledger's external
 cash flows with its end value (for XIRR). Numbers are float64.
@@ -44,6 +52,9 @@ import psycopg
 
 RECORDED_DIVIDEND_DAYS = 45  # a DIVIDEND activity pays the market dividend at most 45 days back
 
+# the parts of a day's return (docs/semantics.md, "The parts of a day's return"), and of cum_twr
+PARTS = ["price_return", "currency_return", "income_return", "cost_return"]
+CUM_PARTS = [f"cum_{part}" for part in PARTS]
 SNAPSHOT_COLUMNS = [
     "portfolio_id",
     "session_date",
@@ -76,6 +87,8 @@ SNAPSHOT_COLUMNS = [
     "max_fx_stale_sessions",
     "benchmark_close_local",
     "benchmark_cum_return_local",
+    *PARTS,
+    *CUM_PARTS,
 ]
 HOLDING_COLUMNS = [
     "portfolio_id",
@@ -475,6 +488,7 @@ def _walk(
     growth = 1.0
     income_to_date = costs_to_date = realized_to_date = 0.0
     rows, cash_flows = [], []
+    cum_parts = [0.0, 0.0, 0.0, 0.0]
     bench_first = bench_base[first]
     bench_first_local = benchmark[0][first]
     held_before: dict[str, float] = {}
@@ -493,9 +507,14 @@ def _walk(
             if units > 0 and factor is not None:
                 cash_change += units * amount * factor
                 income += units * amount * factor
+        # the units held at the previous close in today's terms (after the day's splits), less
+        # what the day sells or transfers out: carried through the day (the currency part)
+        carried = {symbol: book.held() for symbol, book in books.items()}
         day = by_session.get(idx)
         if day is not None:
             for a in day:
+                if a.activity_type in ("SELL", "TRANSFER_OUT") and pd.notna(a.symbol):
+                    carried[a.symbol] = carried.get(a.symbol, 0.0) - a.quantity
                 kind, fee = a.activity_type, a.fee
                 costs += fee
                 cash_change -= fee
@@ -539,6 +558,7 @@ def _walk(
         held = n_stale = n_entry = max_stale = 0
         fx_counts = {"session": 0, "last_rate": 0, "activity": 0, "none": 0}
         max_fx_stale = 0
+        currency_gain = 0.0
         for symbol, book in books.items():
             units = book.held()
             if units <= 1e-12:
@@ -562,8 +582,30 @@ def _walk(
                 max_fx_stale = max(max_fx_stale, fx_age)
             if factor is not None:  # no rate: left out of the value, counted
                 value += units * close * factor
+            # the currency part: converted on both sessions, valued at a close on the previous
+            kept = max(carried.get(symbol, 0.0), 0.0)
+            if rule != "base" and factor is not None and kept > 1e-12 and idx > first:
+                before = _convert(fx, activity_rates, symbol, base, idx - 1)[0]
+                if before is not None and not np.isnan(series[idx - 1]):
+                    currency_gain += kept * close * (factor - before)
         start = previous_value + inflow
         daily = 0.0 if start == 0 else (value + outflow) / start - 1
+        if start == 0:
+            parts = [0.0, 0.0, 0.0, 0.0]
+        else:
+            currency_part, income_part, cost_part = (
+                currency_gain / start,
+                income / start,
+                -costs / start,
+            )
+            parts = [
+                daily - currency_part - income_part - cost_part,
+                currency_part,
+                income_part,
+                cost_part,
+            ]
+        # each part's contribution to cum_twr: the part times the growth before the day
+        cum_parts = [total + part * growth for total, part in zip(cum_parts, parts, strict=True)]
         growth *= 1 + daily
         income_to_date += income
         costs_to_date += costs
@@ -607,6 +649,8 @@ def _walk(
                 None
                 if bench_local is None or np.isnan(bench_first_local)
                 else bench_local / bench_first_local - 1,
+                *parts,
+                *cum_parts,
             ]
         )
         if inflow or outflow:
@@ -689,3 +733,26 @@ def _holdings(
             ]
         )
     return out
+
+
+def period_parts(snapshots: pd.DataFrame, charts: pd.DataFrame) -> pd.DataFrame:
+    """Each chart period's return in parts, the long way: C_k = Σ_{START < t <= END} c_k(t) ×
+    Π_{START < s < t} (1 + r(s)), from the walk's daily parts (docs/semantics.md, "Chart
+    caches"). ``charts``: portfolio_id, period, start_date, end_date."""
+    out = []
+    dated = snapshots.assign(session_date=pd.to_datetime(snapshots["session_date"]))
+    frames = {
+        pid: frame.sort_values("session_date") for pid, frame in dated.groupby("portfolio_id")
+    }
+    for row in charts.itertuples(index=False):
+        frame = frames[row.portfolio_id]
+        dates = frame["session_date"].to_numpy()
+        start = int(np.searchsorted(dates, np.datetime64(row.start_date)))
+        end = int(np.searchsorted(dates, np.datetime64(row.end_date)))
+        daily = frame["daily_return"].to_numpy()[start + 1 : end + 1]
+        grown = np.concatenate([[1.0], np.cumprod(1 + daily)[:-1]])
+        parts = [
+            float((frame[part].to_numpy()[start + 1 : end + 1] * grown).sum()) for part in PARTS
+        ]
+        out.append([row.portfolio_id, row.period, *parts])
+    return pd.DataFrame(out, columns=["portfolio_id", "period", *PARTS])

@@ -9,3 +9,14 @@
         else ({{ market_value }} + {{ outflow }}) / ({{ previous_value }} + {{ inflow }}) - 1
     end
 {%- endmacro %}
+
+{#-
+  A part of a day's return (docs/semantics.md, "The parts of a day's return"): a part of the
+  day's gain over the same denominator as flow_adjusted_return, 0 when that is 0.
+-#}
+{% macro return_part(gain, previous_value, inflow) -%}
+    case
+        when {{ previous_value }} + {{ inflow }} = 0 then 0
+        else ({{ gain }}) / ({{ previous_value }} + {{ inflow }})
+    end
+{%- endmacro %}

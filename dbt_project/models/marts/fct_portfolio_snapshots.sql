@@ -34,6 +34,24 @@ lots as (
     where portfolio_id in (select scopes.portfolio_id from scopes)
 ),
 
+-- the units each ledger buys or transfers in per symbol and session (in that session's terms):
+-- the rest of what it holds at the close was carried from the previous one (the currency part)
+ledger_buys as (
+    select
+        activities.portfolio_id,
+        activities.symbol,
+        calendar_dates.session_idx,
+        sum(activities.quantity) as units
+    from {{ ref('stg_core__activities') }} as activities
+    inner join {{ ref('int_calendar_dates_mapped') }} as calendar_dates
+        on activities.activity_date = calendar_dates.calendar_date
+    where
+        activities.portfolio_id in (select scopes.portfolio_id from scopes)
+        and activities.activity_type in ('BUY', 'TRANSFER_IN')
+        and activities.symbol is not null
+    group by activities.portfolio_id, activities.symbol, calendar_dates.session_idx
+),
+
 -- the ledger's holdings: per symbol, the units and cost held from a session where they change
 -- until the next (valued like positions: one row per symbol held, not per lot)
 holding_changes as (
@@ -92,29 +110,38 @@ positions as not materialized (
         expiry_value,
         false as is_ledger,
         enters_by_split,
-        leaves_by_split
+        leaves_by_split,
+        -- the units carried into the entry session from the previous close: a piece cut at a
+        -- split carries all its units, a position entering none
+        case when enters_by_split then quantity else 0 end as entry_carried
     from {{ ref('int_positions_split_in_scope') }}
     union all
     select
-        portfolio_id,
+        holding_levels.portfolio_id,
         null::bigint as position_id,
-        symbol,
+        holding_levels.symbol,
         'PUBLIC' as investment_class,
-        units as quantity,
-        cost / units as entry_price,
+        holding_levels.units as quantity,
+        holding_levels.cost / holding_levels.units as entry_price,
         null::numeric as exit_price,
         null::date as entry_date,
         null::date as exit_date,
         1 as multiplier,
-        session_idx as entry_idx,
-        next_idx as exit_idx,
+        holding_levels.session_idx as entry_idx,
+        holding_levels.next_idx as exit_idx,
         null::integer as expiry_idx,
         null::numeric as expiry_value,
         true as is_ledger,
         false as enters_by_split,
-        false as leaves_by_split
+        false as leaves_by_split,
+        greatest(holding_levels.units - coalesce(ledger_buys.units, 0), 0) as entry_carried
     from holding_levels
-    where units > 0
+    left join ledger_buys
+        on
+            holding_levels.portfolio_id = ledger_buys.portfolio_id
+            and holding_levels.symbol = ledger_buys.symbol
+            and holding_levels.session_idx = ledger_buys.session_idx
+    where holding_levels.units > 0
 ),
 
 ledger_cash as not materialized (
@@ -144,7 +171,8 @@ scoped_positions as (
         positions.is_ledger,
         positions.enters_by_split,
         positions.leaves_by_split,
-        scopes.from_idx
+        scopes.from_idx,
+        (positions.entry_carried * positions.multiplier)::float8 as entry_carried
     from positions
     inner join scopes on positions.portfolio_id = scopes.portfolio_id
     where positions.entry_idx is not null
@@ -342,6 +370,7 @@ position_fx as (
         public_positions.enters_by_split,
         public_positions.leaves_by_split,
         public_positions.from_idx,
+        public_positions.entry_carried,
         public_positions.start_idx,
         public_positions.last_idx,
         case
@@ -357,7 +386,15 @@ position_fx as (
             else public_positions.unit_factor * coalesce(
                 fx_series.rates[public_positions.exit_idx - fx_series.base_idx + 1], exit_activity.fx_rate::float8
             )
-        end as exit_fx
+        end as exit_fx,
+        -- the factor on the session before the exit (the exit's currency part)
+        case
+            when public_positions.is_ledger then 1::float8
+            when public_positions.whole_currency = public_positions.base_currency then public_positions.unit_factor
+            else public_positions.unit_factor * coalesce(
+                fx_series.rates[public_positions.exit_idx - fx_series.base_idx], before_exit_activity.fx_rate::float8
+            )
+        end as before_exit_fx
     from public_positions
     left join fx_series
         on
@@ -378,11 +415,19 @@ position_fx as (
             and public_positions.whole_currency = exit_activity.currency
             and public_positions.base_currency = exit_activity.base_currency
             and public_positions.exit_idx = exit_activity.session_idx
+    left join fx_activity_rates as before_exit_activity
+        on
+            not public_positions.is_ledger
+            and public_positions.portfolio_id = before_exit_activity.portfolio_id
+            and public_positions.whole_currency = before_exit_activity.currency
+            and public_positions.base_currency = before_exit_activity.base_currency
+            and public_positions.exit_idx - 1 = before_exit_activity.session_idx
     union all
     select
         span_positions.*,
         1::float8 as entry_fx,
-        1::float8 as exit_fx
+        1::float8 as exit_fx,
+        1::float8 as before_exit_fx
     from span_positions
     where span_positions.is_private
 ),
@@ -413,7 +458,25 @@ fx_held as (
                     case when fx_activity_rates.fx_rate is not null then -2 end,
                     -1
                 )
-        end as fx_stale
+        end as fx_stale,
+        -- the currency part (docs/semantics.md, "The parts of a day's return"): the factor on
+        -- the previous session, and the units carried from its close (all of them after the
+        -- entry session; a ledger holding only once valued at a close on the previous session)
+        case
+            when public_positions.whole_currency <> public_positions.base_currency
+                then public_positions.unit_factor * coalesce(
+                    fx_series.rates[held_sessions.session_idx - fx_series.base_idx],
+                    previous_activity.fx_rate::float8
+                )
+        end as previous_fx_factor,
+        case
+            when
+                public_positions.whole_currency = public_positions.base_currency
+                or (public_positions.is_ledger and held_sessions.session_idx <= public_positions.first_quote_idx)
+                then 0::float8
+            when held_sessions.session_idx > public_positions.entry_idx then public_positions.units
+            else public_positions.entry_carried
+        end as carried_units
     from public_positions
     left join fx_series
         on
@@ -430,6 +493,12 @@ fx_held as (
             and public_positions.whole_currency = fx_activity_rates.currency
             and public_positions.base_currency = fx_activity_rates.base_currency
             and held_sessions.session_idx = fx_activity_rates.session_idx
+    left join fx_activity_rates as previous_activity
+        on
+            public_positions.portfolio_id = previous_activity.portfolio_id
+            and public_positions.whole_currency = previous_activity.currency
+            and public_positions.base_currency = previous_activity.base_currency
+            and held_sessions.session_idx - 1 = previous_activity.session_idx
 ),
 
 -- each held position's close on each session, looked up in its symbol's array here
@@ -445,6 +514,8 @@ held_closes as materialized (
         fx_held.expiry_value,
         fx_held.fx_factor,
         fx_held.fx_stale,
+        fx_held.previous_fx_factor,
+        fx_held.carried_units,
         fx_held.is_ledger,
         fx_held.entry_price,
         symbol_series.closes[fx_held.session_idx - symbol_series.base_idx + 1] as close_price
@@ -468,6 +539,14 @@ public_values as (
                 else coalesce(close_price, entry_price) * fx_factor
             end
         ) as public_value,
+        -- the currency part of the day's gain: the carried units' local value at the close
+        -- times the move of their factor (null without a rate on either session: none)
+        sum(
+            carried_units * case
+                when session_idx = expiry_idx and expiry_value is not null then expiry_value
+                else coalesce(close_price, entry_price)
+            end * (fx_factor - previous_fx_factor)
+        ) as currency_gain,
         count(*) filter (where fx_stale = 0) as n_fx_session,
         count(*) filter (where fx_stale > 0) as n_fx_last_rate,
         count(*) filter (where fx_stale = -1) as n_fx_none,
@@ -602,7 +681,8 @@ flows as (
         portfolio_id,
         entry_idx as session_idx,
         units * entry_price * entry_fx as inflow,
-        0::float8 as outflow
+        0::float8 as outflow,
+        0::float8 as exit_currency_gain
     from position_fx
     where entry_idx >= start_idx and not is_ledger and not enters_by_split
     union all
@@ -614,7 +694,17 @@ flows as (
             position_fx.exit_price,
             symbol_series.closes[position_fx.exit_idx - symbol_series.base_idx + 1],
             position_fx.entry_price
-        ) * position_fx.exit_fx
+        ) * position_fx.exit_fx,
+        -- an exit's currency part: its proceeds in its currency times the move of the factor
+        -- from the previous session (held then: entered before its exit session)
+        case
+            when position_fx.entry_idx < position_fx.exit_idx
+                then position_fx.units * coalesce(
+                    position_fx.exit_price,
+                    symbol_series.closes[position_fx.exit_idx - symbol_series.base_idx + 1],
+                    position_fx.entry_price
+                ) * (position_fx.exit_fx - position_fx.before_exit_fx)
+        end
     from position_fx
     left join symbol_series on position_fx.symbol = symbol_series.symbol
     where
@@ -631,7 +721,8 @@ flows as (
             span_positions.units * span_positions.exit_price,
             exit_valuations.valuation_value::float8,
             span_positions.units * span_positions.entry_price
-        )
+        ),
+        0
     from span_positions
     left join valuations as exit_valuations
         on
@@ -646,7 +737,8 @@ flows as (
         ledger_cash.portfolio_id,
         ledger_cash.session_idx,
         ledger_cash.inflow::float8,
-        ledger_cash.outflow::float8
+        ledger_cash.outflow::float8,
+        0
     from ledger_cash
     inner join spans on ledger_cash.portfolio_id = spans.portfolio_id
     where ledger_cash.session_idx between spans.start_idx and spans.last_idx
@@ -684,7 +776,8 @@ daily_flows as (
         portfolio_id,
         session_idx,
         sum(inflow) as inflow,
-        sum(outflow) as outflow
+        sum(outflow) as outflow,
+        sum(exit_currency_gain) as exit_currency_gain
     from flows
     group by portfolio_id, session_idx
 ),
@@ -715,6 +808,7 @@ accumulated as (
         coalesce(stale.max_stale_sessions, 0) as max_stale_sessions,
         coalesce(daily_flows.inflow, 0) as inflow,
         coalesce(daily_flows.outflow, 0) as outflow,
+        coalesce(public_values.currency_gain, 0) + coalesce(daily_flows.exit_currency_gain, 0) as currency_gain,
         coalesce(clamped_cash.income, 0) as income,
         coalesce(clamped_cash.costs, 0) as costs,
         coalesce(realized.realized_gain, 0) as realized_gain,
@@ -782,7 +876,12 @@ daily_returns as (
         valued.*,
         {{ flow_adjusted_return(
             'valued.market_value', 'valued.outflow', 'valued.previous_value', 'valued.inflow'
-        ) }} as daily_return
+        ) }} as daily_return,
+        -- the day's return in parts over the same denominator (docs/semantics.md, "The parts
+        -- of a day's return"); price is the rest, so the four sum to daily_return
+        {{ return_part('valued.currency_gain', 'valued.previous_value', 'valued.inflow') }} as currency_return,
+        {{ return_part('valued.income', 'valued.previous_value', 'valued.inflow') }} as income_return,
+        {{ return_part('-valued.costs', 'valued.previous_value', 'valued.inflow') }} as cost_return
     from valued
     where valued.session_idx >= valued.from_idx
 ),
@@ -794,7 +893,11 @@ bases as (
         kept.cum_twr,
         kept.income_to_date,
         kept.costs_to_date,
-        kept.realized_gain_to_date
+        kept.realized_gain_to_date,
+        kept.cum_price_return,
+        kept.cum_currency_return,
+        kept.cum_income_return,
+        kept.cum_cost_return
     from {{ this }} as kept
     inner join scopes
         on
@@ -811,12 +914,52 @@ chained as (
         coalesce(bases.realized_gain_to_date, 0) + sum(daily_returns.realized_gain) over running
             as realized_gain_to_date,
         sum(ln(greatest(1 + daily_returns.daily_return, 1e-300))) over running as log_growth,
-        count(*) filter (where daily_returns.daily_return <= -1) over running as wipeouts
+        count(*) filter (where daily_returns.daily_return <= -1) over running as wipeouts,
+        daily_returns.daily_return - daily_returns.currency_return - daily_returns.income_return
+        - daily_returns.cost_return as price_return,
+        bases.cum_price_return as base_price_return,
+        bases.cum_currency_return as base_currency_return,
+        bases.cum_income_return as base_income_return,
+        bases.cum_cost_return as base_cost_return
     from daily_returns
     left join bases on daily_returns.portfolio_id = bases.portfolio_id
     window running as (
         partition by daily_returns.portfolio_id
         order by daily_returns.session_idx
+        rows between unbounded preceding and current row
+    )
+),
+
+-- 1 + cum_twr of the previous session: what a day's return parts add to cum_twr, each part
+-- times it (0 after a wipeout, as cum_twr stays -1)
+grown as (
+    select
+        chained.*,
+        case
+            when chained.wipeouts - (chained.daily_return <= -1)::integer > 0 then 0::float8
+            else (1 + chained.base_twr) * exp(
+                chained.log_growth - ln(greatest(1 + chained.daily_return, 1e-300))
+            )
+        end as growth_before
+    from chained
+),
+
+-- each part's contribution to cum_twr since the first session: the four sum to cum_twr
+chained_parts as (
+    select
+        grown.*,
+        coalesce(grown.base_price_return, 0) + sum(grown.price_return * grown.growth_before) over running
+            as cum_price_return,
+        coalesce(grown.base_currency_return, 0) + sum(grown.currency_return * grown.growth_before) over running
+            as cum_currency_return,
+        coalesce(grown.base_income_return, 0) + sum(grown.income_return * grown.growth_before) over running
+            as cum_income_return,
+        coalesce(grown.base_cost_return, 0) + sum(grown.cost_return * grown.growth_before) over running
+            as cum_cost_return
+    from grown
+    window running as (
+        partition by grown.portfolio_id
+        order by grown.session_idx
         rows between unbounded preceding and current row
     )
 ),
@@ -883,8 +1026,16 @@ final as (
         benchmark.closes[chained.session_idx - benchmark.base_idx + 1]
         / nullif(benchmark.closes[chained.first_idx - benchmark.base_idx + 1], 0) - 1
             as benchmark_cum_return_local,
-        chained.n_fx_activity
-    from chained
+        chained.n_fx_activity,
+        chained.price_return,
+        chained.currency_return,
+        chained.income_return,
+        chained.cost_return,
+        chained.cum_price_return,
+        chained.cum_currency_return,
+        chained.cum_income_return,
+        chained.cum_cost_return
+    from chained_parts as chained
     inner join sessions on chained.session_idx = sessions.session_idx
     inner join portfolios on chained.portfolio_id = portfolios.portfolio_id
     cross join refresh_windows

@@ -75,6 +75,16 @@ bounds as (
         start_snapshots.market_value as start_value,
         start_snapshots.cum_twr as start_twr,
         start_snapshots.benchmark_close as start_benchmark_close,
+        start_snapshots.benchmark_close_local as start_benchmark_close_local,
+        end_snapshots.benchmark_close_local as end_benchmark_close_local,
+        start_snapshots.cum_price_return as start_price_return,
+        start_snapshots.cum_currency_return as start_currency_return,
+        start_snapshots.cum_income_return as start_income_return,
+        start_snapshots.cum_cost_return as start_cost_return,
+        end_snapshots.cum_price_return as end_price_return,
+        end_snapshots.cum_currency_return as end_currency_return,
+        end_snapshots.cum_income_return as end_income_return,
+        end_snapshots.cum_cost_return as end_cost_return,
         end_snapshots.market_value as end_value,
         end_snapshots.cum_twr as end_twr,
         end_snapshots.benchmark_close as end_benchmark_close,
@@ -296,7 +306,20 @@ returns as (
         chart_points.*,
         (1 + chart_points.end_twr) / nullif(1 + chart_points.start_twr, 0) - 1 as period_twr,
         (chart_points.end_benchmark_close / nullif(chart_points.start_benchmark_close, 0))::float8 - 1
-            as benchmark_return
+            as benchmark_return,
+        -- the benchmark in its own currency, beside it
+        (chart_points.end_benchmark_close_local / nullif(chart_points.start_benchmark_close_local, 0))::float8 - 1
+            as benchmark_return_local,
+        -- period_twr in parts: each part's contribution to cum_twr over the period, rebased on
+        -- START (docs/semantics.md, "Chart caches"); the four sum to period_twr
+        (chart_points.end_price_return - chart_points.start_price_return) / nullif(1 + chart_points.start_twr, 0)
+            as price_return,
+        (chart_points.end_currency_return - chart_points.start_currency_return)
+        / nullif(1 + chart_points.start_twr, 0) as currency_return,
+        (chart_points.end_income_return - chart_points.start_income_return) / nullif(1 + chart_points.start_twr, 0)
+            as income_return,
+        (chart_points.end_cost_return - chart_points.start_cost_return) / nullif(1 + chart_points.start_twr, 0)
+            as cost_return
     from chart_points
 ),
 
@@ -329,7 +352,12 @@ final as (
         refresh_windows.run_id as computed_by_run,
         -- what the row-level security policy tests (sql/routines/90_grants.sql)
         portfolios.user_id,
-        portfolios.is_public
+        portfolios.is_public,
+        returns.price_return,
+        returns.currency_return,
+        returns.income_return,
+        returns.cost_return,
+        returns.benchmark_return_local
     from returns
     inner join portfolios on returns.portfolio_id = portfolios.portfolio_id
     cross join last_closed

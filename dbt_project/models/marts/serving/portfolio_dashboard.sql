@@ -89,10 +89,18 @@ final as (
         latest.max_stale_sessions,
         latest.n_entry,
         latest.n_manual,
+        -- each period's return against the benchmark, and in parts (docs/semantics.md, "Chart
+        -- caches"): local price, currency, income, costs, which sum to twr_<period>; the
+        -- benchmark's return in its own currency beside its return in the base
         {%- for period in periods %}
             periods.twr_{{ period | lower }},
             periods.benchmark_{{ period | lower }},
             periods.excess_{{ period | lower }},
+            periods.price_return_{{ period | lower }},
+            periods.currency_return_{{ period | lower }},
+            periods.income_return_{{ period | lower }},
+            periods.cost_return_{{ period | lower }},
+            periods.benchmark_local_{{ period | lower }},
         {%- endfor %}
         periods.partial_periods,
         periods.as_of is not null as has_analytics,
@@ -139,6 +147,16 @@ final as (
                 max(chart_caches.excess_return) filter (
                     where chart_caches.period = '{{ period }}'
                 ) as excess_{{ period | lower }},
+            {%- endfor %}
+            {%- for period in periods %}
+                {%- for part in ['price', 'currency', 'income', 'cost'] %}
+                    max(chart_caches.{{ part }}_return) filter (
+                        where chart_caches.period = '{{ period }}'
+                    ) as {{ part }}_return_{{ period | lower }},
+                {%- endfor %}
+                max(chart_caches.benchmark_return_local) filter (
+                    where chart_caches.period = '{{ period }}'
+                ) as benchmark_local_{{ period | lower }},
             {%- endfor %}
             array_agg(chart_caches.period order by chart_caches.period_order) filter (
                 where chart_caches.is_partial
