@@ -67,11 +67,13 @@ def import_cmd(
     require_file(file, "FILE")
     if not name.strip():
         raise click.BadParameter("must not be blank", param_hint="--portfolio")
-    rows = ledger.read_activities(file, fmt)
-    # one session: the owner is looked up as the operator's refresh role; the write is the
-    # app writer's, acting for the owner when the owner exists (as `folio portfolio import`)
+    # one session: the owner and the portfolio's base currency (a format's rate may depend on
+    # it) are looked up as the operator's refresh role; the write is the app writer's, acting
+    # for the owner when the owner exists (as `folio portfolio import`)
     with connect(role=REFRESH) as conn:
         owner_id = user_id_of(conn, email)
+        base = ledger.base_currency_of(conn, email, name, base_currency)
+        rows = ledger.read_activities(file, fmt, base)
         with acting_as(conn, WRITER, owner_id):
             result = ledger.import_activities(conn, email, name, rows, str(file), base_currency)
     if as_json:

@@ -39,14 +39,18 @@ class ActivityImport:
         }
 
 
-def read_activities(path: Path, fmt: str | None = "foliodb") -> list[dict[str, Any]]:
+def read_activities(
+    path: Path, fmt: str | None = "foliodb", base_currency: str | None = None
+) -> list[dict[str, Any]]:
     """The canonical rows of an activity file in one of FORMATS (detected when ``fmt`` is
     None), as the SQL import takes them: texts, each with its line. The database keeps one
     figure of each: a trade of securities is worth quantity × unit_price, so a file's amount
     for it (the readers fill it in) is not handed over; an income or cash event is its amount,
-    so the shares and the per-share figure a tracker records beside it are not either."""
+    so the shares and the per-share figure a tracker records beside it are not either.
+    ``base_currency``: that of the portfolio the rows go into (a format's rate may depend on
+    it: Wealthfolio's fxRate)."""
     rows = []
-    for line, row in activity_formats.read_activities(path, fmt):
+    for line, row in activity_formats.read_activities(path, fmt, base_currency):
         record = activity_formats.activity_as_json(line, row)
         kind = record["activity_type"]
         if kind in TRADES and record.get("symbol") and record.get("quantity"):
@@ -76,6 +80,20 @@ def import_activities(
         primary = exc.diag.message_primary or str(exc)
         raise FolioError(f"{label}: {primary}") from exc
     return ActivityImport(pid, added, present)
+
+
+def base_currency_of(
+    conn: psycopg.Connection, email: str, portfolio: str, default: str | None = None
+) -> str:
+    """The base currency of the user's portfolio of that name; for one not created yet,
+    ``default`` (an import's --base-currency), else USD."""
+    row = conn.execute(
+        "select portfolios.base_currency from core.portfolios as portfolios"
+        " inner join core.users as users on users.user_id = portfolios.user_id"
+        " where lower(users.email) = lower(%s) and portfolios.name = %s",
+        [email.strip(), portfolio.strip()],
+    ).fetchone()
+    return row[0] if row else (default or "USD").strip().upper()
 
 
 def portfolio_id(conn: psycopg.Connection, portfolio: str) -> int:

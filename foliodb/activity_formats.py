@@ -25,6 +25,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -101,12 +102,25 @@ def problem(line: int | None, field: str | None, value: Any, expected: str) -> P
 # ---------------------------------------------------------------------------- entry points
 
 
-def read_activities(path: str | Path, fmt: str | None = None) -> list[tuple[int, Row]]:
+# The base currency of the portfolio a file goes into, when the caller knows it: a format whose
+# rate means one thing on an activity in the account's currency and another on one in a
+# different currency (Wealthfolio's fxRate) reads it. None: every activity is taken to be in it.
+_base_currency: ContextVar[str | None] = ContextVar("foliodb_import_base_currency", default=None)
+
+
+def read_activities(
+    path: str | Path, fmt: str | None = None, base_currency: str | None = None
+) -> list[tuple[int, Row]]:
     """The canonical rows of an activity file (format detected when ``fmt`` is None); raises
-    ValidationError naming every problem, and then hands over nothing."""
+    ValidationError naming every problem, and then hands over nothing. ``base_currency``: the
+    base currency of the portfolio it goes into, when known."""
     path = Path(path)
     data = path.read_bytes()
-    return parse_activities(data, fmt or detect_format(data, str(path)), str(path))
+    token = _base_currency.set(base_currency)
+    try:
+        return parse_activities(data, fmt or detect_format(data, str(path)), str(path))
+    finally:
+        _base_currency.reset(token)
 
 
 def parse_activities(data: bytes, fmt: str, source: str) -> list[tuple[int, Row]]:
@@ -890,24 +904,29 @@ def _wealthfolio_rows(line: int, fields: _Fields) -> list[Row]:
             fee=fee,
         )
     if row["symbol"] and kind != "SPLIT":
-        row["fx_rate"] = _wealthfolio_fx_rate(fields)
+        row["fx_rate"] = _wealthfolio_fx_rate(fields, currency)
     row["notes"] = notes or None
     return [row]
 
 
-def _wealthfolio_fx_rate(fields: _Fields) -> Decimal | None:
+def _wealthfolio_fx_rate(fields: _Fields, currency: str | None) -> Decimal | None:
     """foliodb's fx_rate from Wealthfolio's fxRate. Its meaning depends on the currencies
-    (its developer document "FX Rate Conversion Logic"): between the activity's and the
-    account's currency when they differ, which foliodb refuses (an activity is in its
-    portfolio's base currency); else from the activity's currency to the position's, units of
-    the security's currency per unit of the account's. foliodb's is the account's (base)
-    currency per unit of the security's: the inverse. 1 or none: no conversion stated."""
+    (its developer document "FX Rate Conversion Logic"): on an activity in another currency
+    than the account's, from the activity's currency to the account's: units of the account's
+    (the base) per unit of the activity's, foliodb's fx_rate as it is; else from the
+    activity's currency to the position's, units of the security's currency per unit of the
+    account's, where foliodb's is the account's (base) currency per unit of the security's:
+    the inverse. Without a known base (``read_activities``), the activity is taken to be in
+    it. 1 or none: no conversion stated."""
     rate = fields.number("fxRate")
     if rate is None or rate == 1:
         return None
     if rate <= 0:
         fields.bad("fxRate", fields.text("fxRate"), "a rate greater than 0")
         return None
+    base = _base_currency.get()
+    if base is not None and currency is not None and currency != base:
+        return rate
     return Decimal(1) / rate
 
 

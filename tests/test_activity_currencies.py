@@ -135,3 +135,46 @@ def test_an_activity_in_another_currency_is_refused_without_what_converts_it(
         import_ledger(conn, "refused", base, [{"activity_date": "2025-01-07", **row}])
     assert expected in str(refused.value)
     assert conn.execute("select count(*) from core.activities").fetchone() == (0,)
+
+
+def test_wealthfolio_fx_rate_of_an_activity_in_another_currency_than_the_account(
+    market, use_db, tmp_path
+) -> None:
+    """Wealthfolio's fxRate on an activity in another currency than the account's converts
+    the activity's into the account's (its developer document "FX Rate Conversion Logic"): a
+    EUR account buying SPY in USD at 0.96 EUR per USD states 0.96, foliodb's fx_rate as it is.
+    On an activity in the account's currency it converts into the position's: the inverse."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    conn = market
+    file = tmp_path / "wealthfolio.csv"
+    file.write_text(
+        "date,symbol,instrumentType,quantity,activityType,unitPrice,currency,fee,amount,fxRate,"
+        "subtype,comment\n"
+        "2025-01-06,$CASH-EUR,,1,DEPOSIT,1,EUR,0,6000.00,,,\n"
+        "2025-01-06,SPY,EQUITY,10,BUY,590,USD,0,,0.96,,in dollars\n"
+        "2025-01-07,SPY,EQUITY,1,BUY,570.24,EUR,0,,1.0384,,in euros\n"
+    )
+    imported = CliRunner().invoke(
+        cli,
+        ["activities", "import", str(file), "--format", "wealthfolio", "--user",
+         "wf@example.com", "--portfolio", "Depot", "--base-currency", "EUR", "--json"],
+    )  # fmt: skip
+    assert imported.exit_code == 0, imported.output
+    stored = conn.execute(
+        "select currency, unit_price, fx_rate from core.activities"
+        " where activity_type = 'BUY' order by activity_date"
+    ).fetchall()
+    assert stored[0][0] == "USD" and float(stored[0][2]) == pytest.approx(0.96, abs=1e-12)
+    # in the account's currency: 1.0384 USD per EUR is 1 / 1.0384 EUR per USD
+    assert stored[1][0] == "EUR" and float(stored[1][2]) == pytest.approx(1 / 1.0384, rel=1e-12)
+    assert refresh(conn, "full")["status"] == "succeeded"
+    pid = conn.execute("select portfolio_id from core.portfolios where name = 'Depot'").fetchone()[
+        0
+    ]
+    # 10 x 590 USD at 0.96 = 5,664 EUR, and 570.24 EUR
+    assert snapshots(conn, pid)["2025-01-07"]["cost_basis"] == pytest.approx(
+        5664 + 570.24, rel=1e-12
+    )
