@@ -1148,21 +1148,29 @@ def _pp_fx_rate(
     and Exchange Rate is units of the Transaction Currency per unit of it (its CSV import
     guide: a 15 USD dividend credited as 14 EUR is 0.9333 EUR/USD), which is foliodb's
     ``fx_rate``. Without Exchange Rate the rate is what Value less fees and taxes and Gross
-    Amount imply."""
+    Amount imply. On an account in another currency than the portfolio's base (known from
+    ``read_activities``), foliodb's fx_rate is the base per unit of the Transaction Currency:
+    the inverse where the security's currency is the base, else not given (the import then
+    asks for it)."""
     gross_currency = fields.text("gross_currency").upper()
     if not gross_currency or gross_currency == (currency or "").upper():
         return None
     if fields.text("exchange_rate"):
-        return number("exchange_rate")
-    gross = number("gross") if fields.text("gross") else None
-    if gross and amount is not None:
-        return amount / gross
-    fields.bad(
-        "exchange_rate",
-        None,
-        f"the rate from {gross_currency} to {currency}, or the Gross Amount in {gross_currency}",
-    )
-    return None
+        rate = number("exchange_rate")
+    else:
+        gross = number("gross") if fields.text("gross") else None
+        if not (gross and amount is not None):
+            fields.bad(
+                "exchange_rate",
+                None,
+                f"the rate from {gross_currency} to {currency}, or the Gross Amount in {gross_currency}",
+            )
+            return None
+        rate = amount / gross
+    base = _base_currency.get()
+    if base is None or (currency or "").upper() == base:
+        return rate
+    return Decimal(1) / rate if gross_currency == base and rate else None
 
 
 READERS: dict[str, Callable[[bytes, str, Issues], Iterator[tuple[int, Row]]]] = {

@@ -635,3 +635,20 @@ def test_a_type_is_upper_cased_only_when_ascii(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert where(problems(path)) == [(2, "activity_type")]
+
+
+def test_pp_rate_on_an_account_in_another_currency_than_the_base(tmp_path) -> None:
+    """Portfolio Performance's Exchange Rate is units of the Transaction Currency per unit of
+    the security's; on a USD account in a EUR portfolio foliodb's fx_rate is EUR per USD: the
+    inverse when the security is in EUR, else not given (the import then asks for it)."""
+    path = tmp_path / "pp_usd_account.csv"
+    path.write_text(
+        "Date,Type,Value,Transaction Currency,Gross Amount,Currency Gross Amount,Exchange Rate,"
+        "Fees,Taxes,Shares,ISIN,WKN,Ticker Symbol,Security Name,Note\n"
+        "2024-10-01T00:00,Buy,-1080.00,USD,1000.00,EUR,1.08,,,5,DE0007164600,716460,SAP.DE,SAP,\n"
+        "2024-10-02T00:00,Buy,-1270.00,USD,1000.00,GBP,1.27,,,10,GB00BH4HKS39,,VOD.L,Vodafone,\n"
+    )
+    in_usd = [row["fx_rate"] for _line, row in af.read_activities(path, "pp")]
+    assert in_usd == [Decimal("1.08"), Decimal("1.27")]  # the base taken to be USD: as stated
+    in_eur = [row["fx_rate"] for _line, row in af.read_activities(path, "pp", "EUR")]
+    assert in_eur == [Decimal(1) / Decimal("1.08"), None]
