@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from tests.builders import add_portfolio, add_prices, refresh, snapshots
+from tests.test_fx_conversion import add_rates
 
 EMAIL = "fx-ledger@example.com"
 SESSIONS = ["2025-01-06", "2025-01-07", "2025-01-08", "2025-01-10", "2025-01-13"]  # 01-09 closed
@@ -54,13 +55,7 @@ def ledger(conn: psycopg.Connection) -> int:
              "quantity": "2", "unit_price": "575", "currency": "EUR", "fx_rate": "0.95"},
         ],
     )  # fmt: skip
-    with conn.cursor() as cur:
-        for day, rate in EURUSD.items():
-            cur.execute(
-                "insert into market.fx_rates (base_currency, quote_currency, rate_date, rate,"
-                " source) values ('EUR', 'USD', %s, %s, 'csv')",
-                [day, Decimal(rate)],
-            )
+    add_rates(conn, "EUR", "USD", EURUSD)
     run = refresh(conn, "full")
     assert run["status"] == "succeeded", run
     return pid

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from tests.builders import add_portfolio, add_position, add_prices, refresh, snapshots
+from tests.test_fx_conversion import add_rates
 
 EMAIL = "fx-split@example.com"
 SESSIONS = ["2025-01-06", "2025-01-07", "2025-01-08", "2025-01-10", "2025-01-13"]  # 01-09 closed
@@ -30,13 +31,7 @@ def _market(conn: psycopg.Connection) -> None:
     add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
     add_prices(conn, "SPY", SPY)
     conn.execute("update market.symbols set currency = 'USD' where symbol in ('SPY', '^GSPC')")
-    with conn.cursor() as cur:
-        for day, rate in EURUSD.items():
-            cur.execute(
-                "insert into market.fx_rates (base_currency, quote_currency, rate_date, rate,"
-                " source) values ('EUR', 'USD', %s, %s, 'csv')",
-                [day, Decimal(rate)],
-            )
+    add_rates(conn, "EUR", "USD", EURUSD)
 
 
 def _eur_portfolio(conn: psycopg.Connection, name: str) -> int:
