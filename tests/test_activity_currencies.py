@@ -11,20 +11,13 @@ import json
 import psycopg
 import pytest
 
-from tests.builders import add_prices, refresh, snapshots
-from tests.test_fx_conversion import EURUSD, SESSIONS, add_rates
+from tests.builders import refresh, snapshots
+from tests.test_fx_conversion import add_fx_market
 
 
 @pytest.fixture
 def market(conn: psycopg.Connection) -> psycopg.Connection:
-    add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
-    add_prices(conn, "SPY", dict(zip(SESSIONS, [590, 592, 594, 596, 598], strict=True)))
-    add_prices(conn, "VOD.L", dict(zip(SESSIONS, [7000, 7050, 7100, 7080, 7120], strict=True)))
-    conn.execute(
-        "update market.symbols set currency = case symbol when 'VOD.L' then 'GBp' else 'USD' end"
-        " where symbol in ('VOD.L', 'SPY', '^GSPC')"
-    )
-    add_rates(conn, "EUR", "USD", EURUSD)
+    add_fx_market(conn)  # SPY 590..598 USD, EURUSD 1.04 .. 1.02 (none on 01-08)
     return conn
 
 

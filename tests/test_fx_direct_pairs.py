@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.builders import add_portfolio, add_position, add_prices, refresh, snapshots
-from tests.test_fx_conversion import EURUSD, GBPUSD, SESSIONS, add_rates, conversions
+from tests.test_fx_conversion import SESSIONS, add_fx_market, add_rates, conversions
 
 # 1 EUR in GBP: none on 01-06 (before its first) and on 01-13 (01-10's, one session old)
 EURGBP = {"2025-01-07": "0.84", "2025-01-08": "0.835", "2025-01-10": "0.83"}
@@ -22,13 +22,9 @@ EURGBP = {"2025-01-07": "0.84", "2025-01-08": "0.835", "2025-01-10": "0.83"}
 def portfolios(conn: psycopg.Connection) -> tuple[int, int]:
     """A EUR portfolio holding a pence-quoted London listing and a GBP one holding a EUR
     listing, both from 01-06; EURUSD (none on 01-08), GBPUSD and EURGBP stored."""
-    add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
-    add_prices(conn, "VOD.L", dict(zip(SESSIONS, [7000, 7050, 7100, 7080, 7120], strict=True)))
+    add_fx_market(conn)  # VOD.L in pence, EURUSD (none on 01-08) and GBPUSD
     add_prices(conn, "SAP.DE", dict(zip(SESSIONS, [200, 202, 204, 203, 205], strict=True)))
-    conn.execute(
-        "update market.symbols set currency = case symbol when 'VOD.L' then 'GBp'"
-        " when 'SAP.DE' then 'EUR' else 'USD' end where symbol in ('VOD.L', 'SAP.DE', '^GSPC')"
-    )
+    conn.execute("update market.symbols set currency = 'EUR' where symbol = 'SAP.DE'")
     eur = add_portfolio(conn, "eur")
     gbp = add_portfolio(conn, "gbp")
     for pid, base in ((eur, "EUR"), (gbp, "GBP")):
@@ -37,8 +33,6 @@ def portfolios(conn: psycopg.Connection) -> tuple[int, int]:
         )
     add_position(conn, eur, "VOD.L", 100, "2025-01-06", 7000)
     add_position(conn, gbp, "SAP.DE", 10, "2025-01-06", 200)
-    add_rates(conn, "EUR", "USD", EURUSD)
-    add_rates(conn, "GBP", "USD", GBPUSD)
     add_rates(conn, "EUR", "GBP", EURGBP)
     assert refresh(conn, "full")["status"] == "succeeded"
     return eur, gbp
