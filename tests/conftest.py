@@ -13,6 +13,7 @@ database setting foliodb.now, which pg_cron's jobs read too). Run it on another 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -127,9 +128,9 @@ def template_db(server: str) -> str:
     return name
 
 
-@pytest.fixture
-def db_url(server: str, template_db: str) -> Iterator[str]:
-    """A fresh database cloned from the migrated template, dropped after the test."""
+@contextlib.contextmanager
+def fresh_database(server: str, template_db: str) -> Iterator[str]:
+    """A database cloned from the migrated template, dropped on leaving."""
     name = f"folio_t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(
@@ -144,6 +145,20 @@ def db_url(server: str, template_db: str) -> Iterator[str]:
         yield config.with_dbname(server, name)
     finally:
         _drop_database(server, name)
+
+
+@pytest.fixture
+def db_url(server: str, template_db: str) -> Iterator[str]:
+    """A fresh database cloned from the migrated template, dropped after the test."""
+    with fresh_database(server, template_db) as url:
+        yield url
+
+
+@pytest.fixture
+def other_db_url(server: str, template_db: str) -> Iterator[str]:
+    """A second fresh database, for a test that needs two (e.g. two pg_cron jobs at once)."""
+    with fresh_database(server, template_db) as url:
+        yield url
 
 
 def pin_clock(server: str, name: str) -> None:

@@ -3,7 +3,8 @@
 On the tiny generated scale (50 portfolios, 1 year, with stale prices, late listings, PRIVATE
 valuations, OPTIONS, closed positions) plus the 13-position reference portfolio (entered
 2025-01-06, so its longer periods are thinned), every snapshot, chart cache, chart point and
-leaderboard row of the row-by-row ORM baseline equals pandas' to 1e-9.
+leaderboard row of the row-by-row ORM baseline equals pandas' to 1e-9 (the ORM on a sample of
+users that covers each of those).
 """
 
 from __future__ import annotations
@@ -93,22 +94,51 @@ def test_generator_is_deterministic_and_exercises_the_fallbacks(
 
 
 def test_orm_baseline_matches_pandas(tiny: dict, db_url: str) -> None:
+    """The row-by-row baseline on a sample of users that covers every valuation path (the
+    reference portfolio, a stale close, a price from before a late listing, a manual valuation,
+    an option, a closed position, the first two users and the last): the whole tiny set takes the ORM a
+    minute, and the bench checks its first users again before timing it."""
     inputs = P.load(db_url)
     snaps = P.compute_snapshots(inputs)
     charts, points = P.compute_charts(snaps, inputs.sessions)
-    ranked, excluded = P.compute_leaderboards(charts, inputs.portfolios, inputs.rank_tie_tolerance)
     assert (charts["n_sessions"] > 260).any()  # thinning is exercised (reference portfolio)
 
-    stats = O.run(db_url)
-    assert stats["portfolios"] == 51
+    owner = inputs.portfolios.set_index("portfolio_id")["user_id"]
+    sample = {int(owner[tiny["reference"]["portfolio_id"]])}
+    for column in ("n_stale", "n_entry", "n_manual"):
+        sample.add(int(owner[snaps.loc[snaps[column] > 0, "portfolio_id"].min()]))
+    with psycopg.connect(db_url) as conn:
+        sample |= {
+            r[0]
+            for r in conn.execute(
+                "(select p.user_id from core.positions as x join core.portfolios as p"
+                "  using (portfolio_id) where x.investment_class = 'OPTIONS' order by 1 limit 1)"
+                " union (select p.user_id from core.positions as x join core.portfolios as p"
+                "  using (portfolio_id) where x.exit_date is not null order by 1 limit 1)"
+                " union (select user_id from core.users order by user_id limit 2)"
+                " union (select max(user_id) from core.users where email <> 'reference@example.com')"
+            )
+        }
+    ids = set(owner[owner.isin(sample)].index)
+
+    def of_sample(frame):
+        return frame[frame["portfolio_id"].isin(ids)]
+
+    ranked, excluded = P.compute_leaderboards(
+        of_sample(charts), inputs.portfolios, inputs.rank_tie_tolerance
+    )
+    assert len(ranked) > 0 and len(excluded) > 0  # a leaderboard, and what it leaves out
+
+    stats = O.run(db_url, user_ids=sorted(sample))
+    assert stats["users"] == len(sample) and stats["portfolios"] == len(ids) >= 4
 
     diffs = compare.compare_schema(
         db_url,
         O.SCHEMA,
         {
-            "snapshots": snaps,
-            "chart_caches": charts,
-            "chart_points": points,
+            "snapshots": of_sample(snaps),
+            "chart_caches": of_sample(charts),
+            "chart_points": of_sample(points),
             "leaderboards": ranked,
             "leaderboard_exclusions": excluded,
         },

@@ -22,14 +22,19 @@ from tests.builders import add_portfolio, add_position, add_prices, refresh, sna
 from tests.crash import CrashWatch
 
 
-@pytest.fixture
-def priced(conn):
+def _priced(conn) -> int:
+    """One portfolio of one symbol over three sessions, refreshed; returns its id."""
     add_prices(conn, "^GSPC", {"2025-01-06": 100, "2025-01-07": 101, "2025-01-08": 102})
     add_prices(conn, "AAA", {"2025-01-06": 10, "2025-01-07": 11, "2025-01-08": 12})
     pid = add_portfolio(conn)
     add_position(conn, pid, "AAA", 10, "2025-01-06", 10)
     assert refresh(conn)["status"] == "succeeded"
-    return conn, pid
+    return pid
+
+
+@pytest.fixture
+def priced(conn):
+    return conn, _priced(conn)
 
 
 def _wait_for(predicate, timeout: float = 20.0, every: float = 0.1):
@@ -149,38 +154,6 @@ def test_stale_heartbeat_without_backend_is_reaped(conn) -> None:
         "select status, error from ops.runs where run_id = %s", [run_id]
     ).fetchone()
     assert status == "failed" and error.startswith("reaped: no heartbeat since")
-
-
-@pytest.mark.slow
-def test_pg_cron_runs_the_refresh_job_in_the_database(priced, db_url, cron_url) -> None:
-    conn, _ = priced
-    dbname = conn.info.dbname
-    job = f"{dbname}:test-refresh"
-    with psycopg.connect(cron_url, autocommit=True) as cron:
-        cron.execute(
-            "select cron.schedule_in_database(%s, '* * * * *', 'CALL ops.refresh()', %s, %s)",
-            [job, dbname, schedule.JOB_ROLE],
-        )
-        try:
-            last = conn.execute("select max(run_id) from ops.runs").fetchone()[0]
-
-            def cron_run():
-                return conn.execute(
-                    "select status, error from ops.runs where kind = 'refresh' and run_id > %s"
-                    " and status <> 'running'",
-                    [last],
-                ).fetchone()
-
-            status, error = _wait_for(cron_run, timeout=130, every=1)
-            assert (status, error) == ("succeeded", None)
-            details = cron.execute(
-                "select status from cron.job_run_details join cron.job using (jobid)"
-                " where jobname = %s order by start_time desc limit 1",
-                [job],
-            ).fetchone()
-            assert details[0] == "succeeded"
-        finally:
-            cron.execute("delete from cron.job where jobname = %s", [job])
 
 
 def test_schedule_install_is_idempotent_and_removable(use_db, cron_url) -> None:
@@ -347,67 +320,98 @@ def test_statement_timeout_ends_a_big_refresh_failed_on_the_cli_path(bigger, use
 
 
 @pytest.mark.slow
-def test_statement_timeout_bites_in_the_pg_cron_job(bigger, db_url, cron_url) -> None:
-    """The job runs as a non-superuser role whose setting in this database pg_cron's
-    background worker arms for its whole CALL (ops.apply_refresh_timeout)."""
+def test_pg_cron_runs_the_refresh_job_in_the_database_and_its_statement_timeout_bites(
+    bigger, other_db_url, cron_url
+) -> None:
+    """pg_cron 1.4 starts jobs by the minute (no seconds schedules), so one wait serves two
+    databases' jobs scheduled together. In one, a refresh job succeeds. In the other the job
+    runs as a non-superuser role whose setting in that database pg_cron's background worker
+    arms for its whole CALL (ops.apply_refresh_timeout): a full refresh longer than the
+    timeout fails, nothing is published, the correction stays queued."""
     conn, _ = bigger
     before = _all_snapshots(conn)
     conn.execute(
         "update market.prices set close = close + 1 where symbol = 'S1' and price_date = '2024-06-03'"
     )
     dbname = conn.info.dbname
-    role = "folio_refresh"  # the role foliodb schedules its jobs as (foliodb/schedule.py)
-    job = f"{dbname}:test-timeout"
-    try:
-        conn.execute(
-            "update ops.settings set value = '100ms' where key = 'refresh_statement_timeout'"
-        )
-        assert conn.execute("select ops.apply_refresh_timeout(%s)", [role]).fetchone()[0] == "100ms"
-        with pytest.raises(psycopg.errors.RaiseException, match="superuser"):
-            conn.execute("select ops.apply_refresh_timeout(current_user)")
-        last = _max_run(conn)
-        with psycopg.connect(cron_url, autocommit=True) as cron:
-            jobid = cron.execute(
-                "select cron.schedule_in_database(%s, '* * * * *', 'CALL ops.refresh(''full'')',"
-                " %s, %s)",
-                [job, dbname, role],
-            ).fetchone()[0]
+    role = schedule.JOB_ROLE  # the role foliodb schedules its jobs as (foliodb/schedule.py)
+    assert role == "folio_refresh"
+
+    def finished_run(c: psycopg.Connection, after: int):
+        return c.execute(
+            "select status, error from ops.runs where kind = 'refresh' and run_id > %s"
+            " and status <> 'running'",
+            [after],
+        ).fetchone()
+
+    with (
+        psycopg.connect(other_db_url, autocommit=True) as small,
+        psycopg.connect(cron_url, autocommit=True) as cron,
+    ):
+        _priced(small)
+        small_db = small.info.dbname
+        try:
+            conn.execute(
+                "update ops.settings set value = '100ms' where key = 'refresh_statement_timeout'"
+            )
+            assert conn.execute("select ops.apply_refresh_timeout(%s)", [role]).fetchone()[0] == (
+                "100ms"
+            )
+            with pytest.raises(psycopg.errors.RaiseException, match="superuser"):
+                conn.execute("select ops.apply_refresh_timeout(current_user)")
+            last, last_small = _max_run(conn), _max_run(small)
+            jobs = {
+                name: cron.execute(
+                    "select cron.schedule_in_database(%s, '* * * * *', %s, %s, %s)",
+                    [f"{db}:test-{name}", command, db, role],
+                ).fetchone()[0]
+                for name, command, db in (
+                    ("timeout", "CALL ops.refresh('full')", dbname),
+                    ("refresh", "CALL ops.refresh()", small_db),
+                )
+            }
             try:
-
-                def cron_run():
-                    return conn.execute(
-                        "select status, error from ops.runs where kind = 'refresh' and run_id > %s"
-                        " and status <> 'running'",
-                        [last],
-                    ).fetchone()
-
                 try:
-                    status, error = _wait_for(cron_run, timeout=130, every=1)
+                    succeeded = _wait_for(lambda: finished_run(small, last_small), 130, every=1)
+                    failed = _wait_for(lambda: finished_run(conn, last), 130, every=1)
                 except AssertionError as exc:
                     details = cron.execute(
-                        "select status, return_message from cron.job_run_details where jobid = %s",
-                        [jobid],
+                        "select jobid, status, return_message from cron.job_run_details"
+                        " where jobid = any(%s)",
+                        [list(jobs.values())],
                     ).fetchall()
                     raise AssertionError(f"no cron run recorded; cron says {details}") from exc
+                cron_status = _wait_for(
+                    lambda: cron.execute(
+                        "select status from cron.job_run_details where jobid = %s"
+                        " and status in ('succeeded', 'failed') order by start_time desc limit 1",
+                        [jobs["refresh"]],
+                    ).fetchone(),
+                    timeout=20,
+                )
             finally:
-                cron.execute("select cron.unschedule(%s::bigint)", [jobid])
-        assert status == "failed"
-        assert "statement timeout" in error
-        assert _all_snapshots(conn) == before
-        assert conn.execute("select count(*) from ops.dirty_symbols").fetchone()[0] == 1
-    finally:
-        _wait_for(
-            lambda: (
-                not conn.execute(
-                    "select exists (select from pg_stat_activity where usename = %s"
-                    " and datname = current_database())",
-                    [role],
-                ).fetchone()[0]
-            ),
-            timeout=60,
-        )
-        # the role's timeout in this database goes with the database (dropped after the test)
-        conn.execute(f"alter role {role} in database {dbname} reset statement_timeout")
+                for jobid in jobs.values():
+                    cron.execute("select cron.unschedule(%s::bigint)", [jobid])
+        finally:
+            for c in (conn, small):
+                _wait_for(
+                    lambda c=c: (
+                        not c.execute(
+                            "select exists (select from pg_stat_activity where usename = %s"
+                            " and datname = current_database())",
+                            [role],
+                        ).fetchone()[0]
+                    ),
+                    timeout=60,
+                )
+            # the role's timeout in this database goes with the database (dropped after the test)
+            conn.execute(f"alter role {role} in database {dbname} reset statement_timeout")
+    assert succeeded == ("succeeded", None)
+    assert cron_status == ("succeeded",)
+    assert failed[0] == "failed"
+    assert "statement timeout" in failed[1]
+    assert _all_snapshots(conn) == before
+    assert conn.execute("select count(*) from ops.dirty_symbols").fetchone()[0] == 1
 
 
 def test_lock_timeout_exits_1_and_two_clients_each_print_their_own_run(priced, use_db) -> None:

@@ -7,8 +7,8 @@ chart-cache rows added one at a time, a commit per user. Same definitions as doc
 so its numbers must equal the pandas implementation's; only the shape of the work differs.
 
 Results go to schema ``bench_orm`` (created here). ``limit_users`` processes only the first N
-users (by id) so the benchmark runner can time a subset and extrapolate; the leaderboard is then
-ranked over the portfolios processed.
+users (by id) so the benchmark runner can time a subset and extrapolate, ``user_ids`` only these
+users (a test's sample); the leaderboard is then ranked over the portfolios processed.
 """
 
 from __future__ import annotations
@@ -584,7 +584,9 @@ def _count_below(ascending: list[float], value: float) -> int:
     return bisect.bisect_left(ascending, value)
 
 
-def run(url: str, limit_users: int | None = None) -> dict[str, float | int]:
+def run(
+    url: str, limit_users: int | None = None, user_ids: list[int] | None = None
+) -> dict[str, float | int]:
     """Recompute everything row by row (committing per user); returns timings and counts."""
     engine = engine_for(url)
     create_tables(engine)
@@ -594,12 +596,15 @@ def run(url: str, limit_users: int | None = None) -> dict[str, float | int]:
     with Session(engine) as s:
         service = PortfolioService(s)
         as_of = service.as_of()
-        if limit_users is None:
+        if limit_users is None and user_ids is None:
             s.execute(delete(ChartPoint))
             s.execute(delete(ChartCache))
             s.execute(delete(Snapshot))
             s.commit()
-        users = s.scalars(select(User).order_by(User.user_id).limit(limit_users)).all()
+        chosen = select(User).order_by(User.user_id).limit(limit_users)
+        if user_ids is not None:
+            chosen = chosen.where(User.user_id.in_(user_ids))
+        users = s.scalars(chosen).all()
         for user in users:
             for portfolio in user.portfolios:
                 if as_of is not None:
