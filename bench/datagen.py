@@ -19,7 +19,13 @@ What the data exercises (see docs/semantics.md):
 - ~3 % OPTIONS positions on OCC symbols with no prices (valued by the generic fallback);
 - a few symbols missing a few sessions (stale-close fallback) and a few listed late
   (entry-price fallback for positions entered before their first close);
-- ~30 % public portfolios; benchmark ``^GSPC`` with prices on every session.
+- ~30 % public portfolios; benchmark ``^GSPC`` with prices on every session;
+- with ``foreign_share`` > 0 (default 0: USD-only, the same rows as without it): that share of
+  the positions held in generated symbols traded in a foreign currency (EUR, GBp pence, JPY,
+  CHF), each currency with a **synthetic** daily rate against USD (EURUSD, GBPUSD, USDJPY,
+  USDCHF: random walks, not market data, stored with ``source = 'demo'``) on every session of
+  the history but a few (the "last rate before" rule). Drawn from their own generator (seeded
+  from ``seed``), so every other row is the USD-only dataset's.
 
 The history ends ``spare_sessions`` sessions before the last closed session, so
 :func:`add_session` can append "one new session" for the nightly incremental scenario without
@@ -55,6 +61,19 @@ class Params:
     missing_price_share: float = 0.05  # symbols missing a few sessions
     late_listing_share: float = 0.02  # symbols whose prices start mid-history
     spare_sessions: int = 5  # sessions left free after the history for add_session
+    foreign_share: float = 0.0  # share of positions in symbols traded in a foreign currency
+
+
+# Foreign trading currencies of the generated symbols: (trading currency, stored pair, first
+# rate, daily sigma, weight). A pair is (base, quote): the price of 1 base in quote, as
+# yfinance's EURUSD=X and JPY=X (USDJPY). GBp (pence) is converted through GBPUSD / 100.
+FOREIGN_CURRENCIES: tuple[tuple[str, tuple[str, str], float, float, float], ...] = (
+    ("EUR", ("EUR", "USD"), 1.08, 0.005, 0.40),
+    ("GBp", ("GBP", "USD"), 1.27, 0.005, 0.25),
+    ("JPY", ("USD", "JPY"), 150.0, 0.006, 0.20),
+    ("CHF", ("USD", "CHF"), 0.90, 0.005, 0.15),
+)
+FX_RATE_HOLES = (2, 6)  # sessions without a rate, per pair (low inclusive, high exclusive)
 
 
 SCALES: dict[str, Params] = {
@@ -392,6 +411,13 @@ def generate(
                 )
         valuations = pd.DataFrame(val_rows, columns=["position_key", "valuation_date", "value"])
 
+        # ---- foreign trading currencies and their synthetic FX rates (own generator)
+        foreign = (
+            _foreign(seed, params.foreign_share, new_ticks, symbols_out, hist_dates)
+            if params.foreign_share > 0
+            else None
+        )
+
         # ---- load
         with conn.cursor() as cur:
             extra = pd.DataFrame(
@@ -415,6 +441,14 @@ def generate(
                 "market.prices",
                 prices[["symbol", "price_date", "close", "adj_close", "volume", "source"]],
             )
+            if foreign is not None:
+                cur.execute(
+                    "update market.symbols as s set currency = f.currency"
+                    " from unnest(%s::text[], %s::text[]) as f (symbol, currency)"
+                    " where s.symbol = f.symbol",
+                    [list(foreign["currency_of"]), list(foreign["currency_of"].values())],
+                )
+                _copy_frame(cur, "market.fx_rates", foreign["rates"])
 
             cur.execute(
                 "create temp table stage_users (user_key int, user_id bigint, email text,"
@@ -500,7 +534,86 @@ def generate(
         "symbols_with_missing_sessions": sorted(missing_syms),
         "symbols_listed_late": sorted(late_syms),
         "prices": len(prices),
+        **({} if foreign is None else foreign["summary"]),
         "seconds": (datetime.now() - t0).total_seconds(),
+    }
+
+
+def _foreign(
+    seed: int,
+    share: float,
+    candidates: list[str],
+    position_symbols: np.ndarray,
+    hist_dates: np.ndarray,
+) -> dict:
+    """Which generated symbols trade in a foreign currency, and the synthetic FX rates.
+
+    Symbols are taken in a seeded order until their positions reach ``share`` of all positions
+    (popular symbols hold many: "about" that share). Rates: a walk per pair over the history's
+    sessions, with a few sessions left out (never the first).
+    """
+    rng = np.random.default_rng([seed, 978])  # ISO 978: EUR; independent of the main stream
+    held = pd.Series(position_symbols).value_counts()
+    order = rng.permutation(len(candidates))
+    target = share * len(position_symbols)
+    weights = np.array([c[4] for c in FOREIGN_CURRENCIES])
+    currency_of: dict[str, str] = {}
+    n_held = 0
+    for i in order:
+        if n_held >= target:
+            break
+        sym = candidates[i]
+        if held.get(sym, 0) == 0:
+            continue
+        # each currency once, then drawn by weight
+        k = len(currency_of)
+        pick = (
+            k
+            if k < len(FOREIGN_CURRENCIES)
+            else int(rng.choice(len(FOREIGN_CURRENCIES), p=weights / weights.sum()))
+        )
+        currency_of[sym] = FOREIGN_CURRENCIES[pick][0]
+        n_held += int(held[sym])
+    frames: list[pd.DataFrame] = []
+    holes_by_pair: dict[str, list[str]] = {}
+    n_sess = len(hist_dates)
+    for _currency, (base, quote), start, sigma, _w in FOREIGN_CURRENCIES:
+        rates = np.round(start * np.exp(np.cumsum(np.r_[0.0, rng.normal(0, sigma, n_sess - 1)])), 6)
+        keep = np.ones(n_sess, dtype=bool)
+        holes = rng.choice(
+            np.arange(1, n_sess),
+            size=min(n_sess - 1, int(rng.integers(*FX_RATE_HOLES))),
+            replace=False,
+        )
+        keep[holes] = False
+        holes_by_pair[f"{base}{quote}"] = sorted(str(d) for d in hist_dates[~keep])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "base_currency": base,
+                    "quote_currency": quote,
+                    "rate_date": hist_dates[keep],
+                    "rate": rates[keep],
+                    "source": "demo",
+                }
+            )
+        )
+    rates_frame = pd.concat(frames, ignore_index=True)
+    by_currency = pd.Series(currency_of).value_counts()
+    return {
+        "currency_of": currency_of,
+        "rates": rates_frame,
+        "summary": {
+            "foreign_symbols": len(currency_of),
+            "foreign_symbols_by_currency": {
+                c: int(by_currency.get(c, 0)) for c, *_ in FOREIGN_CURRENCIES
+            },
+            "foreign_positions": n_held,
+            "foreign_position_share": round(n_held / max(len(position_symbols), 1), 4),
+            "fx_rates": len(rates_frame),
+            "fx_rates_source": "demo (synthetic walks, not market data)",
+            "fx_missing_sessions": holes_by_pair,
+        },
     }
 
 
@@ -537,13 +650,32 @@ def add_session(url: str, seed: int = 0) -> dict:
         frame["price_date"] = new_date
         frame["volume"] = rng.integers(10_000, 5_000_000, size=len(frame))
         frame["source"] = "demo"
+        # the FX pairs stored (a foreign-currency dataset): each pair's rate of the new
+        # session too, its last rate times a move from a generator of its own
+        pairs = conn.execute(
+            "select distinct on (base_currency, quote_currency) base_currency, quote_currency,"
+            " rate from market.fx_rates order by base_currency, quote_currency, rate_date desc"
+        ).fetchall()
         with conn.cursor() as cur:
             _copy_frame(
                 cur,
                 "market.prices",
                 frame[["symbol", "price_date", "close", "adj_close", "volume", "source"]],
             )
-    return {"session_date": new_date.isoformat(), "prices": len(frame)}
+            if pairs:
+                fx_rng = np.random.default_rng([seed, int(idx), 978])
+                fx = pd.DataFrame(pairs, columns=["base_currency", "quote_currency", "rate"])
+                fx["rate"] = np.round(
+                    fx["rate"].astype(float) * np.exp(fx_rng.normal(0, 0.005, size=len(fx))), 6
+                )
+                fx["rate_date"] = new_date
+                fx["source"] = "demo"
+                _copy_frame(
+                    cur,
+                    "market.fx_rates",
+                    fx[["base_currency", "quote_currency", "rate_date", "rate", "source"]],
+                )
+    return {"session_date": new_date.isoformat(), "prices": len(frame), "fx_rates": len(pairs)}
 
 
 def add_reference_portfolio(

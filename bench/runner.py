@@ -13,7 +13,9 @@ Everything runs in the runner's own databases on the same server, never in the u
 
 Scenarios: a onboarding, b nightly incremental, c chart-cache rebuild, d full rebuild,
 e price ingest, f reads under refresh, g cost growth, h one ledger's rebuild and edit refresh
-(bench/ledger_bench.py). Baselines (bench/baselines) are checked
+(bench/ledger_bench.py); i, not part of ``--quick`` (selected with ``--only i``, and part of a
+full-scale run without ``--only``): b and d on the same dataset with about 20 % of its holdings
+in a foreign currency, beside the USD-only one. Baselines (bench/baselines) are checked
 equal to foliodb's results (compare.py tolerances) before they are timed; the check result is
 part of the results. :func:`run` returns a JSON-able dict; bench/report.py renders it.
 """
@@ -57,7 +59,11 @@ from ingest import calendar
 from ingest.prices import fetch_for_import
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ("a", "b", "c", "d", "e", "f", "g", "h")
+SCENARIOS = ("a", "b", "c", "d", "e", "f", "g", "h")  # the default run's, and --quick's
+OPTIONAL_SCENARIOS = ("i",)  # only when asked (--only), or by a full-scale run without --only
+SELECTABLE = SCENARIOS + OPTIONAL_SCENARIOS
+FOREIGN_SHARE = 0.20  # scenario i: the share of positions in a foreign currency (datagen)
+FOREIGN_NIGHTS = 3  # scenario i: nights per dataset at least (medians; repeat can raise it)
 SCENARIO_TITLES = {
     "a": "onboarding backfill of the 13-position reference portfolio",
     "b": "nightly incremental refresh after one new session",
@@ -67,6 +73,7 @@ SCENARIO_TITLES = {
     "f": "read latency at 32 clients during a full refresh",
     "g": "cost growth: full refresh vs portfolios and vs years",
     "h": "one ledger (2,000 activities, 8 years): full rebuild and refresh after an edit",
+    "i": "about 20 % of holdings in a foreign currency: nightly and full rebuild beside USD-only",
 }
 BUILD_LOCK = 8_261_100
 LONG_TIMEOUT = "120min"  # bench databases only: a 10k full rebuild may outlast the 10 min default
@@ -289,7 +296,12 @@ def ensure_dataset(
     """The dataset of ``scale`` (with overrides), fully refreshed; reused while its hash matches."""
     params = datagen.params_for(scale, **overrides)
     label = f"p{params.portfolios}_y{params.years:g}"
-    key = json.dumps({"params": asdict(params), "seed": seed, "tree": template}, sort_keys=True)
+    key_params = asdict(params)
+    if params.foreign_share:
+        label = f"fx{params.foreign_share * 100:g}_{label}"
+    else:  # a USD-only dataset keeps the hash it had before currencies (the same rows)
+        key_params.pop("foreign_share")
+    key = json.dumps({"params": key_params, "seed": seed, "tree": template}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     name = f"folio_bench_{label}_{digest}"
     # One lock per dataset: building a 10k dataset must not hold up another run's tiny one.
@@ -490,7 +502,8 @@ def incrementals(url: str, repeat: int, log: Callable[[str], None], what: str) -
 SNAP_SQL = (
     "select portfolio_id, session_date, session_idx, market_value, cost_basis, unrealized_pnl,"
     " positions_held, n_close, n_stale, max_stale_sessions, n_entry, n_manual, inflow, outflow,"
-    " daily_return, cum_twr, benchmark_close::float8 as benchmark_close, benchmark_cum_return"
+    " daily_return, cum_twr, benchmark_close::float8 as benchmark_close, benchmark_cum_return,"
+    " n_fx_session, n_fx_last_rate, n_fx_none, max_fx_stale_sessions"
     " from analytics.fct_portfolio_snapshots where portfolio_id = any(%s)"
 )
 CHART_SQL = (
@@ -1012,6 +1025,19 @@ class Runner:
                     "initial_full_refresh_ms",
                 )
             },
+            **{
+                k: ds.summary[k]
+                for k in (
+                    "foreign_position_share",
+                    "foreign_positions",
+                    "foreign_symbols",
+                    "foreign_symbols_by_currency",
+                    "fx_rates",
+                    "fx_rates_source",
+                    "fx_missing_sessions",
+                )
+                if k in ds.summary
+            },
         }
         return ds
 
@@ -1055,7 +1081,7 @@ class Runner:
         # The main dataset (minutes to build at 10k portfolios) only when a scenario uses it:
         # `--only e` needs none.
         main: Dataset | None = None
-        if {"a", "b", "c", "d", "f", "g"} & set(self.o.only):
+        if {"a", "b", "c", "d", "f", "g", "i"} & set(self.o.only):
             main = self.dataset(**self._main_overrides())
             self.results["meta"]["main_dataset"] = main.label
         self.save()
@@ -1070,6 +1096,8 @@ class Runner:
                 # after which there is no new session left to add.
                 self.scenario("b", lambda: self.nightly(url, main))
                 self.scenario("a", lambda: self.onboarding(url))
+        if main is not None:
+            self.scenario("i", lambda: self.foreign(main))
         self.scenario("e", self.ingest)
         self.scenario("h", self.ledger)
         if main is not None:
@@ -1401,6 +1429,116 @@ class Runner:
     def nightly(self, url: str, ds: Dataset) -> dict[str, Any]:
         inc = incrementals(url, min(self.repeat, 5), self.log, ds.label)
         return {"dataset": ds.label, "portfolios": ds.params["portfolios"], "foliodb": inc}
+
+    def foreign(self, main: Dataset) -> dict[str, Any]:
+        """Scenario i: the main dataset with about 20 % of its positions in symbols traded in
+        a foreign currency (datagen ``foreign_share``: the same rows, plus currencies and
+        synthetic FX rates), beside the USD-only one, each on a fresh clone, interleaved so
+        that both see the same load: nights (a new session's prices, and rates, then
+        ``call ops.refresh()``), then the pandas baseline checked equal to foliodb on the
+        foreign dataset (after those incremental refreshes), then full rebuilds and pandas
+        runs of both."""
+        fx_ds = self.dataset(foreign_share=FOREIGN_SHARE)
+        nights = min(max(self.repeat, FOREIGN_NIGHTS), main.params["spare_sessions"])
+        runs: dict[str, dict[str, list[Any]]] = {
+            side: {"nightly": [], "full": [], "pandas": []} for side in ("usd", "foreign")
+        }
+        with (
+            self.server.clone(main.dbname, "usd") as usd_url,
+            self.server.clone(fx_ds.dbname, "fx") as fx_url,
+        ):
+            urls = {"usd": usd_url, "foreign": fx_url}
+            for night in range(nights):
+                for side, url in urls.items():
+                    datagen.add_session(url, seed=night)
+                    runs[side]["nightly"].append(refresh_once(url))
+                    self.log(
+                        f"  {side}: night {night + 1}/{nights}:"
+                        f" {runs[side]['nightly'][-1]['wall_ms']:.0f} ms"
+                    )
+            self.log("  checking pandas against foliodb on the foreign-currency dataset")
+            inputs = P.load(fx_url)
+            frames = pandas_frames(inputs)
+            ids = sorted(int(x) for x in inputs.portfolios["portfolio_id"])
+            sample = sorted(random.Random(3).sample(ids, min(self.plan.check_sample, len(ids))))
+            self.results["checks"]["foreign_pandas"] = check_against_foliodb(
+                fx_url,
+                "pandas (foreign currencies)",
+                {k: frames[k] for k in ("snapshots", "chart_caches", "chart_points")},
+                sample,
+            )
+            self.results["checks"]["foreign_pandas_all_charts"] = check_against_foliodb(
+                fx_url,
+                "pandas (foreign currencies, all chart caches)",
+                {"chart_caches": frames["chart_caches"]},
+                ids,
+            )
+            self.results["checks"]["foreign_pandas_leaderboards"] = check_leaderboards(
+                fx_url, frames["leaderboards"], frames["leaderboard_exclusions"]
+            )
+            converted = frames["snapshots"][P.FX_SNAPSHOT_COLUMNS[:3]].sum()
+            del inputs, frames
+            for i in range(self.repeat):
+                for side, url in urls.items():
+                    runs[side]["full"].append(refresh_once(url, full=True))
+                    self.log(
+                        f"  {side}: full refresh {i + 1}/{self.repeat}:"
+                        f" {runs[side]['full'][-1]['db_ms'] / 1000:.1f} s"
+                    )
+                for side, url in urls.items():
+                    runs[side]["pandas"].append(P.run(url, write=True))
+                    self.log(
+                        f"  {side}: pandas full {i + 1}/{self.repeat}:"
+                        f" {runs[side]['pandas'][-1]['total_s']:.1f} s"
+                    )
+
+        def nightly(rs: list[dict[str, Any]]) -> dict[str, Any]:
+            return {
+                "wall_ms": summarize([r["wall_ms"] for r in rs]),
+                "db_ms": summarize([r["db_ms"] for r in rs]),
+                "steps_ms": {s: summarize([r["steps"].get(s) for r in rs]) for s in rs[0]["steps"]},
+            }
+
+        def full(rs: list[dict[str, Any]]) -> dict[str, Any]:
+            return {**nightly(rs), "step_rows": rs[0]["step_rows"]}
+
+        def pandas(rs: list[dict[str, Any]]) -> dict[str, Any]:
+            return {
+                "total_ms": summarize([_ms(r["total_s"]) for r in rs]),
+                "detail_s": {
+                    k: summarize([r[k] for r in rs])
+                    for k in ("load_s", "snapshots_s", "charts_s", "leaderboards_s", "write_s")
+                },
+            }
+
+        out: dict[str, Any] = {
+            "dataset": fx_ds.label,
+            "usd_dataset": main.label,
+            "portfolios": fx_ds.params["portfolios"],
+            "foreign_share_target": FOREIGN_SHARE,
+            "foreign_position_share": fx_ds.summary.get("foreign_position_share"),
+            "foreign_symbols_by_currency": fx_ds.summary.get("foreign_symbols_by_currency"),
+            "fx_rates": fx_ds.summary.get("fx_rates"),
+            "conversions_in_snapshots": {k: int(v) for k, v in converted.items()},
+            "order": "each step on the USD-only clone, then on the foreign one, alternately",
+        }
+        for what, summarize_runs in (("nightly", nightly), ("full", full), ("pandas", pandas)):
+            out[what] = {side: summarize_runs(runs[side][what]) for side in runs}
+        for what, key in (("nightly", "wall_ms"), ("nightly", "db_ms"), ("full", "db_ms")):
+            usd_ms = out[what]["usd"][key]["median"]
+            fx_ms = out[what]["foreign"][key]["median"]
+            out[what][f"ratio_{key}"] = round(fx_ms / usd_ms, 3) if usd_ms else None
+        usd_pd = out["pandas"]["usd"]["total_ms"]["median"]
+        out["pandas"]["ratio"] = (
+            round(out["pandas"]["foreign"]["total_ms"]["median"] / usd_pd, 3) if usd_pd else None
+        )
+        out["nightly"]["nights"] = nights
+        self.log(
+            f"  nightly with foreign holdings / USD-only: {out['nightly']['ratio_wall_ms']}x"
+            f" (end to end), full rebuild {out['full']['ratio_db_ms']}x, pandas"
+            f" {out['pandas']['ratio']}x"
+        )
+        return out
 
     def ledger(self) -> dict[str, Any]:
         from bench import ledger_bench

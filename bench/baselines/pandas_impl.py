@@ -12,6 +12,15 @@ Pipeline::
     ranked, excluded = compute_leaderboards(charts, inputs.portfolios)
     write_back(url, snapshots, charts, points, ranked, excluded)   # schema bench_pandas
 
+Currencies (docs/semantics.md, "Currencies"): a quoted position whose symbol trades in another
+currency than its portfolio's base is valued at its close times the session's rate into the base
+(the rate on the session, else the last rate before it, its age in sessions counted; a cross
+through USD; a pair stored without USD where it is no older), its cost and inflow at its entry
+session's rate, its outflow at its exit session's rate; with no rate on or before a session the
+value is left out of the total and counted. The benchmark is converted the same way. Without a
+position or benchmark in another currency than its base, none of this runs: the USD-only
+computation is the one it always was.
+
 Numbers are float64 throughout. Snapshots are computed in chunks of portfolios so memory stays
 bounded at 10k+ portfolios; each chunk is fully vectorized (positions exploded over their held
 sessions, prices looked up in a dense symbol × session matrix).
@@ -93,6 +102,9 @@ RANKED_COLUMNS = [
     "n_ranked",
 ]
 EXCLUDED_COLUMNS = ["period", "portfolio_id", "reason"]
+# Added to the snapshots when some position or benchmark is in another currency than its base:
+# the positions converted by each rule (session, last_rate, none) and the oldest rate's age.
+FX_SNAPSHOT_COLUMNS = ["n_fx_session", "n_fx_last_rate", "n_fx_none", "max_fx_stale_sessions"]
 
 
 @dataclass
@@ -116,6 +128,14 @@ class Inputs:
     sessions: pd.DataFrame
     as_of: pd.Timestamp | None
     rank_tie_tolerance: float = 1e-10  # ops.settings.rank_tie_tolerance as shipped (migration 0090)
+    # Currencies (None: everything in USD). symbol_currencies: symbol, currency (its trading
+    # currency as stored, GBp for pence); currency_units: currency, whole_currency, units_per
+    # (GBp: GBP, 100; a whole currency: itself, 1); fx_rates: base_currency, quote_currency,
+    # rate_date, rate (1 base in quote). A portfolio's base is its ``base_currency`` column
+    # (USD when the column is missing).
+    symbol_currencies: pd.DataFrame | None = None
+    currency_units: pd.DataFrame | None = None
+    fx_rates: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,7 +190,7 @@ def load(url: str) -> Inputs:
         portfolios = _frame(
             conn,
             "select portfolio_id, user_id, name, is_public,"
-            " coalesce(benchmark_symbol, %s) as benchmark_symbol"
+            " coalesce(benchmark_symbol, %s) as benchmark_symbol, base_currency"
             " from core.portfolios order by portfolio_id",
             [default_bench],
         )
@@ -189,6 +209,21 @@ def load(url: str) -> Inputs:
             " from core.valuations as v inner join core.positions as p using (portfolio_id, position_id)"
             " where p.deleted_at is null order by v.position_id, v.valuation_date",
         )
+        symbol_currencies = _frame(
+            conn,
+            "select symbol, currency from market.symbols where symbol = any(%s) order by symbol",
+            [symbols],
+        )
+        currency_units = _frame(
+            conn,
+            "select currency, coalesce(unit_of, currency) as whole_currency,"
+            " coalesce(units_per, 1)::float8 as units_per from market.currencies",
+        )
+        fx_rates = _frame(
+            conn,
+            "select base_currency, quote_currency, rate_date, rate::float8 as rate"
+            " from market.fx_rates order by base_currency, quote_currency, rate_date",
+        )
     if positions.empty:
         positions = positions.astype({"quantity": float, "entry_price": float, "exit_price": float})
     positions["exit_price"] = positions["exit_price"].astype(float)
@@ -200,6 +235,9 @@ def load(url: str) -> Inputs:
         sessions=_dates(sessions, "session_date"),
         as_of=None if as_of is None else pd.Timestamp(as_of),
         **({} if tolerance is None else {"rank_tie_tolerance": float(tolerance[0])}),
+        symbol_currencies=symbol_currencies,
+        currency_units=currency_units,
+        fx_rates=_dates(fx_rates, "rate_date").astype({"rate": float}),
     )
 
 
@@ -265,6 +303,116 @@ class _Valuations:
         jj = np.maximum(j, 0)
         found = (j >= 0) & (self.keys[jj] // self.width == gpos)
         return found, np.where(found, self.values[jj], np.nan)
+
+
+def _filled(values: np.ndarray, sess_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The value on each session, else the last one before it, and its age in sessions
+    (NaN and -1 where there is none on or before the session)."""
+    n = len(values)
+    last = np.maximum.accumulate(np.where(~np.isnan(values), np.arange(n), -1))
+    found = last >= 0
+    out = np.where(found, values[np.maximum(last, 0)], np.nan)
+    age = np.where(found, sess_idx - sess_idx[np.maximum(last, 0)], -1)
+    return out, age
+
+
+class _FX:
+    """Factors from a position's (or benchmark's) trading currency into its portfolio's base.
+
+    docs/semantics.md, "Currencies": each currency's value in USD on a session is a stored
+    XXXUSD rate, else the inverse of a stored USDXXX one, else the last such rate before it
+    (rates dated on a day without a session are not a session's); a currency into a base is
+    the ratio of their USD values (the older leg's age), replaced by a pair stored without USD
+    (c/b as is, b/c inverted; c/b first on one session) where that is no older. No rate on or
+    before the session: NaN, rule none. A quote unit (GBp) is its whole currency / units_per.
+    """
+
+    NOT_CONVERTED, NONE = -2, -1
+
+    def __init__(self, factor: np.ndarray, age: np.ndarray, unit: np.ndarray, code: np.ndarray):
+        self.rate, self.age, self.unit, self.code = factor, age, unit, code
+
+    @classmethod
+    def build(
+        cls,
+        inputs: Inputs,
+        sess_dates: np.ndarray,
+        sess_idx: np.ndarray,
+        symbols: np.ndarray,
+        bases: np.ndarray,
+        quoted: np.ndarray,
+    ) -> _FX | None:
+        """Per subject (a position or a portfolio's benchmark; ``quoted``: not PRIVATE), or
+        None when no quoted subject is in another currency than its base."""
+        if inputs.symbol_currencies is None or inputs.currency_units is None:
+            return None
+        units = inputs.currency_units.set_index("currency")
+        trading = inputs.symbol_currencies.set_index("symbol")["currency"]
+        currency = pd.Series(symbols).map(trading).fillna("USD").to_numpy()
+        whole = pd.Series(currency).map(units["whole_currency"]).fillna(pd.Series(currency))
+        unit = 1.0 / pd.Series(currency).map(units["units_per"]).fillna(1.0).to_numpy(dtype=float)
+        whole = whole.to_numpy()
+        unit = np.where(quoted, unit, 1.0)  # PRIVATE values are in the base
+        foreign = quoted & (whole != bases)
+        if not foreign.any():
+            return None
+        pairs = sorted(set(zip(whole[foreign], bases[foreign], strict=True)))
+        code = np.full(len(symbols), -1, dtype=np.int64)
+        lookup = {p: i for i, p in enumerate(pairs)}
+        code[foreign] = [
+            lookup[(c, b)] for c, b in zip(whole[foreign], bases[foreign], strict=True)
+        ]
+
+        n = len(sess_dates)
+        rates = inputs.fx_rates if inputs.fx_rates is not None else pd.DataFrame()
+        if len(rates):
+            pos = np.searchsorted(sess_dates, rates["rate_date"].to_numpy())
+            ok = (pos < n) & (sess_dates[np.minimum(pos, n - 1)] == rates["rate_date"].to_numpy())
+            rates = rates[ok].assign(pos=pos[ok])
+
+        def stored(a: str, b: str) -> np.ndarray:
+            """The rate of 1 ``a`` in ``b`` on each session where a pair of the two is stored:
+            a/b as is, else b/a inverted."""
+            out = np.full(n, np.nan)
+            if not len(rates):
+                return out
+            inv = rates[(rates["base_currency"] == b) & (rates["quote_currency"] == a)]
+            out[inv["pos"].to_numpy()] = 1.0 / inv["rate"].to_numpy()
+            fwd = rates[(rates["base_currency"] == a) & (rates["quote_currency"] == b)]
+            out[fwd["pos"].to_numpy()] = fwd["rate"].to_numpy()
+            return out
+
+        legs: dict[str, tuple[np.ndarray, np.ndarray]] = {
+            "USD": (np.ones(n), np.zeros(n, np.int64))
+        }
+        for c in {x for p in pairs for x in p} - {"USD"}:
+            legs[c] = _filled(stored(c, "USD"), sess_idx)
+        factor = np.full((len(pairs), n), np.nan)
+        age = np.full((len(pairs), n), cls.NONE, dtype=np.int64)
+        for i, (c, b) in enumerate(pairs):
+            (uc, ac), (ub, ab) = legs[c], legs[b]
+            cross_ok = (ac >= 0) & (ab >= 0)
+            rate = np.where(cross_ok, uc / ub, np.nan)
+            rage = np.where(cross_ok, np.maximum(ac, ab), cls.NONE)
+            if "USD" not in (c, b):
+                direct, dage = _filled(stored(c, b), sess_idx)
+                use = (dage >= 0) & (~cross_ok | (dage <= rage))
+                rate = np.where(use, direct, rate)
+                rage = np.where(use, dage, rage)
+            factor[i], age[i] = rate, rage
+        return cls(factor, age, unit, code)
+
+    def at(self, subject: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(factor, rule) of subjects on session positions d: the factor into the base (NaN:
+        no rate) and the rate's age (NOT_CONVERTED: in the base, NONE: no rate)."""
+        code = self.code[subject]
+        conv = code >= 0
+        factor = self.unit[subject].copy()
+        rule = np.full(len(subject), self.NOT_CONVERTED, dtype=np.int64)
+        if conv.any():
+            factor[conv] *= self.rate[code[conv], d[conv]]
+            rule[conv] = self.age[code[conv], d[conv]]
+        return factor, rule
 
 
 def _value(
@@ -343,6 +491,32 @@ def compute_snapshots(
 
     pf_ids, pf_start = np.unique(pf_all, return_index=True)
     pf_end = np.r_[pf_start[1:], len(pf_all)]
+    # Currencies: subjects are the positions (rows of pos), then each portfolio's benchmark
+    # (in the order of pf_ids). None when everything is in its portfolio's base.
+    npos = len(pos)
+    base_of = (
+        inputs.portfolios.set_index("portfolio_id")["base_currency"]
+        if "base_currency" in inputs.portfolios.columns
+        else pd.Series("USD", index=inputs.portfolios["portfolio_id"])
+    )
+    pf_bases = base_of.reindex(pf_ids).fillna("USD").to_numpy()
+    fx = _FX.build(
+        inputs,
+        sess_dates,
+        sess_idx,
+        np.r_[
+            pos["symbol"].to_numpy(dtype=object), bench_of.reindex(pf_ids).to_numpy(dtype=object)
+        ],
+        np.r_[base_of.reindex(pf_all).fillna("USD").to_numpy(dtype=object), pf_bases],
+        np.r_[~private_all, np.ones(len(pf_ids), dtype=bool)],
+    )
+    if fx is not None:
+        # cost and inflow at the entry session's rate (NaN: no rate, left out)
+        entry_fx = fx.at(np.arange(npos), np.minimum(E, n - 1))[0]
+        cost_all = units_all * pe_all * entry_fx
+        cost_all[np.isnan(cost_all)] = 0.0
+    else:
+        cost_all = units_all * pe_all
     out: list[pd.DataFrame] = []
     for c0 in range(0, len(pf_ids), chunk_size):
         ids = pf_ids[c0 : c0 + chunk_size]
@@ -375,8 +549,21 @@ def compute_snapshots(
         def total(weights: np.ndarray | None, k: np.ndarray = key, size: int = size) -> np.ndarray:
             return np.bincount(k, weights=weights, minlength=size)
 
+        if fx is not None:
+            # in the base at the session's rate; without one, left out of the total and counted
+            factor, rule = fx.at(gr, d)
+            value = value * factor
+            value[np.isnan(value)] = 0.0
+            n_fx = [
+                total((rule == 0).astype(float)),
+                total((rule > 0).astype(float)),
+                total((rule == _FX.NONE).astype(float)),
+            ]
+            max_fx_age = np.zeros(size, dtype=np.int64)
+            if len(key):
+                np.maximum.at(max_fx_age, key, np.maximum(rule, 0))
         mv = total(value)
-        cost = total(units_all[gr] * pe_all[gr])
+        cost = total(cost_all[gr])
         held = total(None)
         n_by = [total((method == m).astype(float)) for m in (M_CLOSE, M_STALE, M_ENTRY, M_MANUAL)]
         max_age = np.zeros(size, dtype=np.int64)
@@ -385,7 +572,7 @@ def compute_snapshots(
 
         # Flows: inflow at the entry session, outflow at the exit session.
         ein = E[g] < n
-        inflow = total((units_all[g] * pe_all[g])[ein], local_pf[ein] * n + E[g][ein])
+        inflow = total(cost_all[g][ein], local_pf[ein] * n + E[g][ein])
         xin = X[g] < n
         gx = g[xin]
         xval, _, _ = _value(
@@ -400,6 +587,9 @@ def compute_snapshots(
             sess_idx,
         )
         xamt = np.where(np.isnan(px_all[gx]), xval, units_all[gx] * px_all[gx])
+        if fx is not None:  # at the exit session's rate (none: left out)
+            xamt = xamt * fx.at(gx, X[gx])[0]
+            xamt[np.isnan(xamt)] = 0.0
         outflow = total(xamt, local_pf[xin] * n + X[gx])
 
         # Each portfolio's span: first entry session .. S* if anything is open, else last exit.
@@ -426,6 +616,8 @@ def compute_snapshots(
 
         bcode = market.code(bench_of.reindex(ids).to_numpy())
         bclose = np.where(bcode[prow] >= 0, market.filled[np.maximum(bcode[prow], 0), pd_], np.nan)
+        if fx is not None:  # the benchmark in the base currency too (no rate: null)
+            bclose = bclose * fx.at(npos + c0 + prow, pd_)[0]
         base = np.full(npf, np.nan)
         base[prow[is_first]] = bclose[is_first]
         out.append(
@@ -449,12 +641,23 @@ def compute_snapshots(
                     "cum_twr": growth - 1.0,
                     "benchmark_close": bclose,
                     "benchmark_cum_return": bclose / base[prow] - 1.0,
+                    **(
+                        {}
+                        if fx is None
+                        else {
+                            "n_fx_session": n_fx[0][k].astype(np.int64),
+                            "n_fx_last_rate": n_fx[1][k].astype(np.int64),
+                            "n_fx_none": n_fx[2][k].astype(np.int64),
+                            "max_fx_stale_sessions": max_fx_age[k],
+                        }
+                    ),
                 }
             )
         )
+    columns = SNAPSHOT_COLUMNS if fx is None else SNAPSHOT_COLUMNS + FX_SNAPSHOT_COLUMNS
     if not out:
-        return pd.DataFrame(columns=SNAPSHOT_COLUMNS)
-    return pd.concat(out, ignore_index=True)[SNAPSHOT_COLUMNS]
+        return pd.DataFrame(columns=columns)
+    return pd.concat(out, ignore_index=True)[columns]
 
 
 # --------------------------------------------------------------------------------------------
@@ -807,6 +1010,7 @@ def run(url: str, write: bool = True) -> dict[str, float | int]:
 __all__ = [
     "CHART_COLUMNS",
     "EXCLUDED_COLUMNS",
+    "FX_SNAPSHOT_COLUMNS",
     "PERIODS",
     "POINT_COLUMNS",
     "RANKED_COLUMNS",
