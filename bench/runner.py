@@ -1128,28 +1128,39 @@ class Runner:
                     )
         return self._full_cache[ds.dbname]
 
+    def _pandas_checks(
+        self, url: str, key: str, what: str
+    ) -> tuple[P.Inputs, dict[str, pd.DataFrame], list[int]]:
+        """pandas on every portfolio of ``url``, checked against foliodb: a sample's snapshots,
+        charts and points, every chart cache, the leaderboards; recorded under ``key``."""
+        inputs = P.load(url)
+        frames = pandas_frames(inputs)
+        ids = sorted(int(x) for x in inputs.portfolios["portfolio_id"])
+        sample = sorted(random.Random(3).sample(ids, min(self.plan.check_sample, len(ids))))
+        label = f"pandas ({what})" if what else "pandas"
+        self.results["checks"][key] = check_against_foliodb(
+            url,
+            label,
+            {k: frames[k] for k in ("snapshots", "chart_caches", "chart_points")},
+            sample,
+        )
+        self.results["checks"][f"{key}_all_charts"] = check_against_foliodb(
+            url,
+            f"pandas ({what + ', ' if what else ''}all chart caches)",
+            {"chart_caches": frames["chart_caches"]},
+            ids,
+        )
+        self.results["checks"][f"{key}_leaderboards"] = check_leaderboards(
+            url, frames["leaderboards"], frames["leaderboard_exclusions"]
+        )
+        return inputs, frames, ids
+
     def _baseline_checks(self, url: str) -> dict[str, Any]:
         """pandas on everything and the ORM on a subset, each checked against foliodb once."""
         if "pandas" in self.results["checks"]:
             return self._baseline_state
         self.log("  checking the baselines against foliodb")
-        inputs = P.load(url)
-        frames = pandas_frames(inputs)
-        ids = sorted(int(x) for x in inputs.portfolios["portfolio_id"])
-        sample = sorted(random.Random(3).sample(ids, min(self.plan.check_sample, len(ids))))
-        self.results["checks"]["pandas"] = check_against_foliodb(
-            url,
-            "pandas",
-            {k: frames[k] for k in ("snapshots", "chart_caches", "chart_points")},
-            sample,
-        )
-        charts_all = check_against_foliodb(
-            url, "pandas (all chart caches)", {"chart_caches": frames["chart_caches"]}, ids
-        )
-        self.results["checks"]["pandas_all_charts"] = charts_all
-        self.results["checks"]["pandas_leaderboards"] = check_leaderboards(
-            url, frames["leaderboards"], frames["leaderboard_exclusions"]
-        )
+        inputs, frames, ids = self._pandas_checks(url, "pandas", "")
         # ORM: the first users by id, as orm_impl.run(limit_users=N) picks them.
         with psycopg.connect(url) as conn:
             orm_ids = [
@@ -1457,25 +1468,7 @@ class Runner:
                         f" {runs[side]['nightly'][-1]['wall_ms']:.0f} ms"
                     )
             self.log("  checking pandas against foliodb on the foreign-currency dataset")
-            inputs = P.load(fx_url)
-            frames = pandas_frames(inputs)
-            ids = sorted(int(x) for x in inputs.portfolios["portfolio_id"])
-            sample = sorted(random.Random(3).sample(ids, min(self.plan.check_sample, len(ids))))
-            self.results["checks"]["foreign_pandas"] = check_against_foliodb(
-                fx_url,
-                "pandas (foreign currencies)",
-                {k: frames[k] for k in ("snapshots", "chart_caches", "chart_points")},
-                sample,
-            )
-            self.results["checks"]["foreign_pandas_all_charts"] = check_against_foliodb(
-                fx_url,
-                "pandas (foreign currencies, all chart caches)",
-                {"chart_caches": frames["chart_caches"]},
-                ids,
-            )
-            self.results["checks"]["foreign_pandas_leaderboards"] = check_leaderboards(
-                fx_url, frames["leaderboards"], frames["leaderboard_exclusions"]
-            )
+            inputs, frames, _ = self._pandas_checks(fx_url, "foreign_pandas", "foreign currencies")
             converted = frames["snapshots"][P.FX_SNAPSHOT_COLUMNS[:3]].sum()
             del inputs, frames
             for i in range(self.repeat):

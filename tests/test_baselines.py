@@ -12,13 +12,11 @@ from __future__ import annotations
 import psycopg
 import psycopg.conninfo
 import pytest
-from psycopg import sql
 
 from bench import datagen
 from bench.baselines import compare
 from bench.baselines import orm_impl as O
 from bench.baselines import pandas_impl as P
-from foliodb import config
 
 
 @pytest.fixture
@@ -49,7 +47,7 @@ def _fingerprint(url: str, since: str, exclude_user: str = "") -> tuple:
 
 
 def test_generator_is_deterministic_and_exercises_the_fallbacks(
-    tiny: dict, db_url: str, server: str, template_db: str
+    tiny: dict, db_url: str, other_db_url: str
 ) -> None:
     assert tiny["portfolios"] == 50 and tiny["positions"] > 500
     assert tiny["private_positions"] > 0 and tiny["options_positions"] > 0
@@ -67,26 +65,14 @@ def test_generator_is_deterministic_and_exercises_the_fallbacks(
         ).fetchone()
         assert ref[0] == 13 and ref[1].isoformat() == "2025-01-06"
     # Same seed into a second fresh database: the same rows (ids aside).
-    other = f"{psycopg.conninfo.conninfo_to_dict(db_url)['dbname']}_b"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("create database {} template {}").format(
-                sql.Identifier(other), sql.Identifier(template_db)
-            )
-        )
-    try:
-        other_url = config.with_dbname(server, other)
-        again = datagen.generate(other_url, "tiny", seed=7)
-        assert {k: v for k, v in again.items() if k != "seconds"} == {
-            k: v for k, v in tiny.items() if k not in ("seconds", "reference")
-        }
-        since = tiny["start_date"]
-        assert _fingerprint(other_url, since) == _fingerprint(
-            db_url, since, exclude_user="reference@example.com"
-        )
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(other)))
+    again = datagen.generate(other_db_url, "tiny", seed=7)
+    assert {k: v for k, v in again.items() if k != "seconds"} == {
+        k: v for k, v in tiny.items() if k not in ("seconds", "reference")
+    }
+    since = tiny["start_date"]
+    assert _fingerprint(other_db_url, since) == _fingerprint(
+        db_url, since, exclude_user="reference@example.com"
+    )
     snaps = P.compute_snapshots(P.load(db_url))
     assert (snaps["n_stale"] > 0).any() and (snaps["n_entry"] > 0).any()
     assert (snaps["n_manual"] > 0).any()

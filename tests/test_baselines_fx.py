@@ -16,17 +16,11 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
-from psycopg import sql
 
 from bench import datagen, runner
 from bench.baselines import pandas_impl as P
-from foliodb import config
 from tests.builders import add_portfolio, add_position, add_prices, refresh
-from tests.test_fx_conversion import add_rates
-
-SESSIONS = ["2025-01-06", "2025-01-07", "2025-01-08", "2025-01-10", "2025-01-13"]  # 01-09 closed
-EURUSD = {"2025-01-06": "1.04", "2025-01-07": "1.03", "2025-01-10": "1.025", "2025-01-13": "1.02"}
-GBPUSD = dict(zip(SESSIONS, ["1.25", "1.24", "1.23", "1.22", "1.21"], strict=True))
+from tests.test_fx_conversion import SESSIONS, add_fx_market
 
 
 def _frames(url: str) -> dict[str, pd.DataFrame]:
@@ -49,17 +43,15 @@ def _assert_pandas_equals_foliodb(url: str, frames: dict[str, pd.DataFrame]) -> 
 
 @pytest.fixture
 def hand_worked(conn: psycopg.Connection) -> dict[str, int]:
-    add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
-    add_prices(conn, "SPY", dict(zip(SESSIONS, [590, 592, 594, 596, 598], strict=True)))
+    # test_fx_conversion's market (^GSPC, SPY, VOD.L in GBp; EURUSD without 01-08, GBPUSD),
+    # plus a EUR share and a yen share (no USDJPY at all)
+    add_fx_market(conn)
     add_prices(conn, "SAP.DE", dict(zip(SESSIONS, [200, 202, 204, 203, 205], strict=True)))
-    add_prices(conn, "VOD.L", dict(zip(SESSIONS, [7000, 7050, 7100, 7080, 7120], strict=True)))
     add_prices(conn, "7203.T", dict(zip(SESSIONS, [2800, 2810, 2820, 2830, 2840], strict=True)))
     conn.execute(
-        "update market.symbols set currency = case symbol when 'SAP.DE' then 'EUR'"
-        " when 'VOD.L' then 'GBp' when '7203.T' then 'JPY' else 'USD' end"
+        "update market.symbols set currency = case symbol when 'SAP.DE' then 'EUR' else 'JPY' end"
+        " where symbol in ('SAP.DE', '7203.T')"
     )
-    add_rates(conn, "EUR", "USD", EURUSD)
-    add_rates(conn, "GBP", "USD", GBPUSD)
     usd = add_portfolio(conn, "usd", email="usd@example.com", is_public=True)
     add_position(conn, usd, "SAP.DE", 10, "2025-01-06", 200, "2025-01-10", 203)
     add_position(conn, usd, "VOD.L", 100, "2025-01-07", 7050)
@@ -178,7 +170,7 @@ def _fingerprint(url: str) -> tuple:
 
 
 def test_foreign_dataset_is_the_usd_one_with_currencies_and_agrees_with_foliodb(
-    db_url: str, conn: psycopg.Connection, server: str, template_db: str
+    db_url: str, conn: psycopg.Connection, other_db_url: str
 ) -> None:
     summary = datagen.generate(db_url, "tiny", seed=7, foreign_share=0.2)
     assert 0.15 <= summary["foreign_position_share"] <= 0.3
@@ -200,29 +192,15 @@ def test_foreign_dataset_is_the_usd_one_with_currencies_and_agrees_with_foliodb(
     assert all(summary["sessions"] - 6 < p[1] <= summary["sessions"] - 2 for p in pairs)
 
     # Same seed without foreign_share: the same positions and prices, all in USD, no rates.
-    other = f"{psycopg.conninfo.conninfo_to_dict(db_url)['dbname']}_usd"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("create database {} template {}").format(
-                sql.Identifier(other), sql.Identifier(template_db)
-            )
+    usd = datagen.generate(other_db_url, "tiny", seed=7)
+    assert _fingerprint(other_db_url) == _fingerprint(db_url)
+    assert usd["positions"] == summary["positions"] and "foreign_symbols" not in usd
+    with psycopg.connect(other_db_url) as oc:
+        assert oc.execute("select count(*) from market.fx_rates").fetchone()[0] == 0
+        assert (
+            oc.execute("select count(*) from market.symbols where currency <> 'USD'").fetchone()[0]
+            == 0
         )
-    try:
-        other_url = config.with_dbname(server, other)
-        usd = datagen.generate(other_url, "tiny", seed=7)
-        assert _fingerprint(other_url) == _fingerprint(db_url)
-        assert usd["positions"] == summary["positions"] and "foreign_symbols" not in usd
-        with psycopg.connect(other_url) as oc:
-            assert oc.execute("select count(*) from market.fx_rates").fetchone()[0] == 0
-            assert (
-                oc.execute(
-                    "select count(*) from market.symbols where currency <> 'USD'"
-                ).fetchone()[0]
-                == 0
-            )
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(other)))
 
     assert refresh(conn, "full")["status"] == "succeeded"
     frames = _frames(db_url)
