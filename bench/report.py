@@ -13,6 +13,7 @@ from typing import Any
 # The benchmark's targets on this 2-core machine (at 10k portfolios).
 TARGET_PORTFOLIOS = 10_000
 FLAT_HISTORY_MAX_RATIO = 1.25  # "does not grow with history": 5 y costs at most 1.25x 1 y
+FOREIGN_NIGHTLY_MAX_RATIO = 1.15  # issue 16: the nightly with ~20 % foreign holdings / USD-only
 
 
 def _get(data: Any, *path: Any) -> Any:
@@ -287,6 +288,30 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         "ms",
         scaled=False,
     )
+    if "i" in sc:
+        # only when scenario i ran (it is not part of --quick)
+        add(
+            "i_nightly",
+            "nightly with ~20 % foreign-currency holdings within 15 % of the USD-only nightly"
+            f" (foreign / USD end to end < {FOREIGN_NIGHTLY_MAX_RATIO})",
+            _get(sc, "i", "nightly", "ratio_wall_ms"),
+            FOREIGN_NIGHTLY_MAX_RATIO,
+            True,
+            "x",
+            scaled=False,
+        )
+        history = _get(sc, "i", "history") or {}
+        add(
+            "i_flat",
+            "nightly with foreign holdings does not grow with history"
+            f" ({history.get('main_years', '?')} y / {history.get('years', '?')} y"
+            f" < {FLAT_HISTORY_MAX_RATIO})",
+            history.get("ratio_wall_ms"),
+            FLAT_HISTORY_MAX_RATIO,
+            True,
+            "x",
+            scaled=False,
+        )
     return rows
 
 
@@ -463,6 +488,25 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
                 "–",
                 "–",
                 "–",
+            )
+        )
+    if "i" in sc:
+        i = sc["i"]
+        vs_pandas = _ratio(
+            i["pandas"]["foreign"]["total_ms"]["median"], i["full"]["foreign"]["db_ms"]["median"]
+        )
+        rows.append(
+            (
+                f"i. ~{i['foreign_share_target']:.0%} foreign-currency holdings"
+                f" ({i['portfolios']:,} portfolios), beside USD-only",
+                f"nightly {fmt_stats(i['nightly']['foreign']['wall_ms'])} vs"
+                f" {fmt_stats(i['nightly']['usd']['wall_ms'])} ({i['nightly']['ratio_wall_ms']}x);"
+                f" full rebuild {fmt_stats(i['full']['foreign']['db_ms'])} vs"
+                f" {fmt_stats(i['full']['usd']['db_ms'])} ({i['full']['ratio_db_ms']}x)",
+                f"{fmt_stats(i['pandas']['foreign']['total_ms'])} vs"
+                f" {fmt_stats(i['pandas']['usd']['total_ms'])} ({i['pandas']['ratio']}x)",
+                "–",
+                f"pandas {vs_pandas or 0:.1f}x (full rebuild, foreign)",
             )
         )
     return rows
@@ -671,6 +715,52 @@ def markdown(results: dict[str, Any]) -> str:
                 "",
                 _md_table(["relation", "on p50", "off p50", "on p99", "off p99"], rls_rows),
             ]
+    if "i" in sc:
+        i = sc["i"]
+        conv = ", ".join(f"{k} {v:,}" for k, v in (i.get("conversions_in_snapshots") or {}).items())
+        by_ccy = ", ".join(
+            f"{k} {v}" for k, v in (i.get("foreign_symbols_by_currency") or {}).items()
+        )
+        parts += [
+            "",
+            "## Foreign currencies (scenario i)",
+            "",
+            f"Dataset {i['dataset']} beside {i['usd_dataset']}: the same rows, with"
+            f" {i.get('foreign_position_share') or 0:.1%} of positions in symbols traded in"
+            f" another currency ({by_ccy}) and synthetic FX rates with holes; snapshots' values"
+            f" converted by rule: {conv}. Order: {i['order']}; {i['nightly']['nights']} night(s)."
+            + (
+                f" Nightly over {i['history']['years']} y of history ({i['history']['dataset']},"
+                f" interleaved with the others): {fmt_stats(i['history']['nightly_short']['wall_ms'])}"
+                f" end to end; {i['history']['main_years']} y / {i['history']['years']} y ="
+                f" {i['history']['ratio_wall_ms']}x."
+                if i.get("history")
+                else ""
+            ),
+            "",
+            _md_table(
+                ["step", "nightly USD-only", "nightly foreign", "full USD-only", "full foreign"],
+                [
+                    (
+                        s,
+                        fmt_stats(i["nightly"]["usd"]["steps_ms"].get(s)),
+                        fmt_stats(i["nightly"]["foreign"]["steps_ms"].get(s)),
+                        fmt_stats(i["full"]["usd"]["steps_ms"].get(s)),
+                        fmt_stats(i["full"]["foreign"]["steps_ms"].get(s)),
+                    )
+                    for s in i["full"]["foreign"]["steps_ms"]
+                ]
+                + [
+                    (
+                        "**total (database)**",
+                        fmt_stats(i["nightly"]["usd"]["db_ms"]),
+                        fmt_stats(i["nightly"]["foreign"]["db_ms"]),
+                        fmt_stats(i["full"]["usd"]["db_ms"]),
+                        fmt_stats(i["full"]["foreign"]["db_ms"]),
+                    )
+                ],
+            ),
+        ]
     checks = results.get("checks", {})
     if checks:
         parts += [

@@ -1450,17 +1450,26 @@ class Runner:
         foreign dataset (after those incremental refreshes), then full rebuilds and pandas
         runs of both."""
         fx_ds = self.dataset(foreign_share=FOREIGN_SHARE)
-        nights = min(max(self.repeat, FOREIGN_NIGHTS), main.params["spare_sessions"])
+        # the same foreign share over the shortest history of scenario g: its nights beside
+        # the main ones say whether the nightly stays flat in history with foreign holdings
+        short_years = min(self.plan.years_growth, default=1)
+        fx_short = self.dataset(foreign_share=FOREIGN_SHARE, years=short_years)
+        nights = min(
+            max(self.repeat, FOREIGN_NIGHTS),
+            main.params["spare_sessions"],
+            fx_short.params["spare_sessions"],
+        )
         runs: dict[str, dict[str, list[Any]]] = {
-            side: {"nightly": [], "full": [], "pandas": []} for side in ("usd", "foreign")
+            side: {"nightly": [], "full": [], "pandas": []} for side in ("usd", "foreign", "short")
         }
         with (
             self.server.clone(main.dbname, "usd") as usd_url,
             self.server.clone(fx_ds.dbname, "fx") as fx_url,
+            self.server.clone(fx_short.dbname, "fxshort") as short_url,
         ):
             urls = {"usd": usd_url, "foreign": fx_url}
             for night in range(nights):
-                for side, url in urls.items():
+                for side, url in {**urls, "short": short_url}.items():
                     datagen.add_session(url, seed=night)
                     runs[side]["nightly"].append(refresh_once(url))
                     self.log(
@@ -1516,7 +1525,18 @@ class Runner:
             "order": "each step on the USD-only clone, then on the foreign one, alternately",
         }
         for what, summarize_runs in (("nightly", nightly), ("full", full), ("pandas", pandas)):
-            out[what] = {side: summarize_runs(runs[side][what]) for side in runs}
+            out[what] = {side: summarize_runs(runs[side][what]) for side in ("usd", "foreign")}
+        short_ms = summarize([r["wall_ms"] for r in runs["short"]["nightly"]])["median"]
+        out["history"] = {
+            "dataset": fx_short.label,
+            "years": short_years,
+            "main_years": fx_ds.params["years"],
+            "nightly_short": nightly(runs["short"]["nightly"]),
+            # the main foreign nightly over the short-history one, end to end
+            "ratio_wall_ms": round(out["nightly"]["foreign"]["wall_ms"]["median"] / short_ms, 3)
+            if short_ms
+            else None,
+        }
         for what, key in (("nightly", "wall_ms"), ("nightly", "db_ms"), ("full", "db_ms")):
             usd_ms = out[what]["usd"][key]["median"]
             fx_ms = out[what]["foreign"][key]["median"]
@@ -1529,7 +1549,8 @@ class Runner:
         self.log(
             f"  nightly with foreign holdings / USD-only: {out['nightly']['ratio_wall_ms']}x"
             f" (end to end), full rebuild {out['full']['ratio_db_ms']}x, pandas"
-            f" {out['pandas']['ratio']}x"
+            f" {out['pandas']['ratio']}x; nightly {fx_ds.params['years']} y / {short_years} y with"
+            f" foreign holdings {out['history']['ratio_wall_ms']}x"
         )
         return out
 
