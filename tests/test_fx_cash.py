@@ -19,13 +19,19 @@ EURUSD = {"2025-01-06": "1.08", "2025-01-07": "1.10", "2025-01-10": "1.05", "202
 
 
 @pytest.fixture
-def eur_cash(conn) -> tuple:
-    """A USD ledger keeping EUR cash: 1,000 EUR deposited without a rate on 01-06 and 500 EUR
-    on 01-07, 100 CHF (a currency with no rate at all) on 01-08, a 10 EUR fee on 01-10, and
-    on 01-13 a 1,600 EUR withdrawal, more than the 1,490 EUR held."""
+def market(conn):
     add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
     conn.execute("update market.symbols set currency = 'USD' where symbol = '^GSPC'")
     add_rates(conn, "EUR", "USD", EURUSD)
+    return conn
+
+
+@pytest.fixture
+def eur_cash(market) -> tuple:
+    """A USD ledger keeping EUR cash: 1,000 EUR deposited without a rate on 01-06 and 500 EUR
+    on 01-07, 100 CHF (a currency with no rate at all) on 01-08, a 10 EUR fee on 01-10, and
+    on 01-13 a 1,600 EUR withdrawal, more than the 1,490 EUR held."""
+    conn = market
     pid = import_ledger(
         conn,
         "eurcash",
@@ -106,3 +112,58 @@ def test_cash_in_another_currency_needs_its_rate_and_keeps_its_local_balance(eur
         [pid],
     ).fetchall()
     assert [(c, float(b), float(i)) for c, b, i in cash] == [("CHF", 100, 0), ("EUR", 0, 110)]
+
+
+def test_the_read_contract_shows_cash_per_currency(market) -> None:
+    """app.cash_balances: each currency's balance at the latest snapshot, its rate, rule and
+    value in the base; their sum is the dashboard's cash (the total in the base)."""
+    conn = market
+    pid = import_ledger(
+        conn,
+        "cashview",
+        "USD",
+        [
+            {"activity_date": "2025-01-06", "activity_type": "DEPOSIT", "amount": "500"},
+            {"activity_date": "2025-01-06", "activity_type": "DEPOSIT", "amount": "1000", "currency": "EUR"},
+            {"activity_date": "2025-01-08", "activity_type": "DEPOSIT", "amount": "100", "currency": "CHF"},
+            {"activity_date": "2025-01-10", "activity_type": "INTEREST", "amount": "20", "currency": "EUR"},
+        ],
+    )  # fmt: skip
+    assert refresh(conn, "full")["status"] == "succeeded"
+    conn.execute("set role folio_reader")
+    try:
+        cur = conn.execute(
+            "select * from app.cash_balances where portfolio_id = %s order by currency", [pid]
+        )
+        names = [c.name for c in cur.description]
+        rows = {row[names.index("currency")]: dict(zip(names, row, strict=True)) for row in cur}
+        dashboard = conn.execute(
+            "select cash_balance, market_value, as_of from app.portfolio_dashboard"
+            " where portfolio_id = %s",
+            [pid],
+        ).fetchone()
+    finally:
+        conn.execute("reset role")
+    assert set(rows) == {"CHF", "EUR", "USD"}
+    eur, chf, usd = rows["EUR"], rows["CHF"], rows["USD"]
+    assert str(eur["as_of"]) == "2025-01-13" == str(dashboard[2])
+    # 1,020 EUR at 01-13's 1.06
+    assert (eur["balance"], eur["fx_rule"], eur["base_currency"]) == (1020, "session", "USD")
+    assert eur["fx_rate"] == pytest.approx(1.06, rel=1e-12)
+    assert eur["market_value"] == pytest.approx(1081.2, rel=1e-12)
+    # CHF has no rate: no value (left out of the cash), counted by the snapshot
+    assert (chf["balance"], chf["fx_rule"], chf["fx_rate"], chf["market_value"]) == (
+        100,
+        "none",
+        None,
+        None,
+    )
+    assert (usd["balance"], usd["fx_rule"], usd["fx_rate"], usd["market_value"]) == (
+        500,
+        "base",
+        None,
+        500,
+    )
+    # the dashboard's cash is the total in the base
+    assert dashboard[0] == pytest.approx(500 + 1081.2, rel=1e-12)
+    assert dashboard[1] == pytest.approx(500 + 1081.2, rel=1e-12)
