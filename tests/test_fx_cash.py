@@ -167,3 +167,23 @@ def test_the_read_contract_shows_cash_per_currency(market) -> None:
     # the dashboard's cash is the total in the base
     assert dashboard[0] == pytest.approx(500 + 1081.2, rel=1e-12)
     assert dashboard[1] == pytest.approx(500 + 1081.2, rel=1e-12)
+    # the holdings' read rules: a private portfolio's cash is its user's alone
+    owner = conn.execute(
+        "update core.portfolios set is_public = false where portfolio_id = %s returning user_id",
+        [pid],
+    ).fetchone()[0]
+    other = conn.execute(
+        "insert into core.users (email) values ('other@example.com') returning user_id"
+    ).fetchone()[0]
+    seen = {}
+    conn.execute("set role folio_reader")
+    try:
+        for user in (owner, other):
+            conn.execute("select set_config('foliodb.user_id', %s, false)", [str(user)])
+            seen[user] = conn.execute(
+                "select count(*) from app.cash_balances where portfolio_id = %s", [pid]
+            ).fetchone()[0]
+    finally:
+        conn.execute("reset role")
+        conn.execute("select set_config('foliodb.user_id', '', false)")
+    assert seen == {owner: 3, other: 0}
