@@ -43,8 +43,9 @@ fx_activity_rates as materialized (
     select * from {{ ref('int_fx_activity_rates_in_scope') }}
 ),
 
--- each scoped portfolio's last session (as fct_portfolio_holdings finds it)
-ends as (
+-- each scoped portfolio's last session (as fct_portfolio_holdings finds it; materialized:
+-- inlined, the lookup ran again for every cash row, 1,308 times for one ledger, 7 of 9 ms)
+ends as materialized (
     select
         spans.portfolio_id,
         spans.end_idx
