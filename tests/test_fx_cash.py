@@ -187,3 +187,44 @@ def test_the_read_contract_shows_cash_per_currency(market) -> None:
         conn.execute("reset role")
         conn.execute("select set_config('foliodb.user_id', '', false)")
     assert seen == {owner: 3, other: 0}
+
+
+def test_cash_takes_the_rate_a_trade_of_the_session_states_where_the_market_has_none(
+    conn,
+) -> None:
+    """The same conversion as a holding: CHF has no market rate at all; on 01-07 a buy of a
+    CHF share states 1.12 USD per CHF (rule activity), which converts the CHF cash that
+    session too, and a CHF dividend without a rate lands in the CHF cash."""
+    from tests.test_fx_conversion import add_fx_market
+
+    add_fx_market(conn)  # NESN.SW 75, 76, 77 ... CHF; no CHF rate
+    pid = import_ledger(
+        conn,
+        "chf",
+        "USD",
+        [
+            {"activity_date": "2025-01-06", "activity_type": "DEPOSIT", "amount": "100", "currency": "CHF"},
+            # 76 CHF at 1.12: 85.12 USD, paid in the base (an implicit USD deposit)
+            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "NESN.SW",
+             "quantity": "1", "unit_price": "85.12", "fx_rate": "1.12"},
+            {"activity_date": "2025-01-07", "activity_type": "DIVIDEND", "symbol": "NESN.SW",
+             "amount": "5", "currency": "CHF"},
+        ],
+    )  # fmt: skip
+    assert refresh(conn, "full")["status"] == "succeeded"
+    rows = snapshots(conn, pid)
+    d6, d7, d8 = rows["2025-01-06"], rows["2025-01-07"], rows["2025-01-08"]
+    # 01-06: 100 CHF, no rate: left out (and its deposit with it), counted
+    assert (d6["market_value"], d6["inflow"], d6["n_fx_none"], d6["n_fx_activity"]) == (0, 0, 1, 0)
+    # 01-07: the trade's 1.12 converts the share (76 CHF) and the 105 CHF of cash
+    assert (d7["n_fx_activity"], d7["n_fx_none"]) == (2, 0)
+    assert d7["cash_balance"] == pytest.approx(105 * 1.12, rel=1e-12)
+    assert d7["market_value"] == pytest.approx(105 * 1.12 + 76 * 1.12, rel=1e-12)
+    assert d7["income"] == pytest.approx(5 * 1.12, rel=1e-12)
+    assert d7["inflow"] == pytest.approx(85.12, rel=1e-12)
+    # the cash joining the total is no currency move (no rate the session before): price
+    assert d7["currency_return"] == 0
+    assert d7["daily_return"] == pytest.approx((105 * 1.12 + 76 * 1.12 - 85.12) / 85.12, abs=1e-14)
+    assert d7["income_return"] == pytest.approx(5 * 1.12 / 85.12, abs=1e-14)
+    # 01-08: no rate again (none is carried forward from an activity)
+    assert (d8["n_fx_none"], d8["n_fx_activity"], d8["cash_balance"]) == (2, 0, 0)
