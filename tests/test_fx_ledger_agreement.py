@@ -13,7 +13,8 @@ only those, from the corrected date. The incremental results then equal a full r
 
 Compared, with the tolerance of tests/test_ledger_agreement.py (money to a relative 1e-9,
 absolute 1e-6 near zero; returns to an absolute 1e-9; counts, rules and currencies exact):
-every snapshot column, every holding and every period figure (the returns' parts, price,
+every snapshot column, every holding, every cash balance per currency (app.cash_balances)
+and every period figure (the returns' parts, price,
 currency, income and costs, among them: each day's and each period's, the latter summed the
 long way by the oracle). The largest differences seen
 are printed (``pytest -s``).
@@ -175,6 +176,10 @@ def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremen
         [ids],
     ).fetchone()
     assert kept[0] == 3 and kept[1] >= 4 and kept[2] >= 5 and kept[3] >= 50, kept
+    # app.cash_balances (compared with the oracle's cash per currency above): the base's, the
+    # ones converted at the last session's rate, and CHF's, with none
+    rules = set(report["full"]["expected_cash"]["fx_rule"])
+    assert {"base", "session", "none"} <= rules, rules
     restated = conn.execute(
         "select count(distinct activities.currency) from core.activities as activities"
         " inner join core.portfolios as portfolios using (portfolio_id)"
@@ -284,7 +289,8 @@ def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremen
     for step, seen in report.items():
         print(
             f"{step}: {len(ids)} ledgers, {seen['snapshots']} snapshots, {seen['holdings']}"
-            f" holdings, {seen['periods']} periods; worst {seen['worst']}"
+            f" holdings, {seen['periods']} periods, {seen['cash']} cash balances;"
+            f" worst {seen['worst']}"
         )
     print(timings)
     print(f"incremental vs full rebuild: worst {worst}; {elapsed:.1f} s; abroad {abroad:.3f}")

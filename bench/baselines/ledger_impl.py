@@ -41,8 +41,9 @@ are the day's; price is the rest; each over the daily return's denominator. A pe
 returns before it.
 
 ``compute(inputs)`` returns the snapshots (the columns of analytics.fct_portfolio_snapshots
-it defines), the holdings at the last session (app.holdings) and each ledger's external
-cash flows with its end value (for XIRR). Numbers are float64.
+it defines), the holdings at the last session (app.holdings) and each ledger's external cash
+flows with its end value (for XIRR); given a list ``cash_balances``, it adds the cash per
+currency at the last session to it (app.cash_balances, ``CASH_COLUMNS``). Numbers are float64.
 """
 
 from __future__ import annotations
@@ -124,6 +125,18 @@ class Inputs:
     fx_rates: pd.DataFrame  # base_currency, quote_currency, rate_date, rate
     symbols: pd.DataFrame  # symbol, currency (its trading currency)
     currencies: pd.DataFrame  # currency, unit_of, units_per (GBp: GBP, 100)
+
+
+# app.cash_balances at the last session (the rows ``compute`` adds to ``cash_balances``)
+CASH_COLUMNS = [
+    "portfolio_id",
+    "currency",
+    "balance",
+    "fx_rate",
+    "fx_rule",
+    "fx_stale_sessions",
+    "market_value",
+]
 
 
 def load(url: str, portfolio_ids: list[int]) -> Inputs:
@@ -386,7 +399,9 @@ def _convert_currency(fx: Fx, activity_rates: dict, whole: str, base: str, idx: 
     return None, "none", 0
 
 
-def compute(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]]:
+def compute(
+    inputs: Inputs, cash_balances: list | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]]:
     sessions = inputs.sessions
     last = _session_of(sessions, inputs.as_of)
     quotes: dict[str, dict[int, float]] = defaultdict(dict)
@@ -402,7 +417,7 @@ def compute(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]
     for row in inputs.dividends.itertuples(index=False):
         market_dividends[row.symbol][row.ex_date] = float(row.amount_per_share)
 
-    snapshots, holdings, flows = [], [], {}
+    snapshots, holdings, cash, flows = [], [], [], {}
     methods = dict(
         zip(inputs.portfolios["portfolio_id"], inputs.portfolios["cost_method"], strict=True)
     )
@@ -415,7 +430,7 @@ def compute(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]
     fx = Fx(inputs, last)
     for pid, acts in inputs.activities.groupby("portfolio_id", sort=True):
         acts = _in_base(acts.sort_values(["activity_date", "activity_id"]), bases[pid], fx)
-        rows, holding, cash_flows = _walk(
+        rows, holding, cash_flows, cash_rows = _walk(
             int(pid),
             acts,
             methods[pid],
@@ -430,7 +445,10 @@ def compute(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]
         )
         snapshots += rows
         holdings += holding
+        cash += cash_rows
         flows[int(pid)] = cash_flows
+    if cash_balances is not None:
+        cash_balances.extend(cash)
     return (
         pd.DataFrame(snapshots, columns=SNAPSHOT_COLUMNS),
         pd.DataFrame(holdings, columns=HOLDING_COLUMNS),
@@ -727,7 +745,26 @@ def _walk(
     holding = _holdings(
         pid, books, closes, no_quotes, last, previous_value, before_last, fx, activity_rates, base
     )
-    return rows, holding, cash_flows
+    # the cash per currency at the last session (app.cash_balances): the base's, when an
+    # activity moves it, and each other currency's with its conversion there
+    cash_rows = []
+    if (acts["cash_currency"] == base).any():
+        balance = cumulative_cash + implicit_total
+        cash_rows.append([pid, base, balance, None, "base", None, balance])
+    for currency, state in sorted(foreign_cash.items()):
+        factor, rule, age = _convert_currency(fx, activity_rates, currency, base, last)
+        cash_rows.append(
+            [
+                pid,
+                currency,
+                state[2],
+                factor,
+                rule,
+                age if rule == "last_rate" else None,
+                None if factor is None else state[2] * factor,
+            ]
+        )
+    return rows, holding, cash_flows, cash_rows
 
 
 def _filled(series: dict[int, float], last: int) -> tuple[np.ndarray, np.ndarray]:
