@@ -26,7 +26,10 @@ market dividends in their own currency, credited in the base at the ex-date's ra
 ledgers' recorded dividends are in the base (the generator's rate of the ex-date); foreign
 symbols do not split. About a third of the trades stating their rate are restated in the
 security's own currency, and each ledger deposits once in a second currency (EUR, or USD
-into a EUR ledger) with its rate. ``hold_back`` sessions at the end are left unwritten (prices and rates), for a
+into a EUR ledger) with its rate. Cash in its own currency (no rate): about half the ledgers
+deposit, earn interest, pay fees and withdraw in another currency (CHF, with no rate, where
+they trade F04), and about half the recorded dividends of foreign securities are restated in
+the security's currency without a rate. ``hold_back`` sessions at the end are left unwritten (prices and rates), for a
 test to add as the next nights' new prices (``write_held_back``).
 """
 
@@ -401,7 +404,62 @@ def _in_own_currencies(
         "currency": other,
         "fx_rate": str(round(market.rate(other, base, idx), 6)),
     }
-    return [out[0], deposit, *out[1:]]
+    return _foreign_cash(market, [out[0], deposit, *out[1:]], base, rng)
+
+
+def _foreign_cash(market: Market, rows: list[dict], base: str, rng: random.Random) -> list[dict]:
+    """Cash kept in another currency than the base (issue 16), stating no rate: about half
+    the ledgers deposit in a second currency (EUR or USD, GBP, JPY; CHF, which has no rate,
+    where the ledger trades the CHF symbol) and then earn interest, pay fees and withdraw in
+    it, the withdrawal sometimes more than held (an implicit deposit in that currency); and
+    about half the recorded dividends of a security quoted in another currency than the base
+    are restated in the security's own whole currency (pounds for the London listing), without
+    a rate. Its draws come after the rest's: every other row is as before."""
+    out = []
+    index = {day: idx for idx, day in enumerate(market.sessions)}
+    for row in rows:
+        currency = market.currencies.get(row.get("symbol") or "", "USD")
+        whole = WHOLE.get(currency, currency)
+        if row["activity_type"] == "DIVIDEND" and whole != base and rng.random() < 0.5:
+            # the base amount back in the security's whole currency (pounds for the pence
+            # listing: the import reads a currency code in capitals) at the day's rate
+            idx = index[dt.date.fromisoformat(row["activity_date"])]
+            local = float(row["amount"]) / market.rate(whole, base, idx)
+            row = {**row, "amount": str(round(local, 2)), "currency": whole}
+        out.append(row)
+    if rng.random() >= 0.5:
+        return out
+    trades_chf = any(row.get("symbol") == NO_RATE_SYMBOL for row in rows)
+    choices = ["CHF"] if trades_chf else ["EUR" if base != "EUR" else "USD", "GBP", "JPY"]
+    currency = rng.choice([c for c in choices if c != base])
+    scale = 150 if currency == "JPY" else 1  # yen have no minor unit: whole amounts
+
+    def amount(low: float, high: float) -> str:
+        value = rng.uniform(low, high) * scale
+        return str(round(value)) if currency == "JPY" else str(round(value, 2))
+
+    dates = sorted({row["activity_date"] for row in rows})
+    start = rng.randrange(0, max(1, len(dates) // 2))
+    added = [
+        {
+            "activity_date": dates[start],
+            "activity_type": "DEPOSIT",
+            "amount": amount(300, 2000),
+            "currency": currency,
+        }
+    ]
+    for day in sorted(rng.sample(dates[start + 1 :], min(3, len(dates) - start - 1))):
+        kind = rng.choice(["INTEREST", "FEE", "WITHDRAWAL"])
+        low, high = (100, 2500) if kind == "WITHDRAWAL" else (1, 20)
+        added.append(
+            {
+                "activity_date": day,
+                "activity_type": kind,
+                "amount": amount(low, high),
+                "currency": currency,
+            }
+        )
+    return sorted([*out, *added], key=lambda row: row["activity_date"])
 
 
 def _foreign_symbols(k: int) -> tuple[str, ...]:

@@ -905,8 +905,29 @@ def _wealthfolio_rows(line: int, fields: _Fields) -> list[Row]:
         )
     if row["symbol"] and kind != "SPLIT":
         row["fx_rate"] = _wealthfolio_fx_rate(fields, currency)
+    elif kind != "SPLIT":
+        row["fx_rate"] = _wealthfolio_cash_fx_rate(fields, currency)
     row["notes"] = notes or None
     return [row]
+
+
+def _wealthfolio_cash_fx_rate(fields: _Fields, currency: str | None) -> Decimal | None:
+    """foliodb's fx_rate of a cash activity from Wealthfolio's fxRate: on one in another
+    currency than the account's (the portfolio's base, when known), units of the account's per
+    unit of the activity's, the rate its money was converted into the account's at (foliodb's
+    fx_rate as it is: its cash lands in the base); without it (or 1), none: the cash is kept in
+    its own currency. On one in the account's currency (or with no known base) there is
+    nothing to convert: not read, as before."""
+    base = _base_currency.get()
+    if base is None or currency is None or currency == base:
+        return None
+    rate = fields.number("fxRate")
+    if rate is None or rate == 1:
+        return None
+    if rate <= 0:
+        fields.bad("fxRate", fields.text("fxRate"), "a rate greater than 0")
+        return None
+    return rate
 
 
 def _wealthfolio_fx_rate(fields: _Fields, currency: str | None) -> Decimal | None:

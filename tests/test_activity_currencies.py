@@ -96,9 +96,16 @@ def test_a_eur_ledger_trading_a_usd_share_in_dollars(market) -> None:
     [
         (
             "EUR",
-            {"activity_type": "DEPOSIT", "amount": "100", "currency": "USD"},
+            {
+                "activity_type": "BUY",
+                "symbol": "SPY",
+                "quantity": "1",
+                "unit_price": "590",
+                "currency": "USD",
+            },
             "line 2 (fx_rate): required: the activity is in USD and the portfolio in EUR: the rate"
-            " its money was converted at, EUR per USD (e.g. 1.0842)",
+            " its money was converted at, EUR per USD (e.g. 1.0842); a BUY in another currency is"
+            " paid in the base (only cash activities, dividends, fees and taxes keep cash in USD)",
         ),
         (
             "EUR",
@@ -149,6 +156,8 @@ def test_wealthfolio_fx_rate_of_an_activity_in_another_currency_than_the_account
         "2025-01-06,$CASH-EUR,,1,DEPOSIT,1,EUR,0,6000.00,,,\n"
         "2025-01-06,SPY,EQUITY,10,BUY,590,USD,0,,0.96,,in dollars\n"
         "2025-01-07,SPY,EQUITY,1,BUY,570.24,EUR,0,,1.0384,,in euros\n"
+        "2025-01-07,$CASH-USD,,1,DEPOSIT,1,USD,0,1000.00,0.97,,converted into the account's\n"
+        "2025-01-07,$CASH-USD,,1,INTEREST,1,USD,0,2.50,,,kept in dollars\n"
     )
     imported = CliRunner().invoke(
         cli,
@@ -171,3 +180,10 @@ def test_wealthfolio_fx_rate_of_an_activity_in_another_currency_than_the_account
     assert snapshots(conn, pid)["2025-01-07"]["cost_basis"] == pytest.approx(
         5664 + 570.24, rel=1e-12
     )
+    # a cash activity in another currency than the account's: with fxRate its money was
+    # converted into the account's (1,000 USD at 0.97: 970 EUR), without it it stays in dollars
+    cash = conn.execute(
+        "select currency, balance from app.cash_balances where portfolio_id = %s order by currency",
+        [pid],
+    ).fetchall()
+    assert cash == [("EUR", pytest.approx(6000 - 5664 - 570.24 + 970, rel=1e-12)), ("USD", 2.5)]

@@ -4,14 +4,17 @@ bench/baselines/ledger_impl.py, extended with the conversion rules of docs/seman
 ledgers (bench/ledger_datagen.py, ``currencies=True``: bases USD, EUR and one GBP; about 20 %
 of the buys in EUR, pence-quoted GBp, JPY or, for one ledger in twenty, CHF, which has no
 rate at all; EURUSD, GBPUSD and USDJPY with missing sessions, USDJPY from a sixth of the
-way in; half the foreign trades stating their rate), after a full refresh and after
+way in; half the foreign trades stating their rate; about half the ledgers keeping cash in
+another currency without a rate, CHF among them, and dividends restated in the security's
+currency without one), after a full refresh and after
 incremental ones: edited activities, new prices (two new sessions and a corrected close) and
 an FX rate correction, which queues every portfolio that needs the corrected currency, and
 only those, from the corrected date. The incremental results then equal a full rebuild.
 
 Compared, with the tolerance of tests/test_ledger_agreement.py (money to a relative 1e-9,
 absolute 1e-6 near zero; returns to an absolute 1e-9; counts, rules and currencies exact):
-every snapshot column, every holding and every period figure (the returns' parts, price,
+every snapshot column, every holding, every cash balance per currency (app.cash_balances)
+and every period figure (the returns' parts, price,
 currency, income and costs, among them: each day's and each period's, the latter summed the
 long way by the oracle). The largest differences seen
 are printed (``pytest -s``).
@@ -48,20 +51,23 @@ def _queued(conn: psycopg.Connection) -> dict[int, object]:
 
 
 def _needing(conn: psycopg.Connection, ids: list[int], currency: str) -> dict[int, object]:
-    """The portfolios whose values need ``currency``: based in it, or trading a symbol quoted
-    in it; each from its first activity (the benchmark is measured from there) when based in
-    it, else from its first trade in it. Worked out from the generator's symbols, not from
-    ops.currencies_needed."""
+    """The portfolios whose values need ``currency``: based in it, trading a symbol quoted in
+    it, or keeping cash in it (an activity in it, or in its pence, without fx_rate); each from
+    its first activity (the benchmark is measured from there) when based in it, else from its
+    first trade or cash activity in it. Worked out from the generator's symbols and the
+    activities' currencies, not from ops.currencies_needed."""
     quoted_in = [s for s, c in FOREIGN.items() if {"GBp": "GBP"}.get(c, c) == currency]
+    units = [currency, "GBp"] if currency == "GBP" else [currency]  # the currency and its pence
     needs: dict[int, object] = {}
     for pid, base, first, first_trade in conn.execute(
         "select portfolios.portfolio_id, portfolios.base_currency, min(activities.activity_date),"
-        " min(activities.activity_date) filter (where activities.symbol = any(%s))"
+        " min(activities.activity_date) filter (where activities.symbol = any(%s)"
+        " or (activities.fx_rate is null and activities.currency = any(%s)))"
         " from core.portfolios as portfolios"
         " inner join core.activities as activities using (portfolio_id)"
         " where portfolios.portfolio_id = any(%s)"
         " group by portfolios.portfolio_id, portfolios.base_currency",
-        [quoted_in, ids],
+        [quoted_in, units, ids],
     ):
         if base == currency:
             needs[pid] = first
@@ -153,6 +159,37 @@ def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremen
         ).fetchall()
     )
     assert in_other.get("DEPOSIT") == 3 and in_other.get("BUY", 0) >= 2, in_other
+    # cash kept in another currency (no fx_rate), in every base: deposits, interest, fees,
+    # withdrawals (some more than held: implicit deposits of that currency) and dividends
+    # restated in the security's currency, one currency with no rate at all
+    kept = conn.execute(
+        """
+        select
+            count(distinct portfolios.base_currency),
+            count(distinct cash.currency),
+            count(*) filter (where cash.implicit_deposit > 0),
+            count(distinct cash.portfolio_id)
+        from analytics.int_cash_daily as cash
+        inner join core.portfolios as portfolios using (portfolio_id)
+        where cash.portfolio_id = any(%s) and cash.currency <> portfolios.base_currency
+        """,
+        [ids],
+    ).fetchone()
+    assert kept[0] == 3 and kept[1] >= 4 and kept[2] >= 5 and kept[3] >= 50, kept
+    # app.cash_balances (compared with the oracle's cash per currency above): the base's, the
+    # ones converted at the last session's rate, and CHF's, with none
+    rules = set(report["full"]["expected_cash"]["fx_rule"])
+    assert {"base", "session", "none"} <= rules, rules
+    restated = conn.execute(
+        "select count(distinct activities.currency) from core.activities as activities"
+        " inner join core.portfolios as portfolios using (portfolio_id)"
+        " where activities.portfolio_id = any(%s) and activities.activity_type = 'DIVIDEND'"
+        " and activities.fx_rate is null and activities.currency <> portfolios.base_currency",
+        [ids],
+    ).fetchone()[0]
+    assert restated == 3, (
+        restated
+    )  # the USD payers' (in EUR and GBP ledgers), F00's in EUR, F02's in GBP
     # EURGBP, a pair without USD, converts GBP into EUR (and EUR into GBP) on some sessions,
     # the cross through USD on others (before its first rate, or where it is the older)
     direct, crossed = conn.execute(
@@ -252,7 +289,8 @@ def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremen
     for step, seen in report.items():
         print(
             f"{step}: {len(ids)} ledgers, {seen['snapshots']} snapshots, {seen['holdings']}"
-            f" holdings, {seen['periods']} periods; worst {seen['worst']}"
+            f" holdings, {seen['periods']} periods, {seen['cash']} cash balances;"
+            f" worst {seen['worst']}"
         )
     print(timings)
     print(f"incremental vs full rebuild: worst {worst}; {elapsed:.1f} s; abroad {abroad:.3f}")

@@ -382,6 +382,7 @@ def test_bad_rows_are_named_by_line_and_field_and_nothing_is_written(market) -> 
             "activity_type": "DEPOSIT",
             "amount": "5",
             "currency": "EUR",
+            "fx_rate": "abc",
         },
         {"activity_date": "2025-01-06", "activity_type": "SPLIT", "symbol": "AAA", "quantity": "1"},
         {
@@ -402,8 +403,8 @@ def test_bad_rows_are_named_by_line_and_field_and_nothing_is_written(market) -> 
     assert lines[4] == "line 5 (symbol): DEPOSIT is a cash event: give no symbol"
     assert lines[5] == "line 6 (amount): must be greater than 0"
     assert lines[6] == (
-        "line 7 (fx_rate): required: the activity is in EUR and the portfolio in USD: the rate"
-        " its money was converted at, USD per EUR (e.g. 1.0842)"
+        "line 7 (fx_rate): 'abc' is not a number (expected the rate settled at, USD per unit of"
+        " EUR, e.g. 0.9615)"
     )
     assert lines[7] == "line 8 (quantity): a ratio of 1 is no split"
     assert lines[8] == "line 9 (quantity): '1e3' is not a number (expected e.g. 1,355 or 12.5)"

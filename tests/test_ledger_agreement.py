@@ -8,7 +8,8 @@ and recorded), after a full build and after incremental edits of each activity t
 Compared: every snapshot column the walk defines (values, cost, cash, income, costs,
 realized gains and their sums to date, flows, counts, daily and chained returns, the
 benchmark, the currency and the n_fx_* counts), every holding (quantity, cost, value,
-unrealized, weight, day change, currency, local value, rate and rule) and every period of the
+unrealized, weight, day change, currency, local value, rate and rule), the cash per currency
+at the last session (app.cash_balances: balance, rate, rule, age, value) and every period of the
 chart caches (the existing pandas oracle's periods, computed from the walk's snapshots: values,
 return, benchmark and excess return; and the return's parts, price, currency, income and
 costs, summed the long way from the walk's daily parts). The multi-currency ledgers: tests/test_fx_ledger_agreement.py.
@@ -180,11 +181,21 @@ def _database(conn: psycopg.Connection, ids: list[int]) -> tuple[pd.DataFrame, p
 def _assert_agree(db_url: str, conn: psycopg.Connection, ids: list[int]) -> dict:
     conn.commit() if not conn.autocommit else None
     inputs = L.load(db_url, ids)
-    expected, holdings, flows = L.compute(inputs)
+    cash_rows: list = []
+    expected, holdings, flows = L.compute(inputs, cash_rows)
     actual, actual_holdings = _database(conn, ids)
     worst: dict = {}
     problems = _compare(expected, actual, ["portfolio_id", "session_date"], worst)
     problems += _compare(holdings, actual_holdings, ["portfolio_id", "symbol"], worst)
+    # the cash per currency at the last session (app.cash_balances)
+    cash = pd.DataFrame(cash_rows, columns=L.CASH_COLUMNS)
+    cur = conn.execute(
+        f"select {', '.join(cash.columns)} from analytics.fct_portfolio_cash"
+        " where portfolio_id = any(%s)",
+        [ids],
+    )
+    actual_cash = pd.DataFrame(cur.fetchall(), columns=list(cash.columns))
+    problems += _compare(cash, actual_cash, ["portfolio_id", "currency"], worst)
 
     # periods: the pandas oracle's chart caches from the walk's snapshots
     snaps = expected[["portfolio_id", "session_date", "market_value", "cum_twr", "benchmark_close"]]
@@ -225,6 +236,8 @@ def _assert_agree(db_url: str, conn: psycopg.Connection, ids: list[int]) -> dict
         "snapshots": len(actual),
         "holdings": len(actual_holdings),
         "periods": len(actual_charts),
+        "cash": len(actual_cash),
+        "expected_cash": cash,
         "flows": flows,
         "expected": expected,
         "worst": worst,

@@ -100,10 +100,13 @@ def test_an_import_creates_its_portfolio_in_the_base_currency_given(conn) -> Non
 def test_an_import_with_an_unknown_base_currency_writes_nothing(conn) -> None:
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="'EURO' is not a whole"):
         import_activities(conn, "euro", [DEPOSIT_EUR], base="EURO")
-    # without a base currency a new portfolio is in USD: the EUR row needs its rate, by its line
-    with pytest.raises(psycopg.errors.InvalidParameterValue, match=r"line 2 \(fx_rate\): required"):
-        import_activities(conn, "euro", [DEPOSIT_EUR])
     assert conn.execute("select count(*) from core.portfolios").fetchone() == (0,)
+    # without a base currency a new portfolio is in USD: the EUR deposit, stating no rate, is
+    # EUR cash in it
+    pid = import_activities(conn, "euro", [DEPOSIT_EUR])[0]
+    assert conn.execute(
+        "select base_currency from core.portfolios where portfolio_id = %s", [pid]
+    ).fetchone() == ("USD",)
 
 
 def test_cli_sets_and_imports_in_a_base_currency(use_db, conn, tmp_path) -> None:

@@ -569,6 +569,7 @@ def _visible(app: psycopg.Connection, user_id: int | None = None) -> dict[str, s
 def test_app_relations_with_portfolios_are_the_expected_ones(conn, two_users) -> None:
     assert _app_relations(conn) == [
         "activities",
+        "cash_balances",
         "chart_points",
         "holdings",
         "leaderboards",

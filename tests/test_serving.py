@@ -213,6 +213,7 @@ CONTRACT_QUERIES = {
     "leaderboards": "select * from app.leaderboards where period = '1D' order by rank limit 20",
     "run_status": "select * from app.run_status where kind = 'refresh'",
     "holdings": "select * from app.holdings where portfolio_id = %(pid)s",
+    "cash_balances": "select * from app.cash_balances where portfolio_id = %(pid)s",
     "activities": "select * from app.activities where portfolio_id = %(pid)s"
     " order by activity_date, activity_id",
 }
@@ -264,7 +265,7 @@ def test_read_only_role_reads_the_contract_and_nothing_else(market) -> None:
             conn.execute("delete from app.leaderboards")
     finally:
         conn.execute("reset role")
-    # What the role holds: SELECT on the six app views (and app.user_logins, its own row);
+    # What the role holds: SELECT on the seven app views (and app.user_logins, its own row);
     # elsewhere only SELECT on what the security_invoker views read, in schemas it cannot use.
     grants = conn.execute(
         "select table_schema, table_name, privilege_type from information_schema.role_table_grants"
@@ -272,6 +273,7 @@ def test_read_only_role_reads_the_contract_and_nothing_else(market) -> None:
     ).fetchall()
     assert sorted(g for g in grants if g[0] == "app") == [
         ("app", "activities", "SELECT"),
+        ("app", "cash_balances", "SELECT"),
         ("app", "chart_points", "SELECT"),
         ("app", "holdings", "SELECT"),
         ("app", "leaderboards", "SELECT"),
@@ -299,6 +301,7 @@ def test_each_contract_relation_is_an_indexed_lookup(market) -> None:
             "activities",
             "fct_chart_caches",
             "fct_leaderboards",
+            "fct_portfolio_cash",
             "fct_portfolio_holdings",
             "fct_portfolio_snapshots",
             "portfolios",

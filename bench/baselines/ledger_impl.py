@@ -21,7 +21,13 @@ than the cross rate; where neither gives one, the rate the portfolio's own activ
 session state for securities in that currency (Σ base amounts / Σ local amounts, rule
 ``activity``), else ``none``: the holding's value is left out and counted. A holding in the base currency (GBp in a GBP ledger: / 100) is not
 converted. An activity in another currency than the base has its money (unit price, amount,
-fee) times its own fx_rate, the base per unit of its currency, before anything else. The ledger's cost is the base-currency cash paid: not converted. The benchmark is
+fee) times its own fx_rate, the base per unit of its currency, before anything else; one
+that states no rate (cash activities, a security's dividend, fee or tax) moves cash in its
+own whole currency (pence / 100): each currency's cash is its own running sum with its own
+implicit deposits, valued every session at the conversion that values a holding in that
+currency (none: left out, counted while the balance is not 0), its flows, income and costs
+at the session's factor, and the balance held at the previous close times the factor's move
+is the currency part. The ledger's cost is the base-currency cash paid: not converted. The benchmark is
 converted at the market's rate only. The market's dividends of a holding in another currency
 are converted at the factor that values the holding on their ex-date session (none: not
 credited).
@@ -35,8 +41,9 @@ are the day's; price is the rest; each over the daily return's denominator. A pe
 returns before it.
 
 ``compute(inputs)`` returns the snapshots (the columns of analytics.fct_portfolio_snapshots
-it defines), the holdings at the last session (app.holdings) and each ledger's external
-cash flows with its end value (for XIRR). Numbers are float64.
+it defines), the holdings at the last session (app.holdings) and each ledger's external cash
+flows with its end value (for XIRR); given a list ``cash_balances``, it adds the cash per
+currency at the last session to it (app.cash_balances, ``CASH_COLUMNS``). Numbers are float64.
 """
 
 from __future__ import annotations
@@ -118,6 +125,18 @@ class Inputs:
     fx_rates: pd.DataFrame  # base_currency, quote_currency, rate_date, rate
     symbols: pd.DataFrame  # symbol, currency (its trading currency)
     currencies: pd.DataFrame  # currency, unit_of, units_per (GBp: GBP, 100)
+
+
+# app.cash_balances at the last session (the rows ``compute`` adds to ``cash_balances``)
+CASH_COLUMNS = [
+    "portfolio_id",
+    "currency",
+    "balance",
+    "fx_rate",
+    "fx_rule",
+    "fx_stale_sessions",
+    "market_value",
+]
 
 
 def load(url: str, portfolio_ids: list[int]) -> Inputs:
@@ -317,16 +336,21 @@ class Fx:
 
 
 def _in_base(acts: pd.DataFrame, base: str, fx: Fx) -> pd.DataFrame:
-    """The activities' unit price, amount and fee in the base currency: an activity in another
-    currency times its fx_rate (base per unit of its whole currency; a subunit of the base,
-    / its units), one in the base as it is."""
-    factors = []
+    """The activities' unit price, amount and fee in the currency of the cash they move
+    (``cash_currency``): an activity in another currency with an fx_rate times it (base per
+    unit of its whole currency; a subunit of the base, / its units), into the base; one
+    without, in its own whole currency (/ its units); one in the base as it is."""
+    factors, cash_currencies = [], []
     for currency, fx_rate in zip(acts["currency"], acts["fx_rate"], strict=True):
         whole, per = fx.units.get(currency, (currency, 1.0))
+        cash_currencies.append(base)
         if currency == base:
             factors.append(1.0)
         elif whole == base:
             factors.append(1 / per)
+        elif pd.isna(fx_rate):
+            factors.append(1 / per)
+            cash_currencies[-1] = whole
         else:
             factors.append(fx_rate / per)
     factor = np.array(factors, dtype=float)
@@ -334,6 +358,7 @@ def _in_base(acts: pd.DataFrame, base: str, fx: Fx) -> pd.DataFrame:
         unit_price=acts["unit_price"] * factor,
         amount=acts["amount"] * factor,
         fee=acts["fee"] * factor,
+        cash_currency=cash_currencies,
     )
 
 
@@ -356,17 +381,27 @@ def _activity_rates(acts: list, fx: Fx, base: str) -> dict[tuple[int, str], floa
 def _convert(fx: Fx, activity_rates: dict, symbol: str, base: str, idx: int):
     """(factor from one quoted unit into the base or None, the rule, the rate's age)."""
     _, whole, per = fx.quote(symbol)
+    rate, rule, age = _convert_currency(fx, activity_rates, whole, base, idx)
+    return (None if rate is None else rate / per), rule, age
+
+
+def _convert_currency(fx: Fx, activity_rates: dict, whole: str, base: str, idx: int):
+    """(rate from one unit of whole currency ``whole`` into the base or None, the rule, the
+    rate's age): the market's, of the session or its last, else the ledger's activities' of
+    the session, else none."""
     if whole == base:
-        return 1 / per, "base", 0
+        return 1.0, "base", 0
     rates, ages = fx.market(whole, base)
     if not np.isnan(rates[idx]):
-        return rates[idx] / per, "session" if ages[idx] == 0 else "last_rate", int(ages[idx])
+        return rates[idx], "session" if ages[idx] == 0 else "last_rate", int(ages[idx])
     if (idx, whole) in activity_rates:
-        return activity_rates[(idx, whole)] / per, "activity", 0
+        return activity_rates[(idx, whole)], "activity", 0
     return None, "none", 0
 
 
-def compute(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]]:
+def compute(
+    inputs: Inputs, cash_balances: list | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]]:
     sessions = inputs.sessions
     last = _session_of(sessions, inputs.as_of)
     quotes: dict[str, dict[int, float]] = defaultdict(dict)
@@ -382,7 +417,7 @@ def compute(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]
     for row in inputs.dividends.itertuples(index=False):
         market_dividends[row.symbol][row.ex_date] = float(row.amount_per_share)
 
-    snapshots, holdings, flows = [], [], {}
+    snapshots, holdings, cash, flows = [], [], [], {}
     methods = dict(
         zip(inputs.portfolios["portfolio_id"], inputs.portfolios["cost_method"], strict=True)
     )
@@ -395,7 +430,7 @@ def compute(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]
     fx = Fx(inputs, last)
     for pid, acts in inputs.activities.groupby("portfolio_id", sort=True):
         acts = _in_base(acts.sort_values(["activity_date", "activity_id"]), bases[pid], fx)
-        rows, holding, cash_flows = _walk(
+        rows, holding, cash_flows, cash_rows = _walk(
             int(pid),
             acts,
             methods[pid],
@@ -410,7 +445,10 @@ def compute(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, list]
         )
         snapshots += rows
         holdings += holding
+        cash += cash_rows
         flows[int(pid)] = cash_flows
+    if cash_balances is not None:
+        cash_balances.extend(cash)
     return (
         pd.DataFrame(snapshots, columns=SNAPSHOT_COLUMNS),
         pd.DataFrame(holdings, columns=HOLDING_COLUMNS),
@@ -489,6 +527,8 @@ def _walk(
     income_to_date = costs_to_date = realized_to_date = 0.0
     rows, cash_flows = [], []
     cum_parts = [0.0, 0.0, 0.0, 0.0]
+    # cash kept in other currencies: per currency, [cumulative change, implicit total, balance]
+    foreign_cash: dict[str, list[float]] = {}
     bench_first = bench_base[first]
     bench_first_local = benchmark[0][first]
     held_before: dict[str, float] = {}
@@ -496,6 +536,9 @@ def _walk(
     no_quotes = _filled({}, last)
     for idx in range(first, last + 1):
         inflow = outflow = income = costs = realized = cash_change = 0.0
+        # the day's changes of each foreign cash balance, in its currency: cash, inflow,
+        # outflow, income, costs
+        foreign_day: dict[str, list[float]] = defaultdict(lambda: [0.0] * 5)
         for symbol, ratio in splits_at.get(idx, []):
             if symbol in books:
                 books[symbol].split(ratio)
@@ -516,6 +559,20 @@ def _walk(
                 if a.activity_type in ("SELL", "TRANSFER_OUT") and pd.notna(a.symbol):
                     carried[a.symbol] = carried.get(a.symbol, 0.0) - a.quantity
                 kind, fee = a.activity_type, a.fee
+                if a.cash_currency != base:  # cash in its own currency: no trade, no symbol's units
+                    change = foreign_day[a.cash_currency]
+                    sign = 1 if kind in ("DIVIDEND", "INTEREST", "DEPOSIT", "TRANSFER_IN") else -1
+                    change[0] += sign * a.amount - fee
+                    if kind in ("DEPOSIT", "TRANSFER_IN"):
+                        change[1] += a.amount
+                    elif kind in ("WITHDRAWAL", "TRANSFER_OUT"):
+                        change[2] += a.amount
+                    elif kind in ("DIVIDEND", "INTEREST"):
+                        change[3] += a.amount
+                    else:
+                        change[4] += a.amount
+                    change[4] += fee
+                    continue
                 costs += fee
                 cash_change -= fee
                 is_trade = kind in ("BUY", "TRANSFER_IN", "SELL", "TRANSFER_OUT")
@@ -559,6 +616,31 @@ def _walk(
         fx_counts = {"session": 0, "last_rate": 0, "activity": 0, "none": 0}
         max_fx_stale = 0
         currency_gain = 0.0
+        for currency in foreign_day:
+            foreign_cash.setdefault(currency, [0.0, 0.0, 0.0])
+        for currency, state in foreign_cash.items():
+            day_cash, day_in, day_out, day_income, day_costs = foreign_day.get(currency, [0.0] * 5)
+            balance_before = state[2]  # the balance at the previous close
+            state[0] += day_cash
+            implicit = max(0.0, -state[0] - state[1])  # a debit with no cash of that currency
+            state[1] += implicit
+            state[2] = state[0] + state[1]
+            factor, rule, fx_age = _convert_currency(fx, activity_rates, currency, base, idx)
+            if abs(state[2]) > 1e-9:
+                fx_counts[rule] += 1
+                if rule == "last_rate":
+                    max_fx_stale = max(max_fx_stale, fx_age)
+            if factor is None:  # no rate: the balance and its flows left out, counted
+                continue
+            value += state[2] * factor
+            cash += state[2] * factor
+            inflow += (day_in + implicit) * factor
+            outflow += day_out * factor
+            income += day_income * factor
+            costs += day_costs * factor
+            before = _convert_currency(fx, activity_rates, currency, base, idx - 1)[0]
+            if idx > first and before is not None:
+                currency_gain += balance_before * (factor - before)
         for symbol, book in books.items():
             units = book.held()
             if units <= 1e-12:
@@ -663,7 +745,26 @@ def _walk(
     holding = _holdings(
         pid, books, closes, no_quotes, last, previous_value, before_last, fx, activity_rates, base
     )
-    return rows, holding, cash_flows
+    # the cash per currency at the last session (app.cash_balances): the base's, when an
+    # activity moves it, and each other currency's with its conversion there
+    cash_rows = []
+    if (acts["cash_currency"] == base).any():
+        balance = cumulative_cash + implicit_total
+        cash_rows.append([pid, base, balance, None, "base", None, balance])
+    for currency, state in sorted(foreign_cash.items()):
+        factor, rule, age = _convert_currency(fx, activity_rates, currency, base, last)
+        cash_rows.append(
+            [
+                pid,
+                currency,
+                state[2],
+                factor,
+                rule,
+                age if rule == "last_rate" else None,
+                None if factor is None else state[2] * factor,
+            ]
+        )
+    return rows, holding, cash_flows, cash_rows
 
 
 def _filled(series: dict[int, float], last: int) -> tuple[np.ndarray, np.ndarray]:

@@ -121,9 +121,11 @@ $$;
 
 -- The currencies each portfolio's values are in, as whole currencies (GBp counts as GBP),
 -- with the earliest date each is needed: its held symbols' trading currencies, its
--- benchmark's currency, and its base currency (needed_from null: the base itself needs no
--- rate). A currency other than the base needs a rate into it. An activity's own currency is
--- not needed: its money converts at its own fx_rate (int_activities_in_base), not the market's.
+-- benchmark's currency, the currencies it keeps cash in (an activity in another currency
+-- without fx_rate, from its date), and its base currency (needed_from null: the base itself
+-- needs no rate). A currency other than the base needs a rate into it. The own currency of
+-- an activity with fx_rate is not needed: its money converts at that rate
+-- (int_activities_in_base) into the base's cash, not at the market's.
 create or replace function ops.currencies_needed(p_portfolio_id bigint default null)
 returns table (portfolio_id bigint, base_currency text, currency text, needed_from date)
 language sql stable
@@ -172,6 +174,12 @@ as $$
         from portfolios
         inner join market.symbols as symbols on portfolios.benchmark_symbol = symbols.symbol
         left join first_dates on portfolios.portfolio_id = first_dates.portfolio_id
+        union all
+        -- cash kept in another currency (valued at the market's rate from the activity's date)
+        select activities.portfolio_id, activities.currency, activities.activity_date
+        from core.activities as activities
+        inner join portfolios on activities.portfolio_id = portfolios.portfolio_id
+        where activities.fx_rate is null and activities.currency <> portfolios.base_currency
     )
 
     select
@@ -187,8 +195,9 @@ as $$
 $$;
 
 comment on function ops.currencies_needed(bigint) is
-    'The whole currencies (GBp as GBP) each portfolio holds, trades or is benchmarked in, other '
-    'than its base currency, each with the earliest date a rate into the base is needed.';
+    'The whole currencies (GBp as GBP) each portfolio holds, trades, keeps cash in or is '
+    'benchmarked in, other than its base currency, each with the earliest date a rate into the '
+    'base is needed.';
 
 -- The pairs the ingester fetches: every needed currency and every base currency other than
 -- USD against USD (a cross rate goes through USD), from the earliest date either is needed.

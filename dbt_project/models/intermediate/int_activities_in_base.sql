@@ -1,9 +1,14 @@
--- The ledger's activities with their money in the portfolio's base currency (docs/semantics.md,
--- "Currencies"): an activity in another currency (a EUR deposit into a USD ledger, a buy of a
--- USD share paid in USD by a EUR ledger) has its unit price, amount and fee times its fx_rate,
--- the base currency per unit of its whole currency, which the import requires for it; pence
--- (GBp) are a pound / 100 first. An activity in the base currency is as stored. Every model
--- that reads activities' money reads it here, so the conversion is defined once.
+-- The ledger's activities with their money in the currency of the cash they move
+-- (docs/semantics.md, "Currencies"), cash_currency: the portfolio's base currency, or for a
+-- cash activity or a security's dividend, fee or tax in another currency that states no
+-- fx_rate, its own whole currency (a EUR deposit without a rate into a USD ledger: 1,000 EUR
+-- of EUR cash). An activity in another currency with fx_rate (a EUR deposit into a USD ledger
+-- converted by the broker, a buy of a USD share paid in USD by a EUR ledger) has its unit
+-- price, amount and fee times its fx_rate, the base currency per unit of its whole currency;
+-- one without, in its own whole currency. Pence (GBp) are a pound / 100 first. An activity in
+-- the base currency is as stored. Every model that reads activities' money reads it here, so
+-- the conversion is defined once. (The import refuses a trade in another currency without
+-- fx_rate: a trade's money is always in the base.)
 with activities as (
     select * from {{ ref('stg_core__activities') }}
 ),
@@ -23,8 +28,14 @@ factors as (
         case
             when activities.currency = portfolios.base_currency then null
             when currencies.whole_currency = portfolios.base_currency then 1 / currencies.units_per_whole
+            when activities.fx_rate is null then 1 / currencies.units_per_whole
             else activities.fx_rate / currencies.units_per_whole
-        end as to_base
+        end as to_base,
+        case
+            when activities.fx_rate is null and currencies.whole_currency <> portfolios.base_currency
+                then currencies.whole_currency
+            else portfolios.base_currency
+        end as cash_currency
     from activities
     inner join portfolios on activities.portfolio_id = portfolios.portfolio_id
     left join currencies on activities.currency = currencies.currency
@@ -44,5 +55,6 @@ select
     notes,
     source,
     external_id,
-    fx_rate
+    fx_rate,
+    cash_currency
 from factors

@@ -1,14 +1,16 @@
 {{
     config(
         materialized='foliodb_refresh',
-        unique_key=['portfolio_id', 'session_idx'],
+        unique_key=['portfolio_id', 'currency', 'session_idx'],
         refresh_scope='portfolios',
         chunk_by_portfolio=true,
     )
 }}
--- The ledger's cash: one row per portfolio per session with activities (recomputed whole for
--- each portfolio in the refresh's scope, once per refresh; the snapshots read it by
--- portfolio_id).
+-- The ledger's cash: one row per portfolio per cash currency per session with activities
+-- (recomputed whole for each portfolio in the refresh's scope, once per refresh; the snapshots
+-- read it by portfolio_id). Cash is kept per currency (docs/semantics.md, "Currencies"): the
+-- base currency's, and one per other currency that activities without fx_rate move
+-- (int_activities_in_base's cash_currency), each in its own whole currency.
 -- What each activity does to cash, to the external flows and to
 -- income and costs (docs/semantics.md, "Activities"):
 --   BUY −(q·p + fee); SELL +(q·p − fee); DIVIDEND, INTEREST +amount − fee (income);
@@ -19,9 +21,10 @@
 -- unless the ledger records the payment itself, in the base currency: converted at the
 -- ex-date session's factor, the one that values the holding that session (docs/semantics.md,
 -- "Currencies"); without a rate, not credited.
--- A debit with no cash to pay it is funded by an implicit deposit: the cash balance would go
--- below zero, so the running minimum of the cumulative cash change, once below zero, is the
--- total deposited implicitly (an inflow on the session it grows). A ledger of buys alone
+-- A debit with no cash to pay it is funded by an implicit deposit, per currency (a EUR debit
+-- with no EUR cash: a EUR deposit): the cash balance would go below zero, so the running
+-- minimum of the cumulative cash change, once below zero, is the total deposited implicitly
+-- (an inflow on the session it grows). A ledger of buys alone
 -- therefore has no cash and flows equal to its buys: the positions semantics.
 with scopes as (
     select * from {{ ref('stg_ops__refresh_scope_chunks') }}
@@ -126,6 +129,7 @@ paid_dividends as (
 paid_dividends_base as (
     select
         paid_dividends.portfolio_id,
+        portfolios.base_currency as currency,
         paid_dividends.session_idx,
         case
             when coalesce(currencies.whole_currency, 'USD') = portfolios.base_currency
@@ -154,6 +158,7 @@ paid_dividends_base as (
 effects as (
     select
         activities.portfolio_id,
+        activities.cash_currency as currency,
         calendar_dates.session_idx,
         case
             when activities.activity_type = 'BUY' then -activities.quantity * activities.unit_price
@@ -182,6 +187,7 @@ effects as (
     union all
     select
         paid_dividends_base.portfolio_id,
+        paid_dividends_base.currency,
         paid_dividends_base.session_idx,
         paid_dividends_base.amount as cash_change,
         0 as external_inflow,
@@ -195,6 +201,7 @@ effects as (
 per_session as (
     select
         portfolio_id,
+        currency,
         session_idx,
         sum(cash_change) as cash_change,
         sum(external_inflow) as external_inflow,
@@ -202,14 +209,14 @@ per_session as (
         sum(income) as income,
         sum(costs) as costs
     from effects
-    group by portfolio_id, session_idx
+    group by portfolio_id, currency, session_idx
 ),
 
 cumulated as (
     select
         per_session.*,
         sum(per_session.cash_change) over (
-            partition by per_session.portfolio_id
+            partition by per_session.portfolio_id, per_session.currency
             order by per_session.session_idx
             rows between unbounded preceding and current row
         ) as cumulative_change
@@ -223,7 +230,7 @@ funded as (
         greatest(
             0,
             -min(cumulated.cumulative_change) over (
-                partition by cumulated.portfolio_id
+                partition by cumulated.portfolio_id, cumulated.currency
                 order by cumulated.session_idx
                 rows between unbounded preceding and current row
             )
@@ -234,9 +241,10 @@ funded as (
 final as (
     select
         portfolio_id,
+        currency,
         session_idx,
         implicit_total - coalesce(
-            lag(implicit_total) over (partition by portfolio_id order by session_idx), 0
+            lag(implicit_total) over (partition by portfolio_id, currency order by session_idx), 0
         ) as implicit_deposit,
         cash_change,
         external_inflow,
@@ -248,6 +256,8 @@ final as (
 
 select
     portfolio_id,
+    -- the cash's whole currency: the base, or another one moved without fx_rate
+    currency,
     session_idx,
     -- the session's change of the cash balance, implicit deposit included
     cash_change + implicit_deposit as cash_change,

@@ -144,9 +144,18 @@ positions as not materialized (
     where holding_levels.units > 0
 ),
 
-ledger_cash as not materialized (
+-- the ledger's cash in every currency it keeps (docs/semantics.md, "Currencies")
+all_cash as not materialized (
     select * from {{ ref('int_cash_daily') }}
     where portfolio_id in (select scopes.portfolio_id from scopes)
+),
+
+-- the base currency's cash: as stored
+ledger_cash as not materialized (
+    select all_cash.*
+    from all_cash
+    inner join portfolios on all_cash.portfolio_id = portfolios.portfolio_id
+    where all_cash.currency = portfolios.base_currency
 ),
 
 sessions as not materialized (
@@ -190,12 +199,12 @@ span_inputs as (
     from scoped_positions
     union all
     select
-        ledger_cash.portfolio_id,
+        all_cash.portfolio_id,
         scopes.from_idx,
-        ledger_cash.session_idx,
+        all_cash.session_idx,
         null
-    from ledger_cash
-    inner join scopes on ledger_cash.portfolio_id = scopes.portfolio_id
+    from all_cash
+    inner join scopes on all_cash.portfolio_id = scopes.portfolio_id
 ),
 
 spans as (
@@ -314,6 +323,75 @@ benchmark_currencies as (
     left join currencies on symbols.trading_currency = currencies.currency
 ),
 
+-- the cash kept in another currency than the base (activities without fx_rate): per
+-- portfolio, currency and session of its span, the session's changes in that currency
+-- (changes before the start count at the start: the balance; flows, income and costs only
+-- on their own session)
+foreign_cash_changes as (
+    select
+        all_cash.portfolio_id,
+        all_cash.currency as whole_currency,
+        portfolios.base_currency,
+        greatest(all_cash.session_idx, spans.start_idx) as session_idx,
+        sum(all_cash.cash_change) as cash_change,
+        sum(all_cash.inflow) filter (where all_cash.session_idx >= spans.start_idx) as inflow,
+        sum(all_cash.outflow) filter (where all_cash.session_idx >= spans.start_idx) as outflow,
+        sum(all_cash.income) filter (where all_cash.session_idx >= spans.start_idx) as income,
+        sum(all_cash.costs) filter (where all_cash.session_idx >= spans.start_idx) as costs
+    from all_cash
+    inner join spans on all_cash.portfolio_id = spans.portfolio_id
+    inner join portfolios on all_cash.portfolio_id = portfolios.portfolio_id
+    where all_cash.currency <> portfolios.base_currency and all_cash.session_idx <= spans.last_idx
+    group by
+        all_cash.portfolio_id, all_cash.currency, portfolios.base_currency,
+        greatest(all_cash.session_idx, spans.start_idx)
+),
+
+foreign_cash_spans as (
+    select
+        portfolio_id,
+        whole_currency,
+        base_currency,
+        min(session_idx) as from_idx
+    from foreign_cash_changes
+    group by portfolio_id, whole_currency, base_currency
+),
+
+-- each foreign balance on every session from its first change to the span's last: the
+-- balance at the close and the one carried from the previous close (the currency part's L)
+foreign_cash_days as (
+    select
+        foreign_cash_spans.portfolio_id,
+        foreign_cash_spans.whole_currency,
+        foreign_cash_spans.base_currency,
+        cash_sessions.session_idx,
+        foreign_cash_changes.inflow,
+        foreign_cash_changes.outflow,
+        foreign_cash_changes.income,
+        foreign_cash_changes.costs,
+        sum(coalesce(foreign_cash_changes.cash_change, 0)) over running as balance,
+        coalesce(sum(coalesce(foreign_cash_changes.cash_change, 0)) over carried, 0) as carried
+    from foreign_cash_spans
+    inner join spans on foreign_cash_spans.portfolio_id = spans.portfolio_id
+    cross join lateral generate_series(foreign_cash_spans.from_idx, spans.last_idx) as cash_sessions (session_idx)
+    left join foreign_cash_changes
+        on
+            foreign_cash_spans.portfolio_id = foreign_cash_changes.portfolio_id
+            and foreign_cash_spans.whole_currency = foreign_cash_changes.whole_currency
+            and cash_sessions.session_idx = foreign_cash_changes.session_idx
+    window
+        running as (
+            partition by foreign_cash_spans.portfolio_id, foreign_cash_spans.whole_currency
+            order by cash_sessions.session_idx
+            rows between unbounded preceding and current row
+        ),
+        carried as (
+            partition by foreign_cash_spans.portfolio_id, foreign_cash_spans.whole_currency
+            order by cash_sessions.session_idx
+            rows between unbounded preceding and 1 preceding
+        )
+),
+
 -- the pairs held or benchmarked: a foreign currency and the base it is converted into
 fx_pairs as (
     select
@@ -321,6 +399,11 @@ fx_pairs as (
         base_currency
     from public_positions
     where whole_currency <> base_currency
+    union
+    select
+        whole_currency,
+        base_currency
+    from foreign_cash_days
     union
     select
         whole_currency,
@@ -554,6 +637,75 @@ public_values as (
         coalesce(max(fx_stale) filter (where fx_stale > 0), 0) as max_fx_stale_sessions
     from held_closes
     group by portfolio_id, session_idx
+),
+
+-- the foreign cash in the base currency, per portfolio and session: each balance valued like a
+-- holding in its currency (the factor of the session: the market's rate, of the session or
+-- its last, else the rate the portfolio's activities of the session imply; none: left out and
+-- counted, never 1.0), counted by rule while its balance is not 0; its flows, income and
+-- costs at the session's factor; the balance carried from the previous close times the move
+-- of the factor, the currency part (null without a rate on either session)
+foreign_cash_values as (
+    select
+        foreign_cash_fx.portfolio_id,
+        foreign_cash_fx.session_idx,
+        sum(foreign_cash_fx.balance * foreign_cash_fx.fx_factor) as cash_value,
+        sum(foreign_cash_fx.inflow * foreign_cash_fx.fx_factor) as inflow,
+        sum(foreign_cash_fx.outflow * foreign_cash_fx.fx_factor) as outflow,
+        sum(foreign_cash_fx.income * foreign_cash_fx.fx_factor) as income,
+        sum(foreign_cash_fx.costs * foreign_cash_fx.fx_factor) as costs,
+        sum(foreign_cash_fx.carried * (foreign_cash_fx.fx_factor - foreign_cash_fx.previous_fx_factor))
+            as currency_gain,
+        count(*) filter (where foreign_cash_fx.balance <> 0 and foreign_cash_fx.fx_stale = 0) as n_fx_session,
+        count(*) filter (where foreign_cash_fx.balance <> 0 and foreign_cash_fx.fx_stale > 0) as n_fx_last_rate,
+        count(*) filter (where foreign_cash_fx.balance <> 0 and foreign_cash_fx.fx_stale = -1) as n_fx_none,
+        count(*) filter (where foreign_cash_fx.balance <> 0 and foreign_cash_fx.fx_stale = -2) as n_fx_activity,
+        coalesce(
+            max(foreign_cash_fx.fx_stale) filter (where foreign_cash_fx.balance <> 0 and foreign_cash_fx.fx_stale > 0),
+            0
+        ) as max_fx_stale_sessions
+    from (
+        select
+            foreign_cash_days.portfolio_id,
+            foreign_cash_days.session_idx,
+            foreign_cash_days.balance::float8 as balance,
+            foreign_cash_days.carried::float8 as carried,
+            foreign_cash_days.inflow::float8 as inflow,
+            foreign_cash_days.outflow::float8 as outflow,
+            foreign_cash_days.income::float8 as income,
+            foreign_cash_days.costs::float8 as costs,
+            coalesce(
+                fx_series.rates[foreign_cash_days.session_idx - fx_series.base_idx + 1],
+                fx_activity_rates.fx_rate::float8
+            ) as fx_factor,
+            coalesce(
+                fx_series.rates[foreign_cash_days.session_idx - fx_series.base_idx],
+                previous_activity.fx_rate::float8
+            ) as previous_fx_factor,
+            coalesce(
+                fx_series.stales[foreign_cash_days.session_idx - fx_series.base_idx + 1],
+                case when fx_activity_rates.fx_rate is not null then -2 end,
+                -1
+            ) as fx_stale
+        from foreign_cash_days
+        left join fx_series
+            on
+                foreign_cash_days.whole_currency = fx_series.currency
+                and foreign_cash_days.base_currency = fx_series.base_currency
+        left join fx_activity_rates
+            on
+                foreign_cash_days.portfolio_id = fx_activity_rates.portfolio_id
+                and foreign_cash_days.whole_currency = fx_activity_rates.currency
+                and foreign_cash_days.base_currency = fx_activity_rates.base_currency
+                and foreign_cash_days.session_idx = fx_activity_rates.session_idx
+        left join fx_activity_rates as previous_activity
+            on
+                foreign_cash_days.portfolio_id = previous_activity.portfolio_id
+                and foreign_cash_days.whole_currency = previous_activity.currency
+                and foreign_cash_days.base_currency = previous_activity.base_currency
+                and foreign_cash_days.session_idx - 1 = previous_activity.session_idx
+    ) as foreign_cash_fx
+    group by foreign_cash_fx.portfolio_id, foreign_cash_fx.session_idx
 ),
 
 first_valuations as (
@@ -799,20 +951,26 @@ accumulated as (
         span_days.first_idx,
         span_days.session_idx,
         coalesce(public_values.public_value, 0) as public_value,
-        coalesce(public_values.n_fx_session, 0) as n_fx_session,
-        coalesce(public_values.n_fx_last_rate, 0) as n_fx_last_rate,
-        coalesce(public_values.n_fx_none, 0) as n_fx_none,
-        coalesce(public_values.n_fx_activity, 0) as n_fx_activity,
-        coalesce(public_values.max_fx_stale_sessions, 0) as max_fx_stale_sessions,
+        coalesce(public_values.n_fx_session, 0) + coalesce(foreign_cash_values.n_fx_session, 0) as n_fx_session,
+        coalesce(public_values.n_fx_last_rate, 0) + coalesce(foreign_cash_values.n_fx_last_rate, 0)
+            as n_fx_last_rate,
+        coalesce(public_values.n_fx_none, 0) + coalesce(foreign_cash_values.n_fx_none, 0) as n_fx_none,
+        coalesce(public_values.n_fx_activity, 0) + coalesce(foreign_cash_values.n_fx_activity, 0) as n_fx_activity,
+        greatest(
+            coalesce(public_values.max_fx_stale_sessions, 0), coalesce(foreign_cash_values.max_fx_stale_sessions, 0)
+        ) as max_fx_stale_sessions,
         coalesce(stale.n_stale, 0) as n_stale,
         coalesce(stale.max_stale_sessions, 0) as max_stale_sessions,
-        coalesce(daily_flows.inflow, 0) as inflow,
-        coalesce(daily_flows.outflow, 0) as outflow,
-        coalesce(public_values.currency_gain, 0) + coalesce(daily_flows.exit_currency_gain, 0) as currency_gain,
-        coalesce(clamped_cash.income, 0) as income,
-        coalesce(clamped_cash.costs, 0) as costs,
+        coalesce(daily_flows.inflow, 0) + coalesce(foreign_cash_values.inflow, 0) as inflow,
+        coalesce(daily_flows.outflow, 0) + coalesce(foreign_cash_values.outflow, 0) as outflow,
+        coalesce(public_values.currency_gain, 0) + coalesce(daily_flows.exit_currency_gain, 0)
+        + coalesce(foreign_cash_values.currency_gain, 0) as currency_gain,
+        coalesce(clamped_cash.income, 0) + coalesce(foreign_cash_values.income, 0) as income,
+        coalesce(clamped_cash.costs, 0) + coalesce(foreign_cash_values.costs, 0) as costs,
         coalesce(realized.realized_gain, 0) as realized_gain,
-        sum(coalesce(clamped_cash.cash_change, 0)) over running as cash_balance,
+        -- the base currency's balance and the foreign ones' values in the base
+        sum(coalesce(clamped_cash.cash_change, 0)) over running + coalesce(foreign_cash_values.cash_value, 0)
+            as cash_balance,
         sum(coalesce(clamped_events.d_held, 0)) over running as positions_held,
         sum(coalesce(clamped_events.d_cost, 0)) over running as cost_basis,
         sum(coalesce(clamped_events.d_entry, 0)) over running as n_entry,
@@ -843,6 +1001,10 @@ accumulated as (
         on
             span_days.portfolio_id = realized.portfolio_id
             and span_days.session_idx = realized.session_idx
+    left join foreign_cash_values
+        on
+            span_days.portfolio_id = foreign_cash_values.portfolio_id
+            and span_days.session_idx = foreign_cash_values.session_idx
     window running as (
         partition by span_days.portfolio_id
         order by span_days.session_idx
