@@ -80,47 +80,53 @@ def _steps(conn: psycopg.Connection, run_id: int) -> list[dict]:
     ]
 
 
+def market(conn: psycopg.Connection, years: int, rng: random.Random) -> tuple[list, list[str]]:
+    """The bench's market in the database of ``conn``: the last ``years`` x 252 closed XNYS
+    sessions, closes of 20 symbols H00..H19 and ^GSPC (a random walk from 100), H00's 4:1
+    split half-way and H01's quarterly dividends. Returns the sessions and the symbols."""
+    sessions = [
+        r[0]
+        for r in conn.execute(
+            "select session_date from market.trading_days where calendar = 'XNYS'"
+            " and close_at <= ops.now() order by session_date desc limit %s",
+            [252 * years],
+        )
+    ][::-1]
+    symbols = [f"H{i:02d}" for i in range(20)]
+    with conn.cursor() as cur:
+        for symbol in [*symbols, "^GSPC"]:
+            cur.execute(
+                "insert into market.symbols (symbol) values (%s) on conflict do nothing",
+                [symbol],
+            )
+        with cur.copy("copy market.prices (symbol, price_date, close, source) from stdin") as copy:
+            for symbol in [*symbols, "^GSPC"]:
+                price = 100.0
+                for k, day in enumerate(sessions):
+                    price *= 1 + rng.gauss(0.0003, 0.01)
+                    if symbol == "H00" and k == len(sessions) // 2:
+                        price /= 4  # its 4:1 split, below
+                    copy.write_row([symbol, day, round(price, 4), "csv"])
+        cur.execute(
+            "insert into market.splits (symbol, ex_date, ratio) values ('H00', %s, 4)",
+            [sessions[len(sessions) // 2]],
+        )
+        for k in range(30, len(sessions) - 1, 63):
+            cur.execute(
+                "insert into market.dividends (symbol, ex_date, amount_per_share)"
+                " values ('H01', %s, 0.4)",
+                [sessions[k]],
+            )
+    return sessions, symbols
+
+
 def run(
     url: str, n_activities: int = 2000, years: int = 8, repeat: int = 3, seed: int = 15
 ) -> dict:
     """Import the ledger into ``url`` (a fresh clone of the bench template), then measure."""
     rng = random.Random(seed)
     with psycopg.connect(url, autocommit=True) as conn:
-        sessions = [
-            r[0]
-            for r in conn.execute(
-                "select session_date from market.trading_days where calendar = 'XNYS'"
-                " and close_at <= ops.now() order by session_date desc limit %s",
-                [252 * years],
-            )
-        ][::-1]
-        symbols = [f"H{i:02d}" for i in range(20)]
-        with conn.cursor() as cur:
-            for symbol in [*symbols, "^GSPC"]:
-                cur.execute(
-                    "insert into market.symbols (symbol) values (%s) on conflict do nothing",
-                    [symbol],
-                )
-            with cur.copy(
-                "copy market.prices (symbol, price_date, close, source) from stdin"
-            ) as copy:
-                for symbol in [*symbols, "^GSPC"]:
-                    price = 100.0
-                    for k, day in enumerate(sessions):
-                        price *= 1 + rng.gauss(0.0003, 0.01)
-                        if symbol == "H00" and k == len(sessions) // 2:
-                            price /= 4  # its 4:1 split, below
-                        copy.write_row([symbol, day, round(price, 4), "csv"])
-            cur.execute(
-                "insert into market.splits (symbol, ex_date, ratio) values ('H00', %s, 4)",
-                [sessions[len(sessions) // 2]],
-            )
-            for k in range(30, len(sessions) - 1, 63):
-                cur.execute(
-                    "insert into market.dividends (symbol, ex_date, amount_per_share)"
-                    " values ('H01', %s, 0.4)",
-                    [sessions[k]],
-                )
+        sessions, symbols = market(conn, years, rng)
         rows = _ledger(sessions, symbols, n_activities, rng)
         t = time.perf_counter()
         conn.execute(

@@ -40,17 +40,28 @@ $$;
 
 -- A number outside its bounds, as the imports word it ('1e+400 is too large: expected …'), or
 -- null when it is inside them (or null). p_compared, when given, is what is compared (a short
--- option's quantity by its magnitude); p_value is what is shown.
+-- option's quantity by its magnitude); p_value is what is shown. One expression, so that the
+-- planner inlines it (an import checks a few numbers of every row); the wording, which needs
+-- format (not immutable), is core.bounds_refusal.
+create or replace function core.bounds_refusal(p_value numeric, p_is_large boolean, p_expected text)
+returns text
+language sql immutable
+as $$
+    select format(
+        '%s is too %s: expected %s', core.number_shown(p_value),
+        case when p_is_large then 'large' else 'small' end,
+        p_expected
+    )
+$$;
+
 create or replace function core.out_of_bounds(
     p_value numeric, p_min numeric, p_max numeric, p_expected text, p_compared numeric default null
 ) returns text
 language sql immutable
 as $$
     select case
-        when coalesce(p_compared, p_value) not between p_min and p_max then format(
-            '%s is too %s: expected %s', core.number_shown(p_value),
-            case when coalesce(p_compared, p_value) > p_max then 'large' else 'small' end,
-            p_expected)
+        when coalesce(p_compared, p_value) not between p_min and p_max
+            then core.bounds_refusal(p_value, coalesce(p_compared, p_value) > p_max, p_expected)
     end
 $$;
 
@@ -88,20 +99,26 @@ as $$
 $$;
 
 -- An ISO date YYYY-MM-DD that exists on the calendar, else null (no exception, no subtransaction).
+-- One expression, so that the planner inlines it: an import parses a date per row (a call of
+-- a function with a query in it cost 20 us a row). The tests go left to right and stop at the
+-- first false one, so no cast or make_date sees text that is not a date.
 create or replace function core.parse_iso_date(p_text text) returns date
 language sql immutable
 as $$
-    with parts as (
-        select
-            substr(btrim(p_text), 1, 4)::int as y,
-            substr(btrim(p_text), 6, 2)::int as m,
-            substr(btrim(p_text), 9, 2)::int as d
-        where btrim(p_text) ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'
-    )
-    select make_date(y, m, d)
-    from parts
-    where y >= 1 and m between 1 and 12 and d >= 1
-        and d <= extract(day from make_date(y, m, 1) + interval '1 month' - interval '1 day')
+    select case
+        when
+            btrim(p_text) ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'
+            and substr(btrim(p_text), 1, 4)::int >= 1
+            and substr(btrim(p_text), 6, 2)::int between 1 and 12
+            and substr(btrim(p_text), 9, 2)::int between 1 and extract(day from
+                make_date(substr(btrim(p_text), 1, 4)::int, substr(btrim(p_text), 6, 2)::int, 1)
+                + interval '1 month' - interval '1 day')
+            then make_date(
+                substr(btrim(p_text), 1, 4)::int,
+                substr(btrim(p_text), 6, 2)::int,
+                substr(btrim(p_text), 9, 2)::int
+            )
+    end
 $$;
 
 -- OCC option symbols (the OSI symbology every US options exchange uses), defined once here:
