@@ -13,7 +13,7 @@ Everything runs in the runner's own databases on the same server, never in the u
 
 Scenarios: a onboarding, b nightly incremental, c chart-cache rebuild, d full rebuild,
 e price ingest, f reads under refresh, g cost growth, h one ledger's rebuild and edit refresh
-(bench/ledger_bench.py); i, not part of ``--quick`` (selected with ``--only i``, and part of a
+and a 50,000-activity one's import, rebuild and edit, once (bench/ledger_bench.py); i, not part of ``--quick`` (selected with ``--only i``, and part of a
 full-scale run without ``--only``): b and d on the same dataset with about 20 % of its holdings
 in a foreign currency, beside the USD-only one. Baselines (bench/baselines) are checked
 equal to foliodb's results (compare.py tolerances) before they are timed; the check result is
