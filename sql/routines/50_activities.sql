@@ -47,6 +47,8 @@ create or replace function core.activity_rows(p_activities jsonb, p_currency tex
 returns setof core.activity_row
 language sql stable
 as $$
+    -- materialized: each field read and parsed once per row (inlined, every expression that
+    -- reads a parsed value parsed it again)
     with texts as materialized (
         select
             ord,
