@@ -288,6 +288,26 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         "ms",
         scaled=False,
     )
+    large = _get(sc, "h", "large")
+    if large:
+        # No time target: the issue asks only that a 50,000-activity ledger "works". Met when it
+        # was imported, rebuilt and refreshed after an edit (a failed refresh fails the
+        # scenario) and its cash balance and units held equal their plain sums.
+        check = large.get("check") or {}
+        differences = sum(len(v) for v in (check.get("differences") or {}).values())
+        rows.append(
+            {
+                "id": "h_large_works",
+                "target": f"a {large['activities']:,}-activity ledger works: imported, rebuilt and"
+                " refreshed after an edit, its cash balance and units held equal to their plain"
+                " sums",
+                "measured": differences,
+                "unit": "differences",
+                "met": bool(check.get("equal")),
+                "by": "equal" if check.get("equal") else f"{differences} figure(s) differ",
+                "note": "no time target (the issue gives none); its times are in the summary",
+            }
+        )
     if "i" in sc:
         # only when scenario i ran (it is not part of --quick)
         add(
@@ -483,13 +503,29 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
         rows.append(
             (
                 f"h. ledger of {h['activities']:,} activities ({h['years']} y)",
-                f"full rebuild {fmt_stats(h['full_rebuild_db_ms'])}; after an edit"
+                (f"import {fmt_ms(h['import_db_ms'])}; " if h.get("import_db_ms") else "")
+                + f"full rebuild {fmt_stats(h['full_rebuild_db_ms'])}; after an edit"
                 f" {fmt_stats(h['edit_refresh_db_ms'])} (database time)",
                 "–",
                 "–",
                 "–",
             )
         )
+        large = h.get("large")
+        if large:
+            rows.append(
+                (
+                    f"h. ledger of {large['activities']:,} activities ({large['years']} y), once",
+                    f"import {fmt_ms(large['import_db_ms'])} ({fmt_ms(large['import_ms'])} wall);"
+                    f" full rebuild {fmt_ms(large['full_rebuild'][0]['db_ms'])}"
+                    f" ({fmt_ms(large['full_rebuild'][0]['wall_ms'])} wall); after an edit"
+                    f" {fmt_ms(large['edit_refresh'][0]['db_ms'])}"
+                    f" ({fmt_ms(large['edit_refresh'][0]['wall_ms'])} wall); database time",
+                    "–",
+                    "–",
+                    "–",
+                )
+            )
     if "i" in sc:
         i = sc["i"]
         vs_pandas = _ratio(

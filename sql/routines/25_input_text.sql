@@ -5,13 +5,19 @@
 -- server log. An error with thousands of problems lists the first 50 and counts the rest.
 
 -- A value as a message shows it: whole up to 40 characters, else its head and its length.
+-- Two functions so that the planner inlines core.shortened where it is called (an import
+-- shows a few texts of every row; a call of a SQL function costs 5-10 us): to_char, which
+-- core.shortened_long needs, would keep an immutable function from being inlined.
+create or replace function core.shortened_long(p_text text) returns text
+language sql immutable
+as $$
+    select left(p_text, 40) || '… (' || to_char(length(p_text), 'FM999G999G999') || ' characters)'
+$$;
+
 create or replace function core.shortened(p_text text) returns text
 language sql immutable
 as $$
-    select case
-        when length(p_text) <= 40 then p_text
-        else left(p_text, 40) || '… (' || to_char(length(p_text), 'FM999G999G999') || ' characters)'
-    end
+    select case when length(p_text) <= 40 then p_text else core.shortened_long(p_text) end
 $$;
 
 -- The first 50 problems, one per line, and how many more there are.
@@ -41,14 +47,17 @@ as $$
         core.shortened(
             coalesce('line ' || nullif(btrim(elements.elem ->> 'line'), ''), p_noun || ' ' || elements.ord)
         ),
-        array(
-            select core.shortened(keys.k)
-            from jsonb_object_keys(
-                case when jsonb_typeof(elements.elem) = 'object' then elements.elem else '{}'::jsonb end
-            ) as keys (k)
-            where keys.k <> all(p_keys || 'line'::text)
-            order by keys.k
-        )
+        case
+            -- the usual row, only known keys: no query per row (50,000 of them in a large ledger)
+            when jsonb_typeof(elements.elem) <> 'object' or elements.elem - (p_keys || 'line'::text) = '{}'
+                then '{}'::text[]
+            else array(
+                select core.shortened(keys.k)
+                from jsonb_object_keys(elements.elem) as keys (k)
+                where keys.k <> all(p_keys || 'line'::text)
+                order by keys.k
+            )
+        end
     from jsonb_array_elements(p_rows) with ordinality as elements (elem, ord)
 $$;
 

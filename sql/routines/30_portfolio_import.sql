@@ -40,17 +40,28 @@ $$;
 
 -- A number outside its bounds, as the imports word it ('1e+400 is too large: expected …'), or
 -- null when it is inside them (or null). p_compared, when given, is what is compared (a short
--- option's quantity by its magnitude); p_value is what is shown.
+-- option's quantity by its magnitude); p_value is what is shown. One expression, so that the
+-- planner inlines it (an import checks a few numbers of every row); the wording, which needs
+-- format (not immutable), is core.bounds_refusal.
+create or replace function core.bounds_refusal(p_value numeric, p_is_large boolean, p_expected text)
+returns text
+language sql immutable
+as $$
+    select format(
+        '%s is too %s: expected %s', core.number_shown(p_value),
+        case when p_is_large then 'large' else 'small' end,
+        p_expected
+    )
+$$;
+
 create or replace function core.out_of_bounds(
     p_value numeric, p_min numeric, p_max numeric, p_expected text, p_compared numeric default null
 ) returns text
 language sql immutable
 as $$
     select case
-        when coalesce(p_compared, p_value) not between p_min and p_max then format(
-            '%s is too %s: expected %s', core.number_shown(p_value),
-            case when coalesce(p_compared, p_value) > p_max then 'large' else 'small' end,
-            p_expected)
+        when coalesce(p_compared, p_value) not between p_min and p_max
+            then core.bounds_refusal(p_value, coalesce(p_compared, p_value) > p_max, p_expected)
     end
 $$;
 
@@ -88,20 +99,26 @@ as $$
 $$;
 
 -- An ISO date YYYY-MM-DD that exists on the calendar, else null (no exception, no subtransaction).
+-- One expression, so that the planner inlines it: an import parses a date per row (a call of
+-- a function with a query in it cost 20 us a row). The tests go left to right and stop at the
+-- first false one, so no cast or make_date sees text that is not a date.
 create or replace function core.parse_iso_date(p_text text) returns date
 language sql immutable
 as $$
-    with parts as (
-        select
-            substr(btrim(p_text), 1, 4)::int as y,
-            substr(btrim(p_text), 6, 2)::int as m,
-            substr(btrim(p_text), 9, 2)::int as d
-        where btrim(p_text) ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'
-    )
-    select make_date(y, m, d)
-    from parts
-    where y >= 1 and m between 1 and 12 and d >= 1
-        and d <= extract(day from make_date(y, m, 1) + interval '1 month' - interval '1 day')
+    select case
+        when
+            btrim(p_text) ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'
+            and substr(btrim(p_text), 1, 4)::int >= 1
+            and substr(btrim(p_text), 6, 2)::int between 1 and 12
+            and substr(btrim(p_text), 9, 2)::int between 1 and extract(day from
+                make_date(substr(btrim(p_text), 1, 4)::int, substr(btrim(p_text), 6, 2)::int, 1)
+                + interval '1 month' - interval '1 day')
+            then make_date(
+                substr(btrim(p_text), 1, 4)::int,
+                substr(btrim(p_text), 6, 2)::int,
+                substr(btrim(p_text), 9, 2)::int
+            )
+    end
 $$;
 
 -- OCC option symbols (the OSI symbology every US options exchange uses), defined once here:
@@ -335,17 +352,22 @@ as $$
         cross join core.import_limits() as limits
     ),
 
-    problems as (
-        select rows.ord, checks.n, rows.at, checks.field, checks.problem
-        from rows
-        cross join lateral (
-            values
-            (0, 'position', case when not rows.is_object then
-                'expected a JSON object with symbol, quantity, entry_date, entry_price' end),
-            (0, coalesce(rows.unknown_keys[1], '-'), case when cardinality(rows.unknown_keys) > 0 then
+    -- each row's problem with each field (null: none), as columns of one projection: the
+    -- functions the checks call are set up once for the statement, not for every row as in a
+    -- lateral VALUES list of the same expressions (as core.activity_problems)
+    checked as materialized (
+        select
+            rows.ord,
+            rows.at,
+            case when not rows.is_object then
+                'expected a JSON object with symbol, quantity, entry_date, entry_price'
+            end as object_problem,
+            coalesce(rows.unknown_keys[1], '-') as unknown_field,
+            case when cardinality(rows.unknown_keys) > 0 then
                 format('unknown field(s) %s; expected symbol, quantity, entry_date, entry_price, '
-                    'investment_class, exit_date, exit_price, notes', array_to_string(rows.unknown_keys, ', ')) end),
-            (1, 'symbol', case
+                    'investment_class, exit_date, exit_price, notes', array_to_string(rows.unknown_keys, ', '))
+            end as unknown_problem,
+            case
                 when not rows.is_object then null
                 when rows.symbol is null then 'required: a ticker, an OCC option symbol or a private asset id'
                 when rows.occ_problem is not null then rows.occ_problem
@@ -362,8 +384,8 @@ as $$
                     '''%s'' is already a %s symbol; give the private asset its own id', rows.symbol, rows.existing_kind)
                 when rows.investment_class = 'PUBLIC' and rows.existing_kind in ('private', 'option') then format(
                     '''%s'' is a %s symbol, not PUBLIC', rows.symbol, rows.existing_kind)
-            end),
-            (2, 'quantity', case
+            end as symbol_problem,
+            case
                 when not rows.is_object then null
                 when rows.quantity_text is null then 'required: a number such as 1,355 or 12.5'
                 when rows.quantity is null then format('''%s'' is not a number (expected e.g. 1,355 or 12.5)', rows.quantity_text)
@@ -372,8 +394,8 @@ as $$
                     'must be positive (only OPTIONS positions can be short)'
                 else core.out_of_bounds(
                     rows.quantity, rows.quantity_min, rows.quantity_max, rows.quantity_expected, abs(rows.quantity))
-            end),
-            (3, 'entry_date', case
+            end as quantity_problem,
+            case
                 when not rows.is_object then null
                 when rows.entry_date_text is null then 'required: an ISO date YYYY-MM-DD'
                 when rows.entry_date is null then format('''%s'' is not an ISO date (expected YYYY-MM-DD, e.g. 2025-01-06)', rows.entry_date_text)
@@ -383,26 +405,26 @@ as $$
                     '%s is before the first session of the %s calendar, %s: sessions are kept from %s on, '
                     'so nothing earlier can be valued (expected a date on or after %s)',
                     rows.entry_date, rows.calendar, rows.first_session, rows.calendar_start, rows.calendar_start)
-            end),
-            (4, 'entry_price', case
+            end as entry_date_problem,
+            case
                 when not rows.is_object then null
                 when rows.entry_price_text is null then 'required: the price paid per unit, e.g. 91.44'
                 when rows.entry_price is null then format('''%s'' is not a number (expected e.g. 91.44)', rows.entry_price_text)
                 when rows.entry_price < 0 then 'must not be negative'
                 when rows.entry_price = 0 then 'must be greater than 0'
                 else core.out_of_bounds(rows.entry_price, rows.price_min, rows.price_max, rows.price_expected)
-            end),
-            (5, 'investment_class', case
+            end as entry_price_problem,
+            case
                 when rows.class_text is not null and rows.investment_class is null then
                     format('''%s'' is not an investment class (expected PUBLIC, OPTIONS or PRIVATE)', rows.class_text)
-            end),
-            (6, 'exit_date', case
+            end as class_problem,
+            case
                 when rows.exit_date_text is null then null
                 when rows.exit_date is null then format('''%s'' is not an ISO date (expected YYYY-MM-DD)', rows.exit_date_text)
                 when rows.exit_date > ops.today() then format('%s is in the future (today is %s)', rows.exit_date, ops.today())
                 when rows.exit_date <= rows.entry_date then format('%s is not after entry_date %s', rows.exit_date, rows.entry_date)
-            end),
-            (7, 'exit_price', case
+            end as exit_date_problem,
+            case
                 when rows.exit_price_text is null then null
                 when rows.exit_price is null then format('''%s'' is not a number (expected e.g. 101.5)', rows.exit_price_text)
                 when rows.exit_price < 0 then 'must not be negative'
@@ -410,7 +432,24 @@ as $$
                 else coalesce(
                     core.out_of_bounds(rows.exit_price, rows.price_min, rows.price_max, rows.price_expected),
                     case when rows.exit_date_text is null then 'given without exit_date' end)
-            end)
+            end as exit_price_problem
+        from rows
+    ),
+
+    problems as (
+        select checked.ord, checks.n, checked.at, checks.field, checks.problem
+        from checked
+        cross join lateral (
+            values
+            (0, 'position', checked.object_problem),
+            (0, checked.unknown_field, checked.unknown_problem),
+            (1, 'symbol', checked.symbol_problem),
+            (2, 'quantity', checked.quantity_problem),
+            (3, 'entry_date', checked.entry_date_problem),
+            (4, 'entry_price', checked.entry_price_problem),
+            (5, 'investment_class', checked.class_problem),
+            (6, 'exit_date', checked.exit_date_problem),
+            (7, 'exit_price', checked.exit_price_problem)
         ) as checks (n, field, problem)
         where checks.problem is not null
     )
