@@ -73,7 +73,14 @@ TYPES = (
 )
 FORMATS = ("foliodb", "ghostfolio", "wealthfolio", "pp")
 NUMERIC = ("quantity", "unit_price", "amount", "fee", "fx_rate")
-CURRENCY = re.compile(r"^[A-Z]{3}$")
+CURRENCY = re.compile(r"^[A-Z]{2}[A-Za-z]$")
+SUBUNIT = re.compile(r"^[A-Z]{2}[a-z]$")  # a subunit's code as quoted: GBp (pence)
+
+
+def currency_code(text: str) -> str:
+    """A currency as the file writes it, in canonical case: a subunit's code (GBp, pence) as
+    written, any other upper-cased (usd: USD); the database checks it is one it knows."""
+    return text if SUBUNIT.fullmatch(text) or not text.isascii() else text.upper()
 ISO_DAY = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})$")
 # a date, or a date and time as the formats write them (2024-01-15T00:00, …T00:00:00.000Z)
 ISO_DAY_TIME = re.compile(
@@ -383,7 +390,7 @@ class _Fields:
             if required:
                 self.bad(name, None, "an ISO currency code such as USD")
             return None
-        code = text.upper() if text.isascii() else text
+        code = currency_code(text)
         if not CURRENCY.fullmatch(code):
             self.bad(name, text, "an ISO currency code such as USD (three letters)")
             return None
@@ -772,7 +779,7 @@ class _GhostfolioActivity:
         currency_text = self.string("currency", True, "an ISO currency code such as USD")
         currency = None
         if currency_text is not None:
-            currency = currency_text.strip().upper() if currency_text.isascii() else currency_text
+            currency = currency_code(currency_text.strip())
             if not CURRENCY.fullmatch(currency):
                 self.bad("currency", currency_text, "an ISO currency code such as USD")
                 currency = None

@@ -187,3 +187,32 @@ def test_wealthfolio_fx_rate_of_an_activity_in_another_currency_than_the_account
         [pid],
     ).fetchall()
     assert cash == [("EUR", pytest.approx(6000 - 5664 - 570.24 + 970, rel=1e-12)), ("USD", 2.5)]
+
+
+def test_pence_stay_pence_through_the_import(market) -> None:
+    """GBp (pence) is kept as written, any other code upper-cased: a 500 GBp dividend into a
+    GBP ledger is 5 GBP of cash, not 500 (upper() once made it GBP)."""
+    from foliodb.activity_formats import currency_code
+
+    assert [currency_code(c) for c in ("GBp", "gbp", "GBP", "usd")] == ["GBp", "GBP", "GBP", "USD"]
+    conn = market
+    pid = import_ledger(
+        conn,
+        "gbp",
+        "GBP",
+        [
+            {"activity_date": "2025-01-06", "activity_type": "DEPOSIT", "amount": "1000"},
+            {"activity_date": "2025-01-08", "activity_type": "DIVIDEND", "symbol": "VOD.L",
+             "amount": "500", "currency": "GBp"},
+            {"activity_date": "2025-01-09", "activity_type": "INTEREST", "amount": "20",
+             "currency": "gbp"},
+        ],
+    )  # fmt: skip
+    stored = conn.execute(
+        "select currency from core.activities where portfolio_id = %s order by activity_date", [pid]
+    ).fetchall()
+    assert [c for (c,) in stored] == ["GBP", "GBp", "GBP"]
+    assert refresh(conn, "full")["status"] == "succeeded"
+    rows = snapshots(conn, pid)
+    assert rows["2025-01-08"]["income"] == pytest.approx(5, abs=1e-12)
+    assert rows["2025-01-13"]["cash_balance"] == pytest.approx(1000 + 5 + 20, abs=1e-9)

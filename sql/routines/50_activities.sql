@@ -100,8 +100,13 @@ as $$
         core.parse_decimal(amount_text) as amount,
         fee_text,
         coalesce(core.parse_decimal(fee_text), case when fee_text is null then 0 end) as fee,
+        -- a subunit's code as quoted (GBp: pence) is kept as written; any other is upper-cased
+        -- (usd: USD): upper() made GBp GBP, so a pence amount was read as pounds
         coalesce(
-            case when currency_text ~ '[^\x01-\x7f]' then currency_text else upper(currency_text) end,
+            case
+                when currency_text ~ '^[A-Z]{2}[a-z]$' or currency_text ~ '[^\x01-\x7f]' then currency_text
+                else upper(currency_text)
+            end,
             coalesce(p_currency, 'USD')
         ) as currency,
         notes,
