@@ -566,6 +566,10 @@ def _visible(app: psycopg.Connection, user_id: int | None = None) -> dict[str, s
     return seen
 
 
+# the relations that show a ledger's rows only: empty for the fixture's portfolios of positions
+NO_LEDGER_ROWS: dict[str, set[int]] = {"activities": set(), "cash_balances": set()}
+
+
 def test_app_relations_with_portfolios_are_the_expected_ones(conn, two_users) -> None:
     assert _app_relations(conn) == [
         "activities",
@@ -625,12 +629,13 @@ def test_no_user_set_sees_public_rows_only(two_users, db_url, secrets) -> None:
     for role in ("folio_reader", "folio_app"):
         with login(role, db_url) as app:
             seen = _visible(app)
-            # (these portfolios have positions, no activities: app.activities shows none)
-            assert seen == {relation: public for relation in seen} | {"activities": set()}, role
+            # (these portfolios have positions, no activities and no cash: app.activities and
+            # app.cash_balances show none)
+            assert seen == {relation: public for relation in seen} | NO_LEDGER_ROWS, role
     # the plain reader is not trusted: setting a user id changes nothing
     with login("folio_reader", db_url) as reader:
         seen = _visible(reader, ids["a_user"])
-        assert seen == {relation: public for relation in seen} | {"activities": set()}
+        assert seen == {relation: public for relation in seen} | NO_LEDGER_ROWS
 
 
 def test_per_user_login_role_sees_only_its_own_whatever_it_sets(
@@ -656,11 +661,13 @@ def test_per_user_login_role_sees_only_its_own_whatever_it_sets(
 
 def _visible_as(conn: psycopg.Connection, user_id: int) -> dict[str, set[int]]:
     """What a trusted app backend acting for user_id sees now, inside conn's transaction, in
-    every app relation that shows the fixture's portfolios of positions (app.activities shows
-    ledgers only: tests/test_ledger.py checks its visibility)."""
+    every app relation that shows the fixture's portfolios of positions (app.activities and
+    app.cash_balances show ledgers only: tests/test_ledger.py and tests/test_fx_cash.py check
+    their visibility)."""
     conn.execute("set local role folio_app")
     seen = _visible(conn, user_id)
-    del seen["activities"]
+    for relation in NO_LEDGER_ROWS:
+        del seen[relation]
     # back to the operator, acting for everyone
     conn.execute("reset role")
     conn.execute("select set_config('foliodb.user_id', '', true)")
