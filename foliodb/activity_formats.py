@@ -81,6 +81,8 @@ def currency_code(text: str) -> str:
     """A currency as the file writes it, in canonical case: a subunit's code (GBp, pence) as
     written, any other upper-cased (usd: USD); the database checks it is one it knows."""
     return text if SUBUNIT.fullmatch(text) or not text.isascii() else text.upper()
+
+
 ISO_DAY = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})$")
 # a date, or a date and time as the formats write them (2024-01-15T00:00, …T00:00:00.000Z)
 ISO_DAY_TIME = re.compile(
