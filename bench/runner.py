@@ -503,7 +503,9 @@ SNAP_SQL = (
     "select portfolio_id, session_date, session_idx, market_value, cost_basis, unrealized_pnl,"
     " positions_held, n_close, n_stale, max_stale_sessions, n_entry, n_manual, inflow, outflow,"
     " daily_return, cum_twr, benchmark_close::float8 as benchmark_close, benchmark_cum_return,"
-    " n_fx_session, n_fx_last_rate, n_fx_none, max_fx_stale_sessions"
+    " n_fx_session, n_fx_last_rate, n_fx_none, max_fx_stale_sessions,"
+    " cash_balance::float8 as cash_balance, income::float8 as income, costs::float8 as costs,"
+    " realized_gain::float8 as realized_gain, income_return, cost_return"
     " from analytics.fct_portfolio_snapshots where portfolio_id = any(%s)"
 )
 CHART_SQL = (
