@@ -25,7 +25,16 @@ What the data exercises (see docs/semantics.md):
   CHF), each currency with a **synthetic** daily rate against USD (EURUSD, GBPUSD, USDJPY,
   USDCHF: random walks, not market data, stored with ``source = 'demo'``) on every session of
   the history but a few (the "last rate before" rule). Drawn from their own generator (seeded
-  from ``seed``), so every other row is the USD-only dataset's.
+  from ``seed``), so every other row is the USD-only dataset's;
+- with ``splits`` > 0 and ``dividend_share`` > 0 (default off): the market's splits (2:1, 3:1,
+  4:1, 1:5) of widely held generated equities, their closes stored as traded (they drop by the
+  ratio on the ex-date, docs/semantics.md), and quarterly dividends of that share of the
+  generated equities (``market.splits``, ``market.dividends``, ``source = 'demo'``);
+- with ``ledger_share`` > 0 (default 0): that share of the portfolios written as activity
+  ledgers in ``core.activities`` instead of positions (its PUBLIC positions become buys and
+  partial sells; deposits, a withdrawal, interest, fees, a tax, recorded dividends; FIFO or
+  average cost). Each part is drawn from a generator of its own: with all of them off the
+  rows are those of the generator before them, bit for bit (tests/test_baselines_ledger.py).
 
 The history ends ``spare_sessions`` sessions before the last closed session, so
 :func:`add_session` can append "one new session" for the nightly incremental scenario without

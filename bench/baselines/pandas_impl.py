@@ -21,6 +21,19 @@ value is left out of the total and counted. The benchmark is converted the same 
 position or benchmark in another currency than its base, none of this runs: the USD-only
 computation is the one it always was.
 
+Corporate actions and ledgers (docs/semantics.md, "Activities"): a quoted position follows the
+market's splits (from its entry on it holds the ratios times its units at its entry price
+divided by them; a split on its exit session is in the exit price) and receives the market's
+dividends on the units held at the close before the ex-date, into the portfolio's cash (which
+stays: the portfolio then runs to S*). A ledger (core.activities) is reduced to holding segments
+per symbol — the stretches between its trade and split sessions, with the units then held and
+their cost (FIFO as overlaps of cumulative-unit intervals in the latest terms, found with
+``merge_asof``; average cost by the running-product formula) — valued like positions (before its
+symbol's first close at its cost, not converted), plus its cash: the activities' cash effects,
+the market's dividends on its segments unless it records them, and the implicit deposits that
+keep the balance at or above zero (a running minimum). Its flows are its external ones. No
+per-row loop: every step is a vectorized numpy/pandas operation.
+
 Numbers are float64 throughout. Snapshots are computed in chunks of portfolios so memory stays
 bounded at 10k+ portfolios; each chunk is fully vectorized (positions exploded over their held
 sessions, prices looked up in a dense symbol × session matrix).
