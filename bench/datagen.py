@@ -25,7 +25,16 @@ What the data exercises (see docs/semantics.md):
   CHF), each currency with a **synthetic** daily rate against USD (EURUSD, GBPUSD, USDJPY,
   USDCHF: random walks, not market data, stored with ``source = 'demo'``) on every session of
   the history but a few (the "last rate before" rule). Drawn from their own generator (seeded
-  from ``seed``), so every other row is the USD-only dataset's.
+  from ``seed``), so every other row is the USD-only dataset's;
+- with ``splits`` > 0 and ``dividend_share`` > 0 (default off): the market's splits (2:1, 3:1,
+  4:1, 1:5) of widely held generated equities, their closes stored as traded (they drop by the
+  ratio on the ex-date, docs/semantics.md), and quarterly dividends of that share of the
+  generated equities (``market.splits``, ``market.dividends``, ``source = 'demo'``);
+- with ``ledger_share`` > 0 (default 0): that share of the portfolios written as activity
+  ledgers in ``core.activities`` instead of positions (its PUBLIC positions become buys and
+  partial sells; deposits, a withdrawal, interest, fees, a tax, recorded dividends; FIFO or
+  average cost). Each part is drawn from a generator of its own: with all of them off the
+  rows are those of the generator before them, bit for bit (tests/test_baselines_ledger.py).
 
 The history ends ``spare_sessions`` sessions before the last closed session, so
 :func:`add_session` can append "one new session" for the nightly incremental scenario without
@@ -62,6 +71,23 @@ class Params:
     late_listing_share: float = 0.02  # symbols whose prices start mid-history
     spare_sessions: int = 5  # sessions left free after the history for add_session
     foreign_share: float = 0.0  # share of positions in symbols traded in a foreign currency
+    dividend_share: float = 0.0  # share of the generated equities paying quarterly dividends
+    splits: int = 0  # market splits of generated equities: 2:1, 3:1, 4:1, 1:5, then again
+    ledger_share: float = 0.0  # share of portfolios written as activity ledgers
+
+
+# Params whose default (off) leaves the dataset as it was before them, row for row: a dataset
+# with them off keeps its hash and label (bench/runner.py ensure_dataset).
+OPTIONAL_PARAMS: dict[str, object] = {
+    "foreign_share": 0.0,
+    "dividend_share": 0.0,
+    "splits": 0,
+    "ledger_share": 0.0,
+}
+SPLIT_RATIOS = (2.0, 3.0, 4.0, 0.2)  # 2:1, 3:1, 4:1 and a 1:5 reverse split, in this order
+DIVIDEND_YIELD = (0.005, 0.05)  # annual yield of a dividend payer (low inclusive, high exclusive)
+DIVIDEND_EVERY = 63  # sessions between ex-dates: quarterly
+RECORDED_DIVIDEND_NET = 0.85  # a ledger's own DIVIDEND: the market's amount after 15 % withheld
 
 
 # Foreign trading currencies of the generated symbols: (trading currency, stored pair, first
@@ -275,6 +301,17 @@ def generate(
             )
         prices = pd.concat(price_frames, ignore_index=True)
         prices["source"] = "demo"
+        # ---- the market's splits (closes as traded from the ex-date) and dividends: their own
+        # generator, so with both off every row is the one drawn without them
+        actions = _corporate_actions(
+            seed,
+            params,
+            [s for s in new_ticks if s not in missing_syms and s not in late_syms],
+            new_ticks,
+            prices,
+            hist_dates,
+        )
+        prices = actions["prices"]
 
         # ---- users and portfolios
         n_pf = params.portfolios
@@ -411,9 +448,43 @@ def generate(
                 )
         valuations = pd.DataFrame(val_rows, columns=["position_key", "valuation_date", "value"])
 
+        # ---- a share of the portfolios as activity ledgers (own generator): their positions
+        # become buys and partial sells, with cash, fees, interest and recorded dividends
+        portfolios["cost_method"] = "fifo"
+        ledgers = None
+        if params.ledger_share > 0:
+            ledgers = _ledgers(
+                seed,
+                params,
+                positions,
+                hist_dates,
+                end_date,
+                sym_dates,
+                sym_closes,
+                actions["splits"],
+                actions["dividends"],
+            )
+            portfolios.loc[ledgers["average_keys"], "cost_method"] = "average"
+            kept = ~positions["portfolio_key"].isin(ledgers["keys"]).to_numpy()
+            valuations = valuations[
+                valuations["position_key"].isin(positions["position_key"][kept])
+            ].reset_index(drop=True)
+            positions = positions[kept].reset_index(drop=True)
+            klass, has_exit, symbols_out = klass[kept], has_exit[kept], symbols_out[kept]
+            n_pos = len(positions)
+
         # ---- foreign trading currencies and their synthetic FX rates (own generator)
         foreign = (
-            _foreign(seed, params.foreign_share, new_ticks, symbols_out, hist_dates)
+            _foreign(
+                seed,
+                params.foreign_share,
+                # the ledgers trade in the base currency (USD): their symbols stay USD
+                new_ticks
+                if ledgers is None
+                else [s for s in new_ticks if s not in ledgers["symbols"]],
+                symbols_out,
+                hist_dates,
+            )
             if params.foreign_share > 0
             else None
         )
@@ -464,7 +535,8 @@ def generate(
             )
             cur.execute(
                 "create temp table stage_portfolios (portfolio_key int, portfolio_id bigint,"
-                " user_key int, name text, is_public boolean) on commit drop"
+                " user_key int, name text, is_public boolean, cost_method core.cost_method)"
+                " on commit drop"
             )
             _copy_frame(cur, "stage_portfolios", portfolios)
             cur.execute(
@@ -472,9 +544,9 @@ def generate(
                 " nextval(pg_get_serial_sequence('core.portfolios', 'portfolio_id'))"
             )
             cur.execute(
-                "insert into core.portfolios (portfolio_id, user_id, name, is_public, benchmark_symbol)"
-                " overriding system value"
-                " select sp.portfolio_id, su.user_id, sp.name, sp.is_public, %s"
+                "insert into core.portfolios (portfolio_id, user_id, name, is_public,"
+                " benchmark_symbol, cost_method) overriding system value"
+                " select sp.portfolio_id, su.user_id, sp.name, sp.is_public, %s, sp.cost_method"
                 " from stage_portfolios as sp inner join stage_users as su using (user_key)"
                 " order by sp.portfolio_key",
                 [BENCHMARK],
@@ -510,6 +582,26 @@ def generate(
                 " inner join stage_positions as pos using (position_key)"
                 " inner join stage_portfolios as sp using (portfolio_key)"
             )
+            if len(actions["splits"]):
+                _copy_frame(cur, "market.splits", actions["splits"].assign(source="demo"))
+            if len(actions["dividends"]):
+                _copy_frame(cur, "market.dividends", actions["dividends"].assign(source="demo"))
+            if ledgers is not None:
+                cur.execute(
+                    "create temp table stage_activities (portfolio_key int, activity_date date,"
+                    " activity_type core.activity_type, symbol text, quantity numeric,"
+                    " unit_price numeric, amount numeric, fee numeric, external_id text)"
+                    " on commit drop"
+                )
+                _copy_frame(cur, "stage_activities", ledgers["activities"])
+                cur.execute(
+                    "insert into core.activities (portfolio_id, activity_date, activity_type,"
+                    " symbol, quantity, unit_price, amount, fee, source, external_id)"
+                    " select sp.portfolio_id, a.activity_date, a.activity_type, a.symbol,"
+                    " a.quantity, a.unit_price, a.amount, a.fee, 'bench', a.external_id"
+                    " from stage_activities as a inner join stage_portfolios as sp"
+                    " using (portfolio_key) order by sp.portfolio_id, a.activity_date"
+                )
             pf_ids = cur.execute(
                 "select min(portfolio_id), max(portfolio_id) from stage_portfolios"
             ).fetchone()
@@ -534,8 +626,273 @@ def generate(
         "symbols_with_missing_sessions": sorted(missing_syms),
         "symbols_listed_late": sorted(late_syms),
         "prices": len(prices),
+        **actions["summary"],
+        **({} if ledgers is None else ledgers["summary"]),
         **({} if foreign is None else foreign["summary"]),
         "seconds": (datetime.now() - t0).total_seconds(),
+    }
+
+
+def _corporate_actions(
+    seed: int,
+    params: Params,
+    split_candidates: list[str],
+    dividend_candidates: list[str],
+    prices: pd.DataFrame,
+    hist_dates: np.ndarray,
+) -> dict:
+    """The market's splits and dividends of generated equities, and the closes they imply.
+
+    Splits (docs/semantics.md, "Activities"): stored closes are as traded, so from a
+    ``k``:1 split's ex-date on the closes are the walk's divided by ``k`` (a 1:5 reverse split:
+    times 5); ``adj_close`` is in the latest terms (the walk divided by every ratio), as Yahoo
+    adjusts for splits. Split symbols are drawn from the most widely held generated equities
+    with a full price history, ex-dates on sessions of the middle three fifths. Dividends: a
+    share of the generated equities pays every ``DIVIDEND_EVERY`` sessions, from a random first
+    session, an amount per share (as paid) of a yearly ``DIVIDEND_YIELD`` / 4 of the previous
+    session's close. Drawn from a generator of their own (seeded from ``seed``): with both off
+    the prices are the ones drawn without them.
+    """
+    rng = np.random.default_rng([seed, 15])
+    n_sess = len(hist_dates)
+    split_rows: list[tuple[str, date, float]] = []
+    if params.splits > 0 and n_sess >= 10 and split_candidates:
+        pool = split_candidates[: max(params.splits, 40)]
+        chosen = rng.choice(len(pool), size=min(params.splits, len(pool)), replace=False)
+        for j, i in enumerate(chosen):
+            ex = int(rng.integers(n_sess // 5, 4 * n_sess // 5))
+            split_rows.append((pool[int(i)], hist_dates[ex], SPLIT_RATIOS[j % len(SPLIT_RATIOS)]))
+    splits = pd.DataFrame(split_rows, columns=["symbol", "ex_date", "ratio"])
+    if split_rows:
+        prices = prices.copy()
+        symbol = prices["symbol"].to_numpy()
+        day = prices["price_date"].to_numpy()
+        close = prices["close"].to_numpy(dtype=float).copy()
+        adj = close.copy()
+        for sym, ex, ratio in split_rows:
+            mine = symbol == sym
+            after = mine & (day >= ex)
+            close[after] = np.round(close[after] / ratio, 4)
+            adj[mine] = adj[mine] / ratio
+        prices["close"] = close
+        prices["adj_close"] = np.where(np.isin(symbol, splits["symbol"]), np.round(adj, 4), close)
+    dividend_rows: list[tuple[str, date, float]] = []
+    n_payers = round(params.dividend_share * len(dividend_candidates))
+    if n_payers > 0 and n_sess > 2:
+        payers = rng.choice(len(dividend_candidates), size=n_payers, replace=False)
+        by_symbol = {
+            s: (g["price_date"].to_numpy(), g["close"].to_numpy(dtype=float))
+            for s, g in prices[prices["symbol"].isin([dividend_candidates[i] for i in payers])]
+            .sort_values(["symbol", "price_date"])
+            .groupby("symbol", sort=False)
+        }
+        for i in payers:
+            sym = dividend_candidates[int(i)]
+            dates, closes = by_symbol[sym]
+            quarterly = float(rng.uniform(*DIVIDEND_YIELD)) / 4
+            first = int(rng.integers(1, DIVIDEND_EVERY + 1))
+            for ex in range(first, n_sess, DIVIDEND_EVERY):
+                j = int(np.searchsorted(dates, hist_dates[ex], side="left")) - 1
+                if j < 0:
+                    continue  # listed late: no close before the ex-date yet
+                amount = max(0.0001, round(float(closes[j]) * quarterly, 4))
+                dividend_rows.append((sym, hist_dates[ex], amount))
+    dividends = pd.DataFrame(dividend_rows, columns=["symbol", "ex_date", "amount_per_share"])
+    summary = {}
+    if split_rows:
+        summary["splits"] = [
+            {"symbol": s, "ex_date": d.isoformat(), "ratio": r} for s, d, r in split_rows
+        ]
+    if dividend_rows:
+        summary["dividend_symbols"] = int(dividends["symbol"].nunique())
+        summary["dividends"] = len(dividends)
+    return {"prices": prices, "splits": splits, "dividends": dividends, "summary": summary}
+
+
+def _ledgers(
+    seed: int,
+    params: Params,
+    positions: pd.DataFrame,
+    hist_dates: np.ndarray,
+    end_date: date,
+    sym_dates: dict[str, np.ndarray],
+    sym_closes: dict[str, np.ndarray],
+    splits: pd.DataFrame,
+    dividends: pd.DataFrame,
+) -> dict:
+    """A share of the portfolios written as activity ledgers (docs/semantics.md, "Activities").
+
+    Each chosen portfolio's PUBLIC positions become BUYs at entry (with a fee, most of the
+    time) and, for those that exit, a partial SELL at the exit date of 30-90 % of the units of
+    the symbol then held (splits applied: never more than is held) at the exit price (else
+    near that day's close); its OPTIONS and PRIVATE positions are left out (not yet in a
+    ledger). Cash: a first deposit of 30-80 % of what the buys cost and one more later (the
+    rest is funded by implicit deposits), a withdrawal, 2-4 interest payments, 1-3 account
+    fees, sometimes a tax; and up to two of the market's dividends recorded by the ledger
+    itself (15 % withheld) a few days after their ex-date. A third of the ledgers use average
+    cost, the others FIFO. Drawn from a generator of their own (seeded from ``seed``).
+    """
+    rng = np.random.default_rng([seed, 1515])
+    n_pf = int(positions["portfolio_key"].max()) + 1 if len(positions) else 0
+    keys = np.sort(rng.choice(n_pf, size=round(params.ledger_share * n_pf), replace=False))
+    average = keys[rng.random(len(keys)) < 1 / 3]
+    days = np.array(hist_dates, dtype="datetime64[D]")
+    start_date: date = hist_dates[0]
+
+    def session(d: date) -> int:
+        return int(np.searchsorted(days, np.datetime64(d), side="left"))
+
+    # one split per symbol at most: units in the latest terms are units x ratio before it
+    split_at = {r.symbol: (session(r.ex_date), float(r.ratio)) for r in splits.itertuples()}
+
+    def later(sym: str, idx: int) -> float:
+        ex, ratio = split_at.get(sym, (-1, 1.0))
+        return ratio if idx < ex else 1.0
+
+    ex_by_symbol: dict[str, list[tuple[int, float]]] = {}
+    for r in dividends.itertuples():
+        ex_by_symbol.setdefault(r.symbol, []).append(
+            (session(r.ex_date), float(r.amount_per_share))
+        )
+
+    def near_close(sym: str, d: date) -> float:
+        dates = sym_dates[sym]
+        j = max(int(np.searchsorted(dates, d, side="right")) - 1, 0)
+        return float(max(0.01, np.round(sym_closes[sym][j] * (1 + rng.normal(0, 0.01)), 2)))
+
+    def some_day(lo: date, hi: date) -> date:
+        return lo + timedelta(days=int(rng.integers(0, max(1, (hi - lo).days + 1))))
+
+    def fee() -> float:
+        return 0.0 if rng.random() < 0.3 else float(np.round(rng.uniform(0.5, 9.99), 2))
+
+    rows: list[tuple] = []
+    traded: set[str] = set()
+
+    def add(key: int, kind: str, d: date, **fields: object) -> None:
+        """One activity row of ledger ``key`` (its external id: the key and a number)."""
+        rows.append(
+            (
+                key,
+                d,
+                kind,
+                fields.get("symbol"),
+                fields.get("quantity"),
+                fields.get("unit_price"),
+                fields.get("amount"),
+                fields.get("fee", 0.0),
+                f"bench-{key}-{len(rows)}",
+            )
+        )
+
+    public = positions[positions["investment_class"] == "PUBLIC"]
+    by_key = {k: g for k, g in public.groupby("portfolio_key", sort=False)}
+    for key in keys:
+        mine = by_key.get(key)
+        trades: list[tuple[int, int, date, str, float, float]] = []  # session, sell?, ...
+        if mine is not None:
+            for p in mine.itertuples():
+                trades.append(
+                    (session(p.entry_date), 0, p.entry_date, p.symbol, p.quantity, p.entry_price)
+                )
+                if p.exit_date is not None and not pd.isna(p.exit_date):
+                    px = (
+                        p.exit_price
+                        if not np.isnan(p.exit_price)
+                        else near_close(p.symbol, p.exit_date)
+                    )
+                    trades.append((session(p.exit_date), 1, p.exit_date, p.symbol, 0.0, px))
+        trades.sort(key=lambda t: (t[0], t[1]))
+        held: dict[str, float] = {}  # in the latest terms
+        timeline: dict[str, list[tuple[int, float]]] = {}  # session, latest-terms change
+        bought = 0.0
+        for idx, is_sell, d, sym, qty, price in trades:
+            if not is_sell:
+                latest = qty * later(sym, idx)
+                held[sym] = held.get(sym, 0.0) + latest
+                timeline.setdefault(sym, []).append((idx, latest))
+                bought += qty * price
+                add(key, "BUY", d, symbol=sym, quantity=qty, unit_price=price, fee=fee())
+                traded.add(sym)
+                continue
+            share = float(rng.uniform(0.3, 0.9))
+            qty = math.floor(share * held.get(sym, 0.0) / later(sym, idx) * 1e4) / 1e4
+            if qty <= 0:
+                continue
+            held[sym] -= qty * later(sym, idx)
+            timeline[sym].append((idx, -qty * later(sym, idx)))
+            add(key, "SELL", d, symbol=sym, quantity=qty, unit_price=price, fee=fee())
+        first = min((t[2] for t in trades), default=start_date)
+        budget = max(bought, 1000.0)
+        add(key, "DEPOSIT", first, amount=float(np.round(budget * rng.uniform(0.3, 0.8), 2)))
+        add(
+            key,
+            "DEPOSIT",
+            some_day(first, end_date),
+            amount=float(np.round(budget * rng.uniform(0.05, 0.3), 2)),
+        )
+        middle = first + (end_date - first) / 2
+        add(
+            key,
+            "WITHDRAWAL",
+            some_day(middle, end_date),
+            amount=float(np.round(budget * rng.uniform(0.01, 0.08), 2)),
+        )
+        for _ in range(int(rng.integers(2, 5))):
+            add(
+                key,
+                "INTEREST",
+                some_day(first, end_date),
+                amount=float(np.round(rng.uniform(1, 60), 2)),
+            )
+        for _ in range(int(rng.integers(1, 4))):
+            add(
+                key, "FEE", some_day(first, end_date), amount=float(np.round(rng.uniform(2, 25), 2))
+            )
+        if rng.random() < 0.5:
+            add(
+                key, "TAX", some_day(first, end_date), amount=float(np.round(rng.uniform(5, 80), 2))
+            )
+        # the market's dividends on units held at the close before their ex-date: record up to
+        # two of them in the ledger (the market's payment is then not paid again)
+        payable = []
+        for sym, changes in timeline.items():
+            for ex, amount in ex_by_symbol.get(sym, []):
+                units = sum(c for i, c in changes if i <= ex - 1) / later(sym, ex - 1)
+                if units > 1e-6:
+                    payable.append((sym, ex, units * amount))
+        for i in rng.permutation(len(payable))[:2]:
+            sym, ex, amount = payable[int(i)]
+            paid = float(np.round(amount * RECORDED_DIVIDEND_NET, 2))
+            on = min(hist_dates[ex] + timedelta(days=int(rng.integers(0, 21))), end_date)
+            if paid > 0:
+                add(key, "DIVIDEND", on, symbol=sym, amount=paid)
+    activities = pd.DataFrame(
+        rows,
+        columns=[
+            "portfolio_key",
+            "activity_date",
+            "activity_type",
+            "symbol",
+            "quantity",
+            "unit_price",
+            "amount",
+            "fee",
+            "external_id",
+        ],
+    )
+    counts = activities["activity_type"].value_counts()
+    return {
+        "keys": keys,
+        "average_keys": average,
+        "symbols": traded,
+        "activities": activities,
+        "summary": {
+            "ledger_portfolios": len(keys),
+            "ledger_average_cost": len(average),
+            "activities": len(activities),
+            "activities_by_type": {k: int(v) for k, v in sorted(counts.items())},
+        },
     }
 
 

@@ -109,6 +109,19 @@ class Plan:
     # scenario h's large ledger (issue 15: "a 50,000-activity ledger works"), run once; None:
     # not run (--quick, so that the test suite does not grow)
     ledger_large: tuple[int, int] | None = (50_000, 8)
+    # datagen parameters of every dataset the plan generates (main, g's, i's): () = positions
+    dataset: tuple[tuple[str, float], ...] = ()
+
+
+# The datasets with ledgers (issues 15 and 17): a fifth of the portfolios as activity ledgers
+# (deposits, withdrawals, buys, partial sells FIFO or average cost, fees, interest, taxes,
+# recorded dividends), 30 % of the generated equities paying quarterly dividends, a 2:1, 3:1,
+# 4:1 and 1:5 split (bench/datagen.py).
+LEDGER_DATASET: tuple[tuple[str, float], ...] = (
+    ("ledger_share", 0.2),
+    ("dividend_share", 0.3),
+    ("splits", 4),
+)
 
 
 PLANS: dict[str, Plan] = {
@@ -126,10 +139,22 @@ PLANS: dict[str, Plan] = {
         rls_s=3,
         ledger=(200, 2),
         ledger_large=None,
+        dataset=LEDGER_DATASET,
     ),
-    "small": Plan("small", (300, 1_000), (1, 2, 5), 300, 3, 300, (500, 5)),
-    "medium": Plan("medium", (1_000, 10_000), (1, 2, 5), 1_000, 3, 300, (500, 5)),
-    "large": Plan("large", (1_000, 10_000, 100_000), (1, 2, 5), 1_000, 3, 300, (500, 5)),
+    "small": Plan("small", (300, 1_000), (1, 2, 5), 300, 3, 300, (500, 5), dataset=LEDGER_DATASET),
+    "medium": Plan(
+        "medium", (1_000, 10_000), (1, 2, 5), 1_000, 3, 300, (500, 5), dataset=LEDGER_DATASET
+    ),
+    "large": Plan(
+        "large",
+        (1_000, 10_000, 100_000),
+        (1, 2, 5),
+        1_000,
+        3,
+        300,
+        (500, 5),
+        dataset=LEDGER_DATASET,
+    ),
 }
 
 
@@ -302,10 +327,17 @@ def ensure_dataset(
     params = datagen.params_for(scale, **overrides)
     label = f"p{params.portfolios}_y{params.years:g}"
     key_params = asdict(params)
+    # a dataset with an optional part off keeps the hash it had before that part (the same rows)
+    for name, off in datagen.OPTIONAL_PARAMS.items():
+        if key_params[name] == off:
+            key_params.pop(name)
+    if params.ledger_share or params.dividend_share or params.splits:
+        label = (
+            f"l{params.ledger_share * 100:g}_d{params.dividend_share * 100:g}"
+            f"_s{params.splits}_{label}"
+        )
     if params.foreign_share:
         label = f"fx{params.foreign_share * 100:g}_{label}"
-    else:  # a USD-only dataset keeps the hash it had before currencies (the same rows)
-        key_params.pop("foreign_share")
     key = json.dumps({"params": key_params, "seed": seed, "tree": template}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     name = f"folio_bench_{label}_{digest}"
@@ -508,7 +540,9 @@ SNAP_SQL = (
     "select portfolio_id, session_date, session_idx, market_value, cost_basis, unrealized_pnl,"
     " positions_held, n_close, n_stale, max_stale_sessions, n_entry, n_manual, inflow, outflow,"
     " daily_return, cum_twr, benchmark_close::float8 as benchmark_close, benchmark_cum_return,"
-    " n_fx_session, n_fx_last_rate, n_fx_none, max_fx_stale_sessions"
+    " n_fx_session, n_fx_last_rate, n_fx_none, max_fx_stale_sessions,"
+    " cash_balance::float8 as cash_balance, income::float8 as income, costs::float8 as costs,"
+    " realized_gain::float8 as realized_gain, income_return, cost_return"
     " from analytics.fct_portfolio_snapshots where portfolio_id = any(%s)"
 )
 CHART_SQL = (
@@ -1040,6 +1074,13 @@ class Runner:
                     "fx_rates",
                     "fx_rates_source",
                     "fx_missing_sessions",
+                    "ledger_portfolios",
+                    "ledger_average_cost",
+                    "activities",
+                    "activities_by_type",
+                    "dividend_symbols",
+                    "dividends",
+                    "splits",
                 )
                 if k in ds.summary
             },
@@ -1117,7 +1158,8 @@ class Runner:
         return self.results
 
     def _main_overrides(self) -> dict[str, Any]:
-        return {}
+        """The plan's dataset parameters (LEDGER_DATASET), for every dataset it generates."""
+        return dict(self.plan.dataset)
 
     # -- scenarios
     def _full(self, ds: Dataset, url: str | None = None) -> dict[str, Any]:
@@ -1166,13 +1208,17 @@ class Runner:
             return self._baseline_state
         self.log("  checking the baselines against foliodb")
         inputs, frames, ids = self._pandas_checks(url, "pandas", "")
-        # ORM: the first users by id, as orm_impl.run(limit_users=N) picks them.
+        # ORM: the first users by id, as orm_impl.run(limit_users=N) picks them, among those
+        # without a ledger (the ORM baseline computes positions, their splits and dividends)
         with psycopg.connect(url) as conn:
             orm_ids = [
                 r[0]
                 for r in conn.execute(
                     "select p.portfolio_id from core.portfolios as p where p.user_id in"
-                    " (select user_id from core.users order by user_id limit %s)"
+                    " (select u.user_id from core.users as u where not exists"
+                    " (select from core.portfolios as q inner join core.activities as a"
+                    " using (portfolio_id) where q.user_id = u.user_id)"
+                    " order by u.user_id limit %s)"
                     " order by p.portfolio_id",
                     [self.plan.orm_users],
                 ).fetchall()
@@ -1454,11 +1500,13 @@ class Runner:
         ``call ops.refresh()``), then the pandas baseline checked equal to foliodb on the
         foreign dataset (after those incremental refreshes), then full rebuilds and pandas
         runs of both."""
-        fx_ds = self.dataset(foreign_share=FOREIGN_SHARE)
+        fx_ds = self.dataset(**self._main_overrides(), foreign_share=FOREIGN_SHARE)
         # the same foreign share over the shortest history of scenario g: its nights beside
         # the main ones say whether the nightly stays flat in history with foreign holdings
         short_years = min(self.plan.years_growth, default=1)
-        fx_short = self.dataset(foreign_share=FOREIGN_SHARE, years=short_years)
+        fx_short = self.dataset(
+            **self._main_overrides(), foreign_share=FOREIGN_SHARE, years=short_years
+        )
         nights = min(
             max(self.repeat, FOREIGN_NIGHTS),
             main.params["spare_sessions"],
@@ -1654,7 +1702,11 @@ class Runner:
         plan = self.plan
         by_portfolios = []
         for n in plan.portfolio_growth:
-            ds = main if n == main.params["portfolios"] else self.dataset(portfolios=n)
+            ds = (
+                main
+                if n == main.params["portfolios"]
+                else self.dataset(**self._main_overrides(), portfolios=n)
+            )
             full = self._full(ds)
             by_portfolios.append(
                 {
@@ -1668,7 +1720,9 @@ class Runner:
             self.save()
         by_years = []
         for y in plan.years_growth:
-            ds = self.dataset(portfolios=plan.years_growth_portfolios, years=y)
+            ds = self.dataset(
+                **self._main_overrides(), portfolios=plan.years_growth_portfolios, years=y
+            )
             with self.server.clone(ds.dbname, "years") as url:
                 full = self._full(ds, url)
                 inc = incrementals(url, min(self.repeat, 5), self.log, ds.label)

@@ -22,6 +22,10 @@ VALUE_COLS = {
     "start_value",
     "end_value",
     "value",
+    "cash_balance",
+    "income",
+    "costs",
+    "realized_gain",
 }
 RETURN_COLS = {
     "daily_return",
@@ -33,6 +37,8 @@ RETURN_COLS = {
     "cum_return",
     "relative_return",
     "percentile",
+    "income_return",
+    "cost_return",
 }
 KEYS = {
     "snapshots": ["portfolio_id", "session_date"],

@@ -109,6 +109,22 @@ class Price(Base):
     close: Mapped[Decimal] = mapped_column(Numeric)
 
 
+class Split(Base):
+    __tablename__ = "splits"
+    __table_args__ = {"schema": "market"}
+    symbol: Mapped[str] = mapped_column(String, primary_key=True)
+    ex_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    ratio: Mapped[Decimal] = mapped_column(Numeric)
+
+
+class Dividend(Base):
+    __tablename__ = "dividends"
+    __table_args__ = {"schema": "market"}
+    symbol: Mapped[str] = mapped_column(String, primary_key=True)
+    ex_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    amount_per_share: Mapped[Decimal] = mapped_column(Numeric)
+
+
 class TradingDay(Base):
     __tablename__ = "trading_days"
     __table_args__ = {"schema": "market"}
@@ -281,8 +297,12 @@ class PortfolioService:
             return None, -1
         return float(last.close), day.session_idx - last.session_idx
 
-    def value_position(self, pos: Position, day: TradingDay) -> tuple[float, str, int]:
-        qty = float(pos.quantity)
+    def value_position(
+        self, pos: Position, day: TradingDay, split: float = 1.0
+    ) -> tuple[float, str, int]:
+        """Value, method, stale age; ``split``: the ratios of the splits since its entry (a
+        quoted position holds that many times its units, at its entry price divided by it)."""
+        qty = float(pos.quantity) * split
         mult = 100.0 if pos.investment_class == "OPTIONS" else 1.0
         if pos.investment_class == "PRIVATE":
             val = self.s.scalars(
@@ -300,7 +320,7 @@ class PortfolioService:
             return qty * float(pos.entry_price), "entry", 0
         unit, age = self.price_on(pos.symbol, day)
         if unit is None:
-            return qty * mult * float(pos.entry_price), "entry", 0
+            return qty * mult * float(pos.entry_price) / split, "entry", 0
         return qty * mult * unit, ("close" if age == 0 else "stale"), age
 
     def benchmark_close(self, symbol: str, day: TradingDay) -> float | None:
@@ -333,7 +353,43 @@ class PortfolioService:
         first = min(entry_s.values())
         if first > as_of:
             return []
-        still_open = any(exit_s[p.position_id] is None for p in positions)
+        # the market's splits and dividends of each quoted position (docs/semantics.md,
+        # "Activities"): its splits after its entry session; the dividends whose ex-date
+        # session finds it held at the previous close (after entry, not after its exit)
+        splits: dict[int, list[tuple[date, float]]] = {}
+        paid: dict[date, list[tuple[Position, float]]] = {}
+        for p in positions:
+            if p.investment_class != "PUBLIC":
+                continue
+            e, x = entry_s[p.position_id], exit_s[p.position_id]
+            for split in self.s.scalars(select(Split).where(Split.symbol == p.symbol)).all():
+                ex = self.session_on_or_after(split.ex_date)
+                if ex is not None and e < ex.session_date <= as_of:
+                    splits.setdefault(p.position_id, []).append(
+                        (ex.session_date, float(split.ratio))
+                    )
+            for dividend in self.s.scalars(
+                select(Dividend).where(Dividend.symbol == p.symbol)
+            ).all():
+                ex = self.session_on_or_after(dividend.ex_date)
+                if (
+                    ex is not None
+                    and e < ex.session_date <= as_of
+                    and (x is None or ex.session_date <= x)
+                ):
+                    paid.setdefault(ex.session_date, []).append(
+                        (p, float(dividend.amount_per_share))
+                    )
+
+        def split_factor(p: Position, day: date, before: bool = False) -> float:
+            factor = 1.0
+            for ex, ratio in splits.get(p.position_id, []):
+                if ex < day or (ex == day and not before):
+                    factor *= ratio
+            return factor
+
+        # dividends go to the portfolio's cash, which stays: the portfolio runs to as_of
+        still_open = bool(paid) or any(exit_s[p.position_id] is None for p in positions)
         last = as_of if still_open else max(d for d in exit_s.values() if d is not None)
         days = self.s.scalars(
             select(TradingDay)
@@ -345,9 +401,12 @@ class PortfolioService:
             .order_by(TradingDay.session_date)
         ).all()
         snaps: list[Snapshot] = []
-        prev_mv, growth, bench_base = 0.0, 1.0, None
+        prev_mv, growth, bench_base, cash = 0.0, 1.0, None, 0.0
         for i, day in enumerate(days):
             mv = cost = inflow = outflow = 0.0
+            for p, amount in paid.get(day.session_date, []):
+                # on the units held at the previous close (before a split of the same day)
+                cash += float(p.quantity) * split_factor(p, day.session_date, True) * amount
             held = n_close = n_stale = n_entry = n_manual = max_age = 0
             for p in positions:
                 e, x = entry_s[p.position_id], exit_s[p.position_id]
@@ -355,13 +414,14 @@ class PortfolioService:
                 units = float(p.quantity) * mult
                 if e == day.session_date:
                     inflow += units * float(p.entry_price)
+                split = split_factor(p, day.session_date)
                 if x == day.session_date:
                     if p.exit_price is not None:
-                        outflow += units * float(p.exit_price)
+                        outflow += units * split * float(p.exit_price)
                     else:
-                        outflow += self.value_position(p, day)[0]
+                        outflow += self.value_position(p, day, split)[0]
                 if e <= day.session_date and (x is None or day.session_date < x):
-                    value, method, age = self.value_position(p, day)
+                    value, method, age = self.value_position(p, day, split)
                     mv += value
                     cost += units * float(p.entry_price)
                     held += 1
@@ -374,6 +434,7 @@ class PortfolioService:
                         n_entry += 1
                     else:
                         n_manual += 1
+            mv += cash
             denom = prev_mv + inflow
             r = 0.0 if denom == 0 else (mv + outflow) / denom - 1.0
             growth *= 1.0 + r
@@ -386,7 +447,7 @@ class PortfolioService:
                 session_idx=day.session_idx,
                 market_value=mv,
                 cost_basis=cost,
-                unrealized_pnl=mv - cost,
+                unrealized_pnl=mv - cash - cost,
                 positions_held=held,
                 n_close=n_close,
                 n_stale=n_stale,

@@ -21,6 +21,19 @@ value is left out of the total and counted. The benchmark is converted the same 
 position or benchmark in another currency than its base, none of this runs: the USD-only
 computation is the one it always was.
 
+Corporate actions and ledgers (docs/semantics.md, "Activities"): a quoted position follows the
+market's splits (from its entry on it holds the ratios times its units at its entry price
+divided by them; a split on its exit session is in the exit price) and receives the market's
+dividends on the units held at the close before the ex-date, into the portfolio's cash (which
+stays: the portfolio then runs to S*). A ledger (core.activities) is reduced to holding segments
+per symbol — the stretches between its trade and split sessions, with the units then held and
+their cost (FIFO as overlaps of cumulative-unit intervals in the latest terms, found with
+``merge_asof``; average cost by the running-product formula) — valued like positions (before its
+symbol's first close at its cost, not converted), plus its cash: the activities' cash effects,
+the market's dividends on its segments unless it records them, and the implicit deposits that
+keep the balance at or above zero (a running minimum). Its flows are its external ones. No
+per-row loop: every step is a vectorized numpy/pandas operation.
+
 Numbers are float64 throughout. Snapshots are computed in chunks of portfolios so memory stays
 bounded at 10k+ portfolios; each chunk is fully vectorized (positions exploded over their held
 sessions, prices looked up in a dense symbol × session matrix).
@@ -28,7 +41,7 @@ sessions, prices looked up in a dense symbol × session matrix).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -105,6 +118,21 @@ EXCLUDED_COLUMNS = ["period", "portfolio_id", "reason"]
 # Added to the snapshots when some position or benchmark is in another currency than its base:
 # the positions converted by each rule (session, last_rate, none) and the oldest rate's age.
 FX_SNAPSHOT_COLUMNS = ["n_fx_session", "n_fx_last_rate", "n_fx_none", "max_fx_stale_sessions"]
+# Added when a portfolio has cash (a ledger's activities, the market's dividends): the cash
+# balance, the session's income (dividends, interest), costs (fees, taxes), realized gain, and
+# the income and cost parts of the daily return (docs/semantics.md, "Activities").
+LEDGER_SNAPSHOT_COLUMNS = [
+    "cash_balance",
+    "income",
+    "costs",
+    "realized_gain",
+    "income_return",
+    "cost_return",
+]
+LEDGER_EVENT_COLUMNS = ["cash_change", "inflow", "outflow", "income", "costs", "realized_gain"]
+RECORDED_DIVIDEND_DAYS = 45  # a DIVIDEND activity is the payment of a market dividend this recent
+OPENS = ("BUY", "TRANSFER_IN")  # of securities: open lots
+CLOSES = ("SELL", "TRANSFER_OUT")  # of securities: consume lots
 
 
 @dataclass
@@ -136,6 +164,14 @@ class Inputs:
     symbol_currencies: pd.DataFrame | None = None
     currency_units: pd.DataFrame | None = None
     fx_rates: pd.DataFrame | None = None
+    # Corporate actions and ledgers (None: none). splits: symbol, ex_date, ratio; dividends:
+    # symbol, ex_date, amount_per_share (as paid); activities: portfolio_id, activity_id,
+    # activity_date, activity_type, symbol, quantity, unit_price, amount, fee (0 when none),
+    # currency, fx_rate. A portfolio's cost method is its ``cost_method`` column (fifo when
+    # the column is missing).
+    splits: pd.DataFrame | None = None
+    dividends: pd.DataFrame | None = None
+    activities: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,12 +226,35 @@ def load(url: str) -> Inputs:
         portfolios = _frame(
             conn,
             "select portfolio_id, user_id, name, is_public,"
-            " coalesce(benchmark_symbol, %s) as benchmark_symbol, base_currency"
+            " coalesce(benchmark_symbol, %s) as benchmark_symbol, base_currency,"
+            " cost_method::text as cost_method"
             " from core.portfolios order by portfolio_id",
             [default_bench],
         )
+        activities = _frame(
+            conn,
+            "select portfolio_id, activity_id, activity_date, activity_type::text as activity_type,"
+            " symbol, quantity::float8 as quantity, unit_price::float8 as unit_price,"
+            " amount::float8 as amount, fee::float8 as fee, currency, fx_rate::float8 as fx_rate"
+            " from core.activities order by portfolio_id, activity_id",
+        )
         symbols = sorted(
-            set(positions["symbol"]) | set(portfolios["benchmark_symbol"]) | {default_bench}
+            set(positions["symbol"])
+            | set(activities["symbol"].dropna())
+            | set(portfolios["benchmark_symbol"])
+            | {default_bench}
+        )
+        splits = _frame(
+            conn,
+            "select symbol, ex_date, ratio::float8 as ratio from market.splits"
+            " where symbol = any(%s) order by symbol, ex_date",
+            [symbols],
+        )
+        dividends = _frame(
+            conn,
+            "select symbol, ex_date, amount_per_share::float8 as amount_per_share"
+            " from market.dividends where symbol = any(%s) order by symbol, ex_date",
+            [symbols],
         )
         prices = _frame(
             conn,
@@ -238,6 +297,11 @@ def load(url: str) -> Inputs:
         symbol_currencies=symbol_currencies,
         currency_units=currency_units,
         fx_rates=_dates(fx_rates, "rate_date").astype({"rate": float}),
+        splits=_dates(splits, "ex_date").astype({"ratio": float}),
+        dividends=_dates(dividends, "ex_date").astype({"amount_per_share": float}),
+        activities=_dates(activities, "activity_date").astype(
+            {c: float for c in ("quantity", "unit_price", "amount", "fee", "fx_rate")}
+        ),
     )
 
 
@@ -454,10 +518,338 @@ def _value(
     return value, method, age
 
 
+class _Splits:
+    """The market's splits per symbol × session: ``cum[s, d]``, the product of the ratios of
+    its splits with an ex-date session on or before d (an ex-date that is not a session counts
+    on the next session; a split after S* is not yet)."""
+
+    def __init__(self, splits: pd.DataFrame | None, sess_dates: np.ndarray) -> None:
+        n = len(sess_dates)
+        self.codes: dict[str, int] = {}
+        self.cum = np.ones((0, n))
+        if splits is None or splits.empty or n == 0:
+            return
+        pos = _session_pos(sess_dates, splits["ex_date"].to_numpy())
+        sp, pos = splits[pos < n], pos[pos < n]
+        self.codes = {s: i for i, s in enumerate(pd.unique(sp["symbol"]))}
+        ratio = np.ones((len(self.codes), n))
+        np.multiply.at(
+            ratio, (sp["symbol"].map(self.codes).to_numpy(), pos), sp["ratio"].to_numpy(float)
+        )
+        self.cum = np.cumprod(ratio, axis=1)
+
+    def code(self, symbols: np.ndarray) -> np.ndarray:
+        return np.array([self.codes.get(s, -1) for s in symbols], dtype=np.int64)
+
+    def factor(self, code: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """cum[code, d] (1 for a symbol without splits)."""
+        out = np.ones(len(code))
+        has = code >= 0
+        if has.any():
+            out[has] = self.cum[code[has], d[has]]
+        return out
+
+    def later(self, code: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """The product of the ratios of the splits after session d: a unit on d is that many
+        units in the latest terms."""
+        out = np.ones(len(code))
+        has = code >= 0
+        if has.any():
+            out[has] = self.cum[code[has], -1] / self.cum[code[has], d[has]]
+        return out
+
+
+_EPS = 1e-9  # units (in the latest terms) below this are nothing held
+
+
+def _lots(
+    inputs: Inputs,
+    acts: pd.DataFrame,
+    trade: np.ndarray,
+    q: np.ndarray,
+    qp: np.ndarray,
+    sess_dates: np.ndarray,
+    splits: _Splits,
+    events: pd.DataFrame,
+) -> pd.DataFrame:
+    """The ledgers' holding segments (see _ledgers); writes each sell's realized gain into
+    ``events``."""
+    n = len(sess_dates)
+    kind = acts["activity_type"].to_numpy()
+    # ---- lots: the trades of securities, per holding (portfolio, symbol)
+    t = pd.DataFrame(
+        {
+            "row": np.flatnonzero(trade),
+            "portfolio_id": acts["portfolio_id"].to_numpy()[trade],
+            "symbol": acts["symbol"].to_numpy()[trade],
+            "session": acts["session"].to_numpy()[trade],
+            "closes": np.isin(kind[trade], CLOSES),
+            "is_sell": kind[trade] == "SELL",
+            "activity_id": acts["activity_id"].to_numpy()[trade],
+            "value": qp[trade],
+        }
+    ).sort_values(["portfolio_id", "symbol", "session", "closes", "activity_id"])
+    t = t.reset_index(drop=True)
+    h = t.groupby(["portfolio_id", "symbol"], sort=False).ngroup().to_numpy()
+    sc = splits.code(t["symbol"].to_numpy())
+    session = t["session"].to_numpy()
+    u = q[t["row"].to_numpy()] * splits.later(sc, session)  # latest terms
+    value = t["value"].to_numpy()
+    opens = ~t["closes"].to_numpy()
+
+    def cum(x: np.ndarray, keys: np.ndarray = h) -> np.ndarray:
+        return pd.Series(x).groupby(keys).cumsum().to_numpy()
+
+    bought = cum(np.where(opens, u, 0.0))
+    sold = cum(np.where(opens, 0.0, u))
+    paid = cum(np.where(opens, value, 0.0))
+    method = (
+        (
+            t["portfolio_id"].map(inputs.portfolios.set_index("portfolio_id")["cost_method"])
+            if "cost_method" in inputs.portfolios.columns
+            else pd.Series("fifo", index=t.index)
+        )
+        .fillna("fifo")
+        .to_numpy()
+    )
+
+    # FIFO: C(sold) at each close, from the buy whose interval holds it
+    buys = pd.DataFrame(
+        {
+            "h": h[opens],
+            "b_start": bought[opens] - u[opens],
+            "c_start": paid[opens] - value[opens],
+            "b_units": u[opens],
+            "b_price": value[opens] / u[opens],
+        }
+    ).sort_values("b_start")
+    sells = pd.DataFrame({"h": h[~opens], "s": sold[~opens], "at": np.flatnonzero(~opens)})
+    matched = pd.merge_asof(sells.sort_values("s"), buys, left_on="s", right_on="b_start", by="h")
+    c_sold = np.full(len(t), np.nan)
+    c_sold[matched["at"].to_numpy()] = np.nan_to_num(
+        matched["c_start"].to_numpy()
+        + np.clip(matched["s"] - matched["b_start"], 0, matched["b_units"]).to_numpy()
+        * matched["b_price"].to_numpy()
+    )
+    c_sold = pd.Series(c_sold).groupby(h).ffill().fillna(0.0).to_numpy()
+    c_sold_before = pd.Series(c_sold).groupby(h).shift(1).fillna(0.0).to_numpy()
+    fifo_cost = paid - c_sold
+    fifo_realized = value - (c_sold - c_sold_before)
+
+    # average cost: one pool per holding, a new one after a sell that empties it
+    held = bought - sold
+    before = held - np.where(opens, u, -u)
+    emptied = held <= _EPS
+    first_in_pool = pd.Series(emptied).groupby(h).shift(1, fill_value=False).to_numpy()
+    pool = cum(first_in_pool.astype(float)).astype(np.int64)
+    pool_key = h.astype(np.int64) * (len(t) + 1) + pool
+    ratio = np.where(opens, 1.0, np.divide(held, before, out=np.zeros(len(t)), where=before > _EPS))
+    grown = pd.Series(ratio).groupby(pool_key).cumprod().to_numpy()
+    added = np.divide(value, grown, out=np.zeros(len(t)), where=opens & (grown > 0))
+    avg_cost = np.where(emptied, 0.0, grown * cum(added, pool_key))
+    avg_before = pd.Series(avg_cost).groupby(pool_key).shift(1).fillna(0.0).to_numpy()
+    avg_realized = value - u * np.divide(
+        avg_before, before, out=np.zeros(len(t)), where=before > _EPS
+    )
+    average = method == "average"
+    cost = np.where(average, avg_cost, fifo_cost)
+    realized = np.where(
+        t["is_sell"].to_numpy(), np.where(average, avg_realized, fifo_realized), 0.0
+    )
+    events.loc[t["row"].to_numpy(), "realized_gain"] = realized
+
+    # ---- segments: the state after each session's trades, cut at the symbol's splits
+    last = np.r_[(h[1:] != h[:-1]) | (session[1:] != session[:-1]), True]
+    states = pd.DataFrame(
+        {"h": h[last], "session": session[last], "held": held[last], "cost": cost[last], "cut": 0}
+    )
+    holdings = t.loc[np.r_[True, h[1:] != h[:-1]], ["portfolio_id", "symbol", "session"]]
+    holdings = holdings.assign(h=h[np.r_[True, h[1:] != h[:-1]]])
+    if splits.codes:
+        ex = inputs.splits.assign(
+            session=_session_pos(sess_dates, inputs.splits["ex_date"].to_numpy())
+        )
+        cuts = holdings.merge(ex[["symbol", "session"]], on="symbol", suffixes=("_first", ""))
+        cuts = cuts[(cuts["session"] > cuts["session_first"]) & (cuts["session"] < n)]
+        states = pd.concat(
+            [states, pd.DataFrame({"h": cuts["h"], "session": cuts["session"], "cut": 1})],
+            ignore_index=True,
+        )
+        states = states.sort_values(["h", "session", "cut"]).drop_duplicates(["h", "session"])
+        states[["held", "cost"]] = states.groupby("h")[["held", "cost"]].ffill()
+    states = states.reset_index(drop=True)
+    state_h = states["h"].to_numpy()
+    start = states["session"].to_numpy()
+    stop = states.groupby("h")["session"].shift(-1).fillna(n).to_numpy(dtype=np.int64)
+    info = holdings.set_index("h")
+    seg_symbol = info["symbol"].reindex(state_h).to_numpy()
+    units_held = states["held"].to_numpy(dtype=float) / splits.later(splits.code(seg_symbol), start)
+    keep = states["held"].to_numpy(dtype=float) > _EPS
+    segments = pd.DataFrame(
+        {
+            "portfolio_id": info["portfolio_id"].reindex(state_h).to_numpy()[keep],
+            "symbol": seg_symbol[keep],
+            "start": start[keep],
+            "stop": stop[keep],
+            "units": units_held[keep],
+            "cost": states["cost"].to_numpy(dtype=float)[keep],
+        }
+    )
+
+    return segments
+
+
+def _ledgers(
+    inputs: Inputs, sess_dates: np.ndarray, splits: _Splits, base_of: pd.Series
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The ledgers' holdings and cash events (docs/semantics.md, "Activities"), vectorized.
+
+    Returns ``(segments, events, recorded)``:
+
+    - segments: portfolio_id, symbol, start, stop (session positions; stop exclusive, n while
+      still held), units (as held then: splits applied), cost (of those units, in the base):
+      per symbol, the stretches between its trade and split sessions with units held;
+    - events: portfolio_id, session, cash_change, inflow, outflow, income, costs,
+      realized_gain: each activity's (before the implicit deposits and the market's dividends);
+    - recorded: portfolio_id, symbol, ex_date of the market dividends the ledger records
+      itself (a DIVIDEND naming the symbol pays the latest ex-date on or before it, at most
+      45 days before): not paid again.
+
+    Units are counted in the latest terms (times the ratios of the splits after the trade),
+    so FIFO is the overlap of cumulative-unit intervals: with ``C`` the cost of the first
+    ``x`` units bought (piecewise linear over the buys), a holding that bought ``B`` and sold
+    ``S`` units costs ``C(B) - C(S)``, and a sell realizes its proceeds less ``C(S_after) -
+    C(S_before)``. Average cost: after trade k, ``cost(k) = M(k) × Σ_{buys j <= k} q_j·p_j /
+    M(j)`` with ``M`` the running product of units after / units before over the sells since
+    the pool began (a sell that empties it ends it). On a session buys and transfers in count
+    before sells and transfers out.
+    """
+    n = len(sess_dates)
+    acts = inputs.activities
+    acts = acts.assign(session=_session_pos(sess_dates, acts["activity_date"].to_numpy()))
+    acts = acts[acts["session"] < n].reset_index(drop=True)  # after S*: not yet
+    kind = acts["activity_type"].to_numpy()
+    if (kind == "SPLIT").any():
+        raise NotImplementedError(
+            "the pandas baseline applies the market's splits (market.splits), not a ledger's"
+            " own SPLIT activities"
+        )
+    # money in the base currency: an activity in another currency times its fx_rate (base per
+    # unit of its whole currency), a subunit of the base divided by its units
+    base = acts["portfolio_id"].map(base_of).fillna("USD").to_numpy(dtype=object)
+    cur = acts["currency"].fillna(pd.Series(base)).to_numpy(dtype=object)
+    if inputs.currency_units is not None:
+        units = inputs.currency_units.set_index("currency")
+        whole = pd.Series(cur).map(units["whole_currency"]).fillna(pd.Series(cur)).to_numpy()
+        per = pd.Series(cur).map(units["units_per"]).fillna(1.0).to_numpy(dtype=float)
+    else:
+        whole, per = cur, np.ones(len(cur))
+    money = np.where(
+        cur == base,
+        1.0,
+        np.where(whole == base, 1.0 / per, acts["fx_rate"].to_numpy(dtype=float) / per),
+    )
+    q = acts["quantity"].to_numpy(dtype=float)
+    p = acts["unit_price"].to_numpy(dtype=float) * money
+    amount = acts["amount"].to_numpy(dtype=float) * money
+    fee = np.nan_to_num(acts["fee"].to_numpy(dtype=float)) * money
+    qp = np.nan_to_num(q * p)
+    a0 = np.nan_to_num(amount)
+    has_symbol = acts["symbol"].notna().to_numpy()
+    cash = (
+        np.select(
+            [
+                kind == "BUY",
+                kind == "SELL",
+                np.isin(kind, ("DIVIDEND", "INTEREST", "DEPOSIT", "TRANSFER_IN")),
+                np.isin(kind, ("FEE", "TAX", "WITHDRAWAL", "TRANSFER_OUT")),
+            ],
+            [-qp, qp, a0, -a0],
+            0.0,
+        )
+        - fee
+    )
+    flow = np.where(np.isnan(amount), qp, amount)
+    events = pd.DataFrame(
+        {
+            "portfolio_id": acts["portfolio_id"].to_numpy(),
+            "session": acts["session"].to_numpy(),
+            "cash_change": cash,
+            "inflow": np.where(np.isin(kind, ("DEPOSIT", "TRANSFER_IN")), flow, 0.0),
+            "outflow": np.where(np.isin(kind, ("WITHDRAWAL", "TRANSFER_OUT")), flow, 0.0),
+            "income": np.where(np.isin(kind, ("DIVIDEND", "INTEREST")), a0, 0.0),
+            "costs": np.where(np.isin(kind, ("FEE", "TAX")), a0, 0.0) + fee,
+            "realized_gain": 0.0,
+        }
+    )
+
+    trade = np.isin(kind, OPENS + CLOSES) & has_symbol
+    if trade.any():
+        segments = _lots(inputs, acts, trade, q, qp, sess_dates, splits, events)
+    else:
+        segments = pd.DataFrame(
+            columns=["portfolio_id", "symbol", "start", "stop", "units", "cost"]
+        )
+
+    # ---- the market's dividends the ledgers record themselves
+    recorded = pd.DataFrame(columns=["portfolio_id", "symbol", "ex_date"])
+    own = acts[(kind == "DIVIDEND") & has_symbol]
+    if len(own) and inputs.dividends is not None and len(inputs.dividends):
+        found = pd.merge_asof(
+            own[["portfolio_id", "symbol", "activity_date"]].sort_values("activity_date"),
+            inputs.dividends[["symbol", "ex_date"]].sort_values("ex_date"),
+            left_on="activity_date",
+            right_on="ex_date",
+            by="symbol",
+            tolerance=pd.Timedelta(days=RECORDED_DIVIDEND_DAYS),
+        )
+        recorded = found.dropna(subset=["ex_date"])[["portfolio_id", "symbol", "ex_date"]]
+    return segments, events, recorded
+
+
+def _dividend_events(
+    inputs: Inputs,
+    sess_dates: np.ndarray,
+    rows: pd.DataFrame,
+    fx: _FX | None,
+    recorded: pd.DataFrame | None,
+    units: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> pd.DataFrame:
+    """The market's dividends paid on the units held at the close before the ex-date (a buy
+    on the ex-date does not get it, a sell on it does), as income into cash on the ex-date
+    session, in the base currency at the factor that values the holding that session (none:
+    not credited), unless the ledger records the payment itself. ``rows``: row (the subject
+    index), portfolio_id, symbol, E, X (held E <= d < X), units (on E-1 .. as of the row's
+    terms) and split (units on the ex-date's previous session per unit of ``units``)."""
+    n = len(sess_dates)
+    dv = inputs.dividends
+    ex = _session_pos(sess_dates, dv["ex_date"].to_numpy())
+    dv = dv.assign(ex=ex)[(ex > 0) & (ex < n)]
+    paid = rows.merge(dv, on="symbol")
+    paid = paid[(paid["E"] < paid["ex"]) & (paid["ex"] <= paid["X"])]
+    if recorded is not None and len(recorded):
+        key = ["portfolio_id", "symbol", "ex_date"]
+        paid = paid.merge(recorded[key].drop_duplicates(), on=key, how="left", indicator=True)
+        paid = paid[paid["_merge"] == "left_only"]
+    row, ex = paid["row"].to_numpy(), paid["ex"].to_numpy()
+    amount = units(row, ex - 1) * paid["amount_per_share"].to_numpy()
+    if fx is not None:
+        amount = amount * fx.at(row, ex)[0]
+    return pd.DataFrame(
+        {
+            "portfolio_id": paid["portfolio_id"].to_numpy(),
+            "session": paid["ex"].to_numpy(),
+            "cash_change": amount,
+            "income": amount,
+        }
+    ).dropna(subset=["cash_change"])
+
+
 def compute_snapshots(
     inputs: Inputs, as_of: date | pd.Timestamp | None = None, chunk_size: int = 2000
 ) -> pd.DataFrame:
-    """Daily snapshots (one row per portfolio per session), columns SNAPSHOT_COLUMNS."""
+    """Daily snapshots (one row per portfolio per session), columns SNAPSHOT_COLUMNS (and
+    FX_SNAPSHOT_COLUMNS with holdings in another currency, LEDGER_SNAPSHOT_COLUMNS with cash)."""
     target = pd.Timestamp(as_of) if as_of is not None else inputs.as_of
     sessions = inputs.sessions.sort_values("session_date")
     if target is None:
@@ -466,62 +858,140 @@ def compute_snapshots(
     sess_dates = sessions["session_date"].to_numpy()
     sess_idx = sessions["session_idx"].to_numpy().astype(np.int64)
     n = len(sess_dates)
-    if n == 0 or inputs.positions.empty:
+    has_ledgers = inputs.activities is not None and not inputs.activities.empty
+    if n == 0 or (inputs.positions.empty and not has_ledgers):
         return pd.DataFrame(columns=SNAPSHOT_COLUMNS)
 
     pos = inputs.positions.sort_values(["portfolio_id", "position_id"]).reset_index(drop=True)
     market = _Market(inputs.prices, sess_dates)
-    vals = _Valuations(inputs.valuations, pd.Index(pos["position_id"]), sess_dates)
+    splits = _Splits(inputs.splits, sess_dates)
     bench_of = inputs.portfolios.set_index("portfolio_id")["benchmark_symbol"]
-
-    E = _session_pos(sess_dates, pos["entry_date"].to_numpy())
-    exit_dates = pos["exit_date"].to_numpy()
-    has_exit = ~pd.isna(exit_dates)
-    X = np.where(
-        has_exit, _session_pos(sess_dates, np.where(has_exit, exit_dates, sess_dates[0])), n
-    )
-    # X == n: no exit, or an exit after S* — open on S*.
-    klass = pos["investment_class"].to_numpy()
-    units_all = pos["quantity"].to_numpy() * np.array([MULTIPLIER[k] for k in klass])
-    pe_all = pos["entry_price"].to_numpy()
-    px_all = pos["exit_price"].to_numpy()
-    code_all = market.code(pos["symbol"].to_numpy())
-    private_all = klass == "PRIVATE"
-    pf_all = pos["portfolio_id"].to_numpy()
-
-    pf_ids, pf_start = np.unique(pf_all, return_index=True)
-    pf_end = np.r_[pf_start[1:], len(pf_all)]
-    # Currencies: subjects are the positions (rows of pos), then each portfolio's benchmark
-    # (in the order of pf_ids). None when everything is in its portfolio's base.
-    npos = len(pos)
     base_of = (
         inputs.portfolios.set_index("portfolio_id")["base_currency"]
         if "base_currency" in inputs.portfolios.columns
         else pd.Series("USD", index=inputs.portfolios["portfolio_id"])
     )
+
+    # The rows valued: the positions, then the ledgers' holding segments (per symbol held, in
+    # the units held then, worth their cost before the symbol's first close), by portfolio.
+    E_pos = _session_pos(sess_dates, pos["entry_date"].to_numpy())
+    exit_dates = pos["exit_date"].to_numpy()
+    has_exit = ~pd.isna(exit_dates)
+    X_pos = np.where(
+        has_exit, _session_pos(sess_dates, np.where(has_exit, exit_dates, sess_dates[0])), n
+    )
+    # X == n: no exit, or an exit after S* — open on S*.
+    if has_ledgers:
+        segments, events, recorded = _ledgers(inputs, sess_dates, splits, base_of)
+    else:
+        segments = pd.DataFrame(
+            columns=["portfolio_id", "symbol", "start", "stop", "units", "cost"]
+        )
+        events = recorded = None
+    nseg = len(segments)
+    seg_units = segments["units"].to_numpy(dtype=float)
+    seg_cost = segments["cost"].to_numpy(dtype=float)
+    klass_pos = pos["investment_class"].to_numpy()
+    pf_all = np.r_[
+        pos["portfolio_id"].to_numpy(dtype=np.int64),
+        segments["portfolio_id"].to_numpy(dtype=np.int64),
+    ]
+    order = np.argsort(pf_all, kind="stable")
+    pf_all = pf_all[order]
+    symbol_all = np.r_[
+        pos["symbol"].to_numpy(dtype=object), segments["symbol"].to_numpy(dtype=object)
+    ][order]
+    klass = np.r_[klass_pos, np.full(nseg, "PUBLIC", dtype=object)][order]
+    is_ledger = np.r_[np.zeros(len(pos), dtype=bool), np.ones(nseg, dtype=bool)][order]
+    units_all = np.r_[
+        pos["quantity"].to_numpy(dtype=float) * np.array([MULTIPLIER[k] for k in klass_pos]),
+        seg_units,
+    ][order]
+    pe_all = np.r_[pos["entry_price"].to_numpy(dtype=float), seg_cost / seg_units][order]
+    px_all = np.r_[pos["exit_price"].to_numpy(dtype=float), np.full(nseg, np.nan)][order]
+    E = np.r_[E_pos, segments["start"].to_numpy(dtype=np.int64)][order]
+    X = np.r_[X_pos, segments["stop"].to_numpy(dtype=np.int64)][order]
+    position_ids = np.r_[pos["position_id"].to_numpy(dtype=np.int64), -1 - np.arange(nseg)][order]
+    vals = _Valuations(inputs.valuations, pd.Index(position_ids), sess_dates)
+    code_all = market.code(symbol_all)
+    private_all = klass == "PRIVATE"
+    nrows = len(pf_all)
+    # quoted positions follow the market's splits from their entry (a piece held through a
+    # k:1 split holds k x the units at 1/k of the entry price); the ledgers' segments are
+    # already in the units held then
+    split_all = np.where((klass == "PUBLIC") & ~is_ledger, splits.code(symbol_all), -1)
+    split_entry = splits.factor(split_all, np.minimum(E, n - 1))
+
+    # Currencies: subjects are the rows, then each portfolio's benchmark (in the order of
+    # pf_ids). None when everything is in its portfolio's base.
+    ev_pf = (
+        np.zeros(0, dtype=np.int64)
+        if events is None
+        else events["portfolio_id"].to_numpy(dtype=np.int64)
+    )
+    pf_ids = np.union1d(pf_all, ev_pf)
     pf_bases = base_of.reindex(pf_ids).fillna("USD").to_numpy()
     fx = _FX.build(
         inputs,
         sess_dates,
         sess_idx,
-        np.r_[
-            pos["symbol"].to_numpy(dtype=object), bench_of.reindex(pf_ids).to_numpy(dtype=object)
-        ],
+        np.r_[symbol_all, bench_of.reindex(pf_ids).to_numpy(dtype=object)],
         np.r_[base_of.reindex(pf_all).fillna("USD").to_numpy(dtype=object), pf_bases],
         np.r_[~private_all, np.ones(len(pf_ids), dtype=bool)],
     )
     if fx is not None:
-        # cost and inflow at the entry session's rate (NaN: no rate, left out)
-        entry_fx = fx.at(np.arange(npos), np.minimum(E, n - 1))[0]
-        cost_all = units_all * pe_all * entry_fx
+        # cost and inflow at the entry session's rate (NaN: no rate, left out); a ledger's
+        # cost is the base-currency cash paid: not converted
+        entry_fx = fx.at(np.arange(nrows), np.minimum(E, n - 1))[0]
+        cost_all = units_all * pe_all * np.where(is_ledger, 1.0, entry_fx)
         cost_all[np.isnan(cost_all)] = 0.0
     else:
         cost_all = units_all * pe_all
+
+    def held_units(row: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Units of rows on sessions d: a position's times the splits since its entry."""
+        return units_all[row] * splits.factor(split_all[row], d) / split_entry[row]
+
+    # Cash events per portfolio per session: the ledgers' activities and the market's
+    # dividends, then the implicit deposits that keep the balance at or above zero.
+    frames = [] if events is None else [events]
+    if inputs.dividends is not None and len(inputs.dividends) and nrows:
+        public = np.flatnonzero(klass == "PUBLIC")
+        holders = pd.DataFrame(
+            {
+                "row": public,
+                "portfolio_id": pf_all[public],
+                "symbol": symbol_all[public],
+                "E": E[public],
+                "X": X[public],
+            }
+        )
+        holders = holders[holders["symbol"].isin(inputs.dividends["symbol"])]
+        frames.append(_dividend_events(inputs, sess_dates, holders, fx, recorded, held_units))
+    has_cash = bool(frames) and sum(len(f) for f in frames) > 0
+    if has_cash:
+        ev = (
+            pd.concat(frames, ignore_index=True)
+            .fillna(0.0)
+            .groupby(["portfolio_id", "session"], sort=True)
+            .sum()
+            .reset_index()
+        )
+        running = ev.groupby("portfolio_id")["cash_change"].cumsum()
+        implicit_total = np.maximum(0.0, -running.groupby(ev["portfolio_id"]).cummin())
+        implicit = implicit_total - implicit_total.groupby(ev["portfolio_id"]).shift(1).fillna(0.0)
+        ev["cash_change"] += implicit
+        ev["inflow"] += implicit
+        ev_pf = ev["portfolio_id"].to_numpy(dtype=np.int64)
+        ev_session = ev["session"].to_numpy(dtype=np.int64)
+        ev_sums = {c: ev[c].to_numpy(dtype=float) for c in LEDGER_EVENT_COLUMNS}
     out: list[pd.DataFrame] = []
+    with_cash = has_cash or has_ledgers
     for c0 in range(0, len(pf_ids), chunk_size):
         ids = pf_ids[c0 : c0 + chunk_size]
-        lo, hi = pf_start[c0], pf_end[min(c0 + chunk_size, len(pf_ids)) - 1]
-        g = np.arange(lo, hi)  # global position rows of this chunk
+        lo = int(np.searchsorted(pf_all, ids[0], side="left"))
+        hi = int(np.searchsorted(pf_all, ids[-1], side="right"))
+        g = np.arange(lo, hi)  # global rows of this chunk
         local_pf = np.searchsorted(ids, pf_all[g])
         npf = len(ids)
 
@@ -532,14 +1002,20 @@ def compute_snapshots(
         offs = np.arange(len(rows)) - np.repeat(np.cumsum(length) - length, length)
         d = start[rows] + offs
         gr = g[rows]
+        units_r, pe_r = units_all[gr], pe_all[gr]
+        if splits.codes:
+            cut = split_all[gr] >= 0
+            if cut.any():
+                scale = splits.factor(split_all[gr], d) / split_entry[gr]
+                units_r, pe_r = units_r * scale, pe_r / scale
         value, method, age = _value(
             market,
             vals,
             gr,
             code_all[gr],
             private_all[gr],
-            units_all[gr],
-            pe_all[gr],
+            units_r,
+            pe_r,
             d,
             sess_idx,
         )
@@ -551,7 +1027,12 @@ def compute_snapshots(
 
         if fx is not None:
             # in the base at the session's rate; without one, left out of the total and counted
+            # (a ledger's holding before its first close is worth its cost: not converted)
             factor, rule = fx.at(gr, d)
+            at_cost = is_ledger[gr] & (method == M_ENTRY)
+            if at_cost.any():
+                factor[at_cost] = 1.0
+                rule[at_cost] = _FX.NOT_CONVERTED
             value = value * factor
             value[np.isnan(value)] = 0.0
             n_fx = [
@@ -570,35 +1051,49 @@ def compute_snapshots(
         if len(key):
             np.maximum.at(max_age, key, age)
 
-        # Flows: inflow at the entry session, outflow at the exit session.
-        ein = E[g] < n
+        # Flows of positions: inflow at the entry session, outflow at the exit session (a
+        # ledger's flows are its external ones, in its cash events).
+        ein = (E[g] < n) & ~is_ledger[g]
         inflow = total(cost_all[g][ein], local_pf[ein] * n + E[g][ein])
-        xin = X[g] < n
+        xin = (X[g] < n) & ~is_ledger[g]
         gx = g[xin]
+        units_x = held_units(gx, X[gx])  # a split on the exit session is in the exit price
         xval, _, _ = _value(
             market,
             vals,
             gx,
             code_all[gx],
             private_all[gx],
-            units_all[gx],
-            pe_all[gx],
+            units_x,
+            units_all[gx] * pe_all[gx] / units_x,
             X[gx],
             sess_idx,
         )
-        xamt = np.where(np.isnan(px_all[gx]), xval, units_all[gx] * px_all[gx])
+        xamt = np.where(np.isnan(px_all[gx]), xval, units_x * px_all[gx])
         if fx is not None:  # at the exit session's rate (none: left out)
             xamt = xamt * fx.at(gx, X[gx])[0]
             xamt[np.isnan(xamt)] = 0.0
         outflow = total(xamt, local_pf[xin] * n + X[gx])
 
-        # Each portfolio's span: first entry session .. S* if anything is open, else last exit.
+        # Each portfolio's span: first entry session .. S* if anything is open (or it has
+        # cash: cash stays), else its last exit.
         first = np.full(npf, n, dtype=np.int64)
         np.minimum.at(first, local_pf, E[g])
         any_open = np.zeros(npf, dtype=bool)
         np.logical_or.at(any_open, local_pf, X[g] >= n)
         last_exit = np.full(npf, -1, dtype=np.int64)
         np.maximum.at(last_exit, local_pf, np.where(X[g] < n, X[g], -1))
+        if has_cash:
+            mine = (ev_pf >= ids[0]) & (ev_pf <= ids[-1])
+            ev_local = np.searchsorted(ids, ev_pf[mine])
+            ev_key = ev_local * n + ev_session[mine]
+            np.minimum.at(first, ev_local, ev_session[mine])
+            any_open[ev_local] = True
+            sums = {c: total(v[mine], ev_key) for c, v in ev_sums.items()}
+            cash = sums["cash_change"].reshape(npf, n).cumsum(axis=1).ravel()
+            mv = mv + cash
+            inflow = inflow + sums["inflow"]
+            outflow = outflow + sums["outflow"]
         last = np.where(any_open, n - 1, last_exit)
         span = np.where(first < n, np.maximum(last - first + 1, 0), 0)
         prow = np.repeat(np.arange(npf), span)
@@ -610,16 +1105,31 @@ def compute_snapshots(
         is_first = poff == 0
         prev_mv = np.where(is_first, 0.0, np.r_[0.0, mv_k[:-1]])
         denom = prev_mv + in_k
+        safe = np.where(denom == 0, 1.0, denom)
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.where(denom == 0, 0.0, (mv_k + out_k) / np.where(denom == 0, 1.0, denom) - 1.0)
+            r = np.where(denom == 0, 0.0, (mv_k + out_k) / safe - 1.0)
         growth = pd.Series(1.0 + r).groupby(prow).cumprod().to_numpy()
 
         bcode = market.code(bench_of.reindex(ids).to_numpy())
         bclose = np.where(bcode[prow] >= 0, market.filled[np.maximum(bcode[prow], 0), pd_], np.nan)
         if fx is not None:  # the benchmark in the base currency too (no rate: null)
-            bclose = bclose * fx.at(npos + c0 + prow, pd_)[0]
+            bclose = bclose * fx.at(nrows + c0 + prow, pd_)[0]
         base = np.full(npf, np.nan)
         base[prow[is_first]] = bclose[is_first]
+        cash_k = cash[k] if has_cash else np.zeros(len(k))
+        ledger_cols: dict[str, np.ndarray] = {}
+        if with_cash:
+            zero = np.zeros(len(k))
+            income_k = sums["income"][k] if has_cash else zero
+            costs_k = sums["costs"][k] if has_cash else zero
+            ledger_cols = {
+                "cash_balance": cash_k,
+                "income": income_k,
+                "costs": costs_k,
+                "realized_gain": sums["realized_gain"][k] if has_cash else zero,
+                "income_return": np.where(denom == 0, 0.0, income_k / safe),
+                "cost_return": np.where(denom == 0, 0.0, -costs_k / safe),
+            }
         out.append(
             pd.DataFrame(
                 {
@@ -628,7 +1138,7 @@ def compute_snapshots(
                     "session_idx": sess_idx[pd_],
                     "market_value": mv_k,
                     "cost_basis": cost[k],
-                    "unrealized_pnl": mv_k - cost[k],
+                    "unrealized_pnl": mv_k - cash_k - cost[k],
                     "positions_held": held[k].astype(np.int64),
                     "n_close": n_by[0][k].astype(np.int64),
                     "n_stale": n_by[1][k].astype(np.int64),
@@ -651,10 +1161,12 @@ def compute_snapshots(
                             "max_fx_stale_sessions": max_fx_age[k],
                         }
                     ),
+                    **ledger_cols,
                 }
             )
         )
-    columns = SNAPSHOT_COLUMNS if fx is None else SNAPSHOT_COLUMNS + FX_SNAPSHOT_COLUMNS
+    columns = SNAPSHOT_COLUMNS + ([] if fx is None else FX_SNAPSHOT_COLUMNS)
+    columns += LEDGER_SNAPSHOT_COLUMNS if with_cash else []
     if not out:
         return pd.DataFrame(columns=columns)
     return pd.concat(out, ignore_index=True)[columns]
@@ -846,7 +1358,9 @@ create table {SCHEMA}.snapshots (
     positions_held integer not null, n_close integer not null, n_stale integer not null,
     max_stale_sessions integer not null, n_entry integer not null, n_manual integer not null,
     inflow float8 not null, outflow float8 not null, daily_return float8 not null,
-    cum_twr float8 not null, benchmark_close float8, benchmark_cum_return float8
+    cum_twr float8 not null, benchmark_close float8, benchmark_cum_return float8,
+    cash_balance float8, income float8, costs float8, realized_gain float8,
+    income_return float8, cost_return float8
 );
 create table {SCHEMA}.chart_caches (
     portfolio_id bigint not null, period text not null,
@@ -968,7 +1482,8 @@ def write_back(
     """Replace the bench_pandas tables with these frames (COPY, one transaction)."""
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         cur.execute(DDL)
-        _copy(cur, "snapshots", snapshots[SNAPSHOT_COLUMNS])
+        ledger = [c for c in LEDGER_SNAPSHOT_COLUMNS if c in snapshots.columns]
+        _copy(cur, "snapshots", snapshots[SNAPSHOT_COLUMNS + ledger])
         _copy(cur, "chart_caches", charts[CHART_COLUMNS])
         _copy(cur, "chart_points", points[POINT_COLUMNS])
         _copy(cur, "leaderboards", ranked[RANKED_COLUMNS])
@@ -1011,6 +1526,7 @@ __all__ = [
     "CHART_COLUMNS",
     "EXCLUDED_COLUMNS",
     "FX_SNAPSHOT_COLUMNS",
+    "LEDGER_SNAPSHOT_COLUMNS",
     "PERIODS",
     "POINT_COLUMNS",
     "RANKED_COLUMNS",
