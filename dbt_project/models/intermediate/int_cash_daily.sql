@@ -2,14 +2,16 @@
     config(
         materialized='foliodb_refresh',
         unique_key=['portfolio_id', 'currency', 'session_idx'],
-        refresh_scope='portfolios',
+        refresh_scope='portfolios_from_session',
         chunk_by_portfolio=true,
     )
 }}
 -- The ledger's cash: one row per portfolio per cash currency per session with activities
--- (recomputed whole for each portfolio in the refresh's scope, once per refresh; the snapshots
--- read it by portfolio_id). Cash is kept per currency (docs/semantics.md, "Currencies"): the
--- base currency's, and one per other currency that activities without fx_rate move
+-- (recomputed for each portfolio in the refresh's scope from its scope's first session, once
+-- per refresh, carrying on from the rows kept before it: a new session costs its own
+-- activities and dividends, not the whole history; the snapshots read it by portfolio_id).
+-- Cash is kept per currency (docs/semantics.md, "Currencies"): the base currency's, and one
+-- per other currency that activities without fx_rate move
 -- (int_activities_in_base's cash_currency), each in its own whole currency.
 -- What each activity does to cash, to the external flows and to
 -- income and costs (docs/semantics.md, "Activities"):
@@ -111,8 +113,10 @@ paid_dividends as (
             market_dividends.symbol = holders.symbol
             and ex_sessions.session_idx > holders.entry_idx
             and ex_sessions.session_idx <= coalesce(holders.exit_idx, 2147483647)
+    inner join scopes on holders.portfolio_id = scopes.portfolio_id
     where
-        not exists (
+        ex_sessions.session_idx >= scopes.from_idx
+        and not exists (
             select from recorded_dividends
             where
                 recorded_dividends.portfolio_id = holders.portfolio_id
@@ -184,6 +188,8 @@ effects as (
         + activities.fee as costs
     from activities
     inner join calendar_dates on activities.activity_date = calendar_dates.calendar_date
+    inner join scopes on activities.portfolio_id = scopes.portfolio_id
+    where calendar_dates.session_idx >= scopes.from_idx
     union all
     select
         paid_dividends_base.portfolio_id,
@@ -212,23 +218,43 @@ per_session as (
     group by portfolio_id, currency, session_idx
 ),
 
+-- each balance as the rows kept before the scope's first session leave it: the cash change
+-- before implicit deposits, and the total deposited implicitly (none for a full rebuild)
+kept as (
+    select
+        kept.portfolio_id,
+        kept.currency,
+        sum(kept.cash_change - kept.implicit_deposit) as cumulative_change,
+        sum(kept.implicit_deposit) as implicit_total
+    from {{ this }} as kept
+    inner join scopes on kept.portfolio_id = scopes.portfolio_id
+    where kept.session_idx < scopes.from_idx
+    group by kept.portfolio_id, kept.currency
+),
+
 cumulated as (
     select
         per_session.*,
-        sum(per_session.cash_change) over (
+        coalesce(kept.implicit_total, 0) as kept_implicit_total,
+        coalesce(kept.cumulative_change, 0) + sum(per_session.cash_change) over (
             partition by per_session.portfolio_id, per_session.currency
             order by per_session.session_idx
             rows between unbounded preceding and current row
         ) as cumulative_change
     from per_session
+    left join kept
+        on
+            per_session.portfolio_id = kept.portfolio_id
+            and per_session.currency = kept.currency
 ),
 
 -- the total deposited implicitly up to each session: what keeps the balance at or above zero
+-- (the running minimum of the whole history: the kept rows' total is its part before the scope)
 funded as (
     select
         cumulated.*,
         greatest(
-            0,
+            cumulated.kept_implicit_total,
             -min(cumulated.cumulative_change) over (
                 partition by cumulated.portfolio_id, cumulated.currency
                 order by cumulated.session_idx
@@ -244,7 +270,8 @@ final as (
         currency,
         session_idx,
         implicit_total - coalesce(
-            lag(implicit_total) over (partition by portfolio_id, currency order by session_idx), 0
+            lag(implicit_total) over (partition by portfolio_id, currency order by session_idx),
+            kept_implicit_total
         ) as implicit_deposit,
         cash_change,
         external_inflow,
