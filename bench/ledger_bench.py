@@ -29,6 +29,8 @@ from decimal import Decimal
 
 import psycopg
 
+from bench import ledger_datagen
+
 RECORDED_DIVIDEND_DAYS = 45  # docs/semantics.md: a DIVIDEND pays the market's, at most 45 days back
 
 
@@ -107,14 +109,7 @@ def market(conn: psycopg.Connection, years: int, rng: random.Random) -> Market:
     """The bench's market in the database of ``conn``: the last ``years`` x 252 closed XNYS
     sessions, closes of 20 symbols H00..H19 and ^GSPC (a random walk from 100), H00's 4:1
     split half-way and H01's quarterly dividends of 0.4."""
-    sessions = [
-        r[0]
-        for r in conn.execute(
-            "select session_date from market.trading_days where calendar = 'XNYS'"
-            " and close_at <= ops.now() order by session_date desc limit %s",
-            [252 * years],
-        )
-    ][::-1]
+    sessions = ledger_datagen.closed_sessions(conn, years)
     symbols = [f"H{i:02d}" for i in range(20)]
     with conn.cursor() as cur:
         for symbol in [*symbols, "^GSPC"]:

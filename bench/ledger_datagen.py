@@ -87,6 +87,18 @@ class Market:
         return usd[currency][idx] / usd[base][idx]
 
 
+def closed_sessions(conn: psycopg.Connection, years: int) -> list[dt.date]:
+    """The last ``years`` x 252 closed XNYS sessions (by the database's clock), oldest first."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "select session_date from market.trading_days where calendar = 'XNYS'"
+            " and close_at <= ops.now() order by session_date desc limit %s",
+            [252 * years],
+        )
+    ][::-1]
+
+
 def _fx_market(market: Market, rng: random.Random) -> None:
     """Foreign symbols (random walks, F01 with gaps) and the FX rates the market stores."""
     n = len(market.sessions)
@@ -480,14 +492,7 @@ def generate_ledgers(
     (multi-currency with ``currencies``; the last ``hold_back`` sessions left unwritten)."""
     rng = random.Random(seed)
     with psycopg.connect(url) as conn:
-        sessions = [
-            r[0]
-            for r in conn.execute(
-                "select session_date from market.trading_days where calendar = 'XNYS'"
-                " and close_at <= ops.now() order by session_date desc limit %s",
-                [252 * years],
-            )
-        ][::-1]
+        sessions = closed_sessions(conn, years)
         market = _market(sessions, rng)
         if currencies:
             _fx_market(market, rng)

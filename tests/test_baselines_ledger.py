@@ -25,27 +25,10 @@ import pytest
 from bench import datagen, runner
 from bench.baselines import pandas_impl as P
 from tests.builders import add_portfolio, add_position, add_prices, refresh
+from tests.test_baselines_fx import _assert_pandas_equals_foliodb, _frames
 
 SESSIONS = ["2025-01-06", "2025-01-07", "2025-01-08", "2025-01-10", "2025-01-13"]  # 01-09 closed
 AAA = [50, 51, 26, 26.5, 27]  # as traded: 2:1 from 01-08
-
-
-def _frames(url: str) -> dict[str, pd.DataFrame]:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return runner.pandas_frames(P.load(url))
-
-
-def _assert_pandas_equals_foliodb(url: str, frames: dict[str, pd.DataFrame]) -> None:
-    ids = sorted(int(x) for x in frames["snapshots"]["portfolio_id"].unique())
-    check = runner.check_against_foliodb(
-        url, "pandas", {k: frames[k] for k in ("snapshots", "chart_caches", "chart_points")}, ids
-    )
-    assert check["equal"], check["differences"]
-    assert check["rows_compared"] > 0
-    boards = runner.check_leaderboards(
-        url, frames["leaderboards"], frames["leaderboard_exclusions"]
-    )
-    assert boards["equal"], boards["differences"]
 
 
 def _activities(conn: psycopg.Connection, portfolio_id: int, rows: list[tuple]) -> None:
