@@ -830,8 +830,9 @@ def markdown(results: dict[str, Any]) -> str:
         " end' (measured from Python around `call ops.refresh(...)`).",
         "The ORM baseline (bench/baselines/orm_impl.py) is far too slow to run on every portfolio:"
         " it is measured once on the portfolios of the first users and extrapolated linearly.",
-        "pandas (bench/baselines/pandas_impl.py) loads inputs, computes vectorized, and writes back"
-        " with binary COPY.",
+        "pandas (bench/baselines/pandas_impl.py) loads inputs, computes vectorized in batches of"
+        " 100 portfolios (snapshots, then their charts), and writes each batch back with binary"
+        " COPY, all in one transaction; the leaderboards rank every chart at the end.",
         *meta.get("notes", []),
     ]
     parts += ["", "## Notes", ""] + [f"- {n}" for n in notes]
