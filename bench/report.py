@@ -554,6 +554,16 @@ def _md_table(header: list[str], rows: list[tuple | list]) -> str:
     return "\n".join(lines)
 
 
+def _measured(target: dict[str, Any]) -> str:
+    """A target's measured figure with its unit: a count (an int) as one, else two decimals."""
+    value = target["measured"]
+    if value is None:
+        return "–"
+    if isinstance(value, int):
+        return f"{value:,} {target['unit']}"
+    return f"{value:,.2f} {target['unit']}"
+
+
 def markdown(results: dict[str, Any]) -> str:
     meta = results.get("meta", {})
     sc = results.get("scenarios", {})
@@ -580,7 +590,7 @@ def markdown(results: dict[str, Any]) -> str:
             [
                 (
                     t["target"],
-                    "–" if t["measured"] is None else f"{t['measured']:,.2f} {t['unit']}",
+                    _measured(t),
                     {True: "met", False: "**missed**", None: "–"}[t["met"]],
                     t["by"],
                     t.get("note") or "",
