@@ -242,6 +242,36 @@ class Server:
     def admin(self) -> psycopg.Connection:
         return psycopg.connect(self.admin_url, autocommit=True)
 
+    def drop_orphans(self, log: Callable[[str], None]) -> list[str]:
+        """Drop the work clones of bench runs that were killed (their process is gone), which
+        a clone's own cleanup could not do; a live run's clones stay. Only on the embedded
+        cluster: a server named by DATABASE_URL may serve runs from other machines, whose
+        process ids say nothing here."""
+        if config.external_url():
+            return []
+        dropped = []
+        with self.admin() as admin:
+            names = [
+                r[0]
+                for r in admin.execute(
+                    "select datname from pg_database where datname ~ '^folio_bench_work_[0-9]+_'"
+                ).fetchall()
+            ]
+            for name in names:
+                pid = int(name.split("_")[3])
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    _drop(admin, name)
+                    dropped.append(name)
+                except PermissionError:  # another user's live process
+                    pass
+        if dropped:
+            log(
+                f"dropped {len(dropped)} work database(s) left by killed runs: {', '.join(dropped)}"
+            )
+        return dropped
+
     @contextmanager
     def clone(self, template: str, tag: str) -> Iterator[str]:
         """A throwaway copy of ``template`` (file copy), dropped afterwards."""
@@ -1140,6 +1170,7 @@ class Runner:
                 f"bench databases set ops.settings refresh_statement_timeout = {LONG_TIMEOUT}",
             ],
         }
+        self.server.drop_orphans(self.log)
         self._template = with_retry(lambda: _models_template(self.server, self.log), self.log)
         # The main dataset (minutes to build at 10k portfolios) only when a scenario uses it:
         # `--only e` needs none.

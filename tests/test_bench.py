@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -88,3 +90,37 @@ def test_quick_bench_reports_every_scenario_ratio_and_target(server: str, tmp_pa
             [f"folio\\_bench\\_work\\_{os.getpid()}\\_%"],
         ).fetchone()[0]
     assert left == 0
+
+
+def test_a_run_drops_the_work_clones_of_killed_runs_only(server: str) -> None:
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = int(gone.stdout)  # a process that has exited
+    names = {
+        "dead": f"folio_bench_work_{dead}_1_main",
+        "live": f"folio_bench_work_{os.getpid()}_1_x",
+    }
+    with psycopg.connect(server, autocommit=True) as admin:
+        for name in names.values():
+            admin.execute(f'drop database if exists "{name}"')
+            admin.execute(f'create database "{name}"')
+        try:
+            logged: list[str] = []
+            dropped = runner.Server(server).drop_orphans(logged.append)
+            left = {
+                r[0]
+                for r in admin.execute(
+                    "select datname from pg_database where datname = any(%s)",
+                    [list(names.values())],
+                ).fetchall()
+            }
+        finally:
+            for name in names.values():
+                admin.execute(f'drop database if exists "{name}"')
+    assert names["dead"] in dropped and names["live"] not in dropped
+    assert left == {names["live"]}
+    assert names["dead"] in logged[0]
