@@ -222,3 +222,44 @@ def test_a_correction_of_the_rate_on_the_trade_session_reprices_the_lot(eur_trad
     assert rows["2025-01-10"]["realized_gain"] == pytest.approx(
         3 * 201 * 1.05 - 3 * 202 * 1.12, rel=1e-12
     )
+
+
+def test_portfolio_performance_and_wealthfolio_trades_from_a_eur_account_are_accepted(
+    market, tmp_path
+) -> None:
+    """Rows the import refused before (a trade in the security's own currency, other than the
+    base, with no rate): Portfolio Performance's buy of SAP.DE from a EUR account and
+    Wealthfolio's sale of it in EUR with no fxRate, into a USD portfolio, are paid from (and
+    into) its EUR cash, the lot's cost at the market's EURUSD of the session."""
+    from foliodb import activities as ledger
+
+    pp = tmp_path / "pp_eur_account.csv"
+    pp.write_text(
+        "Date,Type,Value,Transaction Currency,Gross Amount,Currency Gross Amount,Exchange Rate,"
+        "Fees,Taxes,Shares,ISIN,WKN,Ticker Symbol,Security Name,Note\n"
+        "2025-01-06T00:00,Deposit,1000.00,EUR,,,,,,,,,,,\n"
+        "2025-01-07T00:00,Buy,-810.00,EUR,,,,2.00,,4,DE0007164600,716460,SAP.DE,SAP,\n"
+    )
+    wealthfolio = tmp_path / "wealthfolio.csv"
+    wealthfolio.write_text(
+        "date,symbol,quantity,activityType,unitPrice,currency,fee,amount,fxRate\n"
+        "2025-01-10,SAP.DE,3,SELL,201,EUR,1,,\n"
+    )
+    rows = [
+        row
+        for path, fmt in ((pp, "pp"), (wealthfolio, "wealthfolio"))
+        for row in ledger.read_activities(path, fmt, "USD")
+    ]
+    assert [(row["currency"], row.get("fx_rate")) for row in rows] == [("EUR", None)] * 3
+    conn = market
+    pid = ledger.import_activities(conn, "formats@example.com", "formats", rows, "files", "USD")
+    pid = pid.portfolio_id
+    assert refresh(conn, "full")["status"] == "succeeded"
+    rows = snapshots(conn, pid)
+    # as hand-worked above: 190 EUR left on 01-07, the lot 888.80 USD; 3 sold on 01-10 from
+    # the 4 bought at 202 x 1.10: 3 x 201 x 1.05 - 3 x 222.20 realized, 792 EUR of cash
+    assert rows["2025-01-07"]["cost_basis"] == pytest.approx(888.80, rel=1e-12)
+    assert rows["2025-01-07"]["cash_balance"] == pytest.approx(190 * 1.10, rel=1e-12)
+    assert rows["2025-01-10"]["realized_gain"] == pytest.approx(633.15 - 666.60, rel=1e-12)
+    assert rows["2025-01-10"]["cash_balance"] == pytest.approx(792 * 1.05, rel=1e-12)
+    assert rows["2025-01-10"]["cost_basis"] == pytest.approx(222.20, rel=1e-12)
