@@ -263,3 +263,36 @@ def test_portfolio_performance_and_wealthfolio_trades_from_a_eur_account_are_acc
     assert rows["2025-01-10"]["realized_gain"] == pytest.approx(633.15 - 666.60, rel=1e-12)
     assert rows["2025-01-10"]["cash_balance"] == pytest.approx(792 * 1.05, rel=1e-12)
     assert rows["2025-01-10"]["cost_basis"] == pytest.approx(222.20, rel=1e-12)
+
+
+def test_where_the_market_has_no_rate_the_trade_takes_the_rate_the_sessions_activities_imply(
+    market,
+) -> None:
+    """CHF has no market rate; on 01-07 a buy of NESN.SW in USD states 1.12 USD per CHF (rule
+    activity), and a second buy that session, from CHF cash, takes that rate too: its lot costs
+    76 x 1.12 USD, as the CHF cash it was paid from is valued that session. On 01-08 there is
+    no rate again: the holding's value and the cash are left out and counted, the costs (known)
+    stay."""
+    conn = market
+    pid = import_ledger(
+        conn,
+        "chfactivity",
+        "USD",
+        [
+            {"activity_date": "2025-01-06", "activity_type": "DEPOSIT", "amount": "100", "currency": "CHF"},
+            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "NESN.SW", "quantity": "1",
+             "unit_price": "85.12", "fx_rate": "1.12"},
+            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "NESN.SW", "quantity": "1",
+             "unit_price": "76", "currency": "CHF"},
+        ],
+    )  # fmt: skip
+    assert refresh(conn, "full")["status"] == "succeeded"
+    rows = snapshots(conn, pid)
+    d7, d8 = rows["2025-01-07"], rows["2025-01-08"]
+    assert d7["cost_basis"] == pytest.approx(2 * 85.12, rel=1e-12)
+    # 2 NESN.SW at 76 CHF and the 24 CHF left, all at 1.12; the 85.12 USD paid in the base was
+    # deposited implicitly
+    assert d7["market_value"] == pytest.approx(2 * 76 * 1.12 + 24 * 1.12, rel=1e-12)
+    assert (d7["n_fx_activity"], d7["n_fx_none"]) == (2, 0)
+    assert d8["cost_basis"] == pytest.approx(2 * 85.12, rel=1e-12)
+    assert (d8["market_value"], d8["n_fx_activity"], d8["n_fx_none"]) == (0, 0, 2)
