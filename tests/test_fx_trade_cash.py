@@ -148,11 +148,12 @@ def test_a_sale_in_eur_credits_eur_cash_and_realizes_its_gain_in_usd(eur_trades)
         410,
     )
     eur = conn.execute(
-        "select balance, fx_rule, market_value from analytics.fct_portfolio_cash"
+        "select balance, fx_rule, market_value, implicit_deposits from app.cash_balances"
         " where portfolio_id = %s and currency = 'EUR'",
         [pid],
     ).fetchone()
-    assert (float(eur[0]), eur[1]) == (602, "session")
+    # the 14 EUR deposited implicitly for the 01-08 buy, shown as such (in the balance)
+    assert (float(eur[0]), eur[1], float(eur[3])) == (602, "session", 14)
     assert eur[2] == pytest.approx(602 * 1.06, rel=1e-12)
 
 

@@ -141,6 +141,7 @@ CASH_COLUMNS = [
     "fx_rule",
     "fx_stale_sessions",
     "market_value",
+    "implicit_deposits",
 ]
 
 
@@ -790,7 +791,7 @@ def _walk(
     cash_rows = []
     if (acts["cash_currency"] == base).any():
         balance = cumulative_cash + implicit_total
-        cash_rows.append([pid, base, balance, None, "base", None, balance])
+        cash_rows.append([pid, base, balance, None, "base", None, balance, implicit_total])
     for currency, state in sorted(foreign_cash.items()):
         factor, rule, age = _convert_currency(fx, activity_rates, currency, base, last)
         cash_rows.append(
@@ -802,6 +803,7 @@ def _walk(
                 rule,
                 age if rule == "last_rate" else None,
                 None if factor is None else state[2] * factor,
+                state[1],
             ]
         )
     return rows, holding, cash_flows, cash_rows
