@@ -4,7 +4,9 @@ other than the base, that states no fx_rate moves cash in that currency (an impl
 of that currency funds a shortfall); the lot's cost and the sale's proceeds are in the base
 at the factor of the trade's session that values that cash (the session's rate, else the
 last rate with its age; no rate at all: unknown, left out and counted, never 1.0), and the
-realized gain in the base follows. Computed by a real refresh."""
+realized gain in the base follows; where the market has no rate, the rate the session's
+activities imply. Rows of Portfolio Performance and Wealthfolio that were refused for want of
+a rate are read this way. Computed by a real refresh."""
 
 from __future__ import annotations
 
