@@ -29,7 +29,9 @@ security's own currency, and each ledger deposits once in a second currency (EUR
 into a EUR ledger) with its rate. Cash in its own currency (no rate): about half the ledgers
 deposit, earn interest, pay fees and withdraw in another currency (CHF, with no rate, where
 they trade F04), and about half the recorded dividends of foreign securities are restated in
-the security's currency without a rate. ``hold_back`` sessions at the end are left unwritten (prices and rates), for a
+the security's currency without a rate. About half the remaining trades of foreign-quoted
+securities (buys, sells, transfers) are paid from cash in the security's own currency: restated
+in it, with no rate (CHF's lots then have no cost in the base). ``hold_back`` sessions at the end are left unwritten (prices and rates), for a
 test to add as the next nights' new prices (``write_held_back``).
 """
 
@@ -419,6 +421,37 @@ def _in_own_currencies(
     return _foreign_cash(market, [out[0], deposit, *out[1:]], base, rng)
 
 
+def _paid_from_foreign_cash(
+    market: Market, rows: list[dict], base: str, rng: random.Random
+) -> list[dict]:
+    """Trades paid from cash in another currency (issue 16): about half the buys, sells and
+    transfers of securities of a symbol quoted in another currency than the base that state
+    no rate are restated in the security's trading currency (the local price: pence for the
+    London listing), still without a rate: their money moves that currency's cash (a buy with
+    none of it held, an implicit deposit of it), their lots cost the base at the market's
+    factor of the session (CHF, with no rate: unknown). Its own draws: every other row is as
+    before."""
+    index = {day: idx for idx, day in enumerate(market.sessions)}
+    out = []
+    for row in rows:
+        currency = market.currencies.get(row.get("symbol") or "", "USD")
+        whole = WHOLE.get(currency, currency)
+        if (
+            row["activity_type"] in ("BUY", "SELL", "TRANSFER_IN", "TRANSFER_OUT")
+            and row.get("symbol") in market.currencies
+            and whole != base
+            and "fx_rate" not in row
+            and row.get("currency", base) == base
+            and rng.random() < 0.5
+        ):
+            idx = index[dt.date.fromisoformat(row["activity_date"])]
+            local = float(row["unit_price"]) / market.rate(whole, base, idx)
+            local *= UNITS_PER.get(currency, 1)
+            row = {**row, "unit_price": str(round(local, 4)), "currency": currency}
+        out.append(row)
+    return out
+
+
 def _foreign_cash(market: Market, rows: list[dict], base: str, rng: random.Random) -> list[dict]:
     """Cash kept in another currency than the base (issue 16), stating no rate: about half
     the ledgers deposit in a second currency (EUR or USD, GBP, JPY; CHF, which has no rate,
@@ -505,6 +538,7 @@ def generate_ledgers(
             rows = _ledger(market, rng, base, foreign, written)
             if currencies:
                 rows = _in_own_currencies(market, rows, base, random.Random(f"currency-{k}"))
+                rows = _paid_from_foreign_cash(market, rows, base, random.Random(f"trade-{k}"))
             numbered = [{"line": str(i + 2), **row} for i, row in enumerate(rows)]
             email, name = f"ledger{k}@example.com", f"ledger {k}"
             if base != "USD":

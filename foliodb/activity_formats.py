@@ -1180,8 +1180,8 @@ def _pp_fx_rate(
     ``fx_rate``. Without Exchange Rate the rate is what Value less fees and taxes and Gross
     Amount imply. On an account in another currency than the portfolio's base (known from
     ``read_activities``), foliodb's fx_rate is the base per unit of the Transaction Currency:
-    the inverse where the security's currency is the base, else not given (the import then
-    asks for it)."""
+    the inverse where the security's currency is the base, else not given (a trade in the
+    security's own currency is then paid from the portfolio's cash in it)."""
     gross_currency = fields.text("gross_currency").upper()
     if not gross_currency or gross_currency == (currency or "").upper():
         return None

@@ -98,14 +98,15 @@ def test_a_eur_ledger_trading_a_usd_share_in_dollars(market) -> None:
             "EUR",
             {
                 "activity_type": "BUY",
-                "symbol": "SPY",
+                "symbol": "NEWCO",
                 "quantity": "1",
                 "unit_price": "590",
                 "currency": "USD",
             },
-            "line 2 (fx_rate): required: the activity is in USD and the portfolio in EUR: the rate"
-            " its money was converted at, EUR per USD (e.g. 1.0842); a BUY in another currency is"
-            " paid in the base (only cash activities, dividends, fees and taxes keep cash in USD)",
+            "line 2 (fx_rate): required: the activity is in USD, the portfolio in EUR and NEWCO's"
+            " trading currency is not known: the rate its money was converted at, EUR per USD"
+            " (e.g. 1.0842); or set the trading currency (folio ingest currencies NEWCO=USD) to"
+            " pay the BUY from USD cash",
         ),
         (
             "EUR",

@@ -6,7 +6,8 @@ of the buys in EUR, pence-quoted GBp, JPY or, for one ledger in twenty, CHF, whi
 rate at all; EURUSD, GBPUSD and USDJPY with missing sessions, USDJPY from a sixth of the
 way in; half the foreign trades stating their rate; about half the ledgers keeping cash in
 another currency without a rate, CHF among them, and dividends restated in the security's
-currency without one), after a full refresh and after
+currency without one; about half the other foreign trades paid from cash in the security's
+own currency, without a rate), after a full refresh and after
 incremental ones: edited activities, new prices (two new sessions and a corrected close) and
 an FX rate correction, which queues every portfolio that needs the corrected currency, and
 only those, from the corrected date. The incremental results then equal a full rebuild.
@@ -176,6 +177,51 @@ def test_multi_currency_ledgers_agree_with_the_fx_oracle_after_full_and_incremen
         [ids],
     ).fetchone()
     assert kept[0] == 3 and kept[1] >= 4 and kept[2] >= 5 and kept[3] >= 50, kept
+    # trades paid from cash in another currency (the security's, no fx_rate): buys, sells and
+    # transfers in every base and every foreign currency; their lots priced in the base at
+    # the market's rate of the session, its last rate, or none at all (CHF: unknown cost)
+    paid = conn.execute(
+        """
+        select
+            count(distinct activities.activity_type),
+            count(distinct activities.currency),
+            count(distinct portfolios.base_currency),
+            count(*)
+        from core.activities as activities
+        inner join core.portfolios as portfolios using (portfolio_id)
+        where
+            activities.portfolio_id = any(%s) and activities.symbol is not null
+            and activities.activity_type in ('BUY', 'SELL', 'TRANSFER_IN', 'TRANSFER_OUT')
+            and activities.fx_rate is null and activities.currency <> portfolios.base_currency
+        """,
+        [ids],
+    ).fetchone()
+    assert paid[0] == 4 and paid[1] >= 4 and paid[2] == 3 and paid[3] >= 100, paid
+    unknown_cost, stale_trades = conn.execute(
+        """
+        select
+            (select count(distinct portfolios.cost_method) from analytics.int_lots_matched as lots
+             inner join core.portfolios as portfolios using (portfolio_id)
+             where lots.portfolio_id = any(%s) and lots.entry_price is null),
+            count(*) filter (where conversions.fx_rule = 'last_rate')
+        from core.activities as activities
+        inner join core.portfolios as portfolios using (portfolio_id)
+        inner join market.symbols as symbols using (symbol)
+        inner join market.currencies as currencies on currencies.currency = symbols.currency
+        inner join market.trading_days as days
+            on days.calendar = 'XNYS' and days.session_date = activities.activity_date
+        inner join analytics.int_fx_conversions_daily as conversions
+            on conversions.currency = coalesce(currencies.unit_of, currencies.currency)
+            and conversions.base_currency = portfolios.base_currency
+            and conversions.session_idx = days.session_idx
+        where
+            activities.portfolio_id = any(%s) and activities.fx_rate is null
+            and activities.activity_type in ('BUY', 'SELL')
+            and activities.currency <> portfolios.base_currency
+        """,
+        [ids, ids],
+    ).fetchone()
+    assert unknown_cost == 2 and stale_trades > 0, (unknown_cost, stale_trades)  # FIFO, average
     # app.cash_balances (compared with the oracle's cash per currency above): the base's, the
     # ones converted at the last session's rate, and CHF's, with none
     rules = set(report["full"]["expected_cash"]["fx_rule"])

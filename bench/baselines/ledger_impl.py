@@ -27,7 +27,12 @@ own whole currency (pence / 100): each currency's cash is its own running sum wi
 implicit deposits, valued every session at the conversion that values a holding in that
 currency (none: left out, counted while the balance is not 0), its flows, income and costs
 at the session's factor, and the balance held at the previous close times the factor's move
-is the currency part. The ledger's cost is the base-currency cash paid: not converted. The benchmark is
+is the currency part. The ledger's cost is the base-currency cash paid: not converted; a
+trade paid from cash in another currency (in the security's own currency, no fx_rate) moves
+that currency's cash, and its lot's price is its price times the factor that values that cash
+on the trade's session, so its cost and the gain a sale realizes are in the base; with no rate
+its cost is unknown, and the holding is left out (value and cost) and counted as ``none``
+while it holds such a lot; a sale's gain on an unknown cost or at an unknown rate is left out. The benchmark is
 converted at the market's rate only. The market's dividends of a holding in another currency
 are converted at the factor that values the holding on their ex-date session (none: not
 credited).
@@ -136,6 +141,7 @@ CASH_COLUMNS = [
     "fx_rule",
     "fx_stale_sessions",
     "market_value",
+    "implicit_deposits",
 ]
 
 
@@ -220,6 +226,7 @@ class Book:
         return sum(u for u, _ in self.lots) if self.method == "fifo" else self.units
 
     def cost_basis(self) -> float:
+        """The cost of the units held; NaN (unknown) while any lot's cost is unknown."""
         return sum(u * c for u, c in self.lots) if self.method == "fifo" else self.cost
 
     def split(self, ratio: float) -> None:
@@ -243,8 +250,8 @@ class Book:
             while left > 1e-12 and self.lots:
                 lot = self.lots[0]
                 used = min(lot[0], left)
-                if price is not None:
-                    gain += used * (price - lot[1])
+                if price is not None and not np.isnan(price) and not np.isnan(lot[1]):
+                    gain += used * (price - lot[1])  # an unknown cost or price: left out
                 lot[0] -= used
                 left -= used
                 if lot[0] <= 1e-12:
@@ -252,7 +259,7 @@ class Book:
             return gain
         used = min(units, self.units)
         average = self.cost / self.units if self.units > 0 else 0.0
-        if price is not None:
+        if price is not None and not np.isnan(price) and not np.isnan(average):
             gain = used * (price - average)
         remaining = self.units - units
         if remaining <= 1e-12:
@@ -559,6 +566,31 @@ def _walk(
                 if a.activity_type in ("SELL", "TRANSFER_OUT") and pd.notna(a.symbol):
                     carried[a.symbol] = carried.get(a.symbol, 0.0) - a.quantity
                 kind, fee = a.activity_type, a.fee
+                is_trade = kind in ("BUY", "TRANSFER_IN", "SELL", "TRANSFER_OUT")
+                if a.cash_currency != base and is_trade and pd.notna(a.symbol):
+                    # a trade paid from cash in the security's own currency: that cash moves;
+                    # the lot's price in the base at the factor that values that cash on the
+                    # session (none: unknown, NaN)
+                    change = foreign_day[a.cash_currency]
+                    factor = _convert_currency(fx, activity_rates, a.cash_currency, base, idx)[0]
+                    price = np.nan if factor is None else a.unit_price * factor
+                    book = books.setdefault(a.symbol, Book(method))
+                    value = a.quantity * a.unit_price
+                    if kind == "BUY":
+                        book.add(a.quantity, price)
+                        change[0] -= value
+                    elif kind == "TRANSFER_IN":
+                        book.add(a.quantity, price)
+                        change[1] += value
+                    elif kind == "SELL":
+                        realized += book.take(a.quantity, price)
+                        change[0] += value
+                    else:
+                        book.take(a.quantity, None)
+                        change[2] += value
+                    change[0] -= fee
+                    change[4] += fee
+                    continue
                 if a.cash_currency != base:  # cash in its own currency: no trade, no symbol's units
                     change = foreign_day[a.cash_currency]
                     sign = 1 if kind in ("DIVIDEND", "INTEREST", "DEPOSIT", "TRANSFER_IN") else -1
@@ -575,7 +607,6 @@ def _walk(
                     continue
                 costs += fee
                 cash_change -= fee
-                is_trade = kind in ("BUY", "TRANSFER_IN", "SELL", "TRANSFER_OUT")
                 if is_trade and pd.notna(a.symbol):
                     book = books.setdefault(a.symbol, Book(method))
                     value = a.quantity * a.unit_price
@@ -647,16 +678,26 @@ def _walk(
                 continue
             held += 1
             basis = book.cost_basis()
-            cost_basis += basis  # base-currency cash paid: not converted
+            # a lot of unknown cost (paid from cash in another currency with no rate): the
+            # holding is left out, value and cost, and counted as rule none
+            unknown = bool(np.isnan(basis))
+            if not unknown:
+                cost_basis += basis  # in the base: the cash paid, converted at the trade
             series, ages = closes.get(symbol, no_quotes)
             close, age = series[idx], ages[idx]
             if np.isnan(close):
                 n_entry += 1
-                value += basis  # the entry-price fallback: the units at their average cost
+                if unknown:
+                    fx_counts["none"] += 1
+                else:
+                    value += basis  # the entry-price fallback: the units at their average cost
                 continue
             if age > 0:
                 n_stale += 1
                 max_stale = max(max_stale, age)
+            if unknown:
+                fx_counts["none"] += 1
+                continue
             factor, rule, fx_age = _convert(fx, activity_rates, symbol, base, idx)
             if rule != "base":
                 fx_counts[rule] += 1
@@ -750,7 +791,7 @@ def _walk(
     cash_rows = []
     if (acts["cash_currency"] == base).any():
         balance = cumulative_cash + implicit_total
-        cash_rows.append([pid, base, balance, None, "base", None, balance])
+        cash_rows.append([pid, base, balance, None, "base", None, balance, implicit_total])
     for currency, state in sorted(foreign_cash.items()):
         factor, rule, age = _convert_currency(fx, activity_rates, currency, base, last)
         cash_rows.append(
@@ -762,6 +803,7 @@ def _walk(
                 rule,
                 age if rule == "last_rate" else None,
                 None if factor is None else state[2] * factor,
+                state[1],
             ]
         )
     return rows, holding, cash_flows, cash_rows
@@ -799,6 +841,24 @@ def _holdings(
         series = closes.get(symbol, no_quotes)[0]
         close = series[last]
         trading, whole, _ = fx.quote(symbol)
+        if np.isnan(basis):  # a lot of unknown cost: no cost, no value, rule none
+            out.append(
+                [
+                    pid,
+                    symbol,
+                    units,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    trading,
+                    None if np.isnan(close) else units * close,
+                    None,
+                    "none",
+                ]
+            )
+            continue
         factor, rule, _ = _convert(fx, activity_rates, symbol, base, last)
         before_factor = _convert(fx, activity_rates, symbol, base, last - 1)[0]
         value = basis if np.isnan(close) else None if factor is None else units * close * factor

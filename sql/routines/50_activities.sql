@@ -333,18 +333,19 @@ as $$
             end as currency_problem,
             -- the rate the activity was settled at: base currency per unit of the security's
             -- (whole) trading currency for one in the base naming a security (migration 0250),
-            -- or per unit of the activity's (whole) currency for one in another currency; a
-            -- cash activity or a dividend, fee or tax in another currency without it moves cash
-            -- in its own currency (int_activities_in_base); a trade needs it
+            -- or per unit of the activity's (whole) currency for one in another currency; an
+            -- activity in another currency without it moves cash in its own currency
+            -- (int_activities_in_base): a trade is then paid from that cash, which needs the
+            -- security's trading currency known (it is that currency: checked above)
             case
                 when rows.activity_type is null or rows.whole_currency is null then null
                 when rows.fx_rate_text is null and rows.whole_currency <> rows.base_currency
-                    and rows.shape not in ('cash', 'income') then format(
-                    'required: the activity is in %s and the portfolio in %s: the rate its money was '
-                    'converted at, %s per %s (e.g. 1.0842); a %s in another currency is paid in the '
-                    'base (only cash activities, dividends, fees and taxes keep cash in %s)',
-                    rows.currency, rows.base_currency, rows.base_currency, rows.whole_currency,
-                    rows.activity_type, rows.whole_currency)
+                    and rows.shape = 'trade' and rows.symbol_whole_currency is null then format(
+                    'required: the activity is in %s, the portfolio in %s and %s''s trading currency '
+                    'is not known: the rate its money was converted at, %s per %s (e.g. 1.0842); or '
+                    'set the trading currency (folio ingest currencies %s=%s) to pay the %s from %s cash',
+                    rows.currency, rows.base_currency, rows.symbol, rows.base_currency, rows.whole_currency,
+                    rows.symbol, rows.currency, rows.activity_type, rows.whole_currency)
                 when rows.fx_rate_text is null then null
                 when rows.currency <> rows.base_currency and rows.whole_currency = rows.base_currency
                     then format(

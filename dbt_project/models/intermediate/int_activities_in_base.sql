@@ -7,8 +7,9 @@
 -- price, amount and fee times its fx_rate, the base currency per unit of its whole currency;
 -- one without, in its own whole currency. Pence (GBp) are a pound / 100 first. An activity in
 -- the base currency is as stored. Every model that reads activities' money reads it here, so
--- the conversion is defined once. (The import refuses a trade in another currency without
--- fx_rate: a trade's money is always in the base.)
+-- the conversion is defined once. A trade in another currency without fx_rate is paid from
+-- cash in that currency (its money here in that currency; its lot is priced in the base at
+-- the market's rate of its session by int_lots_matched: foreign_cash_trades).
 with activities as (
     select * from {{ ref('stg_core__activities') }}
 ),

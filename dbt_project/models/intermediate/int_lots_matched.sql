@@ -22,6 +22,10 @@
 -- buy past the total sold is open. Units are counted in the symbol's latest terms (times the
 -- ratios of the later splits, the ledger's and the market's: exact), so splits do not break
 -- the matching.
+-- Prices are in the base currency: a trade paid from cash in another currency (no fx_rate)
+-- at its session's factor into the base (foreign_cash_trades), so costs and realized gains
+-- are in the base; with no rate at all its price is unknown (null): the piece's cost, and the
+-- gain a sale of it realizes, are left out downstream.
 -- Average cost ('average'): per symbol, the units held after each trade are one pool at its
 -- moving average cost; a piece is the pool between two trades. The pool's cost is a running
 -- product and sum (no loop): after trade k, cost(k) = M(k) × Σ over buys j ≤ k of q·p / M(j),
@@ -64,6 +68,13 @@ mapped as (
         calendar_dates.session_idx
     from activities
     inner join calendar_dates on activities.activity_date = calendar_dates.calendar_date
+),
+
+-- the trades paid from cash in another currency, with the factor of their session into the
+-- base (docs/semantics.md, "A trade paid from cash in another currency"): their prices in the
+-- base are their price times it; without a rate, unknown (null), never at 1.0
+trades_fx as materialized (
+    select * from {{ foreign_cash_trades('scopes') }} as trades_fx
 ),
 
 market_splits as not materialized (
@@ -122,13 +133,16 @@ trades as (
         mapped.activity_date,
         mapped.session_idx,
         mapped.quantity * coalesce(later.factor, 1) as latest_units,
-        mapped.unit_price / coalesce(later.factor, 1) as latest_price,
+        -- in the base: a trade paid from cash in another currency at its session's factor
+        mapped.unit_price * case when trades_fx.activity_id is null then 1 else trades_fx.fx_rate end
+        / coalesce(later.factor, 1) as latest_price,
         mapped.activity_type in ('BUY', 'TRANSFER_IN') as is_opening,
         -- on one date, buys and transfers in count before sells and transfers out
         case when mapped.activity_type in ('BUY', 'TRANSFER_IN') then 0 else 1 end as day_order,
         portfolios.cost_method
     from mapped
     inner join portfolios on mapped.portfolio_id = portfolios.portfolio_id
+    left join trades_fx on mapped.activity_id = trades_fx.activity_id
     left join lateral (
         select ops.product(splits.ratio) as factor
         from splits
@@ -220,17 +234,23 @@ scaled as (
     )
 ),
 
+-- (a buy of unknown cost, paid from cash in another currency with no rate, leaves the pool's
+-- cost unknown until the pool empties)
 costed as (
     select
         scaled.*,
-        scaled.kept * sum(
-            case when scaled.is_opening then scaled.latest_units * scaled.latest_price / scaled.kept end
-        ) over (
-            partition by scaled.portfolio_id, scaled.symbol, scaled.episode
-            order by scaled.trade_number
-            rows between unbounded preceding and current row
-        ) as pool_cost
+        case
+            when not bool_or(scaled.is_opening and scaled.latest_price is null) over episode_so_far
+                then scaled.kept * sum(
+                    case when scaled.is_opening then scaled.latest_units * scaled.latest_price / scaled.kept end
+                ) over episode_so_far
+        end as pool_cost
     from scaled
+    window episode_so_far as (
+        partition by scaled.portfolio_id, scaled.symbol, scaled.episode
+        order by scaled.trade_number
+        rows between unbounded preceding and current row
+    )
 ),
 
 averaged as (

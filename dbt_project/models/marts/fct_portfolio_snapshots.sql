@@ -53,14 +53,17 @@ ledger_buys as (
 ),
 
 -- the ledger's holdings: per symbol, the units and cost held from a session where they change
--- until the next (valued like positions: one row per symbol held, not per lot)
+-- until the next (valued like positions: one row per symbol held, not per lot); a lot of
+-- unknown cost (paid from cash in another currency with no rate) leaves the holding's cost
+-- unknown while it is held (d_unknown: such pieces held)
 holding_changes as (
     select
         portfolio_id,
         symbol,
         entry_idx as session_idx,
         quantity as d_units,
-        quantity * entry_price as d_cost
+        quantity * entry_price as d_cost,
+        case when entry_price is null then 1 else 0 end as d_unknown
     from lots
     union all
     select
@@ -68,7 +71,8 @@ holding_changes as (
         symbol,
         exit_idx,
         -quantity,
-        -quantity * entry_price
+        -quantity * entry_price,
+        case when entry_price is null then -1 else 0 end
     from lots
     where exit_idx is not null
 ),
@@ -79,7 +83,7 @@ holding_levels as (
         symbol,
         session_idx,
         sum(sum(d_units)) over symbol_changes as units,
-        sum(sum(d_cost)) over symbol_changes as cost,
+        case when sum(sum(d_unknown)) over symbol_changes = 0 then sum(sum(d_cost)) over symbol_changes end as cost,
         lead(session_idx) over (partition by portfolio_id, symbol order by session_idx) as next_idx
     from holding_changes
     group by portfolio_id, symbol, session_idx
@@ -519,12 +523,15 @@ position_fx as (
 -- without a rate, never 1.0) and the age of the rate used (null when not converted; -1: no
 -- rate, rule none; -2: the rate an activity of the portfolio implies, rule activity). A
 -- ledger holding before its symbol's first quote is valued at its cost, the base-currency
--- cash paid: not converted, so counted by no rule
+-- cash paid: not converted, so counted by no rule. A ledger holding of unknown cost (a lot
+-- paid from cash in another currency with no rate) is left out whole, value and cost, and
+-- counted as rule none
 fx_held as (
     select
         public_positions.*,
         held_sessions.session_idx,
         case
+            when public_positions.is_ledger and public_positions.entry_price is null then null
             when public_positions.whole_currency = public_positions.base_currency
                 then public_positions.unit_factor
             else public_positions.unit_factor * coalesce(
@@ -533,6 +540,7 @@ fx_held as (
             )
         end as fx_factor,
         case
+            when public_positions.is_ledger and public_positions.entry_price is null then -1
             when
                 public_positions.whole_currency <> public_positions.base_currency
                 and not (public_positions.is_ledger and held_sessions.session_idx < public_positions.first_quote_idx)

@@ -22,5 +22,6 @@ select
     fx_rate,
     fx_rule,
     fx_stale_sessions,
-    market_value
+    market_value,
+    implicit_deposits
 from cash

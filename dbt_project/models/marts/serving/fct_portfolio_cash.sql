@@ -68,7 +68,8 @@ balances as (
         cash.currency,
         ends.end_idx,
         portfolios.base_currency,
-        sum(cash.cash_change) as balance
+        sum(cash.cash_change) as balance,
+        sum(cash.implicit_deposit) as implicit_deposits
     from cash
     inner join ends on cash.portfolio_id = ends.portfolio_id
     inner join portfolios on cash.portfolio_id = portfolios.portfolio_id
@@ -114,6 +115,8 @@ final as (
         converted.fx_rule,
         case when converted.fx_rule = 'last_rate' then converted.stale_sessions end as fx_stale_sessions,
         (converted.balance::float8 * converted.fx_rate::float8) as market_value,
+        -- what funded debits with no cash of the currency (in it; included in balance)
+        converted.implicit_deposits::float8 as implicit_deposits,
         refresh_windows.run_id as computed_by_run
     from converted
     inner join snapshots

@@ -79,7 +79,12 @@ held as (
         coalesce(symbols.trading_currency, 'USD') as trading_currency,
         coalesce(currencies.whole_currency, 'USD') as whole_currency,
         coalesce(currencies.units_per_whole, 1) as units_per_whole,
-        portfolios.base_currency
+        portfolios.base_currency,
+        -- the ledger's holding holds a lot of unknown cost (paid from cash in another currency
+        -- with no rate): its cost and value are unknown, rule none (as in the snapshot)
+        bool_or(positions.is_ledger and positions.entry_price is null) over (
+            partition by positions.portfolio_id, positions.symbol, positions.is_ledger
+        ) as is_cost_unknown
     from positions
     inner join ends on positions.portfolio_id = ends.portfolio_id
     inner join portfolios on positions.portfolio_id = portfolios.portfolio_id
@@ -164,10 +169,18 @@ valued as (
         -- a ledger lot before its symbol's first close is worth its cost, the base-currency
         -- cash paid: nothing converted (rule base, no rate), and a local value only when the
         -- symbol trades in the base currency itself
-        case when held.is_ledger and end_prices.close_price is null then 'base' else held.fx_rule end as fx_rule,
-        case when not held.is_ledger or end_prices.close_price is not null then held.fx_rate end as fx_rate,
-        held.units * held.entry_price * held.entry_fx as cost,
         case
+            when held.is_cost_unknown then 'none'
+            when held.is_ledger and end_prices.close_price is null then 'base'
+            else held.fx_rule
+        end as fx_rule,
+        case
+            when held.is_cost_unknown then null
+            when not held.is_ledger or end_prices.close_price is not null then held.fx_rate
+        end as fx_rate,
+        case when not held.is_cost_unknown then held.units * held.entry_price * held.entry_fx end as cost,
+        case
+            when held.is_cost_unknown then null
             when held.investment_class = 'PRIVATE'
                 then coalesce(end_valuations.valuation_value, held.units * held.entry_price)
             -- the ledger's cost per unit is in the base currency already
