@@ -69,7 +69,21 @@ def _ledger(sessions: list, symbols: list[str], n: int, rng: random.Random) -> l
     return rows
 
 
-def _refresh(conn: psycopg.Connection, mode: str) -> dict:
+def _autovacuumed(conn: psycopg.Connection) -> dict[str, int]:
+    """How many times autovacuum has vacuumed or analyzed each table so far."""
+    return dict(
+        conn.execute(
+            "select schemaname || '.' || relname, autovacuum_count + autoanalyze_count"
+            " from pg_stat_user_tables where autovacuum_count + autoanalyze_count > 0"
+        ).fetchall()
+    )
+
+
+def _refresh(conn: psycopg.Connection, mode: str, before: dict[str, int] | None = None) -> dict:
+    """One refresh, timed. ``before``: :func:`_autovacuumed` at the end of the previous one;
+    the tables autovacuum has processed since are listed (``autovacuumed``): a statement that
+    reads one is planned again by its next run (tens of ms for the big ones), the main cause
+    of the spread between repeats."""
     t = time.perf_counter()
     run_id = conn.execute("call ops.refresh(%s, null, null)", [mode]).fetchone()[0]
     wall_ms = (time.perf_counter() - t) * 1000
@@ -80,7 +94,12 @@ def _refresh(conn: psycopg.Connection, mode: str) -> dict:
     ).fetchone()
     if status != "succeeded":
         raise RuntimeError(f"ledger bench refresh {run_id} ended {status}")
-    return {"run_id": run_id, "db_ms": round(float(db_ms), 1), "wall_ms": round(wall_ms, 1)}
+    result = {"run_id": run_id, "db_ms": round(float(db_ms), 1), "wall_ms": round(wall_ms, 1)}
+    if before is not None:
+        result["autovacuumed"] = sorted(
+            table for table, count in _autovacuumed(conn).items() if count > before.get(table, 0)
+        )
+    return result
 
 
 def _steps(conn: psycopg.Connection, run_id: int) -> list[dict]:
@@ -268,6 +287,7 @@ def run(
         full_steps = _steps(conn, full[-1]["run_id"])
         edits = []
         for k in range(repeat):
+            vacuumed = _autovacuumed(conn)
             fee = {
                 "line": "2",
                 "activity_date": str(sessions[-120 + 7 * k]),
@@ -279,7 +299,7 @@ def run(
                 [json.dumps([fee])],
             )
             rows.append(fee)
-            edits.append(_refresh(conn, "incremental"))
+            edits.append(_refresh(conn, "incremental", vacuumed))
         edit_steps = _steps(conn, edits[-1]["run_id"])
         snapshots = conn.execute(
             "select count(*) from analytics.fct_portfolio_snapshots"
