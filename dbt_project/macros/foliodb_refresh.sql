@@ -93,6 +93,27 @@
     {%- endif -%}
 {% endmacro %}
 
+{#-
+  When a scope is empty the step has nothing to delete or compute: a condition, true then, or
+  none. The scopes of symbols (symbols_from_session, exposure_symbols): an edit's refresh has no
+  new session and no corrected price, and its filled closes would otherwise set up a temporary
+  table, analyze and drop it (~5 ms) to write nothing; reranking: the run does not re-rank;
+  calendar_changed: the calendar map is current. A step skipped is not planned again either
+  (after autovacuum changes its tables' statistics, a big statement's planning costs tens of
+  ms). The portfolio scopes are not tested: a refresh with none computes nothing.
+-#}
+{% macro foliodb_refresh_scope_is_empty(refresh_scope, relation) -%}
+    {%- if refresh_scope == 'symbols_from_session' -%}
+        not exists (select from {{ ref('stg_ops__refresh_symbol_scopes') }})
+    {%- elif refresh_scope == 'exposure_symbols' -%}
+        not exists (select from {{ ref('stg_ops__refresh_exposure_symbols') }})
+    {%- elif refresh_scope == 'reranking' -%}
+        not (select windows.is_reranking from {{ ref('stg_ops__refresh_windows') }} as windows)
+    {%- elif refresh_scope == 'calendar_changed' -%}
+        ops.calendar_map_is_current('{{ relation }}')
+    {%- endif -%}
+{%- endmacro %}
+
 {% materialization foliodb_refresh, adapter='postgres' %}
     {%- set target_relation = this.incorporate(type='table') -%}
     {#- The function body is stored as text: name relations without the database, so a
@@ -235,6 +256,20 @@
     {%- endset -%}
     {%- endif -%}
 
+    {%- set scope_is_empty = foliodb_refresh_scope_is_empty(refresh_scope, local_relation) | trim | replace('"' ~ this.database ~ '".', '') -%}
+    {#- refresh_keep with `portfolios`: the model computes only the portfolios in scope whose rows
+        the delete did not keep; when it kept every one's (a fee or a deposit for the lots),
+        the insert is not run (nor planned again after its tables' statistics change). -#}
+    {%- set all_kept = none -%}
+    {%- if refresh_scope == 'portfolios' and config.get('refresh_keep') -%}
+        {%- set all_kept -%}
+            not exists (
+                select from {{ ref('stg_ops__refresh_scope_chunks' if config.get('chunk_by_portfolio', false) else 'stg_ops__refresh_scopes') }} as scope
+                where not exists (select from {{ local_relation }} as kept where kept.portfolio_id = scope.portfolio_id)
+            )
+        {%- endset -%}
+        {%- set all_kept = all_kept | trim | replace('"' ~ this.database ~ '".', '') -%}
+    {%- endif -%}
     {% call statement('create_function') -%}
         create or replace function {{ refresh_function }}() returns bigint
         language plpgsql as $refresh$
@@ -242,6 +277,11 @@
             v_rows bigint := 0;
             v_chunk_rows bigint;
         begin
+            {%- if scope_is_empty %}
+            if {{ scope_is_empty }} then
+                return 0;  -- nothing in scope: nothing to delete or compute
+            end if;
+            {%- endif %}
             -- big scopes (a full rebuild) aggregate millions of rows: keep them in memory
             perform set_config('work_mem', coalesce(ops.setting('refresh_work_mem'), '256MB'), true);
             {%- if config.get('chunk_by_portfolio', false) %}
@@ -251,6 +291,10 @@
             for v_chunk in 0 .. coalesce((select max(scope.chunk_no) from ops.refresh_scope as scope), -1) loop
                 perform set_config('foliodb.refresh_chunk', v_chunk::text, true);
                 {{ delete_statement | indent(8) }}
+                {%- if all_kept %}
+                -- every portfolio of the chunk kept its rows: the model would compute none
+                continue when {{ all_kept }};
+                {%- endif %}
                 {{ insert_statement | indent(8) }}
                 get diagnostics v_chunk_rows = row_count;
                 v_rows := v_rows + v_chunk_rows;
@@ -264,6 +308,11 @@
             return v_rows;
             {%- else %}
             {{ delete_statement }}
+            {%- if all_kept %}
+            if {{ all_kept }} then
+                return 0;  -- every portfolio in scope kept its rows: the model would compute none
+            end if;
+            {%- endif %}
             {{ insert_statement }}
             get diagnostics v_rows = row_count;
             return v_rows;
