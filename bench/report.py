@@ -288,6 +288,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         "ms",
         scaled=False,
     )
+    add(
+        "h_edit_new_session",
+        f"a {ledger} ledger refreshes after an edit in < 100 ms in a new session, as pg_cron"
+        " runs it (its first call plans every statement; database time)",
+        _get(sc, "h", "edit_refresh_new_session_db_ms", "median"),
+        100,
+        True,
+        "ms",
+        scaled=False,
+    )
     large = _get(sc, "h", "large")
     if large:
         # No time target: the issue asks only that a 50,000-activity ledger "works". Met when it
@@ -505,7 +515,13 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
                 f"h. ledger of {h['activities']:,} activities ({h['years']} y)",
                 (f"import {fmt_ms(h['import_db_ms'])}; " if h.get("import_db_ms") else "")
                 + f"full rebuild {fmt_stats(h['full_rebuild_db_ms'])}; after an edit"
-                f" {fmt_stats(h['edit_refresh_db_ms'])} (database time)",
+                f" {fmt_stats(h['edit_refresh_db_ms'])}"
+                + (
+                    f", in a new session {fmt_stats(h['edit_refresh_new_session_db_ms'])}"
+                    if h.get("edit_refresh_new_session_db_ms")
+                    else ""
+                )
+                + " (database time)",
                 "–",
                 "–",
                 "–",

@@ -1677,6 +1677,9 @@ class Runner:
             "full_rebuild_wall_ms": summarize([r["wall_ms"] for r in result["full_rebuild"]]),
             "edit_refresh_db_ms": summarize(edits),
             "edit_refresh_wall_ms": summarize([r["wall_ms"] for r in result["edit_refresh"]]),
+            "edit_refresh_new_session_db_ms": summarize(
+                [r["db_ms"] for r in result["edit_refresh_new_session"]]
+            ),
         }
         if self.plan.ledger_large:
             # once (one rebuild after the warm-up, one edit): the issue asks that it works
