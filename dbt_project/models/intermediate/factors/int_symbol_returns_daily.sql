@@ -3,6 +3,7 @@
         materialized='foliodb_refresh',
         unique_key=['symbol', 'session_idx'],
         refresh_scope='symbols_from_session',
+        refresh_write='changed',
     )
 }}
 -- One row per symbol per session on which the symbol has a daily return (docs/factors.md): a
@@ -11,7 +12,9 @@
 -- closes never add a zero return and a gap never adds a multi-day move. Stored, so the factor
 -- fits read their window by key instead of recomputing it every night (a new session computes
 -- one return per symbol): recomputed per symbol of the symbol scope from its first session,
--- from the filled series, whose rows before that session are as stored.
+-- from the filled series, whose rows before that session are as stored; only the rows that
+-- differ are written (refresh_write='changed': a full rebuild recomputes every return, and
+-- rewriting them all took 3.7-4.0 s of 635k at 1,000 portfolios, 1.8-2.9 s compared).
 with prices_filled as not materialized (
     select * from {{ ref('int_prices_filled_daily') }}
 ),
