@@ -213,6 +213,36 @@ def test_sql_betas_equal_statsmodels_ols_on_the_same_rows(conn) -> None:
     assert symbol_exposures(conn, "LATE")["market"]["n_obs"] == 99
 
 
+def test_nightly_fits_read_the_stored_returns_and_equal_statsmodels(conn) -> None:
+    """Night after night the fits read the stored daily returns (int_symbol_returns_daily), each
+    night adding the new session's: after three nights, one with HIBETA unquoted (two returns
+    gone, the one into the gap and the one out of it), they equal the reference on all closes."""
+    sessions = closed_sessions(conn, 300)
+    closes = generated_closes(sessions, seed=5)
+    closes.loc[closes.index[-2], "HIBETA"] = None
+    write_closes(conn, closes.iloc[:-3])
+    assert refresh(conn)["status"] == "succeeded"
+    for night in (-3, -2, -1):
+        write_closes(conn, closes.iloc[[night]].dropna(axis=1))
+        assert refresh(conn)["status"] == "succeeded"
+    stored = conn.execute(
+        "select count(*) from analytics.int_symbol_returns_daily where symbol = 'HIBETA'"
+    ).fetchone()[0]
+    assert stored == len(closes) - 1 - 2  # a return per pair of sessions, but the gap's two
+    for symbol in ["HIBETA", "LOWVOL"]:
+        got = symbol_exposures(conn, symbol)
+        assert got["market"]["as_of_date"] == closes.index[-1]
+        for factor, expected in reference_exposures(closes, symbol).items():
+            row = got[factor]
+            assert row["n_obs"] == expected["n_obs"], (symbol, factor)
+            for key in ("exposure", "intercept", "r_squared"):
+                assert row[key] == pytest.approx(expected[key], rel=0, abs=OLS_TOLERANCE), (
+                    symbol,
+                    factor,
+                    key,
+                )
+
+
 def test_below_the_minimum_observations_the_reason_is_recorded(market) -> None:
     conn, closes = market
     young = closes[["LOWVOL"]].rename(columns={"LOWVOL": "YOUNG"}).iloc[-30:]

@@ -288,3 +288,10 @@ def test_retired_model_views_are_dropped_once_nothing_reads_them(conn) -> None:
     assert sorted(dropped) == ["analytics.int_cash_in_scope", "analytics.int_lots_in_scope"]
     assert conn.execute("select to_regclass('analytics.int_lots_in_scope')").fetchone()[0] is None
     assert conn.execute("select ops.drop_retired_models()").fetchone()[0] == []
+
+
+def test_model_steps_follow_what_a_model_reads_through_views(conn) -> None:
+    # fct_symbol_exposures reads the stored returns through the view int_symbol_returns_windowed
+    steps = [m for (m,) in conn.execute("select model from ops.model_steps order by step_no")]
+    assert steps.index("int_prices_filled_daily") < steps.index("int_symbol_returns_daily")
+    assert steps.index("int_symbol_returns_daily") < steps.index("fct_symbol_exposures")

@@ -24,15 +24,43 @@
                 {%- do nodes.append(node) -%}
             {%- endif -%}
         {%- endfor -%}
-        {#- Kahn's algorithm in passes: a node is placed once all its refresh parents are. -#}
         {%- set node_ids = nodes | map(attribute='unique_id') | list -%}
+        {#- A model's refresh parents: the refresh models it reads, directly or through views
+            (fct_symbol_exposures reads int_symbol_returns_daily through the view
+            int_symbol_returns_windowed), found in passes until no model gains one. -#}
+        {%- set models = [] -%}
+        {%- set refresh_parents = {} -%}
+        {%- for node in graph.nodes.values() -%}
+            {%- if node.resource_type == 'model' -%}
+                {%- do models.append(node) -%}
+                {%- do refresh_parents.update({node.unique_id: []}) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- set passes = namespace(changed=true) -%}
+        {%- for _ in models -%}
+            {%- if passes.changed -%}
+                {%- set passes.changed = false -%}
+                {%- for node in models -%}
+                    {%- set found = refresh_parents[node.unique_id] -%}
+                    {%- for parent in node.depends_on.nodes if parent in refresh_parents -%}
+                        {%- for ancestor in ([parent] if parent in node_ids else refresh_parents[parent]) -%}
+                            {%- if ancestor not in found -%}
+                                {%- do found.append(ancestor) -%}
+                                {%- set passes.changed = true -%}
+                            {%- endif -%}
+                        {%- endfor -%}
+                    {%- endfor -%}
+                {%- endfor -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {#- Kahn's algorithm in passes: a node is placed once all its refresh parents are. -#}
         {%- set ordered = [] -%}
         {%- for _ in nodes -%}
             {%- for node in nodes -%}
                 {%- if node.unique_id not in ordered -%}
                     {%- set ns = namespace(ready=true) -%}
-                    {%- for parent in node.depends_on.nodes -%}
-                        {%- if parent in node_ids and parent not in ordered -%}
+                    {%- for parent in refresh_parents[node.unique_id] -%}
+                        {%- if parent not in ordered -%}
                             {%- set ns.ready = false -%}
                         {%- endif -%}
                     {%- endfor -%}

@@ -44,19 +44,20 @@ portfolios as (
 {{ valuation_inputs() }},
 
 -- each scoped portfolio's last session: one backward lookup of the key, not an aggregate over
--- its whole series; a portfolio without snapshots has no END and no holdings
+-- its whole series (as a lateral, once: a scalar subquery tested for null was looked up twice);
+-- a portfolio without snapshots has no END and no holdings
 ends as (
-    select spans.portfolio_id, spans.end_idx
-    from (
-        select
-            scopes.portfolio_id,
-            (
-                select max(snapshots.session_idx) from snapshots
-                where snapshots.portfolio_id = scopes.portfolio_id
-            ) as end_idx
-        from scopes
-    ) as spans
-    where spans.end_idx is not null
+    select
+        scopes.portfolio_id,
+        last_snapshots.end_idx
+    from scopes
+    cross join lateral (
+        select snapshots.session_idx as end_idx
+        from snapshots
+        where snapshots.portfolio_id = scopes.portfolio_id
+        order by snapshots.session_idx desc
+        limit 1
+    ) as last_snapshots
 ),
 
 -- each scoped portfolio's snapshot at END, once (materialized: joined to every held row, it
