@@ -4,10 +4,14 @@ in the comments from the closes, the splits and the dividends, never taken from 
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from bench.baselines import ledger_impl as L
+from bench.baselines import pandas_impl as P
 from tests.builders import add_portfolio, add_position, add_prices, refresh, snapshots
-from tests.test_ledger import SESSIONS, buy, import_activities
+from tests.test_ledger import SESSIONS, buy, import_activities, sell
 
 
 @pytest.fixture
@@ -185,3 +189,99 @@ def test_buy_and_hold_with_dividends_to_cash_returns_the_hand_computed_total_ret
         assert days == pytest.approx(
             [4100 / 4000 - 1, 4030 / 4100 - 1, 4180 / 4030 - 1, 4280 / 4180 - 1], abs=1e-12
         )
+
+
+@pytest.fixture
+def split_after_closure(conn):
+    """BBB as traded: 100, 104, 106, then 4:1 on 01-10 (the session after the 01-09 closure:
+    106 / 4 = 26.5), 27."""
+    add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
+    add_prices(conn, "BBB", dict(zip(SESSIONS, [100, 104, 106, 26.5, 27], strict=True)))
+    conn.execute(
+        "insert into market.splits (symbol, ex_date, ratio) values ('BBB', '2025-01-10', 4)"
+    )
+    return conn
+
+
+def _by_date(frame, portfolio_id: int) -> dict:
+    rows = frame[frame["portfolio_id"] == portfolio_id]
+    return {str(pd.Timestamp(r["session_date"]).date()): r for r in rows.to_dict("records")}
+
+
+def test_a_trade_dated_before_the_ex_date_splits_though_it_counts_on_the_ex_date_session(
+    split_after_closure, db_url: str
+) -> None:
+    # A buy dated 2025-01-09 (the closure: it counts on 01-10, the ex-date's session) was made
+    # before the split, at the last close before it: its 10 units become 40 at 106 / 4 = 26.5.
+    # A buy dated on the ex-date is in the split's terms already: 4 at 26.5. (Counted on the
+    # session after its split, the first buy was a fake -75 % day: 10 units at 26.5.)
+    conn = split_after_closure
+    pid, _, _ = import_activities(
+        conn,
+        [
+            buy("2025-01-09", 10, 106, "BBB"),
+            buy("2025-01-10", 4, 26.5, "BBB"),
+            sell("2025-01-13", 20, 27, "BBB"),
+        ],
+    )
+    refresh(conn)
+    # 01-10: 44 units × 26.5 = 1166, their cost 1060 + 106, paid by an implicit deposit of 1166;
+    # 01-13: 20 sold at 27 from the first lot (26.5 each, FIFO): realized 20 × 0.5 = 10; left
+    # 20 + 4 units at 26.5 = 636 cost, worth 24 × 27 = 648, and 540 in cash
+    expected = {
+        "2025-01-10": {
+            "market_value": 1166,
+            "cost_basis": 1166,
+            "inflow": 1166,
+            "cash_balance": 0,
+            "daily_return": 0,
+        },
+        "2025-01-13": {
+            "market_value": 1188,
+            "cost_basis": 636,
+            "cash_balance": 540,
+            "realized_gain": 10,
+            "daily_return": 1188 / 1166 - 1,
+        },
+    }
+    inputs = L.load(db_url, [pid])
+    oracle, _, _ = L.compute(inputs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pandas = P.compute_snapshots(P.load(db_url))
+    for name, snaps in (
+        ("foliodb", snapshots(conn, pid)),
+        ("ledger oracle", _by_date(oracle, pid)),
+        ("pandas baseline", _by_date(pandas, pid)),
+    ):
+        for day, figures in expected.items():
+            for column, value in figures.items():
+                assert snaps[day][column] == pytest.approx(value, abs=1e-9), (name, day, column)
+
+
+def test_a_position_entered_or_exited_before_the_ex_date_is_in_the_terms_before_it(
+    split_after_closure, db_url: str
+) -> None:
+    # Entered on the 01-09 closure at 106, a position enters on 01-10 with 10 × 4 = 40 units
+    # at 26.5: worth 40 × 26.5 = 1060 (not 10 × 26.5 = 265), 40 × 27 = 1080 on 01-13. Another,
+    # entered on 01-06 at 100 and exited on the closure at 106, leaves on 01-10 with 10 × 106 =
+    # 1060 (not 40 × 106).
+    conn = split_after_closure
+    entered = add_portfolio(conn, "entered", email="e@example.com")
+    add_position(conn, entered, "BBB", 10, "2025-01-09", 106)
+    exited = add_portfolio(conn, "exited", email="x@example.com")
+    add_position(conn, exited, "BBB", 10, "2025-01-06", 100, "2025-01-09", 106)
+    refresh(conn)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pandas = P.compute_snapshots(P.load(db_url))
+    for name, of in (
+        ("foliodb", lambda pid: snapshots(conn, pid)),
+        ("pandas baseline", lambda pid: _by_date(pandas, pid)),
+    ):
+        s = of(entered)
+        assert (s["2025-01-10"]["market_value"], s["2025-01-10"]["cost_basis"]) == (1060, 1060)
+        assert s["2025-01-10"]["inflow"] == 1060, name
+        assert s["2025-01-13"]["market_value"] == 1080, name
+        s = of(exited)
+        assert s["2025-01-08"]["market_value"] == 1060, name  # 10 × 106
+        assert s["2025-01-10"]["outflow"] == 1060, name
+        assert s["2025-01-10"]["market_value"] == 0, name

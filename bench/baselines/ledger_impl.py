@@ -4,7 +4,8 @@
 The SQL matches sells against buys by cumulative-unit intervals and values lot pieces with
 window functions; this walks each ledger forward session by session, as a brokerage
 statement does: on each session the market's and the ledger's splits first (units × ratio,
-cost per unit ÷ ratio), then the market's dividends on the units held at the previous close
+cost per unit ÷ ratio; a trade dated before a split but counting on its session, on a weekend
+or a closure before the ex-date, is walked after it in its terms), then the market's dividends on the units held at the previous close
 (unless the ledger records that payment), then the day's activities — buys and transfers in
 before sells and transfers out — against a FIFO queue of lots or one average-cost pool per
 symbol. Cash is the running sum of the activities' cash effects; a balance that would go
@@ -500,6 +501,26 @@ def _walk(
         for day, ratio in market_splits.get(symbol, {}).items():
             if (symbol, day) not in ledger_splits:
                 splits_at[_session_of(sessions, day)].append((symbol, ratio))
+    # A trade dated before a split but counting on its ex-date's session (dated on a weekend
+    # or a closure before it) was made in the terms before the split: it is walked after the
+    # session's splits in their terms, its units times their ratios, its price divided (the
+    # same money). A trade dated on the ex-date is in the split's terms already.
+    split_days: dict[tuple[int, str], list[tuple[dt.date, float]]] = defaultdict(list)
+    for (symbol, day), ratio in ledger_splits.items():
+        split_days[(_session_of(sessions, day), symbol)].append((day, ratio))
+    for symbol in traded:
+        for day, ratio in market_splits.get(symbol, {}).items():
+            if (symbol, day) not in ledger_splits:
+                split_days[(_session_of(sessions, day), symbol)].append((day, ratio))
+    for i, r in enumerate(records):
+        if r.activity_type not in ("BUY", "SELL", "TRANSFER_IN", "TRANSFER_OUT"):
+            continue
+        factor = 1.0
+        for day, ratio in split_days.get((r.session, r.symbol), []):
+            if r.activity_date < day:
+                factor *= ratio
+        if factor != 1.0:
+            records[i] = r._replace(quantity=r.quantity * factor, unit_price=r.unit_price / factor)
     # the market's dividends the ledger records itself: the latest ex-date on or before a
     # DIVIDEND naming the symbol, at most 45 days before it
     recorded = set()

@@ -533,11 +533,17 @@ class _Splits:
         n = len(sess_dates)
         self.codes: dict[str, int] = {}
         self.cum = np.ones((0, n))
+        # each split: (symbol code, ex-date session, ex-date, ratio)
+        self.rows: list[tuple[int, int, np.datetime64, float]] = []
         if splits is None or splits.empty or n == 0:
             return
         pos = _session_pos(sess_dates, splits["ex_date"].to_numpy())
         sp, pos = splits[pos < n], pos[pos < n]
         self.codes = {s: i for i, s in enumerate(pd.unique(sp["symbol"]))}
+        self.rows = [
+            (self.codes[sym], int(p), np.datetime64(ex, "ns"), float(r))
+            for sym, p, ex, r in zip(sp["symbol"], pos, sp["ex_date"], sp["ratio"], strict=True)
+        ]
         ratio = np.ones((len(self.codes), n))
         np.multiply.at(
             ratio, (sp["symbol"].map(self.codes).to_numpy(), pos), sp["ratio"].to_numpy(float)
@@ -564,6 +570,21 @@ class _Splits:
             out[has] = self.cum[code[has], -1] / self.cum[code[has], d[has]]
         return out
 
+    def on_session_after(self, code: np.ndarray, d: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """The ratios of the splits on session d dated after ``day``: a trade, entry or exit
+        dated on a weekend or a closure before an ex-date counts on the ex-date's session, but
+        was made before the split, in the terms before it (docs/semantics.md, "Splits")."""
+        out = np.ones(len(code))
+        day = day.astype("datetime64[ns]")
+        for c, pos, ex, ratio in self.rows:  # the market's splits: a handful
+            out[(code == c) & (d == pos) & (day < ex)] *= ratio
+        return out
+
+    def later_than(self, code: np.ndarray, d: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """What a unit traded on date ``day``, counting on session d, is in the latest terms:
+        the splits after d, and those on d dated after ``day``."""
+        return self.later(code, d) * self.on_session_after(code, d, day)
+
 
 _EPS = 1e-9  # units (in the latest terms) below this are nothing held
 
@@ -589,6 +610,7 @@ def _lots(
             "portfolio_id": acts["portfolio_id"].to_numpy()[trade],
             "symbol": acts["symbol"].to_numpy()[trade],
             "session": acts["session"].to_numpy()[trade],
+            "activity_date": acts["activity_date"].to_numpy()[trade],
             "closes": np.isin(kind[trade], CLOSES),
             "is_sell": kind[trade] == "SELL",
             "activity_id": acts["activity_id"].to_numpy()[trade],
@@ -599,7 +621,8 @@ def _lots(
     h = t.groupby(["portfolio_id", "symbol"], sort=False).ngroup().to_numpy()
     sc = splits.code(t["symbol"].to_numpy())
     session = t["session"].to_numpy()
-    u = q[t["row"].to_numpy()] * splits.later(sc, session)  # latest terms
+    # in the latest terms
+    u = q[t["row"].to_numpy()] * splits.later_than(sc, session, t["activity_date"].to_numpy())
     value = t["value"].to_numpy()
     opens = ~t["closes"].to_numpy()
 
@@ -939,7 +962,13 @@ def snapshot_batches(
     # k:1 split holds k x the units at 1/k of the entry price); the ledgers' segments are
     # already in the units held then
     split_all = np.where((klass == "PUBLIC") & ~is_ledger, splits.code(symbol_all), -1)
-    split_entry = splits.factor(split_all, np.minimum(E, n - 1))
+    no_day = np.full(nseg, np.datetime64("NaT"), dtype="datetime64[ns]")
+    entry_day = np.r_[pos["entry_date"].to_numpy(dtype="datetime64[ns]"), no_day][order]
+    exit_day = np.r_[pos["exit_date"].to_numpy(dtype="datetime64[ns]"), no_day][order]
+    # (an entry dated before an ex-date on its session holds the split's units from the start)
+    split_entry = splits.factor(split_all, np.minimum(E, n - 1)) / splits.on_session_after(
+        split_all, np.minimum(E, n - 1), entry_day
+    )
 
     # Currencies: subjects are the rows, then each portfolio's benchmark (in the order of
     # pf_ids). None when everything is in its portfolio's base.
@@ -1090,7 +1119,9 @@ def snapshot_batches(
             X[gx],
             sess_idx,
         )
-        xamt = np.where(np.isnan(px_all[gx]), xval, units_x * px_all[gx])
+        # an exit price dated before an ex-date on its session is in the terms before it
+        before = splits.on_session_after(split_all[gx], X[gx], exit_day[gx])
+        xamt = np.where(np.isnan(px_all[gx]), xval, units_x / before * px_all[gx])
         if fx is not None:  # at the exit session's rate (none: left out)
             xamt = xamt * fx.at(gx, X[gx])[0]
             xamt[np.isnan(xamt)] = 0.0

@@ -6,7 +6,9 @@
 -- (docs/semantics.md, "Activities"). A cut is no flow: the piece that starts at a split enters
 -- by it (enters_by_split), the one that ends there leaves by it (leaves_by_split). A split on
 -- the exit session is in the exit price (sold after it): the last piece's exit price is the
--- price per unit of that piece. Options and PRIVATE positions are not cut.
+-- price per unit of that piece. An entry or exit dated before an ex-date that counts on the
+-- ex-date's session (a weekend, a closure) was made before the split, in the terms before it.
+-- Options and PRIVATE positions are not cut.
 with positions as not materialized (
     select * from {{ ref('int_positions_in_scope') }}
 ),
@@ -37,6 +39,27 @@ split_sessions as (
     group by market_splits.symbol, calendar_dates.session_idx
 ),
 
+-- an entry dated before an ex-date that counts on the ex-date's session (dated on a weekend
+-- or a closure before it) was made in the terms before the split: its units are split from
+-- the start (the entry piece's own ratio, no cut)
+entry_splits as (
+    select
+        positions.portfolio_id,
+        positions.position_id,
+        ops.product(market_splits.ratio) as ratio
+    from positions
+    inner join market_splits
+        on
+            positions.symbol = market_splits.symbol
+            and market_splits.ex_date > positions.entry_date
+    inner join calendar_dates
+        on
+            market_splits.ex_date = calendar_dates.calendar_date
+            and positions.entry_idx = calendar_dates.session_idx
+    where positions.investment_class = 'PUBLIC'
+    group by positions.portfolio_id, positions.position_id
+),
+
 -- where each position's pieces start: its entry, and each split after its entry session and
 -- before its exit session
 starts as (
@@ -44,14 +67,20 @@ starts as (
         positions.*,
         positions.entry_idx as start_idx,
         positions.entry_date as start_date,
-        null::numeric as start_ratio
+        null::numeric as start_ratio,
+        entry_splits.ratio as entry_ratio
     from positions
+    left join entry_splits
+        on
+            positions.portfolio_id = entry_splits.portfolio_id
+            and positions.position_id = entry_splits.position_id
     union all
     select
         positions.*,
         split_sessions.session_idx,
         split_sessions.ex_date,
-        split_sessions.ratio
+        split_sessions.ratio,
+        null::numeric as entry_ratio
     from positions
     inner join split_sessions
         on
@@ -67,7 +96,7 @@ pieces as (
         lead(starts.start_idx) over position_pieces as next_start_idx,
         lead(starts.start_date) over position_pieces as next_start_date,
         -- the ratios of the splits so far: units of the piece per unit entered
-        ops.product(coalesce(starts.start_ratio, 1)) over (
+        ops.product(coalesce(starts.start_ratio, starts.entry_ratio, 1)) over (
             position_pieces rows between unbounded preceding and current row
         ) as factor
     from starts
@@ -104,6 +133,8 @@ final as (
             and pieces.next_start_idx is null
             and pieces.exit_idx = exit_splits.session_idx
             and pieces.exit_idx > pieces.entry_idx
+            -- an exit dated before the ex-date (counting on its session) sold before the split
+            and exit_splits.ex_date <= pieces.exit_date
 )
 
 select * from final
