@@ -51,7 +51,7 @@ entry_splits as (
     inner join market_splits
         on
             positions.symbol = market_splits.symbol
-            and market_splits.ex_date > positions.entry_date
+            and positions.entry_date < market_splits.ex_date
     inner join calendar_dates
         on
             market_splits.ex_date = calendar_dates.calendar_date
@@ -134,7 +134,7 @@ final as (
             and pieces.exit_idx = exit_splits.session_idx
             and pieces.exit_idx > pieces.entry_idx
             -- an exit dated before the ex-date (counting on its session) sold before the split
-            and exit_splits.ex_date <= pieces.exit_date
+            and pieces.exit_date >= exit_splits.ex_date
 )
 
 select * from final
