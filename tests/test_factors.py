@@ -185,6 +185,24 @@ def test_recovers_known_betas_within_the_noise(market) -> None:
     assert symbol_exposures(conn, "VUG")["growth"]["exposure"] == pytest.approx(1, abs=0.02)
 
 
+def assert_exposures_equal_reference(
+    conn: psycopg.Connection, closes: pd.DataFrame, symbol: str
+) -> dict[str, dict]:
+    """The symbol's stored exposures equal statsmodels' on ``closes`` (observations exact,
+    exposure, intercept and R² to OLS_TOLERANCE); returns the stored ones."""
+    got = symbol_exposures(conn, symbol)
+    for factor, expected in reference_exposures(closes, symbol).items():
+        row = got[factor]
+        assert row["n_obs"] == expected["n_obs"], (symbol, factor)
+        for key in ("exposure", "intercept", "r_squared"):
+            assert row[key] == pytest.approx(expected[key], rel=0, abs=OLS_TOLERANCE), (
+                symbol,
+                factor,
+                key,
+            )
+    return got
+
+
 def test_sql_betas_equal_statsmodels_ols_on_the_same_rows(conn) -> None:
     sessions = closed_sessions(conn, 300)
     closes = generated_closes(sessions, seed=11)
@@ -199,17 +217,7 @@ def test_sql_betas_equal_statsmodels_ols_on_the_same_rows(conn) -> None:
     assert refresh(conn, "full")["status"] == "succeeded"
 
     for symbol in ["HIBETA", "LOWVOL", "LATE", "MTUM"]:
-        got = symbol_exposures(conn, symbol)
-        reference = reference_exposures(closes, symbol)
-        for factor, expected in reference.items():
-            row = got[factor]
-            assert row["n_obs"] == expected["n_obs"], (symbol, factor)
-            for key in ("exposure", "intercept", "r_squared"):
-                assert row[key] == pytest.approx(expected[key], rel=0, abs=OLS_TOLERANCE), (
-                    symbol,
-                    factor,
-                    key,
-                )
+        assert_exposures_equal_reference(conn, closes, symbol)
     assert symbol_exposures(conn, "LATE")["market"]["n_obs"] == 99
 
 
@@ -230,17 +238,8 @@ def test_nightly_fits_read_the_stored_returns_and_equal_statsmodels(conn) -> Non
     ).fetchone()[0]
     assert stored == len(closes) - 1 - 2  # a return per pair of sessions, but the gap's two
     for symbol in ["HIBETA", "LOWVOL"]:
-        got = symbol_exposures(conn, symbol)
+        got = assert_exposures_equal_reference(conn, closes, symbol)
         assert got["market"]["as_of_date"] == closes.index[-1]
-        for factor, expected in reference_exposures(closes, symbol).items():
-            row = got[factor]
-            assert row["n_obs"] == expected["n_obs"], (symbol, factor)
-            for key in ("exposure", "intercept", "r_squared"):
-                assert row[key] == pytest.approx(expected[key], rel=0, abs=OLS_TOLERANCE), (
-                    symbol,
-                    factor,
-                    key,
-                )
 
 
 def test_below_the_minimum_observations_the_reason_is_recorded(market) -> None:
