@@ -101,10 +101,31 @@
   table, analyze and drop it (~5 ms) to write nothing; reranking: the run does not re-rank;
   calendar_changed: the calendar map is current. A step skipped is not planned again either
   (after autovacuum changes its tables' statistics, a big statement's planning costs tens of
-  ms). The portfolio scopes are not tested: a refresh with none computes nothing.
+  ms). The portfolio scopes (portfolios, portfolios_from_session, portfolio_blocks_from_block:
+  ops.refresh_scope, through the relation the delete reads; exposure_subjects: its own
+  table): a refresh with no portfolio in scope (a tick of the schedule with nothing queued)
+  computed nothing, but planned every step's statements to find that out (in a new session:
+  207 -> 88 ms). A chunked model needs no test: with no chunk its loop runs no statement.
+  empty_without (refresh_empty_without, scope `all`): the models every row of this one comes
+  from; when none has a row and the table holds none, there is nothing to delete or compute
+  (the filled FX rates of a database without FX rates: an edit's refresh in a new session
+  planned and ran their statements for no row, 2-5 ms of it). Not for the FX conversions:
+  their input, ops.currencies_needed, reads every activity, and testing it costs what the
+  model does (measured: the same 4 ms).
 -#}
-{% macro foliodb_refresh_scope_is_empty(refresh_scope, relation) -%}
-    {%- if refresh_scope == 'symbols_from_session' -%}
+{% macro foliodb_refresh_scope_is_empty(refresh_scope, relation, empty_without=none, chunked=false) -%}
+    {%- if refresh_scope in ('portfolios', 'portfolios_from_session') and not chunked -%}
+        not exists (select from {{ ref('stg_ops__refresh_scopes') }})
+    {%- elif refresh_scope == 'portfolio_blocks_from_block' -%}
+        not exists (select from {{ ref('int_risk_block_scopes') }})
+    {%- elif refresh_scope == 'exposure_subjects' -%}
+        not exists (select from {{ ref('stg_ops__refresh_exposure_subjects') }})
+    {%- elif refresh_scope == 'all' and empty_without -%}
+        {%- for input in empty_without -%}
+        not exists (select from {{ ref(input) }}) and
+        {% endfor -%}
+        not exists (select from {{ relation }})
+    {%- elif refresh_scope == 'symbols_from_session' -%}
         not exists (select from {{ ref('stg_ops__refresh_symbol_scopes') }})
     {%- elif refresh_scope == 'exposure_symbols' -%}
         not exists (select from {{ ref('stg_ops__refresh_exposure_symbols') }})
@@ -126,6 +147,9 @@
     {%- set refresh_scope = config.get('refresh_scope') -%}
     {%- if not refresh_scope -%}
         {{ exceptions.raise_compiler_error("foliodb_refresh: " ~ this ~ " names no refresh_scope") }}
+    {%- endif -%}
+    {%- if config.get('refresh_empty_without') and refresh_scope != 'all' -%}
+        {{ exceptions.raise_compiler_error("foliodb_refresh: refresh_empty_without of " ~ this ~ " needs refresh_scope='all'") }}
     {%- endif -%}
     {%- set indexes = config.get('indexes', []) -%}
     {%- set refresh_function = this.schema ~ '.refresh__' ~ this.identifier -%}
@@ -257,7 +281,7 @@
     {%- endset -%}
     {%- endif -%}
 
-    {%- set scope_is_empty = foliodb_refresh_scope_is_empty(refresh_scope, local_relation) | trim | replace('"' ~ this.database ~ '".', '') -%}
+    {%- set scope_is_empty = foliodb_refresh_scope_is_empty(refresh_scope, local_relation, config.get('refresh_empty_without'), config.get('chunk_by_portfolio', false)) | trim | replace('"' ~ this.database ~ '".', '') -%}
     {#- refresh_keep with `portfolios`: the model computes only the portfolios in scope whose rows
         the delete did not keep; when it kept every one's (a fee or a deposit for the lots),
         the insert is not run (nor planned again after its tables' statistics change). -#}

@@ -3,6 +3,7 @@
         materialized='foliodb_refresh',
         unique_key=['currency', 'quote_currency', 'session_idx'],
         refresh_scope='all',
+        refresh_empty_without=['stg_market__fx_rates'],
     )
 }}
 -- Every currency's value in US dollars, and in the other currency of each stored pair without

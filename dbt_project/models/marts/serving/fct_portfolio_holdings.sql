@@ -100,7 +100,11 @@ held as (
 -- "Currencies"): at END and the session before for its value, at its entry for its cost
 -- (1: PRIVATE positions, valued in the base; the ledger's cost, paid in base-currency cash);
 -- null without a rate, never 1.0
-held_fx as (
+-- (materialized: inlined, its six rate joins and the four price and valuation joins of
+-- `valued` were one join problem of about a dozen relations, whose search was most of this
+-- statement's planning: 12.7 -> 9.0 ms at best, median 32 -> 20 ms, under load; every
+-- refresh in a new session, pg_cron's and `folio refresh`'s, plans it)
+held_fx as materialized (
     select
         held.*,
         case
