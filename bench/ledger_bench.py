@@ -103,6 +103,17 @@ def _refresh(conn: psycopg.Connection, mode: str, before: dict[str, int] | None 
     return result
 
 
+def _add_fee(conn: psycopg.Connection, rows: list[dict], day: dt.date, amount: str) -> None:
+    """The edit: a FEE on ``day`` imported into the ledger, and added to its rows (checked at
+    the end)."""
+    fee = {"line": "2", "activity_date": str(day), "activity_type": "FEE", "amount": amount}
+    conn.execute(
+        "select * from core.import_activities('bench@example.com', 'ledger', %s::jsonb)",
+        [json.dumps([fee])],
+    )
+    rows.append(fee)
+
+
 def _steps(conn: psycopg.Connection, run_id: int) -> list[dict]:
     return [
         {"step": step, "ms": round(float(ms), 1)}
@@ -298,17 +309,7 @@ def run(
         edits = []
         for k in range(-2, repeat):
             vacuumed = _autovacuumed(conn)
-            fee = {
-                "line": "2",
-                "activity_date": str(sessions[-120 + 7 * k]),
-                "activity_type": "FEE",
-                "amount": str(1 + k) if k >= 0 else f"0.{-k}",
-            }
-            conn.execute(
-                "select * from core.import_activities('bench@example.com', 'ledger', %s::jsonb)",
-                [json.dumps([fee])],
-            )
-            rows.append(fee)
+            _add_fee(conn, rows, sessions[-120 + 7 * k], str(1 + k) if k >= 0 else f"0.{-k}")
             edits.append(_refresh(conn, "incremental", vacuumed))
         edits = edits[2:]  # the first two warm up
         edit_steps = _steps(conn, edits[-1]["run_id"])
@@ -316,17 +317,7 @@ def run(
         # refresh` open a new session per run, whose first call plans every statement.
         cold = []
         for k in range(repeat):
-            fee = {
-                "line": "2",
-                "activity_date": str(sessions[-60 + 7 * k]),
-                "activity_type": "FEE",
-                "amount": str(10 + k),
-            }
-            conn.execute(
-                "select * from core.import_activities('bench@example.com', 'ledger', %s::jsonb)",
-                [json.dumps([fee])],
-            )
-            rows.append(fee)
+            _add_fee(conn, rows, sessions[-60 + 7 * k], str(10 + k))
             with psycopg.connect(url, autocommit=True) as fresh:
                 cold.append(_refresh(fresh, "incremental"))
         snapshots = conn.execute(

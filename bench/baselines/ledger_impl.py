@@ -492,26 +492,23 @@ def _walk(
     ledger_splits = {
         (r.symbol, r.activity_date): r.quantity for r in records if r.activity_type == "SPLIT"
     }
-    # every split of a traded symbol, per session: the ledger's and the market's; a SPLIT
-    # activity dated on the market's ex-date of its symbol is that split
+    # every split of a traded symbol, with its session and date: the ledger's and the market's;
+    # a SPLIT activity dated on the market's ex-date of its symbol is that split
+    splits = [(symbol, day, ratio) for (symbol, day), ratio in ledger_splits.items()] + [
+        (symbol, day, ratio)
+        for symbol in traded
+        for day, ratio in market_splits.get(symbol, {}).items()
+        if (symbol, day) not in ledger_splits
+    ]
     splits_at: dict[int, list[tuple[str, float]]] = defaultdict(list)
-    for (symbol, day), ratio in ledger_splits.items():
+    split_days: dict[tuple[int, str], list[tuple[dt.date, float]]] = defaultdict(list)
+    for symbol, day, ratio in splits:
         splits_at[_session_of(sessions, day)].append((symbol, ratio))
-    for symbol in traded:
-        for day, ratio in market_splits.get(symbol, {}).items():
-            if (symbol, day) not in ledger_splits:
-                splits_at[_session_of(sessions, day)].append((symbol, ratio))
+        split_days[(_session_of(sessions, day), symbol)].append((day, ratio))
     # A trade dated before a split but counting on its ex-date's session (dated on a weekend
     # or a closure before it) was made in the terms before the split: it is walked after the
     # session's splits in their terms, its units times their ratios, its price divided (the
     # same money). A trade dated on the ex-date is in the split's terms already.
-    split_days: dict[tuple[int, str], list[tuple[dt.date, float]]] = defaultdict(list)
-    for (symbol, day), ratio in ledger_splits.items():
-        split_days[(_session_of(sessions, day), symbol)].append((day, ratio))
-    for symbol in traded:
-        for day, ratio in market_splits.get(symbol, {}).items():
-            if (symbol, day) not in ledger_splits:
-                split_days[(_session_of(sessions, day), symbol)].append((day, ratio))
     for i, r in enumerate(records):
         if r.activity_type not in ("BUY", "SELL", "TRANSFER_IN", "TRANSFER_OUT"):
             continue

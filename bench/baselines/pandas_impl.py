@@ -1562,8 +1562,8 @@ def run(url: str, write: bool = True, batch: int | None = None) -> dict[str, flo
 
     t0 = time.perf_counter()
     inputs = load(url)
-    spent = {"load_s": time.perf_counter() - t0, "snapshots_s": 0.0, "charts_s": 0.0}
-    spent["write_s"] = 0.0
+    spent = dict.fromkeys(("snapshots_s", "charts_s", "write_s"), 0.0)
+    spent["load_s"] = time.perf_counter() - t0
     counts = {"snapshots": 0, "points": 0}
     charts_parts: list[pd.DataFrame] = []
     with contextlib.ExitStack() as stack:
