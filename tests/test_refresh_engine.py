@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from tests.builders import add_portfolio, add_position, add_prices, refresh, snapshots
@@ -264,6 +265,35 @@ def test_portfolio_refresh_fills_a_new_symbols_history(market) -> None:
         conn.execute("select count(*) from ops.dirty_symbols where symbol = 'NEW'").fetchone()[0]
         >= 1
     )
+    assert _symbols_in_scope(conn) == 1  # NEW's series, once
+
+    # A second upload holding NEW: its series is current, it is not recomputed.
+    second = add_portfolio(conn, name="second upload")
+    add_position(conn, second, "NEW", 1, "2025-01-07", 55)
+    assert refresh(conn, "portfolio", second)["status"] == "succeeded"
+    assert _symbols_in_scope(conn) == 0
+    assert [snapshots(conn, second)[s]["market_value"] for s in SESSIONS[1:]] == [55, 55, 55, 60]
+    # A correction of NEW since queues it again: the next upload recomputes it.
+    conn.execute(
+        "update market.prices set close = 66 where symbol = 'NEW' and price_date = '2025-01-13'"
+    )
+    third = add_portfolio(conn, name="third upload")
+    add_position(conn, third, "NEW", 1, "2025-01-07", 55)
+    assert refresh(conn, "portfolio", third)["status"] == "succeeded"
+    assert _symbols_in_scope(conn) == 1
+    assert snapshots(conn, third)["2025-01-13"]["market_value"] == 66
+    # The incremental refresh still consumes every entry and recomputes every holder.
+    assert refresh(conn)["status"] == "succeeded"
+    assert conn.execute("select count(*) from ops.dirty_symbols").fetchone()[0] == 0
+    assert snapshots(conn, pid)["2025-01-13"]["market_value"] == 132
+    assert snapshots(conn, second)["2025-01-13"]["market_value"] == 66
+
+
+def _symbols_in_scope(conn: psycopg.Connection) -> int:
+    return conn.execute(
+        "select (details ->> 'symbols_in_scope')::int from ops.runs"
+        " where kind = 'refresh' order by run_id desc limit 1"
+    ).fetchone()[0]
 
 
 def test_retired_model_views_are_dropped_once_nothing_reads_them(conn) -> None:

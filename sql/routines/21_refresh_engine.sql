@@ -124,7 +124,9 @@ begin
         -- its benchmark, the factor proxies, the risk-free proxy) must be complete: from a
         -- queued correction or a new symbol's first price, and up to the as-of session if it
         -- moved on. Queued symbol entries stay queued: the next incremental refresh still
-        -- recomputes every other holder.
+        -- recomputes every other holder; they are marked series_current, so that a later
+        -- portfolio refresh does not recompute the same series again (a price written since
+        -- queues a new entry).
         with needed as (
             select distinct symbols_needed.symbol from ops.symbols_needed(p_portfolio_id) as symbols_needed
         ),
@@ -133,6 +135,7 @@ begin
             select dirty_symbols.symbol, ops.first_session_idx(v_calendar, dirty_symbols.from_date) as from_idx
             from ops.dirty_symbols
             inner join needed on needed.symbol = dirty_symbols.symbol
+            where not dirty_symbols.series_current
             union all
             select needed.symbol, v_previous + 1 as from_idx
             from needed
@@ -146,6 +149,14 @@ begin
             starts.from_idx is not null
             and exists (select from market.prices as prices where prices.symbol = starts.symbol)
         group by starts.symbol;
+        -- (the run's transaction: a failed run leaves the entries as they were)
+        update ops.dirty_symbols
+        set series_current = true
+        from ops.refresh_symbol_scope as scope
+        where
+            dirty_symbols.symbol = scope.symbol
+            and not dirty_symbols.series_current
+            and dirty_symbols.queued_at <= v_queued_until;
     else
         -- Symbols: corrected ones from the corrected session, all from the first new session.
         with dirty as (
@@ -551,6 +562,7 @@ declare
     v_target text := p_mode || coalesce(':' || p_portfolio_id, '');
     v_rows bigint;
     v_scope bigint;
+    v_symbols bigint;
     v_error text;
     v_detail text;
 begin
@@ -575,11 +587,12 @@ begin
     begin
         perform set_config('lock_timeout', ops.setting('refresh_lock_timeout'), true);
         v_scope := ops.open_window(p_run_id, p_mode, p_portfolio_id);
+        select count(*) into v_symbols from ops.refresh_symbol_scope;
         v_rows := ops.run_model_steps(p_run_id);
         perform ops.close_window(true);
         perform ops.end_run(
             p_run_id, 'succeeded', p_rows => v_rows,
-            p_details => jsonb_build_object('portfolios_in_scope', v_scope)
+            p_details => jsonb_build_object('portfolios_in_scope', v_scope, 'symbols_in_scope', v_symbols)
         );
         perform ops.mark_partial(p_run_id);  -- portfolios isolated by run_model_steps
     exception
