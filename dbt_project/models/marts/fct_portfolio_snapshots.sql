@@ -24,8 +24,11 @@ refresh_windows as (
     select * from {{ ref('stg_ops__refresh_windows') }}
 ),
 
+-- the chunk's portfolios (read six times: whole, every refresh read and hashed every portfolio
+-- six times, 10,000 of them for an upload's one)
 portfolios as (
     select * from {{ ref('stg_core__portfolios') }}
+    where portfolio_id in (select scopes.portfolio_id from scopes)
 ),
 
 -- the ledger's lot pieces (read twice: holdings and realized gains), stored by int_lots_matched
