@@ -585,6 +585,30 @@ def test_a_market_dividend_is_paid_on_the_ex_date_unless_the_ledger_records_it(m
     assert (s["income"], s["cash_balance"], s["market_value"]) == (21.25, 21.25, 650 + 21.25)
 
 
+def test_a_ledger_emptied_of_its_activities_keeps_no_lots_and_no_cash(market) -> None:
+    # the lots, the cash and the cash per currency return at once when no portfolio in scope
+    # has an input row and they hold none of its rows (refresh_empty_without): a portfolio
+    # whose every activity is deleted still has rows to delete
+    conn = market
+    pid, _, _ = import_activities(
+        conn, [cash("2025-01-06", "DEPOSIT", 500), buy("2025-01-07", 10, 11)]
+    )
+    refresh(conn)
+
+    def rows() -> list[int]:
+        return [
+            conn.execute(
+                f"select count(*) from analytics.{table} where portfolio_id = %s", [pid]
+            ).fetchone()[0]
+            for table in ("int_lots_matched", "int_cash_daily", "fct_portfolio_cash")
+        ]
+
+    assert rows() == [1, 2, 1]  # one open lot; cash on 01-06 and 01-07; one USD balance
+    conn.execute("delete from core.activities where portfolio_id = %s", [pid])
+    assert refresh(conn)["status"] == "succeeded"
+    assert rows() == [0, 0, 0]
+
+
 def test_holdings_and_dashboard_of_a_ledger(market) -> None:
     conn = market
     pid, _, _ = import_activities(

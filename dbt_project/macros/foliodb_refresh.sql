@@ -112,9 +112,33 @@
   planned and ran their statements for no row, 2-5 ms of it). Not for the FX conversions:
   their input, ops.currencies_needed, reads every activity, and testing it costs what the
   model does (measured: the same 4 ms).
+  With the portfolio scopes (portfolios, portfolios_from_session, chunked or not): the models,
+  keyed by portfolio_id, every row of this one comes from; when no portfolio of the whole
+  scope (ops.refresh_scope, every chunk) has a row in any of them and the table holds none
+  of theirs, the step returns at once. An entry [model, symbols] counts only the rows of model
+  whose symbol has a row in symbols (the positions holding a symbol with a market dividend,
+  for the cash). Every input must be a ref() of the model (dbt orders the steps by them).
+  Onboarding a positions file (no activity): the lots, the cash and the cash per currency
+  planned their statements, in a new session, to compute no row.
 -#}
 {% macro foliodb_refresh_scope_is_empty(refresh_scope, relation, empty_without=none, chunked=false) -%}
-    {%- if refresh_scope in ('portfolios', 'portfolios_from_session') and not chunked -%}
+    {%- if refresh_scope in ('portfolios', 'portfolios_from_session') and empty_without -%}
+        {#- the whole scope, whatever the chunk: the table ops.open_window wrote -#}
+        {%- set in_scope = 'portfolio_id in (select scope.portfolio_id from ops.refresh_scope as scope)' -%}
+        {%- for input in empty_without -%}
+        {%- if input is string %}
+        not exists (select from {{ ref(input) }} as input_rows where input_rows.{{ in_scope }}) and
+        {%- else %}
+        not exists (
+            select from {{ ref(input[0]) }} as input_rows
+            where
+                input_rows.{{ in_scope }}
+                and input_rows.symbol in (select symbols.symbol from {{ ref(input[1]) }} as symbols)
+        ) and
+        {%- endif %}
+        {%- endfor %}
+        not exists (select from {{ relation }} as stored where stored.{{ in_scope }})
+    {%- elif refresh_scope in ('portfolios', 'portfolios_from_session') and not chunked -%}
         not exists (select from {{ ref('stg_ops__refresh_scopes') }})
     {%- elif refresh_scope == 'portfolio_blocks_from_block' -%}
         not exists (select from {{ ref('int_risk_block_scopes') }})
@@ -148,8 +172,8 @@
     {%- if not refresh_scope -%}
         {{ exceptions.raise_compiler_error("foliodb_refresh: " ~ this ~ " names no refresh_scope") }}
     {%- endif -%}
-    {%- if config.get('refresh_empty_without') and refresh_scope != 'all' -%}
-        {{ exceptions.raise_compiler_error("foliodb_refresh: refresh_empty_without of " ~ this ~ " needs refresh_scope='all'") }}
+    {%- if config.get('refresh_empty_without') and refresh_scope not in ('all', 'portfolios', 'portfolios_from_session') -%}
+        {{ exceptions.raise_compiler_error("foliodb_refresh: refresh_empty_without of " ~ this ~ " needs refresh_scope 'all', 'portfolios' or 'portfolios_from_session'") }}
     {%- endif -%}
     {%- set indexes = config.get('indexes', []) -%}
     {%- set refresh_function = this.schema ~ '.refresh__' ~ this.identifier -%}
@@ -304,7 +328,7 @@
         begin
             {%- if scope_is_empty %}
             if {{ scope_is_empty }} then
-                return 0;  -- nothing in scope: nothing to delete or compute
+                return 0;  -- nothing in scope, or no input row of its portfolios: nothing to delete or compute
             end if;
             {%- endif %}
             -- big scopes (a full rebuild) aggregate millions of rows: keep them in memory

@@ -4,8 +4,13 @@
         unique_key=['portfolio_id', 'currency', 'session_idx'],
         refresh_scope='portfolios_from_session',
         chunk_by_portfolio=true,
+        refresh_empty_without=[
+            'int_activities_in_base', 'int_lots_matched', ['stg_core__positions', 'stg_market__dividends'],
+        ],
     )
 }}
+-- depends_on: {{ ref('stg_core__positions') }} (refresh_empty_without: a portfolio of positions
+-- gets cash only from the market's dividends on their symbols)
 -- The ledger's cash: one row per portfolio per cash currency per session with activities
 -- (recomputed for each portfolio in the refresh's scope from its scope's first session, once
 -- per refresh, carrying on from the rows kept before it: a new session costs its own

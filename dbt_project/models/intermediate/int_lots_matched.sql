@@ -5,6 +5,7 @@
         refresh_scope='portfolios',
         chunk_by_portfolio=true,
         refresh_keep='lot_inputs_unchanged',
+        refresh_empty_without=['int_activities_in_base'],
     )
 }}
 -- The ledger's lots: one row per lot piece of every ledger, shaped like

@@ -4,6 +4,7 @@
         unique_key=['portfolio_id', 'currency'],
         refresh_scope='portfolios',
         chunk_by_portfolio=true,
+        refresh_empty_without=['int_cash_daily'],
     )
 }}
 -- One row per portfolio per currency its ledger keeps cash in, at the portfolio's last
