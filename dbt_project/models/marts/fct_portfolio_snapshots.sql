@@ -624,31 +624,40 @@ fx_held as (
 -- session, in the base currency. Each close is looked up in its symbol's array where the
 -- value is computed, so only narrow rows reach the aggregates (rows that carried the arrays
 -- made a sort copy them: scenario h; materialized, the 8 M rows of a 1k full rebuild spilled
--- to disk). In the base currency: the factor is the unit factor (the ledger's cost per unit is
+-- to disk; each subquery ends with offset 0, so the planner cannot pull the lookups up into the
+-- aggregate above). In the base currency: the factor is the unit factor (the ledger's cost per unit is
 -- in the base currency already); no currency part, no rate counted
-public_values as (
+in_base_held_values as (
     select
         in_base_positions.portfolio_id,
         held_sessions.session_idx,
-        sum(
-            in_base_positions.units * case
-                -- an option on its expiry session is worth its intrinsic value
-                when held_sessions.session_idx = in_base_positions.expiry_idx and in_base_positions.expiry_value is not null
-                    then in_base_positions.expiry_value * in_base_positions.unit_factor
-                when
-                    in_base_positions.is_ledger
-                    and in_base_positions.closes[held_sessions.session_idx - in_base_positions.base_idx + 1] is null
-                    then in_base_positions.entry_price
-                else coalesce(
-                    in_base_positions.closes[held_sessions.session_idx - in_base_positions.base_idx + 1],
-                    in_base_positions.entry_price
-                ) * in_base_positions.unit_factor
-            end
-        ) as public_value
+        in_base_positions.units * case
+            -- an option on its expiry session is worth its intrinsic value
+            when held_sessions.session_idx = in_base_positions.expiry_idx and in_base_positions.expiry_value is not null
+                then in_base_positions.expiry_value * in_base_positions.unit_factor
+            when
+                in_base_positions.is_ledger
+                and in_base_positions.closes[held_sessions.session_idx - in_base_positions.base_idx + 1] is null
+                then in_base_positions.entry_price
+            else coalesce(
+                in_base_positions.closes[held_sessions.session_idx - in_base_positions.base_idx + 1],
+                in_base_positions.entry_price
+            ) * in_base_positions.unit_factor
+        end as public_value
     from in_base_positions
     cross join
         lateral generate_series(in_base_positions.held_from, in_base_positions.held_to) as held_sessions (session_idx)
-    group by in_base_positions.portfolio_id, held_sessions.session_idx
+    -- a fence: the value is computed here, so the arrays never reach the aggregate's input
+    offset 0  -- noqa: AM09
+),
+
+public_values as (
+    select
+        portfolio_id,
+        session_idx,
+        sum(public_value) as public_value
+    from in_base_held_values
+    group by portfolio_id, session_idx
 ),
 
 -- the others: each value in the base currency (null without a rate: left out of the sum and
@@ -678,6 +687,7 @@ fx_held_values as (
         fx_held.fx_stale
     from fx_held
     left join symbol_series on fx_held.symbol = symbol_series.symbol
+    offset 0  -- noqa: AM09
 ),
 
 fx_values as (
