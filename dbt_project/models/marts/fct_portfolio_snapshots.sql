@@ -310,7 +310,10 @@ public_positions as (
         coalesce(first_quotes.first_quote_idx, 2147483647) as first_quote_idx,
         coalesce(currencies.whole_currency, 'USD') as whole_currency,
         portfolios.base_currency,
-        (1 / coalesce(currencies.units_per_whole, 1))::float8 as unit_factor
+        (1 / coalesce(currencies.units_per_whole, 1))::float8 as unit_factor,
+        -- valued in the base currency by the unit factor alone (held_values)
+        coalesce(currencies.whole_currency, 'USD') = portfolios.base_currency
+        and not (span_positions.is_ledger and span_positions.entry_price is null) as is_in_base
     from span_positions
     inner join portfolios on span_positions.portfolio_id = portfolios.portfolio_id
     left join first_quotes on span_positions.symbol = first_quotes.symbol
@@ -524,6 +527,28 @@ position_fx as (
     where span_positions.is_private
 ),
 
+-- the quoted positions held in their portfolio's base currency, each with its symbol's closes:
+-- converted by the unit factor alone, no rate looked up, no currency part. These are most of
+-- the position-sessions; the others (another currency, or a ledger holding of unknown cost)
+-- go through fx_held
+in_base_positions as (
+    select
+        public_positions.portfolio_id,
+        public_positions.units,
+        public_positions.entry_price,
+        public_positions.expiry_idx,
+        public_positions.expiry_value,
+        public_positions.is_ledger,
+        public_positions.unit_factor,
+        greatest(public_positions.entry_idx, public_positions.start_idx) as held_from,
+        least(coalesce(public_positions.exit_idx, 2147483647) - 1, public_positions.last_idx) as held_to,
+        symbol_series.base_idx,
+        symbol_series.closes
+    from public_positions
+    left join symbol_series on public_positions.symbol = symbol_series.symbol
+    where public_positions.is_in_base
+),
+
 -- per held position and session: the factor into the base currency (1 in the base; null
 -- without a rate, never 1.0) and the age of the rate used (null when not converted; -1: no
 -- rate, rule none; -2: the rate an activity of the portfolio implies, rule activity). A
@@ -595,60 +620,91 @@ fx_held as (
             and public_positions.whole_currency = previous_activity.currency
             and public_positions.base_currency = previous_activity.base_currency
             and held_sessions.session_idx - 1 = previous_activity.session_idx
+    where not public_positions.is_in_base
 ),
 
--- each held position's close on each session, looked up in its symbol's array here
--- (materialized: the aggregate below sorts its input, and rows that carried the arrays
--- themselves, 2,016 closes each, made that sort copy 39,052 of them on a full rebuild of
--- scenario h: 1.5 s)
-held_closes as materialized (
+-- the one per-position-per-session part: quoted value of the positions held, per portfolio and
+-- session, in the base currency. Each close is looked up in its symbol's array where the
+-- value is computed, so only narrow rows reach the aggregates (rows that carried the arrays
+-- made a sort copy them: scenario h; materialized, the 8 M rows of a 1k full rebuild spilled
+-- to disk; each subquery ends with offset 0, so the planner cannot pull the lookups up into the
+-- aggregate above). In the base currency: the factor is the unit factor (the ledger's cost per unit is
+-- in the base currency already); no currency part, no rate counted
+in_base_held_values as (
     select
-        fx_held.portfolio_id,
-        fx_held.session_idx,
-        fx_held.units,
-        fx_held.expiry_idx,
-        fx_held.expiry_value,
-        fx_held.fx_factor,
-        fx_held.fx_stale,
-        fx_held.previous_fx_factor,
-        fx_held.carried_units,
-        fx_held.is_ledger,
-        fx_held.entry_price,
-        symbol_series.closes[fx_held.session_idx - symbol_series.base_idx + 1] as close_price
-    from fx_held
-    left join symbol_series on fx_held.symbol = symbol_series.symbol
+        in_base_positions.portfolio_id,
+        held_sessions.session_idx,
+        in_base_positions.units * case
+            -- an option on its expiry session is worth its intrinsic value
+            when held_sessions.session_idx = in_base_positions.expiry_idx and in_base_positions.expiry_value is not null
+                then in_base_positions.expiry_value * in_base_positions.unit_factor
+            when
+                in_base_positions.is_ledger
+                and in_base_positions.closes[held_sessions.session_idx - in_base_positions.base_idx + 1] is null
+                then in_base_positions.entry_price
+            else coalesce(
+                in_base_positions.closes[held_sessions.session_idx - in_base_positions.base_idx + 1],
+                in_base_positions.entry_price
+            ) * in_base_positions.unit_factor
+        end as public_value
+    from in_base_positions
+    cross join
+        lateral generate_series(in_base_positions.held_from, in_base_positions.held_to) as held_sessions (session_idx)
+    -- a fence: the value is computed here, so the arrays never reach the aggregate's input
+    offset 0  -- noqa: AM09
 ),
 
--- the one per-position-per-session part: quoted value of the positions held, in the base
--- currency (a value with no rate is left out of the sum and counted)
 public_values as (
     select
         portfolio_id,
         session_idx,
-        sum(
-            units * case
-                -- an option on its expiry session is worth its intrinsic value
-                when session_idx = expiry_idx and expiry_value is not null
-                    then expiry_value * fx_factor
-                -- the ledger's cost per unit is in the base currency already
-                when is_ledger and close_price is null then entry_price
-                else coalesce(close_price, entry_price) * fx_factor
-            end
-        ) as public_value,
+        sum(public_value) as public_value
+    from in_base_held_values
+    group by portfolio_id, session_idx
+),
+
+-- the others: each value in the base currency (null without a rate: left out of the sum and
+-- counted), its currency part and the age of its rate
+fx_held_values as (
+    select
+        fx_held.portfolio_id,
+        fx_held.session_idx,
+        fx_held.units * case
+            when fx_held.session_idx = fx_held.expiry_idx and fx_held.expiry_value is not null
+                then fx_held.expiry_value * fx_held.fx_factor
+            when fx_held.is_ledger and symbol_series.closes[fx_held.session_idx - symbol_series.base_idx + 1] is null
+                then fx_held.entry_price
+            else coalesce(
+                symbol_series.closes[fx_held.session_idx - symbol_series.base_idx + 1], fx_held.entry_price
+            ) * fx_held.fx_factor
+        end as public_value,
         -- the currency part of the day's gain: the carried units' local value at the close
         -- times the move of their factor (null without a rate on either session: none)
-        sum(
-            carried_units * case
-                when session_idx = expiry_idx and expiry_value is not null then expiry_value
-                else coalesce(close_price, entry_price)
-            end * (fx_factor - previous_fx_factor)
-        ) as currency_gain,
+        fx_held.carried_units * case
+            when fx_held.session_idx = fx_held.expiry_idx and fx_held.expiry_value is not null
+                then fx_held.expiry_value
+            else coalesce(
+                symbol_series.closes[fx_held.session_idx - symbol_series.base_idx + 1], fx_held.entry_price
+            )
+        end * (fx_held.fx_factor - fx_held.previous_fx_factor) as currency_gain,
+        fx_held.fx_stale
+    from fx_held
+    left join symbol_series on fx_held.symbol = symbol_series.symbol
+    offset 0  -- noqa: AM09
+),
+
+fx_values as (
+    select
+        portfolio_id,
+        session_idx,
+        sum(public_value) as public_value,
+        sum(currency_gain) as currency_gain,
         count(*) filter (where fx_stale = 0) as n_fx_session,
         count(*) filter (where fx_stale > 0) as n_fx_last_rate,
         count(*) filter (where fx_stale = -1) as n_fx_none,
         count(*) filter (where fx_stale = -2) as n_fx_activity,
         coalesce(max(fx_stale) filter (where fx_stale > 0), 0) as max_fx_stale_sessions
-    from held_closes
+    from fx_held_values
     group by portfolio_id, session_idx
 ),
 
@@ -963,20 +1019,20 @@ accumulated as (
         span_days.from_idx,
         span_days.first_idx,
         span_days.session_idx,
-        coalesce(public_values.public_value, 0) as public_value,
-        coalesce(public_values.n_fx_session, 0) + coalesce(foreign_cash_values.n_fx_session, 0) as n_fx_session,
-        coalesce(public_values.n_fx_last_rate, 0) + coalesce(foreign_cash_values.n_fx_last_rate, 0)
+        coalesce(public_values.public_value, 0) + coalesce(fx_values.public_value, 0) as public_value,
+        coalesce(fx_values.n_fx_session, 0) + coalesce(foreign_cash_values.n_fx_session, 0) as n_fx_session,
+        coalesce(fx_values.n_fx_last_rate, 0) + coalesce(foreign_cash_values.n_fx_last_rate, 0)
             as n_fx_last_rate,
-        coalesce(public_values.n_fx_none, 0) + coalesce(foreign_cash_values.n_fx_none, 0) as n_fx_none,
-        coalesce(public_values.n_fx_activity, 0) + coalesce(foreign_cash_values.n_fx_activity, 0) as n_fx_activity,
+        coalesce(fx_values.n_fx_none, 0) + coalesce(foreign_cash_values.n_fx_none, 0) as n_fx_none,
+        coalesce(fx_values.n_fx_activity, 0) + coalesce(foreign_cash_values.n_fx_activity, 0) as n_fx_activity,
         greatest(
-            coalesce(public_values.max_fx_stale_sessions, 0), coalesce(foreign_cash_values.max_fx_stale_sessions, 0)
+            coalesce(fx_values.max_fx_stale_sessions, 0), coalesce(foreign_cash_values.max_fx_stale_sessions, 0)
         ) as max_fx_stale_sessions,
         coalesce(stale.n_stale, 0) as n_stale,
         coalesce(stale.max_stale_sessions, 0) as max_stale_sessions,
         coalesce(daily_flows.inflow, 0) + coalesce(foreign_cash_values.inflow, 0) as inflow,
         coalesce(daily_flows.outflow, 0) + coalesce(foreign_cash_values.outflow, 0) as outflow,
-        coalesce(public_values.currency_gain, 0) + coalesce(daily_flows.exit_currency_gain, 0)
+        coalesce(fx_values.currency_gain, 0) + coalesce(daily_flows.exit_currency_gain, 0)
         + coalesce(foreign_cash_values.currency_gain, 0) as currency_gain,
         coalesce(clamped_cash.income, 0) + coalesce(foreign_cash_values.income, 0) as income,
         coalesce(clamped_cash.costs, 0) + coalesce(foreign_cash_values.costs, 0) as costs,
@@ -994,6 +1050,10 @@ accumulated as (
         on
             span_days.portfolio_id = public_values.portfolio_id
             and span_days.session_idx = public_values.session_idx
+    left join fx_values
+        on
+            span_days.portfolio_id = fx_values.portfolio_id
+            and span_days.session_idx = fx_values.session_idx
     left join clamped_events
         on
             span_days.portfolio_id = clamped_events.portfolio_id
@@ -1139,6 +1199,30 @@ chained_parts as (
     )
 ),
 
+-- each portfolio's benchmark: its closes, its currency and the rates converting it into the
+-- base currency, one row per portfolio (materialized: one hash lookup per session row; joined
+-- there one relation at a time, with the low estimate of the sessions' rows, a plan sorted or
+-- materialized the 1.2 M rows of a 1k full rebuild to merge them in: ~4 s)
+portfolio_benchmarks as materialized (
+    select
+        benchmark_currencies.portfolio_id,
+        portfolios.benchmark_symbol,
+        portfolios.base_currency,
+        benchmark_currencies.whole_currency,
+        benchmark_currencies.unit_factor,
+        benchmark.base_idx,
+        benchmark.closes,
+        benchmark_fx.base_idx as fx_base_idx,
+        benchmark_fx.rates as fx_rates
+    from benchmark_currencies
+    inner join portfolios on benchmark_currencies.portfolio_id = portfolios.portfolio_id
+    left join symbol_series as benchmark on portfolios.benchmark_symbol = benchmark.symbol
+    left join fx_series as benchmark_fx
+        on
+            benchmark_currencies.whole_currency = benchmark_fx.currency
+            and benchmark_currencies.base_currency = benchmark_fx.base_currency
+),
+
 final as (
     select
         chained.portfolio_id,
@@ -1164,24 +1248,24 @@ final as (
             when chained.wipeouts > 0 then -1::float8
             else (1 + chained.base_twr) * exp(chained.log_growth) - 1
         end as cum_twr,
-        portfolios.benchmark_symbol,
+        benchmarks.benchmark_symbol,
         -- the benchmark in the base currency (a close with no rate is null, never taken at 1.0)
-        benchmark.closes[chained.session_idx - benchmark.base_idx + 1] * case
-            when benchmark_currencies.whole_currency = benchmark_currencies.base_currency
-                then benchmark_currencies.unit_factor
+        benchmarks.closes[chained.session_idx - benchmarks.base_idx + 1] * case
+            when benchmarks.whole_currency = benchmarks.base_currency
+                then benchmarks.unit_factor
             else
-                benchmark_currencies.unit_factor
-                * benchmark_fx.rates[chained.session_idx - benchmark_fx.base_idx + 1]
+                benchmarks.unit_factor
+                * benchmarks.fx_rates[chained.session_idx - benchmarks.fx_base_idx + 1]
         end as benchmark_close,
         (
-            benchmark.closes[chained.session_idx - benchmark.base_idx + 1] * case
-                when benchmark_currencies.whole_currency = benchmark_currencies.base_currency then 1
+            benchmarks.closes[chained.session_idx - benchmarks.base_idx + 1] * case
+                when benchmarks.whole_currency = benchmarks.base_currency then 1
                 else
-                    benchmark_fx.rates[chained.session_idx - benchmark_fx.base_idx + 1]
-                    / benchmark_fx.rates[chained.first_idx - benchmark_fx.base_idx + 1]
+                    benchmarks.fx_rates[chained.session_idx - benchmarks.fx_base_idx + 1]
+                    / benchmarks.fx_rates[chained.first_idx - benchmarks.fx_base_idx + 1]
             end
         )
-        / nullif(benchmark.closes[chained.first_idx - benchmark.base_idx + 1], 0) - 1 as benchmark_cum_return,
+        / nullif(benchmarks.closes[chained.first_idx - benchmarks.base_idx + 1], 0) - 1 as benchmark_cum_return,
         chained.first_idx,
         refresh_windows.run_id as computed_by_run,
         chained.cash_balance,
@@ -1191,15 +1275,15 @@ final as (
         chained.income_to_date,
         chained.costs_to_date,
         chained.realized_gain_to_date,
-        portfolios.base_currency,
+        benchmarks.base_currency,
         chained.n_fx_session,
         chained.n_fx_last_rate,
         chained.n_fx_none,
         chained.max_fx_stale_sessions,
         -- the benchmark in its own currency, beside it
-        benchmark.closes[chained.session_idx - benchmark.base_idx + 1] as benchmark_close_local,
-        benchmark.closes[chained.session_idx - benchmark.base_idx + 1]
-        / nullif(benchmark.closes[chained.first_idx - benchmark.base_idx + 1], 0) - 1
+        benchmarks.closes[chained.session_idx - benchmarks.base_idx + 1] as benchmark_close_local,
+        benchmarks.closes[chained.session_idx - benchmarks.base_idx + 1]
+        / nullif(benchmarks.closes[chained.first_idx - benchmarks.base_idx + 1], 0) - 1
             as benchmark_cum_return_local,
         chained.n_fx_activity,
         chained.price_return,
@@ -1212,14 +1296,8 @@ final as (
         chained.cum_cost_return
     from chained_parts as chained
     inner join sessions on chained.session_idx = sessions.session_idx
-    inner join portfolios on chained.portfolio_id = portfolios.portfolio_id
+    inner join portfolio_benchmarks as benchmarks on chained.portfolio_id = benchmarks.portfolio_id
     cross join refresh_windows
-    left join symbol_series as benchmark on portfolios.benchmark_symbol = benchmark.symbol
-    left join benchmark_currencies on chained.portfolio_id = benchmark_currencies.portfolio_id
-    left join fx_series as benchmark_fx
-        on
-            benchmark_currencies.whole_currency = benchmark_fx.currency
-            and benchmark_currencies.base_currency = benchmark_fx.base_currency
 )
 
 select * from final
