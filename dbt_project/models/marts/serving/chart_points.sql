@@ -7,10 +7,19 @@
     )
 }}
 -- Read contract: the points of a portfolio's chart, one row per point, in order. Read it with
--- `where portfolio_id = $1 and period = $2 order by point_no`: one primary-key lookup of
--- the chart row, whose arrays are unnested here.
+-- `where portfolio_id = $1 and period = $2 order by point_no`: one primary-key lookup of the
+-- chart row and one of its portfolio's series. A chart's points are its head (the chart row's
+-- arrays: empty unless thinned), then its tail, the sessions tail_idx … END sliced from the
+-- series (position p is session series_idx + p - 1) with the returns rebased on START here
+-- (docs/semantics.md, "Chart caches"): the same expressions as the stored head's, so a point
+-- reads the same whichever part holds it. Values are stored as float8 in the series and shown
+-- as numeric, as the head's.
 with chart_caches as (
     select * from {{ ref('fct_chart_caches') }}
+),
+
+chart_series as (
+    select * from {{ ref('fct_chart_series') }}
 ),
 
 final as (
@@ -23,12 +32,43 @@ final as (
         points.cum_return,
         points.benchmark_cum_return
     from chart_caches
-    cross join lateral unnest(
-        chart_caches.point_dates,
-        chart_caches.point_values,
-        chart_caches.point_cum_returns,
-        chart_caches.point_benchmark_cum_returns
-    ) with ordinality as points (point_date, point_value, cum_return, benchmark_cum_return, point_no)
+    inner join chart_series on chart_caches.portfolio_id = chart_series.portfolio_id
+    cross join lateral (
+        select
+            head.point_no,
+            head.point_date,
+            head.point_value,
+            head.cum_return,
+            head.benchmark_cum_return
+        from
+            unnest(
+                chart_caches.head_dates,
+                chart_caches.head_values,
+                chart_caches.head_cum_returns,
+                chart_caches.head_benchmark_cum_returns
+            ) with ordinality as head (point_date, point_value, cum_return, benchmark_cum_return, point_no)
+        union all
+        select
+            cardinality(chart_caches.head_dates) + tail.pos as point_no,
+            tail.point_date,
+            tail.market_value::numeric as point_value,
+            (1 + tail.cum_twr) / nullif(1 + chart_caches.start_cum_twr, 0) - 1 as cum_return,
+            (tail.benchmark_close / nullif(chart_caches.start_benchmark_close, 0))::float8 - 1 as benchmark_cum_return
+        from unnest(
+            chart_series.series_dates[
+                chart_caches.tail_idx - chart_series.series_idx + 1:chart_caches.end_idx - chart_series.series_idx + 1
+            ],
+            chart_series.series_values[
+                chart_caches.tail_idx - chart_series.series_idx + 1:chart_caches.end_idx - chart_series.series_idx + 1
+            ],
+            chart_series.series_cum_twrs[
+                chart_caches.tail_idx - chart_series.series_idx + 1:chart_caches.end_idx - chart_series.series_idx + 1
+            ],
+            chart_series.series_benchmark_closes[
+                chart_caches.tail_idx - chart_series.series_idx + 1:chart_caches.end_idx - chart_series.series_idx + 1
+            ]
+        ) with ordinality as tail (point_date, market_value, cum_twr, benchmark_close, pos)
+    ) as points
 )
 
 select * from final
