@@ -12,8 +12,7 @@
 -- arrays: empty unless thinned), then its tail, the sessions tail_idx … END sliced from the
 -- series (position p is session series_idx + p - 1) with the returns rebased on START here
 -- (docs/semantics.md, "Chart caches"): the same expressions as the stored head's, so a point
--- reads the same whichever part holds it. Values are stored as float8 in the series and shown
--- as numeric, as the head's.
+-- reads the same whichever part holds it.
 with chart_caches as (
     select * from {{ ref('fct_chart_caches') }}
 ),
@@ -51,7 +50,7 @@ final as (
         select
             cardinality(chart_caches.head_dates) + tail.pos as point_no,
             tail.point_date,
-            tail.market_value::numeric as point_value,
+            tail.market_value as point_value,
             (1 + tail.cum_twr) / nullif(1 + chart_caches.start_cum_twr, 0) - 1 as cum_return,
             (tail.benchmark_close / nullif(chart_caches.start_benchmark_close, 0))::float8 - 1 as benchmark_cum_return
         from unnest(

@@ -204,7 +204,7 @@ start_points as materialized (
         select
             count(*) as n_points,
             array_agg(picked.session_date) as point_dates,
-            array_agg(picked.market_value::numeric) as point_values,
+            array_agg(picked.market_value) as point_values,
             array_agg((1 + picked.cum_twr) / nullif(1 + chart_starts.start_twr, 0) - 1) as point_cum_returns,
             array_agg(
                 (picked.benchmark_close / nullif(chart_starts.start_benchmark_close, 0))::float8 - 1
