@@ -36,18 +36,20 @@ Each `app` relation is one indexed lookup, with the row-level security policies 
 Plans below were captured by `scripts/read_contract_plans.py`: as the trusted app backend
 (`set role folio_app; set local foliodb.user_id = <owner of the portfolio>`), `explain (analyze,
 costs off, summary on) …` on generated data (`bench/datagen.py` scale `small` with the bench's
-ledgers and foreign holdings, `{dbname}`: {portfolios:,} portfolios, {snapshots:,} snapshot rows,
+ledgers (and foreign holdings in an `fx20_` dataset), `{dbname}`: {portfolios:,} portfolios, {snapshots:,} snapshot rows,
 {charts:,} chart rows, {activities:,} activities), after a full refresh. The holdings, cash
 balances and activities are read for portfolio {ledger}, the first with an activities ledger.
 `tests/test_serving.py::test_each_contract_relation_is_an_indexed_lookup` checks on every test
 run that none of these reads needs a sequential scan of a mart, of the snapshots, of
 core.portfolios or of ops.runs (the tiny ops tables of a fresh dataset — settings, the queues,
 a run or two — are read by sequential scan here: a handful of rows). The policies of
-core.portfolios, analytics.fct_chart_caches and analytics.fct_leaderboards are a column test
+core.portfolios, analytics.fct_chart_caches, analytics.fct_chart_series and
+analytics.fct_leaderboards are a column test
 (`is_public or $n or user_id = $m`: the portfolio's visibility carried on the row) whose two
 InitPlans say who the session acts for (`app.acts_for_everyone()`, answered from the setting
 alone when a user is set, then `app.acting_user_id()`), evaluated at most once per query and
-only when a row read is not public; the leaderboard's index scan keeps its (period, rank) order,
+only when a row read is not public; a chart reads its chart row and its portfolio's series,
+one primary-key lookup each, and slices its points from their arrays; the leaderboard's index scan keeps its (period, rank) order,
 so the top 20 are read and no sort is needed. The other tables' policy (the snapshots, the
 holdings, the cash balances, the activities) adds one primary-key lookup of the portfolio per
 row read (`(select true from core.portfolios …)`, itself filtered by the portfolio policy): the

@@ -54,9 +54,16 @@ def rows(conn: psycopg.Connection, query: str, params: list | None = None) -> li
 
 
 def chart(conn: psycopg.Connection, portfolio_id: int, period: str) -> dict:
+    """The chart row, with its points as the read contract (app.chart_points) gives them."""
     return rows(
         conn,
-        "select * from analytics.fct_chart_caches where portfolio_id = %s and period = %s",
+        "select caches.*, points.* from analytics.fct_chart_caches as caches"
+        " cross join lateral (select array_agg(point_date order by point_no) as point_dates,"
+        " array_agg(value order by point_no) as point_values,"
+        " array_agg(cum_return order by point_no) as point_cum_returns,"
+        " array_agg(benchmark_cum_return order by point_no) as point_benchmark_cum_returns"
+        " from app.chart_points where (portfolio_id, period) = (caches.portfolio_id, caches.period))"
+        " as points where caches.portfolio_id = %s and caches.period = %s",
         [portfolio_id, period],
     )[0]
 

@@ -678,7 +678,7 @@ def _carried(conn: psycopg.Connection, portfolio_id: int) -> set[tuple]:
     """The (user_id, is_public) the analytics tables behind the app views carry for it."""
     return {
         row
-        for table in ("fct_chart_caches", "fct_leaderboards")
+        for table in ("fct_chart_series", "fct_chart_caches", "fct_leaderboards")
         for row in conn.execute(
             sql.SQL("select user_id, is_public from analytics.{} where portfolio_id = %s").format(
                 sql.Identifier(table)
@@ -695,6 +695,7 @@ def test_tables_behind_the_app_views_test_carried_visibility_columns(conn, two_u
             " where polrelid::regclass::text like 'analytics.fct\\_%'"
         ).fetchall()
     )
+    assert policies["analytics.fct_chart_series"] == "portfolio_visible_carried"
     assert policies["analytics.fct_chart_caches"] == "portfolio_visible_carried"
     assert policies["analytics.fct_leaderboards"] == "portfolio_visible_carried"
     # the refresh wrote the portfolio's facts: A's public portfolio is A's, and public

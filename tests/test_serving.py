@@ -20,9 +20,23 @@ from tests.builders import add_portfolio, add_position, add_prices, refresh
 SESSIONS = ["2024-12-30", "2024-12-31", "2025-01-02", "2025-01-03", "2025-01-06"]
 
 
+# each chart's points as the read contract (app.chart_points) gives them, beside the chart row
+POINT_ARRAYS = (
+    " cross join lateral (select array_agg(point_date order by point_no) as point_dates,"
+    " array_agg(value order by point_no) as point_values,"
+    " array_agg(cum_return order by point_no) as point_cum_returns,"
+    " array_agg(benchmark_cum_return order by point_no) as point_benchmark_cum_returns"
+    " from app.chart_points where (portfolio_id, period) = (caches.portfolio_id, caches.period))"
+    " as points"
+)
+
+
 def charts(conn: psycopg.Connection, portfolio_id: int) -> dict[str, dict]:
     cur = conn.execute(
-        "select * from analytics.fct_chart_caches where portfolio_id = %s", [portfolio_id]
+        "select caches.*, points.* from analytics.fct_chart_caches as caches"
+        + POINT_ARRAYS
+        + " where caches.portfolio_id = %s",
+        [portfolio_id],
     )
     names = [c.name for c in cur.description]
     return {row[1]: dict(zip(names, row, strict=True)) for row in cur}
@@ -396,7 +410,7 @@ def test_marts_agree_with_the_independent_pandas_implementation(db_url, conn) ->
     cur = conn.execute(
         "select portfolio_id, period, start_date, end_date, period_twr, benchmark_return,"
         " is_partial, n_sessions, n_points, point_dates, point_cum_returns"
-        " from analytics.fct_chart_caches"
+        " from analytics.fct_chart_caches as caches" + POINT_ARRAYS
     )
     ours = {(r[0], r[1]): r for r in cur}
     assert len(ours) == len(charts_pd) == 9 * 50

@@ -326,8 +326,9 @@ begin
             return null;
         end if;
     end if;
-    -- by name: the refresh writes fct_chart_caches before fct_leaderboards, so both lock in
-    -- the same order
+    -- in the order the refresh writes them (its steps, ops.model_steps: fct_chart_series,
+    -- fct_chart_caches, fct_leaderboards), so both lock in the same order and neither waits
+    -- for the other while holding what the other needs; then by name
     for v_table in
         select classes.oid::regclass
         from pg_class as classes
@@ -339,7 +340,9 @@ begin
                 where attributes.attrelid = classes.oid and not attributes.attisdropped
                     and attributes.attname in ('portfolio_id', 'user_id', 'is_public')
             ) = 3
-        order by classes.relname
+        order by
+            (select steps.step_no from ops.model_steps as steps where steps.model = classes.relname),
+            classes.relname
     loop
         execute format('lock table %s in share row exclusive mode', v_table);
         if tg_op = 'DELETE' then

@@ -5,17 +5,22 @@
         refresh_scope='portfolios',
         post_hook=[
             "alter table {{ this }}
-                alter column point_dates set storage external,
-                alter column point_values set storage external,
-                alter column point_cum_returns set storage external,
-                alter column point_benchmark_cum_returns set storage external",
+                alter column head_dates set storage external,
+                alter column head_values set storage external,
+                alter column head_cum_returns set storage external,
+                alter column head_benchmark_cum_returns set storage external",
         ],
     )
 }}
 -- One row per portfolio per chart period (1D … MAX): the period's returns against the
--- benchmark and its points, thinned to at most 260, as four parallel arrays (an app reads a
--- whole chart with one primary-key lookup). Definitions: docs/semantics.md, "Chart caches".
--- Recomputed only for the portfolios of the refresh's scope. The point arrays are stored out of
+-- benchmark and what its points, thinned to at most 260, are made of. Definitions:
+-- docs/semantics.md, "Chart caches". A chart's points are its head (stored here, as four
+-- parallel arrays: empty unless the chart is thinned) followed by its tail, the sessions
+-- tail_idx … END, which app.chart_points slices from the portfolio's series
+-- (fct_chart_series) and rebases on START (start_cum_twr, start_benchmark_close): a refresh
+-- writes the points of a period of at most 260 sessions once per portfolio, not once per
+-- period, and an app still reads a whole chart with one primary-key lookup of each table.
+-- Recomputed only for the portfolios of the refresh's scope. The head arrays are stored out of
 -- line uncompressed (storage external): dates and floats barely compress, and trying costs a
 -- rebuild more than writing the few extra bytes.
 with scopes as (
@@ -45,6 +50,12 @@ calendar_dates as (
 -- up by their key (portfolio, START, step)
 chart_heads as not materialized (
     select * from {{ ref('int_chart_heads') }}
+),
+
+-- not materialized: each portfolio's last (at most 260) sessions, written by this refresh
+-- before this step, looked up by key for the thinned charts only
+series as not materialized (
+    select * from {{ ref('fct_chart_series') }}
 ),
 
 -- not materialized: the scope's portfolios, by key. Read in this statement (the insert), so
@@ -120,62 +131,8 @@ thinning as materialized (
     from bounds
 ),
 
--- Each portfolio's last sessions, from its earliest tail or head continuation to END, read
--- once (one range scan of the snapshots key, at most about 260 rows however long the
--- history): every chart's tail is a slice of these arrays (snapshots have a row for every
--- session, so session s sits at position s - series_idx + 1). The market values become
--- numeric here, once per session, not once per chart that shows them (the conversion is the
--- costliest part of a point).
-series_ranges as (
-    select
-        thinning.portfolio_id,
-        least(min(thinning.tail_idx), min(chart_heads.until_idx)) as series_idx,
-        max(thinning.end_idx) as end_idx
-    from thinning
-    left join chart_heads
-        on
-            thinning.n_sessions > 260
-            and thinning.portfolio_id = chart_heads.portfolio_id
-            and thinning.start_idx = chart_heads.start_idx
-            and thinning.step = chart_heads.step
-    group by thinning.portfolio_id
-),
-
-series as (
-    select
-        series_ranges.portfolio_id,
-        series_ranges.series_idx,
-        points.series_dates,
-        points.series_values,
-        points.series_cum_twrs,
-        points.series_benchmark_closes
-    from series_ranges
-    -- the arrays take the rows in the order the ordered subquery yields them (the key's order,
-    -- no sort)
-    cross join lateral (  -- noqa: ST05
-        select
-            array_agg(ordered.session_date) as series_dates,
-            array_agg(ordered.market_value::numeric) as series_values,
-            array_agg(ordered.cum_twr) as series_cum_twrs,
-            array_agg(ordered.benchmark_close) as series_benchmark_closes
-        -- noqa: ST05
-        from (
-            select
-                snapshots.session_date,
-                snapshots.market_value,
-                snapshots.cum_twr,
-                snapshots.benchmark_close
-            from snapshots
-            where
-                snapshots.portfolio_id = series_ranges.portfolio_id
-                and snapshots.session_idx between series_ranges.series_idx and series_ranges.end_idx
-            order by snapshots.session_idx asc
-        ) as ordered
-    ) as points
-),
-
 -- Charts that start at the same session have the same points (their END is the portfolio's;
--- a portfolio younger than a year has the same 1Y, 5Y and MAX chart): the points are built
+-- a portfolio younger than a year has the same 1Y, 5Y and MAX chart): the heads are built
 -- once per START.
 chart_starts as (
     select distinct
@@ -191,109 +148,86 @@ chart_starts as (
     from thinning
 ),
 
--- each START's tail: a slice of its portfolio's series
-start_tails as (
-    select
-        chart_starts.portfolio_id,
-        chart_starts.start_idx,
-        chart_starts.recent_idx,
-        chart_starts.step,
-        chart_starts.is_thinned,
-        chart_starts.start_twr,
-        chart_starts.start_benchmark_close,
-        series.series_idx,
-        series.series_dates,
-        series.series_values,
-        series.series_cum_twrs,
-        series.series_benchmark_closes,
-        series.series_dates[chart_starts.tail_idx - series.series_idx + 1:chart_starts.end_idx - series.series_idx + 1]
-            as tail_dates,
-        series.series_values[chart_starts.tail_idx - series.series_idx + 1:chart_starts.end_idx - series.series_idx + 1]
-            as tail_values,
-        series.series_cum_twrs[
-            chart_starts.tail_idx - series.series_idx + 1:chart_starts.end_idx - series.series_idx + 1
-        ] as tail_cum_twrs,
-        series.series_benchmark_closes[
-            chart_starts.tail_idx - series.series_idx + 1:chart_starts.end_idx - series.series_idx + 1
-        ] as tail_benchmark_closes
-    from chart_starts
-    inner join series on chart_starts.portfolio_id = series.portfolio_id
-),
-
--- each START's points: its head (if thinned) followed by its tail. The head is the one
+-- each START's head, the points before its tail: none unless thinned; else the one
 -- int_chart_heads kept (the kept sessions before its until_idx, looked up by its key),
 -- completed up to the recent sessions with the step-th sessions from until_idx (the first one:
 -- START + 1 + step * ceil((until_idx - START - 1) / step)) before recent_idx, picked from the
--- series by position. (Joined by key here, not as a CTE of heads: the planner cannot estimate
--- a CTE's rows and joined the heads to the starts by a nested loop, every start against every
--- head.) Dates and values are copied as they are; the returns are rebased on START in one pass
--- over the tail (unnest yields the elements in order).
+-- portfolio's series (fct_chart_series) in one pass over its slice (unnest yields the elements
+-- in order) and rebased on START like the head. The tail (tail_idx … END) is not stored here:
+-- app.chart_points slices it from the series. (Joined by key here, not as a CTE of heads: the
+-- planner cannot estimate a CTE's rows and joined the heads to the starts by a nested loop,
+-- every start against every head.)
 start_points as materialized (
     select
-        start_tails.portfolio_id,
-        start_tails.start_idx,
-        coalesce(chart_heads.head_points + continued.n_points, 0) + cardinality(start_tails.tail_dates) as n_points,
+        chart_starts.portfolio_id,
+        chart_starts.start_idx,
+        coalesce(chart_heads.head_points + continued.n_points, 0) + chart_starts.end_idx - chart_starts.tail_idx + 1
+            as n_points,
         case
             when chart_heads.portfolio_id is null then '{}'
             else chart_heads.head_dates || coalesce(continued.point_dates, '{}')
-        end || start_tails.tail_dates as point_dates,
+        end as head_dates,
         case
             when chart_heads.portfolio_id is null then '{}'
             else chart_heads.head_values || coalesce(continued.point_values, '{}')
-        end || start_tails.tail_values as point_values,
+        end as head_values,
         case
             when chart_heads.portfolio_id is null then '{}'
             else chart_heads.head_cum_returns || coalesce(continued.point_cum_returns, '{}')
-        end || rebased.tail_cum_returns as point_cum_returns,
+        end as head_cum_returns,
         case
             when chart_heads.portfolio_id is null then '{}'
             else chart_heads.head_benchmark_cum_returns || coalesce(continued.point_benchmark_cum_returns, '{}')
-        end || rebased.tail_benchmark_cum_returns as point_benchmark_cum_returns
-    from start_tails
+        end as head_benchmark_cum_returns
+    from chart_starts
     left join chart_heads
         on
-            start_tails.is_thinned
-            and start_tails.portfolio_id = chart_heads.portfolio_id
-            and start_tails.start_idx = chart_heads.start_idx
-            and start_tails.step = chart_heads.step
+            chart_starts.is_thinned
+            and chart_starts.portfolio_id = chart_heads.portfolio_id
+            and chart_starts.start_idx = chart_heads.start_idx
+            and chart_starts.step = chart_heads.step
+    left join series
+        on
+            chart_heads.portfolio_id is not null
+            and chart_starts.portfolio_id = series.portfolio_id
+    -- the continuation's first and last session as positions in the series
     cross join
-        lateral (
+        lateral (  -- noqa: ST05
             select
-                count(*) as n_points,
-                array_agg(start_tails.series_dates[positions.pos]) as point_dates,
-                array_agg(start_tails.series_values[positions.pos]) as point_values,
-                array_agg((1 + start_tails.series_cum_twrs[positions.pos]) / nullif(1 + start_tails.start_twr, 0) - 1)
-                    as point_cum_returns,
-                array_agg(
-                    (start_tails.series_benchmark_closes[positions.pos] / nullif(start_tails.start_benchmark_close, 0))::float8
-                    - 1
-                ) as point_benchmark_cum_returns
-            from generate_series(
-                chart_heads.start_idx + 1 - start_tails.series_idx + 1
+                chart_heads.start_idx + 1 - series.series_idx + 1
                 + chart_heads.step
-                * ((chart_heads.until_idx - chart_heads.start_idx - 2 + chart_heads.step) / chart_heads.step),
-                start_tails.recent_idx - 1 - start_tails.series_idx + 1,
-                chart_heads.step
-            ) as positions (pos)
-        ) as continued
+                * ((chart_heads.until_idx - chart_heads.start_idx - 2 + chart_heads.step) / chart_heads.step)
+                    as first_pos,
+                chart_starts.recent_idx - 1 - series.series_idx + 1 as last_pos
+        ) as continuation
     cross join lateral (
         select
-            array_agg((1 + points.cum_twr) / nullif(1 + start_tails.start_twr, 0) - 1) as tail_cum_returns,
+            count(*) as n_points,
+            array_agg(picked.session_date) as point_dates,
+            array_agg(picked.market_value) as point_values,
+            array_agg((1 + picked.cum_twr) / nullif(1 + chart_starts.start_twr, 0) - 1) as point_cum_returns,
             array_agg(
-                (points.benchmark_close / nullif(start_tails.start_benchmark_close, 0))::float8 - 1
-            ) as tail_benchmark_cum_returns
-        from unnest(start_tails.tail_cum_twrs, start_tails.tail_benchmark_closes) as points (cum_twr, benchmark_close)
-    ) as rebased
+                (picked.benchmark_close / nullif(chart_starts.start_benchmark_close, 0))::float8 - 1
+            ) as point_benchmark_cum_returns
+        from
+            unnest(
+                series.series_dates[continuation.first_pos:continuation.last_pos],
+                series.series_values[continuation.first_pos:continuation.last_pos],
+                series.series_cum_twrs[continuation.first_pos:continuation.last_pos],
+                series.series_benchmark_closes[continuation.first_pos:continuation.last_pos]
+            ) with ordinality as picked (session_date, market_value, cum_twr, benchmark_close, pos)
+        where (picked.pos - 1) % chart_heads.step = 0
+    ) as continued
 ),
 
 chart_points as (
     select
         thinning.*,
         start_points.n_points,
-        start_points.point_dates,
-        start_points.point_values,
-        start_points.point_cum_returns,
-        start_points.point_benchmark_cum_returns
+        start_points.head_dates,
+        start_points.head_values,
+        start_points.head_cum_returns,
+        start_points.head_benchmark_cum_returns
     from thinning
     inner join start_points
         on
@@ -345,10 +279,15 @@ final as (
         returns.is_closed,
         -- open, and behind the last closed session (a closed portfolio cannot get newer)
         not returns.is_closed and returns.end_date < last_closed.session_date as is_stale,
-        returns.point_dates,
-        returns.point_values,
-        returns.point_cum_returns,
-        returns.point_benchmark_cum_returns,
+        -- the chart's points: its head, then the series from tail_idx to END, rebased on
+        -- START (app.chart_points)
+        returns.tail_idx,
+        returns.start_twr as start_cum_twr,
+        returns.start_benchmark_close,
+        returns.head_dates,
+        returns.head_values,
+        returns.head_cum_returns,
+        returns.head_benchmark_cum_returns,
         refresh_windows.run_id as computed_by_run,
         -- what the row-level security policy tests (sql/routines/90_grants.sql)
         portfolios.user_id,
