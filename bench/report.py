@@ -66,13 +66,13 @@ def ratios(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "charts_vs_orm",
         _get(sc, "c", "orm", "extrapolated_ms"),
         ours_c,
-        "ORM rebuild_charts, extrapolated from a subset / int_chart_heads + fct_chart_caches steps",
+        "ORM rebuild_charts, extrapolated from a subset / int_chart_heads + fct_chart_series + fct_chart_caches steps",
     )
     add(
         "charts_vs_pandas",
         _get(sc, "c", "pandas", "ms", "median"),
         ours_c,
-        "pandas compute_charts + COPY / int_chart_heads + fct_chart_caches steps",
+        "pandas compute_charts + COPY / int_chart_heads + fct_chart_series + fct_chart_caches steps",
     )
     ours_d = _get(sc, "d", "foliodb", "wall_ms", "median")
     add(
@@ -421,7 +421,7 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
         rows.append(
             (
                 f"c. chart-cache rebuild, {pf_txt} x 9 periods",
-                f"{fmt_stats(c['foliodb']['db_ms'])} (int_chart_heads + fct_chart_caches steps)",
+                f"{fmt_stats(c['foliodb']['db_ms'])} (int_chart_heads + fct_chart_series + fct_chart_caches steps)",
                 fmt_stats(c["pandas"]["ms"]),
                 f"{fmt_ms(c['orm']['extrapolated_ms'])} (extrapolated from {c['orm']['measured_portfolios']})",
                 f"ORM {fmt_ratio(rt.get('charts_vs_orm'))}, pandas {fmt_ratio(rt.get('charts_vs_pandas'))}",

@@ -498,7 +498,9 @@ def machine_info(server: Server) -> dict[str, Any]:
 
 
 # The refresh steps that build the chart caches: the thinned charts' heads, then the charts.
-CHART_STEPS = ("int_chart_heads", "fct_chart_caches")
+# the chart caches' steps: the thinned charts' heads, each portfolio's last sessions (the
+# charts' tails), the period figures
+CHART_STEPS = ("int_chart_heads", "fct_chart_series", "fct_chart_caches")
 
 
 def current_sessions(url: str) -> int:
