@@ -41,3 +41,21 @@ fx_activity_rates as materialized (
     select * from {{ ref('int_fx_activity_rates_in_scope') }}
 )
 {%- endmacro %}
+
+{#-
+  A quoted position's value on a session, in the base currency (fct_portfolio_snapshots: the
+  positions held in the base currency and the others, each path with its own close and
+  factor): an option on its expiry session is worth its intrinsic value; a ledger's lot with
+  no close yet is valued at its cost (per unit in the base currency already); otherwise the
+  session's close (filled: the last one before it) or, with none, the entry price; times the
+  factor into the base currency.
+-#}
+{% macro quoted_value(position, session_idx, close, factor) -%}
+    {{ position }}.units * case
+        when {{ session_idx }} = {{ position }}.expiry_idx and {{ position }}.expiry_value is not null
+            then {{ position }}.expiry_value * {{ factor }}
+        when {{ position }}.is_ledger and {{ close }} is null
+            then {{ position }}.entry_price
+        else coalesce({{ close }}, {{ position }}.entry_price) * {{ factor }}
+    end
+{%- endmacro %}

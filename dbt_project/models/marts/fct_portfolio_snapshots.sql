@@ -634,19 +634,12 @@ in_base_held_values as (
     select
         in_base_positions.portfolio_id,
         held_sessions.session_idx,
-        in_base_positions.units * case
-            -- an option on its expiry session is worth its intrinsic value
-            when held_sessions.session_idx = in_base_positions.expiry_idx and in_base_positions.expiry_value is not null
-                then in_base_positions.expiry_value * in_base_positions.unit_factor
-            when
-                in_base_positions.is_ledger
-                and in_base_positions.closes[held_sessions.session_idx - in_base_positions.base_idx + 1] is null
-                then in_base_positions.entry_price
-            else coalesce(
-                in_base_positions.closes[held_sessions.session_idx - in_base_positions.base_idx + 1],
-                in_base_positions.entry_price
-            ) * in_base_positions.unit_factor
-        end as public_value
+        {{ quoted_value(
+            'in_base_positions',
+            'held_sessions.session_idx',
+            'in_base_positions.closes[held_sessions.session_idx - in_base_positions.base_idx + 1]',
+            'in_base_positions.unit_factor',
+        ) }} as public_value
     from in_base_positions
     cross join
         lateral generate_series(in_base_positions.held_from, in_base_positions.held_to) as held_sessions (session_idx)
@@ -669,15 +662,12 @@ fx_held_values as (
     select
         fx_held.portfolio_id,
         fx_held.session_idx,
-        fx_held.units * case
-            when fx_held.session_idx = fx_held.expiry_idx and fx_held.expiry_value is not null
-                then fx_held.expiry_value * fx_held.fx_factor
-            when fx_held.is_ledger and symbol_series.closes[fx_held.session_idx - symbol_series.base_idx + 1] is null
-                then fx_held.entry_price
-            else coalesce(
-                symbol_series.closes[fx_held.session_idx - symbol_series.base_idx + 1], fx_held.entry_price
-            ) * fx_held.fx_factor
-        end as public_value,
+        {{ quoted_value(
+            'fx_held',
+            'fx_held.session_idx',
+            'symbol_series.closes[fx_held.session_idx - symbol_series.base_idx + 1]',
+            'fx_held.fx_factor',
+        ) }} as public_value,
         -- the currency part of the day's gain: the carried units' local value at the close
         -- times the move of their factor (null without a rate on either session: none)
         fx_held.carried_units * case

@@ -6,6 +6,8 @@
         post_hook=["alter view {{ this }} set (security_invoker = true)"],
     )
 }}
+{#- the chart's tail in its portfolio's series: the sessions tail_idx … END -#}
+{%- set tail = '[chart_caches.tail_idx - chart_series.series_idx + 1:chart_caches.end_idx - chart_series.series_idx + 1]' %}
 -- Read contract: the points of a portfolio's chart, one row per point, in order. Read it with
 -- `where portfolio_id = $1 and period = $2 order by point_no`: one primary-key lookup of the
 -- chart row and one of its portfolio's series. A chart's points are its head (the chart row's
@@ -43,21 +45,13 @@ final as (
     -- planned in twice the time)
     cross join lateral unnest(
         chart_caches.head_dates
-        || chart_series.series_dates[
-            chart_caches.tail_idx - chart_series.series_idx + 1:chart_caches.end_idx - chart_series.series_idx + 1
-        ],
+        || chart_series.series_dates{{ tail }},
         chart_caches.head_values
-        || chart_series.series_values[
-            chart_caches.tail_idx - chart_series.series_idx + 1:chart_caches.end_idx - chart_series.series_idx + 1
-        ],
+        || chart_series.series_values{{ tail }},
         chart_caches.head_cum_returns
-        || chart_series.series_cum_twrs[
-            chart_caches.tail_idx - chart_series.series_idx + 1:chart_caches.end_idx - chart_series.series_idx + 1
-        ],
+        || chart_series.series_cum_twrs{{ tail }},
         chart_caches.head_benchmark_cum_returns
-        || chart_series.series_benchmark_closes[
-            chart_caches.tail_idx - chart_series.series_idx + 1:chart_caches.end_idx - chart_series.series_idx + 1
-        ]
+        || chart_series.series_benchmark_closes{{ tail }}
     ) with ordinality as points (point_date, point_value, cum_twr, benchmark_close, point_no)
 )
 
