@@ -500,3 +500,144 @@ def test_nightly_chart_caches_with_kept_heads_equal_a_full_rebuild(db_url, conn)
     assert len(full) == len(nightly) > 40 * 9 - 40
     different = [(a[:2], b[:2]) for a, b in zip(nightly, full, strict=True) if not _close(a, b)]
     assert different == []
+
+
+def _points_agree_with_pandas(db_url: str, conn: psycopg.Connection) -> int:
+    """Every chart's points (app.chart_points) equal the pandas oracle's computed from the
+    snapshots (bench/baselines/pandas_impl.py: periods, thinning, rebasing); the number of
+    charts compared."""
+    import numpy as np
+    import pandas as pd
+
+    from bench.baselines import pandas_impl as P
+
+    inputs = P.load(db_url)
+    cur = conn.execute(
+        "select portfolio_id, session_date, market_value::float8 as market_value, cum_twr,"
+        " benchmark_close::float8 as benchmark_close from analytics.fct_portfolio_snapshots"
+    )
+    snaps = pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
+    snaps["session_date"] = pd.to_datetime(snaps["session_date"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        _, points_pd = P.compute_charts(snaps, inputs.sessions)
+    ours = {
+        (r[0], r[1]): r[2:]
+        for r in conn.execute(
+            "select caches.portfolio_id, caches.period, point_dates, point_values::float8[],"
+            " point_cum_returns, point_benchmark_cum_returns"
+            " from analytics.fct_chart_caches as caches" + POINT_ARRAYS
+        )
+    }
+    theirs_by = dict(tuple(points_pd.groupby(["portfolio_id", "period"])))
+    assert set(ours) == set(theirs_by)
+    for key, (dates, values, cum, bench) in ours.items():
+        theirs = theirs_by[key]
+        assert list(dates) == [d.date() for d in theirs["session_date"]], key
+        for mine, column in (
+            (values, "value"),
+            (cum, "cum_return"),
+            (bench, "benchmark_cum_return"),
+        ):
+            mine = np.array([np.nan if v is None else v for v in mine], dtype=float)
+            assert np.allclose(
+                mine, theirs[column].to_numpy(dtype=float), rtol=1e-12, atol=1e-9, equal_nan=True
+            ), (key, column)
+    return len(ours)
+
+
+def _series_rows(conn: psycopg.Connection) -> dict[int, int]:
+    """Rows of fct_chart_series per portfolio."""
+    return dict(
+        conn.execute(
+            "select portfolio_id, count(*) from analytics.fct_chart_series group by portfolio_id"
+        ).fetchall()
+    )
+
+
+def test_nightly_series_appends_and_an_edit_inside_its_window_rebuilds_it(db_url, conn) -> None:
+    # Two years: the series holds each old portfolio's last 260 sessions of about 500.
+    datagen.generate(db_url, "tiny", portfolios=40, years=2, spare_sessions=3)
+    assert refresh(conn, "full")["status"] == "succeeded"
+    assert set(_series_rows(conn).values()) == {1}
+    # the series of each portfolio's charts' END: its last (at most 260) snapshots, recomputed
+    # here by a query of its own
+    latest_equals_snapshots = """
+        select count(*) filter (where series.portfolio_id is null
+            or (series.series_idx, series.series_dates, series.series_values,
+                series.series_cum_twrs, series.series_benchmark_closes)
+            is distinct from (expected.series_idx, expected.dates, expected.vals,
+                expected.cum_twrs, expected.closes)), count(*)
+        from (
+            select ends.portfolio_id, min(snapshots.session_idx) as series_idx,
+                array_agg(snapshots.session_date order by snapshots.session_idx) as dates,
+                array_agg(snapshots.market_value::numeric order by snapshots.session_idx) as vals,
+                array_agg(snapshots.cum_twr order by snapshots.session_idx) as cum_twrs,
+                array_agg(snapshots.benchmark_close order by snapshots.session_idx) as closes,
+                ends.end_idx
+            from (
+                select portfolio_id, max(session_idx) as end_idx
+                from analytics.fct_portfolio_snapshots group by portfolio_id
+            ) as ends
+            inner join analytics.fct_portfolio_snapshots as snapshots
+                on snapshots.portfolio_id = ends.portfolio_id
+                and snapshots.session_idx > ends.end_idx - 260
+            group by ends.portfolio_id, ends.end_idx
+        ) as expected
+        left join analytics.fct_chart_series as series
+            on series.portfolio_id = expected.portfolio_id and series.end_idx = expected.end_idx
+    """
+    assert conn.execute(latest_equals_snapshots).fetchone()[0] == 0
+
+    # A night: each portfolio with a new session gets a new row appended from its previous
+    # one, which stays until its next refresh.
+    datagen.add_session(db_url, seed=0)
+    assert refresh(conn)["status"] == "succeeded"
+    night = conn.execute("select max(run_id) from ops.runs").fetchone()[0]
+    appended = {pid for pid, n in _series_rows(conn).items() if n == 2}
+    assert len(appended) > 20
+    rows = dict(
+        conn.execute(
+            "select portfolio_id, count(*) filter (where computed_by_run = %s)"
+            " from analytics.fct_chart_series group by portfolio_id",
+            [night],
+        ).fetchall()
+    )
+    assert all(rows[pid] == 1 for pid in appended)
+    wrong, compared = conn.execute(latest_equals_snapshots).fetchone()
+    assert (wrong, compared) == (0, 40)
+    assert _points_agree_with_pandas(db_url, conn) == 40 * 9
+
+    # The next night corrects closes 20 sessions back, inside every series' window: their
+    # holders' rows are rebuilt from the corrected snapshots (their stored rows deleted, the
+    # older one too), the others' appended again.
+    datagen.add_session(db_url, seed=1)
+    # a few symbols with one or two holders each, none a benchmark or the risk-free proxy (those
+    # would put every portfolio in the scope)
+    corrected = conn.execute(
+        "update market.prices set close = close * 1.07"
+        " where price_date = (select days.session_date from market.trading_days as days"
+        "   where days.calendar = 'XNYS' and days.session_idx = (select max(session_idx) - 20"
+        "   from market.trading_days where calendar = 'XNYS'"
+        "   and session_date <= (select max(price_date) from market.prices)))"
+        " and symbol in (select positions.symbol from core.positions as positions"
+        "   where positions.symbol not in (select benchmark_symbol from core.portfolios)"
+        "   and positions.symbol <> ops.setting('risk_free_symbol')"
+        "   group by positions.symbol having count(distinct positions.portfolio_id) <= 2"
+        "   order by positions.symbol limit 3)"
+        " returning symbol"
+    ).fetchall()
+    assert corrected
+    assert refresh(conn)["status"] == "succeeded"
+    holders = {
+        r[0]
+        for r in conn.execute(
+            "select distinct portfolio_id from core.positions where symbol = any(%s)",
+            [[r[0] for r in corrected]],
+        )
+    }
+    counts = _series_rows(conn)
+    rebuilt = {pid for pid, n in counts.items() if n == 1}
+    assert holders & set(counts) and holders & set(counts) <= rebuilt
+    assert {pid for pid, n in counts.items() if n == 2} - holders  # some appended again
+    assert conn.execute(latest_equals_snapshots).fetchone()[0] == 0
+    assert _points_agree_with_pandas(db_url, conn) == 40 * 9

@@ -25,7 +25,7 @@
 -- sessions from until_idx on, so a night reads about 260 snapshot rows per portfolio however
 -- long its history. A row is dropped, and recomputed, when a snapshot it was computed from may
 -- have changed (the scope starts at or before its END), or when no 5Y or MAX chart starts at
--- its START and ends at most 240 sessions after its until_idx any more (further on, its
+-- its START and ends at most 259 sessions after its until_idx any more (further on, its
 -- continuation would need more than the last 260 sessions: macro chart_head_is_current). A row whose step is no longer
 -- current is left unused until then (the step changes about once a year).
 with scopes as (
@@ -66,7 +66,7 @@ thinned_starts as (
         on recent_start.calendar_date = (portfolio_periods.end_date - interval '1 month')::date + 1
     where
         portfolio_periods.period in ('5Y', 'MAX')
-        and portfolio_periods.end_idx - portfolio_periods.start_idx + 1 > 260
+        and portfolio_periods.end_idx - portfolio_periods.start_idx + 1 > {{ var('chart_max_points') }}
 ),
 
 -- the heads to compute: those with no valid row for their START and step

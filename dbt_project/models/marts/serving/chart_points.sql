@@ -10,7 +10,7 @@
 {%- set tail = '[chart_caches.tail_idx - chart_series.series_idx + 1:chart_caches.end_idx - chart_series.series_idx + 1]' %}
 -- Read contract: the points of a portfolio's chart, one row per point, in order. Read it with
 -- `where portfolio_id = $1 and period = $2 order by point_no`: one primary-key lookup of the
--- chart row and one of its portfolio's series. A chart's points are its head (the chart row's
+-- chart row and one of its portfolio's series (the row of the chart's END). A chart's points are its head (the chart row's
 -- arrays: empty unless thinned), then its tail, the sessions tail_idx … END sliced from the
 -- series (position p is session series_idx + p - 1) with the returns rebased on START here
 -- (docs/semantics.md, "Chart caches"): the same expressions as the stored head's, so a point
@@ -40,7 +40,10 @@ final as (
             else (points.benchmark_close / nullif(chart_caches.start_benchmark_close, 0))::float8 - 1
         end as benchmark_cum_return
     from chart_caches
-    inner join chart_series on chart_caches.portfolio_id = chart_series.portfolio_id
+    inner join chart_series
+        on
+            chart_caches.portfolio_id = chart_series.portfolio_id
+            and chart_caches.end_idx = chart_series.end_idx
     -- one pass over the head followed by the tail (one function scan: a union of the two
     -- planned in twice the time)
     cross join lateral unnest(

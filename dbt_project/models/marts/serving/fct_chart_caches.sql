@@ -53,7 +53,7 @@ chart_heads as not materialized (
 ),
 
 -- not materialized: each portfolio's last (at most 260) sessions, written by this refresh
--- before this step, looked up by key for the thinned charts only
+-- before this step, looked up by key (the portfolio and END) for the thinned charts only
 series as not materialized (
     select * from {{ ref('fct_chart_series') }}
 ),
@@ -127,7 +127,7 @@ thinning as materialized (
     select
         bounds.*,
         {{ chart_thinning_step('bounds.start_idx', 'bounds.end_idx', 'bounds.recent_idx') }} as step,
-        case when bounds.n_sessions <= 260 then bounds.start_idx else bounds.recent_idx end as tail_idx
+        case when bounds.n_sessions <= {{ var('chart_max_points') }} then bounds.start_idx else bounds.recent_idx end as tail_idx
     from bounds
 ),
 
@@ -142,7 +142,7 @@ chart_starts as (
         thinning.end_idx,
         thinning.recent_idx,
         thinning.step,
-        thinning.n_sessions > 260 as is_thinned,
+        thinning.n_sessions > {{ var('chart_max_points') }} as is_thinned,
         thinning.start_twr,
         thinning.start_benchmark_close
     from thinning
@@ -190,6 +190,7 @@ start_points as materialized (
         on
             chart_heads.portfolio_id is not null
             and chart_starts.portfolio_id = series.portfolio_id
+            and chart_starts.end_idx = series.end_idx
     -- the continuation's first and last session as positions in the series
     cross join
         lateral (  -- noqa: ST05
