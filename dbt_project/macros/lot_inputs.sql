@@ -14,7 +14,7 @@
     {%- set sql_digest = local_md5(model.raw_code) if model is defined else 'no model' -%}
     (
         select
-            scoped.portfolio_id,
+            digested.portfolio_id,
             md5(concat_ws(
                 '#',
                 (
@@ -30,14 +30,17 @@
                     from {{ ref('int_activities_in_base') }} as activities
                     left join {{ ref('int_calendar_dates_mapped') }} as dates
                         on activities.activity_date = dates.calendar_date
-                    left join {{ foreign_cash_trades(scope) }} as trades_fx
+                    -- (of this portfolio alone: over the whole scope, its hash was built again
+                    -- for each portfolio digested, reading every activity of the scope each
+                    -- time: 1.2 s of a 1k nightly's 1.3 s lots step, 200 ledgers x 3,110 trades)
+                    left join {{ foreign_cash_trades('(select digested.portfolio_id)') }} as trades_fx
                         on activities.activity_id = trades_fx.activity_id
-                    where activities.portfolio_id = scoped.portfolio_id and activities.symbol is not null
+                    where activities.portfolio_id = digested.portfolio_id and activities.symbol is not null
                 ),
                 (
                     select portfolios.cost_method
                     from {{ ref('stg_core__portfolios') }} as portfolios
-                    where portfolios.portfolio_id = scoped.portfolio_id
+                    where portfolios.portfolio_id = digested.portfolio_id
                 ),
                 (
                     select string_agg(
@@ -50,12 +53,12 @@
                     where splits.symbol in (
                         select activities.symbol
                         from {{ ref('int_activities_in_base') }} as activities
-                        where activities.portfolio_id = scoped.portfolio_id
+                        where activities.portfolio_id = digested.portfolio_id
                     )
                 ),
                 '{{ sql_digest }}'
             )) as inputs_digest
-        from {{ scope }} as scoped
+        from {{ scope }} as digested
     )
 {%- endmacro %}
 

@@ -103,32 +103,49 @@ recorded_dividends as materialized (
     where activities.activity_type = 'DIVIDEND' and activities.symbol is not null
 ),
 
+-- the market's dividends with an ex-date session from the scope's first recomputed session
+-- on: a night's are the new session's (a handful, or none). Materialized, and the paid
+-- dividends below are computed only when there is one: a night without reads no holder (the
+-- holders, every lot and position piece of the scope, were 80 ms of a 1k night's 130 ms
+-- step, joined to every dividend of the history and filtered to the new session after)
+scoped_dividends as materialized (
+    select
+        market_dividends.symbol,
+        market_dividends.ex_date,
+        market_dividends.amount_per_share,
+        ex_sessions.session_idx
+    from market_dividends
+    inner join calendar_dates as ex_sessions on market_dividends.ex_date = ex_sessions.calendar_date
+    where ex_sessions.session_idx >= (select min(scopes.from_idx) from scopes)
+),
+
 -- the market's dividends paid on the units held at the close before the ex-date (a buy on
 -- the ex-date does not get it, a sell on it does), credited on the ex-date, unless recorded
 paid_dividends as (
     select
         holders.portfolio_id,
-        ex_sessions.session_idx,
-        market_dividends.symbol,
-        sum(holders.quantity) * market_dividends.amount_per_share as amount
-    from market_dividends
-    inner join calendar_dates as ex_sessions on market_dividends.ex_date = ex_sessions.calendar_date
+        scoped_dividends.session_idx,
+        scoped_dividends.symbol,
+        sum(holders.quantity) * scoped_dividends.amount_per_share as amount
+    from scoped_dividends
     inner join holders
         on
-            market_dividends.symbol = holders.symbol
-            and ex_sessions.session_idx > holders.entry_idx
-            and ex_sessions.session_idx <= coalesce(holders.exit_idx, 2147483647)
+            scoped_dividends.symbol = holders.symbol
+            and scoped_dividends.session_idx > holders.entry_idx
+            and scoped_dividends.session_idx <= coalesce(holders.exit_idx, 2147483647)
     inner join scopes on holders.portfolio_id = scopes.portfolio_id
     where
-        ex_sessions.session_idx >= scopes.from_idx
+        -- (a one-time filter: without a dividend in range, the join's inputs are not read)
+        exists (select any_dividends.symbol from scoped_dividends as any_dividends)
+        and scoped_dividends.session_idx >= scopes.from_idx
         and not exists (
             select from recorded_dividends
             where
                 recorded_dividends.portfolio_id = holders.portfolio_id
-                and recorded_dividends.symbol = market_dividends.symbol
-                and recorded_dividends.ex_date = market_dividends.ex_date
+                and recorded_dividends.symbol = scoped_dividends.symbol
+                and recorded_dividends.ex_date = scoped_dividends.ex_date
         )
-    group by holders.portfolio_id, ex_sessions.session_idx, market_dividends.symbol, market_dividends.amount_per_share
+    group by holders.portfolio_id, scoped_dividends.session_idx, scoped_dividends.symbol, scoped_dividends.amount_per_share
 ),
 
 -- each paid dividend in the base currency: as paid when the symbol trades in the base (GBp in a

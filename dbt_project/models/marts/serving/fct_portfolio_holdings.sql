@@ -163,6 +163,26 @@ held_fx as materialized (
             and held.entry_idx = entry_activity.session_idx
 ),
 
+-- the closes the held symbols need, at END and on the session before: once per symbol and
+-- END (the portfolios share the as-of session: ~500 pairs of lookups at 1,000 portfolios, not
+-- two per held position, 12,700 pairs; materialized, so they are looked up once)
+end_closes as materialized (
+    select
+        symbol_ends.symbol,
+        symbol_ends.end_idx,
+        end_prices.close_price as end_close,
+        before_prices.close_price as before_close
+    from (select distinct held_fx.symbol, held_fx.end_idx from held_fx) as symbol_ends
+    left join prices_filled as end_prices
+        on
+            symbol_ends.symbol = end_prices.symbol
+            and symbol_ends.end_idx = end_prices.session_idx
+    left join prices_filled as before_prices
+        on
+            symbol_ends.symbol = before_prices.symbol
+            and symbol_ends.end_idx - 1 = before_prices.session_idx
+),
+
 -- each held position or lot at END, and (held the session before) at the session before
 valued as (
     select
@@ -176,12 +196,12 @@ valued as (
         -- symbol trades in the base currency itself
         case
             when held.is_cost_unknown then 'none'
-            when held.is_ledger and end_prices.close_price is null then 'base'
+            when held.is_ledger and end_closes.end_close is null then 'base'
             else held.fx_rule
         end as fx_rule,
         case
             when held.is_cost_unknown then null
-            when not held.is_ledger or end_prices.close_price is not null then held.fx_rate
+            when not held.is_ledger or end_closes.end_close is not null then held.fx_rate
         end as fx_rate,
         case when not held.is_cost_unknown then held.units * held.entry_price * held.entry_fx end as cost,
         case
@@ -189,41 +209,37 @@ valued as (
             when held.investment_class = 'PRIVATE'
                 then coalesce(end_valuations.valuation_value, held.units * held.entry_price)
             -- the ledger's cost per unit is in the base currency already
-            when held.is_ledger and end_prices.close_price is null then held.units * held.entry_price
-            else held.units * coalesce(end_prices.close_price, held.entry_price) * held.end_fx
+            when held.is_ledger and end_closes.end_close is null then held.units * held.entry_price
+            else held.units * coalesce(end_closes.end_close, held.entry_price) * held.end_fx
         end as market_value,
         case
             when
                 held.investment_class <> 'PRIVATE'
                 and (
                     not held.is_ledger
-                    or end_prices.close_price is not null
+                    or end_closes.end_close is not null
                     or held.trading_currency = held.base_currency
                 )
-                then held.units * coalesce(end_prices.close_price, held.entry_price)
+                then held.units * coalesce(end_closes.end_close, held.entry_price)
         end as local_market_value,
         case
             -- a position piece that starts at a split on END: its units before the split
             when held.entry_idx = held.end_idx and held.entry_split_ratio is not null
                 then
                     held.units / held.entry_split_ratio
-                    * coalesce(before_prices.close_price, held.entry_price * held.entry_split_ratio)
+                    * coalesce(end_closes.before_close, held.entry_price * held.entry_split_ratio)
                     * held.before_fx
             when held.entry_idx = held.end_idx then held.units * held.entry_price * held.entry_fx
             when held.investment_class = 'PRIVATE'
                 then coalesce(before_valuations.valuation_value, held.units * held.entry_price)
-            when held.is_ledger and before_prices.close_price is null then held.units * held.entry_price
-            else held.units * coalesce(before_prices.close_price, held.entry_price) * held.before_fx
+            when held.is_ledger and end_closes.before_close is null then held.units * held.entry_price
+            else held.units * coalesce(end_closes.before_close, held.entry_price) * held.before_fx
         end as previous_value
     from held_fx as held
-    left join prices_filled as end_prices
+    left join end_closes
         on
-            held.symbol = end_prices.symbol
-            and held.end_idx = end_prices.session_idx
-    left join prices_filled as before_prices
-        on
-            held.symbol = before_prices.symbol
-            and held.end_idx - 1 = before_prices.session_idx
+            held.symbol = end_closes.symbol
+            and held.end_idx = end_closes.end_idx
     left join valuations as end_valuations
         on
             held.position_id = end_valuations.position_id
