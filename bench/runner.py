@@ -368,6 +368,8 @@ def ensure_dataset(
         )
     if params.foreign_share:
         label = f"fx{params.foreign_share * 100:g}_{label}"
+        # how foreign datasets are generated (a change rebuilds them, not the USD-only ones)
+        key_params["foreign_generation"] = datagen.FOREIGN_GENERATION
     key = json.dumps({"params": key_params, "seed": seed, "tree": template}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     name = f"folio_bench_{label}_{digest}"
@@ -572,7 +574,7 @@ SNAP_SQL = (
     "select portfolio_id, session_date, session_idx, market_value, cost_basis, unrealized_pnl,"
     " positions_held, n_close, n_stale, max_stale_sessions, n_entry, n_manual, inflow, outflow,"
     " daily_return, cum_twr, benchmark_close::float8 as benchmark_close, benchmark_cum_return,"
-    " n_fx_session, n_fx_last_rate, n_fx_none, max_fx_stale_sessions,"
+    " n_fx_session, n_fx_last_rate, n_fx_none, max_fx_stale_sessions, n_fx_activity,"
     " cash_balance::float8 as cash_balance, income::float8 as income, costs::float8 as costs,"
     " realized_gain::float8 as realized_gain, income_return, cost_return"
     " from analytics.fct_portfolio_snapshots where portfolio_id = any(%s)"
@@ -661,6 +663,10 @@ def check_leaderboards(url: str, ranked: pd.DataFrame, excluded: pd.DataFrame) -
 # Baselines
 
 
+# the snapshots' values converted per rule (scenario i's conversions_in_snapshots)
+FX_COUNTS = ["n_fx_session", "n_fx_last_rate", "n_fx_activity", "n_fx_none"]
+
+
 def pandas_frames(inputs: P.Inputs, keep: Collection[int] | None = None) -> dict[str, pd.DataFrame]:
     """pandas' results on every portfolio of ``inputs``, computed in portfolio batches
     (P.snapshot_batches): every chart cache and the leaderboards; the snapshots and chart
@@ -672,8 +678,8 @@ def pandas_frames(inputs: P.Inputs, keep: Collection[int] | None = None) -> dict
         for snaps in P.snapshot_batches(inputs):
             charts, points = P.compute_charts(snaps, inputs.sessions)
             charts_parts.append(charts)
-            if set(P.FX_SNAPSHOT_COLUMNS[:3]) <= set(snaps.columns):
-                fx_parts.append(snaps[P.FX_SNAPSHOT_COLUMNS[:3]].sum().to_frame().T)
+            if set(FX_COUNTS) <= set(snaps.columns):
+                fx_parts.append(snaps[FX_COUNTS].sum().to_frame().T)
             if keep is not None:
                 snaps = snaps[snaps["portfolio_id"].isin(keep)]
                 points = points[points["portfolio_id"].isin(keep)]
