@@ -1087,7 +1087,13 @@ def _foreign_activities(
         key = int(acts["portfolio_key"].iat[i])
         first_foreign.setdefault(key, whole)
         acts.iat[i, acts.columns.get_loc("fx_rate")] = rate
-        if rng.random() < FOREIGN_ACTIVITY_LOCAL_SHARE:
+        in_usd = {
+            col: round(float(v) * rate / per, digits)
+            for col, digits in (("unit_price", 4), ("amount", 2))
+            if (v := acts[col].iat[i]) is not None and not pd.isna(v)
+        }
+        # in USD unless drawn local, or too small to state in cents (a few yen of dividend)
+        if rng.random() < FOREIGN_ACTIVITY_LOCAL_SHARE or min(in_usd.values()) <= 0:
             n_local += 1
             acts.iat[i, acts.columns.get_loc("currency")] = c
             fee = acts["fee"].iat[i]
@@ -1095,10 +1101,8 @@ def _foreign_activities(
                 acts.iat[i, acts.columns.get_loc("fee")] = round(float(fee) * per / rate, 2)
         else:
             n_base += 1
-            for col, digits in (("unit_price", 4), ("amount", 2)):
-                v = acts[col].iat[i]
-                if v is not None and not pd.isna(v):
-                    acts.iat[i, acts.columns.get_loc(col)] = round(float(v) * rate / per, digits)
+            for col, v in in_usd.items():
+                acts.iat[i, acts.columns.get_loc(col)] = v
     deposits = np.flatnonzero(
         (acts["activity_type"] == "DEPOSIT").to_numpy()
         & (acts.groupby(["portfolio_key", "activity_type"]).cumcount() == 1).to_numpy()

@@ -614,19 +614,30 @@ def _subset(frame: pd.DataFrame, ids: list[int]) -> pd.DataFrame:
 
 
 def check_against_foliodb(
-    url: str, name: str, frames: dict[str, pd.DataFrame], ids: list[int]
+    url: str,
+    name: str,
+    frames: dict[str, pd.DataFrame],
+    ids: list[int],
+    batch: int | None = None,
 ) -> dict[str, Any]:
-    """compare.differences of a baseline's frames against foliodb's rows for ``ids``."""
-    ours = foliodb_frames(url, ids, frames.keys())
+    """compare.differences of a baseline's frames against foliodb's rows for ``ids``, read
+    and compared ``batch`` portfolios at a time (None: the baseline's own batch,
+    P.BATCH_PORTFOLIOS), so that foliodb's rows in Python follow the batch, not ``ids``:
+    every row is compared, as at once."""
+    batch = batch or P.BATCH_PORTFOLIOS
     problems: dict[str, list[str]] = {}
     rows = 0
-    for table, frame in frames.items():
-        theirs = _subset(frame, ids)
-        mine = ours[table][[c for c in theirs.columns if c in ours[table].columns]]
-        rows += len(theirs)
-        diffs = compare.differences(mine, theirs, compare.KEYS[table])
-        if diffs:
-            problems[table] = diffs[:5]
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        ours = foliodb_frames(url, chunk, frames.keys())
+        for table, frame in frames.items():
+            theirs = _subset(frame, chunk)
+            mine = ours[table][[c for c in theirs.columns if c in ours[table].columns]]
+            rows += len(theirs)
+            diffs = compare.differences(mine, theirs, compare.KEYS[table])
+            if diffs:
+                problems[table] = (problems.get(table, []) + diffs)[:5]
+        del ours
     return {
         "baseline": name,
         "portfolios": len(ids),
@@ -1133,6 +1144,11 @@ class Runner:
                     "fx_rates",
                     "fx_rates_source",
                     "fx_missing_sessions",
+                    "fx_late_pairs_first_rate",
+                    "ledger_foreign_buys",
+                    "ledger_foreign_buy_share",
+                    "ledger_foreign_activities",
+                    "ledger_portfolios_trading_foreign",
                     "ledger_portfolios",
                     "ledger_average_cost",
                     "activities",
@@ -1636,6 +1652,8 @@ class Runner:
             "foreign_share_target": FOREIGN_SHARE,
             "foreign_position_share": fx_ds.summary.get("foreign_position_share"),
             "foreign_symbols_by_currency": fx_ds.summary.get("foreign_symbols_by_currency"),
+            "ledger_foreign_buy_share": fx_ds.summary.get("ledger_foreign_buy_share"),
+            "ledger_foreign_activities": fx_ds.summary.get("ledger_foreign_activities"),
             "fx_rates": fx_ds.summary.get("fx_rates"),
             "conversions_in_snapshots": {k: int(v) for k, v in converted.items()},
             "order": "each step on the USD-only clone, then on the foreign one, alternately",
