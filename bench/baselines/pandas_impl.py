@@ -17,7 +17,10 @@ currency than its portfolio's base is valued at its close times the session's ra
 (the rate on the session, else the last rate before it, its age in sessions counted; a cross
 through USD; a pair stored without USD where it is no older), its cost and inflow at its entry
 session's rate, its outflow at its exit session's rate; with no rate on or before a session the
-value is left out of the total and counted. The benchmark is converted the same way. Without a
+value is left out of the total and counted, unless the portfolio's own activities of that
+session state a rate for securities in that currency (``fx_rate``: rule ``activity``, Σ base
+amounts / Σ local amounts, that portfolio and session only). The benchmark is converted the
+same way, never at an activity's rate. Without a
 position or benchmark in another currency than its base, none of this runs: the USD-only
 computation is the one it always was.
 
