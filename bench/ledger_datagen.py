@@ -6,7 +6,11 @@ core.import_activities (validated like any file).
 What the ledgers hold: deposits, buys and partial sells (with fees), recorded dividends (a
 market dividend's payment 3-20 days after its ex-date, after withholding), interest, fees,
 taxes, withdrawals, transfers of cash and of securities in and out, and SPLIT activities on a
-market split's ex-date (the same split: counted once). Nothing happens on the last session,
+market split's ex-date (the same split: counted once). Each split's ex-date is a session
+after a day without one (a Monday, or after a closure), and some ledgers holding the symbol
+buy more on that day, before the split (issue 15: it counts on the ex-date's session, in the
+terms before it, tests/test_corporate_actions.py; not with ``currencies``, below). Nothing
+happens on the last session,
 and no dividend shares a session with a split, so every figure has one reading.
 
     generate_ledgers(url, portfolios=200, years=2, seed=15) -> {"portfolio_ids": [...], ...}
@@ -51,6 +55,9 @@ GAPPY = ("L10", "L11", "L12", "L13")  # about 2 % of their sessions have no clos
 DIVIDEND_PAYERS = ("L00", "L01", "L04", "L05", "L06")
 # (symbol, where in the window as a fraction of the sessions, ratio: new shares per old)
 SPLITS = (("L01", 0.40, 4.0), ("L02", 0.55, 2.0), ("L03", 0.65, 0.5))
+# issue 15: the share of the ledgers holding a symbol at its split that buy more on the day
+# before the ex-date's session (a weekend day or a closure), in the terms before the split
+WEEKEND_BUY_SHARE = 0.3
 
 
 # issue 16: foreign-quoted symbols, their trading currencies, and the FX rates the market stores
@@ -148,7 +155,12 @@ def _market(sessions: list[dt.date], rng: random.Random) -> Market:
     n = len(sessions)
     market = Market(sessions, {})
     for symbol, where, ratio in SPLITS:
-        market.splits[symbol] = {int(n * where): ratio}
+        # the first session from there that follows a day without one (a Monday, the session
+        # after a closure): a trade dated that day counts on the ex-date's session
+        idx = int(n * where)
+        while idx < n - 1 and sessions[idx] - sessions[idx - 1] <= dt.timedelta(days=1):
+            idx += 1
+        market.splits[symbol] = {idx: ratio}
     for symbol in [*SYMBOLS, BENCHMARK]:
         price = rng.uniform(20, 200)
         series: list[float | None] = []
@@ -242,10 +254,15 @@ def _ledger(
     base: str = "USD",
     foreign: tuple[str, ...] = (),
     written: int | None = None,
+    weekend: random.Random | None = None,
 ) -> list[dict]:
     """One portfolio's activities, in date order, never selling more than is held; in
     ``base`` (issue 16), about 20 % of buys and transfers in of a ``foreign`` symbol, paid in
-    the base currency at the generator's rate of the day, half of them stating it."""
+    the base currency at the generator's rate of the day, half of them stating it. With
+    ``weekend`` (its own generator, so that the other rows stay those drawn without it): a
+    ledger holding a symbol when the market splits it buys more, WEEKEND_BUY_SHARE of the
+    time, on the day before the ex-date's session (a weekend day or a closure: it counts on
+    the ex-date's session) at the last close before the split, in the terms before it."""
     n = len(market.sessions) if written is None else written
     start = rng.randrange(0, int(n * 0.3))
     days = sorted(rng.randrange(start, n - 1) for _ in range(rng.randint(12, 40)))
@@ -256,8 +273,10 @@ def _ledger(
     def day(idx: int) -> str:
         return market.sessions[idx].isoformat()
 
-    def trade(kind: str, idx: int, symbol: str, quantity: float, **extra) -> dict:
-        price = _price(market, symbol, idx, rng)
+    def trade(
+        kind: str, idx: int, symbol: str, quantity: float, r: random.Random = rng, **extra
+    ) -> dict:
+        price = _price(market, symbol, idx, r)
         if symbol in market.currencies:
             # paid in the base currency: the local price (pence: / 100) at the day's rate
             currency = market.currencies[symbol]
@@ -268,7 +287,7 @@ def _ledger(
             else:
                 rate = round(market.rate(whole, base, idx), 8)
                 price = round(local * rate, 4)
-                if kind in ("BUY", "SELL") and rng.random() < 0.5:
+                if kind in ("BUY", "SELL") and r.random() < 0.5:
                     extra = {**extra, "fx_rate": str(rate)}
         return {
             "activity_date": day(idx),
@@ -290,6 +309,13 @@ def _ledger(
         for symbol, by_idx in market.splits.items():
             for split_idx, ratio in by_idx.items():
                 if applied < split_idx <= idx and held.get(symbol, 0.0) > 0:
+                    if weekend is not None and weekend.random() < WEEKEND_BUY_SHARE:
+                        # dated the day before the ex-date's session (no session that day)
+                        quantity = weekend.randint(1, 30)
+                        row = trade("BUY", split_idx - 1, symbol, quantity, r=weekend)
+                        before = market.sessions[split_idx] - dt.timedelta(days=1)
+                        rows.append({**row, "activity_date": before.isoformat()})
+                        held[symbol] += quantity
                     held[symbol] *= ratio
                     if rng.random() < 0.5:  # the ledger records it too, on its ex-date
                         rows.append(
@@ -535,7 +561,11 @@ def generate_ledgers(
         for k in range(portfolios):
             base = _base_currency(k) if currencies else "USD"
             foreign = _foreign_symbols(k) if currencies else ()
-            rows = _ledger(market, rng, base, foreign, written)
+            # the weekend buys before a split in the USD ledgers only: in a multi-currency
+            # ledger foliodb's currency part of the ex-date session subtracts such a buy's
+            # units in the terms before the split (reported; tests/test_fx_ledger_agreement.py)
+            weekend = None if currencies else random.Random(f"weekend-{k}")
+            rows = _ledger(market, rng, base, foreign, written, weekend=weekend)
             if currencies:
                 rows = _in_own_currencies(market, rows, base, random.Random(f"currency-{k}"))
                 rows = _paid_from_foreign_cash(market, rows, base, random.Random(f"trade-{k}"))

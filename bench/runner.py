@@ -368,6 +368,8 @@ def ensure_dataset(
         )
     if params.foreign_share:
         label = f"fx{params.foreign_share * 100:g}_{label}"
+        # how foreign datasets are generated (a change rebuilds them, not the USD-only ones)
+        key_params["foreign_generation"] = datagen.FOREIGN_GENERATION
     key = json.dumps({"params": key_params, "seed": seed, "tree": template}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     name = f"folio_bench_{label}_{digest}"
@@ -572,7 +574,7 @@ SNAP_SQL = (
     "select portfolio_id, session_date, session_idx, market_value, cost_basis, unrealized_pnl,"
     " positions_held, n_close, n_stale, max_stale_sessions, n_entry, n_manual, inflow, outflow,"
     " daily_return, cum_twr, benchmark_close::float8 as benchmark_close, benchmark_cum_return,"
-    " n_fx_session, n_fx_last_rate, n_fx_none, max_fx_stale_sessions,"
+    " n_fx_session, n_fx_last_rate, n_fx_none, max_fx_stale_sessions, n_fx_activity,"
     " cash_balance::float8 as cash_balance, income::float8 as income, costs::float8 as costs,"
     " realized_gain::float8 as realized_gain, income_return, cost_return"
     " from analytics.fct_portfolio_snapshots where portfolio_id = any(%s)"
@@ -612,19 +614,30 @@ def _subset(frame: pd.DataFrame, ids: list[int]) -> pd.DataFrame:
 
 
 def check_against_foliodb(
-    url: str, name: str, frames: dict[str, pd.DataFrame], ids: list[int]
+    url: str,
+    name: str,
+    frames: dict[str, pd.DataFrame],
+    ids: list[int],
+    batch: int | None = None,
 ) -> dict[str, Any]:
-    """compare.differences of a baseline's frames against foliodb's rows for ``ids``."""
-    ours = foliodb_frames(url, ids, frames.keys())
+    """compare.differences of a baseline's frames against foliodb's rows for ``ids``, read
+    and compared ``batch`` portfolios at a time (None: the baseline's own batch,
+    P.BATCH_PORTFOLIOS), so that foliodb's rows in Python follow the batch, not ``ids``:
+    every row is compared, as at once."""
+    batch = batch or P.BATCH_PORTFOLIOS
     problems: dict[str, list[str]] = {}
     rows = 0
-    for table, frame in frames.items():
-        theirs = _subset(frame, ids)
-        mine = ours[table][[c for c in theirs.columns if c in ours[table].columns]]
-        rows += len(theirs)
-        diffs = compare.differences(mine, theirs, compare.KEYS[table])
-        if diffs:
-            problems[table] = diffs[:5]
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        ours = foliodb_frames(url, chunk, frames.keys())
+        for table, frame in frames.items():
+            theirs = _subset(frame, chunk)
+            mine = ours[table][[c for c in theirs.columns if c in ours[table].columns]]
+            rows += len(theirs)
+            diffs = compare.differences(mine, theirs, compare.KEYS[table])
+            if diffs:
+                problems[table] = (problems.get(table, []) + diffs)[:5]
+        del ours
     return {
         "baseline": name,
         "portfolios": len(ids),
@@ -661,6 +674,10 @@ def check_leaderboards(url: str, ranked: pd.DataFrame, excluded: pd.DataFrame) -
 # Baselines
 
 
+# the snapshots' values converted per rule (scenario i's conversions_in_snapshots)
+FX_COUNTS = ["n_fx_session", "n_fx_last_rate", "n_fx_activity", "n_fx_none"]
+
+
 def pandas_frames(inputs: P.Inputs, keep: Collection[int] | None = None) -> dict[str, pd.DataFrame]:
     """pandas' results on every portfolio of ``inputs``, computed in portfolio batches
     (P.snapshot_batches): every chart cache and the leaderboards; the snapshots and chart
@@ -672,8 +689,8 @@ def pandas_frames(inputs: P.Inputs, keep: Collection[int] | None = None) -> dict
         for snaps in P.snapshot_batches(inputs):
             charts, points = P.compute_charts(snaps, inputs.sessions)
             charts_parts.append(charts)
-            if set(P.FX_SNAPSHOT_COLUMNS[:3]) <= set(snaps.columns):
-                fx_parts.append(snaps[P.FX_SNAPSHOT_COLUMNS[:3]].sum().to_frame().T)
+            if set(FX_COUNTS) <= set(snaps.columns):
+                fx_parts.append(snaps[FX_COUNTS].sum().to_frame().T)
             if keep is not None:
                 snaps = snaps[snaps["portfolio_id"].isin(keep)]
                 points = points[points["portfolio_id"].isin(keep)]
@@ -1127,6 +1144,11 @@ class Runner:
                     "fx_rates",
                     "fx_rates_source",
                     "fx_missing_sessions",
+                    "fx_late_pairs_first_rate",
+                    "ledger_foreign_buys",
+                    "ledger_foreign_buy_share",
+                    "ledger_foreign_activities",
+                    "ledger_portfolios_trading_foreign",
                     "ledger_portfolios",
                     "ledger_average_cost",
                     "activities",
@@ -1630,6 +1652,8 @@ class Runner:
             "foreign_share_target": FOREIGN_SHARE,
             "foreign_position_share": fx_ds.summary.get("foreign_position_share"),
             "foreign_symbols_by_currency": fx_ds.summary.get("foreign_symbols_by_currency"),
+            "ledger_foreign_buy_share": fx_ds.summary.get("ledger_foreign_buy_share"),
+            "ledger_foreign_activities": fx_ds.summary.get("ledger_foreign_activities"),
             "fx_rates": fx_ds.summary.get("fx_rates"),
             "conversions_in_snapshots": {k: int(v) for k, v in converted.items()},
             "order": "each step on the USD-only clone, then on the foreign one, alternately",

@@ -4,8 +4,8 @@ book's frames outgrew the machine's memory), and batching changes nothing it com
 On the bench's own kind of data (ledgers with sells, dividends, splits and cash; about 20 % of
 holdings in a foreign currency), at the tiny scale (50 portfolios) cut into batches of 7:
 the snapshots, charts, points and leaderboards equal those of one batch holding the whole
-book, row for row; the runner's checks keep only the sample's snapshots and count the values
-converted per rule over the whole book; and the timed job (`P.run`), which writes each batch
+book, row for row; the runner's checks keep only the sample's snapshots, count the values
+converted per rule over the whole book, and compare with foliodb batch by batch (every row); and the timed job (`P.run`), which writes each batch
 as it goes, leaves in `bench_pandas` exactly the whole book's frames, and foliodb's results.
 """
 
@@ -73,9 +73,26 @@ def test_batches_compute_what_the_whole_book_does(
         _sorted(ranked, ["period", "portfolio_id"]),
     )
     counts = frames["fx_counts"].iloc[0]
-    for column in P.FX_SNAPSHOT_COLUMNS[:3]:
+    for column in runner.FX_COUNTS:
         assert counts[column] == whole[column].sum()
     _assert_pandas_equals_foliodb(db_url, frames)
+
+    # the check against foliodb reads and compares batch by batch (here 7 portfolios, as the
+    # monkeypatched P.BATCH_PORTFOLIOS): every row compared, and a difference in any batch
+    # found, as by one batch holding every portfolio
+    ids = sorted(int(x) for x in whole["portfolio_id"].unique())
+    tables = {"snapshots": whole, "chart_caches": charts, "chart_points": points}
+    at_once = runner.check_against_foliodb(db_url, "pandas", tables, ids, batch=len(ids))
+    batched = runner.check_against_foliodb(db_url, "pandas", tables, ids)
+    assert at_once["equal"] and batched["equal"]
+    assert batched["rows_compared"] == at_once["rows_compared"] == sum(map(len, tables.values()))
+    off = whole.copy()
+    late = off.index[off["portfolio_id"] == ids[-1]][-1]  # in the last batch
+    off.loc[late, "market_value"] += 0.01
+    wrong = runner.check_against_foliodb(db_url, "pandas", {"snapshots": off}, ids)
+    assert (
+        not wrong["equal"] and "market_value: 1 rows differ" in wrong["differences"]["snapshots"][0]
+    )
 
     # the timed job writes batch by batch, in one transaction: the whole book's rows
     stats = P.run(db_url, write=True, batch=BATCH)

@@ -215,3 +215,66 @@ def test_foreign_dataset_is_the_usd_one_with_currencies_and_agrees_with_foliodb(
     frames = _frames(db_url)
     assert frames["snapshots"]["session_date"].max() == pd.Timestamp(added["session_date"])
     _assert_pandas_equals_foliodb(db_url, frames)
+
+
+def test_pandas_converts_at_the_rate_activities_imply_where_the_market_has_none(
+    db_url: str, conn: psycopg.Connection
+) -> None:
+    """Rule ``activity`` (docs/semantics.md, "Currencies", 5) in the pandas baseline, on
+    tests/test_fx_activity_rate.py's hand-worked EUR ledgers (the market's first EURUSD rate
+    on 01-08): 10 SPY bought on 01-07 at 570 EUR settled at 0.96 EUR per USD are worth
+    10 × 592 × 0.96 EUR that day; two buys on one session (5,700 EUR at 0.96, 2,900 EUR at
+    0.98) imply 8,600 / (5,700 / 0.96 + 2,900 / 0.98); from 01-08 the market's rate comes
+    first, a stated one (0.95 on 01-10) changing nothing. pandas equals foliodb on every row."""
+    from tests.test_fx_activity_rate import EURUSD, SPY, eur_ledger, import_activities
+    from tests.test_fx_conversion import add_rates
+
+    sessions = list(SPY)
+    add_prices(conn, "^GSPC", dict(zip(sessions, [100, 101, 102, 104, 105], strict=True)))
+    add_prices(conn, "SPY", SPY)
+    one = eur_ledger(conn)
+    import_activities(
+        conn,
+        "eur ledger",
+        [
+            {"activity_date": "2025-01-06", "activity_type": "DEPOSIT", "amount": "10000",
+             "currency": "EUR"},
+            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "SPY",
+             "quantity": "10", "unit_price": "570", "currency": "EUR", "fx_rate": "0.96"},
+            {"activity_date": "2025-01-10", "activity_type": "SELL", "symbol": "SPY",
+             "quantity": "2", "unit_price": "575", "currency": "EUR", "fx_rate": "0.95"},
+        ],
+    )  # fmt: skip
+    two = eur_ledger(conn, "two buys")
+    import_activities(
+        conn,
+        "two buys",
+        [
+            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "SPY",
+             "quantity": "10", "unit_price": "570", "currency": "EUR", "fx_rate": "0.96"},
+            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "SPY",
+             "quantity": "5", "unit_price": "580", "currency": "EUR", "fx_rate": "0.98"},
+        ],
+    )  # fmt: skip
+    add_rates(conn, "EUR", "USD", EURUSD)
+    assert refresh(conn, "full")["status"] == "succeeded"
+    frames = _frames(db_url)
+    snaps = frames["snapshots"].set_index(["portfolio_id", "session_date"])
+
+    def day(pid: int, d: str) -> pd.Series:
+        return snaps.loc[(pid, pd.Timestamp(d))]
+
+    assert day(one, "2025-01-07")["market_value"] == pytest.approx(4300 + 10 * 592 * 0.96)
+    assert tuple(day(one, "2025-01-07")[c] for c in ("n_fx_activity", "n_fx_none")) == (1, 0)
+    # the sell of 01-10 states 0.95, but the market's rate of 01-08 comes first
+    ten = day(one, "2025-01-10")
+    assert ten["market_value"] == pytest.approx(5450 + 8 * 596 / 1.04)
+    assert (ten["n_fx_last_rate"], ten["n_fx_activity"]) == (1, 0)
+    implied = 8600 / (5700 / 0.96 + 2900 / 0.98)
+    assert day(two, "2025-01-07")["market_value"] == pytest.approx(15 * 592 * implied)
+    assert day(two, "2025-01-07")["n_fx_activity"] == 1
+    # 01-08: the market's first rate, 1 / 1.04, for both
+    eight = day(two, "2025-01-08")
+    assert eight["market_value"] == pytest.approx(15 * 594 / 1.04)
+    assert (eight["n_fx_session"], eight["n_fx_activity"]) == (1, 0)
+    _assert_pandas_equals_foliodb(db_url, frames)

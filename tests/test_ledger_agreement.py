@@ -249,6 +249,16 @@ def test_the_ledger_agrees_with_the_independent_walk_after_full_and_incremental_
 ) -> None:
     generated = ledger_datagen.generate_ledgers(db_url, portfolios=200, years=2)
     ids = generated["portfolio_ids"]
+    # issue 15: buys dated on the day before a split's ex-date session, a day without a
+    # session (they count on the ex-date's session, in the terms before the split), by
+    # ledgers holding the symbol: tests/test_corporate_actions.py's hand-worked case
+    weekend_buys = conn.execute(
+        "select count(*), count(distinct a.symbol) from core.activities as a"
+        " inner join market.splits as s on s.symbol = a.symbol and a.activity_date = s.ex_date - 1"
+        " where a.activity_type = 'BUY' and not exists (select from market.trading_days as t"
+        "   where t.calendar = 'XNYS' and t.session_date = a.activity_date)"
+    ).fetchone()
+    assert weekend_buys[0] >= 10 and weekend_buys[1] == len(ledger_datagen.SPLITS)
     conn.execute("update ops.settings set value = '60' where key = 'refresh_chunk_portfolios'")
     assert refresh(conn, "full")["status"] == "succeeded"
     seen = _assert_agree(db_url, conn, ids)

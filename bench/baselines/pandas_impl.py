@@ -17,7 +17,10 @@ currency than its portfolio's base is valued at its close times the session's ra
 (the rate on the session, else the last rate before it, its age in sessions counted; a cross
 through USD; a pair stored without USD where it is no older), its cost and inflow at its entry
 session's rate, its outflow at its exit session's rate; with no rate on or before a session the
-value is left out of the total and counted. The benchmark is converted the same way. Without a
+value is left out of the total and counted, unless the portfolio's own activities of that
+session state a rate for securities in that currency (``fx_rate``: rule ``activity``, Σ base
+amounts / Σ local amounts, that portfolio and session only). The benchmark is converted the
+same way, never at an activity's rate. Without a
 position or benchmark in another currency than its base, none of this runs: the USD-only
 computation is the one it always was.
 
@@ -122,8 +125,15 @@ RANKED_COLUMNS = [
 ]
 EXCLUDED_COLUMNS = ["period", "portfolio_id", "reason"]
 # Added to the snapshots when some position or benchmark is in another currency than its base:
-# the positions converted by each rule (session, last_rate, none) and the oldest rate's age.
-FX_SNAPSHOT_COLUMNS = ["n_fx_session", "n_fx_last_rate", "n_fx_none", "max_fx_stale_sessions"]
+# the positions converted by each rule (session, last_rate, none), the oldest rate's age, and
+# those converted at the rate the portfolio's own activities of the session state (activity).
+FX_SNAPSHOT_COLUMNS = [
+    "n_fx_session",
+    "n_fx_last_rate",
+    "n_fx_none",
+    "max_fx_stale_sessions",
+    "n_fx_activity",
+]
 # Added when a portfolio has cash (a ledger's activities, the market's dividends): the cash
 # balance, the session's income (dividends, interest), costs (fees, taxes), realized gain, and
 # the income and cost parts of the daily return (docs/semantics.md, "Activities").
@@ -397,10 +407,54 @@ class _FX:
     before the session: NaN, rule none. A quote unit (GBp) is its whole currency / units_per.
     """
 
-    NOT_CONVERTED, NONE = -2, -1
+    NOT_CONVERTED, NONE, ACTIVITY = -2, -1, -3
 
-    def __init__(self, factor: np.ndarray, age: np.ndarray, unit: np.ndarray, code: np.ndarray):
+    def __init__(
+        self,
+        factor: np.ndarray,
+        age: np.ndarray,
+        unit: np.ndarray,
+        code: np.ndarray,
+        pairs: list[tuple[str, str]] | None = None,
+    ):
         self.rate, self.age, self.unit, self.code = factor, age, unit, code
+        self.pairs = pairs or []
+        self.n = factor.shape[1] if factor.ndim == 2 else 0
+        # rule 'activity' (with_activity_rates): subject -> its portfolio (-1: a benchmark),
+        # and the sorted keys (portfolio, pair, session) of the rates activities imply
+        self.owner: np.ndarray | None = None
+        self.implied_keys = np.zeros(0, dtype=np.int64)
+        self.implied_rates = np.zeros(0)
+
+    def _key(self, owner: np.ndarray, pair: np.ndarray, d: np.ndarray) -> np.ndarray:
+        return (owner.astype(np.int64) * len(self.pairs) + pair) * self.n + d
+
+    def with_activity_rates(self, owner: np.ndarray, implied: pd.DataFrame) -> None:
+        """The third rule of a conversion (docs/semantics.md, "Currencies", 5): where the
+        market has no rate on or before a session, a subject of a portfolio whose activities
+        of that session state a rate for its currency is converted at it. ``owner``: each
+        subject's portfolio id (-1: a benchmark, never converted so); ``implied``:
+        portfolio_id, currency (whole), base_currency, session, rate (_ledgers)."""
+        self.owner = owner
+        lookup = {p: i for i, p in enumerate(self.pairs)}
+        pair = np.array(
+            [
+                lookup.get((c, b), -1)
+                for c, b in zip(implied["currency"], implied["base_currency"], strict=True)
+            ],
+            dtype=np.int64,
+        )
+        ok = pair >= 0
+        if not ok.any():
+            return
+        keys = self._key(
+            implied["portfolio_id"].to_numpy(dtype=np.int64)[ok],
+            pair[ok],
+            implied["session"].to_numpy(dtype=np.int64)[ok],
+        )
+        order = np.argsort(keys)
+        self.implied_keys = keys[order]
+        self.implied_rates = implied["rate"].to_numpy(dtype=float)[ok][order]
 
     @classmethod
     def build(
@@ -470,11 +524,12 @@ class _FX:
                 rate = np.where(use, direct, rate)
                 rage = np.where(use, dage, rage)
             factor[i], age[i] = rate, rage
-        return cls(factor, age, unit, code)
+        return cls(factor, age, unit, code, pairs)
 
     def at(self, subject: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(factor, rule) of subjects on session positions d: the factor into the base (NaN:
-        no rate) and the rate's age (NOT_CONVERTED: in the base, NONE: no rate)."""
+        no rate) and the rate's age (NOT_CONVERTED: in the base, NONE: no rate, ACTIVITY:
+        the rate the portfolio's activities of the session state)."""
         code = self.code[subject]
         conv = code >= 0
         factor = self.unit[subject].copy()
@@ -482,6 +537,14 @@ class _FX:
         if conv.any():
             factor[conv] *= self.rate[code[conv], d[conv]]
             rule[conv] = self.age[code[conv], d[conv]]
+        if self.owner is not None and len(self.implied_keys):
+            miss = np.flatnonzero((rule == self.NONE) & (self.owner[subject] >= 0))
+            if len(miss):
+                keys = self._key(self.owner[subject[miss]], code[miss], d[miss])
+                j = np.minimum(np.searchsorted(self.implied_keys, keys), len(self.implied_keys) - 1)
+                hit = self.implied_keys[j] == keys
+                factor[miss[hit]] = self.unit[subject[miss[hit]]] * self.implied_rates[j[hit]]
+                rule[miss[hit]] = self.ACTIVITY
         return factor, rule
 
 
@@ -730,10 +793,10 @@ def _lots(
 
 def _ledgers(
     inputs: Inputs, sess_dates: np.ndarray, splits: _Splits, base_of: pd.Series
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The ledgers' holdings and cash events (docs/semantics.md, "Activities"), vectorized.
 
-    Returns ``(segments, events, recorded)``:
+    Returns ``(segments, events, recorded, implied)``:
 
     - segments: portfolio_id, symbol, start, stop (session positions; stop exclusive, n while
       still held), units (as held then: splits applied), cost (of those units, in the base):
@@ -742,7 +805,12 @@ def _ledgers(
       realized_gain: each activity's (before the implicit deposits and the market's dividends);
     - recorded: portfolio_id, symbol, ex_date of the market dividends the ledger records
       itself (a DIVIDEND naming the symbol pays the latest ex-date on or before it, at most
-      45 days before): not paid again.
+      45 days before): not paid again;
+    - implied: portfolio_id, currency, base_currency, session, rate: the rate the portfolio's
+      activities of a session state for securities in ``currency`` (a whole currency other
+      than the base), ``Σ base amounts / Σ local amounts`` over those naming such a security
+      with an ``fx_rate`` (a base amount: quantity × unit price, else the amount, in the
+      base; its local amount: that / fx_rate), docs/semantics.md, "Currencies", rule 5.
 
     Units are counted in the latest terms (times the ratios of the splits after the trade),
     so FIFO is the overlap of cumulative-unit intervals: with ``C`` the cost of the first
@@ -833,7 +901,45 @@ def _ledgers(
             tolerance=pd.Timedelta(days=RECORDED_DIVIDEND_DAYS),
         )
         recorded = found.dropna(subset=["ex_date"])[["portfolio_id", "symbol", "ex_date"]]
-    return segments, events, recorded
+    return segments, events, recorded, _implied_rates(inputs, acts, base, q, p, amount)
+
+
+def _implied_rates(
+    inputs: Inputs,
+    acts: pd.DataFrame,
+    base: np.ndarray,
+    q: np.ndarray,
+    p: np.ndarray,
+    amount: np.ndarray,
+) -> pd.DataFrame:
+    """The rates activities imply (see _ledgers), from their money in the base (``p``,
+    ``amount``)."""
+    columns = ["portfolio_id", "currency", "base_currency", "session", "rate"]
+    fx_rate = (
+        acts["fx_rate"].to_numpy(dtype=float) if "fx_rate" in acts else np.full(len(acts), np.nan)
+    )
+    stated = ~np.isnan(fx_rate) & acts["symbol"].notna().to_numpy()
+    if not stated.any() or inputs.symbol_currencies is None or inputs.currency_units is None:
+        return pd.DataFrame(columns=columns)
+    units = inputs.currency_units.set_index("currency")["whole_currency"]
+    trading = inputs.symbol_currencies.set_index("symbol")["currency"]
+    currency = acts["symbol"].map(trading).fillna("USD")
+    whole = currency.map(units).fillna(currency).to_numpy(dtype=object)
+    mine = stated & (whole != base)
+    trade = ~np.isnan(q) & ~np.isnan(p)
+    base_amount = np.where(trade, q * p, amount)[mine]
+    frame = pd.DataFrame(
+        {
+            "portfolio_id": acts["portfolio_id"].to_numpy()[mine],
+            "currency": whole[mine],
+            "base_currency": base[mine],
+            "session": acts["session"].to_numpy()[mine],
+            "base_amount": base_amount,
+            "local_amount": base_amount / fx_rate[mine],
+        }
+    )
+    sums = frame.groupby(columns[:4], sort=True)[["base_amount", "local_amount"]].sum()
+    return sums.assign(rate=sums["base_amount"] / sums["local_amount"]).reset_index()[columns]
 
 
 def _dividend_events(
@@ -923,8 +1029,9 @@ def snapshot_batches(
         has_exit, _session_pos(sess_dates, np.where(has_exit, exit_dates, sess_dates[0])), n
     )
     # X == n: no exit, or an exit after S* — open on S*.
+    implied = None
     if has_ledgers:
-        segments, events, recorded = _ledgers(inputs, sess_dates, splits, base_of)
+        segments, events, recorded, implied = _ledgers(inputs, sess_dates, splits, base_of)
     else:
         segments = pd.DataFrame(
             columns=["portfolio_id", "symbol", "start", "stop", "units", "cost"]
@@ -987,6 +1094,9 @@ def snapshot_batches(
         np.r_[base_of.reindex(pf_all).fillna("USD").to_numpy(dtype=object), pf_bases],
         np.r_[~private_all, np.ones(len(pf_ids), dtype=bool)],
     )
+    if fx is not None and implied is not None and len(implied):
+        # rule 'activity': a row's (not a benchmark's) own portfolio's stated rates
+        fx.with_activity_rates(np.r_[pf_all, np.full(len(pf_ids), -1, dtype=np.int64)], implied)
     if fx is not None:
         # cost and inflow at the entry session's rate (NaN: no rate, left out); a ledger's
         # cost is the base-currency cash paid: not converted
@@ -1089,6 +1199,7 @@ def snapshot_batches(
                 total((rule == 0).astype(float)),
                 total((rule > 0).astype(float)),
                 total((rule == _FX.NONE).astype(float)),
+                total((rule == _FX.ACTIVITY).astype(float)),
             ]
             max_fx_age = np.zeros(size, dtype=np.int64)
             if len(key):
@@ -1211,6 +1322,7 @@ def snapshot_batches(
                         "n_fx_last_rate": n_fx[1][k].astype(np.int64),
                         "n_fx_none": n_fx[2][k].astype(np.int64),
                         "max_fx_stale_sessions": max_fx_age[k],
+                        "n_fx_activity": n_fx[3][k].astype(np.int64),
                     }
                 ),
                 **ledger_cols,
