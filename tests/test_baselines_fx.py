@@ -226,25 +226,10 @@ def test_pandas_converts_at_the_rate_activities_imply_where_the_market_has_none(
     10 × 592 × 0.96 EUR that day; two buys on one session (5,700 EUR at 0.96, 2,900 EUR at
     0.98) imply 8,600 / (5,700 / 0.96 + 2,900 / 0.98); from 01-08 the market's rate comes
     first, a stated one (0.95 on 01-10) changing nothing. pandas equals foliodb on every row."""
-    from tests.test_fx_activity_rate import EURUSD, SPY, eur_ledger, import_activities
+    from tests.test_fx_activity_rate import EURUSD, eur_ledger, import_activities, seed_eur_ledger
     from tests.test_fx_conversion import add_rates
 
-    sessions = list(SPY)
-    add_prices(conn, "^GSPC", dict(zip(sessions, [100, 101, 102, 104, 105], strict=True)))
-    add_prices(conn, "SPY", SPY)
-    one = eur_ledger(conn)
-    import_activities(
-        conn,
-        "eur ledger",
-        [
-            {"activity_date": "2025-01-06", "activity_type": "DEPOSIT", "amount": "10000",
-             "currency": "EUR"},
-            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "SPY",
-             "quantity": "10", "unit_price": "570", "currency": "EUR", "fx_rate": "0.96"},
-            {"activity_date": "2025-01-10", "activity_type": "SELL", "symbol": "SPY",
-             "quantity": "2", "unit_price": "575", "currency": "EUR", "fx_rate": "0.95"},
-        ],
-    )  # fmt: skip
+    one = seed_eur_ledger(conn)
     two = eur_ledger(conn, "two buys")
     import_activities(
         conn,

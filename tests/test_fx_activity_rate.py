@@ -35,11 +35,9 @@ def eur_ledger(conn: psycopg.Connection, name: str = "eur ledger") -> int:
     return pid
 
 
-@pytest.fixture
-def ledger(conn: psycopg.Connection) -> int:
-    """A EUR ledger: 10,000 EUR deposited on 01-06; 10 SPY bought on 01-07 for 570 EUR each,
-    settled at 0.96 EUR per USD (so 593.75 USD each); 2 sold on 01-10 for 575 EUR each at
-    0.95 EUR per USD (a day the market has an older rate)."""
+def seed_eur_ledger(conn: psycopg.Connection) -> int:
+    """The benchmark and SPY closes of SESSIONS, and the EUR ledger of the `ledger` fixture
+    (a deposit, a buy at 0.96, a sell at 0.95), not refreshed; its id."""
     add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
     add_prices(conn, "SPY", SPY)
     pid = eur_ledger(conn)
@@ -55,6 +53,15 @@ def ledger(conn: psycopg.Connection) -> int:
              "quantity": "2", "unit_price": "575", "currency": "EUR", "fx_rate": "0.95"},
         ],
     )  # fmt: skip
+    return pid
+
+
+@pytest.fixture
+def ledger(conn: psycopg.Connection) -> int:
+    """A EUR ledger: 10,000 EUR deposited on 01-06; 10 SPY bought on 01-07 for 570 EUR each,
+    settled at 0.96 EUR per USD (so 593.75 USD each); 2 sold on 01-10 for 575 EUR each at
+    0.95 EUR per USD (a day the market has an older rate)."""
+    pid = seed_eur_ledger(conn)
     add_rates(conn, "EUR", "USD", EURUSD)
     run = refresh(conn, "full")
     assert run["status"] == "succeeded", run
