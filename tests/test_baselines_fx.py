@@ -226,21 +226,11 @@ def test_pandas_converts_at_the_rate_activities_imply_where_the_market_has_none(
     10 × 592 × 0.96 EUR that day; two buys on one session (5,700 EUR at 0.96, 2,900 EUR at
     0.98) imply 8,600 / (5,700 / 0.96 + 2,900 / 0.98); from 01-08 the market's rate comes
     first, a stated one (0.95 on 01-10) changing nothing. pandas equals foliodb on every row."""
-    from tests.test_fx_activity_rate import EURUSD, eur_ledger, import_activities, seed_eur_ledger
+    from tests.test_fx_activity_rate import EURUSD, seed_eur_ledger, seed_two_buys
     from tests.test_fx_conversion import add_rates
 
     one = seed_eur_ledger(conn)
-    two = eur_ledger(conn, "two buys")
-    import_activities(
-        conn,
-        "two buys",
-        [
-            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "SPY",
-             "quantity": "10", "unit_price": "570", "currency": "EUR", "fx_rate": "0.96"},
-            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "SPY",
-             "quantity": "5", "unit_price": "580", "currency": "EUR", "fx_rate": "0.98"},
-        ],
-    )  # fmt: skip
+    two = seed_two_buys(conn)
     add_rates(conn, "EUR", "USD", EURUSD)
     assert refresh(conn, "full")["status"] == "succeeded"
     frames = _frames(db_url)

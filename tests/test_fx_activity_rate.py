@@ -56,6 +56,23 @@ def seed_eur_ledger(conn: psycopg.Connection) -> int:
     return pid
 
 
+def seed_two_buys(conn: psycopg.Connection) -> int:
+    """A EUR ledger with two buys of SPY on 01-07 (10 at 570 EUR settled at 0.96, 5 at 580
+    EUR at 0.98), no deposit; its id (the market is the caller's)."""
+    pid = eur_ledger(conn, "two buys")
+    import_activities(
+        conn,
+        "two buys",
+        [
+            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "SPY",
+             "quantity": "10", "unit_price": "570", "currency": "EUR", "fx_rate": "0.96"},
+            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "SPY",
+             "quantity": "5", "unit_price": "580", "currency": "EUR", "fx_rate": "0.98"},
+        ],
+    )  # fmt: skip
+    return pid
+
+
 @pytest.fixture
 def ledger(conn: psycopg.Connection) -> int:
     """A EUR ledger: 10,000 EUR deposited on 01-06; 10 SPY bought on 01-07 for 570 EUR each,
@@ -111,17 +128,7 @@ def test_several_activities_on_a_session_imply_their_amount_weighted_rate(
     2,959.18367… USD; implied 8,600 / 8,896.68367… = 0.966652… EUR per USD."""
     add_prices(conn, "^GSPC", dict(zip(SESSIONS, [100, 101, 102, 104, 105], strict=True)))
     add_prices(conn, "SPY", SPY)
-    pid = eur_ledger(conn, "two buys")
-    import_activities(
-        conn,
-        "two buys",
-        [
-            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "SPY",
-             "quantity": "10", "unit_price": "570", "currency": "EUR", "fx_rate": "0.96"},
-            {"activity_date": "2025-01-07", "activity_type": "BUY", "symbol": "SPY",
-             "quantity": "5", "unit_price": "580", "currency": "EUR", "fx_rate": "0.98"},
-        ],
-    )  # fmt: skip
+    pid = seed_two_buys(conn)
     assert refresh(conn, "full")["status"] == "succeeded"
     implied = 8600 / (5700 / 0.96 + 2900 / 0.98)
     day = snapshots(conn, pid)["2025-01-07"]
